@@ -1,0 +1,54 @@
+# wildcert — everything a developer or CI runs goes through these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: all deps system-deps demo test test-fast lint bench build clean stack-start stack-stop
+
+all: test
+
+# Debian packages the local stack needs (Pebble, Let's Encrypt's ACME test server).
+system-deps:
+	@command -v pebble >/dev/null 2>&1 || { \
+	  echo "installing Debian package pebble"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pebble >/dev/null; }
+
+$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+deps: system-deps $(STAMP)
+
+# Issue a real wildcard certificate against the local stack and show it.
+demo: deps
+	$(PY) scripts/demo.py
+
+lint: deps
+	$(VENV)/bin/ruff check .
+
+test: deps lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test-fast: deps
+	$(VENV)/bin/pytest -q -m "not stack" -p no:cacheprovider
+
+bench: deps
+	$(PY) bench/run.py
+
+build: deps
+	$(VENV)/bin/sam build
+
+stack-start: deps
+	scripts/local-stack start
+
+stack-stop:
+	scripts/local-stack stop
+
+clean:
+	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,389 @@
+"""The ACME protocol (RFC 8555) against Let's Encrypt or any compatible CA, on `acme` + `josepy`.
+
+`acme` does the JWS signing and message types. wildcert drives the order itself because the
+library's polling sleeps a fixed second, ignores Retry-After on authorizations, cannot send
+`replaces`, and drops the Retry-After of error responses (needed for `rateLimited`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import josepy as jose
+import requests
+from acme import challenges, client, errors, messages
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from wildcert import retry
+from wildcert.certs import generate_key, key_pem
+from wildcert.deadline import Deadline
+
+USER_AGENT = "wildcert/0.1 (+acme-python)"
+ERROR_PREFIX = "urn:ietf:params:acme:error:"
+TRANSIENT_CODES = frozenset({"badNonce", "serverInternal"})
+T = TypeVar("T")
+
+
+class AcmeError(Exception):
+    """The CA refused or failed; the message carries the CA's own words and what to do."""
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class NewOrderWithReplaces(messages.NewOrder):
+    """newOrder with the ARI `replaces` field (RFC 9773 §5), which `acme` does not have."""
+
+    replaces: str | None = jose.field("replaces", omitempty=True)
+
+
+@dataclass(frozen=True)
+class DnsChallenge:
+    """One DNS-01 challenge still to answer: put `value` in TXT `record_name`."""
+
+    identifier: str
+    wildcard: bool
+    record_name: str
+    value: str
+    authorization_url: str
+    challenge: messages.ChallengeBody
+
+
+@dataclass(frozen=True)
+class Order:
+    url: str
+    body: messages.Order
+    challenges: tuple[DnsChallenge, ...]
+    authorization_urls: tuple[str, ...]
+
+
+class CountingNetwork(client.ClientNetwork):
+    """ClientNetwork that keeps the last response (for Retry-After) and counts requests.
+
+    Requests are counted by the protocol step that sent them (`kind`), which is what a reader
+    of the benchmark wants, not by URL (CAs lay out their URLs differently).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.last_response: requests.Response | None = None
+        self.requests: Counter[str] = Counter()
+        self.kind = "other"
+        self.nonce_url = ""
+
+    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        kind = "newNonce" if url == self.nonce_url else self.kind
+        self.requests[f"{method} {kind}"] += 1
+        self.last_response = None
+        response = super()._send_request(method, url, *args, **kwargs)
+        self.last_response = response
+        return response
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, messages.Error):
+        parts = [error.detail or error.description or str(error)]
+        for sub in error.subproblems or ():
+            who = sub.identifier.value if sub.identifier else "?"
+            parts.append(f"{who}: {sub.detail}")
+        code = error.code or "error"
+        return f"{code}: " + "; ".join(p for p in parts if p)
+    if isinstance(error, errors.ClientError) and error.args and isinstance(
+        error.args[0], requests.Response
+    ):
+        response = error.args[0]
+        return f"HTTP {response.status_code} from {response.url}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return True
+    if isinstance(error, messages.Error):
+        return error.code in TRANSIENT_CODES
+    if isinstance(error, errors.ClientError) and error.args:
+        response = error.args[0]
+        return isinstance(response, requests.Response) and response.status_code >= 500
+    return isinstance(error, errors.BadNonce | errors.MissingNonce)
+
+
+def account_jwk(key_pem: bytes) -> jose.JWK:
+    return jose.JWK.load(key_pem)
+
+
+def new_account_key_pem() -> bytes:
+    return key_pem(generate_key("ec256"))
+
+
+class AcmeSession:
+    """One account's conversation with one CA, bounded by a deadline."""
+
+    def __init__(
+        self,
+        directory_url: str,
+        account_key_pem: bytes,
+        *,
+        deadline: Deadline,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+    ):
+        self.directory_url = directory_url
+        self.deadline = deadline
+        key = account_jwk(account_key_pem)
+        alg = jose.ES256 if isinstance(key.key, ec.EllipticCurvePrivateKey) else jose.RS256
+        self.net = CountingNetwork(
+            key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT, timeout=int(timeout)
+        )
+        self._client: client.ClientV2 | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T], *, kind: str) -> T:
+        self.net.kind = kind
+        try:
+            return retry.call(fn, is_transient=_is_transient, deadline=self.deadline, what=what)
+        except AcmeError:
+            raise
+        except (messages.Error, errors.Error, requests.RequestException) as exc:
+            raise self._error(what, exc) from exc
+
+    def _error(self, what: str, exc: BaseException) -> AcmeError:
+        code = exc.code if isinstance(exc, messages.Error) else None
+        retry_after = None
+        if self.net.last_response is not None:
+            retry_after = parse_retry_after(self.net.last_response.headers.get("Retry-After"))
+        hint = ""
+        if code == "rateLimited":
+            hint = " The CA's rate limit was hit; retry after the time it gives."
+            if retry_after is not None:
+                hint = f" The CA's rate limit was hit; retry in {retry_after:.0f} s."
+        elif code in {"unauthorized", "incorrectResponse", "dns"}:
+            hint = " Check the _acme-challenge TXT records and the zone's delegation."
+        elif code == "caa":
+            hint = " A CAA record forbids this CA; allow it in the zone's CAA records."
+        return AcmeError(
+            f"{what} failed at {self.directory_url}: {_describe(exc)}.{hint}",
+            code=code,
+            retry_after=retry_after,
+        )
+
+    @property
+    def client(self) -> client.ClientV2:
+        if self._client is None:
+            directory = self._call(
+                "fetching the ACME directory",
+                lambda: client.ClientV2.get_directory(self.directory_url, self.net),
+                kind="directory",
+            )
+            self._client = client.ClientV2(directory, self.net)
+            with contextlib.suppress(KeyError):
+                self.net.nonce_url = directory["newNonce"]
+        return self._client
+
+    @property
+    def directory(self) -> messages.Directory:
+        return self.client.directory
+
+    def profiles(self) -> dict[str, str]:
+        meta = getattr(self.directory, "meta", None)
+        return dict(getattr(meta, "profiles", None) or {})
+
+    def check_profile(self, profile: str | None) -> None:
+        if not profile:
+            return
+        offered = self.profiles()
+        if profile not in offered:
+            names = ", ".join(sorted(offered)) or "none"
+            raise AcmeError(
+                f"ACME_PROFILE={profile!r} is not offered by {self.directory_url} "
+                f"(it offers: {names}); change the AcmeProfile parameter."
+            )
+
+    # -- account ------------------------------------------------------------------------------
+    def use_account(self, account_url: str) -> None:
+        self.net.account = messages.RegistrationResource(
+            uri=account_url, body=messages.Registration()
+        )
+
+    def register(self, email: str | None) -> str:
+        """Create the account (or find the existing one for this key); return its URL."""
+        registration = messages.NewRegistration.from_data(
+            email=email, terms_of_service_agreed=True
+        )
+
+        def create() -> str:
+            try:
+                return self.client.new_account(registration).uri
+            except errors.ConflictError as existing:
+                return str(existing.location)
+
+        url = self._call("registering the ACME account", create, kind="newAccount")
+        self.use_account(url)
+        return url
+
+    # -- order --------------------------------------------------------------------------------
+    def new_order(
+        self, domains: tuple[str, ...], *, profile: str | None = None, replaces: str | None = None
+    ) -> Order:
+        identifiers = [messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=d) for d in domains]
+        fields: dict[str, Any] = {"identifiers": identifiers}
+        if profile:
+            fields["profile"] = profile
+        if replaces:
+            fields["replaces"] = replaces
+        payload = NewOrderWithReplaces(**fields)
+        response = self._call(
+            "creating the ACME order",
+            lambda: self.client._post(self.directory["newOrder"], payload),
+            kind="newOrder",
+        )
+        body = messages.Order.from_json(response.json())
+        url = response.headers.get("Location", "")
+        pending = []
+        for authz_url in body.authorizations:
+            authz = self._authorization(authz_url)
+            if authz.body.status == messages.STATUS_VALID:
+                continue  # reused from an earlier order: nothing to prove
+            if authz.body.status != messages.STATUS_PENDING:
+                raise AcmeError(
+                    f"authorization for {authz.body.identifier.value} is "
+                    f"{authz.body.status.name} at {authz_url}; start a new order."
+                )
+            pending.append(self._dns_challenge(authz, authz_url))
+        return Order(url, body, tuple(pending), tuple(body.authorizations))
+
+    def _authorization(self, url: str) -> messages.AuthorizationResource:
+        response = self._call(
+            "fetching an authorization", lambda: self.client._post_as_get(url), kind="authz"
+        )
+        return messages.AuthorizationResource(
+            body=messages.Authorization.from_json(response.json()), uri=url
+        )
+
+    def _dns_challenge(self, authz: messages.AuthorizationResource, url: str) -> DnsChallenge:
+        identifier = authz.body.identifier.value
+        for challb in authz.body.challenges:
+            if isinstance(challb.chall, challenges.DNS01):
+                return DnsChallenge(
+                    identifier=identifier,
+                    wildcard=bool(authz.body.wildcard),
+                    record_name=challb.chall.validation_domain_name(identifier),
+                    value=challb.chall.validation(self.net.key),
+                    authorization_url=url,
+                    challenge=challb,
+                )
+        raise AcmeError(
+            f"the CA offers no dns-01 challenge for {identifier}; wildcert only does DNS-01."
+        )
+
+    def answer(self, pending: tuple[DnsChallenge, ...]) -> None:
+        for item in pending:
+            response = item.challenge.chall.response(self.net.key)
+            self._call(
+                f"answering the dns-01 challenge for {item.identifier}",
+                lambda item=item, response=response: self.client.answer_challenge(
+                    item.challenge, response
+                ),
+                kind="challenge",
+            )
+
+    def wait_for_authorizations(self, pending: tuple[DnsChallenge, ...]) -> None:
+        for item in pending:
+            self._poll(
+                f"validation of {'*.' if item.wildcard else ''}{item.identifier}",
+                item.authorization_url,
+                self._authorization_done,
+                kind="authz poll",
+            )
+
+    def _authorization_done(self, url: str, body: dict[str, Any]) -> bool:
+        status = body.get("status")
+        if status == "valid":
+            return True
+        if status in {"pending", "processing"}:
+            return False
+        authz = messages.Authorization.from_json(body)
+        reasons = [
+            _describe(c.error) for c in authz.challenges if c.error is not None
+        ] or [f"authorization is {status}"]
+        raise AcmeError(
+            f"the CA could not validate {authz.identifier.value}: {'; '.join(reasons)}. "
+            "Check the _acme-challenge TXT record is served by every name server of the zone.",
+            code="unauthorized",
+        )
+
+    def _poll(
+        self, what: str, url: str, done: Callable[[str, dict[str, Any]], bool], *, kind: str
+    ) -> dict[str, Any]:
+        interval = 0.1
+        while True:
+            response = self._call(
+                f"polling {what}", lambda: self.client._post_as_get(url), kind=kind
+            )
+            body = response.json()
+            if done(url, body):
+                return body
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            wait = interval if wait is None else min(max(wait, 0.05), 60.0)
+            if self.deadline.remaining() <= wait:
+                raise AcmeError(
+                    f"timed out waiting for {what} at {url} (last status "
+                    f"{body.get('status')!r}); the Lambda's time ran out — retry the request."
+                )
+            self.deadline.sleep(wait)
+            interval = min(interval * 1.6, 2.0)
+
+    def finalize(self, order: Order, csr_pem: bytes) -> str:
+        """Finalize with `csr_pem`, wait for issuance, return the PEM chain."""
+        csr = x509.load_pem_x509_csr(csr_pem)
+        finalize_url = order.body.finalize
+        response = self._call(
+            "finalizing the order",
+            lambda: self.client._post(finalize_url, messages.CertificateRequest(csr=csr)),
+            kind="finalize",
+        )
+        body = response.json()
+        if body.get("status") != "valid" or not body.get("certificate"):
+            body = self._poll("issuance", order.url, self._order_done, kind="order poll")
+        certificate_url = body["certificate"]
+        chain = self._call(
+            "downloading the certificate",
+            lambda: self.client._post_as_get(certificate_url),
+            kind="certificate",
+        )
+        return chain.text
+
+    def _order_done(self, url: str, body: dict[str, Any]) -> bool:
+        status = body.get("status")
+        if status == "valid" and body.get("certificate"):
+            return True
+        if status in {"pending", "ready", "processing", "valid"}:
+            return False
+        error = body.get("error")
+        detail = _describe(messages.Error.from_json(error)) if error else f"order is {status}"
+        raise AcmeError(f"the CA did not issue the certificate ({url}): {detail}.")

@@ -1,0 +1,39 @@
+"""boto3 clients shared by one Lambda container, with bounded retries.
+
+botocore's standard retry mode retries throttling, 5xx and connection errors with capped
+exponential backoff; `AWS_ENDPOINT_URL` (read by boto3 itself) points them at the local stack.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 6},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra="wildcert",
+)
+
+
+@functools.cache
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=CLIENT_CONFIG)
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def error_text(exc: BaseException) -> str:
+    """AWS's own words for an error, without request ids or other noise."""
+    response = getattr(exc, "response", None) or {}
+    err = response.get("Error", {})
+    if err:
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
