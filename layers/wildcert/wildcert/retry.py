@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Backoff:
+    """A retry policy: how many attempts, first step and largest step in seconds."""
+
+    attempts: int = 5
+    base: float = 0.2
+    cap: float = 10.0
+
+
+@dataclass(frozen=True)
 class Retrying:
     """What a retry is about to do; passed to `on_retry`."""
 

@@ -1,0 +1,535 @@
+"""DNS-01 challenge TXT records in Route 53, changed concurrently without a lock.
+
+Route 53 keeps one record set per name and type, and the wildcard and apex of a domain share
+`_acme-challenge.<domain>`, so values are merged into one TXT set. Instead of a lock, every
+write is a transactional change batch that DELETEs the exact set we believe is current and
+CREATEs the new one: Route 53 rejects the batch (InvalidChangeBatch) if anyone changed the set
+in between, and we re-read and try again. The first attempt guesses the current set from what
+this instance last saw (or "nothing" / "only our values") instead of reading it, which saves
+one API call per write when nobody else is writing; a wrong guess costs one rejected batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from wildcert import retry
+from wildcert.deadline import Deadline
+from wildcert.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+TXT = "TXT"
+TXT_CHUNK = 255
+THROTTLED = frozenset(
+    {"Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded"}
+)
+SERVER_FAULTS = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable"})
+DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+# Route 53's words when a batch no longer matches the zone (someone else wrote in between).
+CONFLICT_MARKERS = ("Tried to delete resource record set", "Tried to create resource record set")
+
+# Route 53 allows 5 requests/s per account, so throttling backs off in whole seconds.
+THROTTLE_BACKOFF = Backoff(attempts=6, base=0.5, cap=8.0)
+CONFLICT_BACKOFF = Backoff(attempts=10, base=0.05, cap=2.0)
+INSYNC_FIRST_POLL = 1.0
+INSYNC_MAX_POLL = 15.0
+
+
+@dataclass(frozen=True)
+class HostedZone:
+    """A public hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ChallengeRecord:
+    """One DNS-01 value: name like "_acme-challenge.example.com", value the bare token."""
+
+    zone: HostedZone
+    name: str
+    value: str
+
+
+class Route53Error(Exception):
+    """A Route 53 step failed; the message names the zone and record and what to do."""
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """A TXT record set as Route 53 holds it: values still quoted, exactly as read."""
+
+    name: str
+    ttl: int
+    raw: tuple[str, ...]
+
+    def values(self) -> frozenset[str]:
+        return frozenset(unquote(r) for r in self.raw)
+
+
+Change = dict[str, Any]
+Planner = Callable[[str, RecordSet | None, Sequence[str], int], list[Change]]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    zone: HostedZone
+    change_id: str
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def normal_name(name: str) -> str:
+    return name.strip().rstrip(".").lower()
+
+
+def bare_zone_id(zone_id: str) -> str:
+    return zone_id.strip().rsplit("/", 1)[-1]
+
+
+def in_zone(name: str, zone: HostedZone) -> bool:
+    name = normal_name(name)
+    return name == zone.name or name.endswith("." + zone.name)
+
+
+def quote(value: str) -> str:
+    """A TXT value as Route 53 wants it: quoted strings of at most 255 characters."""
+    chunks = [value[i : i + TXT_CHUNK] for i in range(0, len(value), TXT_CHUNK)] or [""]
+    return " ".join(f'"{_escape(chunk)}"' for chunk in chunks)
+
+
+def _escape(text: str) -> str:
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif not " " <= char <= "~" and ord(char) < 256:
+            out.append(f"\\{ord(char):03o}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def unquote(raw: str) -> str:
+    """The text of a TXT value as Route 53 returns it: chunks joined, escapes resolved."""
+    raw = raw.strip()
+    if not raw.startswith('"'):
+        return raw
+    out: list[str] = []
+    inside = False
+    i = 0
+    while i < len(raw):
+        char = raw[i]
+        if char == '"':
+            inside = not inside
+        elif inside and char == "\\" and i + 1 < len(raw):
+            octal = raw[i + 1 : i + 4]
+            if len(octal) == 3 and all(c in "01234567" for c in octal):
+                out.append(chr(int(octal, 8)))
+                i += 3
+            else:
+                out.append(raw[i + 1])
+                i += 1
+        elif inside:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _rrset_change(action: str, name: str, ttl: int, raw: Sequence[str]) -> Change:
+    return {
+        "Action": action,
+        "ResourceRecordSet": {
+            "Name": name + ".",
+            "Type": TXT,
+            "TTL": ttl,
+            "ResourceRecords": [{"Value": v} for v in raw],
+        },
+    }
+
+
+def _replace(name: str, current: RecordSet | None, ttl: int, raw: Sequence[str]) -> list[Change]:
+    changes = []
+    if current is not None:
+        changes.append(_rrset_change("DELETE", name, current.ttl, current.raw))
+    if raw:
+        changes.append(_rrset_change("CREATE", name, ttl, raw))
+    return changes
+
+
+def plan_add(name: str, current: RecordSet | None, values: Sequence[str], ttl: int) -> list[Change]:
+    """Changes that make `values` present at `name`, keeping every value already there."""
+    have = current.values() if current else frozenset()
+    new = [quote(v) for v in dict.fromkeys(values) if v not in have]
+    if not new:
+        return []
+    return _replace(name, current, ttl, [*(current.raw if current else ()), *new])
+
+
+def plan_remove(
+    name: str, current: RecordSet | None, values: Sequence[str], ttl: int
+) -> list[Change]:
+    """Changes that take exactly `values` away from `name`; absent values are a no-op."""
+    if current is None or not current.values() & set(values):
+        return []
+    keep = [r for r in current.raw if unquote(r) not in set(values)]
+    return _replace(name, current, current.ttl, keep)
+
+
+def _guess_for_add(values: Sequence[str], ttl: int, name: str) -> RecordSet | None:
+    return None
+
+
+def _guess_for_remove(values: Sequence[str], ttl: int, name: str) -> RecordSet | None:
+    return RecordSet(name, ttl, tuple(quote(v) for v in dict.fromkeys(values)))
+
+
+def _error_code(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _aws_words(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        detail = error.response.get("Error", {})
+        return f"{detail.get('Code', 'Error')}: {detail.get('Message', '')}".rstrip(": ")
+    return f"{type(error).__name__}: {error}"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Throttling, a previous change still being applied, 5xx, or the network."""
+    if isinstance(error, BotoConnectionError | HTTPClientError):
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code = _error_code(error)
+    return code in THROTTLED or code in SERVER_FAULTS or status >= 500
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Route 53 refused a batch because the record set is no longer what we based it on."""
+    if _error_code(error) != "InvalidChangeBatch":
+        return False
+    message = str(error.response.get("Error", {}).get("Message", ""))  # type: ignore[attr-defined]
+    return any(marker in message for marker in CONFLICT_MARKERS)
+
+
+def explain(
+    error: BaseException, *, doing: str, zone: HostedZone | None = None, record: str = ""
+) -> str:
+    """A message for the user: what failed, where, Route 53's words, and what to do."""
+    where = f"hosted zone {zone.name} ({zone.id})" if zone else "Route 53"
+    what = f"{doing} {record} in {where}" if record else f"{doing} in {where}"
+    words = _aws_words(error)
+    code = _error_code(error)
+    operation = getattr(error, "operation_name", "")
+    if code in DENIED:
+        scope = (
+            " for _acme-challenge TXT records" if operation == "ChangeResourceRecordSets" else ""
+        )
+        arn = f"arn:aws:route53:::hostedzone/{zone.id}" if zone else "Route 53"
+        return (
+            f"Could not {what}: {words}. Check that the function's role may call "
+            f"route53:{operation or '<operation>'} on {arn}{scope}."
+        )
+    if code == "NoSuchHostedZone":
+        return (
+            f"Could not {what}: {words}. The zone does not exist in this account: fix "
+            "ALLOWED_ZONES or recreate the zone."
+        )
+    if code in THROTTLED:
+        return (
+            f"Could not {what}: Route 53 kept refusing after retries ({words}). The account "
+            "allows 5 Route 53 requests per second: retry later or run fewer issuances at once."
+        )
+    if is_conflict(error):
+        return (
+            f"Could not {what}: the record set kept changing while wildcert updated it "
+            f"({words}). Another order or a person is editing it: retry the request."
+        )
+    if code in ("InvalidChangeBatch", "InvalidInput"):
+        return (
+            f"Could not {what}: Route 53 rejected the change ({words}). Inspect the TXT "
+            "record set in the console and fix or remove it by hand."
+        )
+    if isinstance(error, BotoCoreError):
+        return f"Could not {what}: Route 53 was unreachable ({words}). Retry later."
+    return f"Could not {what}: {words}. Retry later; if it persists, check Route 53's status."
+
+
+# ---------------------------------------------------------------- Route 53
+
+
+class ChallengeRecords:
+    """Adds and removes `_acme-challenge` TXT values; one instance per invocation."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        deadline: Deadline,
+        ttl: int = 60,
+        throttle: Backoff = THROTTLE_BACKOFF,
+        conflict: Backoff = CONFLICT_BACKOFF,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.deadline = deadline
+        self.ttl = ttl
+        self.throttle = throttle
+        self.conflict = conflict
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        # Record sets as this instance last read or wrote them: the first guess of each write.
+        self._seen: dict[tuple[str, str], RecordSet | None] = {}
+
+    # -- public API
+
+    def allowed_zones(self, zone_ids: Sequence[str]) -> list[HostedZone]:
+        """The public zones among `zone_ids`, from one paginated ListHostedZones."""
+        wanted = list(dict.fromkeys(bare_zone_id(z) for z in zone_ids if z.strip()))
+        found: dict[str, HostedZone] = {}
+        private: list[str] = []
+        try:
+            for page in self._zone_pages():
+                for zone in page.get("HostedZones", []):
+                    zone_id = bare_zone_id(zone["Id"])
+                    if zone_id not in wanted:
+                        continue
+                    if zone.get("Config", {}).get("PrivateZone"):
+                        private.append(zone_id)
+                        continue
+                    found[zone_id] = HostedZone(zone_id, normal_name(zone["Name"]))
+        except (ClientError, BotoCoreError) as error:
+            raise Route53Error(explain(error, doing="list the hosted zones")) from error
+        if private:
+            log.warning("skipping private hosted zones %s: ACME cannot see them", private)
+        missing = [z for z in wanted if z not in found and z not in private]
+        if missing:
+            raise Route53Error(
+                f"ALLOWED_ZONES names hosted zone(s) {', '.join(missing)} that this account's "
+                "Route 53 does not have: fix ALLOWED_ZONES (IDs look like Z0123456789ABC)."
+            )
+        return [found[z] for z in wanted if z in found]
+
+    def name_servers(self, zone: HostedZone) -> list[str]:
+        try:
+            answer = self._call(lambda: self.client.get_hosted_zone(Id=zone.id), "GetHostedZone")
+        except (ClientError, BotoCoreError) as error:
+            raise Route53Error(explain(error, doing="read the name servers", zone=zone)) from error
+        servers = answer.get("DelegationSet", {}).get("NameServers", [])
+        if not servers:
+            raise Route53Error(
+                f"Hosted zone {zone.name} ({zone.id}) has no delegation set: it is private or "
+                "not delegated; use a public zone."
+            )
+        return [normal_name(s) for s in servers]
+
+    def add(self, records: Sequence[ChallengeRecord]) -> None:
+        """Make every record's value present, keeping other values; wait until INSYNC."""
+        self._change(records, plan_add, _guess_for_add, "add challenge value(s) to")
+
+    def remove(self, records: Sequence[ChallengeRecord]) -> None:
+        """Take exactly these values away (absent ones are a no-op); wait until INSYNC."""
+        self._change(records, plan_remove, _guess_for_remove, "remove challenge value(s) from")
+
+    def values(self, zone: HostedZone, name: str) -> set[str]:
+        name = normal_name(name)
+        try:
+            current = self._read(zone, name)
+        except (ClientError, BotoCoreError) as error:
+            raise Route53Error(
+                explain(error, doing="read", zone=zone, record=f"TXT {name}")
+            ) from error
+        return set(current.values()) if current else set()
+
+    # -- writing
+
+    def _change(
+        self,
+        records: Sequence[ChallengeRecord],
+        plan: Planner,
+        guess: Callable[[Sequence[str], int, str], RecordSet | None],
+        doing: str,
+    ) -> None:
+        pending = []
+        for zone, names in _by_zone(records).items():
+            label = "TXT " + ", ".join(names)
+            try:
+                submitted = self._submit(zone, names, plan, guess)
+            except (ClientError, BotoCoreError) as error:
+                raise Route53Error(explain(error, doing=doing, zone=zone, record=label)) from error
+            if submitted:
+                pending.append(submitted)
+        self._wait(pending)
+
+    def _submit(
+        self,
+        zone: HostedZone,
+        names: Mapping[str, Sequence[str]],
+        plan: Planner,
+        guess: Callable[[Sequence[str], int, str], RecordSet | None],
+    ) -> _Pending | None:
+        state = {
+            name: self._seen[(zone.id, name)]
+            if (zone.id, name) in self._seen
+            else guess(values, self.ttl, name)
+            for name, values in names.items()
+        }
+        guessed = True
+
+        def refresh() -> None:
+            state.update({name: self._read(zone, name) for name in names})
+
+        def planned() -> list[Change]:
+            return [c for n, v in names.items() for c in plan(n, state[n], v, self.ttl)]
+
+        def attempt() -> _Pending | None:
+            nonlocal guessed
+            if not guessed:
+                refresh()
+            changes = planned()
+            if not changes and guessed:
+                # "Nothing to do" from a guess is not trusted: someone may have changed it.
+                refresh()
+                changes = planned()
+            guessed = False
+            if not changes:
+                return None
+            try:
+                answer = self._call(
+                    lambda: self.client.change_resource_record_sets(
+                        HostedZoneId=zone.id,
+                        ChangeBatch={"Comment": "wildcert dns-01", "Changes": changes},
+                    ),
+                    f"ChangeResourceRecordSets in {zone.name}",
+                )
+            except ClientError:
+                for name in names:
+                    self._seen.pop((zone.id, name), None)
+                raise
+            self._remember(zone, changes)
+            info = answer["ChangeInfo"]
+            return None if info.get("Status") == "INSYNC" else _Pending(zone, info["Id"])
+
+        return retry.call(
+            attempt,
+            is_transient=is_conflict,
+            deadline=self.deadline,
+            attempts=self.conflict.attempts,
+            base=self.conflict.base,
+            cap=self.conflict.cap,
+            what=f"changing TXT {', '.join(names)} in {zone.name} after a concurrent change",
+            rng=self.rng,
+        )
+
+    def _remember(self, zone: HostedZone, changes: Sequence[Change]) -> None:
+        for change in changes:
+            rrset = change["ResourceRecordSet"]
+            key = (zone.id, normal_name(rrset["Name"]))
+            if change["Action"] == "DELETE":
+                self._seen[key] = None
+            else:
+                raw = tuple(r["Value"] for r in rrset["ResourceRecords"])
+                self._seen[key] = RecordSet(key[1], int(rrset["TTL"]), raw)
+
+    def _wait(self, pending: list[_Pending]) -> None:
+        delay = INSYNC_FIRST_POLL
+        while pending:
+            if self.deadline.expired():
+                late = ", ".join(f"{p.change_id} in {p.zone.name} ({p.zone.id})" for p in pending)
+                raise Route53Error(
+                    f"Route 53 accepted change(s) {late} but did not report them INSYNC "
+                    "before the time budget ran out; Route 53 is slow right now: retry the "
+                    "request later."
+                )
+            self.deadline.sleep(delay)
+            pending = [p for p in pending if not self._insync(p)]
+            delay = min(delay * 2, INSYNC_MAX_POLL)
+
+    def _insync(self, pending: _Pending) -> bool:
+        try:
+            answer = self._call(
+                lambda: self.client.get_change(Id=pending.change_id), "GetChange"
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise Route53Error(
+                explain(error, doing=f"check change {pending.change_id}", zone=pending.zone)
+            ) from error
+        return bool(answer["ChangeInfo"]["Status"] == "INSYNC")
+
+    # -- reading
+
+    def _read(self, zone: HostedZone, name: str) -> RecordSet | None:
+        answer = self._call(
+            lambda: self.client.list_resource_record_sets(
+                HostedZoneId=zone.id, StartRecordName=name, StartRecordType=TXT, MaxItems="1"
+            ),
+            f"ListResourceRecordSets {name}",
+        )
+        current = None
+        for rrset in answer.get("ResourceRecordSets", []):
+            if normal_name(rrset["Name"]) == name and rrset["Type"] == TXT:
+                current = _record_set(zone, name, rrset)
+        self._seen[(zone.id, name)] = current
+        return current
+
+    def _zone_pages(self) -> list[dict[str, Any]]:
+        pages = []
+        marker: str | None = None
+        while True:
+            kwargs = {"Marker": marker} if marker else {}
+            page = self._call(partial(self.client.list_hosted_zones, **kwargs), "ListHostedZones")
+            pages.append(page)
+            marker = page.get("NextMarker")
+            if not page.get("IsTruncated") or not marker:
+                return pages
+
+    def _call(self, fn: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
+        return retry.call(
+            fn,
+            is_transient=is_transient,
+            deadline=self.deadline,
+            attempts=self.throttle.attempts,
+            base=self.throttle.base,
+            cap=self.throttle.cap,
+            what=what,
+            rng=self.rng,
+        )
+
+
+def _record_set(zone: HostedZone, name: str, rrset: Mapping[str, Any]) -> RecordSet:
+    if "SetIdentifier" in rrset or "ResourceRecords" not in rrset:
+        raise Route53Error(
+            f"TXT {name} in hosted zone {zone.name} ({zone.id}) uses a routing policy or an "
+            "alias, which wildcert cannot merge into: make it a simple TXT record set."
+        )
+    raw = tuple(str(r["Value"]) for r in rrset["ResourceRecords"])
+    return RecordSet(name, int(rrset["TTL"]), raw)
+
+
+def _by_zone(records: Sequence[ChallengeRecord]) -> dict[HostedZone, dict[str, list[str]]]:
+    grouped: dict[HostedZone, dict[str, list[str]]] = {}
+    for record in records:
+        name = normal_name(record.name)
+        if not in_zone(name, record.zone):
+            raise Route53Error(
+                f"{name} is not inside hosted zone {record.zone.name} ({record.zone.id}): "
+                "this is a bug in zone selection."
+            )
+        values = grouped.setdefault(record.zone, {}).setdefault(name, [])
+        if record.value not in values:
+            values.append(record.value)
+    return grouped
