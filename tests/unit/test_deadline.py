@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from wildcert.deadline import DEFAULT_BUDGET_SECONDS, Deadline
 
 
