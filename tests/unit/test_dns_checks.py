@@ -97,7 +97,7 @@ def test_timeout_message_names_server_record_missing_and_seen_values() -> None:
     assert lines[1] == ('- ns-1.awsdns-01.org (205.251.192.1): _acme-challenge.example.com '
                         'lacks "new"; it shows "old"')
     assert lines[2] == ('- ns-2.awsdns-02.net (205.251.193.2): _acme-challenge.example.com '
-                        'lacks "new", "other" (it answered SERVFAIL)')
+                        'lacks "new", "other": it answered SERVFAIL')
     assert lines[3].endswith('lacks "new"; it shows no TXT values there')
     assert "DNS_PROPAGATION_TIMEOUT" in lines[4]
     assert "registrar" in lines[4]

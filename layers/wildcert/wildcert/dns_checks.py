@@ -356,7 +356,7 @@ class Unseen:
     def describe(self) -> str:
         text = f"{self.server}: {self.record} lacks {_quoted(self.missing)}"
         if self.note:
-            return f"{text} ({self.note})"
+            return f"{text}: {self.note}"
         if self.seen:
             return f"{text}; it shows {_quoted(self.seen)}"
         return f"{text}; it shows no TXT values there"
