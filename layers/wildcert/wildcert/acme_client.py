@@ -19,7 +19,6 @@ import josepy as jose
 import requests
 from acme import challenges, client, errors, messages
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from wildcert import retry
 from wildcert.certs import generate_key, key_pem
@@ -156,7 +155,7 @@ class AcmeSession:
         self.directory_url = directory_url
         self.deadline = deadline
         key = account_jwk(account_key_pem)
-        alg = jose.ES256 if isinstance(key.key, ec.EllipticCurvePrivateKey) else jose.RS256
+        alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
         self.net = CountingNetwork(
             key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT, timeout=int(timeout)
         )

@@ -20,9 +20,16 @@ CLIENT_CONFIG = Config(
 )
 
 
+# wildcert.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
+# account, and a conflicting change must be re-read, not resent); botocore retrying underneath
+# would multiply the attempts.
+OWN_RETRIES = {"route53": Config(retries={"mode": "standard", "max_attempts": 1})}
+
+
 @functools.cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=CLIENT_CONFIG)
+    config = CLIENT_CONFIG.merge(OWN_RETRIES[service]) if service in OWN_RETRIES else CLIENT_CONFIG
+    return boto3.session.Session().client(service, config=config)
 
 
 def error_code(exc: BaseException) -> str:

@@ -174,7 +174,9 @@ def plan_add(name: str, current: RecordSet | None, values: Sequence[str], ttl: i
     new = [quote(v) for v in dict.fromkeys(values) if v not in have]
     if not new:
         return []
-    return _replace(name, current, ttl, [*(current.raw if current else ()), *new])
+    # Someone else's record set keeps its TTL: wildcert only adds and removes its own values.
+    keep_ttl = current.ttl if current else ttl
+    return _replace(name, current, keep_ttl, [*(current.raw if current else ()), *new])
 
 
 def plan_remove(

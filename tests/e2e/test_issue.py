@@ -1,0 +1,214 @@
+"""The issuer end to end on the local stack: Pebble, moto, the DNS server and the Slack sink."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import os
+
+import pytest
+
+from tests.e2e.support import (
+    assert_valid_stored,
+    challenge_values,
+    client,
+    invoke,
+    record_count,
+    s3_keys,
+    slack_payloads,
+    slack_texts,
+    unique,
+)
+from wildcert import acme_client
+from wildcert.issuer import StageFailure
+from wildcert.store import CertificateStore
+
+
+def test_wildcard_and_apex(stack) -> None:
+    label = unique("w")
+    domains = [f"*.{label}.example.com", f"{label}.example.com"]
+    before = len(slack_payloads())
+    result = invoke({"domains": domains, "name": label})
+    assert result["status"] == "issued", result
+    assert result["location"] == f"s3://{os.environ['CERT_BUCKET']}/{label}/"
+    meta = assert_valid_stored(label, domains)
+    assert result["serial"] == meta["serial"] and result["not_after"] == meta["not_after"]
+    assert challenge_values() == {}
+    posted = slack_texts()[before:]
+    assert len(posted) == 1
+    assert label in posted[0] and meta["serial"] in posted[0] and "issued" in posted[0]
+    assert "PRIVATE KEY" not in posted[0]
+
+
+def test_eventbridge_event_across_two_zones_and_a_nested_zone() -> None:
+    label = unique("x")
+    domains = [f"*.{label}.team.example.com", f"{label}.example.net", f"*.{label}.example.com"]
+    with open("events/issue-eventbridge.json") as f:
+        event = json.load(f)
+    event["detail"] = {"domains": domains, "name": label}
+    result = invoke(event)
+    assert result["status"] == "issued", result
+    assert_valid_stored(label, domains)
+    assert challenge_values() == {}
+
+
+@pytest.mark.parametrize("key_type", ["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"])
+def test_each_key_type(key_type: str) -> None:
+    label = unique("k")
+    result = invoke({"domains": [f"{label}.example.com"], "name": label, "key_type": key_type})
+    assert result["status"] == "issued"
+    assert_valid_stored(label, [f"{label}.example.com"], key_type)
+
+
+def test_rejected_request_creates_nothing() -> None:
+    keys, records, posted = s3_keys(), record_count(), len(slack_payloads())
+    with open("events/issue-rejected.json") as f:
+        event = json.load(f)
+    result = invoke(event)
+    assert result["status"] == "rejected"
+    problems = result["problems"]
+    # every problem listed at once: bad wildcards, an IP, a foreign zone, name, key type,
+    # force and the unknown field
+    assert len(problems) >= 7, problems
+    for needle in ("*.*.example.com", "a.*.example.com", "192.0.2.1", "outside.example.org",
+                   "name", "key_type", "force", "domain"):
+        assert needle in result["message"], needle
+    assert s3_keys() == keys
+    assert record_count() == records
+    assert len(slack_payloads()) == posted + 1
+    assert "rejected" in slack_texts()[-1]
+
+
+def test_skip_when_current_then_force(stack) -> None:
+    label = unique("s")
+    request = {"domains": [f"*.{label}.example.com"], "name": label}
+    first = invoke(request)
+    assert first["status"] == "issued"
+    again = invoke(request)
+    assert again["status"] == "skipped" and again["serial"] == first["serial"]
+    forced = invoke({**request, "force": True})
+    assert forced["status"] == "issued" and forced["serial"] != first["serial"]
+    assert_valid_stored(label, request["domains"])
+    archives = {k.split("/")[2] for k in s3_keys(f"{label}/archive/")}
+    assert archives == {first["serial"], forced["serial"]}
+
+
+def test_other_domains_or_key_type_is_not_skipped() -> None:
+    label = unique("d")
+    invoke({"domains": [f"{label}.example.com"], "name": label})
+    wider = invoke({"domains": [f"{label}.example.com", f"*.{label}.example.com"], "name": label})
+    assert wider["status"] == "issued"
+    rekeyed = invoke({"domains": [f"{label}.example.com", f"*.{label}.example.com"],
+                      "name": label, "key_type": "rsa2048"})
+    assert rekeyed["status"] == "issued"
+
+
+def test_account_is_created_once_and_reused() -> None:
+    store = CertificateStore(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"])
+    key = store.account_key(os.environ["ACME_DIRECTORY_URL"])
+    invoke({"domains": [f"{unique('a')}.example.com"]})
+    first = store.load_account(os.environ["ACME_DIRECTORY_URL"])
+    assert first is not None and first.account_url
+    versions_before = client("s3").list_object_versions(
+        Bucket=os.environ["CERT_BUCKET"], Prefix=key).get("Versions", [])
+    invoke({"domains": [f"{unique('a')}.example.com"]})
+    assert store.load_account(os.environ["ACME_DIRECTORY_URL"]) == first
+    versions_after = client("s3").list_object_versions(
+        Bucket=os.environ["CERT_BUCKET"], Prefix=key).get("Versions", [])
+    assert len(versions_after) == len(versions_before)
+    assert_encrypted = client("s3").head_object(Bucket=os.environ["CERT_BUCKET"], Key=key)
+    assert assert_encrypted["SSEKMSKeyId"] == os.environ["KMS_KEY_ID"]
+
+
+def test_ca_side_failure_cleans_up_posts_and_raises(monkeypatch) -> None:
+    """Pebble refuses the authorization because the TXT value is not the key authorization."""
+    real = acme_client.AcmeSession._dns_challenge
+
+    def wrong_value(self, authz, url):
+        challenge = real(self, authz, url)
+        return acme_client.DnsChallenge(**{**challenge.__dict__, "value": "not-the-right-value"})
+
+    monkeypatch.setattr(acme_client.AcmeSession, "_dns_challenge", wrong_value)
+    label = unique("f")
+    posted = len(slack_payloads())
+    with pytest.raises(StageFailure) as failure:
+        invoke({"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label})
+    assert failure.value.stage == "acme"
+    assert f"{label}.example.com" in str(failure.value)
+    assert challenge_values() == {}
+    assert not s3_keys(f"{label}/")
+    texts = slack_texts()[posted:]
+    assert len(texts) == 1 and "acme" in texts[0] and label in texts[0]
+
+
+def test_two_concurrent_orders_sharing_a_record_name() -> None:
+    label = unique("c")
+    requests = [
+        {"domains": [f"*.{label}.example.com"], "name": f"{label}-wild"},
+        {"domains": [f"{label}.example.com"], "name": f"{label}-apex"},
+        {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": f"{label}-both"},
+    ]
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        results = list(pool.map(invoke, requests))
+    assert [r["status"] for r in results] == ["issued"] * len(requests), results
+    for request in requests:
+        assert_valid_stored(request["name"], request["domains"])
+    assert challenge_values() == {}
+
+
+def test_a_human_txt_value_is_kept() -> None:
+    label = unique("h")
+    zone = os.environ["WILDCERT_ZONE_EXAMPLE_COM"]
+    record = f"_acme-challenge.{label}.example.com"
+    change = {"Name": record, "Type": "TXT", "TTL": 300,
+              "ResourceRecords": [{"Value": '"kept-by-a-human"'}]}
+    route53 = client("route53")
+    route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": change}]})
+    try:
+        assert invoke({"domains": [f"*.{label}.example.com"]})["status"] == "issued"
+        assert challenge_values() == {f"{record}.": ['"kept-by-a-human"']}
+    finally:
+        route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+            "Changes": [{"Action": "DELETE", "ResourceRecordSet": change}]})
+
+
+def test_slack_down_still_issues(stack, caplog) -> None:
+    label = unique("q")
+    stack.set_slack_status(500)
+    try:
+        with caplog.at_level(logging.WARNING):
+            result = invoke({"domains": [f"{label}.example.com"], "name": label})
+    finally:
+        stack.set_slack_status(200)
+    assert result["status"] == "issued"
+    assert_valid_stored(label, [f"{label}.example.com"])
+    assert "slack post failed" in caplog.text
+    assert "/services/" not in caplog.text  # the webhook URL is a secret
+
+
+def test_caa_forbidding_the_ca_rejects_before_any_order(monkeypatch) -> None:
+    label = unique("caa")
+    zone = os.environ["WILDCERT_ZONE_EXAMPLE_COM"]
+    caa = {"Name": f"{label}.example.com", "Type": "CAA", "TTL": 300,
+           "ResourceRecords": [{"Value": '0 issue "other-ca.example"'}]}
+    route53 = client("route53")
+    records = record_count()
+    route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": caa}]})
+
+    def no_order(*args, **kwargs):
+        raise AssertionError("an order was placed despite CAA")
+
+    monkeypatch.setattr(acme_client.AcmeSession, "new_order", no_order)
+    try:
+        result = invoke({"domains": [f"*.{label}.example.com", f"{label}.example.com"],
+                         "name": label})
+    finally:
+        route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+            "Changes": [{"Action": "DELETE", "ResourceRecordSet": caa}]})
+    assert result["status"] == "rejected" and result["stage"] == "precheck"
+    assert "other-ca.example" in result["message"] and "letsencrypt.org" in result["message"]
+    assert record_count() == records
+    assert not s3_keys(f"{label}/")
