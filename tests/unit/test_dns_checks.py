@@ -328,10 +328,12 @@ def test_caa_persistent_servfail_is_a_problem(serve) -> None:
         return response
 
     server = serve(broken)
-    report = caa_report(["*.example.com"], resolver_address=server.address, deadline=deadline())
-    assert report.problems == (
-        f"could not look up CAA for *.example.com: 127.0.0.1:{server.port} answered SERVFAIL — "
-        "Let's Encrypt will refuse too, fix the DNS",
+    report = caa_report(["*.example.com", "example.com"], resolver_address=server.address,
+                        deadline=deadline())
+    assert report.problems == tuple(
+        f"could not look up CAA for {name}: 127.0.0.1:{server.port} answered SERVFAIL — "
+        "Let's Encrypt will refuse too, fix the DNS"
+        for name in ("*.example.com", "example.com")
     )
     assert len(server.asked) == dns_checks.LOOKUP_ATTEMPTS
 

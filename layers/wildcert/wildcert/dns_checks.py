@@ -185,20 +185,27 @@ class _CaaResolver:
     # An override is an authoritative server for our zones only: it refuses the names above
     # them (the TLD), which a recursive resolver would answer with "no CAA".
     refused_means_empty: bool
-    cache: dict[str, CaaLookup] = field(default_factory=dict)
+    # Failures too: a broken parent shared by many domains is retried once, not per domain.
+    cache: dict[str, CaaLookup | LookupFailed] = field(default_factory=dict)
 
     def lookup(self, name: str) -> CaaLookup:
         if name not in self.cache:
-            self.cache[name] = retry.call(
-                lambda: self._follow(name),
-                is_transient=_is_transient,
-                deadline=self.deadline,
-                attempts=LOOKUP_ATTEMPTS,
-                base=RETRY_BASE,
-                cap=RETRY_CAP,
-                what=f"CAA lookup for {name}",
-            )
-        return self.cache[name]
+            try:
+                self.cache[name] = retry.call(
+                    lambda: self._follow(name),
+                    is_transient=_is_transient,
+                    deadline=self.deadline,
+                    attempts=LOOKUP_ATTEMPTS,
+                    base=RETRY_BASE,
+                    cap=RETRY_CAP,
+                    what=f"CAA lookup for {name}",
+                )
+            except LookupFailed as error:
+                self.cache[name] = error
+        found = self.cache[name]
+        if isinstance(found, LookupFailed):
+            raise found
+        return found
 
     def _follow(self, name: str) -> CaaLookup:
         qname, seen = name, {name}
