@@ -357,10 +357,14 @@ class AcmeSession:
             self.deadline.sleep(wait)
             interval = min(interval * 1.6, 2.0)
 
-    def finalize(self, order: Order, csr_pem: bytes) -> str:
+    def fetch_order(self, url: str) -> dict[str, Any]:
+        response = self._call("fetching the order", lambda: self.client._post_as_get(url),
+                              kind="order poll")
+        return dict(response.json())
+
+    def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> str:
         """Finalize with `csr_pem`, wait for issuance, return the PEM chain."""
         csr = x509.load_pem_x509_csr(csr_pem)
-        finalize_url = order.body.finalize
         response = self._call(
             "finalizing the order",
             lambda: self.client._post(finalize_url, messages.CertificateRequest(csr=csr)),
@@ -368,8 +372,10 @@ class AcmeSession:
         )
         body = response.json()
         if body.get("status") != "valid" or not body.get("certificate"):
-            body = self._poll("issuance", order.url, self._order_done, kind="order poll")
-        certificate_url = body["certificate"]
+            body = self._poll("issuance", order_url, self._order_done, kind="order poll")
+        return self.download(body["certificate"])
+
+    def download(self, certificate_url: str) -> str:
         chain = self._call(
             "downloading the certificate",
             lambda: self.client._post_as_get(certificate_url),

@@ -21,13 +21,21 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     issuer = Issuer(Services(settings, runtime.deadline(context)), runtime.notifier(settings))
     records = unwrap_records(event)
     if not records or records[0].source != "sqs":
-        return issuer.handle(records[0].payload if records else event).as_dict()
+        # EventBridge redelivers with the same event id: it makes a forced request idempotent.
+        event_id = event.get("id") if isinstance(event, dict) else None
+        request_id = event_id if isinstance(event_id, str) else None
+        payload = records[0].payload if records else event
+        return issuer.handle(payload, request_id).as_dict()
     results: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     for record in records:
         try:
-            results.append(issuer.handle(record.payload).as_dict())
+            result = issuer.handle(record.payload, record.message_id).as_dict()
         except StageFailure as failure:
             runtime.logger.error("message %s failed: %s", record.message_id, failure)
+            failures.append({"itemIdentifier": record.message_id or ""})
+            continue
+        results.append(result)
+        if result["status"] == "busy":  # redelivered after the visibility timeout
             failures.append({"itemIdentifier": record.message_id or ""})
     return {"results": results, "batchItemFailures": failures}

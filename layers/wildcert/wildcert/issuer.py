@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from wildcert import aws, slack
 from wildcert.acme_client import AcmeError, AcmeSession, DnsChallenge, new_account_key_pem
-from wildcert.certs import CertificateError, IssuedSet, generate_key, make_csr, verify_set
+from wildcert.certs import (
+    CertificateError,
+    IssuedSet,
+    PrivateKey,
+    generate_key,
+    key_pem,
+    load_key,
+    make_csr,
+    verify_set,
+)
 from wildcert.deadline import Deadline
 from wildcert.dns_checks import caa_preflight, wait_for_txt
+from wildcert.inflight import Busy, InFlight, Journal, Lease, LeaseLost
 from wildcert.renewal import Lifetime, is_due
 from wildcert.request import CertificateRequest, RequestRejected, parse_request
 from wildcert.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
@@ -34,6 +45,8 @@ from wildcert.zones import zone_for
 
 logger = logging.getLogger("wildcert.issuer")
 CLEANUP_SECONDS = 15.0
+# A lease outlives the attempt's own deadline by this much, so a live holder never loses it.
+LEASE_MARGIN_SECONDS = 60.0
 
 
 class StageFailure(Exception):
@@ -59,7 +72,7 @@ class Outcome:
 
 
 EXPECTED_ERRORS = (AcmeError, Route53Error, StorageError, CertificateError, ClientError,
-                   BotoCoreError, TimeoutError)
+                   BotoCoreError, TimeoutError, LeaseLost)
 
 
 @contextlib.contextmanager
@@ -97,6 +110,10 @@ class Services:
             self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id
         )
 
+    @property
+    def inflight(self) -> InFlight:
+        return InFlight(self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id)
+
     def zones(self) -> list[HostedZone]:
         if self._zones is None:
             self._zones = _zone_cache(self.settings.allowed_zone_ids, self.route53)
@@ -116,7 +133,9 @@ def _zone_cache(ids: tuple[str, ...], route53: ChallengeRecords) -> list[HostedZ
 
 class Issuer:
     def __init__(self, services: Services, notifier: slack.SlackNotifier,
-                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)):
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 holder: str | None = None):
+        self.holder = holder or f"attempt-{uuid.uuid4().hex[:12]}"
         self.services = services
         self.settings = services.settings
         self.deadline = services.deadline
@@ -124,7 +143,7 @@ class Issuer:
         self.now = now
 
     # -- entry point --------------------------------------------------------------------------
-    def handle(self, raw: object) -> Outcome:
+    def handle(self, raw: object, request_id: str | None = None) -> Outcome:
         with stage("precheck"):
             zones = self.services.zones()
         try:
@@ -132,7 +151,7 @@ class Issuer:
         except RequestRejected as rejected:
             return self._reject(raw, rejected.problems, stage_name="validation")
         try:
-            return self.issue(request, zones)
+            return self.issue(request, zones, request_id)
         except StageFailure as failure:
             self.notifier.post(
                 slack.failed(request.name, request.domains, failure.stage, failure.message)
@@ -140,22 +159,25 @@ class Issuer:
             raise
 
     # -- the pipeline -------------------------------------------------------------------------
-    def issue(self, request: CertificateRequest, zones: Sequence[HostedZone]) -> Outcome:
+    def issue(self, request: CertificateRequest, zones: Sequence[HostedZone],
+              request_id: str | None = None) -> Outcome:
         store = self.services.store
         with stage("precheck"):
             store.probe()
             current = store.current(request.name)
-        if current is not None and not request.force and self._still_good(current, request):
-            logger.info("skipped %s: current until renewal", request.name)
+            account = self._account(store)
+        skip = self._skip_reason(current, request, request_id)
+        if current is not None and skip:
+            logger.info("skipped %s: %s", request.name, skip)
             return Outcome("skipped", request.name, request.domains, {
-                "serial": current.serial, "not_after": current.not_after,
-                "reason": "the stored certificate covers these domains and is not due",
+                "serial": current.serial, "not_after": current.not_after, "reason": skip,
             })
         with stage("precheck"):
             problems = caa_preflight(
                 request.domains,
                 resolver_address=self.settings.dns_server_override,
                 identities=self.settings.caa_identities,
+                account_uri=account.account_url,
                 deadline=self.deadline,
             )
         if problems:
@@ -163,20 +185,44 @@ class Issuer:
                 {"name": request.name, "domains": list(request.domains)}, problems,
                 stage_name="precheck",
             )
+        inflight = self.services.inflight
+        now = self.now()
+        journal = Journal(
+            name=request.name, holder=self.holder, domains=request.domains,
+            key_type=request.key_type,
+            expires_at=InFlight.until(now, self.deadline.remaining() + LEASE_MARGIN_SECONDS),
+        )
+        try:
+            with stage("precheck"):
+                lease, previous = inflight.acquire(journal, now)
+        except Busy as busy:
+            logger.info("%s", busy)
+            return Outcome("busy", request.name, request.domains, {
+                "reason": str(busy), "retry_after": busy.retry_after})
+        try:
+            outcome = self._issue_holding(request, zones, current=current, account=account,
+                                          lease=lease, previous=previous, request_id=request_id)
+        except StageFailure as failure:
+            self._after_failure(inflight, lease, failure)
+            raise
+        inflight.release(lease)
+        return outcome
+
+    def _issue_holding(self, request: CertificateRequest, zones: Sequence[HostedZone], *,
+                       current: StoredCertificate | None, account: AccountRecord, lease: Lease,
+                       previous: Journal | None, request_id: str | None) -> Outcome:
+        """The part that runs holding the name's lease."""
         with stage("acme"):
-            session = self._session(store)
-            session.check_profile(self.settings.acme_profile)
-            order = session.new_order(request.domains, profile=self.settings.acme_profile)
-        key = generate_key(request.key_type)
-        fullchain = self._validate_and_finalize(session, order.challenges, zones,
-                                                lambda: session.finalize(order, make_csr(
-                                                    key, request.domains)))
-        with stage("acme"):
-            issued = IssuedSet.from_fullchain(key, fullchain)
-            verify_set(issued, request.domains)
+            session = self._session(account)
+        issued = self._recover(session, previous, request) if previous is not None else None
+        recovered = issued is not None
+        if issued is None:
+            issued = self._order(session, request, zones, lease)
         meta = StoredCertificate.describe(request.name, issued, self.now())
+        if request_id:
+            meta = dataclasses.replace(meta, extra={**meta.extra, "request_id": request_id})
         with stage("storage"):
-            location = store.save(meta, issued)
+            location = self.services.store.save(meta, issued)
         renewal = current is not None
         self.notifier.post(slack.issued(
             request.name, request.domains, meta.not_after, location, meta.serial, renewal=renewal
@@ -187,7 +233,87 @@ class Issuer:
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
                 f"{request.name}/cert.json"],
             "renewal": renewal,
+            "recovered": recovered,
         })
+
+    def _order(self, session: AcmeSession, request: CertificateRequest,
+               zones: Sequence[HostedZone], lease: Lease) -> IssuedSet:
+        with stage("acme"):
+            session.check_profile(self.settings.acme_profile)
+            order = session.new_order(request.domains, profile=self.settings.acme_profile)
+        key = generate_key(request.key_type)
+        records = self._records(order.challenges, zones)
+        with stage("precheck"):
+            # Journaled before anything is added, so whoever comes after a crash can clean up
+            # and finish this order instead of ordering a second certificate.
+            self.services.inflight.record(
+                lease, order_url=order.url, key_pem=key_pem(key).decode(),
+                records=tuple((r.zone.id, r.zone.name, r.name, r.value) for r in records),
+            )
+        csr = make_csr(key, request.domains)
+        fullchain = self._validate_and_finalize(
+            session, order.challenges, records,
+            lambda: session.finalize(order.url, order.body.finalize, csr),
+        )
+        return self._checked(key, fullchain, request)
+
+    def _checked(self, key: PrivateKey, fullchain: str,
+                 request: CertificateRequest) -> IssuedSet:
+        with stage("acme"):
+            issued = IssuedSet.from_fullchain(key, fullchain)
+            verify_set(issued, request.domains)
+        return issued
+
+    def _recover(self, session: AcmeSession, previous: Journal,
+                 request: CertificateRequest) -> IssuedSet | None:
+        """Clean up after a dead attempt and, if the CA already issued or validated, finish."""
+        if previous.records:
+            self._cleanup(self.services.route53_within(Deadline.after(CLEANUP_SECONDS)), [
+                ChallengeRecord(HostedZone(zid, zname), name, value)
+                for zid, zname, name, value in previous.records
+            ])
+        same = (sorted(previous.domains) == sorted(request.domains)
+                and previous.key_type == request.key_type)
+        if not (same and previous.order_url and previous.key_pem):
+            return None
+        with stage("acme"):
+            try:
+                body = session.fetch_order(previous.order_url)
+            except AcmeError as exc:
+                logger.info("previous order %s is gone (%s); ordering anew",
+                            previous.order_url, exc)
+                return None
+            key = load_key(previous.key_pem.encode())
+            if body.get("status") == "valid" and body.get("certificate"):
+                fullchain = session.download(body["certificate"])
+            elif body.get("status") == "ready":
+                fullchain = session.finalize(previous.order_url, body["finalize"],
+                                             make_csr(key, request.domains))
+            else:
+                return None
+        logger.info("finished the order %s of an attempt that died", previous.order_url)
+        return self._checked(key, fullchain, request)
+
+    def _after_failure(self, inflight: InFlight, lease: Lease, failure: StageFailure) -> None:
+        try:
+            if failure.stage == "storage":
+                # The certificate exists but is not stored: keep order and key for the retry.
+                inflight.park(lease, self.now())
+            else:
+                inflight.release(lease)
+        except Exception as exc:  # the failure being reported matters more
+            logger.error("could not update the in-flight journal of %s: %s",
+                         lease.journal.name, exc)
+
+    def _skip_reason(self, current: StoredCertificate | None, request: CertificateRequest,
+                     request_id: str | None) -> str | None:
+        if current is None:
+            return None
+        if request_id and current.extra.get("request_id") == request_id:
+            return "this request was already served (duplicate delivery)"
+        if not request.force and self._still_good(current, request):
+            return "the stored certificate covers these domains and is not due"
+        return None
 
     def _still_good(self, current: StoredCertificate, request: CertificateRequest) -> bool:
         if sorted(current.domains) != sorted(request.domains):
@@ -200,9 +326,8 @@ class Issuer:
 
     def _validate_and_finalize(
         self, session: AcmeSession, pending: tuple[DnsChallenge, ...],
-        zones: Sequence[HostedZone], finalize: Callable[[], str],
+        records: Sequence[ChallengeRecord], finalize: Callable[[], str],
     ) -> str:
-        records = self._records(pending, zones)
         route53 = self.services.route53
         try:
             if records:
@@ -260,18 +385,20 @@ class Issuer:
                 "They are harmless but should be deleted; the next run retries.",
             ))
 
-    def _session(self, store: CertificateStore) -> AcmeSession:
+    def _account(self, store: CertificateStore) -> AccountRecord:
         directory = self.settings.directory_url
-        record = store.load_account(directory) or store.create_account(
+        return store.load_account(directory) or store.create_account(
             AccountRecord(directory, new_account_key_pem().decode())
         )
-        session = AcmeSession(directory, record.key_pem.encode(), deadline=self.deadline,
-                              ca_bundle=self.settings.acme_ca_bundle)
-        if record.account_url:
-            session.use_account(record.account_url)
+
+    def _session(self, account: AccountRecord) -> AcmeSession:
+        session = AcmeSession(account.directory_url, account.key_pem.encode(),
+                              deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+        if account.account_url:
+            session.use_account(account.account_url)
         else:
             url = session.register(self.settings.contact_email)
-            store.update_account(dataclasses.replace(record, account_url=url))
+            self.services.store.update_account(dataclasses.replace(account, account_url=url))
         return session
 
     # -- refusals -----------------------------------------------------------------------------
