@@ -1,0 +1,44 @@
+"""The files a local stack keeps in its directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def ready(directory: Path) -> Path:
+    return directory / "ready"
+
+
+def pid(directory: Path) -> Path:
+    return directory / "serve.pid"
+
+
+def serve_log(directory: Path) -> Path:
+    return directory / "serve.log"
+
+
+def pebble_log(directory: Path) -> Path:
+    return directory / "pebble.log"
+
+
+def slack_log(directory: Path) -> Path:
+    return directory / "slack.jsonl"
+
+
+def env_sh(directory: Path) -> Path:
+    return directory / "env"
+
+
+def env_json(directory: Path) -> Path:
+    return directory / "env.json"
+
+
+def tls_ca(directory: Path) -> Path:
+    return directory / "pebble-tls" / "ca.pem"
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path} is missing)"

@@ -1,0 +1,170 @@
+"""What a fresh local stack holds before wildcert runs: bucket, key, zones, Slack secret."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_stack import files
+from local_stack.ports import HOST, Ports
+from local_stack.route53_source import LOCAL_CREDENTIALS, local_client
+
+BUCKET = "wildcert-local"
+KEY_ALIAS = "alias/wildcert-local"
+ZONES = ("example.com", "team.example.com", "example.net")
+SLACK_SECRET = "wildcert/slack-webhook"  # noqa: S105 - the name of the secret
+SLACK_WEBHOOK_PATH = "/services/T000/B000/local"
+CONTACT_EMAIL = "platform@example.com"
+DELEGATION_TTL = 172800
+
+
+@dataclass(frozen=True)
+class Seeded:
+    kms_key_arn: str
+    zone_ids: Mapping[str, str]  # zone name (no final dot) -> bare hosted zone id
+
+
+def seed(ports: Ports) -> Seeded:
+    endpoint = f"http://{HOST}:{ports.moto}"
+    # Independent services, seeded side by side: this is most of `start`'s own time.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        zones = pool.submit(lambda: _zones(local_client("route53", endpoint)))
+        s3 = pool.submit(local_client, "s3", endpoint)
+        secrets = pool.submit(local_client, "secretsmanager", endpoint)
+        key_arn = _kms_key(local_client("kms", endpoint))
+        done = [
+            pool.submit(_bucket, s3.result(), key_arn),
+            pool.submit(_slack_secret, secrets.result(), key_arn, ports),
+        ]
+        for future in done:
+            future.result()
+        return Seeded(kms_key_arn=key_arn, zone_ids=zones.result())
+
+
+def _kms_key(kms: Any) -> str:
+    key = kms.create_key(
+        Description="wildcert local stack: certificates and state",
+        KeyUsage="ENCRYPT_DECRYPT",
+        KeySpec="SYMMETRIC_DEFAULT",
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=KEY_ALIAS, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
+def _bucket(s3: Any, key_arn: str) -> None:
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=BUCKET,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
+def _zones(route53: Any) -> dict[str, str]:
+    zone_ids: dict[str, str] = {}
+    name_servers: dict[str, list[str]] = {}
+    for name in ZONES:
+        created = route53.create_hosted_zone(
+            Name=name,
+            CallerReference=f"wildcert-local-{name}-{uuid.uuid4()}",
+            HostedZoneConfig={"Comment": "wildcert local stack", "PrivateZone": False},
+        )
+        zone_ids[name] = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        name_servers[name] = created["DelegationSet"]["NameServers"]
+    # The parent delegates to the child as it would on the internet.
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_ids["example.com"],
+        ChangeBatch={
+            "Comment": "delegate team.example.com",
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": "team.example.com.",
+                        "Type": "NS",
+                        "TTL": DELEGATION_TTL,
+                        "ResourceRecords": [
+                            {"Value": server} for server in name_servers["team.example.com"]
+                        ],
+                    },
+                }
+            ],
+        },
+    )
+    return zone_ids
+
+
+def _slack_secret(secrets: Any, key_arn: str, ports: Ports) -> None:
+    secrets.create_secret(
+        Name=SLACK_SECRET,
+        Description="Slack incoming webhook URL (local sink)",
+        KmsKeyId=key_arn,
+        SecretString=f"http://{HOST}:{ports.slack}{SLACK_WEBHOOK_PATH}",
+    )
+
+
+def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
+    """The settings wildcert reads (see settings.py), plus what tests and the demo need."""
+    directory = directory.resolve()
+    zones = seeded.zone_ids
+    return {
+        "AWS_ENDPOINT_URL": f"http://{HOST}:{ports.moto}",
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
+        "ACME_DIRECTORY_URL": f"https://{HOST}:{ports.acme}/dir",
+        "ACME_CA_BUNDLE": str(files.tls_ca(directory)),
+        "ACME_CONTACT_EMAIL": CONTACT_EMAIL,
+        "CERT_BUCKET": BUCKET,
+        "KMS_KEY_ID": seeded.kms_key_arn,
+        "ALLOWED_ZONES": ",".join(zones[name] for name in ZONES),
+        "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
+        "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
+        "WILDCERT_STACK_DIR": str(directory),
+        "WILDCERT_STACK_PORT_BASE": str(ports.base),
+        "WILDCERT_PEBBLE_ROOTS_URL": f"https://{HOST}:{ports.pebble_management}/roots/0",
+        "WILDCERT_SLACK_LOG": str(files.slack_log(directory)),
+        "WILDCERT_SLACK_SINK": f"http://{HOST}:{ports.slack}",
+        "WILDCERT_ZONE_EXAMPLE_COM": zones["example.com"],
+        "WILDCERT_ZONE_TEAM_EXAMPLE_COM": zones["team.example.com"],
+        "WILDCERT_ZONE_EXAMPLE_NET": zones["example.net"],
+    }
+
+
+def write_env(directory: Path, env: Mapping[str, str]) -> None:
+    lines = [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+    header = '# local stack settings: . this file (or eval "$(scripts/local-stack env)")\n'
+    _replace(files.env_sh(directory), header + "\n".join(lines) + "\n")
+    _replace(files.env_json(directory), json.dumps(dict(env), indent=2) + "\n")
+
+
+def _replace(path: Path, text: str) -> None:
+    """Readers never see half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
