@@ -105,14 +105,20 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     return max(0.0, (when - now).total_seconds())
 
 
+def error_code(error: BaseException) -> str | None:
+    """The ACME error type without its URN prefix, also for types `acme` does not know."""
+    if isinstance(error, messages.Error) and error.typ:
+        return str(error.typ).rsplit(":", maxsplit=1)[-1]
+    return None
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, messages.Error):
         parts = [error.detail or error.description or str(error)]
         for sub in error.subproblems or ():
             who = sub.identifier.value if sub.identifier else "?"
             parts.append(f"{who}: {sub.detail}")
-        code = error.code or "error"
-        return f"{code}: " + "; ".join(p for p in parts if p)
+        return f"{error_code(error) or 'error'}: " + "; ".join(p for p in parts if p)
     if isinstance(error, errors.ClientError) and error.args and isinstance(
         error.args[0], requests.Response
     ):
@@ -172,7 +178,7 @@ class AcmeSession:
             raise self._error(what, exc) from exc
 
     def _error(self, what: str, exc: BaseException) -> AcmeError:
-        code = exc.code if isinstance(exc, messages.Error) else None
+        code = error_code(exc)
         retry_after = None
         if self.net.last_response is not None:
             retry_after = parse_retry_after(self.net.last_response.headers.get("Retry-After"))
@@ -222,6 +228,25 @@ class AcmeSession:
                 f"ACME_PROFILE={profile!r} is not offered by {self.directory_url} "
                 f"(it offers: {names}); change the AcmeProfile parameter."
             )
+
+    @property
+    def renewal_info_url(self) -> str | None:
+        try:
+            return str(self.directory["renewalInfo"])
+        except KeyError:
+            return None
+
+    def renewal_info(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
+        """The CA's renewalInfo for a certificate and its Retry-After (seconds)."""
+        base = self.renewal_info_url
+        if base is None:
+            raise AcmeError(f"{self.directory_url} does not offer ACME Renewal Information")
+        response = self._call(
+            "fetching renewal information",
+            lambda: self.net.get(f"{base.rstrip('/')}/{cert_id}"),
+            kind="renewalInfo",
+        )
+        return dict(response.json()), parse_retry_after(response.headers.get("Retry-After"))
 
     # -- account ------------------------------------------------------------------------------
     def use_account(self, account_url: str) -> None:

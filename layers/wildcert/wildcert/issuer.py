@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from cryptography import x509
 
-from wildcert import aws, slack
+from wildcert import ari, aws, slack
 from wildcert.acme_client import AcmeError, AcmeSession, DnsChallenge, new_account_key_pem
 from wildcert.certs import (
     CertificateError,
@@ -216,11 +217,14 @@ class Issuer:
             session = self._session(account)
         issued = self._recover(session, previous, request) if previous is not None else None
         recovered = issued is not None
+        replaces = self._replaces(session, current)
         if issued is None:
-            issued = self._order(session, request, zones, lease)
+            issued = self._order(session, request, zones, lease, replaces)
         meta = StoredCertificate.describe(request.name, issued, self.now())
-        if request_id:
-            meta = dataclasses.replace(meta, extra={**meta.extra, "request_id": request_id})
+        meta = dataclasses.replace(meta, extra={
+            **meta.extra, **self._renewal_info(session, issued),
+            **({"request_id": request_id} if request_id else {}),
+        })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
         renewal = current is not None
@@ -234,13 +238,23 @@ class Issuer:
                 f"{request.name}/cert.json"],
             "renewal": renewal,
             "recovered": recovered,
+            "replaces": replaces,
         })
 
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               zones: Sequence[HostedZone], lease: Lease) -> IssuedSet:
+               zones: Sequence[HostedZone], lease: Lease, replaces: str | None) -> IssuedSet:
+        profile = self.settings.acme_profile
         with stage("acme"):
-            session.check_profile(self.settings.acme_profile)
-            order = session.new_order(request.domains, profile=self.settings.acme_profile)
+            session.check_profile(profile)
+            try:
+                order = session.new_order(request.domains, profile=profile, replaces=replaces)
+            except AcmeError as exc:
+                if exc.code != "alreadyReplaced" or not replaces:
+                    raise
+                # Another order already claimed the old certificate (RFC 9773 §5): order
+                # without the claim, losing only the rate-limit exemption.
+                logger.warning("%s was already replaced; ordering without replaces", replaces)
+                order = session.new_order(request.domains, profile=profile)
         key = generate_key(request.key_type)
         records = self._records(order.challenges, zones)
         with stage("precheck"):
@@ -256,6 +270,30 @@ class Issuer:
             lambda: session.finalize(order.url, order.body.finalize, csr),
         )
         return self._checked(key, fullchain, request)
+
+    @staticmethod
+    def _replaces(session: AcmeSession, current: StoredCertificate | None) -> str | None:
+        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
+        if current is None or not current.extra.get("ari_id"):
+            return None
+        with stage("acme"):
+            return str(current.extra["ari_id"]) if session.renewal_info_url else None
+
+    def _renewal_info(self, session: AcmeSession, issued: IssuedSet) -> dict[str, Any]:
+        """ari_id always; the CA's window when it offers ARI (best effort: the sweep retries)."""
+        try:
+            cert_id = ari.cert_id(issued.leaf)
+        except (ari.InvalidRenewalInfo, x509.ExtensionNotFound):
+            return {}
+        extra: dict[str, Any] = {"ari_id": cert_id}
+        try:
+            if session.renewal_info_url:
+                body, retry_after = session.renewal_info(cert_id)
+                info = ari.parse(body, retry_after_seconds=retry_after, now=self.now())
+                extra["ari"] = info.as_json()
+        except (AcmeError, ari.InvalidRenewalInfo) as exc:
+            logger.warning("no renewal information for %s yet: %s", cert_id, exc)
+        return extra
 
     def _checked(self, key: PrivateKey, fullchain: str,
                  request: CertificateRequest) -> IssuedSet:
