@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start(directory: Path, port_base: int) -> int:
+    running = Stack.attach(directory)
+    if running is not None and running.ports.base == port_base and running.is_ready():
+        print(f"local stack already running (pid {running.pid})")
+        _describe(running)
+        return 0
     began = time.monotonic()
     try:
         stack = Stack.start(directory, port_base)

@@ -23,7 +23,14 @@ import dns.rdatatype
 
 from local_stack import files
 from local_stack.pebble import https_opener
-from local_stack.ports import DEFAULT_PORT_BASE, EXIT_PORT_IN_USE, HOST, Ports
+from local_stack.ports import (
+    DEFAULT_PORT_BASE,
+    EXIT_PORT_IN_USE,
+    HOST,
+    PortInUse,
+    Ports,
+    ensure_free,
+)
 from local_stack.route53_source import local_client
 from local_stack.seed import seed, stack_env, write_env
 
@@ -73,6 +80,10 @@ class Stack:
         for stale in (files.ready, files.env_sh, files.env_json):
             stale(directory).unlink(missing_ok=True)
         stack = cls(directory=directory, ports=Ports(port_base))
+        try:
+            ensure_free(stack.ports)  # serve checks again; this just fails faster
+        except PortInUse as error:
+            raise PortsBusy(str(error)) from error
         stack._spawn(pebble_env or {})
         stack._wait_ready(timeout)
         try:

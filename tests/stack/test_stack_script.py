@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -15,9 +16,14 @@ pytestmark = pytest.mark.stack
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "local-stack"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(SCRIPT), *args], capture_output=True, text=True, timeout=90, check=False
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={**os.environ, **env},
     )
 
 
@@ -49,8 +55,11 @@ def _serve_processes(directory: Path) -> list[int]:
 def test_start_status_stop_leaves_no_process(stack: Stack, tmp_path: Path) -> None:
     base = free_port_base(stack.ports.base + 1000)
     directory = tmp_path / "demo"
-    started = _run("start", "--dir", str(directory), "--port-base", str(base))
+    started = _run(
+        "start", "--dir", str(directory), "--port-base", str(base), PEBBLE_WFE_NONCEREJECT="0"
+    )
     assert started.returncode == 0, started.stderr
+    assert "reject 0% of good nonces" in (directory / "pebble.log").read_text()
     assert f"https://127.0.0.1:{base}/dir" in started.stdout
     pid = int((directory / "serve.pid").read_text())
     assert len(_group_members(pid)) == 2  # serve and Pebble
