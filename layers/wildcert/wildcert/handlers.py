@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wildcert import runtime
+from wildcert import aws, runtime
 from wildcert.issuer import Issuer, Services, StageFailure
 from wildcert.request import unwrap_records
 from wildcert.settings import Settings
@@ -34,8 +34,48 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
         except StageFailure as failure:
             runtime.logger.error("message %s failed: %s", record.message_id, failure)
             failures.append({"itemIdentifier": record.message_id or ""})
+            if failure.retry_after:
+                delay_redelivery(event, record.message_id, failure.retry_after)
             continue
         results.append(result)
         if result["status"] == "busy":  # redelivered after the visibility timeout
             failures.append({"itemIdentifier": record.message_id or ""})
+            delay_redelivery(event, record.message_id, result.get("retry_after") or 60)
     return {"results": results, "batchItemFailures": failures}
+
+
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
+
+
+def delay_redelivery(event: dict[str, Any], message_id: str | None, seconds: float) -> None:
+    """Hide a failed message until the CA (or the lease holder) said to come back.
+
+    Without this SQS redelivers after the queue's visibility timeout, and a rate-limited
+    CA would burn the message's receive count and send it to the dead-letter queue.
+    """
+    for raw in event.get("Records", []):
+        if not isinstance(raw, dict) or raw.get("messageId") != message_id:
+            continue
+        queue_url = queue_url_from_arn(str(raw.get("eventSourceARN", "")))
+        receipt = raw.get("receiptHandle")
+        if not queue_url or not isinstance(receipt, str):
+            return
+        try:
+            aws.client("sqs").change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=receipt,
+                VisibilityTimeout=int(min(max(seconds, 1), MAX_VISIBILITY_SECONDS)),
+            )
+        except Exception as exc:  # the default visibility timeout still applies
+            runtime.logger.warning("could not delay message %s: %s", message_id, exc)
+        return
+
+
+def queue_url_from_arn(arn: str) -> str | None:
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        return None
+    region, account, name = parts[3], parts[4], parts[5]
+    endpoint = aws.client("sqs").meta.endpoint_url.rstrip("/")
+    if "amazonaws.com" in endpoint:
+        return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+    return f"{endpoint}/{account}/{name}"

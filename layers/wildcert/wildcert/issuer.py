@@ -48,16 +48,20 @@ logger = logging.getLogger("wildcert.issuer")
 CLEANUP_SECONDS = 15.0
 # A lease outlives the attempt's own deadline by this much, so a live holder never loses it.
 LEASE_MARGIN_SECONDS = 60.0
+DEFAULT_RATE_LIMIT_WAIT = 3600.0  # Let's Encrypt always sends Retry-After; this is a fallback
 
 
 class StageFailure(Exception):
     """A failure after bounded retries, tagged with the stage it happened in."""
 
-    def __init__(self, stage: str, message: str, *, retry_after: float | None = None):
+    def __init__(self, stage: str, message: str, *, retry_after: float | None = None,
+                 deferred: bool = False):
         super().__init__(f"[{stage}] {message}")
         self.stage = stage
         self.message = message
         self.retry_after = retry_after
+        # Deferred: not attempted because the CA asked everyone to wait; already reported.
+        self.deferred = deferred
 
 
 @dataclass(frozen=True)
@@ -145,18 +149,21 @@ class Issuer:
 
     # -- entry point --------------------------------------------------------------------------
     def handle(self, raw: object, request_id: str | None = None) -> Outcome:
-        with stage("precheck"):
-            zones = self.services.zones()
+        request: CertificateRequest | None = None
         try:
-            request = parse_request(raw, [z.name for z in zones])
-        except RequestRejected as rejected:
-            return self._reject(raw, rejected.problems, stage_name="validation")
-        try:
+            with stage("precheck"):
+                zones = self.services.zones()  # cached per container
+            try:
+                request = parse_request(raw, [z.name for z in zones])
+            except RequestRejected as rejected:
+                return self._reject(raw, rejected.problems, stage_name="validation")
             return self.issue(request, zones, request_id)
         except StageFailure as failure:
-            self.notifier.post(
-                slack.failed(request.name, request.domains, failure.stage, failure.message)
-            )
+            if not failure.deferred:
+                name, domains = ((request.name, list(request.domains)) if request
+                                 else _best_effort_identity(raw))
+                self.notifier.post(
+                    slack.failed(name or "unnamed", domains, failure.stage, failure.message))
             raise
 
     # -- the pipeline -------------------------------------------------------------------------
@@ -173,6 +180,7 @@ class Issuer:
             return Outcome("skipped", request.name, request.domains, {
                 "serial": current.serial, "not_after": current.not_after, "reason": skip,
             })
+        self._respect_ca_cooldown(store)
         with stage("precheck"):
             problems = caa_preflight(
                 request.domains,
@@ -249,6 +257,8 @@ class Issuer:
             try:
                 order = session.new_order(request.domains, profile=profile, replaces=replaces)
             except AcmeError as exc:
+                if exc.code == "rateLimited":
+                    self._start_ca_cooldown(exc)
                 if exc.code != "alreadyReplaced" or not replaces:
                     raise
                 # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -270,6 +280,29 @@ class Issuer:
             lambda: session.finalize(order.url, order.body.finalize, csr),
         )
         return self._checked(key, fullchain, request)
+
+    def _respect_ca_cooldown(self, store: CertificateStore) -> None:
+        """Don't spend a request on a CA that told us to wait: the rest of the queue waits too."""
+        with stage("precheck"):
+            until = store.ca_cooldown(self.settings.directory_url)
+        if until is None:
+            return
+        wait = (until - self.now()).total_seconds()
+        if wait > 0:
+            raise StageFailure(
+                "acme",
+                f"the CA rate-limited this account until {until.isoformat()}; "
+                "the request waits instead of spending another order",
+                retry_after=wait, deferred=True,
+            )
+
+    def _start_ca_cooldown(self, exc: AcmeError) -> None:
+        wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+        until = self.now() + dt.timedelta(seconds=wait)
+        try:
+            self.services.store.set_ca_cooldown(self.settings.directory_url, until, str(exc))
+        except (StorageError, ClientError, BotoCoreError) as error:
+            logger.warning("could not record the CA's rate limit: %s", error)
 
     @staticmethod
     def _replaces(session: AcmeSession, current: StoredCertificate | None) -> str | None:

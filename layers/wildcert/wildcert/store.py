@@ -235,8 +235,24 @@ class CertificateStore:
     # -- ACME account -------------------------------------------------------------------------
     @staticmethod
     def account_key(directory_url: str) -> str:
-        digest = hashlib.sha256(directory_url.encode()).hexdigest()[:16]
-        return f"{STATE_PREFIX}/acme-accounts/{digest}.json"
+        return f"{STATE_PREFIX}/acme-accounts/{_directory_digest(directory_url)}.json"
+
+    # -- the CA's rate limit, shared by every attempt -------------------------------------
+    @staticmethod
+    def cooldown_key(directory_url: str) -> str:
+        return f"{STATE_PREFIX}/ca-cooldown/{_directory_digest(directory_url)}.json"
+
+    def ca_cooldown(self, directory_url: str) -> dt.datetime | None:
+        key = self.cooldown_key(directory_url)
+        try:
+            raw = self._get(key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("reading", key, exc) from exc
+        return parse_time(json.loads(raw)["until"]) if raw else None
+
+    def set_ca_cooldown(self, directory_url: str, until: dt.datetime, reason: str) -> None:
+        body = json.dumps({"until": _iso(until), "reason": reason[:500]}).encode()
+        self._write(self.cooldown_key(directory_url), body, "application/json")
 
     def load_account(self, directory_url: str) -> AccountRecord | None:
         key = self.account_key(directory_url)
@@ -271,6 +287,10 @@ class CertificateStore:
             self._put(key, json.dumps(asdict(record)).encode(), content_type="application/json")
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("storing the ACME account in", key, exc) from exc
+
+
+def _directory_digest(directory_url: str) -> str:
+    return hashlib.sha256(directory_url.encode()).hexdigest()[:16]
 
 
 def _same_key(used: str, configured: str) -> bool:
