@@ -574,3 +574,36 @@ def test_sqs_body_with_nan_is_rejected_cleanly() -> None:
         {"Records": [sqs_record('{"domains": ["example.com"], "force": NaN}')]}
     )
     assert "force must be a JSON boolean" in str(rejected(payload))
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "expected"),
+    [
+        (["www.example.com:443", "10.0.0.5:8443", "[::1]:443"],
+         ("www.example.com:443", "10.0.0.5:8443", "[::1]:443")),
+        (["WWW.Example.com:443", "www.example.com:443"], ("www.example.com:443",)),
+        (None, ()),
+    ],
+)
+def test_endpoints_accepted(endpoints, expected) -> None:
+    raw = {"domains": ["example.com"], "endpoints": endpoints}
+    assert parse_request(raw, ["example.com"]).endpoints == expected
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "needle"),
+    [
+        ("www.example.com:443", "must be a list"),
+        (["www.example.com"], "is not host:port"),
+        (["www.example.com:0"], "is not host:port"),
+        (["www.example.com:70000"], "is not host:port"),
+        (["*.example.com:443"], "has no valid host name"),
+        (["[nothost]:443"], "bracketed host"),
+        ([443], "endpoints[0] must be a string"),
+        (["a.example.com:443"] * 21, "at most 20"),
+    ],
+)
+def test_endpoints_rejected(endpoints, needle) -> None:
+    with pytest.raises(RequestRejected) as rejected:
+        parse_request({"domains": ["example.com"], "endpoints": endpoints}, ["example.com"])
+    assert needle in str(rejected.value)

@@ -229,9 +229,13 @@ class Issuer:
         if issued is None:
             issued = self._order(session, request, zones, lease, replaces)
         meta = StoredCertificate.describe(request.name, issued, self.now())
+        # Endpoints given once stay with the certificate through renewals that omit them.
+        endpoints = list(request.endpoints) or list((current.extra if current else {}).get(
+            "endpoints", []))
         meta = dataclasses.replace(meta, extra={
             **meta.extra, **self._renewal_info(session, issued),
             **({"request_id": request_id} if request_id else {}),
+            **({"endpoints": endpoints} if endpoints else {}),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)

@@ -31,7 +31,8 @@ from wildcert.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"
-FIELDS = ("domains", "name", "key_type", "force")
+FIELDS = ("domains", "name", "key_type", "force", "endpoints")
+MAX_ENDPOINTS = 20
 
 MAX_DOMAINS = 100
 # Beyond this many entries the list is rejected without looking at each one (cost bound).
@@ -101,6 +102,7 @@ class CertificateRequest:
     key_type: str = DEFAULT_KEY_TYPE
     force: bool = False
     zones: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()  # host:port the expiry monitor checks serve this certificate
 
     def zone_of(self, domain: str) -> str:
         """The hosted zone covering ``domain``, one of this request's domains."""
@@ -603,6 +605,42 @@ def _check_force(value: object, findings: list[str]) -> bool:
     return False
 
 
+def _endpoint_problem(text: str) -> str | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return "is not host:port with a port from 1 to 65535"
+    if host.startswith("[") and host.endswith("]"):
+        return None if _ip_problem(host) else "has a bracketed host that is not an IPv6 address"
+    if _ip_problem(host):
+        return None
+    checked = normalise_domain(host)
+    return None if checked.problem is None and "*" not in host else "has no valid host name"
+
+
+def _check_endpoints(value: object, findings: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_ENDPOINTS:
+        findings.append(
+            f"endpoints must be a list of at most {MAX_ENDPOINTS} \"host:port\" strings; "
+            f"got {_described(value)}."
+        )
+        return ()
+    good: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            findings.append(f"endpoints[{index}] must be a string; got {_described(item)}.")
+            continue
+        problem = _endpoint_problem(item.strip().lower())
+        if problem:
+            findings.append(
+                f"endpoints[{index}] {_show(item)} {problem}, e.g. \"www.example.com:443\"."
+            )
+        else:
+            good.append(item.strip().lower())
+    return tuple(dict.fromkeys(good))
+
+
 def _check_fields(raw: dict[object, object], findings: list[str]) -> None:
     unknown: list[str] = []
     for key in raw:
@@ -642,6 +680,7 @@ def parse_request(raw: object, zone_names: Collection[str]) -> CertificateReques
     name = _check_name(raw.get("name"), findings)
     key_type = _check_key_type(raw.get("key_type"), findings)
     force = _check_force(raw.get("force"), findings)
+    endpoints = _check_endpoints(raw.get("endpoints"), findings)
     if findings:
         raise RequestRejected(findings)
     return CertificateRequest(
@@ -650,6 +689,7 @@ def parse_request(raw: object, zone_names: Collection[str]) -> CertificateReques
         key_type=key_type,
         force=force,
         zones=tuple(covering),
+        endpoints=endpoints,
     )
 
 
