@@ -171,15 +171,16 @@ class Issuer:
               request_id: str | None = None) -> Outcome:
         store = self.services.store
         with stage("precheck"):
-            store.probe()
             current = store.current(request.name)
-            account = self._account(store)
         skip = self._skip_reason(current, request, request_id)
         if current is not None and skip:
             logger.info("skipped %s: %s", request.name, skip)
             return Outcome("skipped", request.name, request.domains, {
                 "serial": current.serial, "not_after": current.not_after, "reason": skip,
             })
+        with stage("precheck"):
+            store.probe()
+            account = self._account(store)
         self._respect_ca_cooldown(store)
         with stage("precheck"):
             problems = caa_preflight(
