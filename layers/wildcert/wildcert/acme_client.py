@@ -417,3 +417,68 @@ class AcmeSession:
         error = body.get("error")
         detail = _describe(messages.Error.from_json(error)) if error else f"order is {status}"
         raise AcmeError(f"the CA did not issue the certificate ({url}): {detail}.")
+
+
+class RenewalInfoReader:
+    """Unauthenticated renewalInfo GETs (RFC 9773 §4.1): no account key, safe across threads.
+
+    The sweep and the watch ask about many certificates at once; they need neither an account
+    nor nonces, so this skips `acme`'s signed-request machinery altogether.
+    """
+
+    def __init__(self, directory_url: str, *, deadline: Deadline, ca_bundle: str | None = None,
+                 timeout: float = 10.0):
+        self.directory_url = directory_url
+        self.deadline = deadline
+        self._verify: str | bool = ca_bundle or True
+        self._timeout = timeout
+        self._base: str | None = None
+        self._looked_up = False
+
+    def _get(self, what: str, url: str, kind: str) -> requests.Response:
+        def once() -> requests.Response:
+            response = requests.get(url, timeout=self._timeout, verify=self._verify,
+                                    headers={"User-Agent": USER_AGENT})
+            if response.status_code >= 500:
+                raise errors.ClientError(response)
+            return response
+
+        try:
+            response = retry.call(once, is_transient=_is_transient, deadline=self.deadline,
+                                  what=what, attempts=3)
+        except (errors.Error, requests.RequestException) as exc:
+            raise AcmeError(f"{what} failed at {url}: {_describe(exc)}.") from exc
+        if response.status_code != 200:
+            code = "notFound" if response.status_code == 404 else None
+            raise AcmeError(f"{what} failed: HTTP {response.status_code} from {url} "
+                            f"({kind}).", code=code,
+                            retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        return response
+
+    @property
+    def url(self) -> str | None:
+        """The directory's renewalInfo URL, or None when the CA does not offer ARI."""
+        if not self._looked_up:
+            response = self._get("fetching the ACME directory", self.directory_url, "directory")
+            try:
+                value = response.json().get("renewalInfo")
+            except (ValueError, AttributeError) as exc:
+                raise AcmeError(f"{self.directory_url} did not return a JSON directory") from exc
+            self._base = value if isinstance(value, str) and value else None
+            self._looked_up = True
+        return self._base
+
+    def fetch(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
+        """The CA's renewalInfo for a certificate and its Retry-After (seconds)."""
+        base = self.url
+        if base is None:
+            raise AcmeError(f"{self.directory_url} does not offer ACME Renewal Information")
+        response = self._get("fetching renewal information", f"{base.rstrip('/')}/{cert_id}",
+                             "renewalInfo")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AcmeError(f"renewal information for {cert_id} is not JSON") from exc
+        if not isinstance(body, dict):
+            raise AcmeError(f"renewal information for {cert_id} is not a JSON object")
+        return body, parse_retry_after(response.headers.get("Retry-After"))

@@ -79,3 +79,83 @@ def queue_url_from_arn(arn: str) -> str | None:
     if "amazonaws.com" in endpoint:
         return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
     return f"{endpoint}/{account}/{name}"
+
+
+def _renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
+    """What the sweep and the watch share: the bucket, the CA's windows, the queue."""
+    from wildcert import aws
+    from wildcert.acme_client import RenewalInfoReader
+    from wildcert.fanout import RenewalQueue
+    from wildcert.inventory import Bucket
+
+    deadline = runtime.deadline(context)
+    queue_url = settings.renewal_queue_url
+    return {
+        "settings": settings,
+        "bucket": Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id),
+        "reader": RenewalInfoReader(settings.directory_url, deadline=deadline,
+                                    ca_bundle=settings.acme_ca_bundle),
+        "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
+    }
+
+
+def _inventory_failed(notifier: Any, job: str, error: Exception) -> None:
+    from wildcert import slack
+
+    notifier.post(slack.failed(job, [], "inventory", str(error)))
+
+
+def sweep(event: Any, context: Any) -> dict[str, Any]:
+    """Queue a renewal for every stored certificate due before the next sweep, and any forced.
+
+    A rejected event is answered (and posted) without touching anything. The summary goes to
+    Slack once per sweep and is returned; a queueing failure is reported, not raised, because
+    Lambda's retry of a whole sweep would queue the successful ones twice.
+    """
+    from wildcert import slack
+    from wildcert.inventory import InventoryError
+    from wildcert.sweep import EventRejected, Sweep, parse_sweep_event
+
+    settings = Settings.from_env()
+    notifier = runtime.notifier(settings)
+    try:
+        parsed = parse_sweep_event(event)
+    except EventRejected as rejected:
+        notifier.post(slack.event_rejected("renewal sweep", rejected.problems))
+        return {"status": "rejected", "problems": list(rejected.problems),
+                "message": "; ".join(rejected.problems)}
+    try:
+        report = Sweep(**_renewal_parts(settings, context)).run(parsed)
+    except InventoryError as error:
+        _inventory_failed(notifier, "renewal sweep", error)
+        raise
+    notifier.post(report.message())
+    return report.as_dict()
+
+
+def watch(event: Any, context: Any) -> dict[str, Any]:
+    """Refresh the CA's renewal windows, queue what they (or expiry) make due, report findings.
+
+    Slack hears from the watch only when something is wrong; the summary is always returned.
+    """
+    from wildcert import slack
+    from wildcert.inventory import InventoryError
+    from wildcert.monitor import Watch, parse_watch_event
+    from wildcert.sweep import EventRejected
+
+    settings = Settings.from_env()
+    notifier = runtime.notifier(settings)
+    try:
+        parsed = parse_watch_event(event)
+    except EventRejected as rejected:
+        notifier.post(slack.event_rejected("watch", rejected.problems))
+        return {"status": "rejected", "problems": list(rejected.problems),
+                "message": "; ".join(rejected.problems)}
+    try:
+        report = Watch(**_renewal_parts(settings, context)).run(parsed)
+    except InventoryError as error:
+        _inventory_failed(notifier, "watch", error)
+        raise
+    if report.worth_posting:
+        notifier.post(report.message())
+    return report.as_dict()

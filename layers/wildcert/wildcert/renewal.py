@@ -40,3 +40,66 @@ def is_due(
     45-day certificates, waiting for the threshold to be crossed *now* would be too late.
     """
     return lifetime.renew_at(remaining_fraction) <= now + next_check_in or now >= lifetime.not_after
+
+
+@dataclass(frozen=True)
+class Horizons:
+    """How far ahead a run must look: nobody renews anything before the next run."""
+
+    threshold: dt.timedelta  # to the next run that applies the lifetime threshold
+    ari: dt.timedelta  # to the next run that re-reads the CA's renewal window
+
+
+@dataclass(frozen=True)
+class Decision:
+    due: bool
+    reason: str  # "due" (threshold or expiry) or "ari"; "" when not due
+    detail: str  # one sentence for summaries and logs
+    # False when the issuer's own "is it due now" check agrees; the message must force otherwise.
+    needs_force: bool = False
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="minutes").replace("+00:00", "Z")
+
+
+def _usable_window(selected: dt.datetime, end: dt.datetime, lifetime: Lifetime) -> bool:
+    # A window closing after expiry is a CA error; following it could let the certificate lapse.
+    return end <= lifetime.not_after and selected <= lifetime.not_after
+
+
+def decide(
+    lifetime: Lifetime,
+    now: dt.datetime,
+    *,
+    horizons: Horizons,
+    remaining_fraction: float = 1 / 3,
+    ari_selected: dt.datetime | None = None,
+    ari_end: dt.datetime | None = None,
+) -> Decision:
+    """Whether to queue a renewal now, and why.
+
+    With the CA's renewal window (ARI), its chosen moment decides, looking ahead to the next
+    ARI check; a certificate that would expire before the next threshold run is renewed
+    anyway, in case that check never comes. Without ARI, the lifetime threshold decides,
+    looking ahead to the next run.
+    """
+    due_now = is_due(lifetime, now, remaining_fraction=remaining_fraction)
+    if now >= lifetime.not_after:
+        return Decision(True, "due", f"expired at {_iso(lifetime.not_after)}")
+    if ari_selected is not None and ari_end is not None and _usable_window(
+        ari_selected, ari_end, lifetime
+    ):
+        if ari_selected <= now + horizons.ari:
+            return Decision(True, "ari", f"the CA's renewal window says renew at "
+                            f"{_iso(ari_selected)}", needs_force=not due_now)
+        if lifetime.not_after <= now + horizons.threshold:
+            return Decision(True, "due", f"expires at {_iso(lifetime.not_after)}, before the "
+                            "next sweep", needs_force=not due_now)
+        return Decision(False, "", f"the CA's renewal window says renew at {_iso(ari_selected)}")
+    renew_at = lifetime.renew_at(remaining_fraction)
+    if is_due(lifetime, now, remaining_fraction=remaining_fraction,
+              next_check_in=horizons.threshold):
+        return Decision(True, "due", f"reaches its renewal point {_iso(renew_at)} before the "
+                        "next run", needs_force=not due_now)
+    return Decision(False, "", f"renewal point {_iso(renew_at)}")

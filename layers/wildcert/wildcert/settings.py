@@ -34,6 +34,11 @@ class Settings:
     dns_server_override: str | None = None
     propagation_timeout_seconds: float = 180.0
     record_ttl: int = 60
+    renewal_queue_url: str | None = None
+    expiry_warning_days: float = 14.0
+    # Set only where the watch runs on a schedule: the sweep then leaves ARI moments further
+    # away than this to the watch instead of looking a whole sweep interval ahead.
+    watch_interval_hours: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +87,12 @@ class Settings:
             dns_server_override=env.get("DNS_SERVER_OVERRIDE", "").strip() or None,
             propagation_timeout_seconds=number("DNS_PROPAGATION_TIMEOUT", 180.0, 5.0, 840.0),
             record_ttl=int(number("CHALLENGE_RECORD_TTL", 60, 1, 3600)),
+            renewal_queue_url=env.get("RENEWAL_QUEUE_URL", "").strip() or None,
+            expiry_warning_days=number("EXPIRY_WARNING_DAYS", 14.0, 0.0, 365.0),
+            watch_interval_hours=(
+                number("WATCH_INTERVAL_HOURS", 12.0, 1.0, 168.0)
+                if env.get("WATCH_INTERVAL_HOURS", "").strip() else None
+            ),
         )
         if problems:
             raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))

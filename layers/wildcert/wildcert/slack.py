@@ -133,3 +133,73 @@ def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str]) 
             *shown,
         ),
     )
+
+
+def _bullets(items: Sequence[str], limit: int) -> list[str]:
+    shown = [f"• {item}" for item in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"• and {len(items) - limit} more")
+    return shown
+
+
+def sweep_summary(
+    *, checked: int, due: Sequence[str], forced: Sequence[str], queued: int,
+    failed: Sequence[tuple[str, str]], broken: Sequence[tuple[str, str]],
+    unmanaged: Sequence[str] = (), unmatched: Sequence[str] = (),
+    ari_problems: Sequence[tuple[str, str]] = (), dry_run: bool = False,
+) -> Message:
+    """One message per sweep: the counts, then every failure and broken entry by name."""
+    trouble = bool(failed or broken or unmatched)
+    icon = ":warning:" if trouble else ":recycle:"
+    sent = f"would queue {len(due) + len(forced)}" if dry_run else f"queued {queued}"
+    lines = [
+        f"{icon} Renewal sweep{' (dry run)' if dry_run else ''}: {checked} certificates checked, "
+        f"{len(due)} due, {len(forced)} forced, {sent}, {len(failed)} failed, "
+        f"{len(broken)} broken",
+    ]
+    if due:
+        lines.append(f"Due: {code_list(due)}")
+    if forced:
+        lines.append(f"Forced: {code_list(forced)}")
+    if failed:
+        lines.append("*Not queued* (retry the sweep or queue them by hand):")
+        lines.extend(_bullets([f"*{escape(n, 130)}*: {escape(e, 200)}" for n, e in failed], 15))
+    if broken:
+        lines.append("*Broken inventory entries* (not renewed until fixed or re-issued):")
+        lines.extend(_bullets([f"*{escape(n, 130)}*: {escape(p, 200)}" for n, p in broken], 10))
+    if unmatched:
+        lines.append(f"*Force matched nothing*: {code_list(unmatched)}")
+    if unmanaged:
+        lines.append(f"Prefixes without cert.json (ignored): {code_list(unmanaged, 10)}")
+    if ari_problems:
+        lines.append(f"Renewal windows not refreshed ({len(ari_problems)}), threshold used: "
+                     f"{code_list([n for n, _ in ari_problems], 10)}")
+    text = (f"wildcert sweep: {checked} checked, {len(due) + len(forced)} to renew, "
+            f"{len(failed)} failed, {len(broken)} broken")
+    return Message(text=text, lines=tuple(lines))
+
+
+def watch_findings(
+    *, checked: int, findings: Sequence[tuple[str, str]], queued: Sequence[str] = (),
+    failed: Sequence[tuple[str, str]] = (),
+) -> Message:
+    """The watch's one message: every finding by certificate name, then what it queued."""
+    lines = [f":rotating_light: Certificate watch: {len(findings)} finding"
+             f"{'' if len(findings) == 1 else 's'} across {checked} certificates"]
+    lines.extend(_bullets([f"*{escape(n, 130)}*: {escape(t, 300)}" for n, t in findings], 25))
+    if queued:
+        lines.append(f"Queued for renewal: {code_list(queued)}")
+    if failed:
+        lines.append("*Could not queue*:")
+        lines.extend(_bullets([f"*{escape(n, 130)}*: {escape(e, 200)}" for n, e in failed], 10))
+    text = f"wildcert watch: {len(findings)} findings, {len(failed)} renewals not queued"
+    return Message(text=text, lines=tuple(lines))
+
+
+def event_rejected(job: str, problems: Sequence[str]) -> Message:
+    """A sweep or watch event that was refused: nothing was checked or queued."""
+    return Message(
+        text=f"wildcert {job}: event rejected, nothing done",
+        lines=(f":no_entry: {escape(job, 60).capitalize()} event rejected; nothing was checked "
+               "or queued", *_bullets([escape(p, 300) for p in problems], 15)),
+    )
