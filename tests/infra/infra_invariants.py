@@ -1,0 +1,796 @@
+"""Security invariants of the deployed stack, checked on the resolved CloudFormation.
+
+`violations(resources, params)` returns one readable line per broken invariant (empty when the
+template is sound). The checks are deliberately about *effect*, not spelling: a policy evaluator
+answers "may the reader GetObject _wildcert/x.pem?" by matching actions, resources and the
+conditions it understands, and treats a condition it does not understand as satisfied in an
+Allow and unsatisfied in a Deny, so an unfamiliar construct can only make it stricter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from .infra_template import ACCOUNT, BASE_PARAMS, PARTITION, REGION
+
+ROOT = f"arn:{PARTITION}:iam::{ACCOUNT}:root"
+ISSUER_ROLE = "<IssuerRole.Arn>"
+READER_ROLE = "<ReaderRole.Arn>"
+BUCKET = "<CertBucket.Arn>"
+KEY = "<CertKey.Arn>"
+DLQ = "<DeadLetterQueue.Arn>"
+SECRET = "<SlackWebhookSecret>"
+GOOD_SSE_HEADERS = {
+    "s3:x-amz-server-side-encryption": "aws:kms",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY,
+}
+OTHER_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
+S3_VIA = f"s3.{REGION}.amazonaws.com"
+SM_VIA = f"secretsmanager.{REGION}.amazonaws.com"
+EXPECTED_DIRECTORIES = {
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+# KMS actions that use key material or hand out its use.
+KMS_CRYPTO = (
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:CreateGrant",
+    "kms:Sign",
+    "kms:Verify",
+    "kms:GenerateMac",
+    "kms:VerifyMac",
+    "kms:DeriveSharedSecret",
+)
+
+POLICY_TYPES = {
+    "AWS::IAM::Policy": ("PolicyDocument",),
+    "AWS::IAM::ManagedPolicy": ("PolicyDocument",),
+    "AWS::IAM::RolePolicy": ("PolicyDocument",),
+    "AWS::IAM::Role": ("AssumeRolePolicyDocument",),
+    "AWS::KMS::Key": ("KeyPolicy",),
+    "AWS::S3::BucketPolicy": ("PolicyDocument",),
+    "AWS::SQS::QueuePolicy": ("PolicyDocument",),
+    "AWS::SNS::TopicPolicy": ("PolicyDocument",),
+    "AWS::SecretsManager::ResourcePolicy": ("ResourcePolicy",),
+    "AWS::Events::EventBusPolicy": ("Statement",),
+}
+
+
+# ------------------------------------------------------------------------- policy plumbing
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@cache
+def _glob(pattern: str) -> re.Pattern[str]:
+    """IAM wildcards: * any run of characters (including /), ? exactly one."""
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+        re.IGNORECASE | re.DOTALL,
+    )
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    return _glob(pattern).fullmatch(text) is not None
+
+
+def action_match(pattern: str, action: str) -> bool:
+    return glob_match(pattern, action)  # IAM action names are case-insensitive
+
+
+def principals(statement: dict[str, Any]) -> list[str]:
+    principal = statement.get("Principal")
+    if principal is None:
+        return []
+    if principal == "*":
+        return ["*"]
+    out: list[str] = []
+    for kind, values in principal.items():
+        for value in as_list(values):
+            out.append(f"service:{value}" if kind == "Service" else str(value))
+    return out
+
+
+@dataclass
+class Statement:
+    owner: str  # logical id of the resource holding the policy
+    raw: dict[str, Any]
+
+    @property
+    def effect(self) -> str:
+        return self.raw.get("Effect", "")
+
+    @property
+    def actions(self) -> list[str]:
+        return [str(a) for a in as_list(self.raw.get("Action"))]
+
+    @property
+    def resources(self) -> list[str]:
+        return [str(r) for r in as_list(self.raw.get("Resource"))]
+
+    @property
+    def condition(self) -> dict[str, Any]:
+        return self.raw.get("Condition") or {}
+
+    @property
+    def principals(self) -> list[str]:
+        return principals(self.raw)
+
+    def grants(self, action: str, resource: str | None = None) -> bool:
+        if "NotAction" in self.raw:
+            if any(action_match(p, action) for p in as_list(self.raw["NotAction"])):
+                return False
+        elif not any(action_match(p, action) for p in self.actions):
+            return False
+        if resource is None:
+            return True
+        if "NotResource" in self.raw:
+            return not any(glob_match(str(p), resource) for p in as_list(self.raw["NotResource"]))
+        return any(glob_match(p, resource) for p in self.resources)
+
+
+def statements(resources: dict[str, dict[str, Any]]) -> Iterator[Statement]:
+    for name, resource in resources.items():
+        props = resource["Properties"]
+        for key in POLICY_TYPES.get(resource["Type"], ()):
+            document = props.get(key)
+            if document is None:
+                continue
+            if key == "Statement":  # EventBusPolicy holds a bare statement
+                yield Statement(name, document)
+                continue
+            for raw in as_list(document.get("Statement")):
+                yield Statement(name, raw)
+        if resource["Type"] == "AWS::IAM::Role":
+            for inline in as_list(props.get("Policies")):
+                for raw in as_list(inline.get("PolicyDocument", {}).get("Statement")):
+                    yield Statement(name, raw)
+
+
+def identity_statements(resources: dict[str, dict[str, Any]], role: str) -> list[Statement]:
+    """Statements of the identity policies attached to role `role` (logical id)."""
+    out: list[Statement] = []
+    ref = f"<{role}>"
+    for name, resource in resources.items():
+        props = resource["Properties"]
+        kind = resource["Type"]
+        document = None
+        if (
+            kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+            and ref in as_list(props.get("Roles"))
+        ) or (kind == "AWS::IAM::RolePolicy" and props.get("RoleName") == ref):
+            document = props["PolicyDocument"]
+        if document is not None:
+            out.extend(Statement(name, raw) for raw in as_list(document.get("Statement")))
+    role_props = resources.get(role, {}).get("Properties", {})
+    for inline in as_list(role_props.get("Policies")):
+        out.extend(
+            Statement(role, raw)
+            for raw in as_list(inline.get("PolicyDocument", {}).get("Statement"))
+        )
+    for arn in as_list(role_props.get("ManagedPolicyArns")):
+        match = re.fullmatch(r"<(\w+)>", str(arn))
+        if match and match.group(1) in resources:
+            document = resources[match.group(1)]["Properties"]["PolicyDocument"]
+            out.extend(Statement(match.group(1), raw) for raw in as_list(document.get("Statement")))
+    return out
+
+
+# --------------------------------------------------------------------- condition evaluation
+UNKNOWN = None
+
+
+def _key_values(context: dict[str, Any], key: str) -> list[str] | None:
+    for k, v in context.items():
+        if k.lower() == key.lower():
+            return [str(x) for x in as_list(v)]
+    return None
+
+
+def condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool | None:
+    """True/False when every operator is understood, UNKNOWN otherwise (or when undecidable)."""
+    result: bool | None = True
+    for operator, block in condition.items():
+        for key, expected in block.items():
+            verdict = _operator(
+                operator, [str(e) for e in as_list(expected)], _key_values(context, key)
+            )
+            if verdict is False:
+                return False
+            if verdict is UNKNOWN:
+                result = UNKNOWN
+    return result
+
+
+def _operator(operator: str, expected: list[str], present: list[str] | None) -> bool | None:
+    qualifier = ""
+    if ":" in operator:
+        qualifier, operator = operator.split(":", 1)
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    if operator == "Null":
+        want_absent = expected[0].lower() == "true"
+        return (present is None) == want_absent
+    if present is None:
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        return operator.startswith(("StringNot", "ArnNot"))
+    compare = {
+        "StringEquals": lambda v, e: v == e,
+        "StringNotEquals": lambda v, e: v == e,
+        "StringEqualsIgnoreCase": lambda v, e: v.lower() == e.lower(),
+        "StringLike": lambda v, e: glob_match(e, v),
+        "StringNotLike": lambda v, e: glob_match(e, v),
+        "ArnEquals": lambda v, e: v == e,
+        "ArnNotEquals": lambda v, e: v == e,
+        "ArnLike": lambda v, e: glob_match(e, v),
+        "ArnNotLike": lambda v, e: glob_match(e, v),
+        "Bool": lambda v, e: v.lower() == e.lower(),
+        "NumericLessThan": lambda v, e: float(v) < float(e),
+    }.get(operator)
+    if compare is None:
+        return UNKNOWN
+    negated = operator.startswith(("StringNot", "ArnNot"))
+
+    def one(value: str) -> bool:
+        hit = any(compare(value, e) for e in expected)
+        return not hit if negated else hit
+
+    if qualifier == "ForAllValues":
+        return all(one(v) for v in present)
+    return any(one(v) for v in present)
+
+
+@dataclass
+class Request:
+    principal: str  # the role ARN token, e.g. READER_ROLE
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def full_context(self) -> dict[str, Any]:
+        return {"aws:PrincipalArn": self.principal, "aws:SecureTransport": "true", **self.context}
+
+
+def _principal_matches(statement: Statement, principal: str) -> bool:
+    names = statement.principals
+    if not names:  # identity policy: applies to its own role
+        return True
+    if statement.effect == "Deny" and ROOT in names:  # a Deny to the account hits everyone in it
+        return True
+    return any(n in ("*", principal) for n in names)
+
+
+def decide(
+    identity: Iterable[Statement], resource_policy: Iterable[Statement], request: Request
+) -> bool:
+    """Worst case for the defender: could this request be allowed?
+
+    Allowed when some Allow (identity policy, or resource policy naming the principal) matches
+    with conditions true-or-unknown, and no Deny matches with conditions surely true.
+    """
+    context = request.full_context()
+    allowed = False
+    for statement in [*identity, *resource_policy]:
+        if not statement.grants(request.action, request.resource):
+            continue
+        if statement.principals and not _principal_matches(statement, request.principal):
+            continue
+        verdict = condition_holds(statement.condition, context)
+        if statement.effect == "Deny" and verdict is True:
+            return False
+        if statement.effect == "Allow" and verdict is not False:
+            allowed = True
+    return allowed
+
+
+# ----------------------------------------------------------------------------- invariants
+def violations(
+    resources: dict[str, dict[str, Any]], params: dict[str, Any] | None = None
+) -> list[str]:
+    params = {**BASE_PARAMS, **(params or {})}
+    found: list[str] = []
+    for check in (
+        check_no_wildcard_allows,
+        check_route53,
+        check_bucket,
+        check_bucket_policy,
+        check_reader_access,
+        check_issuer_access,
+        check_key,
+        check_secret,
+        check_function,
+        check_dead_letters,
+    ):
+        found.extend(check(resources, params))
+    return found
+
+
+def _resources_of(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r for n, r in resources.items() if r["Type"] == kind}
+
+
+def check_no_wildcard_allows(resources, params) -> Iterator[str]:
+    defined_policies = {f"<{n}>" for n in _resources_of(resources, "AWS::IAM::ManagedPolicy")}
+    for statement in statements(resources):
+        if statement.effect != "Allow":
+            continue
+        where = f"{statement.owner}/{statement.raw.get('Sid', '?')}"
+        if "NotAction" in statement.raw or "NotResource" in statement.raw:
+            yield f"{where}: Allow with NotAction/NotResource"
+        for action in statement.actions:
+            if "*" in action or "?" in action:
+                yield f"{where}: wildcard action {action!r} in an Allow"
+        if "*" in statement.principals:
+            yield f"{where}: Allow to any principal ('*')"
+    for name, role in _resources_of(resources, "AWS::IAM::Role").items():
+        for arn in as_list(role["Properties"].get("ManagedPolicyArns")):
+            if arn not in defined_policies:
+                yield f"{name}: attaches managed policy {arn} not defined in this template"
+    for name, permission in _resources_of(resources, "AWS::Lambda::Permission").items():
+        props = permission["Properties"]
+        if props.get("Principal") == "*" or "SourceArn" not in props:
+            yield f"{name}: Lambda permission without a single principal and SourceArn"
+
+
+def zone_arns(params) -> set[str]:
+    zones = params["HostedZoneIds"]
+    zones = zones.split(",") if isinstance(zones, str) else zones
+    return {f"arn:aws:route53:::hostedzone/{z}" for z in zones}
+
+
+ROUTE53_CHANGE_CONDITION = {
+    "ForAllValues:StringLike": {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["_acme-challenge.*"],
+    },
+    "ForAllValues:StringEquals": {
+        "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
+        "route53:ChangeResourceRecordSetsActions": ["CREATE", "DELETE"],
+    },
+}
+
+
+def _normalised_condition(condition: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    return {
+        op: {k: sorted(str(v) for v in as_list(vals)) for k, vals in block.items()}
+        for op, block in condition.items()
+    }
+
+
+def check_route53(resources, params) -> Iterator[str]:
+    zones = zone_arns(params)
+    expected = {
+        "route53:ListHostedZones": [({"*"}, {})],
+        "route53:GetHostedZone": [(zones, {})],
+        "route53:ListResourceRecordSets": [(zones, {})],
+        "route53:GetChange": [({f"arn:{PARTITION}:route53:::change/*"}, {})],
+        "route53:ChangeResourceRecordSets": [
+            (zones, _normalised_condition(ROUTE53_CHANGE_CONDITION))
+        ],
+    }
+    granted: dict[str, list[tuple[set[str], dict[str, Any]]]] = {}
+    for statement in statements(resources):
+        if statement.effect != "Allow":
+            continue
+        for action in statement.actions:
+            if not action.lower().startswith(("route53:", "route53domains:")) and action != "*":
+                continue
+            if statement.owner not in ("IssuerPolicy",):
+                yield f"{statement.owner}: grants {action}; only the issuer may touch Route 53"
+            granted.setdefault(action, []).append(
+                (set(statement.resources), _normalised_condition(statement.condition))
+            )
+    for action, grants in granted.items():
+        if action not in expected:
+            yield f"Route 53: unexpected action {action} granted"
+        elif grants != expected[action]:
+            yield f"Route 53: {action} granted as {grants}, expected exactly {expected[action]}"
+    for action in expected:
+        if action not in granted:
+            yield f"Route 53: the issuer lacks {action}"
+
+
+def check_bucket(resources, params) -> Iterator[str]:
+    bucket = resources.get("CertBucket", {}).get("Properties")
+    if bucket is None:
+        yield "CertBucket is missing"
+        return
+    block = bucket.get("PublicAccessBlockConfiguration", {})
+    for flag in (
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ):
+        if block.get(flag) is not True:
+            yield f"CertBucket: PublicAccessBlockConfiguration.{flag} is not true"
+    rules = bucket.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    if len(rules) != 1:
+        yield "CertBucket: expected exactly one default encryption rule"
+    for rule in rules:
+        default = rule.get("ServerSideEncryptionByDefault", {})
+        if default.get("SSEAlgorithm") != "aws:kms" or default.get("KMSMasterKeyID") != KEY:
+            yield f"CertBucket: default encryption is {default}, not SSE-KMS with CertKey"
+        if rule.get("BucketKeyEnabled") is not True:
+            yield "CertBucket: BucketKeyEnabled is not true"
+    if bucket.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+        yield "CertBucket: versioning is not enabled"
+    ownership = [
+        r.get("ObjectOwnership") for r in bucket.get("OwnershipControls", {}).get("Rules", [])
+    ]
+    if ownership != ["BucketOwnerEnforced"]:
+        yield f"CertBucket: object ownership is {ownership}, not BucketOwnerEnforced"
+    lifecycle = bucket.get("LifecycleConfiguration", {}).get("Rules", [])
+    enabled = [r for r in lifecycle if r.get("Status") == "Enabled"]
+    if not any("NoncurrentVersionExpiration" in r for r in enabled):
+        yield "CertBucket: no lifecycle rule expires noncurrent versions"
+    if not any("AbortIncompleteMultipartUpload" in r for r in enabled):
+        yield "CertBucket: no lifecycle rule aborts incomplete multipart uploads"
+    for rule in enabled:
+        if "ExpirationInDays" in rule or "ExpirationDate" in rule:
+            yield f"CertBucket: lifecycle rule {rule.get('Id')} expires current objects"
+
+
+def bucket_statements(resources) -> list[Statement]:
+    policies = [
+        r
+        for r in _resources_of(resources, "AWS::S3::BucketPolicy").values()
+        if r["Properties"].get("Bucket") == "<CertBucket>"
+    ]
+    return [
+        Statement("CertBucketPolicy", raw)
+        for policy in policies
+        for raw in as_list(policy["Properties"]["PolicyDocument"].get("Statement"))
+    ]
+
+
+def _everyone(statement: Statement) -> bool:
+    return statement.principals == ["*"]
+
+
+def allowed_bucket_principals(params) -> set[str]:
+    admins = params.get("AdminRoleArns", "")
+    admins = admins.split(",") if isinstance(admins, str) else list(admins)
+    return {ISSUER_ROLE, READER_ROLE} | {a for a in admins if a}
+
+
+def check_bucket_policy(resources, params) -> Iterator[str]:
+    policy = bucket_statements(resources)
+    if not policy:
+        yield "CertBucket has no bucket policy"
+        return
+    objects, bucket = f"{BUCKET}/*", BUCKET
+
+    def find(predicate) -> list[Statement]:
+        return [s for s in policy if s.effect == "Deny" and _everyone(s) and predicate(s)]
+
+    tls = find(
+        lambda s: (
+            "s3:*" in s.actions
+            and {bucket, objects} <= set(s.resources)
+            and _normalised_condition(s.condition) == {"Bool": {"aws:SecureTransport": ["false"]}}
+        )
+    )
+    if not tls:
+        yield "CertBucketPolicy: no unconditional deny of non-TLS requests (aws:SecureTransport)"
+    unencrypted = find(
+        lambda s: (
+            s.grants("s3:PutObject", f"{BUCKET}/any/key")
+            and _normalised_condition(s.condition)
+            == {"StringNotEquals": {"s3:x-amz-server-side-encryption": ["aws:kms"]}}
+        )
+    )
+    if not unencrypted:
+        yield "CertBucketPolicy: no deny of PutObject without aws:kms (exactly that condition)"
+    wrong_key = find(
+        lambda s: (
+            s.grants("s3:PutObject", f"{BUCKET}/any/key")
+            and _normalised_condition(s.condition)
+            == {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": [KEY]}}
+        )
+    )
+    if not wrong_key:
+        yield (
+            "CertBucketPolicy: no deny of PutObject naming another KMS key (exactly that condition)"
+        )
+    expected_principals = sorted(allowed_bucket_principals(params))
+    for action, resource, label in (
+        ("s3:GetObject", f"{BUCKET}/name/privkey.pem", "objects"),
+        ("s3:PutObject", f"{BUCKET}/name/privkey.pem", "objects"),
+        ("s3:DeleteObjectVersion", f"{BUCKET}/name/privkey.pem", "objects"),
+        ("s3:ListBucket", BUCKET, "listing"),
+    ):
+        guards = find(
+            lambda s, a=action, r=resource: (
+                s.grants(a, r)
+                and _normalised_condition(s.condition)
+                == {"ArnNotLike": {"aws:PrincipalArn": expected_principals}}
+            )
+        )
+        if not guards:
+            yield (
+                f"CertBucketPolicy: {label} ({action}) are not denied to every principal but "
+                f"{expected_principals}"
+            )
+    for statement in policy:
+        if statement.effect == "Allow":
+            yield f"CertBucketPolicy/{statement.raw.get('Sid')}: the bucket policy must not Allow"
+
+
+def check_reader_access(resources, params) -> Iterator[str]:
+    identity = identity_statements(resources, "ReaderRole")
+    bucket = bucket_statements(resources)
+
+    def can(action: str, key: str | None, **context: Any) -> bool:
+        resource = BUCKET if key is None else f"{BUCKET}/{key}"
+        if action.startswith("s3:Put"):  # a write that passes the bucket's encryption denies
+            context = {**GOOD_SSE_HEADERS, **context}
+        return decide(identity, bucket, Request(READER_ROLE, action, resource, context))
+
+    for key in (
+        "_wildcert/account/key.json",
+        "_wildcert/account.pem",
+        "_wildcert/name/cert.json",
+        "_wildcert/leases/name.pem",
+    ):
+        for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"):
+            if can(action, key):
+                yield f"reader role: may {action} {key}"
+    for prefix in ("_wildcert/", "_", "", None):
+        context = {} if prefix is None else {"s3:prefix": prefix}
+        if can("s3:ListBucket", None, **context):
+            yield f"reader role: may list the bucket with prefix {prefix!r}"
+    for key in ("example-com/privkey.pem", "example-com/cert.json"):
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
+            if can(action, key):
+                yield f"reader role: may {action} {key}"
+    for key in ("example-com/cert.json", "example-com/fullchain.pem", "example-com/privkey.pem"):
+        if not can("s3:GetObject", key):
+            yield f"reader role: cannot GetObject {key} (the reader is broken)"
+    if not can("s3:ListBucket", None, **{"s3:prefix": "example-com/"}):
+        yield "reader role: cannot list a certificate's prefix"
+    for statement in identity:
+        if statement.effect == "Allow" and any(
+            not a.lower().startswith(("s3:get", "s3:list", "kms:decrypt"))
+            for a in statement.actions
+        ):
+            sid = statement.raw.get("Sid")
+            yield f"reader role: {statement.owner}/{sid} grants {statement.actions}"
+
+
+def check_issuer_access(resources, params) -> Iterator[str]:
+    identity = identity_statements(resources, "IssuerRole")
+    bucket = bucket_statements(resources)
+    good = GOOD_SSE_HEADERS
+
+    def can(principal: str, action: str, key: str, context: dict[str, Any]) -> bool:
+        ident = (
+            identity
+            if principal == ISSUER_ROLE
+            else [Statement("anyone", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})]
+        )
+        return decide(ident, bucket, Request(principal, action, f"{BUCKET}/{key}", context))
+
+    if not can(ISSUER_ROLE, "s3:PutObject", "_wildcert/account.json", good):
+        yield "issuer role: cannot write its state with the right encryption headers"
+    if can(ISSUER_ROLE, "s3:PutObject", "name/cert.pem", {}):
+        yield "issuer role: may PutObject without SSE-KMS headers"
+    if can(
+        ISSUER_ROLE,
+        "s3:PutObject",
+        "name/cert.pem",
+        {
+            **good,
+            "s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY,
+        },
+    ):
+        yield "issuer role: may PutObject with another KMS key"
+    if can(ISSUER_ROLE, "s3:PutObject", "name/cert.pem", {**good, "aws:SecureTransport": "false"}):
+        yield "issuer role: may PutObject without TLS"
+    stranger = f"arn:aws:iam::{ACCOUNT}:role/someone-with-s3-star"
+    if can(stranger, "s3:GetObject", "name/privkey.pem", {}):
+        yield "a role with s3:* in its own policy may read private keys"
+    secrets = [
+        s
+        for s in identity
+        if s.effect == "Allow" and any(a.lower().startswith("secretsmanager:") for a in s.actions)
+    ]
+    if [(s.actions, s.resources) for s in secrets] != [
+        (["secretsmanager:GetSecretValue"], [SECRET])
+    ]:
+        granted = [(s.actions, s.resources) for s in secrets]
+        yield f"issuer role: Secrets Manager access is {granted}"
+
+
+def check_key(resources, params) -> Iterator[str]:
+    key = resources.get("CertKey", {}).get("Properties")
+    if key is None:
+        yield "CertKey is missing"
+        return
+    if key.get("EnableKeyRotation") is not True:
+        yield "CertKey: rotation is off"
+    policy = [Statement("CertKey", raw) for raw in as_list(key["KeyPolicy"].get("Statement"))]
+    known = {ROOT, ISSUER_ROLE, READER_ROLE}
+    for statement in policy:
+        if statement.effect != "Allow":
+            continue
+        where = f"CertKey/{statement.raw.get('Sid')}"
+        for principal in statement.principals:
+            if principal not in known:
+                yield (
+                    f"{where}: key policy allows {principal}; "
+                    "only root, issuer and reader may appear"
+                )
+        crypto = [a for a in KMS_CRYPTO if statement.grants(a)]
+        via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
+        if "kms:CreateGrant" in crypto or any(a.startswith("kms:ReEncrypt") for a in crypto):
+            yield f"{where}: grants {crypto}: nobody may re-encrypt or create grants"
+        if statement.principals == [ROOT]:
+            secret_context = statement.condition.get("StringLike", {}).get(
+                "kms:EncryptionContext:SecretARN", ""
+            )
+            if crypto and not (
+                crypto == ["kms:GenerateDataKey"]
+                and via == {SM_VIA}
+                and str(secret_context).endswith("/slack-webhook-??????")
+            ):
+                yield (
+                    f"{where}: the account may use the key ({crypto}); only GenerateDataKey "
+                    "for the Slack secret through Secrets Manager is allowed"
+                )
+        elif statement.principals == [READER_ROLE]:
+            if statement.actions != ["kms:Decrypt"] or via != {S3_VIA}:
+                yield (
+                    f"{where}: reader gets {statement.actions} via {via or 'any service'}; "
+                    "expected Decrypt via S3"
+                )
+        elif statement.principals == [ISSUER_ROLE]:
+            if not via or not via <= {S3_VIA, SM_VIA}:
+                yield (
+                    f"{where}: issuer uses the key via {via or 'any service'}; "
+                    "expected S3/Secrets Manager"
+                )
+            if set(statement.actions) - {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}:
+                yield f"{where}: issuer gets {statement.actions}"
+        elif crypto:
+            yield f"{where}: {statement.principals} may use the key ({crypto})"
+    decrypters = {
+        p for s in policy if s.effect == "Allow" and s.grants("kms:Decrypt") for p in s.principals
+    }
+    if decrypters != {ISSUER_ROLE, READER_ROLE}:
+        yield (
+            f"CertKey: kms:Decrypt is granted to {sorted(decrypters)}, "
+            "expected issuer and reader only"
+        )
+    encrypters = {
+        p
+        for s in policy
+        if s.effect == "Allow" and (s.grants("kms:Encrypt") or s.grants("kms:GenerateDataKey"))
+        for p in s.principals
+    }
+    if not encrypters <= {ISSUER_ROLE, ROOT} or ISSUER_ROLE not in encrypters:
+        yield f"CertKey: Encrypt/GenerateDataKey granted to {sorted(encrypters)}"
+
+
+def check_secret(resources, params) -> Iterator[str]:
+    secret = resources.get("SlackWebhookSecret", {}).get("Properties")
+    if secret is None:
+        yield "SlackWebhookSecret is missing"
+        return
+    if secret.get("KmsKeyId") != KEY:
+        yield f"SlackWebhookSecret: encrypted with {secret.get('KmsKeyId')!r}, not CertKey"
+    if str(secret.get("SecretString", "")).startswith(("https://", "http://")):
+        yield "SlackWebhookSecret: a real webhook URL is in the template"
+
+
+def check_function(resources, params) -> Iterator[str]:
+    function = resources.get("IssuerFunction", {}).get("Properties")
+    if function is None:
+        yield "IssuerFunction is missing"
+        return
+    if function.get("Runtime") != "python3.13" or function.get("Architectures") != ["arm64"]:
+        yield "IssuerFunction: not python3.13 on arm64"
+    if not 840 <= int(function.get("Timeout", 0)) <= 900:
+        yield f"IssuerFunction: timeout {function.get('Timeout')} is not near 900 s"
+    if function.get("Role") != ISSUER_ROLE:
+        yield f"IssuerFunction: runs as {function.get('Role')}, not IssuerRole"
+    logging = function.get("LoggingConfig", {})
+    if logging.get("LogFormat") != "JSON" or logging.get("LogGroup") != "<IssuerLogGroup>":
+        yield f"IssuerFunction: logging is {logging}"
+    group = resources.get("IssuerLogGroup", {}).get("Properties", {})
+    if not group.get("RetentionInDays"):
+        yield "IssuerLogGroup: no retention"
+    env = function.get("Environment", {}).get("Variables", {})
+    zones = params["HostedZoneIds"]
+    zones = zones if isinstance(zones, str) else ",".join(zones)
+    directory = (
+        params.get("DirectoryUrlOverride")
+        or EXPECTED_DIRECTORIES[params.get("AcmeCa", "production")]
+    )
+    expected_env = {
+        "CERT_BUCKET": "<CertBucket>",
+        "KMS_KEY_ID": KEY,  # the ARN: the bucket policy compares it with the key-id header
+        "ALLOWED_ZONES": zones,
+        "ACME_DIRECTORY_URL": directory,
+        "SLACK_WEBHOOK_SECRET": SECRET,
+    }
+    for name, value in expected_env.items():
+        if env.get(name) != value:
+            yield f"IssuerFunction: {name}={env.get(name)!r}, expected {value!r}"
+    for name in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE"):
+        if name in env:
+            yield f"IssuerFunction: {name} is for the local stack only"
+    layers = function.get("Layers", [])
+    if len(layers) != 1:
+        yield f"IssuerFunction: layers {layers}"
+
+
+def check_dead_letters(resources, params) -> Iterator[str]:
+    configs = [
+        r["Properties"]
+        for r in _resources_of(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if r["Properties"].get("FunctionName") == "<IssuerFunction>"
+    ]
+    if len(configs) != 1:
+        yield f"IssuerFunction: {len(configs)} EventInvokeConfigs, expected 1"
+    for config in configs:
+        destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination != DLQ:
+            yield f"IssuerEventInvokeConfig: OnFailure goes to {destination!r}, not the DLQ"
+        if config.get("MaximumRetryAttempts") != 2:
+            retries = config.get("MaximumRetryAttempts")
+            yield f"IssuerEventInvokeConfig: MaximumRetryAttempts={retries}, expected 2"
+        if not config.get("MaximumEventAgeInSeconds"):
+            yield "IssuerEventInvokeConfig: no MaximumEventAgeInSeconds"
+    issuer = identity_statements(resources, "IssuerRole")
+    if not any(s.effect == "Allow" and s.grants("sqs:SendMessage", DLQ) for s in issuer):
+        yield "IssuerRole: cannot send to the DLQ (Lambda rejects the destination)"
+    queue = resources.get("DeadLetterQueue", {}).get("Properties")
+    if queue is None:
+        yield "DeadLetterQueue is missing"
+        return
+    if not (queue.get("SqsManagedSseEnabled") is True or queue.get("KmsMasterKeyId")):
+        yield "DeadLetterQueue: not encrypted"
+    alarms = _resources_of(resources, "AWS::CloudWatch::Alarm").values()
+    if not any(
+        a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and {"Name": "QueueName", "Value": "<DeadLetterQueue.QueueName>"}
+        in a["Properties"].get("Dimensions", [])
+        and float(a["Properties"].get("Threshold", -1)) == 0
+        and a["Properties"].get("ComparisonOperator") == "GreaterThanThreshold"
+        for a in alarms
+    ):
+        yield "no alarm on messages in the DLQ"
+    if not any(
+        a["Properties"].get("MetricName") == "Errors"
+        and {"Name": "FunctionName", "Value": "<IssuerFunction>"}
+        in a["Properties"].get("Dimensions", [])
+        for a in alarms
+    ):
+        yield "no alarm on issuer errors"
+    topic = params.get("AlarmTopicArn")
+    for alarm in alarms:
+        actions = alarm["Properties"].get("AlarmActions")
+        if topic and actions != [topic]:
+            yield f"alarm {alarm['Properties'].get('MetricName')}: actions {actions}, not {topic}"
+    for name, rule in _resources_of(resources, "AWS::Events::Rule").items():
+        for target in rule["Properties"].get("Targets", []):
+            if (
+                target.get("Arn") == "<IssuerFunction.Arn>"
+                and target.get("DeadLetterConfig", {}).get("Arn") != DLQ
+            ):
+                yield f"{name}: undeliverable events do not go to the DLQ"

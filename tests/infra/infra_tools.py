@@ -1,0 +1,34 @@
+"""Where the infrastructure tests find the repository and the command-line tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tool(name: str) -> Path:
+    """A command-line tool: $WILDCERT_<NAME>, else .venv/bin/<name>, else PATH.
+
+    sam and checkov live in virtualenvs of their own (their pins clash with the project's and
+    with each other); tests/infra/tools/install.sh makes them and links them into .venv/bin.
+    A missing tool skips the test on a workstation but fails it in CI (CI is set), so a green
+    CI run means the checks ran.
+    """
+    override = os.environ.get(f"WILDCERT_{name.upper().replace('-', '_')}")
+    candidates = [Path(override)] if override else []
+    candidates.append(REPO / ".venv" / "bin" / name)
+    found = shutil.which(name)
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    message = f"{name} is not installed: run tests/infra/tools/install.sh"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

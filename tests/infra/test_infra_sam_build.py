@@ -1,0 +1,160 @@
+"""`sam build` on a clean copy of the tree, then a look inside the built layer.
+
+The copy holds what a fresh clone would (tracked files plus new files not ignored by git), so
+the build cannot lean on a venv, egg-info or caches lying around. No Docker and no python3.13
+are needed: both the layer and the function use `BuildMethod: makefile`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .infra_tools import REPO, tool
+
+EM_AARCH64 = 183
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+THIRD_PARTY = ("acme", "cryptography", "josepy", "dns", "slack_sdk", "aws_lambda_powertools")
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + all layers
+
+
+def clean_copy(destination: Path) -> Path:
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def elf_machine(path: Path) -> int | None:
+    with path.open("rb") as handle:
+        header = handle.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    endian = "<" if header[5] == 1 else ">"
+    return struct.unpack(endian + "H", header[18:20])[0]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sam = tool("sam")
+    tree = clean_copy(tmp_path_factory.mktemp("clone"))
+    build_dir = tree / ".aws-sam" / "build"
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(sam), "build", "--build-dir", str(build_dir)],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    print(f"\nsam build: {time.monotonic() - started:.1f} s")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return build_dir
+
+
+@pytest.fixture(scope="module")
+def tree(built: Path) -> Path:
+    """The clean copy that was built (compare with it, not with a tree others may be editing)."""
+    return built.parents[1]
+
+
+@pytest.mark.sam_build
+def test_layer_has_the_package_and_its_dependencies(built: Path, tree: Path) -> None:
+    python = built / "WildcertLayer" / "python"
+    source = tree / "layers" / "wildcert" / "wildcert"
+    for module in source.glob("*.py"):
+        assert (python / "wildcert" / module.name).is_file(), (
+            f"{module.name} missing from the layer"
+        )
+    for package in THIRD_PARTY:
+        assert (python / package / "__init__.py").is_file(), f"{package} missing from the layer"
+    for package in RUNTIME_PROVIDED:
+        leftovers = [p.name for p in python.glob(f"{package}*")]
+        assert not leftovers, f"{leftovers}: the Lambda runtime provides {package}"
+    assert not (python / "bin").exists()
+    assert not list(python.rglob("*.cpython-311.pyc")), "bytecode for the build machine's Python"
+
+
+@pytest.mark.sam_build
+def test_layer_package_imports_from_the_layer_alone(built: Path) -> None:
+    python = built / "WildcertLayer" / "python"
+    for module in (python / "wildcert").glob("*.py"):
+        compile(module.read_text(), str(module), "exec")
+    # -I -S: no site-packages (the dev venv has wildcert installed), no PYTHONPATH.
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import wildcert, wildcert.settings; "
+        "print(wildcert.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(python)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(python))
+
+
+@pytest.mark.sam_build
+def test_native_code_is_aarch64_for_cpython_313(built: Path) -> None:
+    python = built / "WildcertLayer" / "python"
+    shared = [p for p in python.rglob("*.so*") if p.is_file()]
+    assert shared, "no shared objects at all: cryptography's Rust core is missing"
+    wrong = {str(p.relative_to(python)): elf_machine(p) for p in shared}
+    wrong = {name: machine for name, machine in wrong.items() if machine != EM_AARCH64}
+    assert not wrong, f"not aarch64 ELF (e_machine): {wrong}"
+    for extension in python.rglob("*.cpython-*.so"):
+        assert "cpython-313-aarch64" in extension.name, extension.name
+    wheel = next(python.glob("cryptography-*.dist-info")) / "WHEEL"
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
+    assert any(
+        tag.startswith("cp3") and "-abi3-manylinux" in tag and tag.endswith("_aarch64")
+        for tag in tags
+    ), tags
+
+
+@pytest.mark.sam_build
+def test_function_artifact_and_layer_size(built: Path) -> None:
+    assert (built / "IssuerFunction" / "app.py").is_file()
+    built_template = (built / "template.yaml").read_text()
+    assert "CodeUri: IssuerFunction" in built_template
+    assert "ContentUri: WildcertLayer" in built_template
+    layer = built / "WildcertLayer"
+    size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
+    function = sum(p.stat().st_size for p in (built / "IssuerFunction").rglob("*") if p.is_file())
+    report = (
+        f"layer unzipped: {size} bytes ({size / 2**20:.1f} MiB); "
+        f"issuer function unzipped: {function} bytes\n"
+    )
+    print("\n" + report, end="")
+    out = REPO / "build" / "layer-size.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(report)
+    assert size + function < LAMBDA_UNZIPPED_LIMIT

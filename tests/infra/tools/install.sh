@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the infrastructure tools, each into a virtualenv of its own, and links them into
+# the project's venv:  .venv/tools/sam  -> .venv/bin/sam
+#                      .venv/tools/checkov -> .venv/bin/checkov
+# Own venvs because aws-sam-cli pins boto3==1.43.108 and checkov pins boto3==1.35.49 (plus
+# packaging<24, networkx<2.7): neither fits requirements/dev.txt nor the other.
+# Idempotent: a tool is reinstalled only when its pin file changed. About 2.5 minutes cold.
+#
+#   tests/infra/tools/install.sh            (VENV=path overrides .venv)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+venv="${VENV:-$repo/.venv}"
+if [ -x "$venv/bin/python" ]; then python="$venv/bin/python"; else python="${PYTHON:-python3}"; fi
+mkdir -p "$venv/bin" "$venv/tools"
+for tool in sam checkov; do
+  pins="$here/$tool.txt"
+  dir="$venv/tools/$tool"
+  if ! { [ -x "$dir/bin/$tool" ] && cmp -s "$pins" "$dir/.pins"; }; then
+    echo "installing $tool into $dir"
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$pins"
+    cp "$pins" "$dir/.pins"
+  fi
+  ln -sfn "../tools/$tool/bin/$tool" "$venv/bin/$tool"
+done
+"$venv/bin/sam" --version
+echo "checkov $("$venv/bin/checkov" --version)"
