@@ -23,7 +23,13 @@ $(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-deps: system-deps $(STAMP)
+# sam and checkov pin boto3 against the project and each other: each gets a venv of its own.
+TOOLS_STAMP := $(VENV)/tools/.installed
+$(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt tests/infra/tools/install.sh
+	tests/infra/tools/install.sh
+	touch $(TOOLS_STAMP)
+
+deps: system-deps $(STAMP) $(TOOLS_STAMP)
 
 # Issue a real wildcard certificate against the local stack and show it.
 demo: deps

@@ -13,9 +13,8 @@ repo="$(cd "$here/../../.." && pwd)"
 venv="${VENV:-$repo/.venv}"
 if [ -x "$venv/bin/python" ]; then python="$venv/bin/python"; else python="${PYTHON:-python3}"; fi
 mkdir -p "$venv/bin" "$venv/tools"
-for tool in sam checkov; do
-  pins="$here/$tool.txt"
-  dir="$venv/tools/$tool"
+install_tool() {
+  local tool="$1" pins="$here/$1.txt" dir="$venv/tools/$1"
   if ! { [ -x "$dir/bin/$tool" ] && cmp -s "$pins" "$dir/.pins"; }; then
     echo "installing $tool into $dir"
     rm -rf "$dir"
@@ -24,6 +23,11 @@ for tool in sam checkov; do
     cp "$pins" "$dir/.pins"
   fi
   ln -sfn "../tools/$tool/bin/$tool" "$venv/bin/$tool"
-done
+}
+# Side by side: the two installs are mostly waiting on downloads.
+install_tool sam & sam_pid=$!
+install_tool checkov & checkov_pid=$!
+wait "$sam_pid"
+wait "$checkov_pid"
 "$venv/bin/sam" --version
 echo "checkov $("$venv/bin/checkov" --version)"
