@@ -39,6 +39,11 @@ class Ports:
         return self.base + 3
 
     @property
+    def acme_front(self) -> int:
+        """The ACME front before Pebble: what wildcert's ACME_DIRECTORY_URL names."""
+        return self.base + 4
+
+    @property
     def moto(self) -> int:
         return self.base + 10
 
@@ -55,6 +60,7 @@ class Ports:
         return [
             ("Pebble ACME", self.acme, socket.SOCK_STREAM),
             ("Pebble management", self.pebble_management, socket.SOCK_STREAM),
+            ("ACME front", self.acme_front, socket.SOCK_STREAM),
             ("moto", self.moto, socket.SOCK_STREAM),
             ("DNS (TCP)", self.dns, socket.SOCK_STREAM),
             ("DNS (UDP)", self.dns, socket.SOCK_DGRAM),

@@ -137,7 +137,8 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
-        "ACME_DIRECTORY_URL": f"https://{HOST}:{ports.acme}/dir",
+        # Through the front, so ARI, profiles, fault injection and counts cover every request.
+        "ACME_DIRECTORY_URL": f"https://{HOST}:{ports.acme_front}/dir",
         "ACME_CA_BUNDLE": str(files.tls_ca(directory)),
         "ACME_CONTACT_EMAIL": CONTACT_EMAIL,
         "CERT_BUCKET": BUCKET,
@@ -147,6 +148,8 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
         "WILDCERT_STACK_DIR": str(directory),
         "WILDCERT_STACK_PORT_BASE": str(ports.base),
+        "WILDCERT_PEBBLE_DIRECTORY_URL": f"https://{HOST}:{ports.acme}/dir",
+        "WILDCERT_ACME_FRONT_URL": f"https://{HOST}:{ports.acme_front}",
         "WILDCERT_PEBBLE_ROOTS_URL": f"https://{HOST}:{ports.pebble_management}/roots/0",
         "WILDCERT_SLACK_LOG": str(files.slack_log(directory)),
         "WILDCERT_SLACK_SINK": f"http://{HOST}:{ports.slack}",

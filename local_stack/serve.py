@@ -1,4 +1,5 @@
-"""The long-running process behind `local-stack start`: moto, DNS, Slack sink and Pebble."""
+"""The long-running process behind `local-stack start`: moto, DNS, Slack sink, Pebble and
+the ACME front before it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from moto import backends
 from moto.server import ThreadedMotoServer
 
 from local_stack import files, route53_strict
+from local_stack.acme_front import FrontServer
 from local_stack.dns_server import DnsServer
 from local_stack.pebble import Pebble
 from local_stack.ports import EXIT_PORT_IN_USE, HOST, PortInUse, Ports, ensure_free
@@ -44,6 +46,7 @@ class Services:
     moto: ThreadedMotoServer | None = None
     dns: DnsServer | None = None
     sink: SlackSink | None = None
+    front: FrontServer | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     _stopped: bool = False
 
@@ -68,6 +71,9 @@ class Services:
         state.log_path.write_text("")
         self.sink = SlackSink(HOST, self.ports.slack, state)
         self.sink.start()
+        # Pebble wrote its TLS files in start(): the front serves with the same identity.
+        self.front = FrontServer(HOST, self.ports.acme_front, self.ports.acme, self.pebble.tls_dir)
+        self.front.start()
         _check_dns(self.ports.dns)
         self.pebble.wait_ready(SERVICE_START_SECONDS)
         warming.join(SERVICE_START_SECONDS)
@@ -80,7 +86,7 @@ class Services:
         # Each server's shutdown waits out its poll interval: do them side by side.
         stoppers = [
             threading.Thread(target=_stop_quietly, args=(service,), daemon=True)
-            for service in (self.sink, self.dns, self.moto)
+            for service in (self.front, self.sink, self.dns, self.moto)
             if service is not None
         ]
         for stopper in stoppers:
@@ -89,7 +95,7 @@ class Services:
             stopper.join(5)
 
 
-def _stop_quietly(service: SlackSink | DnsServer | ThreadedMotoServer) -> None:
+def _stop_quietly(service: FrontServer | SlackSink | DnsServer | ThreadedMotoServer) -> None:
     try:
         service.stop()
     except Exception:

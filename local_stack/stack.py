@@ -22,6 +22,7 @@ import dns.query
 import dns.rdatatype
 
 from local_stack import files
+from local_stack.acme_front import FrontClient
 from local_stack.pebble import https_opener
 from local_stack.ports import (
     DEFAULT_PORT_BASE,
@@ -238,6 +239,11 @@ class Stack:
         query.flags &= ~dns.flags.RD  # an authoritative server is asked without recursion
         ask = dns.query.tcp if tcp else dns.query.udp
         return ask(query, HOST, port=self.ports.dns, timeout=3)
+
+    @property
+    def acme_front(self) -> FrontClient:
+        """The ACME front's control API: ARI windows, recorded orders, faults, counts."""
+        return FrontClient(HOST, self.ports.acme_front, files.tls_ca(self.directory))
 
     def pebble_root_pem(self) -> str:
         """Pebble's current root certificate (it makes a new one each run)."""
