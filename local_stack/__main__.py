@@ -108,7 +108,8 @@ def env(directory: Path, _port_base: int) -> int:
 def _describe(stack: Stack) -> None:
     ports = stack.ports
     rows = [
-        ("ACME directory (Pebble)", f"https://{HOST}:{ports.acme}/dir"),
+        ("ACME directory (front)", f"https://{HOST}:{ports.acme_front}/dir (ARI, faults)"),
+        ("Pebble itself", f"https://{HOST}:{ports.acme}/dir"),
         ("Pebble roots", f"https://{HOST}:{ports.pebble_management}/roots/0"),
         ("moto (AWS APIs)", f"http://{HOST}:{ports.moto}"),
         ("authoritative DNS", f"{HOST}:{ports.dns} (UDP+TCP)"),
