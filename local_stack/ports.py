@@ -48,6 +48,11 @@ class Ports:
         return self.base + 10
 
     @property
+    def aws_faults(self) -> int:
+        """The AWS fault proxy before moto: what the stack's AWS_ENDPOINT_URL names."""
+        return self.base + 11
+
+    @property
     def dns(self) -> int:
         return self.base + 53
 
@@ -62,6 +67,7 @@ class Ports:
             ("Pebble management", self.pebble_management, socket.SOCK_STREAM),
             ("ACME front", self.acme_front, socket.SOCK_STREAM),
             ("moto", self.moto, socket.SOCK_STREAM),
+            ("AWS fault proxy", self.aws_faults, socket.SOCK_STREAM),
             ("DNS (TCP)", self.dns, socket.SOCK_STREAM),
             ("DNS (UDP)", self.dns, socket.SOCK_DGRAM),
             ("Slack sink", self.slack, socket.SOCK_STREAM),

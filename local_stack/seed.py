@@ -133,7 +133,8 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
     directory = directory.resolve()
     zones = seeded.zone_ids
     return {
-        "AWS_ENDPOINT_URL": f"http://{HOST}:{ports.moto}",
+        # Through the fault proxy, so tests can fail any AWS call; it counts them all, too.
+        "AWS_ENDPOINT_URL": f"http://{HOST}:{ports.aws_faults}",
         "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
@@ -146,6 +147,7 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "ALLOWED_ZONES": ",".join(zones[name] for name in ZONES),
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
         "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
+        "WILDCERT_MOTO_URL": f"http://{HOST}:{ports.moto}",
         "WILDCERT_STACK_DIR": str(directory),
         "WILDCERT_STACK_PORT_BASE": str(ports.base),
         "WILDCERT_PEBBLE_DIRECTORY_URL": f"https://{HOST}:{ports.acme}/dir",

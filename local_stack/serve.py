@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from local_stack import files, route53_strict
 from local_stack.acme_front import FrontServer
+from local_stack.aws_faults import AwsFaultServer
 from local_stack.dns_server import DnsServer
 from local_stack.pebble import Pebble
 from local_stack.ports import EXIT_PORT_IN_USE, HOST, PortInUse, Ports, ensure_free
@@ -47,6 +48,7 @@ class Services:
     dns: DnsServer | None = None
     sink: SlackSink | None = None
     front: FrontServer | None = None
+    aws_faults: AwsFaultServer | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     _stopped: bool = False
 
@@ -58,6 +60,8 @@ class Services:
         # Pebble first, while this is the only thread: it is forked with a death signal.
         self.pebble.start(os.environ)
         self.moto = _start_moto(self.ports.moto)
+        self.aws_faults = AwsFaultServer(HOST, self.ports.aws_faults, self.ports.moto)
+        self.aws_faults.start()
         warming = threading.Thread(target=_warm_moto_backends, name="moto-warm", daemon=True)
         warming.start()
         source = Route53Source.for_endpoint(self.moto_url)
@@ -86,7 +90,7 @@ class Services:
         # Each server's shutdown waits out its poll interval: do them side by side.
         stoppers = [
             threading.Thread(target=_stop_quietly, args=(service,), daemon=True)
-            for service in (self.front, self.sink, self.dns, self.moto)
+            for service in (self.front, self.aws_faults, self.sink, self.dns, self.moto)
             if service is not None
         ]
         for stopper in stoppers:
@@ -95,7 +99,9 @@ class Services:
             stopper.join(5)
 
 
-def _stop_quietly(service: FrontServer | SlackSink | DnsServer | ThreadedMotoServer) -> None:
+def _stop_quietly(
+    service: FrontServer | AwsFaultServer | SlackSink | DnsServer | ThreadedMotoServer,
+) -> None:
     try:
         service.stop()
     except Exception:

@@ -23,6 +23,7 @@ import dns.rdatatype
 
 from local_stack import files
 from local_stack.acme_front import FrontClient
+from local_stack.aws_faults import AwsFaults
 from local_stack.pebble import https_opener
 from local_stack.ports import (
     DEFAULT_PORT_BASE,
@@ -244,6 +245,11 @@ class Stack:
     def acme_front(self) -> FrontClient:
         """The ACME front's control API: ARI windows, recorded orders, faults, counts."""
         return FrontClient(HOST, self.ports.acme_front, files.tls_ca(self.directory))
+
+    @property
+    def aws_faults(self) -> AwsFaults:
+        """The AWS fault proxy's control API: fault rules on AWS calls, and their counts."""
+        return AwsFaults(HOST, self.ports.aws_faults)
 
     def pebble_root_pem(self) -> str:
         """Pebble's current root certificate (it makes a new one each run)."""

@@ -1,0 +1,820 @@
+"""The AWS fault proxy: plain HTTP before moto that fails chosen AWS calls on demand.
+
+moto answers every call at once and never fails, so nothing proves on it alone that wildcert
+survives Route 53 throttling, a change that never gets INSYNC, or S3/KMS refusing the final
+writes. The stack's `AWS_ENDPOINT_URL` names this proxy; it forwards every request unchanged
+unless a fault rule matches, and counts every call by service and operation. Tests that must
+see moto's state without faults use `WILDCERT_MOTO_URL`.
+
+A call is named as AWS names it: the service from the SigV4 credential scope, the operation
+from botocore's own service model (REST: method + request URI, e.g. POST
+`/2013-04-01/hostedzone/{Id}/rrset/` is ChangeResourceRecordSets; JSON protocol:
+`X-Amz-Target`; query protocol: `Action`), and for S3 the object key.
+
+Control API (JSON):
+  GET    /_faults/rules    active rules
+  POST   /_faults/rules    add a rule (fields below); answers the rule with its id
+  POST   /_faults/clear    drop every rule and the held changes ({"stats": true} also the counts)
+  GET    /_faults/stats    {"total", "by_operation": {"route53 GetChange": n}, "faults_fired"}
+  GET    /_faults/calls    recent calls, oldest first (?service=&operation=&key=<glob>)
+
+Rule fields: what to match (all optional, all must hold) `service`, `operation` (a name or a
+list), `method`, `path` (glob on the URL path), `key` (glob on the S3 key; `*` stays within
+one path segment, `**` crosses them); when to fire: after `skip` matches went through, for
+`count` matches, with `probability` (and an optional `seed`), or on every match until cleared;
+the action:
+  error    answer an AWS-shaped error: `error` (code), `status`, `message` (defaults per code)
+  reset    reset the connection `when` "before" forwarding (default) or "after" moto acted
+  delay    wait `seconds`, then forward
+  pending  forward, but report the Route 53 change PENDING, then and in every later GetChange
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import UnknownServiceError
+from botocore.model import OperationModel
+
+CONTROL_PREFIX = "/_faults/"
+ACTIONS = frozenset({"error", "reset", "delay", "pending"})
+RESET_WHEN = frozenset({"before", "after"})
+CALLS_KEPT = 5000
+DEFAULT_DELAY = 1.0
+UPSTREAM_TIMEOUT = 60.0
+IDLE_TIMEOUT = 120.0
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "expect",  # the proxy already said 100 Continue and holds the whole body
+    }
+)
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CHANGE_ID = re.compile(rb"<ChangeInfo>.*?<Id>([^<]+)</Id>", re.DOTALL)
+_INSYNC = re.compile(rb"<Status>\s*INSYNC\s*</Status>")
+_GET_CHANGE_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/change/([^/]+)$")
+
+# What AWS says for the codes the fault suite uses; anything else is a 400 with its own code.
+ERROR_DEFAULTS: dict[str, tuple[int, str]] = {
+    "Throttling": (400, "Rate exceeded"),
+    "ThrottlingException": (400, "Rate exceeded"),
+    "PriorRequestNotComplete": (
+        400,
+        "The request was rejected because Route 53 was still processing a prior request.",
+    ),
+    "SlowDown": (503, "Please reduce your request rate."),
+    "InternalError": (500, "We encountered an internal error. Please try again."),
+    "InternalFailure": (500, "The request processing has failed because of an unknown error."),
+    "ServiceUnavailable": (503, "Service is unable to handle request."),
+    "AccessDenied": (403, "Access Denied"),
+    "KMSInternalException": (500, "An internal error occurred in KMS."),
+    "KMS.KMSInternalException": (500, "An internal error occurred in KMS."),
+    "KMS.DisabledException": (400, "The KMS key is disabled."),
+    "KMS.ThrottlingException": (400, "Rate exceeded for KMS requests."),
+}
+
+
+# ---- naming a call -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request as the proxy received it; header names as sent."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def parts(self) -> urllib.parse.SplitResult:
+        return urllib.parse.urlsplit(self.target)
+
+    def query(self) -> dict[str, list[str]]:
+        return urllib.parse.parse_qs(self.parts.query, keep_blank_values=True)
+
+    def lower_headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS request as rules see it."""
+
+    service: str
+    operation: str
+    method: str
+    path: str
+    key: str | None = None  # S3 object key, decoded
+
+    @property
+    def name(self) -> str:
+        return f"{self.service} {self.operation}"
+
+
+@dataclass(frozen=True)
+class _Route:
+    """One REST operation of a botocore model, compiled for matching."""
+
+    name: str
+    method: str
+    path: re.Pattern[str]
+    query: frozenset[str]  # literal query keys in the request URI, e.g. list-type
+    required_query: frozenset[str]
+    required_headers: frozenset[str]
+    literal: int  # literal characters: more means more specific
+
+    def specificity(self) -> int:
+        return self.literal + 100 * (
+            len(self.query) + len(self.required_query) + len(self.required_headers)
+        )
+
+    def matches(self, method: str, path: str, query: Mapping[str, Any],
+                headers: Mapping[str, str]) -> bool:
+        return (
+            method == self.method
+            and self.path.fullmatch(path) is not None
+            and all(q in query for q in self.query | self.required_query)
+            and all(h in headers for h in self.required_headers)
+        )
+
+
+def _uri_pattern(uri_path: str) -> tuple[re.Pattern[str], int]:
+    parts, literal, last = [], 0, 0
+    for label in re.finditer(r"\{([^}]+)\}", uri_path):
+        text = uri_path[last : label.start()]
+        parts.append(re.escape(text))
+        literal += len(text)
+        parts.append(".+" if label.group(1).endswith("+") else "[^/]+")
+        last = label.end()
+    parts.append(re.escape(uri_path[last:]))
+    literal += len(uri_path) - last
+    return re.compile("".join(parts)), literal
+
+
+def _route(operation: OperationModel) -> _Route:
+    uri_path, _, uri_query = operation.http["requestUri"].partition("?")
+    pattern, literal = _uri_pattern(uri_path)
+    members = operation.input_shape.members if operation.input_shape else {}
+    required = set(operation.input_shape.required_members) if operation.input_shape else set()
+    wanted_query, wanted_headers = set(), set()
+    for member in required:
+        shape = members[member].serialization
+        if shape.get("location") == "querystring":
+            wanted_query.add(shape.get("name", member))
+        elif shape.get("location") == "header":
+            wanted_headers.add(shape.get("name", member).lower())
+    literal_query = frozenset(p.split("=", 1)[0] for p in uri_query.split("&") if p)
+    return _Route(
+        operation.name, operation.http["method"], pattern, literal_query,
+        frozenset(wanted_query), frozenset(wanted_headers), literal,
+    )
+
+
+@functools.cache
+def _service(name: str) -> tuple[str, list[_Route]] | None:
+    """The service's protocol and, for REST protocols, its routes (most specific first)."""
+    try:
+        model = botocore.session.get_session().get_service_model(name)
+    except UnknownServiceError:
+        return None
+    if model.protocol not in ("rest-xml", "rest-json"):
+        return model.protocol, []
+    routes = [_route(model.operation_model(op)) for op in model.operation_names]
+    return model.protocol, sorted(routes, key=_Route.specificity, reverse=True)
+
+
+def protocol_of(service: str) -> str:
+    found = _service(service)
+    return found[0] if found else "unknown"
+
+
+def service_of(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> str:
+    """The signing service in the SigV4 credential scope (header, or a presigned URL)."""
+    scope = headers.get("authorization", "")
+    if not scope and query.get("X-Amz-Credential"):
+        scope = "Credential=" + query["X-Amz-Credential"][0]
+    found = _SCOPE.search(scope)
+    return found.group(1) if found else "unsigned"
+
+
+def classify(request: Request) -> Call:
+    """Name a request as AWS would."""
+    headers, query = request.lower_headers(), request.query()
+    service = service_of(headers, query)
+    path = request.parts.path or "/"
+    key = _s3_key(path) if service == "s3" else None
+    return Call(service, _operation(service, request, headers, query), request.method, path, key)
+
+
+def _operation(service: str, request: Request, headers: Mapping[str, str],
+               query: Mapping[str, list[str]]) -> str:
+    target = headers.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    found = _service(service)
+    if found is not None and found[0] == "query":
+        form = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"))
+        if form.get("Action"):
+            return form["Action"][0]
+    path = request.parts.path or "/"
+    for route in found[1] if found else []:
+        if route.matches(request.method, path, query, headers):
+            return route.name
+    return f"{request.method} {path}"
+
+
+def _s3_key(path: str) -> str | None:
+    """Path-style addressing (moto on an IP address): /bucket/key."""
+    _, bucket, key = [*path.split("/", 2), "", ""][:3]
+    return urllib.parse.unquote(key) if bucket and key else None
+
+
+@functools.cache
+def glob(pattern: str) -> re.Pattern[str]:
+    """`*` and `?` stay within one path segment, `**` crosses segments."""
+    out = []
+    for token in re.split(r"(\*\*|\*|\?)", pattern):
+        out.append({"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token, re.escape(token)))
+    return re.compile("".join(out))
+
+
+# ---- rules -------------------------------------------------------------------------------
+
+
+@dataclass
+class FaultRule:
+    id: int
+    action: str
+    service: str | None = None
+    operation: tuple[str, ...] | None = None
+    method: str | None = None
+    path: str | None = None
+    key: str | None = None
+    skip: int | None = None
+    count: int | None = None
+    probability: float | None = None
+    seed: int | None = None
+    error: str | None = None
+    status: int | None = None
+    message: str | None = None
+    seconds: float | None = None
+    when: str | None = None
+    fired: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def matches(self, call: Call) -> bool:
+        return (
+            (self.service is None or self.service == call.service)
+            and (self.operation is None or call.operation in self.operation)
+            and (self.method is None or self.method.upper() == call.method)
+            and (self.path is None or glob(self.path).fullmatch(call.path) is not None)
+            and (self.key is None or (call.key is not None
+                                      and glob(self.key).fullmatch(call.key) is not None))
+        )
+
+    def fires(self) -> bool:
+        """Whether this match fails; consumes one of `count`. Call under the state's lock."""
+        if self.skip:
+            self.skip -= 1
+            return False
+        if self.count is not None and self.count <= 0:
+            return False
+        if self.probability is not None and self.rng.random() >= self.probability:
+            return False
+        if self.count is not None:
+            self.count -= 1
+        self.fired += 1
+        return True
+
+    def label(self, call: Call) -> str:
+        return f"{call.name} {self.action}" + (f" {self.error}" if self.error else "")
+
+    def as_json(self) -> dict[str, Any]:
+        body = {k: v for k, v in vars(self).items() if v is not None and k != "rng"}
+        if self.operation is not None:
+            body["operation"] = list(self.operation)
+        return body
+
+
+RULE_FIELDS = frozenset(FaultRule.__dataclass_fields__) - {"id", "fired", "rng"}
+
+
+def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
+    """A rule from a control request, checked so that a typo fails loudly, not silently."""
+    fields = {k: v for k, v in wanted.items() if v is not None}
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown rule fields {sorted(unknown)}; known: {sorted(RULE_FIELDS)}")
+    action = fields.pop("action", None) or ("error" if fields.get("error") else None)
+    if action not in ACTIONS:
+        raise ValueError(f"action {action!r} is not one of {sorted(ACTIONS)}")
+    if action == "error" and not fields.get("error"):
+        raise ValueError("an error rule needs `error`, the AWS error code to answer")
+    if fields.get("when", "before") not in RESET_WHEN:
+        raise ValueError(f"when must be one of {sorted(RESET_WHEN)}")
+    operation = fields.pop("operation", None)
+    if isinstance(operation, str):
+        operation = (operation,)
+    probability = fields.get("probability")
+    if probability is not None and not 0.0 <= float(probability) <= 1.0:
+        raise ValueError("probability must be between 0 and 1")
+    seed = fields.get("seed")
+    rng = random.Random(seed)
+    return FaultRule(
+        id=rule_id, action=action,
+        operation=tuple(str(o) for o in operation) if operation is not None else None,
+        rng=rng, **fields,
+    )
+
+
+@dataclass
+class ProxyState:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rules: list[FaultRule] = field(default_factory=list)
+    next_id: int = 1
+    held: set[str] = field(default_factory=set)  # Route 53 change ids reported PENDING
+    by_operation: Counter[str] = field(default_factory=Counter)
+    faults_fired: Counter[str] = field(default_factory=Counter)
+    calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CALLS_KEPT))
+    next_seq: int = 1
+
+    def add(self, wanted: Mapping[str, Any]) -> FaultRule:
+        with self.lock:
+            rule = rule_from(self.next_id, wanted)
+            self.next_id += 1
+            self.rules.append(rule)
+            return rule
+
+    def pick(self, call: Call) -> FaultRule | None:
+        """Count the call; the first matching rule that fires, if any."""
+        with self.lock:
+            self.by_operation[call.name] += 1
+            for rule in self.rules:
+                if rule.matches(call) and rule.fires():
+                    self.faults_fired[rule.label(call)] += 1
+                    return rule
+        return None
+
+    def record(self, call: Call, status: int | None, rule: FaultRule | None) -> None:
+        with self.lock:
+            self.calls.append({
+                "seq": self.next_seq, "service": call.service, "operation": call.operation,
+                "method": call.method, "path": call.path, "key": call.key, "status": status,
+                "fault": rule.label(call) if rule else None, "at": round(time.time(), 3),
+            })
+            self.next_seq += 1
+
+    def hold(self, change_ids: Iterable[str]) -> None:
+        with self.lock:
+            self.held.update(change_ids)
+
+    def is_held(self, change_id: str) -> bool:
+        with self.lock:
+            return change_id in self.held
+
+    def clear(self, *, stats: bool) -> None:
+        with self.lock:
+            self.rules.clear()
+            self.held.clear()
+            if stats:
+                self.by_operation.clear()
+                self.faults_fired.clear()
+                self.calls.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "total": sum(self.by_operation.values()),
+                "by_operation": dict(self.by_operation),
+                "faults_fired": dict(self.faults_fired),
+            }
+
+    def recent(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        wanted = {k: v[0] for k, v in query.items() if k in ("service", "operation") and v}
+        key = glob(query["key"][0]) if query.get("key") else None
+        with self.lock:
+            found = list(self.calls)
+        return [
+            c for c in found
+            if all(c[k] == v for k, v in wanted.items())
+            and (key is None or (c["key"] is not None and key.fullmatch(c["key"])))
+        ]
+
+
+# ---- answers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def error_answer(call: Call, rule: FaultRule) -> Answer:
+    """The error as the service itself would word it, so botocore parses it as AWS's."""
+    code = str(rule.error)
+    default_status, default_message = ERROR_DEFAULTS.get(code, (400, f"{code} (injected)"))
+    status = int(rule.status or default_status)
+    message = _xml_text(rule.message or default_message)
+    request_id = str(uuid.uuid4())
+    protocol = protocol_of(call.service)
+    if protocol in ("json", "rest-json"):
+        body = json.dumps({"__type": code, "message": rule.message or default_message}).encode()
+        return Answer(status, [("Content-Type", "application/x-amz-json-1.1"),
+                               ("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)], body)
+    if call.service == "s3":
+        resource = _xml_text(call.path)
+        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{_xml_text(code)}</Code>'
+                f"<Message>{message}</Message><Resource>{resource}</Resource>"
+                f"<RequestId>{request_id}</RequestId></Error>")
+        return Answer(status, [("Content-Type", "application/xml"),
+                               ("x-amz-request-id", request_id)], text.encode())
+    kind = "Sender" if status < 500 else "Receiver"
+    text = (f'<?xml version="1.0"?>\n<ErrorResponse><Error><Type>{kind}</Type>'
+            f"<Code>{_xml_text(code)}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+    return Answer(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
+                  text.encode())
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def held_pending(answer: Answer) -> tuple[Answer, list[str]]:
+    """A Route 53 ChangeInfo answer reported PENDING, and the change ids it names."""
+    ids = [m.group(1).decode().rsplit("/", 1)[-1] for m in _CHANGE_ID.finditer(answer.body)]
+    body = _INSYNC.sub(b"<Status>PENDING</Status>", answer.body)
+    return Answer(answer.status, answer.headers, body), ids
+
+
+def get_change_id(call: Call) -> str | None:
+    if call.service != "route53" or call.operation != "GetChange":
+        return None
+    found = _GET_CHANGE_PATH.match(call.path)
+    return found.group(1) if found else None
+
+
+# ---- forwarding --------------------------------------------------------------------------
+
+
+class Upstream:
+    """One keep-alive connection to moto per client connection."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self._connection: http.client.HTTPConnection | None = None
+
+    def send(self, request: Request) -> Answer:
+        reused = self._connection is not None
+        try:
+            return self._send(request)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.close()
+            if not reused:
+                raise
+            # moto closed the idle connection before reading this request: send it anew.
+            return self._send(request)
+
+    def _send(self, request: Request) -> Answer:
+        if self._connection is None:
+            self._connection = http.client.HTTPConnection(
+                self.host, self.port, timeout=UPSTREAM_TIMEOUT
+            )
+        connection = self._connection
+        connection.putrequest(request.method, request.target, skip_host=True,
+                              skip_accept_encoding=True)
+        for name, value in request.headers:
+            if name.lower() not in HOP_BY_HOP:
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(request.body)))
+        connection.endheaders(request.body if request.body else None)
+        response = connection.getresponse()
+        data = response.read()
+        if response.will_close:
+            self.close()
+        kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+        if request.method == "HEAD":
+            # No body, but the length describes the object: botocore reads it.
+            kept += [(k, v) for k, v in response.getheaders() if k.lower() == "content-length"]
+        return Answer(response.status, kept, data)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _Reset(Exception):
+    """End the client's connection with a TCP reset instead of an answer."""
+
+
+@dataclass
+class FaultProxy:
+    """Decides, per request, what the client gets: moto's answer or a fault."""
+
+    state: ProxyState
+
+    def handle(self, upstream: Upstream, request: Request) -> Answer:
+        call = classify(request)
+        rule = self.state.pick(call)
+        status: int | None = None
+        try:
+            answer = self._answer(call, rule, upstream, request)
+            status = answer.status
+            return answer
+        finally:
+            self.state.record(call, status, rule)
+
+    def _answer(self, call: Call, rule: FaultRule | None, upstream: Upstream,
+                request: Request) -> Answer:
+        if rule is not None and rule.action == "error":
+            return error_answer(call, rule)
+        if rule is not None and rule.action == "reset" and rule.when != "after":
+            raise _Reset
+        if rule is not None and rule.action == "delay":
+            time.sleep(DEFAULT_DELAY if rule.seconds is None else rule.seconds)
+        answer = upstream.send(request)
+        if rule is not None and rule.action == "reset":
+            raise _Reset  # moto acted; the client never hears of it
+        if rule is not None and rule.action == "pending":
+            answer, ids = held_pending(answer)
+            self.state.hold(ids)
+        held = get_change_id(call)
+        if held is not None and self.state.is_held(held):
+            answer = held_pending(answer)[0]
+        return answer
+
+
+# ---- control API -------------------------------------------------------------------------
+
+
+def control(state: ProxyState, method: str, target: str, body: bytes) -> Answer:
+    parts = urllib.parse.urlsplit(target)
+    route = parts.path[len(CONTROL_PREFIX) :].strip("/")
+    query = urllib.parse.parse_qs(parts.query)
+    try:
+        wanted = json.loads(body) if body else {}
+        if not isinstance(wanted, dict):
+            raise ValueError("expected a JSON object")
+        return _json(200, _control_route(state, method, route, query, wanted))
+    except LookupError as error:
+        return _json(404, {"error": str(error)})
+    except (ValueError, TypeError) as error:
+        return _json(400, {"error": str(error)})
+
+
+def _control_route(state: ProxyState, method: str, route: str,
+                   query: Mapping[str, list[str]], wanted: Mapping[str, Any]) -> Any:
+    if (method, route) == ("GET", "rules"):
+        with state.lock:
+            return {"rules": [rule.as_json() for rule in state.rules]}
+    if (method, route) == ("POST", "rules"):
+        return state.add(wanted).as_json()
+    if (method, route) == ("POST", "clear"):
+        state.clear(stats=bool(wanted.get("stats")))
+        return {"cleared": True}
+    if (method, route) == ("GET", "stats"):
+        return state.stats()
+    if (method, route) == ("GET", "calls"):
+        return {"calls": state.recent(query)}
+    raise LookupError(f"no control endpoint {method} {CONTROL_PREFIX}{route}")
+
+
+def _json(status: int, body: Any) -> Answer:
+    return Answer(status, [("Content-Type", "application/json")], json.dumps(body).encode())
+
+
+# ---- sockets -----------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ProxyServer
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        self.upstream = Upstream(self.server.moto_host, self.server.moto_port)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.upstream.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the calls log and the counts are the record
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        body = self._body()
+        if urllib.parse.urlsplit(self.path).path.startswith(CONTROL_PREFIX):
+            self._send(control(self.server.state, self.command, self.path, body))
+            return
+        try:
+            answer = self.server.proxy.handle(
+                self.upstream, Request(self.command, self.path, list(self.headers.items()), body)
+            )
+        except _Reset:
+            self._reset()
+            return
+        except (OSError, http.client.HTTPException) as error:
+            self._send(_json(502, {"error": f"moto did not answer: {error}"}))
+            return
+        self._send(answer)
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunked_body()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _chunked_body(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers: moto needs none of them
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _reset(self) -> None:
+        # Linger 0 makes close send RST: the client sees a reset, not a polite end.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _send(self, answer: Answer) -> None:
+        self.send_response_only(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        has_length = any(k.lower() == "content-length" for k, _ in answer.headers)
+        if not has_length and answer.status not in (204, 304):
+            self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, moto_port: int, state: ProxyState) -> None:
+        self.moto_host, self.moto_port = host, moto_port
+        self.state = state
+        self.proxy = FaultProxy(state)
+        super().__init__((host, port), _Handler)
+
+
+@dataclass
+class AwsFaultServer:
+    """The proxy on host:port, a thread of the serve process, moto on `moto_port`."""
+
+    host: str
+    port: int
+    moto_port: int
+    state: ProxyState = field(default_factory=ProxyState)
+    _server: _ProxyServer | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._server = _ProxyServer(self.host, self.port, self.moto_port, self.state)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="aws-faults", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+# ---- for tests and the benchmark ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwsFaults:
+    """The control API from outside: `stack.aws_faults`."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def add(
+        self,
+        *,
+        service: str | None = None,
+        operation: str | Iterable[str] | None = None,
+        error: str | None = None,
+        action: str | None = None,
+        status: int | None = None,
+        message: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        key: str | None = None,
+        skip: int | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
+        seconds: float | None = None,
+        when: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a rule (see the module docstring); `error=` alone means action "error"."""
+        if operation is not None and not isinstance(operation, str):
+            operation = list(operation)
+        rule = {
+            "service": service, "operation": operation, "error": error, "action": action,
+            "status": status, "message": message, "method": method, "path": path, "key": key,
+            "skip": skip, "count": count, "probability": probability, "seed": seed,
+            "seconds": seconds, "when": when,
+        }
+        return dict(self._call("POST", "rules", rule))
+
+    def rules(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "rules")["rules"])
+
+    def clear(self, *, stats: bool = False) -> None:
+        """Drop every rule (and held change); `stats=True` also forgets counts and calls."""
+        self._call("POST", "clear", {"stats": stats})
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._call("GET", "stats"))
+
+    def count(self, service: str, operation: str) -> int:
+        return int(self.stats()["by_operation"].get(f"{service} {operation}", 0))
+
+    def calls(self, *, service: str | None = None, operation: str | None = None,
+              key: str | None = None) -> list[dict[str, Any]]:
+        query = urllib.parse.urlencode(
+            {k: v for k, v in {"service": service, "operation": operation, "key": key}.items()
+             if v is not None}
+        )
+        return list(self._call("GET", "calls" + (f"?{query}" if query else ""))["calls"])
+
+    def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://{self.host}:{self.port}{CONTROL_PREFIX}{route}", data=data, method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise ValueError(
+                f"AWS fault proxy refused {method} {route}: {error.read().decode()}"
+            ) from error
