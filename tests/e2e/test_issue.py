@@ -212,3 +212,17 @@ def test_caa_forbidding_the_ca_rejects_before_any_order(monkeypatch) -> None:
     assert "other-ca.example" in result["message"] and "letsencrypt.org" in result["message"]
     assert record_count() == records
     assert not s3_keys(f"{label}/")
+
+
+def test_stale_renewal_request_is_skipped() -> None:
+    """Two forced renewals of one serial (sweep and watch overlapping) issue once."""
+    label = unique("r")
+    first = invoke({"domains": [f"{label}.example.com"], "name": label})
+    renewal = {"domains": [f"{label}.example.com"], "name": label, "force": True,
+               "renews": first["serial"].upper()}
+    renewed = invoke(renewal)
+    assert renewed["status"] == "issued" and renewed["serial"] != first["serial"]
+    again = invoke(renewal)
+    assert again["status"] == "skipped" and "already replaced" in again["reason"]
+    assert {k.split("/")[2] for k in s3_keys(f"{label}/archive/")} == {
+        first["serial"], renewed["serial"]}

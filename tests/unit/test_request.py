@@ -607,3 +607,18 @@ def test_endpoints_rejected(endpoints, needle) -> None:
     with pytest.raises(RequestRejected) as rejected:
         parse_request({"domains": ["example.com"], "endpoints": endpoints}, ["example.com"])
     assert needle in str(rejected.value)
+
+
+@pytest.mark.parametrize(
+    ("renews", "expected"),
+    [("0A:1B:2c", "a1b2c"), ("0x00ff", "ff"), ("ABCDEF", "abcdef"), (None, None)],
+)
+def test_renews_serial_is_normalised(renews, expected) -> None:
+    raw = {"domains": ["example.com"], "renews": renews}
+    assert parse_request(raw, ["example.com"]).renews == expected
+
+
+@pytest.mark.parametrize("renews", ["xyz", "", 12, "f" * 200])
+def test_renews_must_be_a_hex_serial(renews) -> None:
+    with pytest.raises(RequestRejected, match="renews must be the hex serial"):
+        parse_request({"domains": ["example.com"], "renews": renews}, ["example.com"])

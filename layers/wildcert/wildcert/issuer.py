@@ -38,7 +38,12 @@ from wildcert.deadline import Deadline
 from wildcert.dns_checks import caa_preflight, wait_for_txt
 from wildcert.inflight import Busy, InFlight, Journal, Lease, LeaseLost
 from wildcert.renewal import Lifetime, is_due
-from wildcert.request import CertificateRequest, RequestRejected, parse_request
+from wildcert.request import (
+    CertificateRequest,
+    RequestRejected,
+    normalise_serial,
+    parse_request,
+)
 from wildcert.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
 from wildcert.settings import Settings
 from wildcert.store import AccountRecord, CertificateStore, StorageError, StoredCertificate
@@ -387,6 +392,9 @@ class Issuer:
             return None
         if request_id and current.extra.get("request_id") == request_id:
             return "this request was already served (duplicate delivery)"
+        if request.renews and normalise_serial(current.serial) != request.renews:
+            return (f"serial {request.renews} was already replaced by {current.serial} "
+                    "(stale renewal request)")
         if not request.force and self._still_good(current, request):
             return "the stored certificate covers these domains and is not due"
         return None

@@ -31,7 +31,7 @@ from wildcert.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"
-FIELDS = ("domains", "name", "key_type", "force", "endpoints")
+FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews")
 MAX_ENDPOINTS = 20
 
 MAX_DOMAINS = 100
@@ -103,6 +103,9 @@ class CertificateRequest:
     force: bool = False
     zones: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()  # host:port the expiry monitor checks serve this certificate
+    # The serial this request means to replace (set by the sweep and the watch): if the stored
+    # certificate has another serial, someone already renewed it and the request is stale.
+    renews: str | None = None
 
     def zone_of(self, domain: str) -> str:
         """The hosted zone covering ``domain``, one of this request's domains."""
@@ -641,6 +644,25 @@ def _check_endpoints(value: object, findings: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(good))
 
 
+def normalise_serial(text: str) -> str:
+    """Hex serial as wildcert writes it: lowercase, no separators, no leading zeros."""
+    digits = text.strip().lower().removeprefix("0x").replace(":", "").replace(" ", "")
+    return digits.lstrip("0") or "0"
+
+
+def _check_renews(value: object, findings: list[str]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and 0 < len(value) <= 128:
+        serial = normalise_serial(value)
+        if all(c in "0123456789abcdef" for c in serial):
+            return serial
+    findings.append(
+        f"renews must be the hex serial of the certificate being replaced; got {_described(value)}."
+    )
+    return None
+
+
 def _check_fields(raw: dict[object, object], findings: list[str]) -> None:
     unknown: list[str] = []
     for key in raw:
@@ -681,6 +703,7 @@ def parse_request(raw: object, zone_names: Collection[str]) -> CertificateReques
     key_type = _check_key_type(raw.get("key_type"), findings)
     force = _check_force(raw.get("force"), findings)
     endpoints = _check_endpoints(raw.get("endpoints"), findings)
+    renews = _check_renews(raw.get("renews"), findings)
     if findings:
         raise RequestRejected(findings)
     return CertificateRequest(
@@ -690,6 +713,7 @@ def parse_request(raw: object, zone_names: Collection[str]) -> CertificateReques
         force=force,
         zones=tuple(covering),
         endpoints=endpoints,
+        renews=renews,
     )
 
 
