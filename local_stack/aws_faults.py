@@ -537,6 +537,10 @@ class Upstream:
 class _Reset(Exception):
     """End the client's connection with a TCP reset instead of an answer."""
 
+    def __init__(self, upstream_status: int | None = None):
+        super().__init__(upstream_status)
+        self.upstream_status = upstream_status  # what moto answered, if it was asked
+
 
 @dataclass
 class FaultProxy:
@@ -552,6 +556,9 @@ class FaultProxy:
             answer = self._answer(call, rule, upstream, request)
             status = answer.status
             return answer
+        except _Reset as reset:
+            status = reset.upstream_status
+            raise
         finally:
             self.state.record(call, status, rule)
 
@@ -565,7 +572,7 @@ class FaultProxy:
             time.sleep(DEFAULT_DELAY if rule.seconds is None else rule.seconds)
         answer = upstream.send(request)
         if rule is not None and rule.action == "reset":
-            raise _Reset  # moto acted; the client never hears of it
+            raise _Reset(answer.status)  # moto acted; the client never hears of it
         if rule is not None and rule.action == "pending":
             answer, ids = held_pending(answer)
             self.state.hold(ids)
