@@ -1,0 +1,1 @@
+"""`make bench`: wildcert against certbot on the local stack (see run.py)."""

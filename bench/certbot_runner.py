@@ -1,0 +1,157 @@
+"""certbot 5.8.0 + certbot-dns-route53 against the same local stack, in a venv of its own.
+
+`certbot certonly --dns-route53` talks to Pebble (trusting the stack's TLS CA through
+REQUESTS_CA_BUNDLE) and to moto's Route 53 through AWS_ENDPOINT_URL with dummy credentials;
+Pebble validates against the stack's DNS server, which answers from moto, so certbot's records
+are what it sees. certbot only stores locally: a --deploy-hook (s3_deploy_hook.py) copies the
+new set to the bucket with SSE-KMS so that both tools end with a stored certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REQUIREMENTS = BENCH / "requirements-certbot.txt"
+HOOK = BENCH / "s3_deploy_hook.py"
+EMAIL = "bench@example.com"
+ZONE = "example.com"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ensure_venv(venv: Path) -> Path:
+    """The venv's python, installing requirements-certbot.txt into it when it changed."""
+    stamp = venv / ".bench-requirements.sha256"
+    python = venv / "bin" / "python"
+    if stamp.exists() and stamp.read_text() == _digest(REQUIREMENTS) and python.exists():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "-r", str(REQUIREMENTS)],
+        check=True,
+    )
+    stamp.write_text(_digest(REQUIREMENTS))
+    return python
+
+
+@dataclass(frozen=True)
+class CertbotSetup:
+    venv: Path
+    home: Path  # config, work and logs dirs live here, shared by the runs (one account)
+    stack_env: dict[str, str]
+
+    @property
+    def hook_log(self) -> Path:
+        return self.home / "hook.jsonl"
+
+    def env(self, endpoint: str | None = None) -> dict[str, str]:
+        """A clean environment: only what certbot, boto3 and the hook need."""
+        stack = self.stack_env
+        return {
+            "PATH": f"{self.venv / 'bin'}:/usr/bin:/bin",
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "REQUESTS_CA_BUNDLE": stack["ACME_CA_BUNDLE"],
+            "AWS_ENDPOINT_URL": endpoint or stack["AWS_ENDPOINT_URL"],
+            "AWS_ACCESS_KEY_ID": stack["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": stack["AWS_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": stack["AWS_DEFAULT_REGION"],
+            "BENCH_BUCKET": stack["CERT_BUCKET"],
+            "BENCH_KMS_KEY_ID": stack["KMS_KEY_ID"],
+            "BENCH_HOOK_LOG": str(self.hook_log),
+        }
+
+    def command(self, label: str) -> list[str]:
+        hook = f"{shlex.quote(str(self.venv / 'bin' / 'python'))} {shlex.quote(str(HOOK))}"
+        return [
+            str(self.venv / "bin" / "certbot"), "certonly", "--dns-route53",
+            "--server", self.stack_env["ACME_DIRECTORY_URL"],
+            "--config-dir", str(self.home / "config"),
+            "--work-dir", str(self.home / "work"),
+            "--logs-dir", str(self.home / "logs"),
+            "--agree-tos", "-m", EMAIL, "--no-eff-email", "--non-interactive",
+            "--key-type", "ecdsa", "--elliptic-curve", "secp256r1",
+            "--cert-name", label, "-d", f"*.{label}.{ZONE}", "-d", f"{label}.{ZONE}",
+            "--deploy-hook", hook,
+        ]
+
+
+@dataclass(frozen=True)
+class CertbotRun:
+    wall: float  # certbot start to exit, the S3 deploy hook included
+    hook_seconds: float  # the hook's share, from its first line to its last
+
+    @property
+    def local_only(self) -> float:
+        return self.wall - self.hook_seconds
+
+
+def run(setup: CertbotSetup, label: str, endpoint: str | None = None) -> CertbotRun:
+    setup.home.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run(setup.command(label), env=setup.env(endpoint), cwd=setup.home,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"certbot failed ({done.returncode}) for {label}:\n{done.stdout[-2000:]}"
+            f"{done.stderr[-3000:]}"
+        )
+    return CertbotRun(wall, _hook_seconds(setup.hook_log, label))
+
+
+def _hook_seconds(log: Path, label: str) -> float:
+    lines = log.read_text().splitlines() if log.exists() else []
+    for line in reversed(lines):
+        entry = json.loads(line)
+        if entry["lineage"] == label:
+            return float(entry["seconds"])
+    raise RuntimeError(f"the S3 deploy hook did not run for {label} (see {log})")
+
+
+# Where certbot and its plugin could wait on a clock (dns_common is the generic DNS plugins'
+# propagation sleep; the Route 53 plugin is not one of them, which the scan shows).
+SLEEP_SOURCES = (
+    "certbot_dns_route53/_internal/dns_route53.py",
+    "certbot/_internal/auth_handler.py",
+    "certbot/_internal/client.py",
+    "certbot/plugins/dns_common.py",
+    "acme/client.py",
+)
+
+
+def fixed_sleeps(venv: Path) -> list[dict[str, str | int]]:
+    """Every `sleep(` call in the installed sources certbot runs for a DNS-01 order."""
+    found: list[dict[str, str | int]] = []
+    for site in sorted(venv.glob("lib/python*/site-packages")):
+        for relative in SLEEP_SOURCES:
+            path = site / relative
+            if path.exists():
+                found.extend(_sleeps_in(path, relative))
+    return found
+
+
+def _sleeps_in(path: Path, relative: str) -> list[dict[str, str | int]]:
+    found: list[dict[str, str | int]] = []
+    function = "?"
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("def "):
+            function = stripped[4:].split("(", 1)[0]
+        if "sleep(" in stripped and not stripped.startswith("#"):
+            found.append({"file": relative, "line": number, "function": function,
+                          "code": stripped})
+    return found

@@ -1,0 +1,412 @@
+"""bench/RESULTS.md from the raw results (bench/work/results.json), and the plot."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import plot
+
+MIB = 1024 * 1024
+
+# Pebble's routes in protocol order, with the fewest requests a wildcard + apex order needs
+# (RFC 8555: a nonce, the order, one POST-as-GET per authorization, one POST per challenge,
+# finalize, one order poll, the download). The directory and the account are per client,
+# not per certificate: a long-lived client fetches them once.
+ACME_MINIMUM = (
+    ("GET directory", 0),
+    ("HEAD newNonce", 1),
+    ("POST newAccount", 0),
+    ("POST newOrder", 1),
+    ("POST authz", 2),
+    ("POST challenge", 2),
+    ("POST finalize", 1),
+    ("POST order", 1),
+    ("POST certificate", 1),
+)
+CLIENT_STEPS = ("GET directory", "HEAD newNonce", "POST newAccount", "POST newOrder",
+                "POST authz", "POST challenge", "POST authz poll", "POST finalize",
+                "POST order poll", "POST certificate")
+TOOLS = (("wildcert_cold", "wildcert, cold container"),
+         ("wildcert_warm", "wildcert, warm container"),
+         ("certbot", "certbot + S3 hook"))
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def med(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s"
+
+
+def spread(values: Sequence[float], unit: str = "s", digits: int = 2) -> str:
+    """Median with the range of the samples: "1.23 s (1.10-1.40)"."""
+    if not values:
+        return "n/a"
+    return (f"{med(values):.{digits}f} {unit} ({min(values):.{digits}f}-"
+            f"{max(values):.{digits}f}, n={len(values)})")
+
+
+def count_cell(values: Sequence[int]) -> str:
+    """A count over repeated runs: "9", or "10 (9-11)" when the runs differed."""
+    if not values:
+        return "-"
+    middle = med(values)
+    text = f"{middle:g}"
+    return text if min(values) == max(values) else f"{text} ({min(values)}-{max(values)})"
+
+
+def runs_of(results: dict[str, Any], tool: str, kind: str) -> list[dict[str, int]]:
+    return [run.get(kind, {}) for run in results.get("work", {}).get(tool, [])]
+
+
+def per_key(runs: list[dict[str, int]], key: str) -> list[int]:
+    return [run.get(key, 0) for run in runs]
+
+
+def totals(runs: list[dict[str, int]], prefix: str = "") -> list[int]:
+    return [sum(v for k, v in run.items() if k.startswith(prefix)) for run in runs]
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+# ---------------------------------------------------------------- sections
+
+
+def headline(results: dict[str, Any]) -> list[str]:
+    timing = results.get("timing", {})
+    warm = med(timing.get("wildcert_warm", []))
+    cold = med(timing.get("wildcert_cold_to_return", []))
+    certbot = med(timing.get("certbot_wall", []))
+    rows = [
+        ("Stored wildcard + apex cert: wildcert warm container vs certbot + S3 hook",
+         seconds(warm), seconds(certbot), f"certbot takes {certbot / warm:.1f}x"),
+        ("Stored wildcard + apex cert: wildcert cold container (new process) vs certbot + S3 hook",
+         seconds(cold), seconds(certbot), f"certbot takes {certbot / cold:.1f}x"),
+    ]
+    rows += _cold_rows(results) + _layer_rows(results) + _work_rows(results)
+    return table(("metric", "wildcert", "certbot", "ratio / note"), rows)
+
+
+def _cold_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    cold = results.get("coldstart")
+    if not cold:
+        return []
+    w, c = cold["wildcert"], cold["certbot"]
+    wall_w, wall_c = med([r["wall"] for r in w]), med([r["wall"] for r in c])
+    rss_w, rss_c = med([r["peak_rss_mib"] for r in w]), med([r["peak_rss_mib"] for r in c])
+    return [
+        ("Cold start: fresh process importing the entry point (wall)", seconds(wall_w),
+         seconds(wall_c), f"wildcert/certbot {wall_w / wall_c:.2f}"),
+        ("Cold start: peak RSS of that process", f"{rss_w:.1f} MiB", f"{rss_c:.1f} MiB",
+         f"wildcert/certbot {rss_w / rss_c:.2f}"),
+    ]
+
+
+def _layer_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    built = results.get("layers") or {}
+    w, c = built.get("wildcert") or {}, built.get("certbot") or {}
+    if "unzipped_bytes" not in w or "unzipped_bytes" not in c:
+        return []
+    return [
+        ("Layer, unzipped (arm64, py3.13, without boto3/botocore)",
+         f"{w['unzipped_bytes'] / MIB:.1f} MiB", f"{c['unzipped_bytes'] / MIB:.1f} MiB",
+         f"wildcert/certbot {w['unzipped_bytes'] / c['unzipped_bytes']:.2f}"),
+        ("Layer, zipped", f"{w['zipped_bytes'] / MIB:.1f} MiB",
+         f"{c['zipped_bytes'] / MIB:.1f} MiB",
+         f"wildcert/certbot {w['zipped_bytes'] / c['zipped_bytes']:.2f}"),
+    ]
+
+
+def _work_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    if not results.get("work"):
+        return []
+    minimum = sum(m for _, m in ACME_MINIMUM)
+
+    def acme(tool: str) -> str:
+        return count_cell(totals(acme_counts(results, tool)))
+
+    def r53(tool: str) -> str:
+        return count_cell(totals(runs_of(results, tool, "aws_proxy"), "route53 "))
+
+    return [
+        ("ACME requests per certificate (cold: new process)", acme("wildcert_cold"),
+         acme("certbot"), f"protocol minimum {minimum} (+1 directory per process)"),
+        ("ACME requests per certificate (wildcert warm container)", acme("wildcert_warm"),
+         "-", f"protocol minimum {minimum}"),
+        ("Route 53 API calls per certificate", r53("wildcert_cold"), r53("certbot"),
+         "minimum 2 writes (add, remove) + waits"),
+    ]
+
+
+def time_section(results: dict[str, Any]) -> list[str]:
+    timing = results.get("timing", {})
+    first = results.get("first_runs", {})
+    rows = [
+        ("wildcert, warm container (handler call in a process that already served one)",
+         spread(timing.get("wildcert_warm", []))),
+        ("wildcert, cold container (new process: spawn to the first handler call's return)",
+         spread(timing.get("wildcert_cold_to_return", []))),
+        ("  the same process, spawn to exit (adds interpreter teardown, which Lambda skips)",
+         spread(timing.get("wildcert_cold_wall", []))),
+        ("  of which importing app.py", spread(timing.get("wildcert_cold_import", []))),
+        ("  of which the first handler call", spread(timing.get("wildcert_cold_handler", []))),
+        ("certbot certonly --dns-route53 + S3 deploy hook (new process)",
+         spread(timing.get("certbot_wall", []))),
+        ("  of which the S3 deploy hook (4 PutObject, SSE-KMS)",
+         spread(timing.get("certbot_hook", []))),
+        ("  certbot alone (stores locally only)", spread(timing.get("certbot_local", []))),
+        ("first run on a fresh stack, with ACME account registration: wildcert cold",
+         seconds(first.get("wildcert_cold", float("nan")))),
+        ("first run on a fresh stack, with ACME account registration: certbot + S3",
+         seconds(first.get("certbot", float("nan")))),
+    ]
+    return ["## Time to a stored wildcard + apex certificate", "",
+            *table(("run", "median (min-max, n)"), rows), *breakdown(results)]
+
+
+def breakdown(results: dict[str, Any]) -> list[str]:
+    """Where a warm wildcert invocation waits, from the counted (not the timed) runs."""
+    spent = runs_of(results, "wildcert_warm", "spent")
+    if not spent or not any(spent):
+        return []
+    labels = sorted({k for run in spent for k in run} - {"total"})
+    total = med([run.get("total", 0.0) for run in spent])
+    rows = [(label, seconds(med([run.get(label, 0.0) for run in spent])),
+             f"{med([run.get(label, 0.0) for run in spent]) / total:.0%}") for label in labels]
+    rest = med([run.get("total", 0.0) - sum(run.get(k, 0.0) for k in labels) for run in spent])
+    rows.append(("the rest: wildcert's own CPU (keys, CSR, JWS, JSON, logs), Slack post",
+                 seconds(rest), f"{rest / total:.0%}"))
+    rows.append(("**the whole invocation**", f"**{seconds(total)}**", "100%"))
+    acme = med([run.get("ACME HTTP requests", 0.0) for run in spent])
+    count = med(totals(acme_counts(results, "wildcert_warm")))
+    return ["", f"Where a warm wildcert invocation spends its time (the {len(spent)} counted "
+            f"warm runs, medians; one ACME request takes {acme / count * 1000:.0f} ms on this "
+            "stack, through the ACME front to Pebble):", "",
+            *table(("waiting on", "time", "share"), rows)]
+
+
+FRONT_ONLY = ("GET renewalInfo",)  # served by the stack's ACME front, never reaching Pebble
+
+
+def acme_counts(results: dict[str, Any], tool: str) -> list[dict[str, int]]:
+    """Per run: Pebble's counts plus the requests only the ACME front answered."""
+    fronts = runs_of(results, tool, "acme_front") or [{}] * len(runs_of(results, tool,
+                                                                          "acme_server"))
+    return [{**server, **{k: front.get(k, 0) for k in FRONT_ONLY if front.get(k)}}
+            for server, front in zip(runs_of(results, tool, "acme_server"), fronts,
+                                     strict=False)]
+
+
+def acme_section(results: dict[str, Any]) -> list[str]:
+    counts = {tool: acme_counts(results, tool) for tool, _ in TOOLS}
+    seen = {k for runs in counts.values() for run in runs for k in run}
+    steps = list(ACME_MINIMUM) + [(k, 0) for k in sorted(seen - {s for s, _ in ACME_MINIMUM})]
+    rows = [
+        (step, str(minimum), *(count_cell(per_key(counts[tool], step)) for tool, _ in TOOLS))
+        for step, minimum in steps
+    ]
+    rows.append(("**total**", f"**{sum(m for _, m in steps)}**", *(
+        f"**{count_cell(totals(counts[tool]))}**" for tool, _ in TOOLS)))
+    client = [
+        (step, count_cell(per_key(runs_of(results, "wildcert_cold", "acme_client"), step)),
+         count_cell(per_key(runs_of(results, "wildcert_warm", "acme_client"), step)))
+        for step in _ordered(CLIENT_STEPS, results, ("wildcert_cold", "wildcert_warm"))
+    ]
+    return [
+        "## Work per certificate", "",
+        "### ACME requests", "",
+        "Counted from Pebble's log (one line per request it served), plus the requests the "
+        "stack's ACME front answers itself (`GET renewalInfo`: Pebble 2.4 has no ARI). Both "
+        "tools use the stack's `ACME_DIRECTORY_URL`, so they take the same path.", "",
+        *table(("step", "minimum", *(name for _, name in TOOLS)), rows), "",
+        "wildcert's own count by protocol step (`CountingNetwork.requests`), which tells "
+        "the first authorization fetch from the polls:", "",
+        *table(("step (wildcert's counter)", "cold", "warm"), client),
+    ]
+
+
+def _ordered(order: Sequence[str], results: dict[str, Any], tools: Sequence[str]) -> list[str]:
+    seen = {k for tool in tools for run in runs_of(results, tool, "acme_client") for k in run}
+    return [s for s in order if s in seen] + sorted(seen - set(order))
+
+
+def aws_section(results: dict[str, Any]) -> list[str]:
+    keys = sorted({k for tool in ("wildcert_cold", "certbot")
+                   for run in runs_of(results, tool, "aws_proxy") for k in run}
+                  | {k for run in runs_of(results, "wildcert_warm", "aws_client") for k in run})
+    rows = [
+        (key,
+         count_cell(per_key(runs_of(results, "wildcert_cold", "aws_proxy"), key)),
+         count_cell(per_key(runs_of(results, "wildcert_cold", "aws_client"), key))
+         if key.startswith(("route53 ", "s3 ")) else "-",
+         count_cell(per_key(runs_of(results, "wildcert_warm", "aws_client"), key))
+         if key.startswith(("route53 ", "s3 ")) else "n/c",
+         count_cell(per_key(runs_of(results, "certbot", "aws_proxy"), key)))
+        for key in keys
+    ]
+    return [
+        "### AWS API calls", "",
+        "Proxy: a counting reverse proxy on loopback in front of moto (`AWS_ENDPOINT_URL`), "
+        "so every HTTP request is seen from outside the tool. botocore: `before-call` events on "
+        "wildcert's cached clients (`aws.client`), Route 53 and S3 only. n/c: not counted.", "",
+        *table(("service operation", "wildcert cold (proxy)", "wildcert cold (botocore)",
+                "wildcert warm (botocore)", "certbot + S3 hook (proxy)"), rows),
+    ]
+
+
+def dns_section(results: dict[str, Any]) -> list[str]:
+    def client(tool: str, qtype: str) -> str:
+        return count_cell(per_key(runs_of(results, tool, "dns_client"), qtype))
+
+    def server(tool: str, qtype: str) -> str:
+        return count_cell(per_key(runs_of(results, tool, "dns_server"), qtype))
+
+    qtypes = sorted({k for tool, _ in TOOLS for run in runs_of(results, tool, "dns_server")
+                     for k in run})
+    rows = [(f"sent by the tool: {q}", client("wildcert_cold", q), client("wildcert_warm", q),
+             "0") for q in ("CAA", "TXT")]
+    rows += [(f"answered by the stack's DNS server: {q}", server("wildcert_cold", q),
+              server("wildcert_warm", q), server("certbot", q)) for q in qtypes]
+    slack = [count_cell(per_key(runs_of(results, tool, "slack"), "posts")) for tool, _ in TOOLS]
+    rows.append(("Slack webhook posts", *slack))
+    return [
+        "### DNS queries and notifications", "",
+        "The stack's DNS server answers both the tool and Pebble's validation (Pebble asks "
+        "for the TXT record of each challenge); certbot-dns-route53 sends no DNS query itself.",
+        "", *table(("what", *(name for _, name in TOOLS)), rows),
+    ]
+
+
+def cold_section(results: dict[str, Any]) -> list[str]:
+    cold = results.get("coldstart")
+    if not cold:
+        return []
+    names = {
+        "wildcert": "wildcert: `import app` (functions/issuer + layers/wildcert on sys.path)",
+        "certbot": "certbot: `import certbot.main` + `certbot_dns_route53._internal.dns_route53`",
+        "python_venv": "baseline: `python -c pass` (.venv)",
+        "python_certbot_venv": "baseline: `python -c pass` (certbot venv)",
+    }
+    rows = [(label, spread([r["wall"] for r in cold[kind]]),
+             spread([r["import_seconds"] for r in cold[kind]]),
+             spread([r["peak_rss_mib"] for r in cold[kind]], "MiB", 1))
+            for kind, label in names.items() if kind in cold]
+    return ["## Cold start", "",
+            *table(("process", "wall", "import alone", "peak RSS"), rows)]
+
+
+def layer_section(results: dict[str, Any]) -> list[str]:
+    built = results.get("layers")
+    if not built:
+        return []
+    rows = []
+    for name in ("wildcert", "certbot", "sam_build"):
+        size = built.get(name)
+        if not size:
+            continue
+        if "error" in size:
+            rows.append((name, "not built", size["error"][-200:].replace("\n", " "), "", ""))
+            continue
+        top = ", ".join(f"{entry} {b / MIB:.1f}" for entry, b in size["top"])
+        rows.append((name, f"{size['unzipped_bytes'] / MIB:.1f} MiB",
+                     f"{size['zipped_bytes'] / MIB:.1f} MiB", str(size["files"]), top))
+    return ["## Lambda layer size", "",
+            *table(("layer", "unzipped", "zipped", "files", "biggest entries (MiB)"), rows)]
+
+
+def scale_rows(runs: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for n in sorted({int(r["n"]) for r in runs}):
+        group = [r for r in runs if int(r["n"]) == n]
+
+        def m(key: str, group: list[dict[str, Any]] = group) -> float:
+            return med([float(r[key]) for r in group])
+
+        rows.append((
+            str(n), str(len(group)), spread([r["wall"] for r in group], "s", 1),
+            f"{m('per_minute'):.0f}", f"{m('latency_median'):.2f} / {m('latency_p95'):.2f}",
+            f"{m('rss_baseline_mib'):.0f}", f"{m('rss_peak_mib'):.0f}",
+            f"{m('rss_peak_mib') - m('rss_baseline_mib'):+.1f}",
+            f"{m('worker_cpu'):.1f}", f"{m('stack_cpu'):.1f}",
+            str(sum(int(r["failures"]) for r in group)),
+        ))
+    return rows
+
+
+def scale_section(results: dict[str, Any]) -> list[str]:
+    runs = results.get("scale") or []
+    if not runs:
+        return []
+    concurrency = runs[0]["concurrency"]
+    return [
+        f"## Scale: N certificates, {concurrency} threads calling the handler", "",
+        *table(("N", "runs", "wall, median (min-max)", "certs/min", "latency s (median / p95)",
+                "RSS after warm-up MiB", "peak RSS MiB", "growth MiB", "worker CPU s",
+                "stack CPU s", "failed"), scale_rows(runs)),
+        "", "![time vs N](time-vs-n.png)",
+    ]
+
+
+def sleeps_section(results: dict[str, Any]) -> list[str]:
+    sleeps = results.get("certbot_sleeps") or []
+    rows = [(f"`{s['file']}:{s['line']}`", f"`{s['function']}`", f"`{s['code']}`")
+            for s in sleeps]
+    return ["## Sleeps in the installed certbot, certbot-dns-route53 and acme", "",
+            *table(("where", "function", "code"), rows)]
+
+
+def machine_section(results: dict[str, Any]) -> list[str]:
+    rows = [(k, str(v)) for k, v in results.get("machine", {}).items()]
+    config = results.get("config", {})
+    rows.append(("bench config", ", ".join(f"{k}={v}" for k, v in config.items())))
+    durations = results.get("durations", {})
+    rows.append(("bench sections (s)", ", ".join(f"{k} {v:.0f}" for k, v in durations.items())))
+    return ["## Machine and run", "", *table(("", ""), rows)]
+
+
+def raw_section(results: dict[str, Any]) -> list[str]:
+    timing = {k: round(med(v), 4) for k, v in results.get("timing", {}).items()}
+    cold = {kind: {key: round(med([r[key] for r in runs]), 4)
+                   for key in ("wall", "import_seconds", "peak_rss_mib")}
+            for kind, runs in (results.get("coldstart") or {}).items()}
+    raw = {"timing_medians_s": timing, "coldstart_medians": cold,
+           "first_runs_s": {k: round(v, 4) for k, v in results.get("first_runs", {}).items()},
+           "scale": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
+                      if k not in {"errors"}} for r in results.get("scale", [])]}
+    return ["## Raw medians", "", "```json", json.dumps(raw, indent=1), "```"]
+
+
+def render(results: dict[str, Any], notes: Sequence[str] = ()) -> str:
+    parts = [
+        ["# wildcert benchmark: wildcert vs certbot on the local stack", "",
+         "Generated by `make bench` (bench/run.py); raw samples in bench/work/results.json."],
+        machine_section(results), ["## Summary", "", *headline(results)], time_section(results),
+        acme_section(results), aws_section(results), dns_section(results),
+        cold_section(results), layer_section(results), scale_section(results),
+        sleeps_section(results), list(notes), raw_section(results),
+    ]
+    return "\n".join("\n".join(part) + "\n" for part in parts if part)
+
+
+def write(results: dict[str, Any], markdown_path: Path, plot_path: Path,
+          notes: Sequence[str] = ()) -> str:
+    markdown = render(results, notes)
+    markdown_path.write_text(markdown)
+    if results.get("scale"):
+        plot.ensure_matplotlib()
+        plot.draw(results["scale"], plot_path,
+                  f"wildcert issuer on the local stack, {results['machine'].get('nproc')} CPUs, "
+                  f"{results['scale'][0]['concurrency']} threads")
+    return markdown

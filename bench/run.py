@@ -1,0 +1,333 @@
+"""`make bench`: wildcert's issuer against certbot + certbot-dns-route53, on a local stack.
+
+Starts its own stack (Pebble with authorization reuse and nonce rejection off, so request
+counts are stable) in bench/work/stack, then measures side by side:
+  time      a stored wildcard + apex certificate: wildcert's handler (warm and cold container)
+            vs certbot certonly --dns-route53 plus an S3 (SSE-KMS) deploy hook
+  work      ACME requests, AWS API calls and DNS queries per certificate, counted
+  cold      a fresh process importing each tool's entry point: wall time and peak RSS
+  layers    Lambda layer sizes, both built the same way for arm64 / python3.13
+  scale     N certificates from a thread pool of handler calls
+and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
+`--report-only` rebuilds the report and the plot from bench/work/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import (  # noqa: E402 - the repository root must be on sys.path first
+    certbot_runner,
+    coldstart,
+    findings,
+    layers,
+    machine,
+    report,
+    scale,
+    wildcert_runner,
+)
+from bench.aws_proxy import CountingProxy  # noqa: E402
+from bench.observe import Observers  # noqa: E402
+from bench.pebble_log import LogCursor  # noqa: E402
+
+WORK = BENCH / "work"
+RESULTS_JSON = WORK / "results.json"
+PEBBLE_ENV = {"PEBBLE_AUTHZREUSE": "0", "PEBBLE_WFE_NONCEREJECT": "0"}
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    reps: int = 5
+    work_reps: int = 3
+    cold_runs: int = 10
+    scale_ns: tuple[int, ...] = (10, 50, 200)
+    scale_reps: int = 2
+    concurrency: int = 8
+    port_base: int = 15000
+    layers: bool = True
+
+
+QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1)
+
+
+def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions, N up to 50")
+    parser.add_argument("--reps", type=int, help="timed issuances per tool")
+    parser.add_argument("--work-reps", type=int, help="counted issuances per tool")
+    parser.add_argument("--cold-runs", type=int, help="cold-start processes per tool")
+    parser.add_argument("--scale", help="comma-separated N, e.g. 10,50,200")
+    parser.add_argument("--scale-reps", type=int, help="runs per N")
+    parser.add_argument("--concurrency", type=int, help="threads calling the handler")
+    parser.add_argument("--port-base", type=int, help="first port base to try (default 15000)")
+    parser.add_argument("--no-layers", action="store_true", help="skip the layer builds")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild RESULTS.md and the plot from bench/work/results.json")
+    args = parser.parse_args(argv)
+    config = QUICK if args.quick else Config()
+    overrides: dict[str, Any] = {
+        "reps": args.reps, "work_reps": args.work_reps, "cold_runs": args.cold_runs,
+        "scale_reps": args.scale_reps, "concurrency": args.concurrency,
+        "port_base": args.port_base,
+        "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
+        "layers": False if args.no_layers else None,
+    }
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    return config, args.report_only
+
+
+def say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+@contextmanager
+def section(results: dict[str, Any], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    say(f"{name} ...")
+    try:
+        yield
+    finally:
+        results["durations"][name] = time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- stack
+
+
+def start_stack(config: Config) -> Any:
+    from local_stack import Stack, free_port_base
+
+    directory = WORK / "stack"
+    leftover = Stack.attach(directory)
+    if leftover is not None:  # an interrupted bench's stack: ours, in our directory
+        leftover.stop()
+    base = free_port_base(config.port_base)
+    stack = Stack.start(directory, base, pebble_env=PEBBLE_ENV)
+    say(f"local stack on port base {base} in {directory.relative_to(ROOT)}")
+    return stack
+
+
+# ---------------------------------------------------------------- sections
+
+
+def measure_layers(results: dict[str, Any]) -> None:
+    built: dict[str, Any] = {}
+    for name, make in (("wildcert", layers.wildcert_layer), ("certbot", layers.certbot_layer)):
+        try:
+            built[name] = dataclasses.asdict(layers.measure(make(WORK / "layers")))
+        except (RuntimeError, OSError) as error:
+            built[name] = {"error": str(error)[-1000:]}
+    sam = layers.SAM_LAYER / "python"
+    built["sam_build"] = dataclasses.asdict(layers.measure(sam)) if sam.is_dir() else None
+    results["layers"] = built
+
+
+@dataclasses.dataclass
+class Tools:
+    """Everything the runs need, made once per bench."""
+
+    stack: Any
+    app: Any
+    certbot: certbot_runner.CertbotSetup
+    observers: Observers
+    counters: wildcert_runner.WorkCounters
+    scratch: Path
+
+    def out(self, name: str) -> Path:
+        return self.scratch / f"{name}-{time.monotonic_ns()}.json"
+
+
+def load_handler(stack_env: dict[str, str]) -> Any:
+    """The issuer handler in this process: a warm container after its first invocation."""
+    os.environ.update(stack_env)
+    os.environ.update(wildcert_runner.QUIET_LOGS)
+    return wildcert_runner.import_handler()
+
+
+def first_runs(tools: Tools, results: dict[str, Any]) -> None:
+    """Each tool's first issuance on this stack registers its ACME account: timed apart."""
+    label = wildcert_runner.unique_label
+    cold = wildcert_runner.invoke_cold(tools.stack.env, label("wf"), tools.out("first"))
+    warm_first, _ = wildcert_runner.invoke(tools.app, label("wi"))
+    certbot = certbot_runner.run(tools.certbot, label("cf"))
+    results["first_runs"] = {
+        "wildcert_cold": cold.to_return, "wildcert_cold_to_exit": cold.wall,
+        "wildcert_in_process_first": warm_first,
+        "certbot": certbot.wall, "certbot_hook": certbot.hook_seconds,
+    }
+
+
+def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, Any]]]:
+    before = tools.observers.begin()
+    value = run()
+    return value, tools.observers.end(before)
+
+
+def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
+    label = wildcert_runner.unique_label
+    proxy = tools.observers.proxy.url
+    work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
+                                             "certbot": []}
+    tools.counters.install()
+    try:
+        for _ in range(config.work_reps):
+            cold, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
+                tools.stack.env, label("wc"), tools.out("count"), endpoint=proxy, count=True))
+            work["wildcert_cold"].append({**seen, **_client_side(cold.work)})
+            tools.counters.reset()
+            (seconds, _), seen = counted(
+                tools, lambda: wildcert_runner.invoke(tools.app, label("ww")))
+            snapshot = tools.counters.snapshot()
+            work["wildcert_warm"].append({**seen, **_client_side(snapshot),
+                                          "spent": {**snapshot["spent"], "total": seconds}})
+            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc"),
+                                                                proxy))
+            work["certbot"].append(seen)
+    finally:
+        tools.counters.uninstall()
+    results["work"] = work
+
+
+def _client_side(snapshot: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {"acme_client": snapshot["acme"], "aws_client": snapshot["aws"],
+            "dns_client": snapshot["dns"]}
+
+
+def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None:
+    label = wildcert_runner.unique_label
+    timing: dict[str, list[float]] = {key: [] for key in (
+        "wildcert_warm", "wildcert_cold_wall", "wildcert_cold_to_return", "wildcert_cold_import",
+        "wildcert_cold_handler",
+        "certbot_wall", "certbot_hook", "certbot_local")}
+    for rep in range(config.reps):
+        warm, _ = wildcert_runner.invoke(tools.app, label("tw"))
+        cold = wildcert_runner.invoke_cold(tools.stack.env, label("tc"), tools.out("time"))
+        certbot = certbot_runner.run(tools.certbot, label("tb"))
+        for key, value in (("wildcert_warm", warm), ("wildcert_cold_wall", cold.wall),
+                           ("wildcert_cold_to_return", cold.to_return),
+                           ("wildcert_cold_import", cold.import_seconds),
+                           ("wildcert_cold_handler", cold.handler_seconds),
+                           ("certbot_wall", certbot.wall), ("certbot_hook", certbot.hook_seconds),
+                           ("certbot_local", certbot.local_only)):
+            timing[key].append(value)
+        say(f"  rep {rep + 1}/{config.reps}: wildcert warm {warm:.2f} s, cold "
+            f"{cold.to_return:.2f} s to return ({cold.wall:.2f} s to exit);"
+            f" certbot {certbot.wall:.2f} s")
+    results["timing"] = timing
+
+
+def measure_cold_starts(certbot_python: Path, config: Config, results: dict[str, Any]) -> None:
+    env = coldstart.quiet_env(wildcert_runner.QUIET_LOGS)
+    kinds = {
+        "wildcert": (Path(sys.executable), coldstart.WILDCERT_IMPORTS),
+        "certbot": (certbot_python, coldstart.CERTBOT_IMPORTS),
+        "python_venv": (Path(sys.executable), coldstart.BASELINE_IMPORTS),
+        "python_certbot_venv": (certbot_python, coldstart.BASELINE_IMPORTS),
+    }
+    for python, imports in kinds.values():  # byte-compile and warm the page cache first
+        coldstart.measure(python, imports, env)
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for _ in range(config.cold_runs):
+        for kind, (python, imports) in kinds.items():
+            runs[kind].append(dataclasses.asdict(coldstart.measure(python, imports, env)))
+    results["coldstart"] = runs
+
+
+def measure_scale(tools: Tools, config: Config, results: dict[str, Any]) -> None:
+    runs = []
+    for rep in range(config.scale_reps):
+        for n in config.scale_ns:
+            run = scale.run(n, config.concurrency, tools.stack.env, tools.stack.pid,
+                            tools.out(f"scale-{n}"))
+            say(f"  scale rep {rep + 1}/{config.scale_reps} N={n}: {run.wall:.1f} s, "
+                f"{run.per_minute:.0f}/min, peak RSS {run.rss_peak_mib:.0f} MiB, "
+                f"{run.failures} failed")
+            runs.append({**dataclasses.asdict(run), "per_minute": run.per_minute})
+    results["scale"] = runs
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) -> None:
+    with section(results, "stack start"):
+        stack = start_stack(config)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
+    proxy = CountingProxy(stack.ports.moto).start()
+    try:
+        tools = Tools(
+            stack=stack, app=load_handler(stack.env),
+            certbot=certbot_runner.CertbotSetup(certbot_python.parent.parent,
+                                                scratch / "certbot", stack.env),
+            observers=Observers(LogCursor(stack.directory / "pebble.log"), proxy, stack),
+            counters=wildcert_runner.WorkCounters(), scratch=scratch,
+        )
+        with section(results, "first runs"):
+            first_runs(tools, results)
+        with section(results, "work"):
+            count_work(tools, config, results)
+        with section(results, "time"):
+            time_issuance(tools, config, results)
+        with section(results, "scale"):
+            measure_scale(tools, config, results)
+    finally:
+        proxy.stop()
+        stack.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_all(config: Config) -> dict[str, Any]:
+    results: dict[str, Any] = {"config": dataclasses.asdict(config), "durations": {},
+                               "machine": {**machine.describe(), **machine.source_tree(ROOT)}}
+    started = time.perf_counter()
+    WORK.mkdir(parents=True, exist_ok=True)
+    with section(results, "certbot venv"):
+        certbot_python = certbot_runner.ensure_venv(WORK / "venv-certbot")
+    results["certbot_sleeps"] = certbot_runner.fixed_sleeps(certbot_python.parent.parent)
+    if config.layers:
+        with section(results, "layers"):
+            measure_layers(results)
+    with section(results, "cold start"):
+        measure_cold_starts(certbot_python, config, results)
+    run_on_stack(config, certbot_python, results)
+    results["machine"]["load_average_at_end"] = machine.load_average()
+    results["durations"]["total"] = time.perf_counter() - started
+    return results
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, report_only = parse_args(argv)
+    if report_only:
+        results = json.loads(RESULTS_JSON.read_text())
+    else:
+        results = run_all(config)
+        RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
+    notes = [*findings.render(results), "", *findings.method_notes()]
+    markdown = report.write(results, BENCH / "RESULTS.md", BENCH / "time-vs-n.png", notes)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

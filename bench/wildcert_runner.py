@@ -1,0 +1,200 @@
+"""Invoking wildcert's issuer Lambda handler (functions/issuer/app.py) and counting its work.
+
+In-process invocations behave like a warm Lambda container (imports done, boto3 clients and
+the zone list cached); `invoke_cold` runs bench/invoke_once.py in a fresh process, like the
+first invocation of a new container. Counting never changes what wildcert does: ACME requests
+come from each session's own `CountingNetwork`, AWS calls from botocore's `before-call` event on
+the clients wildcert uses, DNS queries from `dns_checks.STATS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "wildcert"
+FUNCTION = ROOT / "functions" / "issuer"
+ZONE = "example.com"
+QUIET_LOGS = {"POWERTOOLS_LOG_LEVEL": "WARNING"}
+
+
+def unique_label(prefix: str) -> str:
+    """A fresh DNS label, so no run meets another's certificate, records or authorizations."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def request_event(label: str) -> dict[str, Any]:
+    """A wildcard + apex request, like events/issue-wildcard.json, under a fresh label."""
+    return {
+        "domains": [f"*.{label}.{ZONE}", f"{label}.{ZONE}"],
+        "name": label,
+        "key_type": "ec256",
+        "force": False,
+    }
+
+
+def lambda_context(name: str = "wildcert-issuer-bench", seconds: float = 900) -> SimpleNamespace:
+    """What Lambda passes the handler, as far as wildcert reads it."""
+    end = time.monotonic() + seconds
+    return SimpleNamespace(
+        function_name=name,
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        memory_limit_in_mb=512,
+        aws_request_id=str(uuid.uuid4()),
+        log_group_name=f"/aws/lambda/{name}",
+        log_stream_name="bench",
+        get_remaining_time_in_millis=lambda: int((end - time.monotonic()) * 1000),
+    )
+
+
+def import_handler() -> Any:
+    """functions/issuer/app.py with the layer's package on sys.path, as Lambda lays it out."""
+    for path in (str(FUNCTION), str(LAYER)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import app
+
+    return app
+
+
+@dataclass
+class WorkCounters:
+    """Requests wildcert sent, and the time spent waiting on each outside system, since the
+    last `reset()` (sequential invocations only). `install` wraps without changing behaviour;
+    `uninstall` puts everything back."""
+
+    aws: Counter[str] = field(default_factory=Counter)
+    spent: Counter[str] = field(default_factory=Counter)
+    sessions: list[Any] = field(default_factory=list)
+    _restore: list[tuple[Any, str, Any]] = field(default_factory=list)
+    _handlers: list[tuple[Any, str, Any]] = field(default_factory=list)
+
+    def install(self) -> None:
+        from wildcert import acme_client, aws, deadline, dns_checks, issuer
+
+        sessions = self.sessions
+
+        class RecordingSession(acme_client.AcmeSession):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                sessions.append(self)
+
+        self._replace(issuer, "AcmeSession", RecordingSession)
+        self._time(acme_client.CountingNetwork, "_send_request", "ACME HTTP requests")
+        self._time(dns_checks, "_query", "DNS queries")
+        self._time(deadline.Deadline, "sleep", "poll and backoff sleeps")
+        for service in ("route53", "s3"):
+            events = aws.client(service).meta.events
+            for event, handler in (("before-call", self._before_call),
+                                   ("after-call", self._after_call)):
+                events.register(event, handler)
+                self._handlers.append((events, event, handler))
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._restore):
+            setattr(owner, name, original)
+        for events, event, handler in self._handlers:
+            events.unregister(event, handler)
+        self._restore.clear()
+        self._handlers.clear()
+
+    def _replace(self, owner: Any, name: str, value: Any) -> None:
+        self._restore.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+    def _time(self, owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        spent = self.spent
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+        self._replace(owner, name, timed)
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        self.aws[f"{model.service_model.endpoint_prefix} {model.name}"] += 1
+        context["bench_started"] = time.perf_counter()
+
+    def _after_call(self, context: dict[str, Any], **_: Any) -> None:
+        started = context.get("bench_started")
+        if started is not None:
+            self.spent["AWS API calls (Route 53, S3)"] += time.perf_counter() - started
+
+    def reset(self) -> None:
+        from wildcert import dns_checks
+
+        self.aws.clear()
+        self.spent.clear()
+        self.sessions.clear()
+        dns_checks.STATS.reset()
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        from wildcert import dns_checks
+
+        acme: Counter[str] = Counter()
+        for session in self.sessions:
+            acme.update(session.net.requests)
+        stats = dns_checks.STATS
+        return {
+            "acme": dict(acme),
+            "aws": dict(self.aws),
+            "dns": {"CAA": stats.caa, "TXT": stats.txt},
+            "spent": {k: round(v, 4) for k, v in self.spent.items()},
+        }
+
+
+def invoke(app: Any, label: str) -> tuple[float, dict[str, Any]]:
+    """Seconds the handler took for one fresh wildcard + apex request, and its answer."""
+    started = time.perf_counter()
+    result = app.handler(request_event(label), lambda_context())
+    elapsed = time.perf_counter() - started
+    if result.get("status") != "issued":
+        raise RuntimeError(f"wildcert did not issue {label}: {json.dumps(result)[:2000]}")
+    return elapsed, result
+
+
+@dataclass(frozen=True)
+class ColdRun:
+    wall: float  # process spawn to exit, as the parent saw it
+    to_return: float  # process spawn to the handler's return: a Lambda cold start's share
+    import_seconds: float
+    handler_seconds: float
+    work: dict[str, dict[str, int]]
+
+
+def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
+                endpoint: str | None = None, count: bool = False) -> ColdRun:
+    """One invocation in a fresh Python process (a new container's first request).
+
+    `endpoint` sends its AWS calls elsewhere (the counting proxy); `count` installs the
+    in-process counters.
+    """
+    env = {**os.environ, **stack_env, **QUIET_LOGS}
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    script = Path(__file__).with_name("invoke_once.py")
+    command = [sys.executable, str(script), label, str(out), *(["--count"] if count else [])]
+    spawned = time.time()
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"cold wildcert run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    answer = json.loads(out.read_text())
+    return ColdRun(wall, answer["returned_epoch"] - spawned, answer["import_seconds"],
+                   answer["handler_seconds"], answer["work"])

@@ -1,0 +1,71 @@
+"""The bench report: counts over repeated runs, and a whole report from a small result set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import findings, report
+
+
+def test_count_cell_shows_a_range_only_when_runs_differ() -> None:
+    assert report.count_cell([9, 9, 9]) == "9"
+    assert report.count_cell([9, 10, 11]) == "10 (9-11)"
+    assert report.count_cell([]) == "-"
+
+
+def test_spread_is_median_with_range() -> None:
+    assert report.spread([1.0, 3.0, 2.0]) == "2.00 s (1.00-3.00, n=3)"
+
+
+def test_acme_counts_add_what_only_the_front_answered() -> None:
+    results = {"work": {"wildcert_warm": [{
+        "acme_server": {"POST newOrder": 1},
+        "acme_front": {"POST newOrder": 1, "GET renewalInfo": 1},
+    }]}}
+    assert report.acme_counts(results, "wildcert_warm") == [
+        {"POST newOrder": 1, "GET renewalInfo": 1}]
+
+
+def _work(acme: dict[str, int], aws: dict[str, int]) -> dict[str, Any]:
+    return {"acme_server": acme, "acme_front": {}, "aws_proxy": aws, "aws_client": aws,
+            "acme_client": {"POST directory": 1}, "dns_client": {"CAA": 3, "TXT": 1},
+            "dns_server": {"TXT": 7}, "slack": {"posts": 1}}
+
+
+def small_results() -> dict[str, Any]:
+    minimum = {step: n for step, n in report.ACME_MINIMUM if n}
+    aws = {"route53 ChangeResourceRecordSets": 2, "route53 ListHostedZones": 1,
+           "s3 PutObject": 12}
+    cold = {"wall": 1.0, "import_seconds": 0.8, "peak_rss_mib": 50.0}
+    scale_run = {"n": 10, "concurrency": 8, "wall": 6.0, "failures": 0, "latency_median": 4.0,
+                 "latency_p95": 5.0, "worker_cpu": 1.4, "stack_cpu": 4.0,
+                 "rss_baseline_mib": 92.0, "rss_peak_mib": 94.0, "rss_end_mib": 94.0,
+                 "errors": [], "per_minute": 100.0}
+    size = {"unzipped_bytes": 24 << 20, "zipped_bytes": 7 << 20, "files": 1000,
+            "top": [["cryptography", 13 << 20], ["slack_sdk", 1 << 20]]}
+    return {
+        "config": {"reps": 1}, "machine": {"nproc": "2"}, "durations": {"total": 60.0},
+        "timing": {"wildcert_warm": [1.0], "wildcert_cold_to_return": [3.0],
+                   "wildcert_cold_wall": [3.5], "certbot_wall": [7.0], "certbot_hook": [1.0]},
+        "first_runs": {"wildcert_cold": 4.0, "certbot": 8.0},
+        "work": {"wildcert_cold": [_work({**minimum, "POST authz": 5}, aws)],
+                 "wildcert_warm": [{**_work({**minimum, "POST authz": 5}, aws),
+                                    "spent": {"ACME HTTP requests": 0.6, "total": 1.0}}],
+                 "certbot": [_work(minimum, {"route53 GetChange": 2})]},
+        "coldstart": {"wildcert": [cold], "certbot": [cold]},
+        "layers": {"wildcert": size, "certbot": size, "sam_build": None},
+        "scale": [scale_run, {**scale_run, "n": 50, "wall": 28.0}],
+        "certbot_sleeps": [{"file": "acme/client.py", "line": 1, "function": "f",
+                            "code": "time.sleep(1)"}],
+    }
+
+
+def test_a_whole_report_renders_with_findings() -> None:
+    results = small_results()
+    notes = [*findings.render(results), *findings.method_notes()]
+    markdown = report.render(results, notes)
+    assert "certbot takes 7.0x" in markdown
+    assert "3 authorization poll(s)" in markdown
+    assert "Counting bug in wildcert" in markdown
+    assert "| ACME HTTP requests | 0.60 s | 60% |" in markdown
+    assert "not computed" not in markdown
