@@ -154,7 +154,7 @@ def test_sweep_queues_exactly_the_due_then_the_issuer_renews_once(queue, cleanup
     # due only by looking ahead: the issuer must be told to renew anyway; expired needs no force
     assert queued[f"{label}-d90-due"].body == {
         "domains": meta["domains"], "name": f"{label}-d90-due", "key_type": "ec256",
-        "force": True}
+        "force": True, "renews": meta["serial"]}
     assert queued[f"{label}-expired"].body["force"] is False
     assert set(queued) <= set(result["queued"]) and result["status"] == "ok"
     (broken,) = [b for b in result["broken"] if b["name"] == f"{label}-broken"]

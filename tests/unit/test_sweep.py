@@ -163,7 +163,7 @@ def test_plan_queues_due_and_forced_once_each() -> None:
     }
     request = next(p for p in planned if p.entry.name == "due").renewal().request()
     assert request == {"domains": ["*.example.com", "example.com"], "name": "due",
-                       "key_type": "ec256", "force": True}
+                       "key_type": "ec256", "force": True, "renews": "abc123"}
 
 
 def test_renewal_carries_endpoints() -> None:

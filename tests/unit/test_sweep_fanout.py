@@ -62,7 +62,8 @@ def test_batches_of_ten_with_reason_attribute() -> None:
     first = sqs.accepted[1]
     assert first["MessageAttributes"]["reason"] == {"DataType": "String", "StringValue": "ari"}
     assert json.loads(first["MessageBody"]) == {"domains": ["c1.example.com"], "name": "c1",
-                                                "key_type": "ec256", "force": True}
+                                                "key_type": "ec256", "force": True,
+                                                "renews": "1"}
     assert "MessageGroupId" not in first
 
 

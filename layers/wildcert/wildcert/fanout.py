@@ -39,8 +39,10 @@ class Renewal:
     endpoints: tuple[str, ...] = ()
 
     def request(self) -> dict[str, Any]:
+        # renews: if another message already replaced this serial, the issuer skips this one.
         body: dict[str, Any] = {"domains": list(self.domains), "name": self.name,
-                                "key_type": self.key_type, "force": self.force}
+                                "key_type": self.key_type, "force": self.force,
+                                "renews": self.serial}
         if self.endpoints:
             body["endpoints"] = list(self.endpoints)
         return body
