@@ -1,0 +1,130 @@
+"""The Lambda dying mid-order: the handler runs in a process that `os._exit(137)`s at a chosen
+point, as a Lambda killed at its timeout or by the runtime would. The next attempt must remove
+the challenge values the dead one left, and never get a second certificate for one request:
+after the download it must finish the dead attempt's order (same serial, same key).
+
+The dead attempt's lease lasts its deadline + 60 s; rather than sleep that long, the next
+attempt runs with its clock an hour ahead, so it sees the lease as expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_stack import Stack
+from tests.e2e.support import invoke, unique
+from tests.e2e.test_faults_common import (
+    archive_serials,
+    fresh_faults,
+    issuer,
+    journal,
+    leftover_challenges,
+    orders_for,
+    stored,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+KILLED = 137
+# Runs the real handler; `point` names the method that kills the process when it is reached.
+CHILD = """
+import json, os, sys
+from wildcert import handlers
+from wildcert.acme_client import AcmeSession
+from wildcert.store import CertificateStore
+
+point, request = sys.argv[1], json.loads(sys.argv[2])
+
+def after_txt(self, pending):
+    os._exit(137)
+
+def after_download(self, meta, issued):
+    print(json.dumps({"serial": meta.serial}), flush=True)
+    os._exit(137)
+
+if point == "answer":
+    AcmeSession.answer = after_txt
+else:
+    CertificateStore.save = after_download
+handlers.issue(request, None)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _faults(stack: Stack) -> Iterator[None]:
+    yield from fresh_faults(stack)
+
+
+def _request(prefix: str) -> tuple[str, dict[str, object]]:
+    label = unique(prefix)
+    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
+
+
+def _die_at(point: str, request: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    died = subprocess.run(
+        [sys.executable, "-c", CHILD, point, json.dumps(request)],
+        env=dict(os.environ), cwd=REPO, capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    assert died.returncode == KILLED, died.stderr[-3000:]
+    return died
+
+
+def _next_attempt(request: dict[str, object]) -> dict[str, object]:
+    return issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
+
+
+def _while_the_lease_holds(stack: Stack, request: dict[str, object]) -> None:
+    """A duplicate delivery now stands down and touches nothing."""
+    left, orders = leftover_challenges(), len(orders_for(stack, request["domains"]))
+    busy = invoke(request)
+    assert busy["status"] == "busy", busy
+    assert leftover_challenges() == left
+    assert len(orders_for(stack, request["domains"])) == orders
+
+
+def test_killed_after_adding_the_txt_values(stack: Stack) -> None:
+    label, request = _request("ka")
+    _die_at("answer", request)
+    dead = journal(label)
+    assert dead is not None and dead["records"] and dead["order_url"], dead
+    left = leftover_challenges()
+    assert f"_acme-challenge.{label}.example.com." in left, left
+    _while_the_lease_holds(stack, request)
+
+    result = _next_attempt(request)
+    assert result["status"] == "issued", result
+    # The dead order was never validated: a new order, still one certificate.
+    assert result["recovered"] is False
+    assert len(orders_for(stack, request["domains"])) == 2
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]} == {result["serial"]}
+    assert leftover_challenges() == {}
+    assert journal(label) is None
+
+
+def test_killed_after_the_download_before_storing(stack: Stack) -> None:
+    label, request = _request("kd")
+    died = _die_at("save", request)
+    (line,) = [x for x in died.stdout.splitlines() if x.startswith('{"serial"')]
+    serial = json.loads(line)["serial"]
+    dead = journal(label)
+    assert dead is not None and dead["order_url"] and dead["key_pem"], dead
+    assert archive_serials(label) == set()
+    _while_the_lease_holds(stack, request)
+
+    result = _next_attempt(request)
+    assert result["status"] == "issued" and result["recovered"] is True, result
+    assert result["serial"] == serial
+    assert len(orders_for(stack, request["domains"])) == 1
+    stored(label, request["domains"])
+    assert archive_serials(label) == {serial}
+    assert leftover_challenges() == {}
+    assert journal(label) is None

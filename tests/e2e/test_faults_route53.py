@@ -1,0 +1,105 @@
+"""Route 53 failing under the issuer: throttling, a prior change still in progress, a change
+applied but never acknowledged, and a change that never gets INSYNC.
+
+Faults come from the AWS fault proxy before moto (local_stack/aws_faults.py); every check
+reads moto directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from local_stack import Stack
+from tests.e2e.support import invoke, slack_payloads, unique
+from tests.e2e.test_faults_common import (
+    archive_serials,
+    assert_clean_failure,
+    fresh_faults,
+    issuer,
+    journal,
+    leftover_challenges,
+    orders_for,
+    stored,
+)
+from wildcert.issuer import CLEANUP_SECONDS, StageFailure
+
+PENDING_DEADLINE = 8.0
+
+
+@pytest.fixture(autouse=True)
+def _faults(stack: Stack) -> Iterator[None]:
+    yield from fresh_faults(stack)
+
+
+def _request(prefix: str) -> tuple[str, dict[str, object]]:
+    label = unique(prefix)
+    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
+
+
+def _assert_issued_once(stack: Stack, label: str, request: dict, result: dict) -> None:
+    assert result["status"] == "issued", result
+    stack.aws_faults.clear()
+    meta = stored(label, request["domains"])
+    assert meta["serial"] == result["serial"]
+    assert leftover_challenges() == {}
+    assert archive_serials(label) == {result["serial"]}
+    assert len(orders_for(stack, request["domains"])) == 1
+    assert journal(label) is None
+
+
+@pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
+def test_a_fraction_of_route53_calls_refused_still_issues(stack: Stack, code: str) -> None:
+    label, request = _request("rf")
+    # Seed 7 fires on draws 1, 2, 4, 6, 7, ...: the first change is refused twice in a row.
+    stack.aws_faults.add(service="route53", error=code, probability=0.4, seed=7)
+    result = invoke(request)
+    fired = stack.aws_faults.stats()["faults_fired"]
+    assert sum(n for k, n in fired.items() if k.startswith("route53 ")) >= 2, fired
+    _assert_issued_once(stack, label, request, result)
+
+
+@pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
+def test_consecutive_refused_changes_still_issue(stack: Stack, code: str) -> None:
+    label, request = _request("rc")
+    stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets", error=code,
+                         count=5)
+    result = invoke(request)
+    changes = stack.aws_faults.calls(service="route53", operation="ChangeResourceRecordSets")
+    refused = [c for c in changes if c["fault"]]
+    assert len(refused) == 5 and all(c["status"] == 400 for c in refused)
+    _assert_issued_once(stack, label, request, result)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_connection_reset_on_a_change_still_issues(stack: Stack, when: str) -> None:
+    """`after`: moto applied the change but the answer was lost, so the retry finds it done."""
+    label, request = _request("rr")
+    stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
+                         action="reset", when=when, count=2)
+    result = invoke(request)
+    assert stack.aws_faults.rules()[0]["fired"] == 2
+    _assert_issued_once(stack, label, request, result)
+
+
+def test_a_change_pending_past_the_deadline_fails_cleanly(stack: Stack) -> None:
+    label, request = _request("rp")
+    # Only the first change (adding the values) stays PENDING; the cleanup's change goes INSYNC.
+    stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
+                         action="pending", count=1)
+    before = len(slack_payloads())
+    started = time.monotonic()
+    with pytest.raises(StageFailure) as raised:
+        issuer(PENDING_DEADLINE).handle(request)
+    elapsed = time.monotonic() - started
+    failure = raised.value
+    assert_clean_failure(failure, "dns", label, before)
+    zone = stack.zone_id("example.com")
+    assert "INSYNC" in failure.message and f"example.com ({zone})" in failure.message, failure
+    assert elapsed < PENDING_DEADLINE + CLEANUP_SECONDS, elapsed
+    assert stack.aws_faults.count("route53", "GetChange") >= 2
+    assert journal(label) is None
+    assert archive_serials(label) == set()
+    assert len(orders_for(stack, request["domains"])) == 1

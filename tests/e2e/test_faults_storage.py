@@ -1,0 +1,155 @@
+"""S3 and KMS failing under the issuer: transient errors are retried; the final writes failing
+after the CA issued leaves order and key in the journal, and the next attempt stores that same
+certificate without ordering again ("certificate and key must not be lost").
+
+moto's S3 encrypts SSE-KMS objects without calling its KMS endpoint over HTTP, so a KMS
+failure cannot be injected on the KMS API here: it is injected as the error S3 relays for its
+KMS call (`KMS.KMSInternalException`, `KMS.DisabledException`) on the S3 PUT itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from local_stack import Stack
+from tests.e2e.support import invoke, slack_payloads, unique
+from tests.e2e.test_faults_common import (
+    archive_serials,
+    assert_clean_failure,
+    fast_botocore_backoff,
+    fresh_faults,
+    issuer,
+    journal,
+    leftover_challenges,
+    orders_for,
+    read_object,
+    stored,
+)
+from wildcert.certs import load_key
+from wildcert.inflight import InFlight
+from wildcert.issuer import StageFailure
+from wildcert.store import parse_time
+
+BOTOCORE_ATTEMPTS = 6  # wildcert.aws.CLIENT_CONFIG: max_attempts=6
+
+
+@pytest.fixture(autouse=True)
+def _faults(stack: Stack) -> Iterator[None]:
+    yield from fresh_faults(stack)
+
+
+def _request(prefix: str) -> tuple[str, dict[str, object]]:
+    label = unique(prefix)
+    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
+
+
+def _public(pem: bytes) -> bytes:
+    return load_key(pem).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_transient_s3_errors_are_retried(stack: Stack) -> None:
+    label, request = _request("st")
+    faults = stack.aws_faults
+    faults.add(service="s3", method="PUT", key=f"{label}/cert.json", error="InternalError",
+               count=2)
+    faults.add(service="s3", operation="GetObject", key=f"{label}/cert.json", error="SlowDown",
+               count=1)
+    faults.add(service="s3", operation="PutObject", key="_wildcert/inflight/*",
+               error="ServiceUnavailable", count=1)
+    faults.add(service="s3", operation="PutObject", key=f"{label}/archive/*/privkey.pem",
+               action="reset", when="after", count=1)
+    result = invoke(request)
+    assert result["status"] == "issued", result
+    assert [r["fired"] for r in faults.rules()] == [2, 1, 1, 1]
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]}
+    assert leftover_challenges() == {}
+    assert journal(label) is None
+    assert len(orders_for(stack, request["domains"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "error", "retried"),
+    [
+        ("{name}/cert.json", "InternalError", True),  # 500: botocore retries, then gives up
+        ("{name}/*.pem", "KMS.KMSInternalException", True),  # the live copies
+        ("{name}/**", "KMS.DisabledException", False),  # everything, archive first; a 400
+    ],
+)
+def test_storage_failure_after_issuance_keeps_order_and_key(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, key: str, error: str, retried: bool
+) -> None:
+    fast_botocore_backoff(monkeypatch)
+    label, request = _request("sf")
+    pattern = key.format(name=label)
+    stack.aws_faults.add(service="s3", operation="PutObject", key=pattern, error=error)
+    before = len(slack_payloads())
+    with pytest.raises(StageFailure) as raised:
+        invoke(request)
+    failure = raised.value
+    assert_clean_failure(failure, "storage", label, before)
+    assert error in failure.message and f"{label}/" in failure.message, failure
+    failed_puts = [c for c in stack.aws_faults.calls(service="s3", operation="PutObject")
+                   if c["fault"]]
+    # One key, tried until botocore's attempts ran out (or once, for an error it does not retry).
+    assert len({c["key"] for c in failed_puts}) == 1, failed_puts
+    assert len(failed_puts) >= BOTOCORE_ATTEMPTS if retried else len(failed_puts) == 1
+    parked = journal(label)
+    assert parked is not None and parked["order_url"] and parked["key_pem"], parked
+    assert parse_time(parked["expires_at"]) <= dt.datetime.now(dt.UTC)
+    assert read_object(f"{label}/cert.json") is None
+
+    stack.aws_faults.clear()
+    again = invoke(request)
+    assert again["status"] == "issued" and again["recovered"] is True, again
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]} == {again["serial"]}
+    assert len(orders_for(stack, request["domains"])) == 1
+    privkey = read_object(f"{label}/privkey.pem")
+    assert privkey is not None and _public(privkey) == _public(parked["key_pem"].encode())
+    assert journal(label) is None
+    assert leftover_challenges() == {}
+
+
+def test_the_answer_to_the_lease_write_lost(stack: Stack) -> None:
+    """S3 created the lease, the answer was lost, botocore sent the write again: the lease the
+    issuer finds is its own, and the request must still be served (or fail loudly)."""
+    label, request = _request("sl")
+    stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
+                         action="reset", when="after", count=1)
+    before = len(slack_payloads())
+    try:
+        result = invoke(request)
+    except StageFailure as failure:
+        assert_clean_failure(failure, "precheck", label, before)
+        return
+    assert result["status"] == "issued", (result, journal(label))
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]}
+    assert leftover_challenges() == {}
+    assert journal(label) is None
+
+
+def test_the_answer_to_the_journal_write_lost(stack: Stack) -> None:
+    """The journal update (order and key, before any TXT value) was stored but its answer
+    lost: a clean failure now, and the request is served once the lease is over."""
+    label, request = _request("sj")
+    stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
+                         action="reset", when="after", skip=1, count=1)
+    before = len(slack_payloads())
+    with pytest.raises(StageFailure) as raised:
+        invoke(request)
+    assert_clean_failure(raised.value, "precheck", label, before)
+    stack.aws_faults.clear()
+    result = issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
+    assert result["status"] == "issued", result
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]}
+    assert leftover_challenges() == {}
+    assert journal(label) is None
