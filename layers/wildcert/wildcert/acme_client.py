@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ USER_AGENT = "wildcert/0.1 (+acme-python)"
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
 TRANSIENT_CODES = frozenset({"badNonce", "serverInternal"})
 T = TypeVar("T")
+# A warm container reuses the directory: CAs change it rarely and announce it long before.
+DIRECTORY_TTL_SECONDS = 3600.0
+_DIRECTORIES: dict[str, tuple[messages.Directory, float]] = {}
 
 
 class AcmeError(Exception):
@@ -169,13 +173,16 @@ class AcmeSession:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T], *, kind: str) -> T:
-        self.net.kind = kind
+        # Restored afterwards: a call may fetch the directory first, which counts as its own.
+        outer, self.net.kind = self.net.kind, kind
         try:
             return retry.call(fn, is_transient=_is_transient, deadline=self.deadline, what=what)
         except AcmeError:
             raise
         except (messages.Error, errors.Error, requests.RequestException) as exc:
             raise self._error(what, exc) from exc
+        finally:
+            self.net.kind = outer
 
     def _error(self, what: str, exc: BaseException) -> AcmeError:
         code = error_code(exc)
@@ -200,11 +207,16 @@ class AcmeSession:
     @property
     def client(self) -> client.ClientV2:
         if self._client is None:
-            directory = self._call(
-                "fetching the ACME directory",
-                lambda: client.ClientV2.get_directory(self.directory_url, self.net),
-                kind="directory",
-            )
+            directory = _DIRECTORIES.get(self.directory_url)
+            if directory is None or directory[1] < time.monotonic():
+                fetched = self._call(
+                    "fetching the ACME directory",
+                    lambda: client.ClientV2.get_directory(self.directory_url, self.net),
+                    kind="directory",
+                )
+                directory = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
+                _DIRECTORIES[self.directory_url] = directory
+            directory = directory[0]
             self._client = client.ClientV2(directory, self.net)
             with contextlib.suppress(KeyError):
                 self.net.nonce_url = directory["newNonce"]
@@ -222,6 +234,9 @@ class AcmeSession:
         if not profile:
             return
         offered = self.profiles()
+        if profile not in offered and _DIRECTORIES.pop(self.directory_url, None):
+            self._client = None  # the cached directory may predate the profile: look again
+            offered = self.profiles()
         if profile not in offered:
             names = ", ".join(sorted(offered)) or "none"
             raise AcmeError(
@@ -336,27 +351,36 @@ class AcmeSession:
                 kind="challenge",
             )
 
-    def wait_for_authorizations(self, pending: tuple[DnsChallenge, ...]) -> None:
-        for item in pending:
-            self._poll(
-                f"validation of {'*.' if item.wildcard else ''}{item.identifier}",
-                item.authorization_url,
-                self._authorization_done,
-                kind="authz poll",
-            )
+    def wait_until_ready(self, order_url: str, pending: tuple[DnsChallenge, ...]) -> None:
+        """Poll the order (one request a round for every authorization) until validated.
 
-    def _authorization_done(self, url: str, body: dict[str, Any]) -> bool:
-        status = body.get("status")
-        if status == "valid":
-            return True
-        if status in {"pending", "processing"}:
-            return False
-        authz = messages.Authorization.from_json(body)
-        reasons = [
-            _describe(c.error) for c in authz.challenges if c.error is not None
-        ] or [f"authorization is {status}"]
-        raise AcmeError(
-            f"the CA could not validate {authz.identifier.value}: {'; '.join(reasons)}. "
+        Only when the order went invalid are the authorizations fetched, to say which name
+        failed and why.
+        """
+        names = ", ".join(f"{'*.' if p.wildcard else ''}{p.identifier}" for p in pending)
+        body = self._poll(f"validation of {names}", order_url, self._order_ready,
+                          kind="order poll")
+        if body.get("status") == "invalid":
+            raise self._validation_failure(pending, body)
+
+    @staticmethod
+    def _order_ready(url: str, body: dict[str, Any]) -> bool:
+        return body.get("status") in {"ready", "processing", "valid", "invalid"}
+
+    def _validation_failure(self, pending: tuple[DnsChallenge, ...],
+                            order: dict[str, Any]) -> AcmeError:
+        reasons = []
+        for item in pending:
+            authz = self._authorization(item.authorization_url).body
+            if authz.status == messages.STATUS_VALID:
+                continue
+            errors_seen = [_describe(c.error) for c in authz.challenges if c.error is not None]
+            reasons.append(f"{item.record_name}: " + ("; ".join(errors_seen)
+                                                      or f"authorization is {authz.status}"))
+        if not reasons and order.get("error"):
+            reasons.append(_describe(messages.Error.from_json(order["error"])))
+        return AcmeError(
+            f"the CA could not validate the order: {' | '.join(reasons) or 'no reason given'}. "
             "Check the _acme-challenge TXT record is served by every name server of the zone.",
             code="unauthorized",
         )

@@ -286,7 +286,7 @@ class Issuer:
             )
         csr = make_csr(key, request.domains)
         fullchain = self._validate_and_finalize(
-            session, order.challenges, records,
+            session, order.url, order.challenges, records,
             lambda: session.finalize(order.url, order.body.finalize, csr),
         )
         return self._checked(key, fullchain, request)
@@ -409,7 +409,7 @@ class Issuer:
                           remaining_fraction=self.settings.renew_at_remaining_fraction)
 
     def _validate_and_finalize(
-        self, session: AcmeSession, pending: tuple[DnsChallenge, ...],
+        self, session: AcmeSession, order_url: str, pending: tuple[DnsChallenge, ...],
         records: Sequence[ChallengeRecord], finalize: Callable[[], str],
     ) -> str:
         route53 = self.services.route53
@@ -420,7 +420,7 @@ class Issuer:
                     self._wait_for_propagation(route53, records)
                 with stage("acme"):
                     session.answer(pending)
-                    session.wait_for_authorizations(pending)
+                    session.wait_until_ready(order_url, pending)
             with stage("acme"):
                 return finalize()
         finally:

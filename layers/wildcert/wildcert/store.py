@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,8 @@ from wildcert.certs import (
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
 METADATA_VERSION = 1
+PROBE_TTL_SECONDS = 3600.0
+_PROBED: dict[tuple[str, str], float] = {}
 
 
 class StorageError(Exception):
@@ -163,7 +166,13 @@ class CertificateStore:
 
     # -- pre-check ----------------------------------------------------------------------------
     def probe(self) -> None:
-        """Prove we can write with our key before asking a CA for anything."""
+        """Prove we can write with our key before asking a CA for anything.
+
+        Once per container and hour: the bucket policy and key grants do not change between
+        two invocations, and the probe costs three requests.
+        """
+        if _PROBED.get((self.bucket, self.kms_key_id), 0.0) > time.monotonic():
+            return
         key = f"{STATE_PREFIX}/probe/{uuid.uuid4().hex}"
         try:
             self._put(key, b"probe", content_type="text/plain")
@@ -177,6 +186,7 @@ class CertificateStore:
                 f"s3://{self.bucket} stored the probe without our KMS key "
                 f"(got {head.get('ServerSideEncryption')!r} {used!r}); check KMS_KEY_ID."
             )
+        _PROBED[(self.bucket, self.kms_key_id)] = time.monotonic() + PROBE_TTL_SECONDS
 
     # -- certificates -------------------------------------------------------------------------
     def current(self, name: str) -> StoredCertificate | None:
