@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local_stack import Stack
 from tests.e2e.support import invoke, slack_payloads, unique
@@ -22,8 +23,10 @@ from tests.e2e.test_faults_common import (
     journal,
     leftover_challenges,
     orders_for,
+    slack_since,
     stored,
 )
+from wildcert import aws
 from wildcert.issuer import CLEANUP_SECONDS, StageFailure
 
 PENDING_DEADLINE = 8.0
@@ -103,3 +106,47 @@ def test_a_change_pending_past_the_deadline_fails_cleanly(stack: Stack) -> None:
     assert journal(label) is None
     assert archive_serials(label) == set()
     assert len(orders_for(stack, request["domains"])) == 1
+
+
+def test_botocore_makes_one_attempt_under_wildcerts_own_route53_retries(stack: Stack) -> None:
+    """wildcert.aws.OWN_RETRIES: route53.py retries Route 53 itself, so botocore must not retry
+    underneath and multiply the calls against Route 53's 5 requests per second."""
+    stack.aws_faults.add(service="route53", operation="ListHostedZones", error="Throttling",
+                         count=1)
+    with pytest.raises(ClientError) as raised:
+        aws.client("route53").list_hosted_zones()
+    assert raised.value.response["Error"]["Code"] == "Throttling"
+    assert stack.aws_faults.count("route53", "ListHostedZones") == 1
+
+
+def test_challenge_values_a_failed_cleanup_left_are_removed_later(stack: Stack) -> None:
+    """Route 53 refuses the cleanup (here AccessDenied, which fails at once; persistent
+    throttling does the same after the cleanup's 15 s). The certificate is issued and Slack
+    hears the cleanup failed, saying "the next run retries"; once Route 53 answers again, the
+    next run for the name must remove what was left."""
+    label, request = _request("rl")
+    stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
+                         error="AccessDenied", skip=1)
+    before = len(slack_payloads())
+    try:
+        result = invoke(request)
+        assert result["status"] == "issued", result
+        assert any("cleanup" in t and "next run retries" in t for t in slack_since(before))
+        assert leftover_challenges() != {}  # what the cleanup could not remove
+        stack.aws_faults.clear()
+        again = invoke({**request, "force": True})
+        assert again["status"] == "issued", again
+        assert leftover_challenges() == {}, "the values the failed cleanup left are still there"
+    finally:
+        _remove_challenge_records(stack, f"_acme-challenge.{label}.example.com.")
+
+
+def _remove_challenge_records(stack: Stack, name: str) -> None:
+    """What a person would do by hand, so the rest of the suite starts from no values."""
+    route53, zone = stack.client("route53"), stack.zone_id("example.com")
+    found = route53.list_resource_record_sets(
+        HostedZoneId=zone, StartRecordName=name, StartRecordType="TXT", MaxItems="1")
+    for rrset in found["ResourceRecordSets"]:
+        if rrset["Name"] == name and rrset["Type"] == "TXT":
+            route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+                "Changes": [{"Action": "DELETE", "ResourceRecordSet": rrset}]})

@@ -153,3 +153,40 @@ def test_the_answer_to_the_journal_write_lost(stack: Stack) -> None:
     assert archive_serials(label) == {meta["serial"]}
     assert leftover_challenges() == {}
     assert journal(label) is None
+
+
+def test_storing_and_parking_both_fail(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal cannot be parked either: its order and key, written before any TXT value,
+    still let the attempt after the lease finish the order."""
+    fast_botocore_backoff(monkeypatch)
+    label, request = _request("sp")
+    stack.aws_faults.add(service="s3", operation="PutObject", key=f"{label}/**",
+                         error="InternalError")
+    stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
+                         error="InternalError", skip=2)  # the lease and the journal go through
+    before = len(slack_payloads())
+    with pytest.raises(StageFailure) as raised:
+        invoke(request)
+    assert_clean_failure(raised.value, "storage", label, before)
+    kept = journal(label)
+    assert kept is not None and kept["order_url"] and kept["key_pem"], kept
+    stack.aws_faults.clear()
+    result = issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
+    assert result["status"] == "issued" and result["recovered"] is True, result
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]}
+    assert len(orders_for(stack, request["domains"])) == 1
+    assert journal(label) is None
+
+
+def test_the_lease_cannot_be_released_after_issuing(stack: Stack) -> None:
+    """Everything is stored and Slack was told; deleting the lease is refused. The lease ends
+    by itself at its expiry, so this must not turn a stored certificate into a raised error."""
+    label, request = _request("sr")
+    stack.aws_faults.add(service="s3", operation="DeleteObject", key=InFlight.key(label),
+                         error="AccessDenied")
+    result = invoke(request)
+    assert result["status"] == "issued", result
+    meta = stored(label, request["domains"])
+    assert archive_serials(label) == {meta["serial"]}
+    assert leftover_challenges() == {}
