@@ -41,11 +41,12 @@ class FakeS3:
         self.reads: list[str] = []
         self.failures: dict[str, Exception] = {}
 
-    def put_object(self, **kwargs: Any) -> None:
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
         key = kwargs["Key"]
         if kwargs.get("IfNoneMatch") == "*" and key in self.objects:
             raise _client_error("PreconditionFailed", "At least one precondition failed")
         self.objects[key] = kwargs["Body"]
+        return {"ETag": f'"{len(self.objects)}"'}
 
     def get_object(self, **kwargs: Any) -> dict[str, Any]:
         key = kwargs["Key"]

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from wildcert.aws import error_code
-from wildcert.store import STATE_PREFIX, parse_time
+from wildcert.store import STATE_PREFIX, parse_time, put_encrypted
 
 PRECONDITION_FAILED = {"PreconditionFailed", "412"}
 
@@ -89,12 +89,8 @@ class InFlight:
         return f"{STATE_PREFIX}/inflight/{name}.json"
 
     def _put(self, key: str, journal: Journal, **condition: str) -> str:
-        response = self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=journal.to_json(), ContentType="application/json",
-            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id, BucketKeyEnabled=True,
-            **condition,
-        )
-        return str(response["ETag"])
+        return put_encrypted(self.s3, self.bucket, self.kms_key_id, key, journal.to_json(),
+                             content_type="application/json", **condition)
 
     def _read(self, key: str) -> tuple[Journal, str] | None:
         try:

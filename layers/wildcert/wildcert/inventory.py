@@ -23,7 +23,7 @@ from wildcert import ari
 from wildcert.acme_client import AcmeError
 from wildcert.aws import error_code, error_text
 from wildcert.renewal import Lifetime
-from wildcert.store import STATE_PREFIX, StoredCertificate
+from wildcert.store import STATE_PREFIX, StoredCertificate, put_encrypted
 
 logger = logging.getLogger("wildcert.inventory")
 
@@ -196,18 +196,15 @@ class Bucket:
         body = {**entry.body, "ari": info.as_json()}
         raw = json.dumps(body, indent=2, sort_keys=True).encode()
         try:
-            response = self.s3.put_object(
-                Bucket=self.bucket, Key=f"{entry.name}/cert.json", Body=raw,
-                ContentType="application/json", ServerSideEncryption="aws:kms",
-                SSEKMSKeyId=self.kms_key_id, BucketKeyEnabled=True, IfMatch=entry.etag,
-            )
+            etag = put_encrypted(self.s3, self.bucket, self.kms_key_id, f"{entry.name}/cert.json",
+                                 raw, content_type="application/json", IfMatch=entry.etag)
         except ClientError as exc:
             if error_code(exc) in PRECONDITION_FAILED | NOT_FOUND:
                 logger.info("cert.json of %s changed while refreshing its renewal window; "
                             "keeping the newer one", entry.name)
                 return None
             raise
-        refreshed = parse_entry(entry.name, raw, str(response.get("ETag", "")))
+        refreshed = parse_entry(entry.name, raw, etag)
         return refreshed if isinstance(refreshed, Entry) else None
 
 

@@ -129,18 +129,9 @@ class CertificateStore:
 
     # -- low level ----------------------------------------------------------------------------
     def _put(self, key: str, body: bytes, *, content_type: str, create_only: bool = False) -> None:
-        args: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "Body": body,
-            "ContentType": content_type,
-            "ServerSideEncryption": "aws:kms",
-            "SSEKMSKeyId": self.kms_key_id,
-            "BucketKeyEnabled": True,
-        }
-        if create_only:
-            args["IfNoneMatch"] = "*"
-        self.s3.put_object(**args)
+        conditions = {"IfNoneMatch": "*"} if create_only else {}
+        put_encrypted(self.s3, self.bucket, self.kms_key_id, key, body,
+                      content_type=content_type, **conditions)
 
     def _get(self, key: str) -> bytes | None:
         try:
@@ -297,6 +288,18 @@ class CertificateStore:
             self._put(key, json.dumps(asdict(record)).encode(), content_type="application/json")
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("storing the ACME account in", key, exc) from exc
+
+
+def put_encrypted(s3: Any, bucket: str, kms_key_id: str, key: str, body: bytes, *,
+                  content_type: str, **conditions: str) -> str:
+    """The one way wildcert writes an object: SSE-KMS with our key (the bucket policy refuses
+    anything else), optionally conditional (IfNoneMatch / IfMatch). Returns the new ETag."""
+    response = s3.put_object(
+        Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+        ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key_id, BucketKeyEnabled=True,
+        **conditions,
+    )
+    return str(response.get("ETag", ""))
 
 
 def _directory_digest(directory_url: str) -> str:
