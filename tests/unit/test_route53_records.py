@@ -16,6 +16,7 @@ from botocore.awsrequest import AWSResponse
 from moto.server import ThreadedMotoServer
 
 from local_stack import route53_strict
+from tests.unit.fakes import FakeTime
 from wildcert.deadline import Deadline
 from wildcert.retry import Backoff
 from wildcert.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
@@ -401,17 +402,6 @@ def test_a_rejected_batch_that_is_no_conflict_is_not_retried(
 # ---------------------------------------------------------------- INSYNC
 
 
-@dataclass
-class FakeTime:
-    now: float = 0.0
-    slept: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def pending_until(client: Any, polls: int) -> None:
