@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wildcert import aws, runtime
@@ -99,38 +100,44 @@ def _renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
     }
 
 
-def _inventory_failed(notifier: Any, job: str, error: Exception) -> None:
-    from wildcert import slack
+def _renewal_job(event: Any, context: Any, job: str, parse: Callable[[Any], Any],
+                 runner: Callable[..., Any], *, always_post: bool) -> dict[str, Any]:
+    """The sweep's and the watch's shape: validate the event, run over the inventory, report.
 
-    notifier.post(slack.failed(job, [], "inventory", str(error)))
+    A rejected event is answered (and posted) without touching anything. A queueing failure is
+    reported, not raised, because Lambda's retry of a whole run would queue the rest twice.
+    """
+    from wildcert import slack
+    from wildcert.inventory import InventoryError
+    from wildcert.sweep import EventRejected
+
+    settings = Settings.from_env()
+    notifier = runtime.notifier(settings)
+    try:
+        parsed = parse(event)
+    except EventRejected as rejected:
+        notifier.post(slack.event_rejected(job, rejected.problems))
+        return {"status": "rejected", "problems": list(rejected.problems),
+                "message": "; ".join(rejected.problems)}
+    try:
+        report = runner(**_renewal_parts(settings, context)).run(parsed)
+    except InventoryError as error:
+        notifier.post(slack.failed(job, [], "inventory", str(error)))
+        raise
+    if always_post or report.worth_posting:
+        notifier.post(report.message())
+    return dict(report.as_dict())
 
 
 def sweep(event: Any, context: Any) -> dict[str, Any]:
     """Queue a renewal for every stored certificate due before the next sweep, and any forced.
 
-    A rejected event is answered (and posted) without touching anything. The summary goes to
-    Slack once per sweep and is returned; a queueing failure is reported, not raised, because
-    Lambda's retry of a whole sweep would queue the successful ones twice.
+    The summary goes to Slack once per sweep, whatever it found, and is returned.
     """
-    from wildcert import slack
-    from wildcert.inventory import InventoryError
-    from wildcert.sweep import EventRejected, Sweep, parse_sweep_event
+    from wildcert.sweep import Sweep, parse_sweep_event
 
-    settings = Settings.from_env()
-    notifier = runtime.notifier(settings)
-    try:
-        parsed = parse_sweep_event(event)
-    except EventRejected as rejected:
-        notifier.post(slack.event_rejected("renewal sweep", rejected.problems))
-        return {"status": "rejected", "problems": list(rejected.problems),
-                "message": "; ".join(rejected.problems)}
-    try:
-        report = Sweep(**_renewal_parts(settings, context)).run(parsed)
-    except InventoryError as error:
-        _inventory_failed(notifier, "renewal sweep", error)
-        raise
-    notifier.post(report.message())
-    return report.as_dict()
+    return _renewal_job(event, context, "renewal sweep", parse_sweep_event, Sweep,
+                        always_post=True)
 
 
 def watch(event: Any, context: Any) -> dict[str, Any]:
@@ -138,24 +145,6 @@ def watch(event: Any, context: Any) -> dict[str, Any]:
 
     Slack hears from the watch only when something is wrong; the summary is always returned.
     """
-    from wildcert import slack
-    from wildcert.inventory import InventoryError
     from wildcert.monitor import Watch, parse_watch_event
-    from wildcert.sweep import EventRejected
 
-    settings = Settings.from_env()
-    notifier = runtime.notifier(settings)
-    try:
-        parsed = parse_watch_event(event)
-    except EventRejected as rejected:
-        notifier.post(slack.event_rejected("watch", rejected.problems))
-        return {"status": "rejected", "problems": list(rejected.problems),
-                "message": "; ".join(rejected.problems)}
-    try:
-        report = Watch(**_renewal_parts(settings, context)).run(parsed)
-    except InventoryError as error:
-        _inventory_failed(notifier, "watch", error)
-        raise
-    if report.worth_posting:
-        notifier.post(report.message())
-    return report.as_dict()
+    return _renewal_job(event, context, "watch", parse_watch_event, Watch, always_post=False)
