@@ -20,9 +20,14 @@ from .infra_template import ACCOUNT, BASE_PARAMS, PARTITION, REGION
 ROOT = f"arn:{PARTITION}:iam::{ACCOUNT}:root"
 ISSUER_ROLE = "<IssuerRole.Arn>"
 READER_ROLE = "<ReaderRole.Arn>"
+SWEEP_ROLE = "<RenewalSweepRole.Arn>"
+WATCH_ROLE = "<WatchRole.Arn>"
+JOB_ROLES = (SWEEP_ROLE, WATCH_ROLE)
 BUCKET = "<CertBucket.Arn>"
 KEY = "<CertKey.Arn>"
 DLQ = "<DeadLetterQueue.Arn>"
+RENEWAL_QUEUE = "<RenewalQueue.Arn>"
+RENEWAL_DLQ = "<RenewalDeadLetterQueue.Arn>"
 SECRET = "<SlackWebhookSecret>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
@@ -66,6 +71,49 @@ POLICY_TYPES = {
     "AWS::SecretsManager::ResourcePolicy": ("ResourcePolicy",),
     "AWS::Events::EventBusPolicy": ("Statement",),
 }
+
+
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One of wildcert's functions and what the template must give it."""
+
+    label: str
+    function: str  # logical ids
+    role: str
+    log_group: str
+    invoke_config: str
+    timeout: tuple[int, int]  # allowed range, seconds
+    retries: int  # asynchronous retries (EventInvokeConfig.MaximumRetryAttempts)
+
+
+ISSUER = FunctionSpec(
+    "issuer", "IssuerFunction", "IssuerRole", "IssuerLogGroup", "IssuerEventInvokeConfig",
+    (840, 900), 2,
+)
+# A retried sweep or watch would queue every renewal it had already queued: no retries.
+SWEEP = FunctionSpec(
+    "sweep", "RenewalSweepFunction", "RenewalSweepRole", "RenewalSweepLogGroup",
+    "RenewalSweepEventInvokeConfig", (300, 300), 0,
+)
+WATCH = FunctionSpec(
+    "watch", "WatchFunction", "WatchRole", "WatchLogGroup", "WatchEventInvokeConfig",
+    (300, 300), 0,
+)
+FUNCTIONS = (ISSUER, SWEEP, WATCH)
+RENEWAL_JOBS = (SWEEP, WATCH)
+SCHEDULED = ((SWEEP, "SweepSchedule"), (WATCH, "WatchSchedule"))
+# What the issuer's code calls on SQS, and on which queue.
+ISSUER_SQS = {
+    "sqs:SendMessage": {DLQ},  # the OnFailure destination
+    "sqs:ReceiveMessage": {RENEWAL_QUEUE},  # the event source mapping
+    "sqs:DeleteMessage": {RENEWAL_QUEUE},
+    "sqs:GetQueueAttributes": {RENEWAL_QUEUE},
+    "sqs:ChangeMessageVisibility": {RENEWAL_QUEUE},  # handlers.delay_redelivery
+}
+WATCH_INTERVAL_HOURS = "12"
+RENEWAL_QUEUE_MIN_RECEIVES = 5  # "busy" and rate-limit deferrals count as receives
 
 
 # ------------------------------------------------------------------------- policy plumbing
@@ -311,10 +359,15 @@ def violations(
         check_bucket_policy,
         check_reader_access,
         check_issuer_access,
+        check_renewal_job_access,
+        check_issuer_sqs,
         check_key,
         check_secret,
         check_function,
         check_dead_letters,
+        check_renewal_queue,
+        check_event_source_mapping,
+        check_schedules,
     ):
         found.extend(check(resources, params))
     return found
@@ -465,7 +518,7 @@ def _everyone(statement: Statement) -> bool:
 def allowed_bucket_principals(params) -> set[str]:
     admins = params.get("AdminRoleArns", "")
     admins = admins.split(",") if isinstance(admins, str) else list(admins)
-    return {ISSUER_ROLE, READER_ROLE} | {a for a in admins if a}
+    return {ISSUER_ROLE, READER_ROLE, *JOB_ROLES} | {a for a in admins if a}
 
 
 def check_bucket_policy(resources, params) -> Iterator[str]:
@@ -616,6 +669,116 @@ def check_issuer_access(resources, params) -> Iterator[str]:
         yield f"issuer role: Secrets Manager access is {granted}"
 
 
+def check_renewal_job_access(resources, params) -> Iterator[str]:
+    """The sweep and the watch read and annotate <name>/cert.json, list names, queue renewals."""
+    bucket = bucket_statements(resources)
+    for spec in RENEWAL_JOBS:
+        role = f"<{spec.role}.Arn>"
+        identity = identity_statements(resources, spec.role)
+
+        def can(action: str, key: str | None, _identity=identity, _role=role, **context) -> bool:
+            resource = BUCKET if key is None else f"{BUCKET}/{key}"
+            if action.startswith("s3:Put"):  # a write that passes the bucket's encryption denies
+                context = {**GOOD_SSE_HEADERS, **context}
+            return decide(_identity, bucket, Request(_role, action, resource, context))
+
+        who = f"{spec.label} role"
+        for key in ("example-com/cert.json", "a.b-c_d/cert.json"):
+            for action in ("s3:GetObject", "s3:PutObject"):
+                if not can(action, key):
+                    yield f"{who}: cannot {action} {key} (the inventory is broken)"
+        if not can("s3:ListBucket", None, **{"s3:delimiter": "/"}):
+            yield f"{who}: cannot list the certificate names (ListObjectsV2, Delimiter='/')"
+        if can("s3:PutObject", "example-com/cert.json",
+               **{"s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY}):
+            yield f"{who}: may PutObject cert.json with another KMS key"
+        for key in (
+            "example-com/privkey.pem",
+            "example-com/fullchain.pem",
+            "example-com/archive/0abc/privkey.pem",
+            "example-com/archive/0abc/cert.json",
+            "_wildcert/acme-accounts/0123456789abcdef.json",
+            "_wildcert/inflight/example-com.json",
+            "_wildcert/example-com/cert.json",
+            "_wildcert/cert.json",
+        ):
+            for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
+                if can(action, key):
+                    yield f"{who}: may {action} {key}"
+        for key in ("example-com/cert.json", "example-com/privkey.pem"):
+            for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
+                if can(action, key):
+                    yield f"{who}: may {action} {key}"
+        # Defence in depth, as for the reader: its own Deny and the bucket's each keep
+        # wildcert's state out of reach of a later, wider Allow.
+        state = f"{BUCKET}/_wildcert/acme-accounts/x.json"
+        if not any(s.effect == "Deny" and s.grants("s3:GetObject", state)
+                   and s.grants("s3:PutObject", state) and not s.condition for s in identity):
+            yield f"{who}: no explicit Deny of _wildcert/ in its own policy"
+        if not any(s.effect == "Deny" and role in s.principals and s.grants("s3:GetObject", state)
+                   and not s.condition for s in bucket):
+            yield f"CertBucketPolicy: no Deny of _wildcert/ for the {who}"
+        # Exactly what the code calls, on exactly these resources.
+        expected = {
+            "logs:CreateLogStream": {f"<{spec.log_group}.Arn>"},
+            "logs:PutLogEvents": {f"<{spec.log_group}.Arn>"},
+            "s3:GetObject": {f"{BUCKET}/*/cert.json"},
+            "s3:PutObject": {f"{BUCKET}/*/cert.json"},
+            "s3:ListBucket": {BUCKET},
+            "sqs:SendMessage": {RENEWAL_QUEUE, DLQ},
+            "secretsmanager:GetSecretValue": {SECRET},
+        }
+        granted: dict[str, set[str]] = {}
+        for statement in identity:
+            if statement.effect != "Allow":
+                continue
+            for action in statement.actions:
+                if action.lower().startswith(("route53:", "route53domains:")):
+                    yield f"{who}: grants {action}; only the issuer may touch Route 53"
+                granted.setdefault(action, set()).update(statement.resources)
+        for action, where in sorted(granted.items()):
+            if action not in expected:
+                yield f"{who}: grants {action}, which the sweep/watch code never calls"
+            elif where != expected[action]:
+                yield f"{who}: {action} on {sorted(where)}, expected {sorted(expected[action])}"
+        for action in sorted(set(expected) - set(granted)):
+            yield f"{who}: lacks {action}"
+
+
+def check_issuer_sqs(resources, params) -> Iterator[str]:
+    granted: dict[str, set[str]] = {}
+    for statement in identity_statements(resources, "IssuerRole"):
+        if statement.effect != "Allow":
+            continue
+        for action in statement.actions:
+            if action.lower().startswith("sqs:"):
+                granted.setdefault(action, set()).update(statement.resources)
+    if granted != ISSUER_SQS:
+        shown = {a: sorted(r) for a, r in sorted(granted.items())}
+        yield f"issuer role: SQS access is {shown}, expected {ISSUER_SQS}"
+
+
+def _job_key_statement_problem(statement: Statement) -> str | None:
+    """Why a key-policy statement for the sweep/watch roles grants too much, or None."""
+    via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
+    actions = set(statement.actions)
+    if via == {S3_VIA} and actions <= {"kms:Decrypt", "kms:GenerateDataKey"}:
+        return None
+    secret_context = statement.condition.get("StringLike", {}).get(
+        "kms:EncryptionContext:SecretARN", ""
+    )
+    if (
+        via == {SM_VIA}
+        and actions == {"kms:Decrypt"}
+        and str(secret_context).endswith("/slack-webhook-??????")
+    ):
+        return None
+    return (
+        f"sweep/watch get {statement.actions} via {via or 'any service'}; expected Decrypt and "
+        "GenerateDataKey via S3, and Decrypt via Secrets Manager for the Slack secret only"
+    )
+
+
 def check_key(resources, params) -> Iterator[str]:
     key = resources.get("CertKey", {}).get("Properties")
     if key is None:
@@ -624,7 +787,7 @@ def check_key(resources, params) -> Iterator[str]:
     if key.get("EnableKeyRotation") is not True:
         yield "CertKey: rotation is off"
     policy = [Statement("CertKey", raw) for raw in as_list(key["KeyPolicy"].get("Statement"))]
-    known = {ROOT, ISSUER_ROLE, READER_ROLE}
+    known = {ROOT, ISSUER_ROLE, READER_ROLE, *JOB_ROLES}
     for statement in policy:
         if statement.effect != "Allow":
             continue
@@ -633,7 +796,7 @@ def check_key(resources, params) -> Iterator[str]:
             if principal not in known:
                 yield (
                     f"{where}: key policy allows {principal}; "
-                    "only root, issuer and reader may appear"
+                    "only root, issuer, reader, sweep and watch may appear"
                 )
         crypto = [a for a in KMS_CRYPTO if statement.grants(a)]
         via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
@@ -666,15 +829,19 @@ def check_key(resources, params) -> Iterator[str]:
                 )
             if set(statement.actions) - {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}:
                 yield f"{where}: issuer gets {statement.actions}"
+        elif statement.principals and set(statement.principals) <= set(JOB_ROLES):
+            problem = _job_key_statement_problem(statement)
+            if problem:
+                yield f"{where}: {problem}"
         elif crypto:
             yield f"{where}: {statement.principals} may use the key ({crypto})"
     decrypters = {
         p for s in policy if s.effect == "Allow" and s.grants("kms:Decrypt") for p in s.principals
     }
-    if decrypters != {ISSUER_ROLE, READER_ROLE}:
+    if decrypters != {ISSUER_ROLE, READER_ROLE, *JOB_ROLES}:
         yield (
             f"CertKey: kms:Decrypt is granted to {sorted(decrypters)}, "
-            "expected issuer and reader only"
+            "expected issuer, reader, sweep and watch only"
         )
     encrypters = {
         p
@@ -682,8 +849,23 @@ def check_key(resources, params) -> Iterator[str]:
         if s.effect == "Allow" and (s.grants("kms:Encrypt") or s.grants("kms:GenerateDataKey"))
         for p in s.principals
     }
-    if not encrypters <= {ISSUER_ROLE, ROOT} or ISSUER_ROLE not in encrypters:
+    if not encrypters <= {ISSUER_ROLE, ROOT, *JOB_ROLES} or ISSUER_ROLE not in encrypters:
         yield f"CertKey: Encrypt/GenerateDataKey granted to {sorted(encrypters)}"
+    # What the jobs need, or the ARI write-back and Slack fail at run time.
+    for role in JOB_ROLES:
+        for action, service in (
+            ("kms:Decrypt", S3_VIA),
+            ("kms:GenerateDataKey", S3_VIA),
+            ("kms:Decrypt", SM_VIA),
+        ):
+            if not any(
+                s.effect == "Allow"
+                and role in s.principals
+                and s.grants(action)
+                and service in as_list(s.condition.get("StringEquals", {}).get("kms:ViaService"))
+                for s in policy
+            ):
+                yield f"CertKey: {role} lacks {action} through {service}"
 
 
 def check_secret(resources, params) -> Iterator[str]:
@@ -698,99 +880,279 @@ def check_secret(resources, params) -> Iterator[str]:
 
 
 def check_function(resources, params) -> Iterator[str]:
-    function = resources.get("IssuerFunction", {}).get("Properties")
-    if function is None:
-        yield "IssuerFunction is missing"
-        return
-    if function.get("Runtime") != "python3.13" or function.get("Architectures") != ["arm64"]:
-        yield "IssuerFunction: not python3.13 on arm64"
-    if not 840 <= int(function.get("Timeout", 0)) <= 900:
-        yield f"IssuerFunction: timeout {function.get('Timeout')} is not near 900 s"
-    if function.get("Role") != ISSUER_ROLE:
-        yield f"IssuerFunction: runs as {function.get('Role')}, not IssuerRole"
-    logging = function.get("LoggingConfig", {})
-    if logging.get("LogFormat") != "JSON" or logging.get("LogGroup") != "<IssuerLogGroup>":
-        yield f"IssuerFunction: logging is {logging}"
-    group = resources.get("IssuerLogGroup", {}).get("Properties", {})
-    if not group.get("RetentionInDays"):
-        yield "IssuerLogGroup: no retention"
-    env = function.get("Environment", {}).get("Variables", {})
     zones = params["HostedZoneIds"]
     zones = zones if isinstance(zones, str) else ",".join(zones)
     directory = (
         params.get("DirectoryUrlOverride")
         or EXPECTED_DIRECTORIES[params.get("AcmeCa", "production")]
     )
-    expected_env = {
+    watch_scheduled = params.get("WatchSchedule") != ""  # absent: the default schedule
+    shared_env = {
         "CERT_BUCKET": "<CertBucket>",
         "KMS_KEY_ID": KEY,  # the ARN: the bucket policy compares it with the key-id header
         "ALLOWED_ZONES": zones,
         "ACME_DIRECTORY_URL": directory,
         "SLACK_WEBHOOK_SECRET": SECRET,
+        "SWEEP_INTERVAL_DAYS": str(params.get("SweepIntervalDays", 31)),
     }
-    for name, value in expected_env.items():
-        if env.get(name) != value:
-            yield f"IssuerFunction: {name}={env.get(name)!r}, expected {value!r}"
-    for name in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE"):
-        if name in env:
-            yield f"IssuerFunction: {name} is for the local stack only"
-    layers = function.get("Layers", [])
-    if len(layers) != 1:
-        yield f"IssuerFunction: layers {layers}"
+    job_env = {
+        "RENEWAL_QUEUE_URL": "<RenewalQueue>",
+        # Only where the watch runs: the sweep then leaves ARI windows to it.
+        "WATCH_INTERVAL_HOURS": WATCH_INTERVAL_HOURS if watch_scheduled else "",
+    }
+    expected_env = {
+        ISSUER.function: shared_env,
+        SWEEP.function: {**shared_env, **job_env},
+        WATCH.function: {
+            **shared_env,
+            **job_env,
+            "EXPIRY_WARNING_DAYS": str(params.get("ExpiryWarningDays", 14)),
+        },
+    }
+    for spec in FUNCTIONS:
+        name = spec.function
+        function = resources.get(name, {}).get("Properties")
+        if function is None:
+            yield f"{name} is missing"
+            continue
+        if function.get("Runtime") != "python3.13" or function.get("Architectures") != ["arm64"]:
+            yield f"{name}: not python3.13 on arm64"
+        low, high = spec.timeout
+        if not low <= int(function.get("Timeout", 0)) <= high:
+            yield f"{name}: timeout {function.get('Timeout')} is not within {low}-{high} s"
+        if function.get("Role") != f"<{spec.role}.Arn>":
+            yield f"{name}: runs as {function.get('Role')}, not {spec.role}"
+        logging = function.get("LoggingConfig", {})
+        if logging.get("LogFormat") != "JSON" or logging.get("LogGroup") != f"<{spec.log_group}>":
+            yield f"{name}: logging is {logging}"
+        group = resources.get(spec.log_group, {}).get("Properties", {})
+        if not group.get("RetentionInDays"):
+            yield f"{spec.log_group}: no retention"
+        env = function.get("Environment", {}).get("Variables", {})
+        for variable, value in expected_env[name].items():
+            if env.get(variable) != value:
+                yield f"{name}: {variable}={env.get(variable)!r}, expected {value!r}"
+        if name == ISSUER.function and "RENEWAL_QUEUE_URL" in env:
+            yield f"{name}: RENEWAL_QUEUE_URL is for the sweep and the watch"
+        for variable in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE"):
+            if variable in env:
+                yield f"{name}: {variable} is for the local stack only"
+        layers = function.get("Layers", [])
+        if len(layers) != 1:
+            yield f"{name}: layers {layers}"
+
+
+def _alarms(resources) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in _resources_of(resources, "AWS::CloudWatch::Alarm").values()]
+
+
+def _queue_depth_alarm(resources, queue: str) -> bool:
+    return any(
+        a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and {"Name": "QueueName", "Value": f"<{queue}.QueueName>"} in a.get("Dimensions", [])
+        and float(a.get("Threshold", -1)) == 0
+        and a.get("ComparisonOperator") == "GreaterThanThreshold"
+        for a in _alarms(resources)
+    )
+
+
+def _queue_policy(resources, queue: str) -> list[Statement]:
+    return [
+        Statement(name, raw)
+        for name, r in _resources_of(resources, "AWS::SQS::QueuePolicy").items()
+        if f"<{queue}>" in as_list(r["Properties"].get("Queues"))
+        for raw in as_list(r["Properties"]["PolicyDocument"].get("Statement"))
+    ]
+
+
+def _denies_plain_http(policy: list[Statement], queue: str) -> bool:
+    return any(
+        s.effect == "Deny"
+        and _everyone(s)
+        and s.grants("sqs:ReceiveMessage", f"<{queue}.Arn>")
+        and s.grants("sqs:SendMessage", f"<{queue}.Arn>")
+        and _normalised_condition(s.condition) == {"Bool": {"aws:SecureTransport": ["false"]}}
+        for s in policy
+    )
 
 
 def check_dead_letters(resources, params) -> Iterator[str]:
-    configs = [
-        r["Properties"]
-        for r in _resources_of(resources, "AWS::Lambda::EventInvokeConfig").values()
-        if r["Properties"].get("FunctionName") == "<IssuerFunction>"
-    ]
-    if len(configs) != 1:
-        yield f"IssuerFunction: {len(configs)} EventInvokeConfigs, expected 1"
-    for config in configs:
-        destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        if destination != DLQ:
-            yield f"IssuerEventInvokeConfig: OnFailure goes to {destination!r}, not the DLQ"
-        if config.get("MaximumRetryAttempts") != 2:
+    configs = _resources_of(resources, "AWS::Lambda::EventInvokeConfig")
+    for spec in FUNCTIONS:
+        mine = {
+            n: r["Properties"]
+            for n, r in configs.items()
+            if r["Properties"].get("FunctionName") == f"<{spec.function}>"
+        }
+        if len(mine) != 1:
+            yield f"{spec.function}: {len(mine)} EventInvokeConfigs, expected 1"
+        for name, config in mine.items():
+            destination = (
+                config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            )
+            if destination != DLQ:
+                yield f"{name}: OnFailure goes to {destination!r}, not the DLQ"
             retries = config.get("MaximumRetryAttempts")
-            yield f"IssuerEventInvokeConfig: MaximumRetryAttempts={retries}, expected 2"
-        if not config.get("MaximumEventAgeInSeconds"):
-            yield "IssuerEventInvokeConfig: no MaximumEventAgeInSeconds"
-    issuer = identity_statements(resources, "IssuerRole")
-    if not any(s.effect == "Allow" and s.grants("sqs:SendMessage", DLQ) for s in issuer):
-        yield "IssuerRole: cannot send to the DLQ (Lambda rejects the destination)"
+            if retries != spec.retries:
+                yield f"{name}: MaximumRetryAttempts={retries}, expected {spec.retries}"
+            if not config.get("MaximumEventAgeInSeconds"):
+                yield f"{name}: no MaximumEventAgeInSeconds"
+        identity = identity_statements(resources, spec.role)
+        if not any(s.effect == "Allow" and s.grants("sqs:SendMessage", DLQ) for s in identity):
+            yield f"{spec.role}: cannot send to the DLQ (Lambda rejects the destination)"
+        if not any(
+            a.get("MetricName") == "Errors"
+            and {"Name": "FunctionName", "Value": f"<{spec.function}>"} in a.get("Dimensions", [])
+            for a in _alarms(resources)
+        ):
+            yield f"no alarm on {spec.label} errors"
     queue = resources.get("DeadLetterQueue", {}).get("Properties")
     if queue is None:
         yield "DeadLetterQueue is missing"
         return
     if not (queue.get("SqsManagedSseEnabled") is True or queue.get("KmsMasterKeyId")):
         yield "DeadLetterQueue: not encrypted"
-    alarms = _resources_of(resources, "AWS::CloudWatch::Alarm").values()
-    if not any(
-        a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
-        and {"Name": "QueueName", "Value": "<DeadLetterQueue.QueueName>"}
-        in a["Properties"].get("Dimensions", [])
-        and float(a["Properties"].get("Threshold", -1)) == 0
-        and a["Properties"].get("ComparisonOperator") == "GreaterThanThreshold"
-        for a in alarms
-    ):
+    if not _queue_depth_alarm(resources, "DeadLetterQueue"):
         yield "no alarm on messages in the DLQ"
-    if not any(
-        a["Properties"].get("MetricName") == "Errors"
-        and {"Name": "FunctionName", "Value": "<IssuerFunction>"}
-        in a["Properties"].get("Dimensions", [])
-        for a in alarms
-    ):
-        yield "no alarm on issuer errors"
     topic = params.get("AlarmTopicArn")
-    for alarm in alarms:
-        actions = alarm["Properties"].get("AlarmActions")
+    for alarm in _alarms(resources):
+        actions = alarm.get("AlarmActions")
         if topic and actions != [topic]:
-            yield f"alarm {alarm['Properties'].get('MetricName')}: actions {actions}, not {topic}"
+            yield f"alarm {alarm.get('MetricName')}: actions {actions}, not {topic}"
+    dlq_policy = _queue_policy(resources, "DeadLetterQueue")
+    functions = {f"<{spec.function}.Arn>" for spec in FUNCTIONS}
     for name, rule in _resources_of(resources, "AWS::Events::Rule").items():
         for target in rule["Properties"].get("Targets", []):
-            if (
-                target.get("Arn") == "<IssuerFunction.Arn>"
-                and target.get("DeadLetterConfig", {}).get("Arn") != DLQ
-            ):
+            if target.get("Arn") not in functions:
+                continue
+            if target.get("DeadLetterConfig", {}).get("Arn") != DLQ:
                 yield f"{name}: undeliverable events do not go to the DLQ"
+                continue
+            context = {"aws:SourceArn": f"<{name}.Arn>"}
+            if not any(
+                s.effect == "Allow"
+                and "service:events.amazonaws.com" in s.principals
+                and s.grants("sqs:SendMessage", DLQ)
+                and condition_holds(s.condition, context) is True
+                for s in dlq_policy
+            ):
+                yield f"{name}: EventBridge may not deliver its dead letters to the DLQ"
+
+
+def check_renewal_queue(resources, params) -> Iterator[str]:
+    queue = resources.get("RenewalQueue", {}).get("Properties")
+    dead = resources.get("RenewalDeadLetterQueue", {}).get("Properties")
+    if queue is None or dead is None:
+        yield "RenewalQueue or RenewalDeadLetterQueue is missing"
+        return
+    for name, props in (("RenewalQueue", queue), ("RenewalDeadLetterQueue", dead)):
+        if not (props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId")):
+            yield f"{name}: not encrypted"
+        if props.get("FifoQueue"):
+            yield f"{name}: FIFO (the issuer's deduplication expects a standard queue)"
+        if int(props.get("MessageRetentionPeriod", 345600)) != 1209600:
+            yield f"{name}: retention {props.get('MessageRetentionPeriod')} s, expected 14 days"
+        if not _denies_plain_http(_queue_policy(resources, name), name):
+            yield f"{name}: no queue policy denying non-TLS requests (aws:SecureTransport)"
+        for statement in _queue_policy(resources, name):
+            if statement.effect == "Allow":
+                yield f"{name}: its queue policy Allows {statement.actions} (IAM decides)"
+    issuer_timeout = int(
+        resources.get(ISSUER.function, {}).get("Properties", {}).get("Timeout", 900)
+    )
+    visibility = int(queue.get("VisibilityTimeout", 30))
+    if visibility < 6 * issuer_timeout:
+        yield (
+            f"RenewalQueue: VisibilityTimeout {visibility} s is under six times the issuer's "
+            f"timeout ({6 * issuer_timeout} s)"
+        )
+    redrive = queue.get("RedrivePolicy")
+    if not redrive:
+        yield "RenewalQueue: no RedrivePolicy (failed renewals would circle for 14 days)"
+    else:
+        if redrive.get("deadLetterTargetArn") != RENEWAL_DLQ:
+            yield f"RenewalQueue: RedrivePolicy targets {redrive.get('deadLetterTargetArn')!r}"
+        receives = int(redrive.get("maxReceiveCount", 0))
+        if receives < RENEWAL_QUEUE_MIN_RECEIVES:
+            yield (
+                f"RenewalQueue: RedrivePolicy maxReceiveCount {receives} < "
+                f"{RENEWAL_QUEUE_MIN_RECEIVES}: deferrals would send live renewals to the DLQ"
+            )
+    if not _queue_depth_alarm(resources, "RenewalDeadLetterQueue"):
+        yield "no alarm on messages in the renewal DLQ"
+
+
+def check_event_source_mapping(resources, params) -> Iterator[str]:
+    mappings = {
+        n: r["Properties"]
+        for n, r in _resources_of(resources, "AWS::Lambda::EventSourceMapping").items()
+    }
+    from_queue = {n: m for n, m in mappings.items() if m.get("EventSourceArn") == RENEWAL_QUEUE}
+    if len(from_queue) != 1:
+        yield f"RenewalQueue: {len(from_queue)} event source mappings, expected 1 (the issuer)"
+    concurrency = str(params.get("RenewalConcurrency", 3))
+    for name, mapping in from_queue.items():
+        if mapping.get("FunctionName") != f"<{ISSUER.function}>":
+            yield f"{name}: the renewal queue feeds {mapping.get('FunctionName')}, not the issuer"
+        if int(mapping.get("BatchSize", 10)) != 1:
+            yield f"{name}: BatchSize {mapping.get('BatchSize')}, expected 1"
+        if mapping.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+            yield (
+                f"{name}: FunctionResponseTypes {mapping.get('FunctionResponseTypes')}, "
+                "expected [ReportBatchItemFailures]"
+            )
+        if mapping.get("Enabled") is False:
+            yield f"{name}: disabled"
+        maximum = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+        if str(maximum) != concurrency or not 2 <= int(maximum or 0) <= 10:
+            yield f"{name}: ScalingConfig.MaximumConcurrency {maximum!r}, expected {concurrency}"
+        # Lambda's advice: a queue's maximum concurrency above the function's reserved
+        # concurrency throttles messages, and each throttled delivery counts as a receive.
+        reserved = (
+            resources.get(ISSUER.function, {}).get("Properties", {})
+            .get("ReservedConcurrentExecutions")
+        )
+        if reserved is not None and maximum is not None and int(maximum) > int(reserved):
+            yield (
+                f"{name}: MaximumConcurrency {maximum} exceeds the issuer's reserved "
+                f"concurrency {reserved}"
+            )
+    for name, mapping in mappings.items():
+        if mapping.get("EventSourceArn") != RENEWAL_QUEUE:
+            yield f"{name}: unexpected event source {mapping.get('EventSourceArn')}"
+
+
+def check_schedules(resources, params) -> Iterator[str]:
+    rules = _resources_of(resources, "AWS::Events::Rule")
+    permissions = _resources_of(resources, "AWS::Lambda::Permission")
+    for spec, parameter in SCHEDULED:
+        expression = params.get(parameter)  # None: the template's default schedule
+        arn = f"<{spec.function}.Arn>"
+        targeting = {
+            name: (rule["Properties"], target)
+            for name, rule in rules.items()
+            for target in rule["Properties"].get("Targets", [])
+            if target.get("Arn") == arn
+        }
+        if expression == "":
+            if targeting:
+                yield f"{sorted(targeting)}: run the {spec.label} although {parameter} is empty"
+            continue
+        if len(targeting) != 1:
+            yield f"{spec.label}: {len(targeting)} schedule rules, expected 1 ({parameter})"
+        for name, (rule, target) in targeting.items():
+            scheduled = rule.get("ScheduleExpression")
+            if not scheduled or (expression is not None and scheduled != expression):
+                yield f"{name}: schedule {rule.get('ScheduleExpression')!r}, not {parameter}"
+            if rule.get("State") != "ENABLED":
+                yield f"{name}: state {rule.get('State')!r}"
+            extra = sorted({"Input", "InputPath", "InputTransformer"} & set(target))
+            if extra:
+                yield f"{name}: the scheduled event needs no input, but the target sets {extra}"
+            if not any(
+                p["Properties"].get("FunctionName") == f"<{spec.function}>"
+                and p["Properties"].get("Principal") == "events.amazonaws.com"
+                and p["Properties"].get("SourceArn") == f"<{name}.Arn>"
+                for p in permissions.values()
+            ):
+                yield f"{name}: no Lambda permission for this rule to invoke the {spec.label}"

@@ -26,10 +26,14 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "AcmeCa": "staging",
         "AdminRoleArns": ADMINS,
         "AlarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:ops",
-        "IssuerReservedConcurrency": "2",
+        "IssuerReservedConcurrency": "4",
+        "RenewalConcurrency": "4",
         "AccessLogBucketName": "central-s3-access-logs",
         "ContactEmail": "pki@example.com",
         "AcmeProfile": "tlsserver",
+        "ExpiryWarningDays": "21",
+        "SweepSchedule": "cron(30 4 1,15 * ? *)",
+        "SweepIntervalDays": "16",
     },
     "one-zone-directory-override": {
         "HostedZoneIds": ["Z0999ZZZZZZZZZ"],
@@ -37,6 +41,7 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "SweepSchedule": "",
         "WatchSchedule": "",
     },
+    "sweep-without-watch": {"WatchSchedule": "", "RenewalConcurrency": "2"},
 }
 
 
@@ -82,8 +87,24 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
     assert "ReservedConcurrentExecutions" not in plain["IssuerFunction"]["Properties"]
     assert "LoggingConfiguration" not in plain["CertBucket"]["Properties"]
     assert "AlarmActions" not in plain["DeadLetterQueueAlarm"]["Properties"]
+    assert {"RenewalSweepScheduleRule", "WatchScheduleRule"} <= set(plain)
     full = resolved_stack(PARAMETER_SETS["staging-with-admins-alarms-reserved"], sam)
-    assert full["IssuerFunction"]["Properties"]["ReservedConcurrentExecutions"] == "2"
+    assert full["IssuerFunction"]["Properties"]["ReservedConcurrentExecutions"] == "4"
+    assert full["RenewalSweepScheduleRule"]["Properties"]["ScheduleExpression"] == (
+        "cron(30 4 1,15 * ? *)"
+    )
+    unscheduled = resolved_stack(PARAMETER_SETS["one-zone-directory-override"], sam)
+    for name in (
+        "RenewalSweepScheduleRule",
+        "RenewalSweepSchedulePermission",
+        "WatchScheduleRule",
+        "WatchSchedulePermission",
+    ):
+        assert name not in unscheduled
+    dead_letter_sources = unscheduled["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert dead_letter_sources == ["<IssueRequestRule.Arn>"]
     assert full["CertBucket"]["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == (
         "central-s3-access-logs"
     )
@@ -95,6 +116,10 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- mutations
 def _resource(sam: dict[str, Any], name: str) -> dict[str, Any]:
     return sam["Resources"][name]["Properties"]
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
 
 
 def _statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
@@ -316,6 +341,221 @@ def x86(sam):
     sam["Globals"]["Function"]["Architectures"] = ["x86_64"]
 
 
+# -- the sweep and the watch
+def sweep_doc(sam):
+    return _resource(sam, "RenewalSweepPolicy")["PolicyDocument"]
+
+
+def watch_doc(sam):
+    return _resource(sam, "WatchPolicy")["PolicyDocument"]
+
+
+def sweep_route53(sam):
+    sweep_doc(sam)["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Action": "route53:ChangeResourceRecordSets",
+            "Resource": "arn:aws:route53:::hostedzone/Z0111AAAAAAAAA",
+        }
+    )
+
+
+def watch_route53_read(sam):
+    watch_doc(sam)["Statement"].append(
+        {"Effect": "Allow", "Action": "route53:ListHostedZones", "Resource": "*"}
+    )
+
+
+def sweep_reads_state(sam):
+    _statement(sweep_doc(sam), "ReadAndUpdateCertJson")["Resource"] = _sub("${CertBucket.Arn}/*")
+    _drop_statement(sweep_doc(sam), "DenyWildcertStateAndNestedKeys")
+    _drop_statement(bucket_doc(sam), "DenyRenewalJobsWildcertState")
+
+
+def watch_own_deny_dropped(sam):
+    _drop_statement(watch_doc(sam), "DenyWildcertStateAndNestedKeys")
+
+
+def jobs_bucket_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyRenewalJobsWildcertState")
+
+
+def sweep_writes_everything(sam):
+    _statement(sweep_doc(sam), "ReadAndUpdateCertJson")["Resource"] = _sub("${CertBucket.Arn}/*")
+
+
+def watch_deletes(sam):
+    _statement(watch_doc(sam), "ReadAndUpdateCertJson")["Action"].append("s3:DeleteObject")
+
+
+def nested_cert_json_writable(sam):
+    _statement(sweep_doc(sam), "DenyWildcertStateAndNestedKeys")["Resource"] = [
+        _sub("${CertBucket.Arn}/_*")
+    ]
+
+
+def sweep_receives_renewals(sam):
+    statement = _statement(sweep_doc(sam), "QueueRenewals")
+    statement["Action"] = ["sqs:SendMessage", "sqs:ReceiveMessage"]
+
+
+def watch_sends_anywhere(sam):
+    _statement(watch_doc(sam), "QueueRenewals")["Resource"] = _sub(
+        "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"
+    )
+
+
+def issuer_consumes_any_queue(sam):
+    _statement(issuer_doc(sam), "ConsumeRenewalQueue")["Resource"] = _sub(
+        "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"
+    )
+
+
+def issuer_consumes_dlq_too(sam):
+    _statement(issuer_doc(sam), "ConsumeRenewalQueue")["Resource"] = [
+        {"Fn::GetAtt": ["RenewalQueue", "Arn"]},
+        {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+    ]
+
+
+def issuer_cannot_defer(sam):
+    _statement(issuer_doc(sam), "ConsumeRenewalQueue")["Action"].remove(
+        "sqs:ChangeMessageVisibility"
+    )
+
+
+def renewal_event(sam):
+    return _resource(sam, "IssuerFunction")["Events"]["RenewalQueue"]["Properties"]
+
+
+def esm_batch_of_ten(sam):
+    renewal_event(sam)["BatchSize"] = 10
+
+
+def esm_whole_batch_fails(sam):
+    renewal_event(sam).pop("FunctionResponseTypes")
+
+
+def esm_unbounded(sam):
+    renewal_event(sam).pop("ScalingConfig")
+
+
+def esm_for_the_watch_too(sam):
+    _resource(sam, "WatchFunction")["Events"] = {
+        "Renewals": {
+            "Type": "SQS",
+            "Properties": {"Queue": {"Fn::GetAtt": ["RenewalQueue", "Arn"]}},
+        }
+    }
+
+
+def sweep_retried(sam):
+    _resource(sam, "RenewalSweepEventInvokeConfig")["MaximumRetryAttempts"] = 2
+
+
+def watch_retries_by_default(sam):
+    _resource(sam, "WatchEventInvokeConfig").pop("MaximumRetryAttempts")
+
+
+def sweep_failures_nowhere(sam):
+    _resource(sam, "RenewalSweepEventInvokeConfig").pop("DestinationConfig")
+
+
+def sweep_long_timeout(sam):
+    _resource(sam, "RenewalSweepFunction")["Timeout"] = 900
+
+
+def short_visibility(sam):
+    _resource(sam, "RenewalQueue")["VisibilityTimeout"] = 900
+
+
+def no_redrive(sam):
+    _resource(sam, "RenewalQueue").pop("RedrivePolicy")
+
+
+def redrive_after_one(sam):
+    _resource(sam, "RenewalQueue")["RedrivePolicy"]["maxReceiveCount"] = 1
+
+
+def renewal_queue_plain_http(sam):
+    _drop_statement(_resource(sam, "RenewalQueuePolicy")["PolicyDocument"], "DenyInsecureTransport")
+
+
+def renewal_dlq_plain_http(sam):
+    del sam["Resources"]["RenewalDeadLetterQueuePolicy"]
+
+
+def renewal_queue_unencrypted(sam):
+    _resource(sam, "RenewalQueue")["SqsManagedSseEnabled"] = False
+
+
+def no_renewal_dlq_alarm(sam):
+    del sam["Resources"]["RenewalDeadLetterQueueAlarm"]
+
+
+def no_sweep_errors_alarm(sam):
+    del sam["Resources"]["RenewalSweepErrorsAlarm"]
+
+
+def key_jobs_any_service(sam):
+    _statement(key_doc(sam), "RenewalJobsUseKeyThroughS3").pop("Condition")
+
+
+def key_jobs_encrypt(sam):
+    _statement(key_doc(sam), "RenewalJobsUseKeyThroughS3")["Action"].append("kms:Encrypt")
+
+
+def key_jobs_any_secret(sam):
+    _statement(key_doc(sam), "RenewalJobsDecryptSlackWebhookSecret")["Condition"].pop("StringLike")
+
+
+def key_jobs_no_data_keys(sam):
+    _statement(key_doc(sam), "RenewalJobsUseKeyThroughS3")["Action"] = ["kms:Decrypt"]
+
+
+def bucket_forgets_watch(sam):
+    for sid in ("DenyObjectAccessToOtherPrincipals", "DenyListingToOtherPrincipals"):
+        choice = _statement(bucket_doc(sam), sid)["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        without_admins = choice["Fn::If"][2]
+        without_admins.remove({"Fn::GetAtt": ["WatchRole", "Arn"]})
+
+
+def watch_interval_always(sam):
+    variables = _resource(sam, "RenewalSweepFunction")["Environment"]["Variables"]
+    variables["WATCH_INTERVAL_HOURS"] = "12"
+
+
+def no_expiry_warning(sam):
+    _resource(sam, "WatchFunction")["Environment"]["Variables"].pop("EXPIRY_WARNING_DAYS")
+
+
+def no_queue_url(sam):
+    _resource(sam, "RenewalSweepFunction")["Environment"]["Variables"].pop("RENEWAL_QUEUE_URL")
+
+
+def sweep_rule_unconditional(sam):
+    for name in ("RenewalSweepScheduleRule", "RenewalSweepSchedulePermission"):
+        sam["Resources"][name].pop("Condition")
+
+
+def sweep_rule_with_input(sam):
+    _resource(sam, "RenewalSweepScheduleRule")["Targets"][0]["Input"] = '{"dry_run": true}'
+
+
+def watch_rule_without_permission(sam):
+    del sam["Resources"]["WatchSchedulePermission"]
+
+
+def dlq_refuses_watch_rule(sam):
+    statement = _statement(_resource(sam, "DeadLetterQueuePolicy")["PolicyDocument"],
+                           "EventBridgeDeadLetters")
+    statement["Condition"]["ArnEquals"]["aws:SourceArn"].pop()
+
+
+def unchanged(sam):
+    pass
+
+
 MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "route53 record names widened": (widen_record_names, "route53:ChangeResourceRecordSets"),
     "route53 UPSERT allowed": (allow_upsert, "route53:ChangeResourceRecordSets"),
@@ -333,7 +573,7 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "key policy root may create grants": (key_root_create_grant, "create grants"),
     "key policy reader via any service": (key_reader_any_service, "expected Decrypt via S3"),
     "key policy reader encrypts": (key_reader_encrypts, "expected Decrypt via S3"),
-    "key policy extra principal": (key_someone_else, "only root, issuer and reader"),
+    "key policy extra principal": (key_someone_else, "only root, issuer, reader, sweep and"),
     "key rotation off": (key_no_rotation, "rotation is off"),
     "TLS deny dropped": (drop_tls_deny, "non-TLS"),
     "unencrypted-PUT deny weakened": (weaken_unencrypted_deny, "without aws:kms"),
@@ -359,6 +599,80 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "issuer reads every secret": (secret_any, "Secrets Manager access"),
     "KMS_KEY_ID is an alias": (key_alias_in_env, "KMS_KEY_ID"),
     "x86_64": (x86, "arm64"),
+    # the sweep and the watch
+    "sweep may change DNS": (sweep_route53, "only the issuer may touch Route 53"),
+    "watch may read Route 53": (watch_route53_read, "only the issuer may touch Route 53"),
+    "sweep reads wildcert state": (sweep_reads_state, "sweep role: may s3:GetObject _wildcert/"),
+    "watch's own deny dropped": (watch_own_deny_dropped, "watch role: no explicit Deny"),
+    "bucket deny for the jobs dropped": (
+        jobs_bucket_deny_dropped,
+        "no Deny of _wildcert/ for the sweep role",
+    ),
+    "sweep writes every object": (
+        sweep_writes_everything,
+        "sweep role: may s3:PutObject example-com/privkey.pem",
+    ),
+    "watch may delete": (watch_deletes, "watch role: may s3:DeleteObject example-com/cert.json"),
+    "nested cert.json writable": (
+        nested_cert_json_writable,
+        "sweep role: may s3:PutObject example-com/archive/0abc/cert.json",
+    ),
+    "sweep gets an uncalled action": (sweep_receives_renewals, "sqs:ReceiveMessage, which"),
+    "watch sends to any queue": (watch_sends_anywhere, "watch role: sqs:SendMessage on"),
+    "issuer consumes any queue": (issuer_consumes_any_queue, "issuer role: SQS access"),
+    "issuer consumes the DLQ too": (issuer_consumes_dlq_too, "issuer role: SQS access"),
+    "issuer cannot defer": (issuer_cannot_defer, "issuer role: SQS access"),
+    "ESM batch of ten": (esm_batch_of_ten, "BatchSize 10, expected 1"),
+    "ESM without ReportBatchItemFailures": (esm_whole_batch_fails, "ReportBatchItemFailures"),
+    "ESM without maximum concurrency": (esm_unbounded, "MaximumConcurrency None"),
+    "renewal queue feeds the watch too": (esm_for_the_watch_too, "2 event source mappings"),
+    "sweep retried": (sweep_retried, "RenewalSweepEventInvokeConfig: MaximumRetryAttempts=2"),
+    "watch retried by default": (
+        watch_retries_by_default,
+        "WatchEventInvokeConfig: MaximumRetryAttempts=None",
+    ),
+    "sweep failures go nowhere": (sweep_failures_nowhere, "OnFailure goes to None"),
+    "sweep timeout 900": (sweep_long_timeout, "RenewalSweepFunction: timeout 900"),
+    "visibility timeout = issuer timeout": (short_visibility, "VisibilityTimeout 900 s"),
+    "redrive removed": (no_redrive, "no RedrivePolicy"),
+    "redrive after one receive": (redrive_after_one, "maxReceiveCount 1"),
+    "renewal queue TLS deny dropped": (renewal_queue_plain_http, "RenewalQueue: no queue policy"),
+    "renewal DLQ policy removed": (renewal_dlq_plain_http, "RenewalDeadLetterQueue: no queue"),
+    "renewal queue unencrypted": (renewal_queue_unencrypted, "RenewalQueue: not encrypted"),
+    "renewal DLQ alarm removed": (no_renewal_dlq_alarm, "no alarm on messages in the renewal DLQ"),
+    "sweep errors alarm removed": (no_sweep_errors_alarm, "no alarm on sweep errors"),
+    "key policy jobs via any service": (key_jobs_any_service, "sweep/watch get"),
+    "key policy jobs encrypt": (key_jobs_encrypt, "sweep/watch get"),
+    "key policy jobs decrypt any secret": (key_jobs_any_secret, "sweep/watch get"),
+    "key policy jobs without data keys": (key_jobs_no_data_keys, "lacks kms:GenerateDataKey"),
+    "bucket allow-list forgets the watch": (
+        bucket_forgets_watch,
+        "watch role: cannot s3:GetObject example-com/cert.json",
+    ),
+    "sweep without RENEWAL_QUEUE_URL": (no_queue_url, "RENEWAL_QUEUE_URL=None"),
+    "watch without EXPIRY_WARNING_DAYS": (no_expiry_warning, "EXPIRY_WARNING_DAYS=None"),
+    "sweep schedule with input": (sweep_rule_with_input, "needs no input"),
+    "watch schedule without permission": (watch_rule_without_permission, "no Lambda permission"),
+    "DLQ refuses the watch rule": (dlq_refuses_watch_rule, "may not deliver its dead letters"),
+}
+
+# Mutations that only show under particular parameters.
+PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, Any], str]] = {
+    "WATCH_INTERVAL_HOURS without a watch": (
+        watch_interval_always,
+        {"WatchSchedule": ""},
+        "WATCH_INTERVAL_HOURS='12', expected ''",
+    ),
+    "sweep rule without its condition": (
+        sweep_rule_unconditional,
+        {"SweepSchedule": ""},
+        "run the sweep although SweepSchedule is empty",
+    ),
+    "queue concurrency above reserved": (
+        unchanged,
+        {"IssuerReservedConcurrency": "2", "RenewalConcurrency": "3"},
+        "exceeds the issuer's reserved concurrency",
+    ),
 }
 
 
@@ -388,3 +702,39 @@ def test_loosened_template_is_caught(sam: dict[str, Any], name: str) -> None:
     assert any(expected in line for line in found), (
         f"mutation {name!r} went unnoticed; violations were: {found}"
     )
+
+
+@pytest.mark.parametrize("name", PARAMETER_MUTATIONS)
+def test_loosened_template_is_caught_under_parameters(sam: dict[str, Any], name: str) -> None:
+    mutate, params, expected = PARAMETER_MUTATIONS[name]
+    loosened = copy.deepcopy(sam)
+    mutate(loosened)
+    found = violations(resolved_stack(params, loosened), params)
+    assert any(expected in line for line in found), (
+        f"mutation {name!r} went unnoticed; violations were: {found}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "policy", "sid"),
+    [
+        (role, policy, sid)
+        for role in ("RenewalSweep", "Watch")
+        for policy, sid in (
+            (f"{role}Policy", "DenyWildcertStateAndNestedKeys"),
+            ("CertBucketPolicy", "DenyRenewalJobsWildcertState"),
+        )
+    ],
+)
+def test_either_renewal_job_deny_alone_keeps_state_private(
+    sam: dict[str, Any], role: str, policy: str, sid: str
+) -> None:
+    """As for the reader: the job's own Deny and the bucket's Deny each suffice alone."""
+    loosened = copy.deepcopy(sam)
+    _statement(_resource(loosened, f"{role}Policy")["PolicyDocument"], "ReadAndUpdateCertJson")[
+        "Resource"
+    ] = _sub("${CertBucket.Arn}/*")
+    _drop_statement(_resource(loosened, policy)["PolicyDocument"], sid)
+    found = violations(resolved_stack({}, loosened), {})
+    leaks = [line for line in found if ": may s3:" in line and "_wildcert/" in line]
+    assert not leaks, found

@@ -21,6 +21,19 @@ ACCEPTED_SUPPRESSIONS = {
     ("IssuerFunction", "CKV_AWS_115"),  # reserved concurrency is an optional parameter
     ("IssuerFunction", "CKV_AWS_173"),  # no secrets in the environment
     ("DeadLetterQueue", "CKV_AWS_27"),  # SSE-SQS, which the check does not recognise
+    ("RenewalQueue", "CKV_AWS_27"),  # SSE-SQS, as the DLQ
+    ("RenewalDeadLetterQueue", "CKV_AWS_27"),  # SSE-SQS, as the DLQ
+    # The sweep and the watch: as the issuer's.
+    ("RenewalSweepLogGroup", "CKV_AWS_158"),
+    ("WatchLogGroup", "CKV_AWS_158"),
+    ("RenewalSweepFunction", "CKV_AWS_116"),
+    ("RenewalSweepFunction", "CKV_AWS_117"),
+    ("RenewalSweepFunction", "CKV_AWS_115"),
+    ("RenewalSweepFunction", "CKV_AWS_173"),
+    ("WatchFunction", "CKV_AWS_116"),
+    ("WatchFunction", "CKV_AWS_117"),
+    ("WatchFunction", "CKV_AWS_115"),
+    ("WatchFunction", "CKV_AWS_173"),
 }
 
 
