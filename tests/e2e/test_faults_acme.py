@@ -32,7 +32,7 @@ from wildcert.issuer import StageFailure
 
 # Every kind the issuer POSTs a JWS to once its account exists: where a nonce is checked.
 JWS_KINDS = ("newOrder", "authz", "challenge", "finalize", "order", "certificate")
-LAMBDA_SECONDS = 14.0  # the handler gets half of it (7 s) as its deadline, half as reserve
+LAMBDA_SECONDS = 8.0  # the handler gets half of it (4 s) as its deadline, half as reserve
 
 
 @pytest.fixture(autouse=True)
