@@ -39,7 +39,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 
 test: deps lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
 
 test-fast: deps
 	$(VENV)/bin/pytest -q -m "not stack" -p no:cacheprovider

@@ -122,7 +122,7 @@ def test_botocore_makes_one_attempt_under_wildcerts_own_route53_retries(stack: S
 def test_challenge_values_a_failed_cleanup_left_are_removed_later(stack: Stack) -> None:
     """Route 53 refuses the cleanup (here AccessDenied, which fails at once; persistent
     throttling does the same after the cleanup's 15 s). The certificate is issued and Slack
-    hears the cleanup failed, saying "the next run retries"; once Route 53 answers again, the
+    hears the cleanup failed, naming the next run for the name; once Route 53 answers again, the
     next run for the name must remove what was left."""
     label, request = _request("rl")
     stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
@@ -131,7 +131,7 @@ def test_challenge_values_a_failed_cleanup_left_are_removed_later(stack: Stack) 
     try:
         result = invoke(request)
         assert result["status"] == "issued", result
-        assert any("cleanup" in t and "next run retries" in t for t in slack_since(before))
+        assert any("cleanup" in t and "the next run for" in t for t in slack_since(before))
         assert leftover_challenges() != {}  # what the cleanup could not remove
         stack.aws_faults.clear()
         again = invoke({**request, "force": True})

@@ -34,7 +34,7 @@ from wildcert.inflight import InFlight
 from wildcert.issuer import StageFailure
 from wildcert.store import parse_time
 
-BOTOCORE_ATTEMPTS = 6  # wildcert.aws.CLIENT_CONFIG: max_attempts=6
+BOTOCORE_ATTEMPTS = 5  # wildcert.aws.CLIENT_CONFIG: total_max_attempts=5
 
 
 @pytest.fixture(autouse=True)

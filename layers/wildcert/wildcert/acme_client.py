@@ -76,8 +76,9 @@ class CountingNetwork(client.ClientNetwork):
     of the benchmark wants, not by URL (CAs lay out their URLs differently).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, deadline: Deadline | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.deadline = deadline
         self.last_response: requests.Response | None = None
         self.requests: Counter[str] = Counter()
         self.kind = "other"
@@ -86,6 +87,9 @@ class CountingNetwork(client.ClientNetwork):
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kind = "newNonce" if url == self.nonce_url else self.kind
         self.requests[f"{method} {kind}"] += 1
+        if self.deadline is not None:
+            # A slow CA must not hold the invocation past its deadline: cap every wait.
+            kwargs["timeout"] = max(1.0, min(self._default_timeout, self.deadline.remaining()))
         self.last_response = None
         response = super()._send_request(method, url, *args, **kwargs)
         self.last_response = response
@@ -167,13 +171,17 @@ class AcmeSession:
         key = account_jwk(account_key_pem)
         alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
         self.net = CountingNetwork(
-            key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT, timeout=int(timeout)
+            key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT,
+            timeout=int(timeout), deadline=deadline,
         )
         self._client: client.ClientV2 | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T], *, kind: str) -> T:
         # Restored afterwards: a call may fetch the directory first, which counts as its own.
+        if self.deadline.expired():
+            raise AcmeError(f"no time left for {what}: the invocation's deadline passed; "
+                            "the request is retried")
         outer, self.net.kind = self.net.kind, kind
         try:
             return retry.call(fn, is_transient=_is_transient, deadline=self.deadline, what=what)

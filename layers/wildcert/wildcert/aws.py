@@ -12,10 +12,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# total_max_attempts counts the first attempt too (botocore's max_attempts counts retries).
+# AWS answers these APIs in well under a second: a short read timeout keeps one stuck call
+# from outliving the invocation's deadline.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 6},
-    connect_timeout=5,
-    read_timeout=30,
+    retries={"mode": "standard", "total_max_attempts": 5},
+    connect_timeout=3,
+    read_timeout=10,
     user_agent_extra="wildcert",
 )
 
@@ -23,7 +26,7 @@ CLIENT_CONFIG = Config(
 # wildcert.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
 # account, and a conflicting change must be re-read, not resent); botocore retrying underneath
 # would multiply the attempts.
-OWN_RETRIES = {"route53": Config(retries={"mode": "standard", "max_attempts": 1})}
+OWN_RETRIES = {"route53": Config(retries={"mode": "standard", "total_max_attempts": 1})}
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -72,6 +72,8 @@ class Lease:
     key: str
     etag: str
     journal: Journal
+    # Challenge values a cleanup could not remove: kept in the journal when the lease ends.
+    leftover: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def _iso(value: dt.datetime) -> str:
@@ -114,6 +116,10 @@ class InFlight:
             if found is None:
                 continue  # released between our two calls: try to create again
             previous, etag = found
+            if previous.holder == journal.holder:
+                # Our own create succeeded but its answer was lost and botocore's resend hit
+                # the precondition: the lease is ours.
+                return Lease(key, etag, previous), None
             if not previous.expired(now):
                 raise Busy(journal.name, previous.holder, parse_time(previous.expires_at), now)
             try:
@@ -144,9 +150,20 @@ class InFlight:
             if error_code(exc) not in PRECONDITION_FAILED | {"NoSuchKey", "404"}:
                 raise
 
-    def park(self, lease: Lease, now: dt.datetime) -> None:
-        """Keep the journal for the next attempt and let it take over at once."""
-        self.record(lease, expires_at=_iso(now))
+    def park(self, lease: Lease, now: dt.datetime, *,
+             records: list[tuple[str, str, str, str]] | None = None,
+             forget_order: bool = False) -> None:
+        """Keep the journal for the next attempt and let it take over at once.
+
+        records: the challenge values still to remove (the journal's own when None).
+        forget_order: the order is done (stored), so the next attempt must not resume it.
+        """
+        changes: dict[str, Any] = {"expires_at": _iso(now)}
+        if records is not None:
+            changes["records"] = tuple(records)
+        if forget_order:
+            changes.update(order_url=None, key_pem=None)
+        self.record(lease, **changes)
 
     @staticmethod
     def until(now: dt.datetime, seconds: float) -> str:

@@ -23,7 +23,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert import ari, aws, slack
-from wildcert.acme_client import AcmeError, AcmeSession, DnsChallenge, new_account_key_pem
+from wildcert.acme_client import (
+    AcmeError,
+    AcmeSession,
+    DnsChallenge,
+    Order,
+    new_account_key_pem,
+)
 from wildcert.certs import (
     CertificateError,
     IssuedSet,
@@ -218,9 +224,9 @@ class Issuer:
             outcome = self._issue_holding(request, zones, current=current, account=account,
                                           lease=lease, previous=previous, request_id=request_id)
         except StageFailure as failure:
-            self._after_failure(inflight, lease, failure)
+            self._let_go(inflight, lease, keep_order=failure.stage == "storage")
             raise
-        inflight.release(lease)
+        self._let_go(inflight, lease, keep_order=False)
         return outcome
 
     def _issue_holding(self, request: CertificateRequest, zones: Sequence[HostedZone], *,
@@ -229,7 +235,8 @@ class Issuer:
         """The part that runs holding the name's lease."""
         with stage("acme"):
             session = self._session(account)
-        issued = self._recover(session, previous, request) if previous is not None else None
+        issued = (self._recover(session, previous, request, lease) if previous is not None
+                  else None)
         recovered = issued is not None
         replaces = self._replaces(session, current)
         if issued is None:
@@ -286,8 +293,8 @@ class Issuer:
             )
         csr = make_csr(key, request.domains)
         fullchain = self._validate_and_finalize(
-            session, order.url, order.challenges, records,
-            lambda: session.finalize(order.url, order.body.finalize, csr),
+            session, order, records,
+            finalize=lambda: session.finalize(order.url, order.body.finalize, csr), lease=lease,
         )
         return self._checked(key, fullchain, request)
 
@@ -345,11 +352,11 @@ class Issuer:
             verify_set(issued, request.domains)
         return issued
 
-    def _recover(self, session: AcmeSession, previous: Journal,
-                 request: CertificateRequest) -> IssuedSet | None:
+    def _recover(self, session: AcmeSession, previous: Journal, request: CertificateRequest,
+                 lease: Lease) -> IssuedSet | None:
         """Clean up after a dead attempt and, if the CA already issued or validated, finish."""
         if previous.records:
-            self._cleanup(self.services.route53_within(Deadline.after(CLEANUP_SECONDS)), [
+            self._cleanup(lease, [
                 ChallengeRecord(HostedZone(zid, zname), name, value)
                 for zid, zname, name, value in previous.records
             ])
@@ -375,14 +382,22 @@ class Issuer:
         logger.info("finished the order %s of an attempt that died", previous.order_url)
         return self._checked(key, fullchain, request)
 
-    def _after_failure(self, inflight: InFlight, lease: Lease, failure: StageFailure) -> None:
+    def _let_go(self, inflight: InFlight, lease: Lease, *, keep_order: bool) -> None:
+        """Give the name up. What the next attempt must finish stays in the journal.
+
+        keep_order: the certificate exists but is not stored, so order and key stay for the
+        retry. Challenge values a cleanup could not remove stay too, for the next attempt to
+        remove. Never raises: the certificate (or the failure) being reported matters more,
+        and an unreleased lease expires by itself.
+        """
         try:
-            if failure.stage == "storage":
-                # The certificate exists but is not stored: keep order and key for the retry.
-                inflight.park(lease, self.now())
+            if keep_order:
+                inflight.park(lease, self.now(), records=lease.leftover)
+            elif lease.leftover:
+                inflight.park(lease, self.now(), records=lease.leftover, forget_order=True)
             else:
                 inflight.release(lease)
-        except Exception as exc:  # the failure being reported matters more
+        except Exception as exc:
             logger.error("could not update the in-flight journal of %s: %s",
                          lease.journal.name, exc)
 
@@ -409,26 +424,27 @@ class Issuer:
                           remaining_fraction=self.settings.renew_at_remaining_fraction)
 
     def _validate_and_finalize(
-        self, session: AcmeSession, order_url: str, pending: tuple[DnsChallenge, ...],
-        records: Sequence[ChallengeRecord], finalize: Callable[[], str],
+        self, session: AcmeSession, order: Order, records: Sequence[ChallengeRecord], *,
+        finalize: Callable[[], str], lease: Lease,
     ) -> str:
+        pending = order.challenges
         route53 = self.services.route53
         try:
             if records:
+                if self.deadline.expired():
+                    raise StageFailure("dns", "no time left to add the challenge records: the "
+                                       "invocation's deadline passed; the request is retried")
                 with stage("dns"):
                     route53.add(records)
                     self._wait_for_propagation(route53, records)
                 with stage("acme"):
                     session.answer(pending)
-                    session.wait_until_ready(order_url, pending)
+                    session.wait_until_ready(order.url, pending)
             with stage("acme"):
                 return finalize()
         finally:
             if records:
-                # Its own budget: cleanup must run even when the order used up the deadline,
-                # and the deadline's reserve is there for exactly this.
-                self._cleanup(self.services.route53_within(Deadline.after(CLEANUP_SECONDS)),
-                              records)
+                self._cleanup(lease, records)
 
     def _records(self, pending: Sequence[DnsChallenge],
                  zones: Sequence[HostedZone]) -> list[ChallengeRecord]:
@@ -456,17 +472,27 @@ class Issuer:
         wait_for_txt(expected, servers, deadline=self.deadline,
                      timeout=self.settings.propagation_timeout_seconds)
 
-    def _cleanup(self, route53: ChallengeRecords, records: Sequence[ChallengeRecord]) -> None:
-        # Cleanup gets its own short budget: it must run even when the order ran out of time.
+    def _cleanup(self, lease: Lease, records: Sequence[ChallengeRecord]) -> None:
+        """Remove exactly these values; what cannot be removed stays journaled on the lease.
+
+        Its own budget: cleanup must run even when the order used up the deadline, and the
+        deadline's reserve is there for exactly this.
+        """
+        route53 = self.services.route53_within(Deadline.after(CLEANUP_SECONDS))
         try:
             route53.remove(records)
         except Exception as exc:
+            lease.leftover.extend(
+                (r.zone.id, r.zone.name, r.name, r.value) for r in records
+                if (r.zone.id, r.zone.name, r.name, r.value) not in lease.leftover
+            )
             logger.error("could not remove challenge records %s: %s",
                          sorted({r.name for r in records}), exc)
             self.notifier.post(slack.failed(
-                "cleanup", [r.name for r in records], "dns",
-                f"could not remove the _acme-challenge TXT values this order added: {exc}. "
-                "They are harmless but should be deleted; the next run retries.",
+                lease.journal.name, [r.name for r in records], "dns",
+                f"cleanup failed: could not remove the _acme-challenge TXT values this order "
+                f"added: {exc}. "
+                f"They are harmless; the next run for {lease.journal.name} removes them.",
             ))
 
     def _account(self, store: CertificateStore) -> AccountRecord:
