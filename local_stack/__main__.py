@@ -111,7 +111,7 @@ def _describe(stack: Stack) -> None:
         ("ACME directory (front)", f"https://{HOST}:{ports.acme_front}/dir (ARI, faults)"),
         ("Pebble itself", f"https://{HOST}:{ports.acme}/dir"),
         ("Pebble roots", f"https://{HOST}:{ports.pebble_management}/roots/0"),
-        ("moto (AWS APIs)", f"http://{HOST}:{ports.moto}"),
+        ("AWS APIs (fault proxy)", f"http://{HOST}:{ports.aws_faults} -> moto :{ports.moto}"),
         ("authoritative DNS", f"{HOST}:{ports.dns} (UDP+TCP)"),
         ("Slack sink", f"http://{HOST}:{ports.slack} (GET /_stats, POST /_control)"),
         ("TLS CA to trust", str(files.tls_ca(stack.directory))),
