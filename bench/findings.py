@@ -95,13 +95,15 @@ def aws_findings(results: dict[str, Any]) -> list[str]:
     ]
     s3_warm = sum(v for k, v in _median_ops(results, "wildcert_warm", "aws_client").items()
                   if k.startswith("s3 "))
+    probe = ("the bucket probe (PutObject, HeadObject, DeleteObject) on every invocation — it "
+             "could run once per container; " if warm("s3 HeadObject") else
+             "no bucket probe (it runs once per container, in the cold run); ")
     found.append(
         f"S3: wildcert makes {s3_warm:g} S3 calls per certificate when warm "
         f"({warm('s3 PutObject'):g} PutObject): reads of the current cert.json, the CA "
-        "cooldown and the account record; the bucket probe on every invocation (PutObject, "
-        "HeadObject, DeleteObject); the name's lease and journal (created, updated, deleted); "
-        "then four archive files, four live files and cert.json. certbot's deploy hook writes "
-        f"{proxy('certbot', 's3 PutObject'):g} objects. The probe could run once per container.")
+        f"cooldown and the account record; {probe}the name's lease and journal (created, "
+        "updated, deleted); then four archive files, four live files and cert.json. certbot's "
+        f"deploy hook writes {proxy('certbot', 's3 PutObject'):g} objects.")
     return found
 
 
