@@ -82,6 +82,9 @@ def main() -> int:
     stack = Stack.start(DEMO_DIR, DEMO_PORT_BASE)
     try:
         os.environ.update(stack.env)
+        # The function's JSON logs would bury the summary; `POWERTOOLS_LOG_LEVEL=INFO make demo`
+        # shows them.
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         import app  # functions/issuer/app.py, the Lambda handler itself
 
         print(f"Invoking the issuer with events/issue-wildcard.json: {json.dumps(event)}")
