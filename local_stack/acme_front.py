@@ -34,24 +34,22 @@ import datetime as dt
 import json
 import logging
 import random
-import socket
 import ssl
-import struct
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import urllib3
 from cryptography import x509
 
+from local_stack import http_plumbing
+from local_stack.http_plumbing import Answer, AnswerHandler, Serving, serve_in_thread
 from wildcert import ari
 
 log = logging.getLogger("local_stack.acme_front")
@@ -81,22 +79,9 @@ KIND_PREFIXES = (
 KINDS = frozenset(kind for _, kind in KIND_PREFIXES) | {"other"}
 FAULTS = frozenset({"serverError", "reset", "delay", "rateLimited", "badNonce", "invalid"})
 INVALID_KINDS = frozenset({"challenge", "authz", "order", "finalize"})
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        # Identity bodies only: certificates are parsed and JSON is patched on the way.
-        "accept-encoding",
-    }
-)
+# Identity bodies only: certificates are parsed and JSON is patched on the way.
+HOP_BY_HOP = http_plumbing.HOP_BY_HOP | {"accept-encoding"}
+JSON_INDENT = 2
 # Let's Encrypt asks for a check every 6 hours; its windows last about two days.
 DEFAULT_RETRY_AFTER = 21600
 WINDOW_LENGTH = dt.timedelta(days=2)
@@ -125,13 +110,8 @@ class FaultRule:
     detail: str | None = None
 
     def fires(self, chance: Callable[[], float]) -> bool:
-        if self.count is not None and self.count <= 0:
-            return False
-        if self.probability is not None and chance() >= self.probability:
-            return False
-        if self.count is not None:
-            self.count -= 1
-        return True
+        fired, self.count = http_plumbing.fire(self.count, self.probability, chance)
+        return fired
 
     def as_json(self) -> dict[str, Any]:
         return {key: value for key, value in vars(self).items() if value is not None}
@@ -271,35 +251,12 @@ class FrontState:
 # ---- answers ---------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    def with_json(self, body: Any) -> Answer:
-        return Answer(self.status, self.headers, json.dumps(body, indent=2).encode())
-
-
 class Reset(Exception):
     """Close the connection without an answer."""
 
 
 def json_answer(status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> Answer:
-    return Answer(
-        status,
-        [("Content-Type", "application/json"), *headers],
-        json.dumps(body, indent=2).encode(),
-    )
+    return http_plumbing.json_answer(status, body, headers, indent=JSON_INDENT)
 
 
 def problem(
@@ -390,7 +347,7 @@ class Upstream:
             preload_content=True,
             decode_content=False,
         )
-        kept = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+        kept = http_plumbing.end_to_end(response.headers.items(), HOP_BY_HOP)
         return Answer(response.status, kept, response.data or b"")
 
     def nonce(self, host: str) -> str | None:
@@ -470,7 +427,7 @@ class AcmeFront:
     # -- forwarding ----------------------------------------------------------------------
 
     def _forward(self, request: Incoming) -> Answer:
-        headers = {k: v for k, v in request.headers if k.lower() not in HOP_BY_HOP}
+        headers = dict(http_plumbing.end_to_end(request.headers, HOP_BY_HOP))
         headers["Host"] = request.host  # Pebble builds every URL from it: see the docstring
         try:
             return self.upstream.send(request.method, request.target, headers, request.body)
@@ -492,11 +449,11 @@ class AcmeFront:
             return answer
         if kind == "authz":
             self._learn_challenges(request.path, body)
-            return answer.with_json(self._patch_authz(request.path, body))
+            return answer.with_json(self._patch_authz(request.path, body), indent=JSON_INDENT)
         if kind in ("newOrder", "order", "finalize"):
             order_path = answer.header("Location") if kind == "newOrder" else request.path
             order_id = _object_id(urllib.parse.urlsplit(order_path or "").path)
-            return answer.with_json(self._patch_order(order_id, body))
+            return answer.with_json(self._patch_order(order_id, body), indent=JSON_INDENT)
         return answer
 
     def _directory(self, request: Incoming, answer: Answer) -> Answer:
@@ -508,7 +465,7 @@ class AcmeFront:
             profiles = dict(self.state.profiles) if self.state.profiles is not None else None
         if profiles is not None:
             body.setdefault("meta", {})["profiles"] = profiles
-        return answer.with_json(body)
+        return answer.with_json(body, indent=JSON_INDENT)
 
     def _refuse_profile(self, request: Incoming, payload: Any) -> Answer | None:
         """Like Let's Encrypt once profiles are on offer: an unknown one is an error."""
@@ -669,13 +626,9 @@ class AcmeFront:
 
 
 def control(state: FrontState, method: str, target: str, body: bytes) -> Answer:
-    parts = urllib.parse.urlsplit(target)
-    route = parts.path[len(CONTROL_PREFIX) :].strip("/")
+    route, query = http_plumbing.control_route(target, CONTROL_PREFIX)
     try:
-        wanted = json.loads(body) if body else {}
-        if not isinstance(wanted, dict):
-            raise ValueError("expected a JSON object")
-        return _route(state, method, route, urllib.parse.parse_qs(parts.query), wanted)
+        return _route(state, method, route, query, http_plumbing.json_object(body))
     except (ValueError, TypeError, KeyError) as error:
         return json_answer(400, {"error": str(error)})
 
@@ -744,9 +697,8 @@ def window_from(wanted: Mapping[str, Any]) -> tuple[str, Window]:
 # ---- sockets ---------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(AnswerHandler):
     server: _FrontServer
-    protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -763,13 +715,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         if self.headers.get("Transfer-Encoding"):
-            self._send(problem(411, "malformed", "send a Content-Length"))
+            self.send_answer(problem(411, "malformed", "send a Content-Length"))
             self.close_connection = True
             return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = urllib.parse.urlsplit(self.path).path
         if path.startswith(CONTROL_PREFIX):
-            self._send(control(self.server.front.state, self.command, self.path, body))
+            self.send_answer(control(self.server.front.state, self.command, self.path, body))
             return
         request = Incoming(
             method=self.command,
@@ -782,23 +734,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             answer = self.server.front.handle(request)
         except Reset:
-            self._reset()
+            self.reset_connection()
             return
-        self._send(answer)
-
-    def _reset(self) -> None:
-        # Linger 0 makes close send RST: the client sees a reset, not a polite end.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-
-    def _send(self, answer: Answer) -> None:
-        self.send_response_only(answer.status)
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(answer.body)
+        self.send_answer(answer)
 
 
 class _FrontServer(ThreadingHTTPServer):
@@ -835,8 +773,7 @@ class FrontServer:
     pebble_port: int
     tls_dir: Path
     state: FrontState = field(default_factory=FrontState)
-    _server: _FrontServer | None = None
-    _thread: threading.Thread | None = None
+    _serving: Serving | None = None
     _upstream: Upstream | None = None
 
     def start(self) -> None:
@@ -844,18 +781,12 @@ class FrontServer:
         context.load_cert_chain(self.tls_dir / "cert.pem", self.tls_dir / "key.pem")
         self._upstream = Upstream(self.pebble_port, self.tls_dir / "ca.pem", self.host)
         front = AcmeFront(self.state, self._upstream)
-        self._server = _FrontServer(self.host, self.port, front, context)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="acme-front", daemon=True
-        )
-        self._thread.start()
+        server = _FrontServer(self.host, self.port, front, context)
+        self._serving = serve_in_thread(server, "acme-front")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._serving is not None:
+            self._serving.stop()
         if self._upstream is not None:
             self._upstream.close()
 
@@ -938,20 +869,10 @@ class FrontClient:
         self._call("POST", "reset", {"recorded": recorded, "stats": stats})
 
     def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
+        return http_plumbing.call_json(
             f"https://{self.host}:{self.port}{CONTROL_PREFIX}{route}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
+            method,
+            body,
+            refused=f"ACME front refused {method} {route}",
+            context=ssl.create_default_context(cafile=str(self.ca)),
         )
-        context = ssl.create_default_context(cafile=str(self.ca))
-        opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-        )
-        try:
-            with opener.open(request, timeout=10) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise ValueError(f"ACME front refused {method} {route}: {error.read().decode()}")\
-                from error

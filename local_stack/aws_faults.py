@@ -36,23 +36,28 @@ import http.client
 import json
 import random
 import re
-import socket
-import struct
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel
+
+from local_stack import http_plumbing
+from local_stack.http_plumbing import (
+    Answer,
+    AnswerHandler,
+    Serving,
+    json_answer,
+    serve_in_thread,
+)
 
 CONTROL_PREFIX = "/_faults/"
 ACTIONS = frozenset({"error", "reset", "delay", "pending"})
@@ -61,21 +66,8 @@ CALLS_KEPT = 5000
 DEFAULT_DELAY = 1.0
 UPSTREAM_TIMEOUT = 60.0
 IDLE_TIMEOUT = 120.0
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "expect",  # the proxy already said 100 Continue and holds the whole body
-    }
-)
+# The proxy already said 100 Continue and holds the whole body.
+HOP_BY_HOP = http_plumbing.HOP_BY_HOP | {"expect"}
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _CHANGE_ID = re.compile(rb"<ChangeInfo>.*?<Id>([^<]+)</Id>", re.DOTALL)
 _INSYNC = re.compile(rb"<Status>\s*INSYNC\s*</Status>")
@@ -305,14 +297,10 @@ class FaultRule:
         if self.skip:
             self.skip -= 1
             return False
-        if self.count is not None and self.count <= 0:
-            return False
-        if self.probability is not None and self.rng.random() >= self.probability:
-            return False
-        if self.count is not None:
-            self.count -= 1
-        self.fired += 1
-        return True
+        fired, self.count = http_plumbing.fire(self.count, self.probability, self.rng.random)
+        if fired:
+            self.fired += 1
+        return fired
 
     def label(self, call: Call) -> str:
         return f"{call.name} {self.action}" + (f" {self.error}" if self.error else "")
@@ -432,13 +420,6 @@ class ProxyState:
 # ---- answers -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
 def error_answer(call: Call, rule: FaultRule) -> Answer:
     """The error as the service itself would word it, so botocore parses it as AWS's."""
     code = str(rule.error)
@@ -513,16 +494,15 @@ class Upstream:
         connection = self._connection
         connection.putrequest(request.method, request.target, skip_host=True,
                               skip_accept_encoding=True)
-        for name, value in request.headers:
-            if name.lower() not in HOP_BY_HOP:
-                connection.putheader(name, value)
+        for name, value in http_plumbing.end_to_end(request.headers, HOP_BY_HOP):
+            connection.putheader(name, value)
         connection.putheader("Content-Length", str(len(request.body)))
         connection.endheaders(request.body if request.body else None)
         response = connection.getresponse()
         data = response.read()
         if response.will_close:
             self.close()
-        kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+        kept = http_plumbing.end_to_end(response.getheaders(), HOP_BY_HOP)
         if request.method == "HEAD":
             # No body, but the length describes the object: botocore reads it.
             kept += [(k, v) for k, v in response.getheaders() if k.lower() == "content-length"]
@@ -586,18 +566,14 @@ class FaultProxy:
 
 
 def control(state: ProxyState, method: str, target: str, body: bytes) -> Answer:
-    parts = urllib.parse.urlsplit(target)
-    route = parts.path[len(CONTROL_PREFIX) :].strip("/")
-    query = urllib.parse.parse_qs(parts.query)
+    route, query = http_plumbing.control_route(target, CONTROL_PREFIX)
     try:
-        wanted = json.loads(body) if body else {}
-        if not isinstance(wanted, dict):
-            raise ValueError("expected a JSON object")
-        return _json(200, _control_route(state, method, route, query, wanted))
+        wanted = http_plumbing.json_object(body)
+        return json_answer(200, _control_route(state, method, route, query, wanted))
     except LookupError as error:
-        return _json(404, {"error": str(error)})
+        return json_answer(404, {"error": str(error)})
     except (ValueError, TypeError) as error:
-        return _json(400, {"error": str(error)})
+        return json_answer(400, {"error": str(error)})
 
 
 def _control_route(state: ProxyState, method: str, route: str,
@@ -617,16 +593,11 @@ def _control_route(state: ProxyState, method: str, route: str,
     raise LookupError(f"no control endpoint {method} {CONTROL_PREFIX}{route}")
 
 
-def _json(status: int, body: Any) -> Answer:
-    return Answer(status, [("Content-Type", "application/json")], json.dumps(body).encode())
-
-
 # ---- sockets -----------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(AnswerHandler):
     server: _ProxyServer
-    protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
 
     def setup(self) -> None:
@@ -663,19 +634,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         body = self._body()
         if urllib.parse.urlsplit(self.path).path.startswith(CONTROL_PREFIX):
-            self._send(control(self.server.state, self.command, self.path, body))
+            self.send_answer(control(self.server.state, self.command, self.path, body))
             return
         try:
             answer = self.server.proxy.handle(
                 self.upstream, Request(self.command, self.path, list(self.headers.items()), body)
             )
         except _Reset:
-            self._reset()
+            self.reset_connection()
             return
         except (OSError, http.client.HTTPException) as error:
-            self._send(_json(502, {"error": f"moto did not answer: {error}"}))
+            self.send_answer(json_answer(502, {"error": f"moto did not answer: {error}"}))
             return
-        self._send(answer)
+        self.send_answer(answer)
 
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -693,21 +664,11 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline()
 
-    def _reset(self) -> None:
-        # Linger 0 makes close send RST: the client sees a reset, not a polite end.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-
-    def _send(self, answer: Answer) -> None:
-        self.send_response_only(answer.status)
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        has_length = any(k.lower() == "content-length" for k, _ in answer.headers)
-        if not has_length and answer.status not in (204, 304):
-            self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(answer.body)
+    def content_length(self, answer: Answer) -> str | None:
+        # A HEAD answer keeps moto's length of the object; 204 and 304 carry none.
+        if answer.header("Content-Length") is not None or answer.status in (204, 304):
+            return None
+        return super().content_length(answer)
 
 
 class _ProxyServer(ThreadingHTTPServer):
@@ -728,22 +689,15 @@ class AwsFaultServer:
     port: int
     moto_port: int
     state: ProxyState = field(default_factory=ProxyState)
-    _server: _ProxyServer | None = None
-    _thread: threading.Thread | None = None
+    _serving: Serving | None = None
 
     def start(self) -> None:
-        self._server = _ProxyServer(self.host, self.port, self.moto_port, self.state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="aws-faults", daemon=True
-        )
-        self._thread.start()
+        server = _ProxyServer(self.host, self.port, self.moto_port, self.state)
+        self._serving = serve_in_thread(server, "aws-faults")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._serving is not None:
+            self._serving.stop()
 
 
 # ---- for tests and the benchmark ---------------------------------------------------------
@@ -812,16 +766,9 @@ class AwsFaults:
         return list(self._call("GET", "calls" + (f"?{query}" if query else ""))["calls"])
 
     def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://{self.host}:{self.port}{CONTROL_PREFIX}{route}", data=data, method=method,
-            headers={"Content-Type": "application/json"},
+        return http_plumbing.call_json(
+            f"http://{self.host}:{self.port}{CONTROL_PREFIX}{route}",
+            method,
+            body,
+            refused=f"AWS fault proxy refused {method} {route}",
         )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=10) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise ValueError(
-                f"AWS fault proxy refused {method} {route}: {error.read().decode()}"
-            ) from error

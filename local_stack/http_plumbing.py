@@ -1,0 +1,193 @@
+"""What the stack's loopback HTTP servers share: serving on a thread, forwarding, answers,
+JSON control endpoints and fault-rule firing.
+
+The ACME front (before Pebble) and the AWS fault proxy (before moto) are the same kind of
+thing: a threaded HTTP/1.1 server that forwards whole bodies, answers control requests in
+JSON and fails chosen requests by rules; the Slack sink and the DNS server share the thread.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# Connection-specific fields (RFC 9110 7.6.1) never cross a proxy. content-length is here
+# too: the proxies hold whole bodies and state the length of what they send themselves.
+# Each proxy adds what its own way of relaying needs.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+CONTROL_TIMEOUT = 10.0
+JOIN_TIMEOUT = 5.0
+
+
+def end_to_end(
+    headers: Iterable[tuple[str, str]], hop_by_hop: frozenset[str]
+) -> list[tuple[str, str]]:
+    """The headers that may be relayed, in order, names as sent."""
+    return [(name, value) for name, value in headers if name.lower() not in hop_by_hop]
+
+
+# ---- answers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def with_json(self, body: Any, *, indent: int | None = None) -> Answer:
+        return Answer(self.status, self.headers, json.dumps(body, indent=indent).encode())
+
+
+def json_answer(
+    status: int,
+    body: Any,
+    headers: Iterable[tuple[str, str]] = (),
+    *,
+    indent: int | None = None,
+) -> Answer:
+    return Answer(
+        status,
+        [("Content-Type", "application/json"), *headers],
+        json.dumps(body, indent=indent).encode(),
+    )
+
+
+class AnswerHandler(BaseHTTPRequestHandler):
+    """Sends whole `Answer`s over HTTP/1.1 keep-alive, or resets the connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def content_length(self, answer: Answer) -> str | None:
+        """The Content-Length to add to the answer's own headers; None adds none."""
+        return str(len(answer.body))
+
+    def send_answer(self, answer: Answer) -> None:
+        self.send_response_only(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        length = self.content_length(answer)
+        if length is not None:
+            self.send_header("Content-Length", length)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    def reset_connection(self) -> None:
+        # Linger 0 makes close send RST: the client sees a reset, not a polite end.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+
+# ---- control endpoints ---------------------------------------------------------------
+
+
+def control_route(target: str, prefix: str) -> tuple[str, dict[str, list[str]]]:
+    """The route below `prefix` (no slashes around it) and the query of a request target."""
+    parts = urlsplit(target)
+    return parts.path[len(prefix) :].strip("/"), parse_qs(parts.query)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A control request's body: a JSON object, or {} when empty."""
+    wanted = json.loads(body) if body else {}
+    if not isinstance(wanted, dict):
+        raise ValueError("expected a JSON object")
+    return wanted
+
+
+def call_json(
+    url: str,
+    method: str,
+    body: Mapping[str, Any] | None,
+    *,
+    refused: str,
+    context: ssl.SSLContext | None = None,
+) -> Any:
+    """A control call from outside; an HTTP error is a ValueError that starts `refused`."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - callers pass http(s)://host:port URLs
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    # The servers are on loopback: a proxy from the environment must not stand between.
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(request, timeout=CONTROL_TIMEOUT) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise ValueError(f"{refused}: {error.read().decode()}") from error
+
+
+# ---- fault rules ---------------------------------------------------------------------
+
+
+def fire(
+    count: int | None, probability: float | None, chance: Callable[[], float]
+) -> tuple[bool, int | None]:
+    """Whether a matching rule fires, and its `count` after: a count of None never runs out,
+    a probability of None always holds; `chance` is asked only while the count lasts."""
+    if count is not None and count <= 0:
+        return False, count
+    if probability is not None and chance() >= probability:
+        return False, count
+    return True, None if count is None else count - 1
+
+
+# ---- serving -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A socketserver answering on a daemon thread of the serve process."""
+
+    server: socketserver.BaseServer
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=JOIN_TIMEOUT)
+
+
+def serve_in_thread(server: socketserver.BaseServer, name: str) -> Serving:
+    """Serve `server` on a new thread. No wait for readiness is needed: the server was bound
+    (and a TCP one listens) when it was made, so clients queue until the loop takes them."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return Serving(server, thread)
