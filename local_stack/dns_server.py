@@ -18,6 +18,7 @@ import dns.rcode
 import dns.rdatatype
 
 from local_stack.authority import ZoneSource, respond
+from local_stack.http_plumbing import Serving, serve_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -176,25 +177,18 @@ class DnsServer:
     port: int
     source: ZoneSource
     stats: DnsStats = field(default_factory=DnsStats)
-    _servers: list[socketserver.BaseServer] = field(default_factory=list)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _serving: list[Serving] = field(default_factory=list)
 
     def start(self) -> None:
         answerer = Answerer(self.source, self.stats)
-        self._servers = [
+        servers: list[socketserver.BaseServer] = [
             _UdpServer((self.host, self.port), answerer),
             _TcpServer((self.host, self.port), answerer),
         ]
-        for server in self._servers:
-            thread = threading.Thread(
-                target=server.serve_forever, name=f"dns-{type(server).__name__}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._serving = [
+            serve_in_thread(server, f"dns-{type(server).__name__}") for server in servers
+        ]
 
     def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        for serving in self._serving:
+            serving.stop()

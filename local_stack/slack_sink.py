@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from local_stack.http_plumbing import Serving, serve_in_thread
+
 SLACK_ERROR_BODIES = {
     400: "invalid_payload",
     403: "invalid_token",
@@ -138,19 +140,12 @@ class SlackSink:
     host: str
     port: int
     state: SinkState
-    _server: _SinkServer | None = None
-    _thread: threading.Thread | None = None
+    _serving: Serving | None = None
 
     def start(self) -> None:
-        self._server = _SinkServer((self.host, self.port), self.state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="slack-sink", daemon=True
-        )
-        self._thread.start()
+        server = _SinkServer((self.host, self.port), self.state)
+        self._serving = serve_in_thread(server, "slack-sink")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._serving is not None:
+            self._serving.stop()
