@@ -6,16 +6,14 @@ import math
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto.server import ThreadedMotoServer
 
-from local_stack import route53_strict
+from tests.unit.conftest import route53_client
 from tests.unit.fakes import FakeTime
 from wildcert.deadline import Deadline
 from wildcert.retry import Backoff
@@ -24,16 +22,6 @@ from wildcert.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Rout
 FAST_THROTTLE = Backoff(attempts=4, base=0.01, cap=0.05)
 RACE_CONFLICT = Backoff(attempts=12, base=0.02, cap=0.5)
 EVENTS = "route-53"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    route53_strict.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @dataclass
@@ -60,19 +48,9 @@ class Calls:
                 self.errors[code] += 1
 
 
-def new_client(endpoint: str) -> Any:
-    return boto3.client(
-        "route53",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 @pytest.fixture
 def raw(endpoint: str) -> Any:
-    return new_client(endpoint)
+    return route53_client(endpoint)
 
 
 @pytest.fixture
@@ -98,7 +76,7 @@ def calls() -> Calls:
 @pytest.fixture
 def records(endpoint: str, calls: Calls) -> ChallengeRecords:
     return ChallengeRecords(
-        calls.watch(new_client(endpoint)), deadline=Deadline.after(30), throttle=FAST_THROTTLE
+        calls.watch(route53_client(endpoint)), deadline=Deadline.after(30), throttle=FAST_THROTTLE
     )
 
 
@@ -165,10 +143,10 @@ def test_a_fresh_instance_removes_with_one_call(
     endpoint: str, make_zone: Callable[..., HostedZone], calls: Calls, raw: Any
 ) -> None:
     zone = make_zone()
-    ChallengeRecords(new_client(endpoint), deadline=Deadline.after(30)).add(
+    ChallengeRecords(route53_client(endpoint), deadline=Deadline.after(30)).add(
         challenge(zone, "a", "b")
     )
-    cleaner = ChallengeRecords(calls.watch(new_client(endpoint)), deadline=Deadline.after(30))
+    cleaner = ChallengeRecords(calls.watch(route53_client(endpoint)), deadline=Deadline.after(30))
     cleaner.remove(challenge(zone, "a", "b"))
     assert calls.made == Counter({"ChangeResourceRecordSets": 1})
     assert txt_sets(raw, zone) == {}
@@ -270,7 +248,7 @@ def race(
 
     def run(value: str) -> None:
         mine = ChallengeRecords(
-            calls.watch(new_client(endpoint)), deadline=Deadline.after(15), conflict=conflict
+            calls.watch(route53_client(endpoint)), deadline=Deadline.after(15), conflict=conflict
         )
         barrier.wait()
         try:
@@ -423,7 +401,7 @@ def test_waits_for_insync_with_growing_polls(
     endpoint: str, make_zone: Callable[..., HostedZone], calls: Calls
 ) -> None:
     zone, t = make_zone(), FakeTime()
-    client = calls.watch(new_client(endpoint))
+    client = calls.watch(route53_client(endpoint))
     pending_until(client, polls=4)
     records = ChallengeRecords(client, deadline=Deadline.after(600, clock=t.clock, sleeper=t.sleep))
     records.add(challenge(zone, "a"))
@@ -435,7 +413,7 @@ def test_insync_that_never_comes_ends_at_the_deadline(
     endpoint: str, make_zone: Callable[..., HostedZone]
 ) -> None:
     zone, t = make_zone(), FakeTime()
-    client = new_client(endpoint)
+    client = route53_client(endpoint)
     pending_until(client, polls=10**6)
     records = ChallengeRecords(client, deadline=Deadline.after(60, clock=t.clock, sleeper=t.sleep))
     with pytest.raises(Route53Error, match=r"did not report them INSYNC"):

@@ -5,35 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from local_stack import route53_strict
+from tests.unit.conftest import route53_client
 
 NAME = "_acme-challenge.example.com"
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    route53_strict.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def client(endpoint: str) -> Any:
-    return boto3.client(
-        "route53",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return route53_client(endpoint)
 
 
 @pytest.fixture
