@@ -37,6 +37,7 @@ demo: deps
 
 lint: deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: deps lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2

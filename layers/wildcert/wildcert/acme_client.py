@@ -168,7 +168,7 @@ class AcmeSession:
     ):
         self.directory_url = directory_url
         self.deadline = deadline
-        key = account_jwk(account_key_pem)
+        key = self.key = account_jwk(account_key_pem)
         alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
         self.net = CountingNetwork(
             key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT,
@@ -215,16 +215,16 @@ class AcmeSession:
     @property
     def client(self) -> client.ClientV2:
         if self._client is None:
-            directory = _DIRECTORIES.get(self.directory_url)
-            if directory is None or directory[1] < time.monotonic():
+            cached = _DIRECTORIES.get(self.directory_url)
+            if cached is None or cached[1] < time.monotonic():
                 fetched = self._call(
                     "fetching the ACME directory",
                     lambda: client.ClientV2.get_directory(self.directory_url, self.net),
                     kind="directory",
                 )
-                directory = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
-                _DIRECTORIES[self.directory_url] = directory
-            directory = directory[0]
+                cached = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
+                _DIRECTORIES[self.directory_url] = cached
+            directory = cached[0]
             self._client = client.ClientV2(directory, self.net)
             with contextlib.suppress(KeyError):
                 self.net.nonce_url = directory["newNonce"]
@@ -242,7 +242,8 @@ class AcmeSession:
         if not profile:
             return
         offered = self.profiles()
-        if profile not in offered and _DIRECTORIES.pop(self.directory_url, None):
+        if profile not in offered and self.directory_url in _DIRECTORIES:
+            del _DIRECTORIES[self.directory_url]
             self._client = None  # the cached directory may predate the profile: look again
             offered = self.profiles()
         if profile not in offered:
@@ -340,7 +341,7 @@ class AcmeSession:
                     identifier=identifier,
                     wildcard=bool(authz.body.wildcard),
                     record_name=challb.chall.validation_domain_name(identifier),
-                    value=challb.chall.validation(self.net.key),
+                    value=challb.chall.validation(self.key),
                     authorization_url=url,
                     challenge=challb,
                 )
@@ -350,14 +351,15 @@ class AcmeSession:
 
     def answer(self, pending: tuple[DnsChallenge, ...]) -> None:
         for item in pending:
-            response = item.challenge.chall.response(self.net.key)
-            self._call(
-                f"answering the dns-01 challenge for {item.identifier}",
-                lambda item=item, response=response: self.client.answer_challenge(
-                    item.challenge, response
-                ),
-                kind="challenge",
-            )
+            self._answer(item)
+
+    def _answer(self, item: DnsChallenge) -> None:
+        response = item.challenge.chall.response(self.key)
+        self._call(
+            f"answering the dns-01 challenge for {item.identifier}",
+            lambda: self.client.answer_challenge(item.challenge, response),
+            kind="challenge",
+        )
 
     def wait_until_ready(self, order_url: str, pending: tuple[DnsChallenge, ...]) -> None:
         """Poll the order (one request a round for every authorization) until validated.

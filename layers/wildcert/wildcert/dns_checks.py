@@ -10,6 +10,7 @@ authoritative server leaves unfinished can be followed here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import time
@@ -451,9 +452,8 @@ def resolve_name_servers(
     for host in dict.fromkeys(normalize(h) for h in hosts):
         try:
             infos = retry.call(
-                lambda host=host: getaddrinfo(host, DNS_PORT, socket.AF_INET, socket.SOCK_DGRAM),
-                is_transient=lambda e: isinstance(e, socket.gaierror)
-                and e.errno == socket.EAI_AGAIN,
+                functools.partial(getaddrinfo, host, DNS_PORT, socket.AF_INET, socket.SOCK_DGRAM),
+                is_transient=_resolver_busy,
                 deadline=deadline,
                 attempts=3,
                 what=f"resolving name server {host}",
@@ -463,6 +463,10 @@ def resolve_name_servers(
             continue
         servers[host] = Server(str(infos[0][4][0]), DNS_PORT, host)
     return servers
+
+
+def _resolver_busy(error: BaseException) -> bool:
+    return isinstance(error, socket.gaierror) and error.errno == socket.EAI_AGAIN
 
 
 def _servers_per_record(

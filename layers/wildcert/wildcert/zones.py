@@ -31,7 +31,7 @@ def zone_for(name: str, zone_names: Iterable[str]) -> str | None:
     if labels[0] == "*":
         labels = labels[1:]
     for start in range(len(labels)):
-        zone = by_canonical.get(".".join(labels[start:]))
-        if zone is not None:
-            return zone
+        found = by_canonical.get(".".join(labels[start:]))
+        if found is not None:
+            return found
     return None
