@@ -109,7 +109,6 @@ class Services:
     settings: Settings
     deadline: Deadline
     client_factory: Callable[[str], Any] = aws.client
-    _zones: list[HostedZone] | None = None
 
     @property
     def route53(self) -> ChallengeRecords:
@@ -131,9 +130,7 @@ class Services:
         return InFlight(self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id)
 
     def zones(self) -> list[HostedZone]:
-        if self._zones is None:
-            self._zones = _zone_cache(self.settings.allowed_zone_ids, self.route53)
-        return self._zones
+        return _zone_cache(self.settings.allowed_zone_ids, self.route53)
 
 
 _ZONE_CACHE: dict[tuple[str, ...], list[HostedZone]] = {}
