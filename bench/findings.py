@@ -151,7 +151,7 @@ def footprint_findings(results: dict[str, Any]) -> list[str]:
     if "wildcert" in cold and "certbot" in cold:
         found.append(
             "Cold start: both entry points import boto3 at module level (wildcert through "
-            "`wildcert.aws`, certbot-dns-route53 in its plugin module), which is most of "
+            "`wildcert.adapters.aws`, certbot-dns-route53 in its plugin module), which is most of "
             "either import; in Lambda boto3 comes from the runtime but still has to be "
             "imported.")
     return found

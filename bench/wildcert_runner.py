@@ -81,7 +81,11 @@ class WorkCounters:
     _handlers: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def install(self) -> None:
-        from wildcert import acme_client, aws, deadline, dns_checks, issuer
+        from wildcert import deadline
+        from wildcert.adapters import acme as acme_client
+        from wildcert.adapters import aws
+        from wildcert.adapters import dns as dns_checks
+        from wildcert.jobs.issue import pipeline as issuer
 
         sessions = self.sessions
 
@@ -136,7 +140,7 @@ class WorkCounters:
             self.spent["AWS API calls (Route 53, S3)"] += time.perf_counter() - started
 
     def reset(self) -> None:
-        from wildcert import dns_checks
+        from wildcert.adapters import dns as dns_checks
 
         self.aws.clear()
         self.spent.clear()
@@ -144,7 +148,7 @@ class WorkCounters:
         dns_checks.STATS.reset()
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        from wildcert import dns_checks
+        from wildcert.adapters import dns as dns_checks
 
         acme: Counter[str] = Counter()
         for session in self.sessions:

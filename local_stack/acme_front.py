@@ -50,7 +50,7 @@ from cryptography import x509
 
 from local_stack import http_plumbing
 from local_stack.http_plumbing import Answer, AnswerHandler, Serving, serve_in_thread
-from wildcert import ari
+from wildcert.logic import ari
 
 log = logging.getLogger("local_stack.acme_front")
 

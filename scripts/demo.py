@@ -40,7 +40,7 @@ def show_certificate(env: dict[str, str], name: str) -> None:
     import boto3
     from cryptography import x509
 
-    from wildcert import certs
+    from wildcert.logic import certificates as certs
 
     s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
     bucket = env["CERT_BUCKET"]

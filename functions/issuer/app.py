@@ -1,8 +1,5 @@
 """Issuer Lambda: a certificate request in (direct, EventBridge, SQS); a stored certificate out."""
 
-from wildcert import handlers, runtime
+from wildcert.jobs.issue.entry import handler
 
-
-@runtime.logger.inject_lambda_context(log_event=False)
-def handler(event, context):
-    return handlers.issue(event, context)
+__all__ = ["handler"]

@@ -1,8 +1,5 @@
 """Renewal sweep Lambda: queue one renewal per due (or forced) certificate; summary to Slack."""
 
-from wildcert import handlers, runtime
+from wildcert.jobs.sweep.entry import handler
 
-
-@runtime.logger.inject_lambda_context(log_event=True)
-def handler(event, context):
-    return handlers.sweep(event, context)
+__all__ = ["handler"]

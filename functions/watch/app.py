@@ -1,8 +1,5 @@
 """Watch Lambda: renewal windows, stored expiry and what endpoints serve; findings to Slack."""
 
-from wildcert import handlers, runtime
+from wildcert.jobs.watch.entry import handler
 
-
-@runtime.logger.inject_lambda_context(log_event=True)
-def handler(event, context):
-    return handlers.watch(event, context)
+__all__ = ["handler"]

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 from cryptography import x509
 
-from wildcert import certs
-from wildcert.store import CERT_FILES
+from wildcert.adapters.bucket.certificates import CERT_FILES
+from wildcert.logic import certificates as certs
 
 
 def unique(prefix: str) -> str:
@@ -28,9 +28,9 @@ def client(service: str) -> Any:
 
 
 def invoke(event: object) -> dict[str, Any]:
-    from wildcert import handlers
+    from wildcert.jobs.issue import entry as issue_entry
 
-    return handlers.issue(event, None)
+    return issue_entry.issue(event, None)
 
 
 def s3_keys(prefix: str = "") -> set[str]:

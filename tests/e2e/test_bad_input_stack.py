@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.e2e.support import slack_payloads
-from wildcert import acme_client, aws
+from wildcert.adapters import acme as acme_client
+from wildcert.adapters import aws
 
 WRITES = ("Put", "Delete", "Change", "Create", "Copy", "Upload")
 CASES: Counter[str] = Counter()
@@ -76,7 +77,7 @@ def write_calls(monkeypatch):
 
 
 def test_bad_input_is_rejected_with_no_trace(write_calls, stack_env) -> None:
-    from wildcert import handlers
+    from wildcert.jobs.issue import entry as issue_entry
 
     posted_before = len(slack_payloads())
 
@@ -85,7 +86,7 @@ def test_bad_input_is_rejected_with_no_trace(write_calls, stack_env) -> None:
                                      HealthCheck.function_scoped_fixture])
     @given(envelopes)
     def run(event) -> None:
-        result = handlers.issue(event, None)
+        result = issue_entry.issue(event, None)
         outcomes = result.get("results", [result])
         for outcome in outcomes:
             CASES[outcome["status"]] += 1

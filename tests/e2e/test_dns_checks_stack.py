@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from wildcert import dns_checks
+from wildcert.adapters import dns as dns_checks
+from wildcert.adapters.dns import PropagationTimeout, Server, caa_preflight, wait_for_txt
 from wildcert.deadline import Deadline
-from wildcert.dns_checks import PropagationTimeout, Server, caa_preflight, wait_for_txt
 
 pytestmark = pytest.mark.stack
 

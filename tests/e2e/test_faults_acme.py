@@ -27,8 +27,8 @@ from tests.e2e.test_faults_common import (
     read_object,
     stored,
 )
-from wildcert import handlers
-from wildcert.issuer import StageFailure
+from wildcert.jobs.issue import entry as issue_entry
+from wildcert.jobs.issue.pipeline import StageFailure
 
 # Every kind the issuer POSTs a JWS to once its account exists: where a nonce is checked.
 JWS_KINDS = ("newOrder", "authz", "challenge", "finalize", "order", "certificate")
@@ -110,7 +110,7 @@ def test_a_ca_slower_than_the_lambda_has_left(stack: Stack) -> None:
     before = len(slack_payloads())
     started = time.monotonic()
     try:
-        result = handlers.issue(request, lambda_context(LAMBDA_SECONDS))
+        result = issue_entry.issue(request, lambda_context(LAMBDA_SECONDS))
     except StageFailure as failure:
         result = {"status": f"failed at {failure.stage}: {failure.message}"}
         _failed_cleanly(stack, label, request, failure, before)

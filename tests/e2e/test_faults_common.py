@@ -22,11 +22,11 @@ from botocore.retries import standard
 from local_stack import Stack
 from tests.e2e.support import assert_valid_stored, challenge_values, s3_keys, slack_texts
 from wildcert import runtime
+from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.bucket.leases import InFlight
 from wildcert.deadline import Deadline
-from wildcert.inflight import InFlight
-from wildcert.issuer import Issuer, Services, StageFailure
+from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
 from wildcert.settings import Settings
-from wildcert.store import CertificateStore
 
 
 def fresh_faults(stack: Stack) -> Iterator[None]:

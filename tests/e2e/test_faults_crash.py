@@ -36,9 +36,11 @@ KILLED = 137
 # Runs the real handler; `point` names the method that kills the process when it is reached.
 CHILD = """
 import json, os, sys
-from wildcert import handlers
-from wildcert.acme_client import AcmeSession
-from wildcert.store import CertificateStore
+from wildcert.jobs.issue import entry as issue_entry
+from wildcert.jobs.sweep import entry as sweep_entry
+from wildcert.jobs.watch import entry as watch_entry
+from wildcert.adapters.acme import AcmeSession
+from wildcert.adapters.bucket.certificates import CertificateStore
 
 point, request = sys.argv[1], json.loads(sys.argv[2])
 
@@ -53,7 +55,7 @@ if point == "answer":
     AcmeSession.answer = after_txt
 else:
     CertificateStore.save = after_download
-handlers.issue(request, None)
+issue_entry.issue(request, None)
 """
 
 

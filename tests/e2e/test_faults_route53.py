@@ -26,8 +26,8 @@ from tests.e2e.test_faults_common import (
     slack_since,
     stored,
 )
-from wildcert import aws
-from wildcert.issuer import CLEANUP_SECONDS, StageFailure
+from wildcert.adapters import aws
+from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS, StageFailure
 
 PENDING_DEADLINE = 8.0
 
@@ -109,7 +109,7 @@ def test_a_change_pending_past_the_deadline_fails_cleanly(stack: Stack) -> None:
 
 
 def test_botocore_makes_one_attempt_under_wildcerts_own_route53_retries(stack: Stack) -> None:
-    """wildcert.aws.OWN_RETRIES: route53.py retries Route 53 itself, so botocore must not retry
+    """adapters.aws.OWN_RETRIES: route53.py retries Route 53 itself, so botocore must not retry
     underneath and multiply the calls against Route 53's 5 requests per second."""
     stack.aws_faults.add(service="route53", operation="ListHostedZones", error="Throttling",
                          count=1)

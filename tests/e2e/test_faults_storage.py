@@ -29,12 +29,12 @@ from tests.e2e.test_faults_common import (
     read_object,
     stored,
 )
-from wildcert.certs import load_key
-from wildcert.inflight import InFlight
-from wildcert.issuer import StageFailure
-from wildcert.store import parse_time
+from wildcert.adapters.bucket.certificates import parse_time
+from wildcert.adapters.bucket.leases import InFlight
+from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.logic.certificates import load_key
 
-BOTOCORE_ATTEMPTS = 5  # wildcert.aws.CLIENT_CONFIG: total_max_attempts=5
+BOTOCORE_ATTEMPTS = 5  # wildcert.adapters.aws.CLIENT_CONFIG: total_max_attempts=5
 
 
 @pytest.fixture(autouse=True)

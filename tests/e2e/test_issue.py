@@ -20,9 +20,9 @@ from tests.e2e.support import (
     slack_texts,
     unique,
 )
-from wildcert import acme_client
-from wildcert.issuer import StageFailure
-from wildcert.store import CertificateStore
+from wildcert.adapters import acme as acme_client
+from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.jobs.issue.pipeline import StageFailure
 
 
 def test_wildcard_and_apex(stack) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.e2e import test_renewal_sweep as sweep_e2e
 from tests.e2e.support import client, invoke, slack_payloads, slack_texts, stored_set, unique
 from tests.e2e.test_renewal_sweep import mine, put_cert_json, receive_all, shifted_copy
-from wildcert import handlers
+from wildcert.jobs.watch import entry as watch_entry
 
 queue = sweep_e2e.queue  # the same fixtures: a queue of the test's own, prefixes to remove
 cleanup = sweep_e2e.cleanup
@@ -98,7 +98,7 @@ def test_watch_flags_stale_unreachable_and_expiring(queue, cleanup, monkeypatch)
         with_endpoints(label, [f"127.0.0.1:{old_port}", f"127.0.0.1:{new_port}",
                                f"127.0.0.1:{refused}"])
         posted = len(slack_payloads())
-        result = handlers.watch({}, None)
+        result = watch_entry.watch({}, None)
 
     findings = {(f["name"], f["kind"]): f["text"] for f in result["findings"]
                 if f["name"].startswith(label)}
@@ -129,11 +129,11 @@ def test_all_well_posts_nothing_but_still_reports(queue, monkeypatch, cleanup) -
     with serving(files["fullchain.pem"], files["privkey.pem"]) as port:
         with_endpoints(label, [f"127.0.0.1:{port}"])
         # Other tests' certificates share the bucket: look at this one alone.
-        from wildcert.inventory import Bucket
+        from wildcert.adapters.bucket.inventory import Bucket
 
         monkeypatch.setattr(Bucket, "names", lambda self: [label])
         posted = len(slack_payloads())
-        result = handlers.watch({"dry_run": True}, None)
+        result = watch_entry.watch({"dry_run": True}, None)
     assert result["checked"] == 1 and result["findings"] == [] and result["renewals"] == []
     assert len(slack_payloads()) == posted
     assert dt.datetime.fromisoformat(meta["not_after"].replace("Z", "+00:00")) > dt.datetime.now(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import client, invoke, stored_set, unique
-from wildcert import certs
+from wildcert.logic import certificates as certs
 
 CLI = Path(sys.executable).with_name("wildcert-pull")
 TIMEOUT = 120

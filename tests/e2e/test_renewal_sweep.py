@@ -28,9 +28,10 @@ from tests.e2e.support import (
     stored_set,
     unique,
 )
-from wildcert import handlers
-from wildcert.inventory import Bucket, Entry
-from wildcert.store import StoredCertificate
+from wildcert.adapters.bucket.certificates import StoredCertificate
+from wildcert.adapters.bucket.inventory import Bucket, Entry
+from wildcert.jobs.issue import entry as issue_entry
+from wildcert.jobs.sweep import entry as sweep_entry
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def test_sweep_queues_exactly_the_due_then_the_issuer_renews_once(queue, cleanup
                             Body=b"x")
     posted = len(slack_payloads())
 
-    result = handlers.sweep({}, None)
+    result = sweep_entry.sweep({}, None)
 
     queued = mine(receive_all(queue), label)
     assert set(queued) == {n for n, (_, _, due) in lifetimes.items() if due}
@@ -166,18 +167,18 @@ def test_sweep_queues_exactly_the_due_then_the_issuer_renews_once(queue, cleanup
 
     # The issuer takes the message as Lambda's SQS poller delivers it: it renews, once.
     message = queued[f"{label}-d90-due"]
-    first = handlers.issue(message.sqs_event(), None)
+    first = issue_entry.issue(message.sqs_event(), None)
     assert first["batchItemFailures"] == []
     (renewed,) = first["results"]
     assert renewed["status"] == "issued" and renewed["renewal"] is True
     assert renewed["serial"] != meta["serial"]
-    again = handlers.issue(message.sqs_event(), None)
+    again = issue_entry.issue(message.sqs_event(), None)
     (duplicate,) = again["results"]
     assert duplicate["status"] == "skipped" and "duplicate" in duplicate["reason"]
     assert duplicate["serial"] == renewed["serial"]
 
     # Renewed, it is no longer due; nothing else of this test changed.
-    handlers.sweep({}, None)
+    sweep_entry.sweep({}, None)
     assert set(mine(receive_all(queue), label)) == set(queued) - {message.name}
 
 
@@ -200,11 +201,11 @@ def test_forced_incident_renewal_by_serial_domain_and_name(queue, cleanup) -> No
                        "domains": [f"www.{label}c.example.com"],
                        "names": [f"{label}-gone"]}}
 
-    dry = handlers.sweep({**event, "dry_run": True}, None)
+    dry = sweep_entry.sweep({**event, "dry_run": True}, None)
     assert receive_all(queue) == []
     assert {f"{label}-b", f"{label}-c"} <= set(dry["forced"]) and dry["queued"] == []
 
-    result = handlers.sweep(event, None)
+    result = sweep_entry.sweep(event, None)
     queued = mine(receive_all(queue), label)
     assert set(queued) == {f"{label}-b", f"{label}-c"}
     assert {q.reason for q in queued.values()} == {"forced"}
@@ -215,14 +216,14 @@ def test_forced_incident_renewal_by_serial_domain_and_name(queue, cleanup) -> No
                                    "serials": ["deadbeef"]}
     assert "Force matched nothing" in slack_texts()[-1]
 
-    (renewed,) = handlers.issue(queued[f"{label}-b"].sqs_event(), None)["results"]
+    (renewed,) = issue_entry.issue(queued[f"{label}-b"].sqs_event(), None)["results"]
     assert renewed["status"] == "issued" and renewed["serial"] != serial_b
     assert stored_set(f"{label}-b")[0]["endpoints"] == ["127.0.0.1:8443"]
 
 
 def test_rejected_event_queues_nothing_and_says_why(queue) -> None:
     posted = len(slack_payloads())
-    result = handlers.sweep({"force": {"serial": ["abc"]}, "dryrun": True}, None)
+    result = sweep_entry.sweep({"force": {"serial": ["abc"]}, "dryrun": True}, None)
     assert result["status"] == "rejected"
     assert 'unknown field "serial"' in result["message"]
     assert 'unknown field "dryrun"' in result["message"]
@@ -232,8 +233,8 @@ def test_rejected_event_queues_nothing_and_says_why(queue) -> None:
 
 
 def test_sample_events_are_accepted(queue) -> None:
-    from wildcert.monitor import parse_watch_event
-    from wildcert.sweep import parse_sweep_event
+    from wildcert.jobs.sweep.job import parse_sweep_event
+    from wildcert.jobs.watch.job import parse_watch_event
 
     for path in sorted(os.listdir("events")):
         with open(f"events/{path}") as f:
@@ -245,7 +246,7 @@ def test_sample_events_are_accepted(queue) -> None:
 
 
 def test_refreshed_window_never_overwrites_a_newer_cert_json(cleanup) -> None:
-    from wildcert.ari import RenewalInfo
+    from wildcert.logic.ari import RenewalInfo
 
     label = unique("ow")
     cleanup.append(label)

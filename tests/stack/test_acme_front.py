@@ -14,8 +14,8 @@ from cryptography import x509
 from local_stack import Stack
 from local_stack.acme_front import FrontClient
 from tests.e2e.support import invoke, stored_set, unique
-from wildcert import ari
-from wildcert.issuer import StageFailure
+from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.logic import ari
 
 pytestmark = pytest.mark.stack
 

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from wildcert.acme_client import parse_retry_after
+from wildcert.adapters.acme import parse_retry_after
 
 
 def test_seconds_and_dates() -> None:

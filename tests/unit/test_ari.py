@@ -6,7 +6,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from wildcert import ari, certs
+from wildcert.logic import ari
+from wildcert.logic import certificates as certs
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from wildcert.caa import CaaRecord, evaluate, parse_issue_value
+from wildcert.logic.caa import CaaRecord, evaluate, parse_issue_value
 
 LE = '0 issue "letsencrypt.org"'
 ACCOUNT = "https://acme-v02.api.letsencrypt.org/acme/acct/12345"

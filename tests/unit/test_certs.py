@@ -5,7 +5,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from wildcert import certs
+from wildcert.logic import certificates as certs
 
 
 def _ca_and_leaf(domains: tuple[str, ...], key_type: str = "ec256"):

@@ -16,9 +16,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from wildcert import dns_checks
-from wildcert.deadline import Deadline
-from wildcert.dns_checks import (
+from wildcert.adapters import dns as dns_checks
+from wildcert.adapters.dns import (
     PropagationTimeout,
     Server,
     Sighting,
@@ -30,6 +29,7 @@ from wildcert.dns_checks import (
     tree_walk,
     wait_for_txt,
 )
+from wildcert.deadline import Deadline
 
 # --- pure ------------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from tests.unit.test_sweep import NOW, entry
-from wildcert import certs, slack
-from wildcert.monitor import (
+from wildcert.adapters import slack
+from wildcert.jobs.sweep.job import EventRejected
+from wildcert.jobs.watch.job import (
     Endpoint,
     Finding,
     check_endpoint,
@@ -22,7 +23,7 @@ from wildcert.monitor import (
     parse_watch_event,
     sni_for,
 )
-from wildcert.sweep import EventRejected
+from wildcert.logic import certificates as certs
 
 WARN = dt.timedelta(days=14)
 KEY = certs.generate_key("ec256")

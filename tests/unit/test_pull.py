@@ -22,8 +22,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from wildcert import certs, pull
-from wildcert.store import CERT_FILES, CertificateStore, StoredCertificate
+from wildcert import pull
+from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore, StoredCertificate
+from wildcert.logic import certificates as certs
 
 BUCKET = "certs"
 NAME = "example.com"

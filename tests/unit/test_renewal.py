@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from wildcert.renewal import Lifetime, is_due
+from wildcert.logic.renewal import Lifetime, is_due
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

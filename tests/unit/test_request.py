@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from wildcert.request import (
+from wildcert.logic.request import (
     KEY_TYPES,
     CertificateRequest,
     EventRecord,

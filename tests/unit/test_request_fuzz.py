@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wildcert.request import (
+from wildcert.logic.request import (
     KEY_TYPES,
     CertificateRequest,
     RequestRejected,

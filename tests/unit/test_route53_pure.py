@@ -1,4 +1,4 @@
-"""The pure parts of wildcert.route53: quoting, change planning, error classification."""
+"""The pure parts of wildcert.adapters.route53: quoting, change planning, error classification."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wildcert.route53 import (
+from wildcert.adapters.route53 import (
     HostedZone,
     RecordSet,
     explain,

@@ -15,9 +15,9 @@ from botocore.awsrequest import AWSResponse
 
 from tests.unit.conftest import route53_client
 from tests.unit.fakes import FakeTime
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
 from wildcert.deadline import Deadline
 from wildcert.retry import Backoff
-from wildcert.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
 
 FAST_THROTTLE = Backoff(attempts=4, base=0.01, cap=0.05)
 RACE_CONFLICT = Backoff(attempts=12, base=0.02, cap=0.5)

@@ -1,6 +1,6 @@
 import json
 
-from wildcert import slack
+from wildcert.adapters import slack
 
 
 def test_escape_neutralises_mentions_and_links() -> None:

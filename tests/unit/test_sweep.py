@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from wildcert import ari, slack
-from wildcert.inventory import Broken, Entry, parse_entry
-from wildcert.renewal import Horizons, Lifetime, decide, is_due
-from wildcert.sweep import (
+from wildcert.adapters import slack
+from wildcert.adapters.bucket.inventory import Broken, Entry, parse_entry
+from wildcert.jobs.sweep.job import (
     EventRejected,
     ForceSelection,
     covers,
@@ -19,6 +18,8 @@ from wildcert.sweep import (
     plan,
     select_forced,
 )
+from wildcert.logic import ari
+from wildcert.logic.renewal import Horizons, Lifetime, decide, is_due
 
 NOW = dt.datetime(2027, 3, 1, 6, 0, tzinfo=dt.UTC)
 MONTH = dt.timedelta(days=30)
@@ -242,7 +243,7 @@ def test_force_event_is_normalised() -> None:
 
 
 def test_eventbridge_detail_carries_the_force() -> None:
-    event = {"detail-type": "wildcert.sweep.requested", "source": "ops",
+    event = {"detail-type": "wildcert.jobs.sweep.job.requested", "source": "ops",
              "detail": {"force": {"serials": ["ab"]}}}
     assert parse_sweep_event(event).force.serials == ("ab",)
 

@@ -8,11 +8,11 @@ import random
 from typing import Any
 
 from tests.unit.test_sweep import NOW, entry, window
-from wildcert import ari
-from wildcert.acme_client import AcmeError
+from wildcert.adapters.acme import AcmeError
+from wildcert.adapters.bucket.inventory import Entry, needs_refresh, refresh_all, refresh_one
+from wildcert.adapters.sqs import Renewal, RenewalQueue
 from wildcert.deadline import Deadline
-from wildcert.fanout import Renewal, RenewalQueue
-from wildcert.inventory import Entry, needs_refresh, refresh_all, refresh_one
+from wildcert.logic import ari
 
 
 def renewal(i: int, reason: str = "due") -> Renewal:

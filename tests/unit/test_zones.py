@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wildcert.zones import zone_for
+from wildcert.logic.zones import zone_for
 
 ZONES = ("example.com", "team.example.com", "example.org", "com.example.net", "xn--bcher-kva.de")
 

@@ -31,8 +31,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from wildcert.aws import CLIENT_CONFIG, error_code, error_text
-from wildcert.certs import (
+from wildcert.adapters.aws import CLIENT_CONFIG, error_code, error_text
+from wildcert.adapters.bucket.certificates import CERT_FILES, StoredCertificate
+from wildcert.logic.certificates import (
     CertificateError,
     IssuedSet,
     not_after,
@@ -41,7 +42,6 @@ from wildcert.certs import (
     sha256_hex,
     verify_set,
 )
-from wildcert.store import CERT_FILES, StoredCertificate
 
 PROG = "wildcert-pull"
 STATE_FILE = ".wildcert.json"

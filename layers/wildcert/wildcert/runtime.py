@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from wildcert.adapters.slack import SlackNotifier
 from wildcert.deadline import Deadline
 from wildcert.settings import Settings
-from wildcert.slack import SlackNotifier
 
 # The Powertools logger owns the "wildcert" logger, so every wildcert.* module logs JSON.
 logger = Logger(service="wildcert", logger_handler=None)

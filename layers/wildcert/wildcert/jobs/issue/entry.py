@@ -1,14 +1,20 @@
-"""Lambda event handling: unwrap the event, run the library, shape the answer."""
+"""The issuer Lambda's entry: one request per direct or EventBridge invocation, a batch per SQS
+delivery; each request goes through the issuance pipeline."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from wildcert import aws, runtime
-from wildcert.issuer import Issuer, Services, StageFailure
-from wildcert.request import unwrap_records
+from wildcert import runtime
+from wildcert.adapters import aws
+from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
+from wildcert.logic.request import unwrap_records
 from wildcert.settings import Settings
+
+
+@runtime.logger.inject_lambda_context(log_event=False)
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    return issue(event, context)
 
 
 def issue(event: Any, context: Any) -> dict[str, Any]:
@@ -80,71 +86,3 @@ def queue_url_from_arn(arn: str) -> str | None:
     if "amazonaws.com" in endpoint:
         return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
     return f"{endpoint}/{account}/{name}"
-
-
-def _renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
-    """What the sweep and the watch share: the bucket, the CA's windows, the queue."""
-    from wildcert import aws
-    from wildcert.acme_client import RenewalInfoReader
-    from wildcert.fanout import RenewalQueue
-    from wildcert.inventory import Bucket
-
-    deadline = runtime.deadline(context)
-    queue_url = settings.renewal_queue_url
-    return {
-        "settings": settings,
-        "bucket": Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id),
-        "reader": RenewalInfoReader(settings.directory_url, deadline=deadline,
-                                    ca_bundle=settings.acme_ca_bundle),
-        "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
-    }
-
-
-def _renewal_job(event: Any, context: Any, job: str, parse: Callable[[Any], Any],
-                 runner: Callable[..., Any], *, always_post: bool) -> dict[str, Any]:
-    """The sweep's and the watch's shape: validate the event, run over the inventory, report.
-
-    A rejected event is answered (and posted) without touching anything. A queueing failure is
-    reported, not raised, because Lambda's retry of a whole run would queue the rest twice.
-    """
-    from wildcert import slack
-    from wildcert.inventory import InventoryError
-    from wildcert.sweep import EventRejected
-
-    settings = Settings.from_env()
-    notifier = runtime.notifier(settings)
-    try:
-        parsed = parse(event)
-    except EventRejected as rejected:
-        notifier.post(slack.event_rejected(job, rejected.problems))
-        return {"status": "rejected", "problems": list(rejected.problems),
-                "message": "; ".join(rejected.problems)}
-    try:
-        report = runner(**_renewal_parts(settings, context)).run(parsed)
-    except InventoryError as error:
-        notifier.post(slack.failed(job, [], "inventory", str(error)))
-        raise
-    if always_post or report.worth_posting:
-        notifier.post(report.message())
-    return dict(report.as_dict())
-
-
-def sweep(event: Any, context: Any) -> dict[str, Any]:
-    """Queue a renewal for every stored certificate due before the next sweep, and any forced.
-
-    The summary goes to Slack once per sweep, whatever it found, and is returned.
-    """
-    from wildcert.sweep import Sweep, parse_sweep_event
-
-    return _renewal_job(event, context, "renewal sweep", parse_sweep_event, Sweep,
-                        always_post=True)
-
-
-def watch(event: Any, context: Any) -> dict[str, Any]:
-    """Refresh the CA's renewal windows, queue what they (or expiry) make due, report findings.
-
-    Slack hears from the watch only when something is wrong; the summary is always returned.
-    """
-    from wildcert.monitor import Watch, parse_watch_event
-
-    return _renewal_job(event, context, "watch", parse_watch_event, Watch, always_post=False)

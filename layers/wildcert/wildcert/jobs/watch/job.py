@@ -26,13 +26,11 @@ from typing import Any
 
 from cryptography import x509
 
-from wildcert import certs, slack
-from wildcert.acme_client import RenewalInfoReader
-from wildcert.fanout import RenewalQueue, SendResult
-from wildcert.inventory import Bucket, Entry
-from wildcert.renewal import Horizons
-from wildcert.settings import Settings, SettingsError
-from wildcert.sweep import (
+from wildcert.adapters import slack
+from wildcert.adapters.acme import RenewalInfoReader
+from wildcert.adapters.bucket.inventory import Bucket, Entry
+from wildcert.adapters.sqs import RenewalQueue, SendResult
+from wildcert.jobs.sweep.job import (
     AriRound,
     Planned,
     event_fields,
@@ -42,8 +40,11 @@ from wildcert.sweep import (
     refresh_windows,
     reject_if,
 )
+from wildcert.logic import certificates as certs
+from wildcert.logic.renewal import Horizons
+from wildcert.settings import Settings, SettingsError
 
-logger = logging.getLogger("wildcert.monitor")
+logger = logging.getLogger("wildcert.jobs.watch.job")
 
 WATCH_FIELDS = ("dry_run", "refresh_ari")
 DEFAULT_WATCH_INTERVAL = dt.timedelta(hours=12)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import idna
 
-from wildcert.zones import zone_for
+from wildcert.logic.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"

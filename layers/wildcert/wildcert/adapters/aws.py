@@ -23,7 +23,7 @@ CLIENT_CONFIG = Config(
 )
 
 
-# wildcert.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
+# wildcert.adapters.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
 # account, and a conflicting change must be re-read, not resent); botocore retrying underneath
 # would multiply the attempts.
 OWN_RETRIES = {"route53": Config(retries={"mode": "standard", "total_max_attempts": 1})}

@@ -22,15 +22,26 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
-from wildcert import ari, aws, slack
-from wildcert.acme_client import (
+from wildcert.adapters import aws, slack
+from wildcert.adapters.acme import (
     AcmeError,
     AcmeSession,
     DnsChallenge,
     Order,
     new_account_key_pem,
 )
-from wildcert.certs import (
+from wildcert.adapters.bucket.certificates import (
+    AccountRecord,
+    CertificateStore,
+    StorageError,
+    StoredCertificate,
+)
+from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, Lease, LeaseLost
+from wildcert.adapters.dns import caa_preflight, wait_for_txt
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
+from wildcert.deadline import Deadline
+from wildcert.logic import ari
+from wildcert.logic.certificates import (
     CertificateError,
     IssuedSet,
     PrivateKey,
@@ -40,22 +51,17 @@ from wildcert.certs import (
     make_csr,
     verify_set,
 )
-from wildcert.deadline import Deadline
-from wildcert.dns_checks import caa_preflight, wait_for_txt
-from wildcert.inflight import Busy, InFlight, Journal, Lease, LeaseLost
-from wildcert.renewal import Lifetime, is_due
-from wildcert.request import (
+from wildcert.logic.renewal import Lifetime, is_due
+from wildcert.logic.request import (
     CertificateRequest,
     RequestRejected,
     normalise_serial,
     parse_request,
 )
-from wildcert.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
+from wildcert.logic.zones import zone_for
 from wildcert.settings import Settings
-from wildcert.store import AccountRecord, CertificateStore, StorageError, StoredCertificate
-from wildcert.zones import zone_for
 
-logger = logging.getLogger("wildcert.issuer")
+logger = logging.getLogger("wildcert.jobs.issue.pipeline")
 CLEANUP_SECONDS = 15.0
 # A lease outlives the attempt's own deadline by this much, so a live holder never loses it.
 LEASE_MARGIN_SECONDS = 60.0

@@ -22,8 +22,8 @@ from acme import challenges, client, errors, messages
 from cryptography import x509
 
 from wildcert import retry
-from wildcert.certs import generate_key, key_pem
 from wildcert.deadline import Deadline
+from wildcert.logic.certificates import generate_key, key_pem
 
 USER_AGENT = "wildcert/0.1 (+acme-python)"
 ERROR_PREFIX = "urn:ietf:params:acme:error:"

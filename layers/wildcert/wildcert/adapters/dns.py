@@ -18,8 +18,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from wildcert import caa, retry
+from wildcert import retry
 from wildcert.deadline import Deadline
+from wildcert.logic import caa
 
 if TYPE_CHECKING:
     import dns.message

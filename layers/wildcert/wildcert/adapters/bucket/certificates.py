@@ -21,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wildcert.aws import error_code, error_text
-from wildcert.certs import (
+from wildcert.adapters.aws import error_code, error_text
+from wildcert.logic.certificates import (
     IssuedSet,
     issuer_name,
     key_type_of,

@@ -19,13 +19,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wildcert import ari
-from wildcert.acme_client import AcmeError
-from wildcert.aws import error_code, error_text
-from wildcert.renewal import Lifetime
-from wildcert.store import STATE_PREFIX, StoredCertificate, put_encrypted
+from wildcert.adapters.acme import AcmeError
+from wildcert.adapters.aws import error_code, error_text
+from wildcert.adapters.bucket.certificates import STATE_PREFIX, StoredCertificate, put_encrypted
+from wildcert.logic import ari
+from wildcert.logic.renewal import Lifetime
 
-logger = logging.getLogger("wildcert.inventory")
+logger = logging.getLogger("wildcert.adapters.bucket.inventory")
 
 READ_WORKERS = 8
 PRECONDITION_FAILED = {"PreconditionFailed", "412"}

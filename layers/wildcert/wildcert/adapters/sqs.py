@@ -16,10 +16,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wildcert import aws, retry
+from wildcert import retry
+from wildcert.adapters import aws
 from wildcert.deadline import Deadline
 
-logger = logging.getLogger("wildcert.fanout")
+logger = logging.getLogger("wildcert.adapters.sqs")
 
 BATCH = 10  # SendMessageBatch's limit
 SEND_ATTEMPTS = 4

@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from wildcert.aws import error_code
-from wildcert.store import STATE_PREFIX, parse_time, put_encrypted
+from wildcert.adapters.aws import error_code
+from wildcert.adapters.bucket.certificates import STATE_PREFIX, parse_time, put_encrypted
 
 PRECONDITION_FAILED = {"PreconditionFailed", "412"}
 

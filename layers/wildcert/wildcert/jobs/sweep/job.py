@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wildcert import slack
-from wildcert.acme_client import AcmeError, RenewalInfoReader
-from wildcert.fanout import Renewal, RenewalQueue, SendResult
-from wildcert.inventory import Bucket, Entry, Inventory, Refreshed, refresh_all
-from wildcert.renewal import Decision, Horizons, decide
-from wildcert.request import is_valid_cert_name, normalise_domain
+from wildcert.adapters import slack
+from wildcert.adapters.acme import AcmeError, RenewalInfoReader
+from wildcert.adapters.bucket.inventory import Bucket, Entry, Inventory, Refreshed, refresh_all
+from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
+from wildcert.logic.renewal import Decision, Horizons, decide
+from wildcert.logic.request import is_valid_cert_name, normalise_domain
 from wildcert.settings import Settings, SettingsError
 
-logger = logging.getLogger("wildcert.sweep")
+logger = logging.getLogger("wildcert.jobs.sweep.job")
 
 SWEEP_FIELDS = ("force", "dry_run")
 FORCE_FIELDS = ("names", "domains", "serials")

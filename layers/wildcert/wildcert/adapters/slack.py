@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-logger = logging.getLogger("wildcert.slack")
+logger = logging.getLogger("wildcert.adapters.slack")
 
 MAX_TEXT = 2800  # Slack section blocks take 3000 characters
 
