@@ -1,24 +1,26 @@
-"""parse_request, default_name and unwrap_event: what is accepted, what is said when not."""
+"""parse_request, default_name and the event envelopes: what is accepted, what is said when
+not."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 from wildcert.logic.request import (
     KEY_TYPES,
-    CertificateRequest,
-    EventRecord,
     RequestRejected,
     UnreadableEvent,
     default_name,
+    is_eventbridge,
     is_valid_cert_name,
+    normalise_serial,
     parse_request,
-    unwrap_event,
-    unwrap_records,
 )
+from wildcert.logic.request.envelope import eventbridge_detail, message_id, sqs_request
 
 ZONES = (
     "example.com",
@@ -109,24 +111,7 @@ def test_duplicates_do_not_count_towards_the_limit() -> None:
 
 def test_zone_names_may_be_given_as_route53_spells_them() -> None:
     request = parse_request({"domains": ["www.example.com"]}, ["Example.COM."])
-    assert request.zones == ("Example.COM.",)
-    assert request.zone_of("www.example.com") == "Example.COM."
-
-
-def test_zone_of_each_domain() -> None:
-    request = parse_request(
-        {"domains": ["example.com", "*.team.example.com", "www.example.org"]}, ZONES
-    )
-    assert request.zone_of("example.com") == "example.com"
-    assert request.zone_of("*.team.example.com") == "team.example.com"
-    assert request.zone_of("www.example.org") == "example.org"
-    with pytest.raises(KeyError):
-        request.zone_of("other.example.com")
-
-
-def test_zone_of_without_zones_is_a_key_error() -> None:
-    with pytest.raises(KeyError):
-        CertificateRequest(("example.com",), "example.com").zone_of("example.com")
+    assert request.domains == ("www.example.com",)
 
 
 # --- optional fields --------------------------------------------------------------------------
@@ -394,11 +379,6 @@ def test_huge_values_are_echoed_short() -> None:
     assert "…' (100000 characters)" in str(error)
 
 
-def test_unreadable_event_is_rejected_with_its_problem() -> None:
-    error = rejected(UnreadableEvent("Records[0] body is not valid JSON."))
-    assert error.problems == ("Records[0] body is not valid JSON.",)
-
-
 def test_rejection_survives_pickling() -> None:
     error = rejected({"domains": []})
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
@@ -446,9 +426,10 @@ def test_long_default_name_is_cut_with_a_hash(wildcard: bool) -> None:
     assert len(name) <= 128
     assert is_valid_cert_name(name)
     assert name == default_name([domain])
+    derived = ("wildcard." if wildcard else "") + long
     prefix, _, digest = name.rpartition("-")
-    assert len(digest) == 8
-    assert int(digest, 16) >= 0
+    assert digest == hashlib.sha256(derived.encode()).hexdigest()[:8]
+    assert prefix == derived[:119].rstrip(".-")
     assert not prefix.endswith((".", "-"))
     assert default_name(["x" + long]) != default_name([long])
 
@@ -466,13 +447,17 @@ def test_default_name_needs_a_domain() -> None:
         default_name([])
 
 
-# --- unwrapping Lambda events -----------------------------------------------------------------
+# --- Lambda event envelopes --------------------------------------------------------------------
 
 REQUEST = {"domains": ["example.com"]}
 
 
 def sqs_record(body: object, message_id: str = "m-1", source: str = "aws:sqs") -> dict:
     return {"messageId": message_id, "eventSource": source, "body": body}
+
+
+def from_sqs(record: object, index: int = 0) -> object:
+    return sqs_request(SQSRecord(record), index)  # type: ignore[arg-type]
 
 
 def eventbridge(detail: object) -> dict:
@@ -489,63 +474,85 @@ def eventbridge(detail: object) -> dict:
     }
 
 
-def test_direct_request_is_its_own_payload() -> None:
-    assert unwrap_event(REQUEST) == [REQUEST]
-    assert unwrap_records(REQUEST) == [EventRecord(REQUEST, "direct")]
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (eventbridge(REQUEST), True),
+        ({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, True),
+        ({"detail-type": "x", "source": "y"}, True),
+        (REQUEST, False),
+        ({"detail-type": "x", "detail": REQUEST}, False),  # no source: not from EventBridge
+        ({"source": "x", "detail": REQUEST}, False),
+        ({"Records": []}, False),
+        (None, False),
+        ([eventbridge(REQUEST)], False),
+        ("detail-type source", False),
+    ],
+)
+def test_what_counts_as_an_eventbridge_event(event: object, expected: bool) -> None:
+    assert is_eventbridge(event) is expected
 
 
-def test_eventbridge_detail_is_the_payload() -> None:
-    assert unwrap_records(eventbridge(REQUEST)) == [EventRecord(REQUEST, "eventbridge")]
+def test_eventbridge_detail_is_the_request() -> None:
+    assert eventbridge_detail(EventBridgeEvent(eventbridge(REQUEST))) == REQUEST
 
 
-def test_sqs_bodies_are_the_payloads() -> None:
-    event = {
-        "Records": [
-            sqs_record(json.dumps(REQUEST), "m-1"),
-            sqs_record(json.dumps({"domains": ["*.example.com"]}), "m-2"),
-        ]
+def test_eventbridge_event_without_detail_is_unreadable() -> None:
+    payload = eventbridge_detail(EventBridgeEvent({"detail-type": "x", "source": "y"}))
+    assert isinstance(payload, UnreadableEvent)
+    assert "The EventBridge event has no 'detail'" in str(rejected(payload))
+
+
+def test_sqs_body_is_the_request() -> None:
+    assert from_sqs(sqs_record(json.dumps(REQUEST))) == REQUEST
+    assert from_sqs(sqs_record(json.dumps({"domains": ["*.example.com"]}), "m-2"), 1) == {
+        "domains": ["*.example.com"]
     }
-    assert unwrap_records(event) == [
-        EventRecord(REQUEST, "sqs", "m-1"),
-        EventRecord({"domains": ["*.example.com"]}, "sqs", "m-2"),
-    ]
 
 
 def test_eventbridge_event_delivered_through_sqs_is_unwrapped() -> None:
-    event = {"Records": [sqs_record(json.dumps(eventbridge(REQUEST)))]}
-    assert unwrap_event(event) == [REQUEST]
+    assert from_sqs(sqs_record(json.dumps(eventbridge(REQUEST)))) == REQUEST
 
 
-def test_a_bad_sqs_record_does_not_hide_the_good_ones() -> None:
-    event = {"Records": [sqs_record("not json", "m-1"), sqs_record(json.dumps(REQUEST), "m-2")]}
-    first, second = unwrap_records(event)
-    assert isinstance(first.payload, UnreadableEvent)
-    assert first.message_id == "m-1"
-    assert "Records[0] (message 'm-1') body is not valid JSON" in first.payload.problem
-    assert second == EventRecord(REQUEST, "sqs", "m-2")
+def test_a_bad_sqs_record_names_itself_and_its_message() -> None:
+    payload = from_sqs(sqs_record("not json", "m-1"))
+    assert isinstance(payload, UnreadableEvent)
+    assert "Records[0] (message 'm-1') body is not valid JSON" in payload.problem
 
 
-BAD_ENVELOPES = [
-    ({"Records": "x"}, "Records must be a list"),
-    ({"Records": [1]}, "Records[0] must be an object"),
-    ({"Records": [sqs_record("{")]}, "body is not valid JSON (Expecting"),
-    ({"Records": [sqs_record("")]}, "body is not valid JSON"),
-    ({"Records": [sqs_record(None)]}, "has no string body; got null"),
-    ({"Records": [sqs_record({"domains": []})]}, "has no string body; got an object"),
-    ({"Records": [sqs_record(json.dumps(REQUEST), source="aws:s3")]}, "comes from 'aws:s3'"),
-    ({"Records": [{"body": json.dumps(REQUEST)}]}, "comes from null, not SQS"),
-    ({"Records": [sqs_record("[" * 100_000)]}, "could not be decoded"),
-    ({"Records": [sqs_record("[" * 100_000 + "]" * 100_000)]}, "nested too deeply"),
-    ({"Records": [sqs_record("9" * 10_000)]}, "number too large"),
-    ({"Records": [sqs_record(json.dumps({"detail-type": "x"}))]}, "in Records[0]"),
-    ({"detail-type": "wildcert request", "source": "x"}, "EventBridge event has no 'detail'"),
-    ({"Records": [sqs_record("{", "\x00" * 500)]}, "(message '\\x00\\x00"),
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        ({"messageId": "m-7"}, "m-7"),
+        ({"messageId": 7}, None),
+        ({}, None),
+        (1, None),
+        (None, None),
+    ],
+)
+def test_message_id_is_read_only_when_it_is_a_string(record: object, expected: object) -> None:
+    assert message_id(SQSRecord(record)) == expected  # type: ignore[arg-type]
+
+
+BAD_RECORDS = [
+    (1, "Records[0] must be an object"),
+    (sqs_record("{"), "body is not valid JSON (Expecting"),
+    (sqs_record(""), "body is not valid JSON"),
+    (sqs_record(None), "has no string body; got null"),
+    (sqs_record({"domains": []}), "has no string body; got an object"),
+    (sqs_record(json.dumps(REQUEST), source="aws:s3"), "comes from 'aws:s3'"),
+    ({"body": json.dumps(REQUEST)}, "comes from null, not SQS"),
+    (sqs_record("[" * 100_000), "could not be decoded"),
+    (sqs_record("[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    (sqs_record("9" * 10_000), "number too large"),
+    (sqs_record(json.dumps({"detail-type": "x", "source": "y"})), "in Records[0]"),
+    (sqs_record("{", "\x00" * 500), "(message '\\x00\\x00"),
 ]
 
 
-@pytest.mark.parametrize(("event", "expected"), BAD_ENVELOPES)
-def test_bad_envelopes_become_rejections(event: object, expected: str) -> None:
-    (payload,) = unwrap_event(event)
+@pytest.mark.parametrize(("record", "expected"), BAD_RECORDS)
+def test_bad_sqs_records_become_rejections(record: object, expected: str) -> None:
+    payload = from_sqs(record)
     assert isinstance(payload, UnreadableEvent)
     assert expected in payload.problem
     assert len(payload.problem) < 500
@@ -553,26 +560,18 @@ def test_bad_envelopes_become_rejections(event: object, expected: str) -> None:
     assert expected in str(error)
 
 
-def test_empty_sqs_batch_has_no_payloads() -> None:
-    assert unwrap_event({"Records": []}) == []
-
-
-@pytest.mark.parametrize("event", [None, [], "x", 5, [REQUEST]])
-def test_non_object_events_are_passed_on_to_be_rejected(event: object) -> None:
-    (payload,) = unwrap_event(event)
-    assert payload == event
-    rejected(payload)
+def test_unreadable_event_is_rejected_with_its_problem() -> None:
+    error = rejected(UnreadableEvent("Records[0] body is not valid JSON."))
+    assert error.problems == ("Records[0] body is not valid JSON.",)
 
 
 def test_eventbridge_detail_that_is_not_an_object_is_rejected_by_parse() -> None:
-    (payload,) = unwrap_event(eventbridge("example.com"))
+    payload = eventbridge_detail(EventBridgeEvent(eventbridge("example.com")))
     assert "must be a JSON object" in str(rejected(payload))
 
 
 def test_sqs_body_with_nan_is_rejected_cleanly() -> None:
-    (payload,) = unwrap_event(
-        {"Records": [sqs_record('{"domains": ["example.com"], "force": NaN}')]}
-    )
+    payload = from_sqs(sqs_record('{"domains": ["example.com"], "force": NaN}'))
     assert "force must be a JSON boolean" in str(rejected(payload))
 
 
@@ -611,14 +610,36 @@ def test_endpoints_rejected(endpoints, needle) -> None:
 
 @pytest.mark.parametrize(
     ("renews", "expected"),
-    [("0A:1B:2c", "a1b2c"), ("0x00ff", "ff"), ("ABCDEF", "abcdef"), (None, None)],
+    [("0A:1B:2c", "a1b2c"), ("0x00ff", "ff"), ("ABCDEF", "abcdef"), (" 00 ", "0"), (None, None)],
 )
 def test_renews_serial_is_normalised(renews, expected) -> None:
     raw = {"domains": ["example.com"], "renews": renews}
     assert parse_request(raw, ["example.com"]).renews == expected
 
 
-@pytest.mark.parametrize("renews", ["xyz", "", 12, "f" * 200])
+@pytest.mark.parametrize("renews", ["xyz", "", "  ", "0x", ":", "12-34", 12, "f" * 200])
 def test_renews_must_be_a_hex_serial(renews) -> None:
     with pytest.raises(RequestRejected, match="renews must be the hex serial"):
         parse_request({"domains": ["example.com"], "renews": renews}, ["example.com"])
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("03:AB:cd", "3abcd"),
+        ("0x03abcd", "3abcd"),
+        ("0x00ff", "ff"),
+        (" 3A BC\tD\n", "3abcd"),
+        ("00", "0"),
+        ("xyz", None),
+        ("", None),
+        ("  ", None),
+        ("0x", None),
+        ("0x0x1", None),
+        ("12-34", None),
+    ],
+)
+def test_one_serial_normalisation_for_requests_and_stored_certificates(
+    given: str, stored: str | None
+) -> None:
+    assert normalise_serial(given) == stored

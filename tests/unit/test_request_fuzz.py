@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import idna
 import pytest
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,9 +26,11 @@ from wildcert.logic.request import (
     KEY_TYPES,
     CertificateRequest,
     RequestRejected,
+    is_eventbridge,
     parse_request,
-    unwrap_event,
 )
+from wildcert.logic.request.envelope import eventbridge_detail, message_id, sqs_request
+from wildcert.logic.zones import zone_for
 
 ZONES = ("example.com", "team.example.com", "example.org", "xn--bcher-kva.example", "co.uk")
 MAX_MESSAGE = 20_000
@@ -82,10 +85,10 @@ def assert_valid_request(request: CertificateRequest, raw: dict, zones: tuple[st
     assert isinstance(request, CertificateRequest)
     assert 1 <= len(request.domains) <= 100
     assert len(set(request.domains)) == len(request.domains)
-    assert len(request.zones) == len(request.domains)
-    for domain, zone in zip(request.domains, request.zones, strict=True):
-        assert zone in zones
-        assert_valid_domain(domain, zone)
+    for domain in request.domains:
+        zone = zone_for(domain, zones)
+        assert zone is not None
+        assert_valid_domain(domain, zone.removesuffix(".").lower())
     assert CERT_NAME.fullmatch(request.name) and ".." not in request.name
     if raw.get("name") is not None:
         assert request.name == raw["name"]
@@ -282,13 +285,25 @@ events = (
 )
 
 
+def payloads_in(event: object) -> list[object]:
+    """The requests the issuer's entry takes out of ``event``, the way it does."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list):
+        sqs_records = [SQSRecord(record) for record in records]
+        for record in sqs_records:
+            found = message_id(record)
+            assert found is None or isinstance(found, str)
+        return [sqs_request(record, index) for index, record in enumerate(sqs_records)]
+    if is_eventbridge(event):
+        return [eventbridge_detail(EventBridgeEvent(event))]
+    return [event]
+
+
 @FUZZ
 @given(events)
 def envelopes(event: object) -> None:
     CASES["envelopes"] += 1
-    payloads = unwrap_event(event)
-    assert isinstance(payloads, list)
-    for payload in payloads:
+    for payload in payloads_in(event):
         check(payload)
 
 

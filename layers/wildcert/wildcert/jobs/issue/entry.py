@@ -5,11 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
+
 from wildcert import runtime
 from wildcert.adapters import aws
 from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
-from wildcert.logic.request import unwrap_records
+from wildcert.logic.request import UnreadableEvent, is_eventbridge
+from wildcert.logic.request.echo import described
+from wildcert.logic.request.envelope import eventbridge_detail, message_id, sqs_request
 from wildcert.settings import Settings
+
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
+BUSY_RETRY_SECONDS = 60.0
+
+
+class Redeliver(Exception):
+    """A message to hand back to SQS: another attempt holds the certificate's lease."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        super().__init__(outcome.get("reason") or "busy")
+        self.outcome = outcome  # still reported in `results`
 
 
 @runtime.logger.inject_lambda_context(log_event=False)
@@ -26,58 +46,94 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     """
     settings = Settings.from_env()
     issuer = Issuer(Services(settings, runtime.deadline(context)), runtime.notifier(settings))
-    records = unwrap_records(event)
-    if not records or records[0].source != "sqs":
+    return issue_with(issuer, event, context)
+
+
+def issue_with(issuer: Issuer, event: Any, context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and "Records" in event:
+        return issue_batch(issuer, event, context)
+    if is_eventbridge(event):
+        bridge = EventBridgeEvent(event)
         # EventBridge redelivers with the same event id: it makes a forced request idempotent.
-        event_id = event.get("id") if isinstance(event, dict) else None
-        request_id = event_id if isinstance(event_id, str) else None
-        payload = records[0].payload if records else event
-        return issuer.handle(payload, request_id).as_dict()
+        event_id = bridge.get("id")
+        return issuer.handle(
+            eventbridge_detail(bridge), event_id if isinstance(event_id, str) else None
+        ).as_dict()
+    return issuer.handle(event, None).as_dict()
+
+
+def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One request per SQS record: `results` holds every outcome returned (a busy one too),
+    `batchItemFailures` the messages SQS must deliver again."""
+    records = event["Records"]
+    if not isinstance(records, list):
+        problem = f"The event's Records must be a list of SQS records; got {described(records)}."
+        return {"results": [issuer.handle(UnreadableEvent(problem)).as_dict()],
+                "batchItemFailures": []}
+    if not records:
+        return {"results": [], "batchItemFailures": []}
+    positions = {id(record): index for index, record in enumerate(records)}
     results: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
-    for record in records:
+    unreportable: list[Exception] = []
+
+    def record_handler(record: SQSRecord) -> None:
+        request_id = message_id(record)
         try:
-            result = issuer.handle(record.payload, record.message_id).as_dict()
-        except StageFailure as failure:
-            runtime.logger.error("message %s failed: %s", record.message_id, failure)
-            failures.append({"itemIdentifier": record.message_id or ""})
-            if failure.retry_after:
-                delay_redelivery(event, record.message_id, failure.retry_after)
-            continue
-        results.append(result)
-        if result["status"] == "busy":  # redelivered after the visibility timeout
-            failures.append({"itemIdentifier": record.message_id or ""})
-            delay_redelivery(event, record.message_id, result.get("retry_after") or 60)
-    return {"results": results, "batchItemFailures": failures}
+            results.append(issue_record(issuer, record, positions[id(record.raw_event)]))
+        except Exception as failure:
+            if isinstance(failure, Redeliver):
+                results.append(failure.outcome)
+            elif isinstance(failure, StageFailure):
+                runtime.logger.error("message %s failed: %s", request_id, failure)
+            else:
+                runtime.logger.exception("message %s failed", request_id)
+            if request_id is not None:
+                raise
+            # batchItemFailures cannot name it: only a failed invocation brings it back.
+            unreportable.append(failure)
+
+    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(event, record_handler, processor, context)
+    if unreportable:
+        raise unreportable[0]
+    return {"results": results, "batchItemFailures": response["batchItemFailures"]}
 
 
-MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
+def issue_record(issuer: Issuer, record: SQSRecord, index: int) -> dict[str, Any]:
+    """The outcome of one SQS record's request; raises if the message must come back later."""
+    try:
+        outcome = issuer.handle(sqs_request(record, index), message_id(record)).as_dict()
+    except StageFailure as failure:
+        if failure.retry_after:
+            delay_redelivery(record, failure.retry_after)
+        raise
+    if outcome["status"] == "busy":
+        delay_redelivery(record, outcome.get("retry_after") or BUSY_RETRY_SECONDS)
+        raise Redeliver(outcome)
+    return outcome
 
 
-def delay_redelivery(event: dict[str, Any], message_id: str | None, seconds: float) -> None:
+def delay_redelivery(record: SQSRecord, seconds: float) -> None:
     """Hide a failed message until the CA (or the lease holder) said to come back.
 
     Without this SQS redelivers after the queue's visibility timeout, and a rate-limited
     CA would burn the message's receive count and send it to the dead-letter queue.
     """
-    for raw in event.get("Records", []):
-        if not isinstance(raw, dict) or raw.get("messageId") != message_id:
-            continue
-        queue_url = queue_url_from_arn(str(raw.get("eventSourceARN", "")))
-        receipt = raw.get("receiptHandle")
-        if not queue_url or not isinstance(receipt, str):
-            return
-        try:
-            aws.client("sqs").change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=receipt,
-                VisibilityTimeout=int(min(max(seconds, 1), MAX_VISIBILITY_SECONDS)),
-            )
-        except Exception as exc:  # the default visibility timeout still applies
-            runtime.logger.warning("could not delay message %s: %s", message_id, exc)
+    queue_url = queue_url_from_arn(str(record.get("eventSourceARN") or ""))
+    receipt = record.get("receiptHandle")
+    if not queue_url or not isinstance(receipt, str):
         return
+    try:
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt,
+            VisibilityTimeout=int(min(max(seconds, 1), MAX_VISIBILITY_SECONDS)),
+        )
+    except Exception as exc:  # the default visibility timeout still applies
+        runtime.logger.warning("could not delay message %s: %s", message_id(record), exc)
 
 
 def queue_url_from_arn(arn: str) -> str | None:
+    # Not SQSRecord.queue_url: that one ignores the SQS endpoint the deployment configures.
     parts = arn.split(":")
     if len(parts) != 6 or parts[2] != "sqs":
         return None

@@ -1,0 +1,112 @@
+"""Parse and validate a certificate issuance request.
+
+Pure: no AWS, no network. A request is a JSON object (see ``envelope`` for where it sits in a
+Lambda event)::
+
+    {"domains": ["example.com", "*.example.com"],   # required, 1 to 100 names
+     "name": "example.com",                        # optional, see default_name()
+     "key_type": "ec256",                          # optional, one of KEY_TYPES
+     "force": false,                               # optional, issue even if not due
+     "endpoints": ["www.example.com:443"],         # optional, where the watch checks it
+     "renews": "03ab…"}                            # optional, the serial it replaces
+
+``null`` for an optional field means "use the default". Every problem found is reported at once
+in a ``RequestRejected``; no input makes ``parse_request`` raise anything else. Messages quote
+offending values escaped and cut short (``echo``), so they can go to logs and Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from wildcert.logic.request.domains import DomainCheck, normalise_domain
+from wildcert.logic.request.echo import described
+from wildcert.logic.request.envelope import UnreadableEvent, is_eventbridge
+from wildcert.logic.request.fields import (
+    DEFAULT_KEY_TYPE,
+    FIELDS,
+    KEY_TYPES,
+    check_domains,
+    check_endpoints,
+    check_field_names,
+    check_force,
+    check_key_type,
+    check_name,
+    check_renews,
+    default_name,
+    is_valid_cert_name,
+    normalise_serial,
+)
+
+__all__ = [  # what the jobs and the tests import from here
+    "DEFAULT_KEY_TYPE", "FIELDS", "KEY_TYPES", "CertificateRequest", "DomainCheck",
+    "RequestRejected", "UnreadableEvent", "default_name", "is_eventbridge", "is_valid_cert_name",
+    "normalise_domain", "normalise_serial", "parse_request",
+]
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """A validated request. ``domains`` are normalised A-label names, first one primary."""
+
+    domains: tuple[str, ...]
+    name: str
+    key_type: str = DEFAULT_KEY_TYPE
+    force: bool = False
+    endpoints: tuple[str, ...] = ()  # host:port the expiry monitor checks serve this certificate
+    # The serial this request means to replace (set by the sweep and the watch): if the stored
+    # certificate has another serial, someone already renewed it and the request is stale.
+    renews: str | None = None
+
+
+class RequestRejected(Exception):
+    """The request cannot be served. ``problems`` lists each one as a full sentence."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        listed = tuple(problems) or ("The request was rejected for an unknown reason.",)
+        # Passing the tuple as the only arg keeps the exception picklable.
+        super().__init__(listed)
+        self.problems: tuple[str, ...] = listed
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return f"The certificate request was rejected: {self.problems[0]}"
+        lines = "\n".join(f"- {p}" for p in self.problems)
+        return f"The certificate request was rejected ({len(self.problems)} problems):\n{lines}"
+
+
+def parse_request(raw: object, zone_names: Collection[str]) -> CertificateRequest:
+    """Validate a decoded request against the hosted zones it may use.
+
+    ``zone_names`` are the names of the allowed public hosted zones (case and a trailing dot
+    do not matter); every domain must lie in one of them. Raises ``RequestRejected`` listing
+    every problem found.
+    """
+    if isinstance(raw, UnreadableEvent):
+        raise RequestRejected((raw.problem,))
+    if not isinstance(raw, dict):
+        raise RequestRejected(
+            (
+                'The request must be a JSON object such as {"domains": ["example.com"]}; '
+                f"got {described(raw)}.",
+            )
+        )
+    findings: list[str] = []
+    check_field_names(raw, findings)
+    domains = check_domains(raw.get("domains"), tuple(zone_names), findings)
+    name = check_name(raw.get("name"), findings)
+    key_type = check_key_type(raw.get("key_type"), findings)
+    force = check_force(raw.get("force"), findings)
+    endpoints = check_endpoints(raw.get("endpoints"), findings)
+    renews = check_renews(raw.get("renews"), findings)
+    if findings:
+        raise RequestRejected(findings)
+    return CertificateRequest(
+        domains=tuple(domains),
+        name=name if name is not None else default_name(domains),
+        key_type=key_type,
+        force=force,
+        endpoints=endpoints,
+        renews=renews,
+    )

@@ -1,0 +1,86 @@
+"""Where a request sits in a Lambda event, and what to say when it cannot be taken out.
+
+A request arrives directly, as the ``detail`` of an EventBridge event, or as the JSON body of an
+SQS record (possibly a whole EventBridge event that a rule sent to the queue). Powertools' event
+source data classes read the envelopes; this module checks what they take on trust, so that a
+record that cannot be read becomes an ``UnreadableEvent``, which ``parse_request`` rejects with
+its problem, and one bad SQS record does not hide the good ones next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
+
+from wildcert.logic.request.echo import described, show
+
+
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """Stands in for a payload that could not be extracted from its envelope."""
+
+    problem: str
+
+
+def is_eventbridge(event: object) -> TypeGuard[dict[Any, Any]]:
+    """Is ``event`` an EventBridge event rather than a job's own fields?
+
+    EventBridge always sets ``detail-type`` and ``source`` (PutEvents requires both), and no
+    wildcert request or job event has either field.
+    """
+    return isinstance(event, dict) and "detail-type" in event and "source" in event
+
+
+def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:
+    """The request an EventBridge event carries in its ``detail``."""
+    if "detail" not in event:
+        return UnreadableEvent(
+            f"The EventBridge event{where} has no 'detail'; put the request object in the "
+            "event's Detail."
+        )
+    return event.detail
+
+
+def message_id(record: SQSRecord) -> str | None:
+    """The record's SQS message id, the name Lambda's partial batch response needs."""
+    if not isinstance(record.raw_event, dict):
+        return None
+    found = record.get("messageId")
+    return found if isinstance(found, str) else None
+
+
+def sqs_request(record: SQSRecord, index: int) -> object:
+    """The request in the ``index``-th record of an SQS event: its JSON body, unwrapped."""
+    if not isinstance(record.raw_event, dict):
+        return UnreadableEvent(
+            f"Records[{index}] must be an object; got {described(record.raw_event)}."
+        )
+    found = message_id(record)
+    where = f"Records[{index}]" + (f" (message {show(found, 64)})" if found else "")
+    source = record.get("eventSource")
+    if source != "aws:sqs":
+        return UnreadableEvent(
+            f"{where} comes from {show(source)}, not SQS; only SQS records are accepted."
+        )
+    body = record.get("body")
+    if not isinstance(body, str):
+        return UnreadableEvent(f"{where} has no string body; got {described(body)}.")
+    try:
+        payload = record.json_body
+    except json.JSONDecodeError as error:
+        return UnreadableEvent(
+            f"{where} body is not valid JSON ({error.msg} at line {error.lineno} column "
+            f"{error.colno}); send the request as a JSON object."
+        )
+    except (ValueError, RecursionError):
+        return UnreadableEvent(
+            f"{where} body could not be decoded as JSON (it is nested too deeply or holds a "
+            "number too large); send the request as a plain JSON object."
+        )
+    if is_eventbridge(payload):
+        # An EventBridge rule targeting the queue delivers the whole event as the body.
+        return eventbridge_detail(EventBridgeEvent(payload), f" in {where}")
+    return payload
