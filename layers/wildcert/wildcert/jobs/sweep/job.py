@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,12 @@ from wildcert.adapters.acme import AcmeError, RenewalInfoReader
 from wildcert.adapters.bucket.inventory import Bucket, Entry, Inventory, Refreshed, refresh_all
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.logic.renewal import Decision, Horizons, decide
-from wildcert.logic.request import is_valid_cert_name, normalise_domain
+from wildcert.logic.request import (
+    is_eventbridge,
+    is_valid_cert_name,
+    normalise_domain,
+    normalise_serial,
+)
 from wildcert.settings import Settings, SettingsError
 
 logger = logging.getLogger("wildcert.jobs.sweep.job")
@@ -32,7 +36,6 @@ SWEEP_FIELDS = ("force", "dry_run")
 FORCE_FIELDS = ("names", "domains", "serials")
 MAX_FORCE_ENTRIES = 1000  # a CA's mass-revocation list per account stays far below this
 LISTED_PROBLEMS = 15
-_HEX = re.compile(r"[0-9a-f]+")
 
 
 class EventRejected(Exception):
@@ -64,18 +67,9 @@ class SweepEvent:
     dry_run: bool = False
 
 
-def normalise_serial(text: str) -> str | None:
-    """Hex as wildcert stores it: lower case, no colons or spaces, no leading zeros."""
-    value = re.sub(r"[\s:]", "", text.strip().lower())
-    value = value.removeprefix("0x")
-    if not value or not _HEX.fullmatch(value):
-        return None
-    return format(int(value, 16), "x")
-
-
 def payload_of(event: object) -> object:
     """The sweep's own fields: an EventBridge event's `detail`, or the event itself."""
-    if isinstance(event, dict) and "detail-type" in event and "source" in event:
+    if is_eventbridge(event):
         detail = event.get("detail")
         return {} if detail is None else detail
     return {} if event is None else event
