@@ -1,7 +1,8 @@
 """Parse and validate a certificate issuance request.
 
-Pure: no AWS, no network. A request is a JSON object (see ``envelope`` for where it sits in a
-Lambda event)::
+Pure: no AWS, no network. A request is a JSON object, which ``envelope`` takes out of a Lambda
+event (that module is not imported here: the sweep and the watch import this package and have
+no use for Powertools' event classes, which cost about 0.1 s to load)::
 
     {"domains": ["example.com", "*.example.com"],   # required, 1 to 100 names
      "name": "example.com",                        # optional, see default_name()
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 from wildcert.logic.request.domains import DomainCheck, normalise_domain
 from wildcert.logic.request.echo import described
-from wildcert.logic.request.envelope import UnreadableEvent, is_eventbridge
 from wildcert.logic.request.fields import (
     DEFAULT_KEY_TYPE,
     FIELDS,
@@ -58,6 +59,22 @@ class CertificateRequest:
     # The serial this request means to replace (set by the sweep and the watch): if the stored
     # certificate has another serial, someone already renewed it and the request is stale.
     renews: str | None = None
+
+
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """Stands in for a request that could not be taken out of its envelope (``envelope``)."""
+
+    problem: str
+
+
+def is_eventbridge(event: object) -> TypeGuard[dict[Any, Any]]:
+    """Is ``event`` an EventBridge event rather than a job's own fields?
+
+    EventBridge always sets ``detail-type`` and ``source`` (PutEvents requires both), and no
+    wildcert request or job event has either field.
+    """
+    return isinstance(event, dict) and "detail-type" in event and "source" in event
 
 
 class RequestRejected(Exception):

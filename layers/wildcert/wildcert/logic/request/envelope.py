@@ -10,28 +10,11 @@ its problem, and one bad SQS record does not hide the good ones next to it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, TypeGuard
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
+from wildcert.logic.request import UnreadableEvent, is_eventbridge
 from wildcert.logic.request.echo import described, show
-
-
-@dataclass(frozen=True)
-class UnreadableEvent:
-    """Stands in for a payload that could not be extracted from its envelope."""
-
-    problem: str
-
-
-def is_eventbridge(event: object) -> TypeGuard[dict[Any, Any]]:
-    """Is ``event`` an EventBridge event rather than a job's own fields?
-
-    EventBridge always sets ``detail-type`` and ``source`` (PutEvents requires both), and no
-    wildcert request or job event has either field.
-    """
-    return isinstance(event, dict) and "detail-type" in event and "source" in event
 
 
 def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:
