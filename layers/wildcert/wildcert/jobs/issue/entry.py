@@ -15,9 +15,13 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRe
 from wildcert import runtime
 from wildcert.adapters import aws
 from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
-from wildcert.logic.request import UnreadableEvent, is_eventbridge
-from wildcert.logic.request.echo import described
-from wildcert.logic.request.envelope import eventbridge_detail, message_id, sqs_request
+from wildcert.logic.request import is_eventbridge
+from wildcert.logic.request.envelope import (
+    eventbridge_detail,
+    message_id,
+    sqs_request,
+    unreadable_records,
+)
 from wildcert.settings import Settings
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
@@ -67,8 +71,7 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
     `batchItemFailures` the messages SQS must deliver again."""
     records = event["Records"]
     if not isinstance(records, list):
-        problem = f"The event's Records must be a list of SQS records; got {described(records)}."
-        return {"results": [issuer.handle(UnreadableEvent(problem)).as_dict()],
+        return {"results": [issuer.handle(unreadable_records(records)).as_dict()],
                 "batchItemFailures": []}
     if not records:
         return {"results": [], "batchItemFailures": []}

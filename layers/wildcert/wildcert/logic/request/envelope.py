@@ -27,6 +27,13 @@ def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:
     return event.detail
 
 
+def unreadable_records(records: object) -> UnreadableEvent:
+    """Stands in for the requests of an SQS event whose ``Records`` is not a list."""
+    return UnreadableEvent(
+        f"The event's Records must be a list of SQS records; got {described(records)}."
+    )
+
+
 def message_id(record: SQSRecord) -> str | None:
     """The record's SQS message id, the name Lambda's partial batch response needs."""
     if not isinstance(record.raw_event, dict):
