@@ -13,14 +13,16 @@ def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
     """What the sweep and the watch share: the bucket, the CA's windows, the queue."""
     from wildcert.adapters import aws
     from wildcert.adapters.acme import RenewalInfoReader
-    from wildcert.adapters.bucket.inventory import Bucket
+    from wildcert.adapters.bucket.inventory import ManagedCertificates
+    from wildcert.adapters.bucket.objects import Bucket
     from wildcert.adapters.sqs import RenewalQueue
 
     deadline = runtime.deadline(context)
     queue_url = settings.renewal_queue_url
     return {
         "settings": settings,
-        "bucket": Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id),
+        "bucket": ManagedCertificates(
+            Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id)),
         "reader": RenewalInfoReader(settings.directory_url, deadline=deadline,
                                     ca_bundle=settings.acme_ca_bundle),
         "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
@@ -35,7 +37,7 @@ def run_over_inventory(event: Any, context: Any, job: str, parse: Callable[[Any]
     reported, not raised, because Lambda's retry of a whole run would queue the rest twice.
     """
     from wildcert.adapters import slack
-    from wildcert.adapters.bucket.inventory import InventoryError
+    from wildcert.adapters.bucket.objects import StorageError
     from wildcert.jobs.sweep.job import EventRejected
 
     settings = Settings.from_env()
@@ -48,7 +50,7 @@ def run_over_inventory(event: Any, context: Any, job: str, parse: Callable[[Any]
                 "message": "; ".join(rejected.problems)}
     try:
         report = runner(**renewal_parts(settings, context)).run(parsed)
-    except InventoryError as error:
+    except StorageError as error:
         notifier.post(slack.failed(job, [], "inventory", str(error)))
         raise
     if always_post or report.worth_posting:

@@ -20,7 +20,13 @@ from typing import Any
 
 from wildcert.adapters import slack
 from wildcert.adapters.acme import AcmeError, RenewalInfoReader
-from wildcert.adapters.bucket.inventory import Bucket, Entry, Inventory, Refreshed, refresh_all
+from wildcert.adapters.bucket.inventory import (
+    Entry,
+    Inventory,
+    ManagedCertificates,
+    Refreshed,
+    refresh_all,
+)
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.logic.renewal import Decision, Horizons, decide
 from wildcert.logic.request import is_valid_cert_name, normalise_domain
@@ -318,7 +324,7 @@ class AriRound:
     problems: tuple[tuple[str, str], ...]  # (name, problem)
 
 
-def refresh_windows(inventory: Inventory, reader: RenewalInfoReader, bucket: Bucket,
+def refresh_windows(inventory: Inventory, reader: RenewalInfoReader, bucket: ManagedCertificates,
                     now: dt.datetime, *, everything: bool = False) -> AriRound:
     """One directory look-up, then the due refreshes side by side; never raises for the CA."""
     if not any(e.ari_id for e in inventory.entries):
@@ -389,7 +395,7 @@ class SweepReport:
 @dataclass
 class Sweep:
     settings: Settings
-    bucket: Bucket
+    bucket: ManagedCertificates
     reader: RenewalInfoReader
     queue: RenewalQueue | None  # None only for a dry run
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))

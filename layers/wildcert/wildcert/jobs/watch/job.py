@@ -28,7 +28,7 @@ from cryptography import x509
 
 from wildcert.adapters import slack
 from wildcert.adapters.acme import RenewalInfoReader
-from wildcert.adapters.bucket.inventory import Bucket, Entry
+from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
 from wildcert.adapters.sqs import RenewalQueue, SendResult
 from wildcert.jobs.sweep.job import (
     AriRound,
@@ -261,7 +261,7 @@ def watch_horizons(settings: Settings) -> Horizons:
 @dataclass
 class Watch:
     settings: Settings
-    bucket: Bucket
+    bucket: ManagedCertificates
     reader: RenewalInfoReader
     queue: RenewalQueue | None  # None only for a dry run
     probe: Probe = served_certificate
