@@ -9,15 +9,8 @@ import pytest
 
 from wildcert.adapters import slack
 from wildcert.adapters.bucket.inventory import Broken, Entry, parse_entry
-from wildcert.jobs.sweep.job import (
-    EventRejected,
-    ForceSelection,
-    covers,
-    normalise_serial,
-    parse_sweep_event,
-    plan,
-    select_forced,
-)
+from wildcert.jobs.over_inventory import EventRejected, normalise_serial, plan
+from wildcert.jobs.sweep.job import ForceSelection, covers, parse_sweep_event, select_forced
 from wildcert.logic import ari
 from wildcert.logic.renewal import Horizons, Lifetime, decide, is_due
 
