@@ -33,9 +33,6 @@ from wildcert.logic.certificates import (
 )
 from wildcert.logic.times import iso, parse_time
 
-__all__ = ["CERT_FILES", "STATE_PREFIX", "AccountRecord", "CertificateStore", "StorageError",
-           "StoredCertificate"]
-
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
 METADATA_VERSION = 1
