@@ -29,10 +29,10 @@ from tests.e2e.test_faults_common import (
     read_object,
     stored,
 )
-from wildcert.adapters.bucket.certificates import parse_time
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.jobs.issue.pipeline import StageFailure
 from wildcert.logic.certificates import load_key
+from wildcert.logic.times import parse_time
 
 BOTOCORE_ATTEMPTS = 5  # wildcert.adapters.aws.CLIENT_CONFIG: total_max_attempts=5
 

@@ -22,6 +22,7 @@ from tests.e2e.support import (
 )
 from wildcert.adapters import acme as acme_client
 from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.bucket.objects import Bucket
 from wildcert.jobs.issue.pipeline import StageFailure
 
 
@@ -105,7 +106,8 @@ def test_other_domains_or_key_type_is_not_skipped() -> None:
 
 
 def test_account_is_created_once_and_reused() -> None:
-    store = CertificateStore(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"])
+    store = CertificateStore(
+        Bucket(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"]))
     key = store.account_key(os.environ["ACME_DIRECTORY_URL"])
     invoke({"domains": [f"{unique('a')}.example.com"]})
     first = store.load_account(os.environ["ACME_DIRECTORY_URL"])

@@ -129,9 +129,9 @@ def test_all_well_posts_nothing_but_still_reports(queue, monkeypatch, cleanup) -
     with serving(files["fullchain.pem"], files["privkey.pem"]) as port:
         with_endpoints(label, [f"127.0.0.1:{port}"])
         # Other tests' certificates share the bucket: look at this one alone.
-        from wildcert.adapters.bucket.inventory import Bucket
+        from wildcert.adapters.bucket.inventory import ManagedCertificates
 
-        monkeypatch.setattr(Bucket, "names", lambda self: [label])
+        monkeypatch.setattr(ManagedCertificates, "names", lambda self: [label])
         posted = len(slack_payloads())
         result = watch_entry.watch({"dry_run": True}, None)
     assert result["checked"] == 1 and result["findings"] == [] and result["renewals"] == []

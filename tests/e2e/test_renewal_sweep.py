@@ -29,7 +29,8 @@ from tests.e2e.support import (
     unique,
 )
 from wildcert.adapters.bucket.certificates import StoredCertificate
-from wildcert.adapters.bucket.inventory import Bucket, Entry
+from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
+from wildcert.adapters.bucket.objects import Bucket
 from wildcert.jobs.issue import entry as issue_entry
 from wildcert.jobs.sweep import entry as sweep_entry
 
@@ -122,8 +123,9 @@ def issue(name: str, domains: list[str], **extra: Any) -> dict[str, Any]:
     return stored_set(name)[0]
 
 
-def bucket() -> Bucket:
-    return Bucket(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"])
+def certificates() -> ManagedCertificates:
+    return ManagedCertificates(
+        Bucket(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"]))
 
 
 # -- tests -------------------------------------------------------------------------------------
@@ -251,7 +253,7 @@ def test_refreshed_window_never_overwrites_a_newer_cert_json(cleanup) -> None:
     label = unique("ow")
     cleanup.append(label)
     meta = issue(label, [f"{label}.example.com"])
-    store = bucket()
+    store = certificates()
     read = store.read(label)
     assert isinstance(read, Entry)
     now = dt.datetime.now(dt.UTC)

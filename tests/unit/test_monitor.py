@@ -11,7 +11,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.unit.test_sweep import NOW, entry
 from wildcert.adapters import slack
-from wildcert.jobs.sweep.job import EventRejected
+from wildcert.jobs.over_inventory import EventRejected
 from wildcert.jobs.watch.job import (
     Endpoint,
     Finding,

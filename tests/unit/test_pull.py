@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from wildcert import pull
 from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore, StoredCertificate
+from wildcert.adapters.bucket.objects import Bucket
 from wildcert.logic import certificates as certs
 
 BUCKET = "certs"
@@ -117,7 +118,7 @@ def publish(
 ) -> StoredCertificate:
     """Store a set exactly as the issuer does."""
     meta = meta or StoredCertificate.describe(NAME, issued, NOW)
-    CertificateStore(s3, BUCKET, "kms-key").save(meta, issued)
+    CertificateStore(Bucket(s3, BUCKET, "kms-key")).save(meta, issued)
     return meta
 
 

@@ -9,17 +9,11 @@ import pytest
 
 from wildcert.adapters import slack
 from wildcert.adapters.bucket.inventory import Broken, Entry, parse_entry
-from wildcert.jobs.sweep.job import (
-    EventRejected,
-    ForceSelection,
-    covers,
-    normalise_serial,
-    parse_sweep_event,
-    plan,
-    select_forced,
-)
+from wildcert.jobs.over_inventory import EventRejected, plan
+from wildcert.jobs.sweep.job import ForceSelection, covers, parse_sweep_event, select_forced
 from wildcert.logic import ari
 from wildcert.logic.renewal import Horizons, Lifetime, decide, is_due
+from wildcert.logic.request import normalise_serial
 
 NOW = dt.datetime(2027, 3, 1, 6, 0, tzinfo=dt.UTC)
 MONTH = dt.timedelta(days=30)

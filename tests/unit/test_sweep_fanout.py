@@ -13,6 +13,7 @@ from wildcert.adapters.bucket.inventory import Entry, needs_refresh, refresh_all
 from wildcert.adapters.sqs import Renewal, RenewalQueue
 from wildcert.deadline import Deadline
 from wildcert.logic import ari
+from wildcert.logic.times import iso
 
 
 def renewal(i: int, reason: str = "due") -> Renewal:
@@ -101,7 +102,7 @@ def test_fifo_queue_deduplicates_by_name_and_serial() -> None:
 # -- renewal windows ---------------------------------------------------------------------------
 
 
-class FakeBucket:
+class FakeCertificates:
     def __init__(self, conflict: bool = False, reread: Entry | None = None):
         self.conflict = conflict
         self.reread = reread
@@ -118,12 +119,12 @@ class FakeBucket:
 
 
 def ca_window(start: dt.datetime, end: dt.datetime) -> dict:
-    return {"suggestedWindow": {"start": ari._iso(start), "end": ari._iso(end)}}
+    return {"suggestedWindow": {"start": iso(start), "end": iso(end)}}
 
 
 def test_only_certificates_with_an_ari_id_and_a_passed_check_are_refreshed() -> None:
     stale = window(NOW + dt.timedelta(days=5))
-    stale["next_check"] = ari._iso(NOW - dt.timedelta(minutes=1))
+    stale["next_check"] = iso(NOW - dt.timedelta(minutes=1))
     assert needs_refresh(entry("a", ari_id="AA.01", ari_block=stale), NOW)
     assert needs_refresh(entry("b", ari_id="AA.02"), NOW)  # never asked
     assert not needs_refresh(entry("c", ari_id="AA.03", ari_block=window(NOW)), NOW)
@@ -134,21 +135,21 @@ def test_refresh_keeps_the_chosen_moment_of_an_unchanged_window() -> None:
     start, end = NOW + dt.timedelta(days=50), NOW + dt.timedelta(days=52)
     previous = ari.parse(ca_window(start, end), retry_after_seconds=60, now=NOW,
                          rng=random.Random(1)).as_json()
-    previous["next_check"] = ari._iso(NOW - dt.timedelta(hours=1))
+    previous["next_check"] = iso(NOW - dt.timedelta(hours=1))
     item = entry("a", ari_id="AA.01", ari_block=previous)
-    bucket = FakeBucket()
-    result = refresh_one(item, lambda _id: (ca_window(start, end), 3600.0), bucket, NOW)
+    certificates = FakeCertificates()
+    result = refresh_one(item, lambda _id: (ca_window(start, end), 3600.0), certificates, NOW)
     assert result.refreshed and result.problem is None
     assert result.entry.renewal_info.selected == item.renewal_info.selected
     assert result.entry.renewal_info.next_check == NOW + dt.timedelta(hours=1)
-    assert bucket.written[0][0] == '"etag"'  # written on the condition of the ETag read
+    assert certificates.written[0][0] == '"etag"'  # written on the condition of the ETag read
 
 
 def test_refresh_conflict_keeps_the_newer_cert_json() -> None:
     newer = entry("a", serial="beef", ari_id="AA.02")
     result = refresh_one(entry("a", ari_id="AA.01"),
                          lambda _id: (ca_window(NOW, NOW + dt.timedelta(days=1)), None),
-                         FakeBucket(conflict=True, reread=newer), NOW)
+                         FakeCertificates(conflict=True, reread=newer), NOW)
     assert result.entry is newer and not result.refreshed
 
 
@@ -160,8 +161,8 @@ def test_ca_problems_keep_the_old_window_and_are_reported() -> None:
                                                    "end": "2027-01-01T00:00:00Z"}}, None)
     old = window(NOW + dt.timedelta(days=3))
     items = [entry("a", ari_id="AA.01"), entry("b", ari_id="AA.02", ari_block=old)]
-    results = refresh_all(items, down, FakeBucket(), NOW, everything=True)
+    results = refresh_all(items, down, FakeCertificates(), NOW, everything=True)
     assert [r.problem is not None for r in results] == [True, True]
     assert results[1].entry.renewal_info == items[1].renewal_info
-    (result,) = refresh_all(items[:1], bad_window, FakeBucket(), NOW)
+    (result,) = refresh_all(items[:1], bad_window, FakeCertificates(), NOW)
     assert "before it starts" in (result.problem or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -42,58 +43,72 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment names; a variable unset or blank keeps the default."""
         env = os.environ if env is None else env
         problems: list[str] = []
 
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is not set")
-            return value
+        def text(variable: str) -> str:
+            return env.get(variable, "").strip()
 
-        def number(name: str, default: float, low: float, high: float) -> float:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                problems.append(f"{name}={raw!r} is not a number")
-                return default
-            if not low <= value <= high:
-                problems.append(f"{name}={raw!r} must be between {low} and {high}")
-            return value
+        def listing(variable: str) -> tuple[str, ...]:
+            return tuple(v.strip() for v in text(variable).split(",") if v.strip())
 
-        def listing(name: str) -> tuple[str, ...]:
-            return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
-
-        bucket = required("CERT_BUCKET")
-        kms_key_id = required("KMS_KEY_ID")
+        for variable in ("CERT_BUCKET", "KMS_KEY_ID"):
+            if not text(variable):
+                problems.append(f"{variable} is not set")
         zones = tuple(z.rsplit("/", 1)[-1] for z in listing("ALLOWED_ZONES"))
         if not zones:
             problems.append("ALLOWED_ZONES lists no hosted zone IDs")
-        settings = cls(
-            bucket=bucket,
-            kms_key_id=kms_key_id,
-            allowed_zone_ids=zones,
-            directory_url=env.get("ACME_DIRECTORY_URL", "").strip() or LETS_ENCRYPT_PRODUCTION,
-            contact_email=env.get("ACME_CONTACT_EMAIL", "").strip() or None,
-            acme_profile=env.get("ACME_PROFILE", "").strip() or None,
-            acme_ca_bundle=env.get("ACME_CA_BUNDLE", "").strip() or None,
-            slack_webhook_secret=env.get("SLACK_WEBHOOK_SECRET", "").strip() or None,
-            caa_identities=listing("CAA_IDENTITIES") or ("letsencrypt.org",),
-            renew_at_remaining_fraction=number("RENEW_AT_REMAINING_FRACTION", 1 / 3, 0.05, 0.95),
-            sweep_interval_days=number("SWEEP_INTERVAL_DAYS", 30.0, 0.0, 366.0),
-            dns_server_override=env.get("DNS_SERVER_OVERRIDE", "").strip() or None,
-            propagation_timeout_seconds=number("DNS_PROPAGATION_TIMEOUT", 180.0, 5.0, 840.0),
-            record_ttl=int(number("CHALLENGE_RECORD_TTL", 60, 1, 3600)),
-            renewal_queue_url=env.get("RENEWAL_QUEUE_URL", "").strip() or None,
-            expiry_warning_days=number("EXPIRY_WARNING_DAYS", 14.0, 0.0, 365.0),
-            watch_interval_hours=(
-                number("WATCH_INTERVAL_HOURS", 12.0, 1.0, 168.0)
-                if env.get("WATCH_INTERVAL_HOURS", "").strip() else None
-            ),
-        )
+        given: dict[str, Any] = {
+            setting: text(variable) for setting, variable in TEXTS.items() if text(variable)
+        }
+        if listing("CAA_IDENTITIES"):
+            given["caa_identities"] = listing("CAA_IDENTITIES")
+        for setting, limits in NUMBERS.items():
+            if text(limits.variable):
+                given[setting] = limits.read(text(limits.variable), problems)
         if problems:
             raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
-        return settings
+        return cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
+                   allowed_zone_ids=zones, **given)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric setting's variable and range."""
+
+    variable: str
+    low: float
+    high: float
+    whole: bool = False
+
+    def read(self, raw: str, problems: list[str]) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            problems.append(f"{self.variable}={raw!r} is not a number")
+            return self.low
+        if not self.low <= value <= self.high:  # NaN too
+            problems.append(f"{self.variable}={raw!r} must be between {self.low} and {self.high}")
+            return self.low
+        return int(value) if self.whole else value
+
+
+# setting: the variable that sets it (the defaults are Settings' own)
+TEXTS = {
+    "directory_url": "ACME_DIRECTORY_URL",
+    "contact_email": "ACME_CONTACT_EMAIL",
+    "acme_profile": "ACME_PROFILE",
+    "acme_ca_bundle": "ACME_CA_BUNDLE",
+    "slack_webhook_secret": "SLACK_WEBHOOK_SECRET",
+    "dns_server_override": "DNS_SERVER_OVERRIDE",
+    "renewal_queue_url": "RENEWAL_QUEUE_URL",
+}
+NUMBERS = {
+    "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),
+    "sweep_interval_days": Number("SWEEP_INTERVAL_DAYS", 0.0, 366.0),
+    "propagation_timeout_seconds": Number("DNS_PROPAGATION_TIMEOUT", 5.0, 840.0),
+    "record_ttl": Number("CHALLENGE_RECORD_TTL", 1, 3600, whole=True),
+    "expiry_warning_days": Number("EXPIRY_WARNING_DAYS", 0.0, 365.0),
+    "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
+}

@@ -1,26 +1,265 @@
-"""What the sweep and the watch share: validate the event, run over the inventory, report."""
+"""What the sweep and the watch share: checking the event, one round over the inventory (the
+CA's windows refreshed, what is due queued), and the Lambda's shape around it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from wildcert import runtime
-from wildcert.settings import Settings
+from wildcert.adapters import aws, slack
+from wildcert.adapters.acme import AcmeError, RenewalInfoReader
+from wildcert.adapters.bucket.inventory import (
+    Entry,
+    Inventory,
+    ManagedCertificates,
+    Refreshed,
+    refresh_all,
+)
+from wildcert.adapters.bucket.objects import Bucket, StorageError
+from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
+from wildcert.logic.renewal import Decision, Horizons, decide
+from wildcert.logic.request import is_eventbridge
+from wildcert.settings import Settings, SettingsError
+
+LISTED_PROBLEMS = 15
+
+
+# -- the event ---------------------------------------------------------------------------------
+
+
+class EventRejected(Exception):
+    """The event cannot be acted on; `problems` lists every reason at once."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def payload_of(event: object) -> object:
+    """The job's own fields: an EventBridge event's `detail`, or the event itself."""
+    if is_eventbridge(event):
+        detail = event.get("detail")
+        return {} if detail is None else detail
+    return {} if event is None else event
+
+
+def show(value: object, limit: int = 60) -> str:
+    """A value quoted for a problem sentence: JSON-escaped, so no control characters, and short."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unknown_field(key: object, allowed: Sequence[str], where: str) -> str:
+    return f"{where} has an unknown field {show(key)}; the fields are {', '.join(allowed)}."
+
+
+def event_fields(event: object, allowed: Sequence[str], what: str,
+                 problems: list[str]) -> dict[Any, Any]:
+    """The event's own fields, with a problem for each one not in `allowed`."""
+    payload = payload_of(event)
+    if not isinstance(payload, dict):
+        problems.append(f"The {what} event must be a JSON object; got {show(payload)}.")
+        return {}
+    problems.extend(unknown_field(k, allowed, f"The {what} event") for k in payload
+                    if k not in allowed)
+    return payload
+
+
+def flag(value: object, where: str, problems: list[str]) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    problems.append(f"{where} must be true or false (a JSON boolean); got {show(value)}.")
+    return False
+
+
+def reject_if(problems: list[str]) -> None:
+    if problems:
+        shown = problems[:LISTED_PROBLEMS]
+        if len(problems) > LISTED_PROBLEMS:
+            shown.append(f"…and {len(problems) - LISTED_PROBLEMS} more problems.")
+        raise EventRejected(shown)
+
+
+# -- what is due -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    entry: Entry
+    reason: str
+    detail: str
+    force: bool
+
+    def renewal(self) -> Renewal:
+        meta = self.entry.meta
+        return Renewal(name=self.entry.name, domains=tuple(meta.domains),
+                       key_type=meta.key_type, reason=self.reason, serial=meta.serial,
+                       force=self.force, endpoints=self.entry.endpoints)
+
+    def as_dict(self) -> dict[str, Any]:
+        meta = self.entry.meta
+        return {"name": self.entry.name, "reason": self.reason, "detail": self.detail,
+                "serial": meta.serial, "not_after": meta.not_after}
+
+
+def plan(entries: Iterable[Entry], now: dt.datetime, *, horizons: Horizons,
+         remaining_fraction: float, forced: Mapping[str, tuple[str, ...]] | None = None,
+         ) -> list[Planned]:
+    """Pure: what to queue, forced first in reason, each certificate once."""
+    forced = forced or {}
+    out: list[Planned] = []
+    for entry in entries:
+        if entry.name in forced:
+            out.append(Planned(entry, "forced", "forced by " + ", ".join(forced[entry.name]),
+                               force=True))
+            continue
+        decision = decision_for(entry, now, horizons=horizons,
+                                remaining_fraction=remaining_fraction)
+        if decision.due:
+            out.append(Planned(entry, decision.reason, decision.detail,
+                               force=decision.needs_force))
+    return out
+
+
+def decision_for(entry: Entry, now: dt.datetime, *, horizons: Horizons,
+                 remaining_fraction: float) -> Decision:
+    info = entry.renewal_info
+    return decide(entry.lifetime, now, horizons=horizons, remaining_fraction=remaining_fraction,
+                  ari_selected=info.selected if info else None,
+                  ari_end=info.end if info else None)
+
+
+@dataclass(frozen=True)
+class AriRound:
+    """The renewal windows after refreshing those the CA asked to re-check."""
+
+    entries: tuple[Entry, ...]
+    refreshed: int
+    problems: tuple[tuple[str, str], ...]  # (name, problem)
+
+
+def refresh_windows(inventory: Inventory, reader: RenewalInfoReader,
+                    certificates: ManagedCertificates, now: dt.datetime, *,
+                    everything: bool = False) -> AriRound:
+    """One directory look-up, then the due refreshes side by side; never raises for the CA."""
+    if not any(e.ari_id for e in inventory.entries):
+        return AriRound(inventory.entries, 0, ())
+    try:
+        offered = reader.url is not None
+    except AcmeError as exc:
+        return AriRound(inventory.entries, 0, (("(directory)", str(exc)),))
+    if not offered:
+        return AriRound(inventory.entries, 0, ())
+    results: list[Refreshed] = refresh_all(inventory.entries, reader.fetch, certificates, now,
+                                           everything=everything)
+    return AriRound(
+        tuple(r.entry for r in results),
+        sum(r.refreshed for r in results),
+        tuple((r.entry.name, r.problem) for r in results if r.problem),
+    )
+
+
+# -- one round over the inventory --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Look:
+    """The inventory as this run found it, with the CA's windows refreshed where due."""
+
+    now: dt.datetime
+    inventory: Inventory
+    windows: AriRound
+    dry_run: bool
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self.windows.entries
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one run over the inventory saw and queued: the start of every report."""
+
+    look: Look
+    planned: tuple[Planned, ...]
+    sent: SendResult
+
+    @property
+    def checked(self) -> int:
+        return len(self.look.entries)
+
+    def as_dict(self) -> dict[str, Any]:
+        windows = self.look.windows
+        return {
+            "status": "ok" if not self.sent.failed else "incomplete",
+            "dry_run": self.look.dry_run,
+            "checked": self.checked,
+            "renewals": [p.as_dict() for p in self.planned],
+            "queued": list(self.sent.queued),
+            "failed": [{"name": n, "error": e} for n, e in self.sent.failed],
+            "ari": {"refreshed": windows.refreshed,
+                    "problems": [{"name": n, "problem": p} for n, p in windows.problems]},
+        }
+
+
+@dataclass
+class OverInventory:
+    """The sweep's and the watch's parts, and the two steps of their rounds."""
+
+    settings: Settings
+    certificates: ManagedCertificates
+    reader: RenewalInfoReader
+    queue: RenewalQueue | None  # None only for a dry run
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def look(self, *, dry_run: bool, refresh_all: bool = False) -> Look:
+        """Read every cert.json and refresh the CA's windows (all of them on request).
+
+        A run that would queue checks it can before it reads or writes anything.
+        """
+        if not dry_run:
+            self._queue()
+        now = self.now()
+        inventory = self.certificates.load()
+        windows = refresh_windows(inventory, self.reader, self.certificates, now,
+                                  everything=refresh_all)
+        return Look(now, inventory, windows, dry_run)
+
+    def queue_due(self, look: Look, *, horizons: Horizons,
+                  forced: Mapping[str, tuple[str, ...]] | None = None) -> Round:
+        """Queue a renewal for each certificate due within `horizons`, and each forced one."""
+        planned = plan(look.entries, look.now, horizons=horizons,
+                       remaining_fraction=self.settings.renew_at_remaining_fraction,
+                       forced=forced)
+        sent = SendResult((), ())
+        if planned and not look.dry_run:
+            sent = self._queue().send([p.renewal() for p in planned])
+        return Round(look, tuple(planned), sent)
+
+    def _queue(self) -> RenewalQueue:
+        if self.queue is None:
+            raise SettingsError("wildcert is misconfigured: RENEWAL_QUEUE_URL is not set")
+        return self.queue
+
+
+# -- the Lambda --------------------------------------------------------------------------------
 
 
 def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
-    """What the sweep and the watch share: the bucket, the CA's windows, the queue."""
-    from wildcert.adapters import aws
-    from wildcert.adapters.acme import RenewalInfoReader
-    from wildcert.adapters.bucket.inventory import Bucket
-    from wildcert.adapters.sqs import RenewalQueue
-
+    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue."""
     deadline = runtime.deadline(context)
     queue_url = settings.renewal_queue_url
     return {
         "settings": settings,
-        "bucket": Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id),
+        "certificates": ManagedCertificates(
+            Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id)),
         "reader": RenewalInfoReader(settings.directory_url, deadline=deadline,
                                     ca_bundle=settings.acme_ca_bundle),
         "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
@@ -28,16 +267,13 @@ def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
 
 
 def run_over_inventory(event: Any, context: Any, job: str, parse: Callable[[Any], Any],
-                 runner: Callable[..., Any], *, always_post: bool) -> dict[str, Any]:
+                       runner: Callable[..., Any], *, always_post: bool) -> dict[str, Any]:
     """The sweep's and the watch's shape: validate the event, run over the inventory, report.
 
     A rejected event is answered (and posted) without touching anything. A queueing failure is
     reported, not raised, because Lambda's retry of a whole run would queue the rest twice.
+    The bucket failing to list is raised: without the inventory nothing can be decided.
     """
-    from wildcert.adapters import slack
-    from wildcert.adapters.bucket.inventory import InventoryError
-    from wildcert.jobs.sweep.job import EventRejected
-
     settings = Settings.from_env()
     notifier = runtime.notifier(settings)
     try:
@@ -48,7 +284,7 @@ def run_over_inventory(event: Any, context: Any, job: str, parse: Callable[[Any]
                 "message": "; ".join(rejected.problems)}
     try:
         report = runner(**renewal_parts(settings, context)).run(parsed)
-    except InventoryError as error:
+    except StorageError as error:
         notifier.post(slack.failed(job, [], "inventory", str(error)))
         raise
     if always_post or report.worth_posting:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from wildcert.logic.times import iso, parse_time
+
 # RFC 9773 §4.3: clients clamp Retry-After to a reasonable range; Let's Encrypt asks for a
 # check at least twice a day, so never wait longer than that.
 MIN_RETRY_AFTER = dt.timedelta(minutes=1)
@@ -48,7 +50,7 @@ def _parse_time(text: object) -> dt.datetime:
     if not isinstance(text, str):
         raise InvalidRenewalInfo(f"window time {text!r} is not a string")
     try:
-        return _aware(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        return parse_time(text)
     except ValueError as exc:
         raise InvalidRenewalInfo(f"window time {text!r} is not RFC 3339") from exc
 
@@ -63,10 +65,10 @@ class RenewalInfo:
 
     def as_json(self) -> dict[str, str]:
         out = {
-            "window_start": _iso(self.start),
-            "window_end": _iso(self.end),
-            "selected": _iso(self.selected),
-            "next_check": _iso(self.next_check),
+            "window_start": iso(self.start),
+            "window_end": iso(self.end),
+            "selected": iso(self.selected),
+            "next_check": iso(self.next_check),
         }
         if self.explanation_url:
             out["explanation_url"] = self.explanation_url
@@ -81,10 +83,6 @@ class RenewalInfo:
             next_check=_parse_time(body["next_check"]),
             explanation_url=body.get("explanation_url"),
         )
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def clamp_retry_after(seconds: float | None) -> dt.timedelta:
@@ -112,7 +110,7 @@ def parse(
     window = body["suggestedWindow"]
     start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
     if end <= start:
-        raise InvalidRenewalInfo(f"the window ends ({_iso(end)}) before it starts ({_iso(start)})")
+        raise InvalidRenewalInfo(f"the window ends ({iso(end)}) before it starts ({iso(start)})")
     now = _aware(now)
     if previous is not None and (previous.start, previous.end) == (start, end):
         selected = previous.selected

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from wildcert.logic.times import iso_minutes
+
 SHORT_LIVED = dt.timedelta(days=10)
 
 
@@ -59,10 +61,6 @@ class Decision:
     needs_force: bool = False
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="minutes").replace("+00:00", "Z")
-
-
 def _usable_window(selected: dt.datetime, end: dt.datetime, lifetime: Lifetime) -> bool:
     # A window closing after expiry is a CA error; following it could let the certificate lapse.
     return end <= lifetime.not_after and selected <= lifetime.not_after
@@ -86,20 +84,21 @@ def decide(
     """
     due_now = is_due(lifetime, now, remaining_fraction=remaining_fraction)
     if now >= lifetime.not_after:
-        return Decision(True, "due", f"expired at {_iso(lifetime.not_after)}")
+        return Decision(True, "due", f"expired at {iso_minutes(lifetime.not_after)}")
     if ari_selected is not None and ari_end is not None and _usable_window(
         ari_selected, ari_end, lifetime
     ):
         if ari_selected <= now + horizons.ari:
             return Decision(True, "ari", f"the CA's renewal window says renew at "
-                            f"{_iso(ari_selected)}", needs_force=not due_now)
+                            f"{iso_minutes(ari_selected)}", needs_force=not due_now)
         if lifetime.not_after <= now + horizons.threshold:
-            return Decision(True, "due", f"expires at {_iso(lifetime.not_after)}, before the "
-                            "next sweep", needs_force=not due_now)
-        return Decision(False, "", f"the CA's renewal window says renew at {_iso(ari_selected)}")
+            return Decision(True, "due", f"expires at {iso_minutes(lifetime.not_after)}, "
+                            "before the next sweep", needs_force=not due_now)
+        return Decision(False, "", "the CA's renewal window says renew at "
+                        f"{iso_minutes(ari_selected)}")
     renew_at = lifetime.renew_at(remaining_fraction)
     if is_due(lifetime, now, remaining_fraction=remaining_fraction,
               next_check_in=horizons.threshold):
-        return Decision(True, "due", f"reaches its renewal point {_iso(renew_at)} before the "
-                        "next run", needs_force=not due_now)
-    return Decision(False, "", f"renewal point {_iso(renew_at)}")
+        return Decision(True, "due", f"reaches its renewal point {iso_minutes(renew_at)} "
+                        "before the next run", needs_force=not due_now)
+    return Decision(False, "", f"renewal point {iso_minutes(renew_at)}")

@@ -17,19 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from wildcert.adapters.acme import AcmeError
-from wildcert.adapters.aws import error_code, error_text
-from wildcert.adapters.bucket.certificates import STATE_PREFIX, StoredCertificate, put_encrypted
+from wildcert.adapters.bucket.certificates import STATE_PREFIX, StoredCertificate
+from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed, StorageError
 from wildcert.logic import ari
 from wildcert.logic.renewal import Lifetime
 
 logger = logging.getLogger("wildcert.adapters.bucket.inventory")
 
 READ_WORKERS = 8
-PRECONDITION_FAILED = {"PreconditionFailed", "412"}
-NOT_FOUND = {"NoSuchKey", "404"}
 MAX_CERT_JSON_BYTES = 1_000_000  # a cert.json is a few kB; anything huge is not ours
 
 
@@ -88,10 +84,6 @@ class Inventory:
         return len(self.entries)
 
 
-class InventoryError(Exception):
-    """The bucket could not be listed at all; nothing can be decided."""
-
-
 def _check_shape(name: str, meta: StoredCertificate) -> str | None:
     """Why this cert.json cannot drive a renewal, or None."""
     if meta.name != name:
@@ -130,47 +122,30 @@ def parse_entry(name: str, raw: bytes, etag: str) -> Entry | Broken:
     return Entry(name=name, meta=meta, etag=etag, body=body)
 
 
-class Bucket:
+class ManagedCertificates:
     """Reads the inventory and writes back refreshed renewal windows, never clobbering."""
 
-    def __init__(self, s3: Any, bucket: str, kms_key_id: str, *, workers: int = READ_WORKERS):
-        self.s3 = s3
+    def __init__(self, bucket: Bucket, *, workers: int = READ_WORKERS):
         self.bucket = bucket
-        self.kms_key_id = kms_key_id
         self.workers = workers
 
     def names(self) -> list[str]:
-        """Top-level prefixes, i.e. certificate names, without wildcert's own state."""
-        paginator = self.s3.get_paginator("list_objects_v2")
-        names: list[str] = []
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Delimiter="/"):
-                for prefix in page.get("CommonPrefixes", []):
-                    name = prefix["Prefix"].rstrip("/")
-                    # Certificate names cannot start with "_" (request.py), so neither can
-                    # anything that is not wildcert's own state.
-                    if name and not name.startswith("_") and name != STATE_PREFIX:
-                        names.append(name)
-        except (ClientError, BotoCoreError) as exc:
-            raise InventoryError(
-                f"listing s3://{self.bucket}/ failed: {error_text(exc)} — the function role "
-                "needs s3:ListBucket on the bucket."
-            ) from exc
-        return names
+        """Top-level prefixes, i.e. certificate names, without wildcert's own state.
+
+        Raises StorageError when the bucket cannot be listed: then nothing can be decided.
+        """
+        # Certificate names cannot start with "_" (request.py), so neither can anything that
+        # is not wildcert's own state.
+        return [name for name in self.bucket.folders()
+                if name and not name.startswith("_") and name != STATE_PREFIX]
 
     def read(self, name: str) -> Entry | Broken | None:
         """The entry for `name`; None when the prefix has no cert.json."""
-        key = f"{name}/cert.json"
         try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=key)
-            raw = response["Body"].read(MAX_CERT_JSON_BYTES + 1)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
-                return None
-            return Broken(name, f"reading s3://{self.bucket}/{key} failed: {error_text(exc)}")
-        except BotoCoreError as exc:
-            return Broken(name, f"reading s3://{self.bucket}/{key} failed: {exc}")
-        return parse_entry(name, raw, str(response.get("ETag", "")))
+            found = self.bucket.get(f"{name}/cert.json", limit=MAX_CERT_JSON_BYTES + 1)
+        except StorageError as exc:
+            return Broken(name, str(exc))
+        return None if found is None else parse_entry(name, found.body, found.etag)
 
     def load(self, names: Iterable[str] | None = None) -> Inventory:
         wanted = sorted(self.names() if names is None else names)
@@ -196,14 +171,12 @@ class Bucket:
         body = {**entry.body, "ari": info.as_json()}
         raw = json.dumps(body, indent=2, sort_keys=True).encode()
         try:
-            etag = put_encrypted(self.s3, self.bucket, self.kms_key_id, f"{entry.name}/cert.json",
-                                 raw, content_type="application/json", IfMatch=entry.etag)
-        except ClientError as exc:
-            if error_code(exc) in PRECONDITION_FAILED | NOT_FOUND:
-                logger.info("cert.json of %s changed while refreshing its renewal window; "
-                            "keeping the newer one", entry.name)
-                return None
-            raise
+            etag = self.bucket.put(f"{entry.name}/cert.json", raw,
+                                   content_type="application/json", if_match=entry.etag)
+        except (PreconditionFailed, NotFound):
+            logger.info("cert.json of %s changed while refreshing its renewal window; "
+                        "keeping the newer one", entry.name)
+            return None
         refreshed = parse_entry(entry.name, raw, etag)
         return refreshed if isinstance(refreshed, Entry) else None
 
@@ -230,9 +203,11 @@ def needs_refresh(entry: Entry, now: dt.datetime) -> bool:
     return info is None or info.next_check <= now
 
 
-def refresh_one(entry: Entry, fetch: Fetch, bucket: Bucket, now: dt.datetime) -> Refreshed:
+def refresh_one(entry: Entry, fetch: Fetch, certificates: ManagedCertificates,
+                now: dt.datetime) -> Refreshed:
     """Ask the CA for the certificate's window and store it; problems keep the old window."""
-    assert entry.ari_id is not None
+    if entry.ari_id is None:
+        raise ValueError(f"{entry.name} has no ari_id: the CA has no window to ask for")
     try:
         body, retry_after = fetch(entry.ari_id)
         info = ari.parse(body, retry_after_seconds=retry_after, now=now,
@@ -240,13 +215,13 @@ def refresh_one(entry: Entry, fetch: Fetch, bucket: Bucket, now: dt.datetime) ->
     except (AcmeError, ari.InvalidRenewalInfo) as exc:
         return Refreshed(entry, problem=f"renewal information unavailable: {exc}")
     try:
-        written = bucket.write_renewal_info(entry, info)
-    except (ClientError, BotoCoreError) as exc:
+        written = certificates.write_renewal_info(entry, info)
+    except StorageError as exc:
         # The window is still good for this run's decision; the next run stores it.
-        problem = f"could not store the refreshed renewal window: {error_text(exc)}"
+        problem = f"could not store the refreshed renewal window: {exc}"
         return Refreshed(_with_info(entry, info), refreshed=True, problem=problem)
     if written is None:
-        reread = bucket.read(entry.name)
+        reread = certificates.read(entry.name)
         return Refreshed(reread if isinstance(reread, Entry) else entry)
     return Refreshed(written, refreshed=True)
 
@@ -257,13 +232,14 @@ def _with_info(entry: Entry, info: ari.RenewalInfo) -> Entry:
     return Entry(entry.name, meta, entry.etag, {**entry.body, "ari": block})
 
 
-def refresh_all(entries: Iterable[Entry], fetch: Fetch, bucket: Bucket, now: dt.datetime, *,
-                everything: bool = False, workers: int = READ_WORKERS) -> list[Refreshed]:
+def refresh_all(entries: Iterable[Entry], fetch: Fetch, certificates: ManagedCertificates,
+                now: dt.datetime, *, everything: bool = False,
+                workers: int = READ_WORKERS) -> list[Refreshed]:
     """Refresh the windows that are due (or all, on request); other entries pass through."""
     items = list(entries)
     todo = [e for e in items if e.ari_id and (everything or needs_refresh(e, now))]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         done = dict(zip([e.name for e in todo],
-                        pool.map(lambda e: refresh_one(e, fetch, bucket, now), todo),
+                        pool.map(lambda e: refresh_one(e, fetch, certificates, now), todo),
                         strict=True))
     return [done.get(e.name, Refreshed(e)) for e in items]

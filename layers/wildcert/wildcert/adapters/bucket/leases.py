@@ -10,18 +10,16 @@ the CA already validated instead of ordering a second certificate).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from wildcert.adapters.aws import error_code
-from wildcert.adapters.bucket.certificates import STATE_PREFIX, parse_time, put_encrypted
-
-PRECONDITION_FAILED = {"PreconditionFailed", "412"}
+from wildcert.adapters.bucket.certificates import STATE_PREFIX
+from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed
+from wildcert.logic.times import iso, parse_time
 
 
 class Busy(Exception):
@@ -76,42 +74,33 @@ class Lease:
     leftover: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 class InFlight:
-    def __init__(self, s3: Any, bucket: str, kms_key_id: str):
-        self.s3 = s3
+    """The leases and journals under `_wildcert/inflight/`, on the bucket."""
+
+    def __init__(self, bucket: Bucket):
         self.bucket = bucket
-        self.kms_key_id = kms_key_id
 
     @staticmethod
     def key(name: str) -> str:
         return f"{STATE_PREFIX}/inflight/{name}.json"
 
-    def _put(self, key: str, journal: Journal, **condition: str) -> str:
-        return put_encrypted(self.s3, self.bucket, self.kms_key_id, key, journal.to_json(),
-                             content_type="application/json", **condition)
+    def _put(self, key: str, journal: Journal, *, create: bool = False,
+             if_match: str | None = None) -> str:
+        return self.bucket.put(key, journal.to_json(), content_type="application/json",
+                               if_none_match=create, if_match=if_match)
 
     def _read(self, key: str) -> tuple[Journal, str] | None:
-        try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in {"NoSuchKey", "404"}:
-                return None
-            raise
-        return Journal.from_json(response["Body"].read()), str(response["ETag"])
+        found = self.bucket.get(key)
+        return None if found is None else (Journal.from_json(found.body), found.etag)
 
     def acquire(self, journal: Journal, now: dt.datetime) -> tuple[Lease, Journal | None]:
         """Take the name, or raise Busy. Returns the lease and a dead predecessor's journal."""
         key = self.key(journal.name)
         for _ in range(3):
             try:
-                return Lease(key, self._put(key, journal, IfNoneMatch="*"), journal), None
-            except ClientError as exc:
-                if error_code(exc) not in PRECONDITION_FAILED:
-                    raise
+                return Lease(key, self._put(key, journal, create=True), journal), None
+            except PreconditionFailed:
+                pass
             found = self._read(key)
             if found is None:
                 continue  # released between our two calls: try to create again
@@ -123,32 +112,26 @@ class InFlight:
             if not previous.expired(now):
                 raise Busy(journal.name, previous.holder, parse_time(previous.expires_at), now)
             try:
-                return Lease(key, self._put(key, journal, IfMatch=etag), journal), previous
-            except ClientError as exc:
-                if error_code(exc) not in PRECONDITION_FAILED:
-                    raise
-                # someone else took it over first; look again
+                return Lease(key, self._put(key, journal, if_match=etag), journal), previous
+            except (PreconditionFailed, NotFound):
+                pass  # someone else took it over, or released it, first; look again
         raise Busy(journal.name, "a competing attempt", now, now)
 
     def record(self, lease: Lease, **changes: Any) -> None:
         """Journal progress; raises LeaseLost if our lease was taken over."""
         journal = dataclasses.replace(lease.journal, **changes)
         try:
-            lease.etag = self._put(lease.key, journal, IfMatch=lease.etag)
-        except ClientError as exc:
-            if error_code(exc) in PRECONDITION_FAILED | {"NoSuchKey", "404"}:
-                raise LeaseLost(
-                    f"the lease on {lease.journal.name!r} was taken over by another attempt"
-                ) from exc
-            raise
+            lease.etag = self._put(lease.key, journal, if_match=lease.etag)
+        except (PreconditionFailed, NotFound) as exc:
+            raise LeaseLost(
+                f"the lease on {lease.journal.name!r} was taken over by another attempt"
+            ) from exc
         lease.journal = journal
 
     def release(self, lease: Lease) -> None:
-        try:
-            self.s3.delete_object(Bucket=self.bucket, Key=lease.key, IfMatch=lease.etag)
-        except ClientError as exc:
-            if error_code(exc) not in PRECONDITION_FAILED | {"NoSuchKey", "404"}:
-                raise
+        # Taken over, or gone: not ours to delete any more.
+        with contextlib.suppress(PreconditionFailed, NotFound):
+            self.bucket.delete(lease.key, if_match=lease.etag)
 
     def park(self, lease: Lease, now: dt.datetime, *,
              records: list[tuple[str, str, str, str]] | None = None,
@@ -158,7 +141,7 @@ class InFlight:
         records: the challenge values still to remove (the journal's own when None).
         forget_order: the order is done (stored), so the next attempt must not resume it.
         """
-        changes: dict[str, Any] = {"expires_at": _iso(now)}
+        changes: dict[str, Any] = {"expires_at": iso(now)}
         if records is not None:
             changes["records"] = tuple(records)
         if forget_order:
@@ -167,4 +150,4 @@ class InFlight:
 
     @staticmethod
     def until(now: dt.datetime, seconds: float) -> str:
-        return _iso(now + dt.timedelta(seconds=seconds))
+        return iso(now + dt.timedelta(seconds=seconds))

@@ -37,6 +37,7 @@ from wildcert.adapters.bucket.certificates import (
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, Lease, LeaseLost
+from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
 from wildcert.deadline import Deadline
@@ -126,14 +127,16 @@ class Services:
         )
 
     @property
+    def bucket(self) -> Bucket:
+        return Bucket(self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id)
+
+    @property
     def store(self) -> CertificateStore:
-        return CertificateStore(
-            self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id
-        )
+        return CertificateStore(self.bucket)
 
     @property
     def inflight(self) -> InFlight:
-        return InFlight(self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id)
+        return InFlight(self.bucket)
 
     def zones(self) -> list[HostedZone]:
         return _zone_cache(self.settings.allowed_zone_ids, self.route53)

@@ -21,28 +21,25 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme import RenewalInfoReader
-from wildcert.adapters.bucket.inventory import Bucket, Entry
-from wildcert.adapters.sqs import RenewalQueue, SendResult
-from wildcert.jobs.sweep.job import (
-    AriRound,
-    Planned,
+from wildcert.adapters.bucket.inventory import Entry
+from wildcert.jobs.over_inventory import (
+    OverInventory,
+    Round,
     event_fields,
     flag,
-    normalise_serial,
-    plan,
-    refresh_windows,
     reject_if,
 )
 from wildcert.logic import certificates as certs
 from wildcert.logic.renewal import Horizons
-from wildcert.settings import Settings, SettingsError
+from wildcert.logic.request import normalise_serial
+from wildcert.logic.times import iso_minutes
+from wildcert.settings import Settings
 
 logger = logging.getLogger("wildcert.jobs.watch.job")
 
@@ -83,10 +80,6 @@ def parse_watch_event(event: object) -> WatchEvent:
 # -- expiry ------------------------------------------------------------------------------------
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="minutes").replace("+00:00", "Z")
-
-
 def _in(delta: dt.timedelta) -> str:
     days = delta.total_seconds() / 86400
     return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
@@ -94,8 +87,8 @@ def _in(delta: dt.timedelta) -> str:
 
 def expiry_text(not_after: dt.datetime, now: dt.datetime) -> str:
     if now >= not_after:
-        return f"expired {_iso(not_after)}, {_in(now - not_after)} ago"
-    return f"expires {_iso(not_after)}, in {_in(not_after - now)}"
+        return f"expired {iso_minutes(not_after)}, {_in(now - not_after)} ago"
+    return f"expires {iso_minutes(not_after)}, in {_in(not_after - now)}"
 
 
 def expiry_finding(entry: Entry, now: dt.datetime, warning: dt.timedelta) -> Finding | None:
@@ -219,36 +212,22 @@ def check_endpoints(entries: Iterable[Entry], now: dt.datetime, warning: dt.time
 
 @dataclass(frozen=True)
 class WatchReport:
-    checked: int
+    done: Round
     findings: tuple[Finding, ...]
-    planned: tuple[Planned, ...]
-    sent: SendResult
-    ari: AriRound
-    dry_run: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "status": "ok" if not self.sent.failed else "incomplete",
-            "dry_run": self.dry_run,
-            "checked": self.checked,
-            "findings": [f.as_dict() for f in self.findings],
-            "renewals": [p.as_dict() for p in self.planned],
-            "queued": list(self.sent.queued),
-            "failed": [{"name": n, "error": e} for n, e in self.sent.failed],
-            "ari": {"refreshed": self.ari.refreshed,
-                    "problems": [{"name": n, "problem": p} for n, p in self.ari.problems]},
-        }
+        return {**self.done.as_dict(), "findings": [f.as_dict() for f in self.findings]}
 
     @property
     def worth_posting(self) -> bool:
-        return bool(self.findings or self.sent.failed)
+        return bool(self.findings or self.done.sent.failed)
 
     def message(self) -> slack.Message:
         return slack.watch_findings(
-            checked=self.checked,
+            checked=self.done.checked,
             findings=[(f.name, f.text) for f in self.findings],
-            queued=list(self.sent.queued),
-            failed=list(self.sent.failed),
+            queued=list(self.done.sent.queued),
+            failed=list(self.done.sent.failed),
         )
 
 
@@ -259,32 +238,16 @@ def watch_horizons(settings: Settings) -> Horizons:
 
 
 @dataclass
-class Watch:
-    settings: Settings
-    bucket: Bucket
-    reader: RenewalInfoReader
-    queue: RenewalQueue | None  # None only for a dry run
+class Watch(OverInventory):
     probe: Probe = served_certificate
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
     def run(self, event: WatchEvent) -> WatchReport:
-        if self.queue is None and not event.dry_run:
-            raise SettingsError("wildcert is misconfigured: RENEWAL_QUEUE_URL is not set")
-        now = self.now()
-        warning = dt.timedelta(days=self.settings.expiry_warning_days)
-        inventory = self.bucket.load()
-        windows = refresh_windows(inventory, self.reader, self.bucket, now,
-                                  everything=event.refresh_ari)
-        planned = plan(windows.entries, now, horizons=watch_horizons(self.settings),
-                       remaining_fraction=self.settings.renew_at_remaining_fraction)
-        sent = SendResult((), ())
-        if planned and not event.dry_run:
-            assert self.queue is not None
-            sent = self.queue.send([p.renewal() for p in planned])
-        findings = [Finding(b.name, "broken", b.problem) for b in inventory.broken]
-        findings += [f for e in windows.entries if (f := expiry_finding(e, now, warning))]
-        findings += check_endpoints(windows.entries, now, warning, probe=self.probe)
-        logger.info("watch checked %d, %d findings, queued %d of %d", len(windows.entries),
-                    len(findings), len(sent.queued), len(planned))
-        return WatchReport(len(windows.entries), tuple(findings), tuple(planned), sent, windows,
-                           event.dry_run)
+        look = self.look(dry_run=event.dry_run, refresh_all=event.refresh_ari)
+        done = self.queue_due(look, horizons=watch_horizons(self.settings))
+        now, warning = look.now, dt.timedelta(days=self.settings.expiry_warning_days)
+        findings = [Finding(b.name, "broken", b.problem) for b in look.inventory.broken]
+        findings += [f for e in look.entries if (f := expiry_finding(e, now, warning))]
+        findings += check_endpoints(look.entries, now, warning, probe=self.probe)
+        logger.info("watch checked %d, %d findings, queued %d of %d", done.checked,
+                    len(findings), len(done.sent.queued), len(done.planned))
+        return WatchReport(done, tuple(findings))
