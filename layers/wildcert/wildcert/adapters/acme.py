@@ -235,6 +235,7 @@ class AcmeSession:
         key = self.key = account_jwk(account_key_pem)
         alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
         self.net = client.ClientNetwork(key, alg=alg, user_agent=USER_AGENT, timeout=int(timeout))
+        # acme sends every request through its public `session`: ours, not its default.
         self.http = DeadlineHttp(deadline, timeout, verify=ca_bundle or True)
         self.net.session.close()
         self.net.session = self.http
