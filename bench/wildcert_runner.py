@@ -2,9 +2,10 @@
 
 In-process invocations behave like a warm Lambda container (imports done, boto3 clients and
 the zone list cached); `invoke_cold` runs bench/invoke_once.py in a fresh process, like the
-first invocation of a new container. Counting never changes what wildcert does: ACME requests
-come from each session's own `CountingNetwork`, AWS calls from botocore's `before-call` event on
-the clients wildcert uses, DNS queries from `dns_checks.STATS`.
+first invocation of a new container. Counting never changes what wildcert does and lives here,
+outside it: ACME requests from a response hook on each session's HTTP session (`AcmeSteps`), AWS
+calls from botocore's `before-call` event on the clients wildcert uses, DNS queries from
+`dns_checks.STATS`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "wildcert"
@@ -68,15 +70,83 @@ def import_handler() -> Any:
     return app
 
 
+# The directory's resources a client sends requests to, by the name Pebble's log gives them.
+DIRECTORY_STEPS = ("newNonce", "newAccount", "newOrder", "revokeCert", "keyChange")
+
+
+@dataclass
+class AcmeSteps:
+    """Counts one AcmeSession's ACME requests by protocol step, from a response hook on its
+    HTTP session, with the step names of Pebble's log (bench/pebble_log.py) so the two counts
+    compare line by line.
+
+    A step is known by URL: the directory's own, its resources, and the URLs the CA hands
+    out as it answers (a new order's Location, an order's authorizations, finalize and
+    certificate, an authorization's challenges). An order fetched by a URL this session was
+    never given (a previous attempt's, when it recovers) is known by its body.
+    """
+
+    session: Any  # wildcert.adapters.acme.AcmeSession
+    counts: Counter[str]
+    known: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Any] | None = None
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        body = _json_object(response)
+        step = self.step(response.request.url, body)
+        self.counts[f"{response.request.method} {step}"] += 1
+        self.learn(step, response, body)
+
+    def step(self, url: str, body: dict[str, Any]) -> str:
+        if url == self.session.directory_url:
+            return "directory"  # before anything else: the session has no directory yet
+        if url in self.known:
+            return self.known[url]
+        if self.resources is None:
+            # Every request but the directory's is sent once the session holds the directory.
+            self.resources = dict(self.session.directory.to_partial_json())
+        resources = self.resources
+        for name in DIRECTORY_STEPS:
+            if resources.get(name) == url:
+                return name
+        renewal_info = resources.get("renewalInfo")
+        if isinstance(renewal_info, str) and url.startswith(renewal_info.rstrip("/") + "/"):
+            return "renewalInfo"
+        if "finalize" in body:
+            return "order"
+        return urlsplit(url).path
+
+    def learn(self, step: str, response: Any, body: dict[str, Any]) -> None:
+        if step == "newOrder" and response.headers.get("Location"):
+            self.known[response.headers["Location"]] = "order"
+        if isinstance(body.get("finalize"), str):
+            self.known[body["finalize"]] = "finalize"
+        for url in body.get("authorizations") or ():
+            self.known[url] = "authz"
+        if isinstance(body.get("certificate"), str):
+            self.known[body["certificate"]] = "certificate"
+        for challenge in body.get("challenges") or ():
+            if isinstance(challenge, dict) and isinstance(challenge.get("url"), str):
+                self.known[challenge["url"]] = "challenge"
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:  # a nonce, a certificate chain
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 @dataclass
 class WorkCounters:
     """Requests wildcert sent, and the time spent waiting on each outside system, since the
     last `reset()` (sequential invocations only). `install` wraps without changing behaviour;
     `uninstall` puts everything back."""
 
+    acme: Counter[str] = field(default_factory=Counter)
     aws: Counter[str] = field(default_factory=Counter)
     spent: Counter[str] = field(default_factory=Counter)
-    sessions: list[Any] = field(default_factory=list)
     _restore: list[tuple[Any, str, Any]] = field(default_factory=list)
     _handlers: list[tuple[Any, str, Any]] = field(default_factory=list)
 
@@ -87,15 +157,15 @@ class WorkCounters:
         from wildcert.adapters import dns as dns_checks
         from wildcert.jobs.issue import pipeline as issuer
 
-        sessions = self.sessions
+        counts = self.acme
 
-        class RecordingSession(acme_client.AcmeSession):
+        class CountedSession(acme_client.AcmeSession):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
-                sessions.append(self)
+                self.http.hooks["response"].append(AcmeSteps(self, counts).hook)
 
-        self._replace(issuer, "AcmeSession", RecordingSession)
-        self._time(acme_client.CountingNetwork, "_send_request", "ACME HTTP requests")
+        self._replace(issuer, "AcmeSession", CountedSession)
+        self._time(acme_client.DeadlineHttp, "request", "ACME HTTP requests")
         self._time(dns_checks, "_query", "DNS queries")
         self._time(deadline.Deadline, "sleep", "poll and backoff sleeps")
         for service in ("route53", "s3"):
@@ -142,20 +212,17 @@ class WorkCounters:
     def reset(self) -> None:
         from wildcert.adapters import dns as dns_checks
 
+        self.acme.clear()
         self.aws.clear()
         self.spent.clear()
-        self.sessions.clear()
         dns_checks.STATS.reset()
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         from wildcert.adapters import dns as dns_checks
 
-        acme: Counter[str] = Counter()
-        for session in self.sessions:
-            acme.update(session.net.requests)
         stats = dns_checks.STATS
         return {
-            "acme": dict(acme),
+            "acme": dict(self.acme),
             "aws": dict(self.aws),
             "dns": {"CAA": stats.caa, "TXT": stats.txt},
             "spent": {k: round(v, 4) for k, v in self.spent.items()},

@@ -1,9 +1,11 @@
-"""The bench's counters: Pebble log lines to ACME steps, AWS requests to operations, the proxy."""
+"""The bench's counters: Pebble log lines to ACME steps, AWS requests to operations, the proxy,
+and wildcert's ACME requests by step as its HTTP session sees them."""
 
 from __future__ import annotations
 
 import http.client
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,6 +14,12 @@ import pytest
 
 from bench.aws_proxy import CountingProxy, classify
 from bench.pebble_log import LogCursor, count_requests
+from bench.wildcert_runner import AcmeSteps
+from tests.unit.fakes import FakeTime
+from tests.unit.scripted_ca import PEM, Answer, ScriptedCa, order, running, script_order
+from tests.unit.scripted_ca import session_for as scripted_session
+from wildcert.adapters.acme import AcmeSession
+from wildcert.logic.certificates import generate_key, make_csr
 
 SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/{service}/aws4_request, X"
 
@@ -132,3 +140,53 @@ def test_proxy_forwards_unchanged_and_counts(upstream: int) -> None:
         assert proxy.counter.take() == {}
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def ca() -> Iterator[ScriptedCa]:
+    with running() as server:
+        yield server
+
+
+def counted_session(ca: ScriptedCa, counts: Counter[str]) -> AcmeSession:
+    session = scripted_session(ca, FakeTime())
+    session.http.hooks["response"].append(AcmeSteps(session, counts).hook)
+    return session
+
+
+def test_acme_requests_are_named_by_step_like_pebbles_log(ca: ScriptedCa) -> None:
+    script_order(ca)
+    ca.on("POST", "/chall/1", Answer(body={"type": "dns-01", "url": f"{ca.base}/chall/1",
+                                           "status": "processing",
+                                           "token": "dG9rZW4tdG9rZW4tdG9rZW4tdG9rZW4"},
+                                     headers={"Link": '<{base}/authz/1>;rel="up"'}))
+    ca.on("POST", "/finalize/1", Answer(body=order(ca, "processing")))
+    ca.on("POST", "/order/1", Answer(body=order(ca, "pending")), Answer(body=order(ca, "ready")),
+          Answer(body=order(ca, "valid", certificate=f"{ca.base}/cert/1")))
+    ca.on("POST", "/cert/1", Answer(body=PEM))
+    ca.on("GET", "/ari/abc.def", Answer(body={"suggestedWindow": {}}))
+    counts: Counter[str] = Counter()
+    session = counted_session(ca, counts)
+    made = session.new_order(("example.com",))
+    session.answer(made.challenges)
+    session.wait_until_ready(made.url, made.challenges)
+    session.finalize(made.url, made.finalize_url,
+                     make_csr(generate_key("ec256"), ("example.com",)))
+    session.renewal_info("abc.def")
+    assert counts == {
+        "GET directory": 1, "HEAD newNonce": 1, "POST newOrder": 1, "POST authz": 2,
+        "POST challenge": 1, "POST order": 3, "POST finalize": 1, "POST certificate": 1,
+        "GET renewalInfo": 1,
+    }
+    assert sum(counts.values()) == len(ca.seen)  # every request the CA saw, once
+
+
+def test_an_order_never_handed_to_this_session_is_known_by_its_body(ca: ScriptedCa) -> None:
+    """Recovering a dead attempt's order, with the directory from the container's cache."""
+    script_order(ca)
+    scripted_session(ca, FakeTime()).new_order(("example.com",))  # caches the directory
+    ca.on("POST", "/order/9", Answer(body=order(ca, "ready")))
+    counts: Counter[str] = Counter()
+    state = counted_session(ca, counts).fetch_order(f"{ca.base}/order/9")
+    assert state.finalize_url == f"{ca.base}/finalize/1"
+    assert counts == {"HEAD newNonce": 1, "POST order": 1}

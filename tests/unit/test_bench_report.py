@@ -66,6 +66,6 @@ def test_a_whole_report_renders_with_findings() -> None:
     markdown = report.render(results, notes)
     assert "certbot takes 7.0x" in markdown
     assert "3 authorization poll(s)" in markdown
-    assert "Counting bug in wildcert" in markdown
+    assert "wildcert's HTTP session and the CA's side count differently" in markdown
     assert "| ACME HTTP requests | 0.60 s | 60% |" in markdown
     assert "not computed" not in markdown

@@ -1,17 +1,19 @@
 """The ACME protocol (RFC 8555) against Let's Encrypt or any compatible CA, on `acme` + `josepy`.
 
-`acme` does the JWS signing and message types. wildcert drives the order itself because the
-library's polling sleeps a fixed second, ignores Retry-After on authorizations, cannot send
-`replaces`, and drops the Retry-After of error responses (needed for `rateLimited`).
+`acme` does the JWS signing, the nonces and the message types, through its public API only
+(`ClientNetwork.post`/`get`, `ClientV2.get_directory`/`new_account`/`answer_challenge`).
+wildcert drives the order itself because the library's polling sleeps a fixed second, ignores
+Retry-After on authorizations, cannot send `replaces`, and drops the Retry-After of error
+responses (needed for `rateLimited`): the HTTP session `acme` sends through is wildcert's own
+(`DeadlineHttp`), which keeps the last response and caps every timeout by the deadline.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import email.utils
+import enum
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -63,35 +65,85 @@ class DnsChallenge:
 
 @dataclass(frozen=True)
 class Order:
+    """A new order: where it lives, where to finalize it and what is left to prove."""
+
     url: str
-    body: messages.Order
+    finalize_url: str
     challenges: tuple[DnsChallenge, ...]
-    authorization_urls: tuple[str, ...]
 
 
-class CountingNetwork(client.ClientNetwork):
-    """ClientNetwork that keeps the last response (for Retry-After) and counts requests.
+class OrderStatus(enum.Enum):
+    """An order's status (RFC 8555 §7.1.6)."""
 
-    Requests are counted by the protocol step that sent them (`kind`), which is what a reader
-    of the benchmark wants, not by URL (CAs lay out their URLs differently).
+    PENDING = "pending"
+    READY = "ready"
+    PROCESSING = "processing"
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """An order as the CA last described it (RFC 8555 §7.1.3).
+
+    `problem` is the CA's error document in words, when it gave one (an invalid order).
     """
 
-    def __init__(self, *args: Any, deadline: Deadline | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
-        self.last_response: requests.Response | None = None
-        self.requests: Counter[str] = Counter()
-        self.kind = "other"
-        self.nonce_url = ""
+    url: str
+    status: OrderStatus
+    finalize_url: str
+    certificate_url: str | None
+    problem: str | None
 
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        kind = "newNonce" if url == self.nonce_url else self.kind
-        self.requests[f"{method} {kind}"] += 1
-        if self.deadline is not None:
-            # A slow CA must not hold the invocation past its deadline: cap every wait.
-            kwargs["timeout"] = max(1.0, min(self._default_timeout, self.deadline.remaining()))
+    @classmethod
+    def from_json(cls, url: str, body: object) -> OrderState:
+        if not isinstance(body, dict):
+            raise AcmeError(f"the CA described the order at {url} with something other than "
+                            "a JSON object")
+        try:
+            status = OrderStatus(body.get("status"))
+        except ValueError:
+            raise AcmeError(f"the order at {url} has an unknown status "
+                            f"{body.get('status')!r}") from None
+        finalize = body.get("finalize")
+        if not isinstance(finalize, str) or not finalize:
+            raise AcmeError(f"the order at {url} names no finalize URL")
+        certificate = body.get("certificate")
+        return cls(
+            url=url,
+            status=status,
+            finalize_url=finalize,
+            certificate_url=certificate if isinstance(certificate, str) and certificate else None,
+            problem=_problem(body.get("error")),
+        )
+
+    @property
+    def issued(self) -> bool:
+        return self.status is OrderStatus.VALID and self.certificate_url is not None
+
+
+class DeadlineHttp(requests.Session):
+    """The HTTP session `acme` sends through (its public `ClientNetwork.session`).
+
+    Keeps the last response, whose Retry-After `acme` drops when it raises the CA's problem
+    document, and caps every request's timeout by the invocation's deadline: a slow CA must
+    not hold the invocation past it. TLS is checked against `verify` (a CA bundle or True),
+    which stands in for the plain "verify" `acme` asks for on each request.
+    """
+
+    def __init__(self, deadline: Deadline, timeout: float, *, verify: str | bool = True):
+        super().__init__()
+        self.deadline = deadline
+        self.timeout = timeout
+        self.verify = verify
+        self.last_response: requests.Response | None = None
+
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = max(1.0, min(self.timeout, self.deadline.remaining()))
+        if kwargs.get("verify", True) is True:
+            kwargs["verify"] = self.verify
         self.last_response = None
-        response = super()._send_request(method, url, *args, **kwargs)
+        response = super().request(method, url, *args, **kwargs)
         self.last_response = response
         return response
 
@@ -135,6 +187,18 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _problem(error: object) -> str | None:
+    """A problem document (RFC 7807) in words, or None when there is none."""
+    if not error:
+        return None
+    if not isinstance(error, dict):
+        return f"error: {str(error)[:200]}"
+    try:
+        return _describe(messages.Error.from_json(error))
+    except jose.DeserializationError:
+        return f"error: {str(error)[:200]}"
+
+
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, requests.ConnectionError | requests.Timeout):
         return True
@@ -170,33 +234,30 @@ class AcmeSession:
         self.deadline = deadline
         key = self.key = account_jwk(account_key_pem)
         alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
-        self.net = CountingNetwork(
-            key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT,
-            timeout=int(timeout), deadline=deadline,
-        )
+        self.net = client.ClientNetwork(key, alg=alg, user_agent=USER_AGENT, timeout=int(timeout))
+        # acme sends every request through its public `session`: ours, not its default.
+        self.http = DeadlineHttp(deadline, timeout, verify=ca_bundle or True)
+        self.net.session.close()
+        self.net.session = self.http
         self._client: client.ClientV2 | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T], *, kind: str) -> T:
-        # Restored afterwards: a call may fetch the directory first, which counts as its own.
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
         if self.deadline.expired():
             raise AcmeError(f"no time left for {what}: the invocation's deadline passed; "
                             "the request is retried")
-        outer, self.net.kind = self.net.kind, kind
         try:
             return retry.call(fn, is_transient=_is_transient, deadline=self.deadline, what=what)
         except AcmeError:
             raise
         except (messages.Error, errors.Error, requests.RequestException) as exc:
             raise self._error(what, exc) from exc
-        finally:
-            self.net.kind = outer
 
     def _error(self, what: str, exc: BaseException) -> AcmeError:
         code = error_code(exc)
         retry_after = None
-        if self.net.last_response is not None:
-            retry_after = parse_retry_after(self.net.last_response.headers.get("Retry-After"))
+        if self.http.last_response is not None:
+            retry_after = parse_retry_after(self.http.last_response.headers.get("Retry-After"))
         hint = ""
         if code == "rateLimited":
             hint = " The CA's rate limit was hit; retry after the time it gives."
@@ -212,6 +273,14 @@ class AcmeSession:
             retry_after=retry_after,
         )
 
+    def _signed(self, what: str, url: str,
+                payload: jose.JSONDeSerializable | None) -> requests.Response:
+        """A signed POST (POST-as-GET when `payload` is None), retried when transient."""
+        directory = self.directory
+        return self._call(
+            what, lambda: self.net.post(url, payload, new_nonce_url=directory["newNonce"])
+        )
+
     @property
     def client(self) -> client.ClientV2:
         if self._client is None:
@@ -220,14 +289,10 @@ class AcmeSession:
                 fetched = self._call(
                     "fetching the ACME directory",
                     lambda: client.ClientV2.get_directory(self.directory_url, self.net),
-                    kind="directory",
                 )
                 cached = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
                 _DIRECTORIES[self.directory_url] = cached
-            directory = cached[0]
-            self._client = client.ClientV2(directory, self.net)
-            with contextlib.suppress(KeyError):
-                self.net.nonce_url = directory["newNonce"]
+            self._client = client.ClientV2(cached[0], self.net)
         return self._client
 
     @property
@@ -268,7 +333,6 @@ class AcmeSession:
         response = self._call(
             "fetching renewal information",
             lambda: self.net.get(f"{base.rstrip('/')}/{cert_id}"),
-            kind="renewalInfo",
         )
         return dict(response.json()), parse_retry_after(response.headers.get("Retry-After"))
 
@@ -290,7 +354,7 @@ class AcmeSession:
             except errors.ConflictError as existing:
                 return str(existing.location)
 
-        url = self._call("registering the ACME account", create, kind="newAccount")
+        url = self._call("registering the ACME account", create)
         self.use_account(url)
         return url
 
@@ -304,16 +368,13 @@ class AcmeSession:
             fields["profile"] = profile
         if replaces:
             fields["replaces"] = replaces
-        payload = NewOrderWithReplaces(**fields)
-        response = self._call(
-            "creating the ACME order",
-            lambda: self.client._post(self.directory["newOrder"], payload),
-            kind="newOrder",
-        )
-        body = messages.Order.from_json(response.json())
+        response = self._signed("creating the ACME order", self.directory["newOrder"],
+                                NewOrderWithReplaces(**fields))
         url = response.headers.get("Location", "")
+        body = response.json()
+        state = OrderState.from_json(url, body)
         pending = []
-        for authz_url in body.authorizations:
+        for authz_url in _authorization_urls(url, body):
             authz = self._authorization(authz_url)
             if authz.body.status == messages.STATUS_VALID:
                 continue  # reused from an earlier order: nothing to prove
@@ -323,12 +384,10 @@ class AcmeSession:
                     f"{authz.body.status.name} at {authz_url}; start a new order."
                 )
             pending.append(self._dns_challenge(authz, authz_url))
-        return Order(url, body, tuple(pending), tuple(body.authorizations))
+        return Order(url, state.finalize_url, tuple(pending))
 
     def _authorization(self, url: str) -> messages.AuthorizationResource:
-        response = self._call(
-            "fetching an authorization", lambda: self.client._post_as_get(url), kind="authz"
-        )
+        response = self._signed("fetching an authorization", url, None)
         return messages.AuthorizationResource(
             body=messages.Authorization.from_json(response.json()), uri=url
         )
@@ -358,7 +417,6 @@ class AcmeSession:
         self._call(
             f"answering the dns-01 challenge for {item.identifier}",
             lambda: self.client.answer_challenge(item.challenge, response),
-            kind="challenge",
         )
 
     def wait_until_ready(self, order_url: str, pending: tuple[DnsChallenge, ...]) -> None:
@@ -368,17 +426,12 @@ class AcmeSession:
         failed and why.
         """
         names = ", ".join(f"{'*.' if p.wildcard else ''}{p.identifier}" for p in pending)
-        body = self._poll(f"validation of {names}", order_url, self._order_ready,
-                          kind="order poll")
-        if body.get("status") == "invalid":
-            raise self._validation_failure(pending, body)
-
-    @staticmethod
-    def _order_ready(url: str, body: dict[str, Any]) -> bool:
-        return body.get("status") in {"ready", "processing", "valid", "invalid"}
+        state = self._poll(f"validation of {names}", order_url, _validated)
+        if state.status is OrderStatus.INVALID:
+            raise self._validation_failure(pending, state)
 
     def _validation_failure(self, pending: tuple[DnsChallenge, ...],
-                            order: dict[str, Any]) -> AcmeError:
+                            order: OrderState) -> AcmeError:
         reasons = []
         for item in pending:
             authz = self._authorization(item.authorization_url).body
@@ -387,70 +440,68 @@ class AcmeSession:
             errors_seen = [_describe(c.error) for c in authz.challenges if c.error is not None]
             reasons.append(f"{item.record_name}: " + ("; ".join(errors_seen)
                                                       or f"authorization is {authz.status}"))
-        if not reasons and order.get("error"):
-            reasons.append(_describe(messages.Error.from_json(order["error"])))
+        if not reasons and order.problem:
+            reasons.append(order.problem)
         return AcmeError(
             f"the CA could not validate the order: {' | '.join(reasons) or 'no reason given'}. "
             "Check the _acme-challenge TXT record is served by every name server of the zone.",
             code="unauthorized",
         )
 
-    def _poll(
-        self, what: str, url: str, done: Callable[[str, dict[str, Any]], bool], *, kind: str
-    ) -> dict[str, Any]:
+    def _poll(self, what: str, url: str, done: Callable[[OrderState], bool]) -> OrderState:
         interval = 0.1
         while True:
-            response = self._call(
-                f"polling {what}", lambda: self.client._post_as_get(url), kind=kind
-            )
-            body = response.json()
-            if done(url, body):
-                return body
+            response = self._signed(f"polling {what}", url, None)
+            state = OrderState.from_json(url, response.json())
+            if done(state):
+                return state
             wait = parse_retry_after(response.headers.get("Retry-After"))
             wait = interval if wait is None else min(max(wait, 0.05), 60.0)
             if self.deadline.remaining() <= wait:
                 raise AcmeError(
                     f"timed out waiting for {what} at {url} (last status "
-                    f"{body.get('status')!r}); the Lambda's time ran out — retry the request."
+                    f"{state.status.value!r}); the Lambda's time ran out — retry the request."
                 )
             self.deadline.sleep(wait)
             interval = min(interval * 1.6, 2.0)
 
-    def fetch_order(self, url: str) -> dict[str, Any]:
-        response = self._call("fetching the order", lambda: self.client._post_as_get(url),
-                              kind="order poll")
-        return dict(response.json())
+    def fetch_order(self, url: str) -> OrderState:
+        response = self._signed("fetching the order", url, None)
+        return OrderState.from_json(url, response.json())
 
     def finalize(self, order_url: str, finalize_url: str, csr_pem: bytes) -> str:
         """Finalize with `csr_pem`, wait for issuance, return the PEM chain."""
         csr = x509.load_pem_x509_csr(csr_pem)
-        response = self._call(
-            "finalizing the order",
-            lambda: self.client._post(finalize_url, messages.CertificateRequest(csr=csr)),
-            kind="finalize",
-        )
-        body = response.json()
-        if body.get("status") != "valid" or not body.get("certificate"):
-            body = self._poll("issuance", order_url, self._order_done, kind="order poll")
-        return self.download(body["certificate"])
+        response = self._signed("finalizing the order", finalize_url,
+                                messages.CertificateRequest(csr=csr))
+        state = OrderState.from_json(order_url, response.json())
+        if not state.issued:
+            state = self._poll("issuance", order_url, _issued)
+        assert state.certificate_url is not None  # what `_issued` waited for
+        return self.download(state.certificate_url)
 
     def download(self, certificate_url: str) -> str:
-        chain = self._call(
-            "downloading the certificate",
-            lambda: self.client._post_as_get(certificate_url),
-            kind="certificate",
-        )
-        return chain.text
+        return self._signed("downloading the certificate", certificate_url, None).text
 
-    def _order_done(self, url: str, body: dict[str, Any]) -> bool:
-        status = body.get("status")
-        if status == "valid" and body.get("certificate"):
-            return True
-        if status in {"pending", "ready", "processing", "valid"}:
-            return False
-        error = body.get("error")
-        detail = _describe(messages.Error.from_json(error)) if error else f"order is {status}"
-        raise AcmeError(f"the CA did not issue the certificate ({url}): {detail}.")
+
+def _authorization_urls(order_url: str, body: dict[str, Any]) -> list[str]:
+    urls = body.get("authorizations")
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise AcmeError(f"the order at {order_url} lists no authorizations")
+    return urls
+
+
+def _validated(state: OrderState) -> bool:
+    return state.status is not OrderStatus.PENDING
+
+
+def _issued(state: OrderState) -> bool:
+    if state.issued:
+        return True
+    if state.status is not OrderStatus.INVALID:
+        return False
+    detail = state.problem or f"order is {state.status.value}"
+    raise AcmeError(f"the CA did not issue the certificate ({state.url}): {detail}.")
 
 
 class RenewalInfoReader:

@@ -28,6 +28,7 @@ from wildcert.adapters.acme import (
     AcmeSession,
     DnsChallenge,
     Order,
+    OrderStatus,
     new_account_key_pem,
 )
 from wildcert.adapters.bucket.certificates import (
@@ -300,7 +301,7 @@ class Issuer:
         csr = make_csr(key, request.domains)
         fullchain = self._validate_and_finalize(
             session, order, records,
-            finalize=lambda: session.finalize(order.url, order.body.finalize, csr), lease=lease,
+            finalize=lambda: session.finalize(order.url, order.finalize_url, csr), lease=lease,
         )
         return self._checked(key, fullchain, request)
 
@@ -372,16 +373,16 @@ class Issuer:
             return None
         with stage("acme"):
             try:
-                body = session.fetch_order(previous.order_url)
+                state = session.fetch_order(previous.order_url)
             except AcmeError as exc:
                 logger.info("previous order %s is gone (%s); ordering anew",
                             previous.order_url, exc)
                 return None
             key = load_key(previous.key_pem.encode())
-            if body.get("status") == "valid" and body.get("certificate"):
-                fullchain = session.download(body["certificate"])
-            elif body.get("status") == "ready":
-                fullchain = session.finalize(previous.order_url, body["finalize"],
+            if state.status is OrderStatus.VALID and state.certificate_url:
+                fullchain = session.download(state.certificate_url)
+            elif state.status is OrderStatus.READY:
+                fullchain = session.finalize(previous.order_url, state.finalize_url,
                                              make_csr(key, request.domains))
             else:
                 return None
