@@ -16,12 +16,12 @@ from wildcert.adapters.route53 import (
     in_zone,
     is_conflict,
     is_transient,
-    normal_name,
     plan_add,
     plan_remove,
     quote,
     unquote,
 )
+from wildcert.logic.zones import canonical_name
 
 NAME = "_acme-challenge.example.com"
 ZONE = HostedZone("Z0123", "example.com")
@@ -74,7 +74,7 @@ def test_unquote_undoes_quote(value: str) -> None:
 
 
 def test_names_are_normalised_and_matched_by_label() -> None:
-    assert normal_name(" _ACME-Challenge.Example.COM. ") == NAME
+    assert canonical_name(" _ACME-Challenge.Example.COM. ") == NAME
     assert in_zone("_acme-challenge.example.com.", ZONE)
     assert in_zone("example.com", ZONE)
     assert not in_zone("_acme-challenge.notexample.com", ZONE)

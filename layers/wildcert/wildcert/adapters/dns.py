@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from wildcert import retry
 from wildcert.deadline import Deadline
 from wildcert.logic import caa
+from wildcert.logic.zones import canonical_name
 
 if TYPE_CHECKING:
     import dns.message
@@ -86,12 +87,9 @@ class Server:
 # --- names -------------------------------------------------------------------------------
 
 
-def normalize(name: str) -> str:
-    return name.strip().rstrip(".").lower()
-
 
 def split_wildcard(domain: str) -> tuple[str, bool]:
-    name = normalize(domain)
+    name = canonical_name(domain)
     if name.startswith("*."):
         return name[2:], True
     return name, False
@@ -99,7 +97,7 @@ def split_wildcard(domain: str) -> tuple[str, bool]:
 
 def tree_walk(name: str) -> list[str]:
     """`name` and its ancestors up to the TLD (the root is never asked), closest first."""
-    labels = normalize(name).split(".")
+    labels = canonical_name(name).split(".")
     return [".".join(labels[i:]) for i in range(len(labels)) if labels[i]]
 
 
@@ -256,7 +254,7 @@ def _caa_answer(
         chain = response.resolve_chaining()
     except dns.exception.DNSException as error:
         raise LookupFailed(f"bad answer for {qname}: {error}") from error
-    canonical = normalize(chain.canonical_name.to_text())
+    canonical = canonical_name(chain.canonical_name.to_text())
     if chain.answer is None:
         return None, (canonical if canonical != qname else None)
     records = tuple(
@@ -416,14 +414,14 @@ def _txt_sighting(record: str, response: dns.message.Message) -> Sighting:
     values: set[str] = set()
     cname = None
     for rrset in response.answer:
-        if normalize(rrset.name.to_text()) != record or rrset.rdclass != dns.rdataclass.IN:
+        if canonical_name(rrset.name.to_text()) != record or rrset.rdclass != dns.rdataclass.IN:
             continue
         if rrset.rdtype == dns.rdatatype.TXT:
             values.update(
                 b"".join(rdata.strings).decode("utf-8", "backslashreplace") for rdata in rrset
             )
         elif rrset.rdtype == dns.rdatatype.CNAME:
-            cname = normalize(rrset[0].target.to_text())
+            cname = canonical_name(rrset[0].target.to_text())
     if not values and cname:
         return Sighting(note=f"it is a CNAME to {cname}; write the values there")
     return Sighting(frozenset(values))
@@ -450,7 +448,7 @@ def resolve_name_servers(
     resolve is left out with a warning: a validation server cannot reach it either.
     """
     servers: dict[str, Server] = {}
-    for host in dict.fromkeys(normalize(h) for h in hosts):
+    for host in dict.fromkeys(canonical_name(h) for h in hosts):
         try:
             infos = retry.call(
                 functools.partial(getaddrinfo, host, DNS_PORT, socket.AF_INET, socket.SOCK_DGRAM),
@@ -478,7 +476,7 @@ def _servers_per_record(
     if isinstance(name_servers, str):
         override = parse_address(name_servers)
         return {record: [override] for record in records}
-    hosts = {normalize(k): [normalize(h) for h in v] for k, v in name_servers.items()}
+    hosts = {canonical_name(k): [canonical_name(h) for h in v] for k, v in name_servers.items()}
     missing = [r for r in records if not hosts.get(r)]
     if missing:
         raise ValueError(f"no name servers given for {', '.join(sorted(missing))}")
@@ -514,7 +512,7 @@ def wait_for_txt(
     """
     started = time.monotonic()
     budget = deadline.child(timeout)
-    wanted = {normalize(k): frozenset(v) for k, v in expected.items()}
+    wanted = {canonical_name(k): frozenset(v) for k, v in expected.items()}
     per_record = _servers_per_record(wanted, name_servers, budget)
     pending = {(server, record): Sighting() for record in wanted for server in per_record[record]}
     interval = FIRST_POLL_INTERVAL

@@ -23,6 +23,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from wildcert import retry
 from wildcert.deadline import Deadline
+from wildcert.logic.zones import canonical_name
 from wildcert.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -90,16 +91,13 @@ class _Pending:
 # ---------------------------------------------------------------- pure helpers
 
 
-def normal_name(name: str) -> str:
-    return name.strip().rstrip(".").lower()
-
 
 def bare_zone_id(zone_id: str) -> str:
     return zone_id.strip().rsplit("/", 1)[-1]
 
 
 def in_zone(name: str, zone: HostedZone) -> bool:
-    name = normal_name(name)
+    name = canonical_name(name)
     return name == zone.name or name.endswith("." + zone.name)
 
 
@@ -313,7 +311,7 @@ class ChallengeRecords:
                     if zone.get("Config", {}).get("PrivateZone"):
                         private.append(zone_id)
                         continue
-                    found[zone_id] = HostedZone(zone_id, normal_name(zone["Name"]))
+                    found[zone_id] = HostedZone(zone_id, canonical_name(zone["Name"]))
         except (ClientError, BotoCoreError) as error:
             raise Route53Error(explain(error, doing="list the hosted zones")) from error
         if private:
@@ -337,7 +335,7 @@ class ChallengeRecords:
                 f"Hosted zone {zone.name} ({zone.id}) has no delegation set: it is private or "
                 "not delegated; use a public zone."
             )
-        return [normal_name(s) for s in servers]
+        return [canonical_name(s) for s in servers]
 
     def add(self, records: Sequence[ChallengeRecord]) -> None:
         """Make every record's value present, keeping other values; wait until INSYNC."""
@@ -348,7 +346,7 @@ class ChallengeRecords:
         self._change(records, plan_remove, _guess_for_remove, "remove challenge value(s) from")
 
     def values(self, zone: HostedZone, name: str) -> set[str]:
-        name = normal_name(name)
+        name = canonical_name(name)
         try:
             current = self._read(zone, name)
         except (ClientError, BotoCoreError) as error:
@@ -440,7 +438,7 @@ class ChallengeRecords:
     def _remember(self, zone: HostedZone, changes: Sequence[Change]) -> None:
         for change in changes:
             rrset = change["ResourceRecordSet"]
-            key = (zone.id, normal_name(rrset["Name"]))
+            key = (zone.id, canonical_name(rrset["Name"]))
             if change["Action"] == "DELETE":
                 self._seen[key] = None
             else:
@@ -483,7 +481,7 @@ class ChallengeRecords:
         )
         current = None
         for rrset in answer.get("ResourceRecordSets", []):
-            if normal_name(rrset["Name"]) == name and rrset["Type"] == TXT:
+            if canonical_name(rrset["Name"]) == name and rrset["Type"] == TXT:
                 current = _record_set(zone, name, rrset)
         self._seen[(zone.id, name)] = current
         return current
@@ -525,7 +523,7 @@ def _record_set(zone: HostedZone, name: str, rrset: Mapping[str, Any]) -> Record
 def _by_zone(records: Sequence[ChallengeRecord]) -> dict[HostedZone, dict[str, list[str]]]:
     grouped: dict[HostedZone, dict[str, list[str]]] = {}
     for record in records:
-        name = normal_name(record.name)
+        name = canonical_name(record.name)
         if not in_zone(name, record.zone):
             raise Route53Error(
                 f"{name} is not inside hosted zone {record.zone.name} ({record.zone.id}): "

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wildcert.logic.request import normalise_serial
+
+if TYPE_CHECKING:
+    from wildcert.adapters.bucket.certificates import StoredCertificate
+    from wildcert.logic.request import CertificateRequest
 
 from wildcert.logic.times import iso_minutes
 
@@ -102,3 +109,28 @@ def decide(
         return Decision(True, "due", f"reaches its renewal point {iso_minutes(renew_at)} "
                         "before the next run", needs_force=not due_now)
     return Decision(False, "", f"renewal point {iso_minutes(renew_at)}")
+
+
+def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
+                request_id: str | None, now: dt.datetime, *,
+                remaining_fraction: float) -> str | None:
+    """Why the stored certificate already answers this request, or None to issue.
+
+    A duplicate delivery, a renewal of a serial already replaced, or a certificate that covers
+    the same names with the same key type and is not due: each is a reason not to order.
+    """
+    if current is None:
+        return None
+    if request_id and current.extra.get("request_id") == request_id:
+        return "this request was already served (duplicate delivery)"
+    if request.renews and normalise_serial(current.serial) != request.renews:
+        return (f"serial {request.renews} was already replaced by {current.serial} "
+                "(stale renewal request)")
+    if request.force:
+        return None
+    same = (sorted(current.domains) == sorted(request.domains)
+            and current.key_type == request.key_type)
+    lifetime = Lifetime(current.not_before_time, current.not_after_time)
+    if same and not is_due(lifetime, now, remaining_fraction=remaining_fraction):
+        return "the stored certificate covers these domains and is not due"
+    return None

@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def _canonical(name: str) -> str:
-    # Route 53 reports zone names with a trailing dot; requests never have one.
-    return name[:-1].lower() if name.endswith(".") else name.lower()
+def canonical_name(name: str) -> str:
+    """A DNS name as wildcert compares names: lowercase, no surrounding blanks or final dot.
+
+    Route 53 and DNS answers spell names with a trailing dot; requests never have one.
+    """
+    return name.strip().rstrip(".").lower()
 
 
 def zone_for(name: str, zone_names: Iterable[str]) -> str | None:
@@ -24,10 +27,10 @@ def zone_for(name: str, zone_names: Iterable[str]) -> str | None:
     """
     by_canonical: dict[str, str] = {}
     for zone in zone_names:
-        canonical = _canonical(zone)
+        canonical = canonical_name(zone)
         if canonical:
             by_canonical.setdefault(canonical, zone)
-    labels = _canonical(name).split(".")
+    labels = canonical_name(name).split(".")
     if labels[0] == "*":
         labels = labels[1:]
     for start in range(len(labels)):

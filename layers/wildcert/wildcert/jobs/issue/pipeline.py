@@ -1,11 +1,12 @@
 """The issuance pipeline: one request in, one stored certificate (or one clear refusal) out.
 
-Stages, as users see them in Slack and in errors:
-    validation  the request itself
-    precheck    bucket writable with our key, CAA allows the CA
-    dns         challenge records in Route 53 and their propagation
-    acme        the CA: account, order, validation, finalization
-    storage     writing the certificate set to the bucket
+`Issuer.issue` is the whole flow, step by step in the order it runs:
+
+    validate → skip? → bucket precheck → CAA → lease → order → publish TXT
+    → wait for the name servers → answer → finalize → verify → store → notify
+
+Each step below it is one small method, tagged with the stage a user sees when it fails
+(see `wildcert.jobs.issue.outcome`), and logs one line.
 """
 
 from __future__ import annotations
@@ -16,35 +17,28 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert.adapters import aws, slack
-from wildcert.adapters.acme import (
-    AcmeError,
-    AcmeSession,
-    DnsChallenge,
-    Order,
-    OrderStatus,
-    new_account_key_pem,
-)
+from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
     CertificateStore,
     StorageError,
     StoredCertificate,
 )
-from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, Lease, LeaseLost
+from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, Lease
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
 from wildcert.logic import ari
 from wildcert.logic.certificates import (
-    CertificateError,
     IssuedSet,
     PrivateKey,
     generate_key,
@@ -53,61 +47,18 @@ from wildcert.logic.certificates import (
     make_csr,
     verify_set,
 )
-from wildcert.logic.renewal import Lifetime, is_due
-from wildcert.logic.request import (
-    CertificateRequest,
-    RequestRejected,
-    normalise_serial,
-    parse_request,
-)
+from wildcert.logic.renewal import skip_reason
+from wildcert.logic.request import CertificateRequest, RequestRejected, parse_request
 from wildcert.logic.zones import zone_for
 from wildcert.settings import Settings
+
+__all__ = ["Issuer", "Outcome", "Services", "StageFailure"]
 
 logger = logging.getLogger("wildcert.jobs.issue.pipeline")
 CLEANUP_SECONDS = 15.0
 # A lease outlives the attempt's own deadline by this much, so a live holder never loses it.
 LEASE_MARGIN_SECONDS = 60.0
 DEFAULT_RATE_LIMIT_WAIT = 3600.0  # Let's Encrypt always sends Retry-After; this is a fallback
-
-
-class StageFailure(Exception):
-    """A failure after bounded retries, tagged with the stage it happened in."""
-
-    def __init__(self, stage: str, message: str, *, retry_after: float | None = None,
-                 deferred: bool = False):
-        super().__init__(f"[{stage}] {message}")
-        self.stage = stage
-        self.message = message
-        self.retry_after = retry_after
-        # Deferred: not attempted because the CA asked everyone to wait; already reported.
-        self.deferred = deferred
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # issued | skipped | rejected
-    name: str | None
-    domains: tuple[str, ...]
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "name": self.name, "domains": list(self.domains),
-                **self.details}
-
-
-EXPECTED_ERRORS = (AcmeError, Route53Error, StorageError, CertificateError, ClientError,
-                   BotoCoreError, TimeoutError, LeaseLost)
-
-
-@contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    try:
-        yield
-    except StageFailure:
-        raise
-    except EXPECTED_ERRORS as exc:
-        message = aws.error_text(exc) if isinstance(exc, ClientError | BotoCoreError) else str(exc)
-        raise StageFailure(name, message, retry_after=getattr(exc, "retry_after", None)) from exc
 
 
 @dataclass
@@ -118,14 +69,14 @@ class Services:
     deadline: Deadline
     client_factory: Callable[[str], Any] = aws.client
 
-    @property
-    def route53(self) -> ChallengeRecords:
-        return self.route53_within(self.deadline)
-
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         return ChallengeRecords(
             self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl
         )
+
+    @property
+    def route53(self) -> ChallengeRecords:
+        return self.route53_within(self.deadline)
 
     @property
     def bucket(self) -> Bucket:
@@ -136,22 +87,30 @@ class Services:
         return CertificateStore(self.bucket)
 
     @property
-    def inflight(self) -> InFlight:
+    def leases(self) -> InFlight:
         return InFlight(self.bucket)
 
     def zones(self) -> list[HostedZone]:
-        return _zone_cache(self.settings.allowed_zone_ids, self.route53)
+        ids = self.settings.allowed_zone_ids
+        # Zone names never change in practice; one ListHostedZones per container is plenty
+        # under Route 53's account-wide five requests per second.
+        if ids not in _ZONES:
+            _ZONES[ids] = self.route53.allowed_zones(ids)
+        return _ZONES[ids]
 
 
-_ZONE_CACHE: dict[tuple[str, ...], list[HostedZone]] = {}
+_ZONES: dict[tuple[str, ...], list[HostedZone]] = {}
 
 
-def _zone_cache(ids: tuple[str, ...], route53: ChallengeRecords) -> list[HostedZone]:
-    # Zone names change never in practice; one ListHostedZones per container is plenty
-    # under Route 53's account-wide five requests per second.
-    if ids not in _ZONE_CACHE:
-        _ZONE_CACHE[ids] = route53.allowed_zones(ids)
-    return _ZONE_CACHE[ids]
+@dataclass
+class HeldLease:
+    """The name's lease while this attempt holds it, and what a dead predecessor left."""
+
+    lease: Lease
+    previous: Journal | None
+    # Set once a certificate exists: from then on a failure keeps the order for the retry.
+    certificate_exists: bool = False
+    recovered: bool = False  # the certificate came from the predecessor's order
 
 
 class Issuer:
@@ -165,12 +124,11 @@ class Issuer:
         self.notifier = notifier
         self.now = now
 
-    # -- entry point --------------------------------------------------------------------------
     def handle(self, raw: object, request_id: str | None = None) -> Outcome:
+        """Validate `raw` and issue; every failure is reported to Slack once, then raised."""
         request: CertificateRequest | None = None
         try:
-            with stage("precheck"):
-                zones = self.services.zones()  # cached per container
+            zones = self._zones()
             try:
                 request = parse_request(raw, [z.name for z in zones])
             except RequestRejected as rejected:
@@ -184,74 +142,260 @@ class Issuer:
                     slack.failed(name or "unnamed", domains, failure.stage, failure.message))
             raise
 
-    # -- the pipeline -------------------------------------------------------------------------
     def issue(self, request: CertificateRequest, zones: Sequence[HostedZone],
               request_id: str | None = None) -> Outcome:
+        current = self._current(request)
+        reason = skip_reason(current, request, request_id, self.now(),
+                             remaining_fraction=self.settings.renew_at_remaining_fraction)
+        if current is not None and reason:
+            return self._skipped(request, current, reason)
+        account = self._bucket_precheck()
+        problems = self._caa(request, account)
+        if problems:
+            return self._reject({"name": request.name, "domains": list(request.domains)},
+                                problems, stage_name="precheck")
+        zone_of = _zones_by_identifier(request, zones)
+        try:
+            with self._lease(request) as held:
+                session = self._acme_session(account)
+                replaces = self._replaces(session, current)
+                issued = self._recover(session, held, request)
+                if issued is None:
+                    order = self._order(session, request, replaces)
+                    key = generate_key(request.key_type)
+                    records = _challenge_records(order, zone_of)
+                    self._journal(held, order, key, records)
+                    with self._published(held, records):
+                        self._wait_for_name_servers(records)
+                        self._answer(session, order)
+                        fullchain = self._finalize(session, order, key, request)
+                    issued = self._verify(key, fullchain, request)
+                held.certificate_exists = True
+                meta, location = self._store(request, issued, current, session, request_id)
+        except Busy as busy:
+            logger.info("lease: %s", busy)
+            return Outcome("busy", request.name, request.domains, {
+                "reason": str(busy), "retry_after": busy.retry_after})
+        return self._notify_issued(request, meta, location, issued, renewal=current is not None,
+                                   replaces=replaces, recovered=held.recovered)
+
+    # -- the steps, in pipeline order ---------------------------------------------------------
+    @in_stage("precheck")
+    def _zones(self) -> list[HostedZone]:
+        return self.services.zones()
+
+    @in_stage("precheck")
+    def _current(self, request: CertificateRequest) -> StoredCertificate | None:
+        return self.services.store.current(request.name)
+
+    def _skipped(self, request: CertificateRequest, current: StoredCertificate,
+                 reason: str) -> Outcome:
+        logger.info("skip: %s: %s", request.name, reason)
+        return Outcome("skipped", request.name, request.domains, {
+            "serial": current.serial, "not_after": current.not_after, "reason": reason})
+
+    def _bucket_precheck(self) -> AccountRecord:
+        """The bucket takes our writes, the account key is there, and the CA has not said wait."""
         store = self.services.store
         with stage("precheck"):
-            current = store.current(request.name)
-        skip = self._skip_reason(current, request, request_id)
-        if current is not None and skip:
-            logger.info("skipped %s: %s", request.name, skip)
-            return Outcome("skipped", request.name, request.domains, {
-                "serial": current.serial, "not_after": current.not_after, "reason": skip,
-            })
-        with stage("precheck"):
             store.probe()
-            account = self._account(store)
-        self._respect_ca_cooldown(store)
-        with stage("precheck"):
-            problems = caa_preflight(
-                request.domains,
-                resolver_address=self.settings.dns_server_override,
-                identities=self.settings.caa_identities,
-                account_uri=account.account_url,
-                deadline=self.deadline,
+            directory = self.settings.directory_url
+            account = store.load_account(directory) or store.create_account(
+                AccountRecord(directory, new_account_key_pem().decode()))
+            until = store.ca_cooldown(directory)
+        logger.info("bucket precheck: writable, account key for %s", directory)
+        wait = (until - self.now()).total_seconds() if until else 0.0
+        if until is not None and wait > 0:
+            raise StageFailure(
+                "acme",
+                f"the CA rate-limited this account until {until.isoformat()}; "
+                "the request waits instead of spending another order",
+                retry_after=wait, deferred=True,
             )
-        if problems:
-            return self._reject(
-                {"name": request.name, "domains": list(request.domains)}, problems,
-                stage_name="precheck",
-            )
-        inflight = self.services.inflight
+        return account
+
+    @in_stage("precheck")
+    def _caa(self, request: CertificateRequest, account: AccountRecord) -> list[str]:
+        problems = caa_preflight(
+            request.domains,
+            resolver_address=self.settings.dns_server_override,
+            identities=self.settings.caa_identities,
+            account_uri=account.account_url,
+            deadline=self.deadline,
+        )
+        logger.info("caa: %s", "; ".join(problems) if problems else "the CA may issue")
+        return problems
+
+    @contextlib.contextmanager
+    def _lease(self, request: CertificateRequest) -> Iterator[HeldLease]:
+        """Hold the name for this attempt; on the way out leave what a retry must finish."""
+        leases = self.services.leases
         now = self.now()
         journal = Journal(
             name=request.name, holder=self.holder, domains=request.domains,
             key_type=request.key_type,
             expires_at=InFlight.until(now, self.deadline.remaining() + LEASE_MARGIN_SECONDS),
         )
+        with stage("precheck"):
+            lease, previous = leases.acquire(journal, now)
+        logger.info("lease: %s holds %s until %s", self.holder, request.name, journal.expires_at)
+        held = HeldLease(lease, previous)
         try:
-            with stage("precheck"):
-                lease, previous = inflight.acquire(journal, now)
-        except Busy as busy:
-            logger.info("%s", busy)
-            return Outcome("busy", request.name, request.domains, {
-                "reason": str(busy), "retry_after": busy.retry_after})
-        try:
-            outcome = self._issue_holding(request, zones, current=current, account=account,
-                                          lease=lease, previous=previous, request_id=request_id)
-        except StageFailure as failure:
-            self._let_go(inflight, lease, keep_order=failure.stage == "storage")
+            yield held
+        except StageFailure:
+            self._let_go(leases, lease, keep_order=held.certificate_exists)
             raise
-        self._let_go(inflight, lease, keep_order=False)
-        return outcome
+        # Any other error leaves the lease to expire: the next attempt finishes from the journal.
+        self._let_go(leases, lease, keep_order=False)
 
-    def _issue_holding(self, request: CertificateRequest, zones: Sequence[HostedZone], *,
-                       current: StoredCertificate | None, account: AccountRecord, lease: Lease,
-                       previous: Journal | None, request_id: str | None) -> Outcome:
-        """The part that runs holding the name's lease."""
+    @in_stage("acme")
+    def _acme_session(self, account: AccountRecord) -> AcmeSession:
+        session = AcmeSession(account.directory_url, account.key_pem.encode(),
+                              deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+        if account.account_url:
+            session.use_account(account.account_url)
+        else:
+            url = session.register(self.settings.contact_email)
+            self.services.store.update_account(dataclasses.replace(account, account_url=url))
+        return session
+
+    @in_stage("acme")
+    def _replaces(self, session: AcmeSession, current: StoredCertificate | None) -> str | None:
+        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
+        if current is None or not current.extra.get("ari_id"):
+            return None
+        return str(current.extra["ari_id"]) if session.renewal_info_url else None
+
+    def _recover(self, session: AcmeSession, held: HeldLease,
+                 request: CertificateRequest) -> IssuedSet | None:
+        """Clean up after a dead attempt and, if the CA already issued or validated, finish."""
+        previous = held.previous
+        if previous is None:
+            return None
+        if previous.records:
+            self._cleanup(held.lease, [
+                ChallengeRecord(HostedZone(zid, zname), name, value)
+                for zid, zname, name, value in previous.records
+            ])
+        same = (sorted(previous.domains) == sorted(request.domains)
+                and previous.key_type == request.key_type)
+        if not (same and previous.order_url and previous.key_pem):
+            return None
         with stage("acme"):
-            session = self._session(account)
-        issued = (self._recover(session, previous, request, lease) if previous is not None
-                  else None)
-        recovered = issued is not None
-        replaces = self._replaces(session, current)
-        if issued is None:
-            issued = self._order(session, request, zones, lease, replaces)
+            try:
+                state = session.fetch_order(previous.order_url)
+            except AcmeError as exc:
+                logger.info("recover: previous order %s is gone (%s); ordering anew",
+                            previous.order_url, exc)
+                return None
+            key = load_key(previous.key_pem.encode())
+            if state.status is OrderStatus.VALID and state.certificate_url:
+                fullchain = session.download(state.certificate_url)
+            elif state.status is OrderStatus.READY:
+                fullchain = session.finalize(previous.order_url, state.finalize_url,
+                                             make_csr(key, request.domains))
+            else:
+                return None
+        logger.info("recover: finished the order %s of an attempt that died",
+                    previous.order_url)
+        held.recovered = True
+        return self._verify(key, fullchain, request)
+
+    @in_stage("acme")
+    def _order(self, session: AcmeSession, request: CertificateRequest,
+               replaces: str | None) -> Order:
+        profile = self.settings.acme_profile
+        session.check_profile(profile)
+        try:
+            order = session.new_order(request.domains, profile=profile, replaces=replaces)
+        except AcmeError as exc:
+            if exc.code == "rateLimited":
+                self._start_ca_cooldown(exc)
+            if exc.code != "alreadyReplaced" or not replaces:
+                raise
+            # Another order already claimed the old certificate (RFC 9773 §5): order
+            # without the claim, losing only the rate-limit exemption.
+            logger.warning("order: %s was already replaced; ordering without replaces", replaces)
+            order = session.new_order(request.domains, profile=profile)
+        logger.info("order: %s, %d challenge(s) to answer", order.url, len(order.challenges))
+        return order
+
+    @in_stage("storage")
+    def _journal(self, held: HeldLease, order: Order, key: PrivateKey,
+                 records: Sequence[ChallengeRecord]) -> None:
+        # Journaled before anything is added, so whoever comes after a crash can clean up
+        # and finish this order instead of ordering a second certificate.
+        self.services.leases.record(
+            held.lease, order_url=order.url, key_pem=key_pem(key).decode(),
+            records=tuple((r.zone.id, r.zone.name, r.name, r.value) for r in records),
+        )
+
+    @contextlib.contextmanager
+    def _published(self, held: HeldLease, records: Sequence[ChallengeRecord]) -> Iterator[None]:
+        """The challenge values are in Route 53 inside the block, and removed after it."""
+        if not records:  # every authorization was still valid from an earlier order
+            yield
+            return
+        if self.deadline.expired():
+            raise StageFailure("dns", "no time left to add the challenge records: the "
+                               "invocation's deadline passed; the request is retried")
+        try:
+            with stage("dns"):
+                self.services.route53.add(records)
+            logger.info("publish: %s", ", ".join(sorted({r.name for r in records})))
+            yield
+        finally:
+            self._cleanup(held.lease, records)
+
+    @in_stage("dns")
+    def _wait_for_name_servers(self, records: Sequence[ChallengeRecord]) -> None:
+        if not records:
+            return
+        expected: dict[str, set[str]] = {}
+        for record in records:
+            expected.setdefault(record.name, set()).add(record.value)
+        servers: Mapping[str, Sequence[str]] | str
+        if self.settings.dns_server_override:
+            servers = self.settings.dns_server_override
+        else:
+            route53 = self.services.route53
+            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
+            servers = {r.name: by_zone[r.zone] for r in records}
+        wait_for_txt(expected, servers, deadline=self.deadline,
+                     timeout=self.settings.propagation_timeout_seconds)
+        logger.info("propagation: every name server shows %d value(s)", len(records))
+
+    @in_stage("acme")
+    def _answer(self, session: AcmeSession, order: Order) -> None:
+        if not order.challenges:
+            return
+        session.answer(order.challenges)
+        session.wait_until_ready(order.url, order.challenges)
+        logger.info("answer: the CA validated %d challenge(s)", len(order.challenges))
+
+    @in_stage("acme")
+    def _finalize(self, session: AcmeSession, order: Order, key: PrivateKey,
+                  request: CertificateRequest) -> str:
+        fullchain = session.finalize(order.url, order.finalize_url,
+                                     make_csr(key, request.domains))
+        logger.info("finalize: %s issued", order.url)
+        return fullchain
+
+    @in_stage("acme")
+    def _verify(self, key: PrivateKey, fullchain: str,
+                request: CertificateRequest) -> IssuedSet:
+        issued = IssuedSet.from_fullchain(key, fullchain)
+        verify_set(issued, request.domains)
+        logger.info("verify: key matches, chain and names check out")
+        return issued
+
+    def _store(self, request: CertificateRequest, issued: IssuedSet,
+               current: StoredCertificate | None, session: AcmeSession,
+               request_id: str | None) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
-        endpoints = list(request.endpoints) or list((current.extra if current else {}).get(
-            "endpoints", []))
+        endpoints = list(request.endpoints) or list(
+            (current.extra if current else {}).get("endpoints", []))
         meta = dataclasses.replace(meta, extra={
             **meta.extra, **self._renewal_info(session, issued),
             **({"request_id": request_id} if request_id else {}),
@@ -259,11 +403,16 @@ class Issuer:
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
-        renewal = current is not None
+        logger.info("store: %s serial %s until %s", location, meta.serial, meta.not_after)
+        return meta, location
+
+    def _notify_issued(self, request: CertificateRequest, meta: StoredCertificate,
+                       location: str, issued: IssuedSet, *, renewal: bool,
+                       replaces: str | None, recovered: bool) -> Outcome:
         self.notifier.post(slack.issued(
             request.name, request.domains, meta.not_after, location, meta.serial, renewal=renewal
         ))
-        logger.info("issued %s serial %s until %s", request.name, meta.serial, meta.not_after)
+        logger.info("notify: issued %s serial %s", request.name, meta.serial)
         return Outcome("issued", request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
@@ -273,53 +422,7 @@ class Issuer:
             "replaces": replaces,
         })
 
-    def _order(self, session: AcmeSession, request: CertificateRequest,
-               zones: Sequence[HostedZone], lease: Lease, replaces: str | None) -> IssuedSet:
-        profile = self.settings.acme_profile
-        with stage("acme"):
-            session.check_profile(profile)
-            try:
-                order = session.new_order(request.domains, profile=profile, replaces=replaces)
-            except AcmeError as exc:
-                if exc.code == "rateLimited":
-                    self._start_ca_cooldown(exc)
-                if exc.code != "alreadyReplaced" or not replaces:
-                    raise
-                # Another order already claimed the old certificate (RFC 9773 §5): order
-                # without the claim, losing only the rate-limit exemption.
-                logger.warning("%s was already replaced; ordering without replaces", replaces)
-                order = session.new_order(request.domains, profile=profile)
-        key = generate_key(request.key_type)
-        records = self._records(order.challenges, zones)
-        with stage("precheck"):
-            # Journaled before anything is added, so whoever comes after a crash can clean up
-            # and finish this order instead of ordering a second certificate.
-            self.services.inflight.record(
-                lease, order_url=order.url, key_pem=key_pem(key).decode(),
-                records=tuple((r.zone.id, r.zone.name, r.name, r.value) for r in records),
-            )
-        csr = make_csr(key, request.domains)
-        fullchain = self._validate_and_finalize(
-            session, order, records,
-            finalize=lambda: session.finalize(order.url, order.finalize_url, csr), lease=lease,
-        )
-        return self._checked(key, fullchain, request)
-
-    def _respect_ca_cooldown(self, store: CertificateStore) -> None:
-        """Don't spend a request on a CA that told us to wait: the rest of the queue waits too."""
-        with stage("precheck"):
-            until = store.ca_cooldown(self.settings.directory_url)
-        if until is None:
-            return
-        wait = (until - self.now()).total_seconds()
-        if wait > 0:
-            raise StageFailure(
-                "acme",
-                f"the CA rate-limited this account until {until.isoformat()}; "
-                "the request waits instead of spending another order",
-                retry_after=wait, deferred=True,
-            )
-
+    # -- what the steps share -----------------------------------------------------------------
     def _start_ca_cooldown(self, exc: AcmeError) -> None:
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
         until = self.now() + dt.timedelta(seconds=wait)
@@ -327,14 +430,6 @@ class Issuer:
             self.services.store.set_ca_cooldown(self.settings.directory_url, until, str(exc))
         except (StorageError, ClientError, BotoCoreError) as error:
             logger.warning("could not record the CA's rate limit: %s", error)
-
-    @staticmethod
-    def _replaces(session: AcmeSession, current: StoredCertificate | None) -> str | None:
-        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
-        if current is None or not current.extra.get("ari_id"):
-            return None
-        with stage("acme"):
-            return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
     def _renewal_info(self, session: AcmeSession, issued: IssuedSet) -> dict[str, Any]:
         """ari_id always; the CA's window when it offers ARI (best effort: the sweep retries)."""
@@ -352,44 +447,7 @@ class Issuer:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
 
-    def _checked(self, key: PrivateKey, fullchain: str,
-                 request: CertificateRequest) -> IssuedSet:
-        with stage("acme"):
-            issued = IssuedSet.from_fullchain(key, fullchain)
-            verify_set(issued, request.domains)
-        return issued
-
-    def _recover(self, session: AcmeSession, previous: Journal, request: CertificateRequest,
-                 lease: Lease) -> IssuedSet | None:
-        """Clean up after a dead attempt and, if the CA already issued or validated, finish."""
-        if previous.records:
-            self._cleanup(lease, [
-                ChallengeRecord(HostedZone(zid, zname), name, value)
-                for zid, zname, name, value in previous.records
-            ])
-        same = (sorted(previous.domains) == sorted(request.domains)
-                and previous.key_type == request.key_type)
-        if not (same and previous.order_url and previous.key_pem):
-            return None
-        with stage("acme"):
-            try:
-                state = session.fetch_order(previous.order_url)
-            except AcmeError as exc:
-                logger.info("previous order %s is gone (%s); ordering anew",
-                            previous.order_url, exc)
-                return None
-            key = load_key(previous.key_pem.encode())
-            if state.status is OrderStatus.VALID and state.certificate_url:
-                fullchain = session.download(state.certificate_url)
-            elif state.status is OrderStatus.READY:
-                fullchain = session.finalize(previous.order_url, state.finalize_url,
-                                             make_csr(key, request.domains))
-            else:
-                return None
-        logger.info("finished the order %s of an attempt that died", previous.order_url)
-        return self._checked(key, fullchain, request)
-
-    def _let_go(self, inflight: InFlight, lease: Lease, *, keep_order: bool) -> None:
+    def _let_go(self, leases: InFlight, lease: Lease, *, keep_order: bool) -> None:
         """Give the name up. What the next attempt must finish stays in the journal.
 
         keep_order: the certificate exists but is not stored, so order and key stay for the
@@ -399,85 +457,14 @@ class Issuer:
         """
         try:
             if keep_order:
-                inflight.park(lease, self.now(), records=lease.leftover)
+                leases.park(lease, self.now(), records=lease.leftover)
             elif lease.leftover:
-                inflight.park(lease, self.now(), records=lease.leftover, forget_order=True)
+                leases.park(lease, self.now(), records=lease.leftover, forget_order=True)
             else:
-                inflight.release(lease)
+                leases.release(lease)
         except Exception as exc:
             logger.error("could not update the in-flight journal of %s: %s",
                          lease.journal.name, exc)
-
-    def _skip_reason(self, current: StoredCertificate | None, request: CertificateRequest,
-                     request_id: str | None) -> str | None:
-        if current is None:
-            return None
-        if request_id and current.extra.get("request_id") == request_id:
-            return "this request was already served (duplicate delivery)"
-        if request.renews and normalise_serial(current.serial) != request.renews:
-            return (f"serial {request.renews} was already replaced by {current.serial} "
-                    "(stale renewal request)")
-        if not request.force and self._still_good(current, request):
-            return "the stored certificate covers these domains and is not due"
-        return None
-
-    def _still_good(self, current: StoredCertificate, request: CertificateRequest) -> bool:
-        if sorted(current.domains) != sorted(request.domains):
-            return False
-        if current.key_type != request.key_type:
-            return False
-        lifetime = Lifetime(current.not_before_time, current.not_after_time)
-        return not is_due(lifetime, self.now(),
-                          remaining_fraction=self.settings.renew_at_remaining_fraction)
-
-    def _validate_and_finalize(
-        self, session: AcmeSession, order: Order, records: Sequence[ChallengeRecord], *,
-        finalize: Callable[[], str], lease: Lease,
-    ) -> str:
-        pending = order.challenges
-        route53 = self.services.route53
-        try:
-            if records:
-                if self.deadline.expired():
-                    raise StageFailure("dns", "no time left to add the challenge records: the "
-                                       "invocation's deadline passed; the request is retried")
-                with stage("dns"):
-                    route53.add(records)
-                    self._wait_for_propagation(route53, records)
-                with stage("acme"):
-                    session.answer(pending)
-                    session.wait_until_ready(order.url, pending)
-            with stage("acme"):
-                return finalize()
-        finally:
-            if records:
-                self._cleanup(lease, records)
-
-    def _records(self, pending: Sequence[DnsChallenge],
-                 zones: Sequence[HostedZone]) -> list[ChallengeRecord]:
-        by_name = {z.name: z for z in zones}
-        records = []
-        for item in pending:
-            zone_name = zone_for(item.identifier, by_name)
-            if zone_name is None:  # validation already checked; the CA changed identifiers
-                raise StageFailure("acme", f"the CA asked to validate {item.identifier}, "
-                                   "which no allowed zone covers")
-            records.append(ChallengeRecord(by_name[zone_name], item.record_name, item.value))
-        return records
-
-    def _wait_for_propagation(self, route53: ChallengeRecords,
-                              records: Sequence[ChallengeRecord]) -> None:
-        expected: dict[str, set[str]] = {}
-        for record in records:
-            expected.setdefault(record.name, set()).add(record.value)
-        override = self.settings.dns_server_override
-        if override:
-            servers: Any = override
-        else:
-            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
-            servers = {r.name: by_zone[r.zone] for r in records}
-        wait_for_txt(expected, servers, deadline=self.deadline,
-                     timeout=self.settings.propagation_timeout_seconds)
 
     def _cleanup(self, lease: Lease, records: Sequence[ChallengeRecord]) -> None:
         """Remove exactly these values; what cannot be removed stays journaled on the lease.
@@ -493,7 +480,7 @@ class Issuer:
                 (r.zone.id, r.zone.name, r.name, r.value) for r in records
                 if (r.zone.id, r.zone.name, r.name, r.value) not in lease.leftover
             )
-            logger.error("could not remove challenge records %s: %s",
+            logger.error("cleanup: could not remove challenge records %s: %s",
                          sorted({r.name for r in records}), exc)
             self.notifier.post(slack.failed(
                 lease.journal.name, [r.name for r in records], "dns",
@@ -501,24 +488,9 @@ class Issuer:
                 f"added: {exc}. "
                 f"They are harmless; the next run for {lease.journal.name} removes them.",
             ))
+            return
+        logger.info("cleanup: removed %d challenge value(s)", len(records))
 
-    def _account(self, store: CertificateStore) -> AccountRecord:
-        directory = self.settings.directory_url
-        return store.load_account(directory) or store.create_account(
-            AccountRecord(directory, new_account_key_pem().decode())
-        )
-
-    def _session(self, account: AccountRecord) -> AcmeSession:
-        session = AcmeSession(account.directory_url, account.key_pem.encode(),
-                              deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
-        if account.account_url:
-            session.use_account(account.account_url)
-        else:
-            url = session.register(self.settings.contact_email)
-            self.services.store.update_account(dataclasses.replace(account, account_url=url))
-        return session
-
-    # -- refusals -----------------------------------------------------------------------------
     def _reject(self, raw: object, problems: Sequence[str], *, stage_name: str) -> Outcome:
         name, domains = _best_effort_identity(raw)
         self.notifier.post(slack.rejected(name, domains, problems))
@@ -527,6 +499,30 @@ class Issuer:
             "stage": stage_name, "problems": list(problems),
             "message": "; ".join(problems),
         })
+
+
+def _zones_by_identifier(request: CertificateRequest,
+                         zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
+    """The zone of each name to prove, chosen once: a wildcard's record lives at its base."""
+    by_name = {z.name: z for z in zones}
+    chosen: dict[str, HostedZone] = {}
+    for domain in request.domains:
+        zone_name = zone_for(domain, by_name)
+        if zone_name is not None:
+            chosen[domain.removeprefix("*.")] = by_name[zone_name]
+    return chosen
+
+
+def _challenge_records(order: Order,
+                       zone_of: Mapping[str, HostedZone]) -> list[ChallengeRecord]:
+    records = []
+    for challenge in order.challenges:
+        zone = zone_of.get(challenge.identifier)
+        if zone is None:  # validation already checked; the CA changed identifiers
+            raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
+                               "which no allowed zone covers")
+        records.append(ChallengeRecord(zone, challenge.record_name, challenge.value))
+    return records
 
 
 def _best_effort_identity(raw: object) -> tuple[str | None, list[str]]:

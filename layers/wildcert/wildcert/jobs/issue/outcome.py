@@ -1,0 +1,84 @@
+"""What the issuance answers: an outcome, or a failure tagged with the stage it happened in.
+
+Stages, as users see them in Slack and in errors:
+    validation  the request itself
+    precheck    bucket writable with our key, CAA allows the CA, the name's lease
+    dns         challenge records in Route 53 and their propagation
+    acme        the CA: account, order, validation, finalization, the certificate's checks
+    storage     writing the certificate set (or the order's journal) to the bucket
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wildcert.adapters.acme import AcmeError
+from wildcert.adapters.aws import error_text
+from wildcert.adapters.bucket.certificates import StorageError
+from wildcert.adapters.bucket.leases import LeaseLost
+from wildcert.adapters.route53 import Route53Error
+from wildcert.logic.certificates import CertificateError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StageFailure(Exception):
+    """A failure after bounded retries, tagged with the stage it happened in."""
+
+    def __init__(self, stage: str, message: str, *, retry_after: float | None = None,
+                 deferred: bool = False):
+        super().__init__(f"[{stage}] {message}")
+        self.stage = stage
+        self.message = message
+        self.retry_after = retry_after
+        # Deferred: not attempted because the CA asked everyone to wait; already reported.
+        self.deferred = deferred
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # issued | skipped | rejected | busy
+    name: str | None
+    domains: tuple[str, ...]
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "name": self.name, "domains": list(self.domains),
+                **self.details}
+
+
+EXPECTED_ERRORS = (AcmeError, Route53Error, StorageError, CertificateError, ClientError,
+                   BotoCoreError, TimeoutError, LeaseLost)
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Turn an outside system's expected failure into a StageFailure naming `name`."""
+    try:
+        yield
+    except StageFailure:
+        raise
+    except EXPECTED_ERRORS as exc:
+        message = error_text(exc) if isinstance(exc, ClientError | BotoCoreError) else str(exc)
+        raise StageFailure(name, message, retry_after=getattr(exc, "retry_after", None)) from exc
+
+
+def in_stage(name: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """A pipeline step whose expected failures are reported as stage `name`."""
+
+    def decorate(step: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(step)
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            with stage(name):
+                return step(*args, **kwargs)
+
+        return run
+
+    return decorate
