@@ -1,0 +1,157 @@
+"""At every log level, no secret reaches a log line: not the Slack webhook URL (nor its token
+path), not a certificate's private key, not the ACME account key, not AWS credentials.
+
+The issuer runs as Lambda runs it with `LogLevel=DEBUG`: the root logger at DEBUG (Lambda's
+runtime sets it from ApplicationLogLevel) and wildcert's Powertools logger at DEBUG. Every
+record of every logger that reaches the root is kept whole (message, arguments, extra fields,
+exception text), with the Powertools logger's own output and anything written to stdout or
+stderr; a certificate is issued, Slack answers 429 (its client retries), and the final writes
+fail after the CA issued; then all of it is searched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from local_stack import Stack
+from tests.e2e.support import invoke, unique
+from tests.e2e.test_faults_common import fresh_faults, journal, moto, read_object
+from wildcert import runtime
+from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.jobs.issue.pipeline import StageFailure
+
+RECORD_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
+PEM_BODY_LINE = re.compile(r"^[A-Za-z0-9+/=]{40,}$")
+
+
+@pytest.fixture(autouse=True)
+def _faults(stack: Stack) -> Iterator[None]:
+    yield from fresh_faults(stack)
+
+
+@pytest.fixture
+def everything_logged(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> Iterator[Callable[[], str]]:
+    """Log at DEBUG everywhere; return a function giving all that was logged so far."""
+    caplog.set_level(logging.DEBUG)  # the root logger and the capturing handler
+    wildcert_logger = logging.getLogger("wildcert")
+    level = wildcert_logger.level
+    runtime.logger.setLevel("DEBUG")
+    powertools_handler: logging.StreamHandler[io.TextIOBase] = (
+        wildcert_logger.powertools_handler  # type: ignore[attr-defined]
+    )
+    powertools_out = io.StringIO()
+    stream = powertools_handler.setStream(powertools_out)
+    parameters.clear_caches()  # the secret is read, and its answer parsed, inside this test
+
+    def everything() -> str:
+        records = [
+            f"{RECORD_FORMAT.format(r)}\n{r.args!r}\n{vars(r)!r}" for r in caplog.records
+        ]
+        out, err = capfd.readouterr()
+        return "\n".join([*records, powertools_out.getvalue(), out, err])
+
+    try:
+        yield everything
+    finally:
+        if stream is not None:
+            powertools_handler.setStream(stream)
+        wildcert_logger.setLevel(level)
+        parameters.clear_caches()
+
+
+def _webhook_url() -> str:
+    secret = moto("secretsmanager").get_secret_value(SecretId=os.environ["SLACK_WEBHOOK_SECRET"])
+    return str(secret["SecretString"])
+
+
+def _pem_body_lines(pem: str | bytes | None) -> set[str]:
+    text = pem.decode() if isinstance(pem, bytes) else (pem or "")
+    return {line for line in text.splitlines() if PEM_BODY_LINE.match(line)}
+
+
+def _request(prefix: str) -> tuple[str, dict[str, object]]:
+    label = unique(prefix)
+    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
+
+
+def _account_key_pem() -> str:
+    key = CertificateStore.account_key(os.environ["ACME_DIRECTORY_URL"])
+    raw = read_object(key)
+    assert raw is not None, key
+    return str(json.loads(raw)["key_pem"])
+
+
+def test_debug_logs_hold_no_webhook_url_nor_keys(
+    stack: Stack, everything_logged: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lambda's credentials carry a session token, and botocore signs it as a header.
+    session_token = f"session-token-{unique('')}"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", session_token)
+    url = _webhook_url()
+    token_path = urlsplit(url).path.removeprefix("/services/")
+    assert len(token_path) >= 8, token_path  # a part worth searching for
+
+    issued_label, request = _request("ls")
+    assert invoke(request)["status"] == "issued"
+    privkey = read_object(f"{issued_label}/privkey.pem")
+
+    stack.set_slack_status(429, retry_after=1)
+    try:
+        rejected = invoke({"domains": ["*.example.org"], "name": "no such zone"})
+    finally:
+        stack.set_slack_status(200)
+    assert rejected["status"] == "rejected", rejected
+
+    failed_label, failing = _request("lf")
+    stack.aws_faults.add(service="s3", operation="PutObject", key=f"{failed_label}/**",
+                         error="KMS.DisabledException")
+    with pytest.raises(StageFailure):
+        invoke(failing)
+    parked = journal(failed_label)
+    assert parked is not None and parked["key_pem"], parked
+
+    logged = everything_logged()
+    assert f"issued {issued_label}" in logged  # the capture did see the run
+    secret_lines = (
+        _pem_body_lines(privkey) | _pem_body_lines(parked["key_pem"])
+        | _pem_body_lines(_account_key_pem())
+    )
+    assert len(secret_lines) >= 3, secret_lines
+    found = {
+        "webhook URL": url in logged,
+        "webhook token path": token_path in logged,
+        "PRIVATE KEY": "PRIVATE KEY" in logged,
+        "key material": any(line in logged for line in secret_lines),
+        "AWS session token": session_token in logged,
+    }
+    assert not any(found.values()), found
+
+
+def test_slack_retry_at_info_does_not_log_the_webhook_url(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LogLevel's default: slack_sdk announces each retry at INFO with the full request URL."""
+    caplog.set_level(logging.INFO)
+    url = _webhook_url()
+    parameters.clear_caches()
+    stack.set_slack_status(429, retry_after=1)
+    try:
+        rejected = invoke({"domains": ["*.example.org"], "name": "no such zone"})
+    finally:
+        stack.set_slack_status(200)
+        parameters.clear_caches()
+    assert rejected["status"] == "rejected", rejected
+    logged = "\n".join(f"{RECORD_FORMAT.format(r)} {vars(r)!r}" for r in caplog.records)
+    assert "slack post failed: HTTP 429" in logged
+    assert url not in logged and urlsplit(url).path not in logged
