@@ -39,6 +39,7 @@ def test_post_failure_never_raises_nor_leaks_url() -> None:
     notifier = slack.SlackNotifier(url, timeout=1)
     assert notifier.post(slack.failed("a", [], "dns", "x")) is False
     assert notifier._scrub(f"error at {url}") == "error at <webhook>"
+    assert notifier._scrub("POST /services/SECRET/TOKEN: 404") == "POST <webhook path>: 404"
 
 
 # -- hostile input: every user-given string, every field, every message ----------------------
