@@ -48,9 +48,7 @@ def everything_logged(
     wildcert_logger = logging.getLogger("wildcert")
     level = wildcert_logger.level
     runtime.logger.setLevel("DEBUG")
-    powertools_handler: logging.StreamHandler[io.TextIOBase] = (
-        wildcert_logger.powertools_handler  # type: ignore[attr-defined]
-    )
+    powertools_handler = wildcert_logger.powertools_handler  # Powertools' JSON lines (stdout)
     powertools_out = io.StringIO()
     stream = powertools_handler.setStream(powertools_out)
     parameters.clear_caches()  # the secret is read, and its answer parsed, inside this test
