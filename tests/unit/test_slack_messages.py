@@ -1,4 +1,6 @@
+import html
 import json
+import re
 
 from wildcert.adapters import slack
 
@@ -37,3 +39,89 @@ def test_post_failure_never_raises_nor_leaks_url() -> None:
     notifier = slack.SlackNotifier(url, timeout=1)
     assert notifier.post(slack.failed("a", [], "dns", "x")) is False
     assert notifier._scrub(f"error at {url}") == "error at <webhook>"
+    assert notifier._scrub("POST /services/SECRET/TOKEN: 404") == "POST <webhook path>: 404"
+
+
+# -- hostile input: every user-given string, every field, every message ----------------------
+
+HOSTILE = ("<!channel> @here <@U123> <http://evil.example|click> & http://evil.example/x "
+           "www.evil.example evil.example @everyone @Channel <!subteam^S1>")
+HOSTILE_DOMAIN = "<!here>.http://x.evil.example@channel"
+BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+BARE_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+BARE_LINK = re.compile(r"://|[\w-]\.[A-Za-z]")  # what Slack's URL detection picks up
+
+
+def _fields(message: slack.Message) -> dict[str, str]:
+    payload = message.payload()
+    fields = {"text": payload["text"]}
+    for i, block in enumerate(payload["blocks"]):
+        assert block["text"]["type"] == "mrkdwn"
+        fields[f"block {i}"] = block["text"]["text"]
+    return fields
+
+
+def _readable(field: str) -> str:
+    return html.unescape(field.replace(slack.DEFUSE, ""))
+
+
+def assert_inert(message: slack.Message, *shown: str) -> None:
+    """No link, mention or broadcast can come out of any field; what was given still shows."""
+    payload = message.payload()
+    for block in payload["blocks"]:
+        # Slack's documented switch: no URL auto-linking nor mention parsing in this text.
+        assert block["text"].get("verbatim") is True, block
+    for where, field in _fields(message).items():
+        assert "<" not in field and ">" not in field, (where, field)
+        assert not BARE_ENTITY.search(field), (where, field)
+        assert not BROADCAST.search(field), (where, field)
+    assert not BARE_LINK.search(payload["text"]), payload["text"]
+    everything = "\n".join(_readable(f) for f in _fields(message).values())
+    for value in shown:
+        assert value in everything, (value, everything)
+
+
+def test_issued_is_inert() -> None:
+    message = slack.issued(HOSTILE, [HOSTILE_DOMAIN], HOSTILE, HOSTILE, HOSTILE)
+    assert_inert(message, HOSTILE, HOSTILE_DOMAIN)
+    assert_inert(slack.issued(HOSTILE, [], "x", "y", "z", renewal=True), HOSTILE)
+
+
+def test_failed_is_inert_with_a_raw_name_in_the_fallback() -> None:
+    """An early failure names the request by its raw, unvalidated name: in `text` too."""
+    message = slack.failed(HOSTILE, [HOSTILE_DOMAIN], HOSTILE, HOSTILE)
+    assert_inert(message, HOSTILE, HOSTILE_DOMAIN)
+    assert "evil" in message.payload()["text"]  # named, not dropped
+
+
+def test_rejected_is_inert() -> None:
+    assert_inert(slack.rejected(HOSTILE, [HOSTILE_DOMAIN, HOSTILE], [HOSTILE, HOSTILE_DOMAIN]),
+                 HOSTILE, HOSTILE_DOMAIN)
+    assert_inert(slack.rejected(None, [], [HOSTILE]), HOSTILE)
+
+
+def test_sweep_summary_is_inert() -> None:
+    message = slack.sweep_summary(
+        checked=3, due=[HOSTILE], forced=[HOSTILE_DOMAIN], queued=1,
+        failed=[(HOSTILE, HOSTILE)], broken=[(HOSTILE_DOMAIN, HOSTILE)],
+        unmanaged=[HOSTILE], unmatched=[HOSTILE_DOMAIN], ari_problems=[(HOSTILE, HOSTILE)],
+    )
+    assert_inert(message, HOSTILE, HOSTILE_DOMAIN)
+
+
+def test_watch_findings_is_inert() -> None:
+    message = slack.watch_findings(checked=2, findings=[(HOSTILE, HOSTILE)],
+                                   queued=[HOSTILE_DOMAIN], failed=[(HOSTILE, HOSTILE_DOMAIN)])
+    assert_inert(message, HOSTILE, HOSTILE_DOMAIN)
+
+
+def test_event_rejected_is_inert() -> None:
+    assert_inert(slack.event_rejected(HOSTILE, [HOSTILE, HOSTILE_DOMAIN]), HOSTILE_DOMAIN)
+    assert_inert(slack.event_rejected("sweep", [HOSTILE]), HOSTILE)
+
+
+def test_plain_names_stay_readable_and_copyable_in_blocks() -> None:
+    """Defusing is for what Slack would parse: a domain in the blocks is exactly the domain."""
+    body = _fields(slack.issued("web", ["*.example.com"], "2030-01-01", "s3://b/web/", "0a"))
+    assert "*.example.com" in body["block 0"] and "s3://b/web/" in body["block 0"]
+    assert slack.DEFUSE not in body["block 0"]

@@ -4,17 +4,132 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import traceback
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from wildcert.adapters.slack import SlackNotifier
 from wildcert.deadline import Deadline
 from wildcert.settings import Settings
 
+# Libraries whose records below WARNING carry secrets or what a secret protects: botocore logs
+# request and response bodies (GetSecretValue's SecretString is the webhook URL) and the signed
+# headers (Lambda's session token); slack_sdk logs the webhook URL at DEBUG and, on every retry,
+# at INFO; urllib3 logs each request path; acme logs JWS payloads. Lambda sets the root logger
+# to LogLevel, so without their own level they would follow it: they are held at WARNING
+# whatever LogLevel says, which governs wildcert's own records only. Their warnings and errors
+# (failures) are what an operator needs from them.
+QUIET_LIBRARIES = ("acme", "boto3", "botocore", "josepy", "s3transfer", "slack_sdk", "urllib3")
+LIBRARY_LEVEL = logging.WARNING
+
+REDACTED = "<redacted>"
+SHORTEST_SECRET = 8  # shorter values are words, and redacting them would garble every line
+_PRIVATE_KEY = re.compile(  # the body may be raw or escaped (JSON, repr): stop at anything else
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\s]|\\+[nr])*"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?"
+)
+_SLACK_WEBHOOK = re.compile(r"https?://hooks\.slack(?:-gov)?\.com/[\w/-]*")
+_SECRET_FIELD = re.compile(  # Secrets Manager's answer: JSON, a repr, or JSON in a bytes repr
+    r"""(["']Secret(?:String|Binary)["']\s*:\s*)b?(["'])(?:\\+.|(?!\2).)*\2""", re.DOTALL
+)
+_SESSION_TOKEN = re.compile(  # a signed header, in a canonical request or a headers repr
+    r"""(x-amz-security-token['"]?\s*[:=]\s*b?['"]?)[^\s'",;&]+""", re.IGNORECASE
+)
+
+
+class Redactor:
+    """Takes secrets out of text: the values wildcert read, and anything shaped like one."""
+
+    def __init__(self) -> None:
+        self._literals: tuple[str, ...] = ()  # replaced whole, so readers in threads never race
+
+    def add(self, *values: str) -> None:
+        known = {*self._literals, *(v for v in values if len(v) >= SHORTEST_SECRET)}
+        self._literals = tuple(sorted(known, key=len, reverse=True))  # longest first
+
+    def __call__(self, text: str) -> str:
+        for literal in self._literals:
+            if literal in text:
+                text = text.replace(literal, REDACTED)
+        # Each pattern only where its marker is: most lines have none, and stay cheap.
+        if "PRIVATE KEY" in text:
+            text = _PRIVATE_KEY.sub(REDACTED, text)
+        if "hooks.slack" in text:
+            text = _SLACK_WEBHOOK.sub(REDACTED, text)
+        if "Secret" in text:
+            text = _SECRET_FIELD.sub(rf'\1"{REDACTED}"', text)
+        if "security-token" in text.lower():
+            text = _SESSION_TOKEN.sub(rf"\1{REDACTED}", text)
+        return text
+
+
+redact = Redactor()
+
+
+class RedactedError(Exception):
+    """Stands in for a logged exception whose text held a secret."""
+
+
+def redact_record(record: logging.LogRecord) -> None:
+    """Redact a record's message and exception in place, before any handler sees it."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: logging reports it when a handler formats it
+        return
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, ()
+    error = record.exc_info[1] if record.exc_info else None
+    if error is None:
+        return
+    shown = "".join(traceback.format_exception(error))
+    if redact(shown) != shown:
+        stand_in = RedactedError(redact(f"{type(error).__name__}: {error}"))
+        record.exc_info = (RedactedError, stand_in, error.__traceback__)
+        record.exc_text = redact(shown).rstrip("\n")
+
+
+class RedactingRecordFactory:
+    """Every record of every logger is made here: one place to redact, whatever the handler.
+
+    A filter on a logger would not do: logging applies it only to records made by that very
+    logger, not to those its children (botocore.parsers, slack_sdk.webhook.client) pass up.
+    """
+
+    def __init__(self, make: Callable[..., logging.LogRecord]) -> None:
+        self._make = make
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self._make(*args, **kwargs)
+        redact_record(record)
+        return record
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """wildcert's JSON lines, redacted whole: extra keys and the logged event included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging() -> None:
+    """Hold the talkative libraries at WARNING and redact every record; safe to call again."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(LIBRARY_LEVEL)
+    if not isinstance(logging.getLogRecordFactory(), RedactingRecordFactory):
+        logging.setLogRecordFactory(RedactingRecordFactory(logging.getLogRecordFactory()))
+    redact.add(*(os.environ.get(n, "") for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")))
+
+
+configure_logging()
 # The Powertools logger owns the "wildcert" logger, so every wildcert.* module logs JSON.
-logger = Logger(service="wildcert", logger_handler=None)
-logging.getLogger("acme").setLevel(logging.WARNING)  # its DEBUG logs carry JWS payloads
+logger = Logger(service="wildcert", logger_handler=None, logger_formatter=RedactingFormatter())
 
 
 def webhook_url(secret_id: str | None) -> str | None:
@@ -30,12 +145,22 @@ def webhook_url(secret_id: str | None) -> str | None:
         return None
     text = value.decode() if isinstance(value, bytes) else str(value)
     text = text.strip()
+    redact.add(text)
     if text.startswith("{"):
         try:
             text = str(json.loads(text).get("url", ""))
         except ValueError:
             return None
-    return text if text.startswith(("https://", "http://")) else None
+    if not text.startswith(("https://", "http://")):
+        return None
+    redact.add(*webhook_parts(text))
+    return text
+
+
+def webhook_parts(url: str) -> tuple[str, ...]:
+    """The URL and what gives it away alone: its path, and the token part after /services/."""
+    path = urlsplit(url).path
+    return url, path, path.strip("/").removeprefix("services/")
 
 
 def notifier(settings: Settings) -> SlackNotifier:

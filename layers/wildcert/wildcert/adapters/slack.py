@@ -3,27 +3,53 @@
 The webhook URL is a secret (anyone holding it can post to the channel): it is read from
 Secrets Manager at run time and never logged, returned or put into an exception text.
 A Slack outage must never fail an issuance, so `post` only ever returns False.
+
+Names, domains, problems and errors come from requests and the bucket, so every one of them
+is made inert before it goes into a message (Slack's rules: &, < and > are its control
+characters; its server links bare URLs and domains and parses mentions unless a text object
+says `verbatim`):
+- blocks: `escape` (the three characters as entities, broadcast words defused) inside a
+  mrkdwn text object marked `verbatim`, so domains and locations stay exact for copying;
+- the fallback `text` (notifications, clients without blocks) has no `verbatim`: `plain`
+  also defuses everything a URL or mention could be made of.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 logger = logging.getLogger("wildcert.adapters.slack")
 
 MAX_TEXT = 2800  # Slack section blocks take 3000 characters
+# ZERO WIDTH SPACE: invisible, and neither a URL nor a mention is parsed across it.
+DEFUSE = "\u200b"
+_BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
+# Where a bare URL, domain or mention holds together (an '@' escape defused already excepted).
+_LINK_JOINTS = re.compile(r"\.|@(?!\u200b)|:(?=//)")
 
 
 def escape(text: object, limit: int = 500) -> str:
-    """Make user-supplied text inert in Slack mrkdwn: no links, mentions or broadcasts."""
+    """User-supplied text for mrkdwn blocks: no control sequence, no broadcast.
+
+    Slack's control sequences (<!channel>, <url|text>, <@user>) all start with '<'; a plain
+    @here or @channel becomes one when Slack parses mentions, so its '@' is defused too.
+    """
     value = str(text)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
-    # Slack's control sequences (<!channel>, <url|text>, <@user>) all start with '<'.
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub("@" + DEFUSE, value)
+
+
+def plain(text: object, limit: int = 200) -> str:
+    """User-supplied text for the fallback `text`, which has no `verbatim` switch: `escape`,
+    and every '.', '@' and '://' defused, so no URL, domain or mention can form."""
+    return _LINK_JOINTS.sub(lambda m: m.group() + DEFUSE, escape(text, limit))
 
 
 def code_list(items: Sequence[str], limit: int = 20) -> str:
@@ -35,8 +61,8 @@ def code_list(items: Sequence[str], limit: int = 20) -> str:
 
 @dataclass(frozen=True)
 class Message:
-    text: str  # plain fallback for notifications
-    lines: tuple[str, ...]  # mrkdwn, already escaped
+    text: str  # fallback for notifications, user strings through `plain`
+    lines: tuple[str, ...]  # mrkdwn, user strings through `escape`
 
     def payload(self) -> dict[str, Any]:
         body = "\n".join(self.lines)
@@ -44,7 +70,8 @@ class Message:
             body = body[: MAX_TEXT - 1] + "…"
         return {
             "text": self.text,
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}],
+            "blocks": [{"type": "section",
+                        "text": {"type": "mrkdwn", "text": body, "verbatim": True}}],
         }
 
 
@@ -90,7 +117,12 @@ class SlackNotifier:
         return True
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._url, "<webhook>") if self._url else text
+        """Take the webhook URL, and its path (the token) alone, out of a text to log."""
+        if not self._url:
+            return text
+        text = text.replace(self._url, "<webhook>")
+        path = urlsplit(self._url).path
+        return text.replace(path, "<webhook path>") if len(path) > 1 else text
 
 
 def issued(
@@ -99,7 +131,7 @@ def issued(
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
-        text=f"wildcert {verb} {name}",
+        text=f"wildcert {verb} {plain(name)}",
         lines=(
             f":white_check_mark: Certificate *{escape(name)}* {verb}",
             f"Domains: {code_list(domains)}",
@@ -112,7 +144,7 @@ def issued(
 
 def failed(name: str, domains: Sequence[str], stage: str, error: str) -> Message:
     return Message(
-        text=f"wildcert failed to issue {name} at stage {stage}",
+        text=f"wildcert failed to issue {plain(name)} at stage {plain(stage, 60)}",
         lines=(
             f":x: Certificate *{escape(name)}* failed at stage *{escape(stage)}*",
             f"Domains: {code_list(domains)}",
@@ -199,7 +231,7 @@ def watch_findings(
 def event_rejected(job: str, problems: Sequence[str]) -> Message:
     """A sweep or watch event that was refused: nothing was checked or queued."""
     return Message(
-        text=f"wildcert {job}: event rejected, nothing done",
+        text=f"wildcert {plain(job, 60)}: event rejected, nothing done",
         lines=(f":no_entry: {escape(job, 60).capitalize()} event rejected; nothing was checked "
                "or queued", *_bullets([escape(p, 300) for p in problems], 15)),
     )
