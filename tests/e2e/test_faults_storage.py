@@ -138,14 +138,15 @@ def test_the_answer_to_the_lease_write_lost(stack: Stack) -> None:
 
 def test_the_answer_to_the_journal_write_lost(stack: Stack) -> None:
     """The journal update (order and key, before any TXT value) was stored but its answer
-    lost: a clean failure now, and the request is served once the lease is over."""
+    lost: a clean failure now, reported as a storage failure (the journal is the bucket's), and
+    the request is served once the lease is over."""
     label, request = _request("sj")
     stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
                          action="reset", when="after", skip=1, count=1)
     before = len(slack_payloads())
     with pytest.raises(StageFailure) as raised:
         invoke(request)
-    assert_clean_failure(raised.value, "precheck", label, before)
+    assert_clean_failure(raised.value, "storage", label, before)
     stack.aws_faults.clear()
     result = issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
     assert result["status"] == "issued", result
