@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all deps system-deps demo test test-fast lint bench build clean stack-start stack-stop
+.PHONY: all deps system-deps demo test test-fast lint bench build clean stack-start stack-stop \
+	oldest-sdk
 
 all: test
 
@@ -31,6 +32,23 @@ $(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt
 
 deps: system-deps $(STAMP) $(TOOLS_STAMP)
 
+# The oldest AWS SDK the functions declare (wildcert/sdk_floor.py) with the layer's
+# requirements: tests/e2e/test_oldest_sdk.py issues a certificate with it.
+OLDEST_SDK := $(VENV)/oldest-sdk
+OLDEST_SDK_STAMP := $(OLDEST_SDK)/.installed
+OLDEST_SDK_PINS := boto3==1.35.69 botocore==1.35.69
+# Kept cheap (about 20 s): no pip of its own (the main venv's pip installs into it) and no
+# bytecode compiled up front (Python writes it for what the test imports).
+$(OLDEST_SDK_STAMP): $(STAMP) layers/wildcert/requirements.txt requirements/dev.txt Makefile
+	rm -rf $(OLDEST_SDK)
+	$(PYTHON) -m venv --without-pip $(OLDEST_SDK)
+	$(PY) -m pip --python $(OLDEST_SDK)/bin/python install -q --disable-pip-version-check \
+	  --no-compile $(OLDEST_SDK_PINS) $$(grep -E '^pytest==' requirements/dev.txt) \
+	  -r layers/wildcert/requirements.txt
+	touch $(OLDEST_SDK_STAMP)
+
+oldest-sdk: $(OLDEST_SDK_STAMP)
+
 # Issue a real wildcard certificate against the local stack and show it.
 demo: deps
 	$(PY) scripts/demo.py
@@ -39,7 +57,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: deps lint
+test: deps lint oldest-sdk
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
 
 test-fast: deps
