@@ -39,7 +39,7 @@ OLDEST_SDK_STAMP := $(OLDEST_SDK)/.installed
 OLDEST_SDK_PINS := boto3==1.35.69 botocore==1.35.69
 # Kept cheap (about 20 s): no pip of its own (the main venv's pip installs into it) and no
 # bytecode compiled up front (Python writes it for what the test imports).
-$(OLDEST_SDK_STAMP): $(STAMP) layers/wildcert/requirements.txt requirements/dev.txt Makefile
+$(OLDEST_SDK_STAMP): layers/wildcert/requirements.txt requirements/dev.txt Makefile | $(STAMP)
 	rm -rf $(OLDEST_SDK)
 	$(PYTHON) -m venv --without-pip $(OLDEST_SDK)
 	$(PY) -m pip --python $(OLDEST_SDK)/bin/python install -q --disable-pip-version-check \
