@@ -223,7 +223,8 @@ def test_without_the_loopback_switch_no_private_address_is_reached(
     assert invoke({"domains": [f"{label}.example.com"], "name": label})["status"] == "issued"
     _, files = stored_set(label)
     targets = {"lo": "127.0.0.1", "rfc1918": "10.0.0.1", "imds": "169.254.169.254",
-               "any": "0.0.0.0", "lo6": "::1", "ula": "fd00:ec2::254", "mixed": "93.184.216.34"}
+               "any": "0.0.0.0", "lo6": "::1",  # noqa: S104 - an address to refuse, not bind
+               "ula": "fd00:ec2::254", "mixed": "93.184.216.34"}
     hosts = {key: f"{key}.{label}.example.com" for key in targets}
     for key, address in targets.items():
         point(hosts[key], address, *(["10.1.2.3"] if key == "mixed" else []))
