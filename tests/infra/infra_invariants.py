@@ -934,7 +934,7 @@ def check_function(resources, params) -> Iterator[str]:
                 yield f"{name}: {variable}={env.get(variable)!r}, expected {value!r}"
         if name == ISSUER.function and "RENEWAL_QUEUE_URL" in env:
             yield f"{name}: RENEWAL_QUEUE_URL is for the sweep and the watch"
-        for variable in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE"):
+        for variable in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE", "WATCH_ALLOW_LOOPBACK"):
             if variable in env:
                 yield f"{name}: {variable} is for the local stack only"
         layers = function.get("Layers", [])

@@ -130,7 +130,8 @@ class Issuer:
         try:
             zones = self._zones()
             try:
-                request = parse_request(raw, [z.name for z in zones])
+                request = parse_request(raw, [z.name for z in zones],
+                                        endpoint_ports=self.settings.endpoint_ports)
             except RequestRejected as rejected:
                 return self._reject(raw, rejected.problems, stage_name="validation")
             return self.issue(request, zones, request_id)
