@@ -17,11 +17,12 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pebble >/dev/null; }
 
-$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml
+$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml puller/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e ./puller
 	touch $(STAMP)
 
 # sam and checkov pin boto3 against the project and each other: each gets a venv of its own.

@@ -1,4 +1,8 @@
-"""wildcert-pull end to end: certificates issued on the local stack, pulled by the installed CLI."""
+"""wildcert-pull end to end: certificates issued on the local stack, pulled by the installed CLI.
+
+The issuer writes the bucket; the `wildcert-pull` script next to this Python (`make deps`
+installs ./puller into the venv) reads it, as a server would.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,13 @@ TIMEOUT = 120
 # Dies like a killed process right after the first rename: no cleanup, no state file.
 CRASH_AFTER_FIRST_RENAME = """
 import os, sys
-from wildcert import pull
+from wildcert_pull import cli
 real_replace = os.replace
 def replace_then_die(src, dst):
     real_replace(src, dst)
     os._exit(9)
 os.replace = replace_then_die
-sys.exit(pull.main(sys.argv[1:]))
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -40,7 +44,7 @@ def arguments(name: str, dest: Path, reloads: Path) -> list[str]:
 
 
 def pull_cli(name: str, dest: Path, reloads: Path) -> subprocess.CompletedProcess[str]:
-    assert CLI.exists(), f"{CLI} missing: pip install -e . declares the wildcert-pull script"
+    assert CLI.exists(), f"{CLI} missing: make deps installs it (pip install --no-deps -e ./puller)"
     done = subprocess.run([str(CLI), *arguments(name, dest, reloads)], capture_output=True,
                           text=True, timeout=TIMEOUT, check=False)
     assert "PRIVATE KEY" not in done.stdout + done.stderr

@@ -1,0 +1,209 @@
+"""The destination directory: what is installed, and replacing its files."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from wildcert_pull.errors import Exit, PullError
+from wildcert_pull.formats import CERT_FILES, CertJson
+
+STATE_FILE = ".wildcert.json"
+LOCK_FILE = ".wildcert.lock"
+TEMP_SUFFIX = ".wildcert-tmp"
+# The key goes first and the certificates paired with it right after, so a new cert.pem or
+# fullchain.pem is never on disk next to the old key; chain.pem, paired with no key, goes last.
+RENAME_ORDER = ("privkey.pem", "fullchain.pem", "cert.pem", "chain.pem")
+FILE_MODES = {"privkey.pem": 0o600, "fullchain.pem": 0o644, "cert.pem": 0o644, "chain.pem": 0o644}
+STATE_MODE = 0o644
+DIR_MODE = 0o750
+LOCK_MODE = 0o600
+LOCK_WAIT_SECONDS = 60.0
+LOCK_POLL_SECONDS = 0.2
+
+
+def read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+# -- what is installed ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InstalledState:
+    """`--dest/.wildcert.json`: the set the files were last installed from, written last."""
+
+    name: str
+    serial: str
+    archive: str
+    sha256: Mapping[str, str]
+    not_after: str
+    installed_at: str
+    reload_pending: bool = False
+
+    def to_json(self) -> bytes:
+        body = dataclasses.asdict(self)
+        body["sha256"] = dict(self.sha256)
+        return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> InstalledState:
+        body = json.loads(raw)
+        if not isinstance(body, dict) or not isinstance(body.get("sha256"), dict):
+            raise ValueError("not a state object")
+        return cls(**{f: body[f] for f in cls.__dataclass_fields__ if f in body})
+
+
+class Local(enum.Enum):
+    CURRENT = "current"
+    RELOAD_PENDING = "reload pending"
+    STALE = "stale"
+
+
+def read_state(dest: Path) -> InstalledState | None:
+    raw = read_file(dest / STATE_FILE)
+    if raw is None:
+        return None
+    try:
+        return InstalledState.from_json(raw)
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged state file only means: install again
+
+
+def files_match(dest: Path, sha256: Mapping[str, str]) -> bool:
+    for filename in CERT_FILES:
+        data = read_file(dest / filename)
+        if data is None or hashlib.sha256(data).hexdigest() != sha256[filename]:
+            return False
+    return True
+
+
+def local_status(dest: Path, meta: CertJson, state: InstalledState | None,
+                 reloading: bool) -> Local:
+    """The state file says which set was installed; the files must still hash to it."""
+    wanted = {f: meta.sha256[f] for f in CERT_FILES}
+    if state is None or state.serial != meta.serial or dict(state.sha256) != wanted:
+        return Local.STALE
+    if not files_match(dest, wanted):
+        return Local.STALE
+    return Local.RELOAD_PENDING if reloading and state.reload_pending else Local.CURRENT
+
+
+# -- writing ----------------------------------------------------------------------------------
+def ensure_dir(dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(dest, DIR_MODE)
+    except FileExistsError:
+        return
+    os.chmod(dest, DIR_MODE)  # mkdir's mode is filtered by the umask
+
+
+@contextmanager
+def dest_lock(dest: Path) -> Iterator[None]:
+    """Two overlapping cron runs must not interleave their renames."""
+    path = dest / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
+    try:
+        _wait_for(fd, path)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _wait_for(fd: int, path: Path) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise PullError(
+                    f"another wildcert-pull has held {path} for {LOCK_WAIT_SECONDS:.0f}s — "
+                    "check for a hung run, then rerun",
+                    Exit.LOCAL,
+                ) from None
+            time.sleep(LOCK_POLL_SECONDS)
+
+
+def write_temp(dest: Path, filename: str, data: bytes, mode: int) -> Path:
+    """mkstemp creates the file 0600 with O_EXCL, so a key is never readable by others."""
+    fd, name = tempfile.mkstemp(dir=dest, prefix=f".{filename}.", suffix=TEMP_SUFFIX)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def fsync_dir(dest: Path) -> None:
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(dest: Path) -> None:
+    """Temporary files left by a run that was killed; only our own names, under the lock."""
+    for path in dest.glob(f".*{TEMP_SUFFIX}"):
+        path.unlink(missing_ok=True)
+
+
+def write_state(dest: Path, state: InstalledState) -> None:
+    temp = write_temp(dest, STATE_FILE, state.to_json(), STATE_MODE)
+    os.replace(temp, dest / STATE_FILE)
+    fsync_dir(dest)
+
+
+def install(dest: Path, files: Mapping[str, bytes], state: InstalledState) -> None:
+    """Temp files first, then the renames back to back in RENAME_ORDER, the state file last."""
+    temps: dict[str, Path] = {}
+    try:
+        for filename in RENAME_ORDER:
+            temps[filename] = write_temp(dest, filename, files[filename], FILE_MODES[filename])
+        temps[STATE_FILE] = write_temp(dest, STATE_FILE, state.to_json(), STATE_MODE)
+        _rename_all(dest, temps)
+    finally:
+        for path in temps.values():
+            path.unlink(missing_ok=True)
+
+
+def _rename_all(dest: Path, temps: dict[str, Path]) -> None:
+    try:
+        for filename in RENAME_ORDER:
+            _rename(temps, filename, dest)
+        # The state file must never reach the disk before the files it describes.
+        fsync_dir(dest)
+        _rename(temps, STATE_FILE, dest)
+        fsync_dir(dest)
+    except OSError as exc:
+        raise PullError(
+            f"installing into {dest} stopped half-way: {exc} — fix the cause and rerun "
+            f"wildcert-pull; until then the files there may mix two sets ({STATE_FILE} still "
+            "names the old one, so the next run installs the whole set again)",
+            Exit.LOCAL,
+        ) from exc
+
+
+def _rename(temps: dict[str, Path], filename: str, dest: Path) -> None:
+    os.replace(temps[filename], dest / filename)
+    del temps[filename]  # only once renamed: install() removes whatever is left in temps
