@@ -1,7 +1,8 @@
 """Is a fetched set one this server may use?
 
 Hashes only prove the files are the ones cert.json names; these checks prove the set itself
-holds together: key, chain, names, serial, validity.
+holds together (key, chain, names, serial, validity) and that it does not take the server back
+to an older certificate or to other names than it had.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -23,6 +25,11 @@ _BAD_INPUT = (ValueError, TypeError, UnsupportedAlgorithm)
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> dt.datetime:
+    """The inverse of iso(); fromisoformat reads a trailing Z only from Python 3.11 on."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def names_of(domains: Iterable[str]) -> tuple[str, ...]:
@@ -140,4 +147,52 @@ def check_validity(leaf: Leaf, now: dt.datetime, where: str, name: str) -> None:
             f"bucket has no newer certificate: the issuer has not renewed {name!r} — check its "
             'alarms and logs, or re-issue with {"force": true}',
             Exit.VERIFY,
+        )
+
+
+# -- against what is installed ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Succession:
+    """What the operator allows a new certificate to change."""
+
+    allow_older: bool = False
+    expected_names: tuple[str, ...] | None = None  # --expect-domain, normalised by names_of
+
+
+def check_expected_names(leaf: Leaf, policy: Succession, where: str) -> None:
+    if policy.expected_names is not None and leaf.names != policy.expected_names:
+        raise PullError(
+            f"{where} names {list(leaf.names)}, not the names given with --expect-domain "
+            f"{list(policy.expected_names)} — check the issuer request for this name, or "
+            "change --expect-domain",
+            Exit.REFUSED,
+        )
+
+
+def check_succession(new: Leaf, installed: Leaf | None, policy: Succession, where: str,
+                     dest: Path) -> None:
+    """Refuse a set that would take this server back in time or to other names.
+
+    Anyone who can rewrite cert.json, or restore an old version of it, could otherwise make
+    every server reinstall an older certificate that is still valid (one whose key leaked).
+    """
+    check_expected_names(new, policy, where)
+    if installed is None:
+        return
+    if policy.expected_names is None and new.names != installed.names:
+        raise PullError(
+            f"{where} names {list(new.names)}, but the certificate installed in {dest} "
+            f"(serial {installed.serial}) names {list(installed.names)}: wildcert-pull does not "
+            "change the names it serves on its own — if the change is intended, rerun with "
+            "--expect-domain for each new name",
+            Exit.REFUSED,
+        )
+    if new.not_before < installed.not_before and not policy.allow_older:
+        raise PullError(
+            f"{where} (serial {new.serial}, not before {iso(new.not_before)}) is older than the "
+            f"certificate installed in {dest} (serial {installed.serial}, not before "
+            f"{iso(installed.not_before)}): cert.json was rolled back or an old version of it "
+            "restored — find who wrote it (CloudTrail, object versions); to install the older "
+            "certificate on purpose, rerun with --allow-older",
+            Exit.REFUSED,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wildcert_pull import bucket
+from wildcert_pull.checks import Succession, names_of
 from wildcert_pull.errors import BEFORE_ANY_WRITE, Exit, PullError
 from wildcert_pull.run import Options, pull
 
@@ -35,6 +36,12 @@ def _cert_name(text: str) -> str:
     return text
 
 
+def _domain(text: str) -> str:
+    if not text or any(c.isspace() or c in "/," for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not one DNS name")
+    return text.lower()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -42,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
         "verified and atomically; reload a service only when it changed.",
         epilog="exit codes: 0 updated or unchanged, 1 verification failed (nothing installed), "
         "2 usage, 3 AWS/network error (nothing installed), 4 reload failed (files installed), "
-        "5 local file error. See docs/PULL.md.",
+        "5 local file error, 6 refused: older than the installed certificate "
+        "or other names (nothing installed). See docs/PULL.md.",
     )
     p.add_argument("--bucket", required=True, help="the wildcert certificate bucket")
     p.add_argument("--name", required=True, type=_cert_name, help="certificate name")
@@ -51,6 +59,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reload", type=_command, metavar="COMMAND",
                    help="run (without a shell) when the files changed, "
                    "e.g. 'systemctl reload nginx'")
+    p.add_argument("--expect-domain", action="append", type=_domain, metavar="NAME",
+                   dest="expect_domains",
+                   help="a name the certificate must carry; repeat for each, e.g. "
+                   "--expect-domain '*.example.com' --expect-domain example.com. Without it, "
+                   "the names must stay those of the certificate already installed")
+    p.add_argument("--allow-older", action="store_true",
+                   help="install the bucket's certificate even if it is older than the "
+                   "installed one (a deliberate rollback)")
     p.add_argument("--region", help="the bucket's AWS region (default: the AWS configuration)")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: AWS_ENDPOINT_URL or AWS)")
     p.add_argument("--quiet", action="store_true", help="print nothing unless something fails")
@@ -59,9 +75,11 @@ def parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     args = parser().parse_args(argv)
+    expected = names_of(args.expect_domains) if args.expect_domains else None
     return Options(
         bucket=args.bucket, name=args.name, dest=args.dest, reload=args.reload,
         region=args.region, endpoint_url=args.endpoint_url, quiet=args.quiet,
+        succession=Succession(allow_older=args.allow_older, expected_names=expected),
     )
 
 

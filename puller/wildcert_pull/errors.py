@@ -12,11 +12,12 @@ class Exit(enum.IntEnum):
     AWS = 3  # S3/KMS/credentials/network
     RELOAD = 4  # files installed, the reload command failed
     LOCAL = 5  # --dest could not be read, locked or written
+    REFUSED = 6  # a valid set, but older than the installed one or for other names
     BUG = 70  # an unexpected exception (sysexits EX_SOFTWARE)
 
 
 # Failures that stop a run before it writes anything into --dest.
-BEFORE_ANY_WRITE = frozenset({Exit.VERIFY, Exit.AWS})
+BEFORE_ANY_WRITE = frozenset({Exit.VERIFY, Exit.AWS, Exit.REFUSED})
 
 
 class PullError(Exception):

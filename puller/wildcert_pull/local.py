@@ -14,7 +14,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from wildcert_pull.checks import Leaf, load_certificate, names_of, parse_iso
 from wildcert_pull.errors import Exit, PullError
 from wildcert_pull.formats import CERT_FILES, CertJson
 
@@ -32,7 +34,7 @@ LOCK_WAIT_SECONDS = 60.0
 LOCK_POLL_SECONDS = 0.2
 
 
-def read_file(path: Path) -> bytes | None:
+def read_regular(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -51,10 +53,14 @@ class InstalledState:
     not_after: str
     installed_at: str
     reload_pending: bool = False
+    # Older state files lack these two; the installed cert.pem says the same.
+    not_before: str = ""
+    domains: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         body = dataclasses.asdict(self)
         body["sha256"] = dict(self.sha256)
+        body["domains"] = list(self.domains)
         return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -62,7 +68,15 @@ class InstalledState:
         body = json.loads(raw)
         if not isinstance(body, dict) or not isinstance(body.get("sha256"), dict):
             raise ValueError("not a state object")
-        return cls(**{f: body[f] for f in cls.__dataclass_fields__ if f in body})
+        known: dict[str, Any] = {f: body[f] for f in cls.__dataclass_fields__ if f in body}
+        known["domains"] = tuple(known.get("domains", ()))
+        return cls(**known)
+
+    def leaf(self) -> Leaf | None:
+        if not self.not_before or not self.domains:
+            return None
+        return Leaf(serial=self.serial, names=names_of(self.domains),
+                    not_before=parse_iso(self.not_before), not_after=parse_iso(self.not_after))
 
 
 class Local(enum.Enum):
@@ -72,7 +86,7 @@ class Local(enum.Enum):
 
 
 def read_state(dest: Path) -> InstalledState | None:
-    raw = read_file(dest / STATE_FILE)
+    raw = read_regular(dest / STATE_FILE)
     if raw is None:
         return None
     try:
@@ -83,7 +97,7 @@ def read_state(dest: Path) -> InstalledState | None:
 
 def files_match(dest: Path, sha256: Mapping[str, str]) -> bool:
     for filename in CERT_FILES:
-        data = read_file(dest / filename)
+        data = read_regular(dest / filename)
         if data is None or hashlib.sha256(data).hexdigest() != sha256[filename]:
             return False
     return True
@@ -98,6 +112,20 @@ def local_status(dest: Path, meta: CertJson, state: InstalledState | None,
     if not files_match(dest, wanted):
         return Local.STALE
     return Local.RELOAD_PENDING if reloading and state.reload_pending else Local.CURRENT
+
+
+def installed_leaf(dest: Path, state: InstalledState | None) -> Leaf | None:
+    """The certificate this server serves now: its cert.pem, else what the state file says.
+
+    The file comes first: after a run died half-way it may already be newer than the state.
+    """
+    pem = read_regular(dest / "cert.pem")
+    if pem is not None:
+        try:
+            return Leaf.of(load_certificate(pem))
+        except ValueError:
+            pass  # edited by hand; the state file still knows what was installed
+    return state.leaf() if state is not None else None
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,11 @@ from wildcert_pull import local
 from wildcert_pull.bucket import Bucket, fetch_archive, fetch_cert_json
 from wildcert_pull.checks import (
     Leaf,
+    Succession,
     Urls,
+    check_expected_names,
     check_set,
+    check_succession,
     check_validity,
     iso,
     load_certificate,
@@ -38,6 +41,7 @@ class Options:
     region: str | None = None
     endpoint_url: str | None = None
     quiet: bool = False
+    succession: Succession = field(default_factory=Succession)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ def pull(options: Options, s3: Any, now: dt.datetime) -> str:
     if local.local_status(dest, meta, local.read_state(dest), reloading) is local.Local.CURRENT:
         return unchanged(options, now)
     fetched = fetch_checked(bucket, meta, now)
+    check_expected_names(fetched.leaf, options.succession, fetched.cert_url)
     local.ensure_dir(dest)
     with local.dest_lock(dest):
         return apply(options, fetched, now)
@@ -84,6 +89,8 @@ def apply(options: Options, fetched: Fetched, now: dt.datetime) -> str:
     if status is local.Local.CURRENT:
         return unchanged(options, now)
     if status is local.Local.STALE or state is None:
+        check_succession(leaf, local.installed_leaf(dest, state), options.succession,
+                         fetched.cert_url, dest)
         local.remove_stale_temps(dest)
         state = state_for(meta, leaf, now, reload_pending=options.reload is not None)
         local.install(dest, fetched.files, state)
@@ -108,17 +115,20 @@ def state_for(meta: CertJson, leaf: Leaf, now: dt.datetime,
         not_after=iso(leaf.not_after),
         installed_at=iso(now),
         reload_pending=reload_pending,
+        not_before=iso(leaf.not_before),
+        domains=leaf.names,
     )
 
 
 def unchanged(options: Options, now: dt.datetime) -> str:
-    """Nothing to install; still refuse to call an expired certificate fine."""
+    """Nothing to install; still refuse to call an expired (or unexpected) certificate fine."""
     path = options.dest / "cert.pem"
     try:
-        leaf = Leaf.of(load_certificate(local.read_file(path) or b""))
+        leaf = Leaf.of(load_certificate(local.read_regular(path) or b""))
     except ValueError as exc:
         raise PullError(f"{path} is not a PEM certificate: {exc}", Exit.LOCAL) from exc
     check_validity(leaf, now, str(path), options.name)
+    check_expected_names(leaf, options.succession, str(path))
     return (
         f"{options.name} unchanged in {options.dest} (serial {leaf.serial}, valid until "
         f"{iso(leaf.not_after)})"

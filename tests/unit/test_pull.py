@@ -613,3 +613,87 @@ def test_dest_that_cannot_be_created(s3, tmp_path, capsys) -> None:
     blocker.write_text("a file where a directory should be")
     result = run(capsys, blocker / "ssl" / NAME)
     assert result.code == Exit.LOCAL and "may create and write" in result.err
+
+
+# -- never older, never other names ----------------------------------------------------------
+def rolled_back(s3: FakeS3, dest: Path, reloads: Path,
+                capsys: pytest.CaptureFixture[str]) -> tuple[certs.IssuedSet, Installed]:
+    """An older set, then a newer one, both pulled; then cert.json rolled back to the older one
+    (as restoring an old object version does): its archive is intact and still valid."""
+    older = make_set(starts=NOW - dt.timedelta(days=30))
+    older_meta = publish(s3, older)
+    assert run(capsys, dest, "--reload", reload_command(reloads)).code == 0
+    publish(s3, make_set(starts=NOW - dt.timedelta(days=1)))
+    assert run(capsys, dest, "--reload", reload_command(reloads)).code == 0
+    s3.objects[f"{NAME}/cert.json"] = older_meta.to_json()
+    reloads.unlink()
+    return older, Installed(s3, dest, reloads, capsys, snapshot(dest))
+
+
+def test_a_rolled_back_cert_json_is_refused(s3, dest, reloads, capsys) -> None:
+    older, installed = rolled_back(s3, dest, reloads, capsys)
+    result = installed.pull()
+    assert result.code == 6, result
+    assert result.out == "" and result.err.count("\n") == 1
+    for needle in (f"serial {certs.serial_hex(older.leaf)}", "is older than the certificate "
+                   f"installed in {dest}", "rolled back", "--allow-older",
+                   f"{dest} left as it was"):
+        assert needle in result.err, (needle, result.err)
+    assert snapshot(dest) == installed.before
+    assert reload_count(reloads) == 0
+
+
+def test_allow_older_installs_a_deliberate_rollback(s3, dest, reloads, capsys) -> None:
+    older, _ = rolled_back(s3, dest, reloads, capsys)
+    result = run(capsys, dest, "--allow-older", "--reload", reload_command(reloads))
+    assert result.code == 0, result.err
+    assert_installed(dest, older)
+    assert reload_count(reloads) == 1
+    assert "unchanged" in run(capsys, dest).out  # the rollback is now what is installed
+
+
+def test_a_rollback_is_refused_even_without_a_state_file(s3, dest, reloads, capsys) -> None:
+    """The installed cert.pem is the reference: deleting the state file does not unlock it."""
+    _, installed = rolled_back(s3, dest, reloads, capsys)
+    (dest / local.STATE_FILE).unlink()
+    assert installed.pull().code == 6
+
+
+def test_a_hand_damaged_cert_pem_still_has_the_state_file_as_reference(s3, dest, reloads,
+                                                                        capsys) -> None:
+    _, installed = rolled_back(s3, dest, reloads, capsys)
+    (dest / "cert.pem").write_bytes(b"edited by hand")
+    assert installed.pull().code == 6
+
+
+def test_other_names_are_refused(installed) -> None:
+    publish(installed.s3, make_set(("*.example.org", "example.org")))
+    result = installed.pull()
+    assert result.code == 6, result
+    for needle in ("'*.example.org', 'example.org'", "'*.example.com', 'example.com'",
+                   "--expect-domain", f"{installed.dest} left as it was"):
+        assert needle in result.err, (needle, result.err)
+    installed.assert_untouched()
+
+
+def test_expect_domain_accepts_the_new_names(installed) -> None:
+    renamed = make_set(("*.example.org", "example.org"))
+    publish(installed.s3, renamed)
+    result = run(installed.capsys, installed.dest, "--expect-domain", "example.org",
+                 "--expect-domain", "*.EXAMPLE.org")
+    assert result.code == 0, result.err
+    assert_installed(installed.dest, renamed)
+
+
+def test_expect_domain_pins_the_first_install(s3, dest, capsys) -> None:
+    publish(s3, make_set())
+    result = run(capsys, dest, "--expect-domain", "*.example.com")
+    assert result.code == 6, result
+    assert "--expect-domain ['*.example.com']" in result.err
+    assert not dest.exists()
+
+
+def test_expect_domain_holds_for_an_unchanged_certificate(installed) -> None:
+    result = run(installed.capsys, installed.dest, "--expect-domain", "www.example.com")
+    assert result.code == 6 and "--expect-domain" in result.err, result
+    installed.assert_untouched()
