@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
         "verified and atomically; reload a service only when it changed.",
         epilog="exit codes: 0 updated or unchanged, 1 verification failed (nothing installed), "
         "2 usage, 3 AWS/network error (nothing installed), 4 reload failed (files installed), "
-        "5 local file error, 6 refused: older than the installed certificate "
+        "5 local file error or unsafe --dest, 6 refused: older than the installed certificate "
         "or other names (nothing installed). See docs/PULL.md.",
     )
     p.add_argument("--bucket", required=True, help="the wildcert certificate bucket")
@@ -94,7 +94,7 @@ def now() -> dt.datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     try:
-        message = pull(options, s3_client(options), now())
+        message = pull(options, s3_client(options), now(), warn=_warn)
     except PullError as exc:
         untouched = f"; {options.dest} left as it was" if exc.code in BEFORE_ANY_WRITE else ""
         return _fail(f"{exc}{untouched}", exc.code)
@@ -107,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not options.quiet:
         print(f"{PROG}: {message}")
     return Exit.OK
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _fail(message: str, code: Exit) -> int:

@@ -11,7 +11,7 @@ class Exit(enum.IntEnum):
     USAGE = 2  # bad command line (argparse's own code)
     AWS = 3  # S3/KMS/credentials/network
     RELOAD = 4  # files installed, the reload command failed
-    LOCAL = 5  # --dest could not be read, locked or written
+    LOCAL = 5  # --dest could not be read, locked or written, or is unsafe to write
     REFUSED = 6  # a valid set, but older than the installed one or for other names
     BUG = 70  # an unexpected exception (sysexits EX_SOFTWARE)
 

@@ -1,13 +1,19 @@
-"""The destination directory: what is installed, and replacing its files."""
+"""The destination directory: what is installed, who may write there, and replacing files.
+
+Only regular files are read or written here, never through a symlink: a link planted in
+--dest could otherwise make a root cron job create or read any file on the host.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -26,19 +32,86 @@ TEMP_SUFFIX = ".wildcert-tmp"
 # The key goes first and the certificates paired with it right after, so a new cert.pem or
 # fullchain.pem is never on disk next to the old key; chain.pem, paired with no key, goes last.
 RENAME_ORDER = ("privkey.pem", "fullchain.pem", "cert.pem", "chain.pem")
+MANAGED = (*RENAME_ORDER, STATE_FILE, LOCK_FILE)
 FILE_MODES = {"privkey.pem": 0o600, "fullchain.pem": 0o644, "cert.pem": 0o644, "chain.pem": 0o644}
 STATE_MODE = 0o644
 DIR_MODE = 0o750
 LOCK_MODE = 0o600
+WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
 LOCK_WAIT_SECONDS = 60.0
 LOCK_POLL_SECONDS = 0.2
+# O_NOFOLLOW: the last path component must not be a symlink (ELOOP if it is).
+_NO_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+# -- reading safely ---------------------------------------------------------------------------
+def _unsafe(path: Path, what: str) -> PullError:
+    return PullError(
+        f"{path} is {what}: wildcert-pull reads and writes only regular files in --dest and "
+        "never follows a link there — remove it (and find out who put it there), then rerun; "
+        "nothing was changed",
+        Exit.LOCAL,
+    )
 
 
 def read_regular(path: Path) -> bytes | None:
+    """The bytes of a regular file, None if there is none; a symlink or anything else refused."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NO_LINK)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _unsafe(path, "a symlink") from exc
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _unsafe(path, "not a regular file")
+        return handle.read()
+
+
+def check_managed_paths(dest: Path) -> None:
+    """Every name wildcert-pull owns in --dest is absent or a regular file."""
+    for filename in MANAGED:
+        path = dest / filename
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
+            raise _unsafe(path, f"a symlink (to {os.readlink(path)})")
+        if not stat.S_ISREG(mode):
+            raise _unsafe(path, "not a regular file")
+
+
+def secure_dir(dest: Path) -> str | None:
+    """Take write access to an existing --dest away from group and others.
+
+    Whoever can write there can swap files or plant links between our checks and our renames.
+    Returns what was changed, for a warning. A directory that is not ours to tighten (owned by
+    another user, or sticky like /tmp, which others share by design) is refused.
+    """
+    info = os.stat(dest)
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & WRITABLE_BY_OTHERS:
+        return None
+    if mode & stat.S_ISVTX or info.st_uid != os.geteuid():
+        raise PullError(
+            f"{dest} is writable by {_who(mode)} (mode {mode:04o}) and is not this user's to "
+            "tighten: whoever can write there can replace the key or plant a symlink — use a "
+            "directory only this user can write, e.g. /etc/ssl/wildcert/<name>; nothing was "
+            "changed",
+            Exit.LOCAL,
+        )
+    tightened = mode & ~WRITABLE_BY_OTHERS
+    os.chmod(dest, tightened)
+    return (f"{dest} was writable by {_who(mode)} (mode {mode:04o}); made it {tightened:04o} "
+            "so that no one else can replace the files in it")
+
+
+def _who(mode: int) -> str:
+    return " and ".join(w for bit, w in ((stat.S_IWGRP, "group"), (stat.S_IWOTH, "others"))
+                        if mode & bit)
 
 
 # -- what is installed ------------------------------------------------------------------------
@@ -142,8 +215,15 @@ def ensure_dir(dest: Path) -> None:
 def dest_lock(dest: Path) -> Iterator[None]:
     """Two overlapping cron runs must not interleave their renames."""
     path = dest / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
     try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NO_LINK, LOCK_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _unsafe(path, "a symlink") from exc
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _unsafe(path, "not a regular file")
         _wait_for(fd, path)
         yield
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +58,16 @@ class Fetched:
         return self.urls.archive + "cert.pem"
 
 
-def pull(options: Options, s3: Any, now: dt.datetime) -> str:
+def pull(options: Options, s3: Any, now: dt.datetime, warn: Callable[[str], None]) -> str:
     """Install the current set if it is not installed yet; returns the line to print."""
     dest = options.dest
     if dest.exists() and not dest.is_dir():
         raise PullError(f"{dest} is not a directory — pick another --dest", Exit.USAGE)
+    if dest.is_dir():
+        local.check_managed_paths(dest)  # refused before anything changes, the mode included
+        tightened = local.secure_dir(dest)
+        if tightened:
+            warn(tightened)
     bucket = Bucket(s3, options.bucket)
     meta = fetch_cert_json(bucket, options.name)
     reloading = options.reload is not None
@@ -72,6 +77,7 @@ def pull(options: Options, s3: Any, now: dt.datetime) -> str:
     check_expected_names(fetched.leaf, options.succession, fetched.cert_url)
     local.ensure_dir(dest)
     with local.dest_lock(dest):
+        local.check_managed_paths(dest)  # again: a link planted before the chmod shows now
         return apply(options, fetched, now)
 
 

@@ -697,3 +697,85 @@ def test_expect_domain_holds_for_an_unchanged_certificate(installed) -> None:
     result = run(installed.capsys, installed.dest, "--expect-domain", "www.example.com")
     assert result.code == 6 and "--expect-domain" in result.err, result
     installed.assert_untouched()
+
+
+# -- links and loose modes in --dest ---------------------------------------------------------
+MANAGED = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem", ".wildcert.json",
+           ".wildcert.lock")
+
+
+def test_a_planted_lock_symlink_creates_nothing(s3, dest, tmp_path, capsys) -> None:
+    publish(s3, make_set())
+    dest.mkdir(parents=True, mode=0o700)
+    target = tmp_path / "created-through-the-link"
+    (dest / ".wildcert.lock").symlink_to(target)
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL, result
+    assert "is a symlink" in result.err and "nothing was changed" in result.err
+    assert not target.exists()
+    assert sorted(p.name for p in dest.iterdir()) == [".wildcert.lock"]
+
+
+@pytest.mark.parametrize("filename", MANAGED)
+def test_a_symlinked_file_in_dest_is_refused(s3, dest, tmp_path, capsys, filename) -> None:
+    publish(s3, make_set())
+    assert run(capsys, dest).code == 0
+    publish(s3, make_set())  # a renewal, so the next run would write every file
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not yours")
+    (dest / filename).unlink()
+    (dest / filename).symlink_to(elsewhere)
+    before = snapshot_links(dest)
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL, result
+    assert f"{dest / filename} is a symlink (to {elsewhere})" in result.err
+    assert snapshot_links(dest) == before
+    assert elsewhere.read_bytes() == b"not yours"
+
+
+def snapshot_links(dest: Path) -> dict[str, str | bytes]:
+    return {p.name: str(p.readlink()) if p.is_symlink() else p.read_bytes()
+            for p in sorted(dest.iterdir())}
+
+
+def test_a_fifo_in_place_of_the_state_file_is_refused(s3, dest, capsys) -> None:
+    publish(s3, make_set())
+    dest.mkdir(parents=True, mode=0o700)
+    os.mkfifo(dest / ".wildcert.json")
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL and "not a regular file" in result.err, result
+
+
+def test_a_dest_others_can_write_is_tightened(s3, dest, capsys) -> None:
+    dest.mkdir(parents=True)
+    os.chmod(dest, 0o777)  # noqa: S103 (the loose mode under test)
+    publish(s3, make_set())
+    result = run(capsys, dest)
+    assert result.code == 0, result.err
+    assert mode(dest) == 0o755
+    assert result.err == (f"wildcert-pull: warning: {dest} was writable by group and others "
+                          "(mode 0777); made it 0755 so that no one else can replace the "
+                          "files in it\n")
+    assert run(capsys, dest).err == ""  # once
+
+
+def test_a_sticky_shared_dest_is_refused(s3, dest, capsys) -> None:
+    dest.mkdir(parents=True)
+    os.chmod(dest, 0o1777)  # noqa: S103 (the loose mode under test)
+    publish(s3, make_set())
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL, result
+    assert "writable by group and others (mode 1777)" in result.err
+    assert "nothing was changed" in result.err
+    assert mode(dest) == 0o1777 and not list(dest.iterdir())
+
+
+def test_a_refused_link_leaves_even_a_loose_mode_as_it_was(s3, dest, tmp_path, capsys) -> None:
+    dest.mkdir(parents=True)
+    os.chmod(dest, 0o777)  # noqa: S103 (the loose mode under test)
+    (dest / "privkey.pem").symlink_to(tmp_path / "elsewhere")
+    publish(s3, make_set())
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL and "nothing was changed" in result.err, result
+    assert "warning" not in result.err
+    assert mode(dest) == 0o777 and s3.reads == []
