@@ -498,6 +498,46 @@ def test_cert_json_that_is_not_json(installed) -> None:
     installed.assert_refused("is not a wildcert cert.json")
 
 
+def rewrite_cert_json(s3: FakeS3, change: Any) -> None:
+    key = f"{NAME}/cert.json"
+    body = json.loads(s3.objects[key])
+    change(body)
+    s3.objects[key] = json.dumps(body).encode()
+
+
+def test_a_newer_format_version_asks_for_an_upgrade(installed) -> None:
+    publish(installed.s3, make_set())
+    rewrite_cert_json(installed.s3, lambda body: body.update(version=2))
+    installed.assert_refused("format version 2", "upgrade wildcert-pull")
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    (lambda body: body.update(domains="example.com"), "'domains' is a JSON str"),
+    (lambda body: body.update(domains=[]), "'domains' is not a list of names"),
+    (lambda body: body.pop("serial"), "no 'serial'"),
+    (lambda body: body.update(serial="0xAB"), "is not lower-case hex"),
+    (lambda body: body.update(sha256=["x"]), "'sha256' is a JSON list"),
+])
+def test_cert_json_fields_of_the_wrong_shape(installed, change, needle) -> None:
+    publish(installed.s3, make_set())
+    rewrite_cert_json(installed.s3, change)
+    installed.assert_refused("is not a wildcert cert.json", needle)
+
+
+def test_a_sha256_that_is_not_a_digest(installed) -> None:
+    publish(installed.s3, make_set())
+    rewrite_cert_json(installed.s3, lambda body: body["sha256"].update({"chain.pem": "abc"}))
+    installed.assert_refused("is inconsistent", "no sha256 for chain.pem")
+
+
+def test_fields_the_puller_does_not_know_are_ignored(s3, dest, capsys) -> None:
+    issued = make_set()
+    publish(s3, issued)
+    rewrite_cert_json(s3, lambda body: body.update(added_later={"x": 1}, not_before="garbage"))
+    assert run(capsys, dest).code == 0
+    assert_installed(dest, issued)
+
+
 def test_a_missing_cert_json(s3, dest, capsys) -> None:
     result = run(capsys, dest, name="nothing-here")
     assert result.code == Exit.VERIFY
