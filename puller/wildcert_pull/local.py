@@ -142,14 +142,22 @@ class InstalledState:
         if not isinstance(body, dict) or not isinstance(body.get("sha256"), dict):
             raise ValueError("not a state object")
         known: dict[str, Any] = {f: body[f] for f in cls.__dataclass_fields__ if f in body}
-        known["domains"] = tuple(known.get("domains", ()))
+        domains = known.get("domains", [])
+        if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+            raise ValueError("'domains' is not a list of names")
+        known["domains"] = tuple(domains)
         return cls(**known)
 
     def leaf(self) -> Leaf | None:
+        """The installed certificate as recorded, if this state file recorded it."""
         if not self.not_before or not self.domains:
             return None
-        return Leaf(serial=self.serial, names=names_of(self.domains),
-                    not_before=parse_iso(self.not_before), not_after=parse_iso(self.not_after))
+        try:
+            return Leaf(serial=self.serial, names=names_of(self.domains),
+                        not_before=parse_iso(self.not_before),
+                        not_after=parse_iso(self.not_after))
+        except (ValueError, TypeError, AttributeError):
+            return None  # a damaged record is no record
 
 
 class Local(enum.Enum):

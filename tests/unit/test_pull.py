@@ -819,3 +819,15 @@ def test_a_refused_link_leaves_even_a_loose_mode_as_it_was(s3, dest, tmp_path, c
     assert result.code == Exit.LOCAL and "nothing was changed" in result.err, result
     assert "warning" not in result.err
     assert mode(dest) == 0o777 and s3.reads == []
+
+
+def test_a_damaged_record_and_cert_pem_mean_no_reference(s3, dest, reloads, capsys) -> None:
+    """Both copies of what was installed damaged by hand: nothing to compare with, so the
+    bucket's set is installed (as on a first install), not a crash."""
+    older, _ = rolled_back(s3, dest, reloads, capsys)
+    (dest / "cert.pem").write_bytes(b"edited by hand")
+    state = json.loads((dest / local.STATE_FILE).read_text())
+    (dest / local.STATE_FILE).write_text(json.dumps({**state, "not_before": 17}))
+    result = run(capsys, dest)
+    assert result.code == 0, result.err
+    assert_installed(dest, older)
