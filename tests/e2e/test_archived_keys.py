@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from local_stack import Stack
 from tests.e2e import test_renewal_sweep as sweep_e2e
 from tests.e2e.support import client, invoke, s3_keys, stored_set, unique
 from tests.unit.test_pull import make_set
@@ -43,15 +44,18 @@ def store_expired(name: str, domains: tuple[str, ...]) -> StoredCertificate:
 
 
 def test_the_watch_deletes_only_the_expired_superseded_key(
-    queue: str, cleanup: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    stack: Stack, queue: str, cleanup: list[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     label = unique("ak")
     cleanup.append(label)
     domains = (f"*.{label}.example.com", f"{label}.example.com")
     expired = store_expired(label, domains)
+    serials = []
     for force in (False, True):  # the expired one renewed, then that renewal replaced
         result = invoke({"domains": list(domains), "name": label, "force": force})
         assert result["status"] == "issued", result
+        serials.append(result["serial"])
     live = stored_set(label)[0]
     archived = {k for k in s3_keys(f"{label}/archive/") if k.endswith("/privkey.pem")}
     assert len(archived) == 3 and all(tags(k) == TAG for k in archived)
@@ -71,7 +75,16 @@ def test_the_watch_deletes_only_the_expired_superseded_key(
     versions = client("s3").list_object_versions(Bucket=os.environ["CERT_BUCKET"],
                                                  Prefix=gone)["Versions"]
     assert [tags(gone, v["VersionId"]) for v in versions] == [TAG]  # the lifecycle's to expire
+
+    def archive_reads() -> list[str]:
+        return [c["key"] for c in stack.aws_faults.calls(service="s3", operation="GetObject")
+                if c["key"].startswith(f"{label}/archive/")]
+
+    seen = len(archive_reads())
     assert watch_entry.watch({}, None)["archived_keys"] == {"deleted": [], "problems": []}
+    # A set whose key is gone costs nothing more; the live one is never read: only the
+    # superseded, still valid set is looked at, by its certificate alone.
+    assert archive_reads()[seen:] == [f"{label}/archive/{serials[0]}/cert.pem"]
 
     # The puller still installs the live set, key included, from the archive.
     dest = tmp_path / "certs"
