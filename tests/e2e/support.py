@@ -123,4 +123,16 @@ def assert_valid_stored(name: str, domains: Iterable[str], key_type: str = "ec25
     assert archive <= s3_keys(f"{name}/archive/")
     live = {f"{name}/{f}" for f in CERT_FILES} | {f"{name}/cert.json"}
     assert_encrypted_with_our_key(live | archive)
+    assert_only_the_archived_key_tagged(meta["archive"], live | archive)
     return meta
+
+
+def assert_only_the_archived_key_tagged(archive: str, keys: Iterable[str]) -> None:
+    """The bucket's lifecycle rule expires what carries the tag: the archived key, nothing
+    else (cert.pem and chain.pem stay for the audit trail)."""
+    s3 = client("s3")
+    for key in keys:
+        found = s3.get_object_tagging(Bucket=os.environ["CERT_BUCKET"], Key=key)["TagSet"]
+        expected = [{"Key": "wildcert-key", "Value": "archived"}] * (
+            key == f"{archive}privkey.pem")
+        assert found == expected, key

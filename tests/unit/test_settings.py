@@ -28,7 +28,8 @@ def test_every_variable_overrides_its_setting() -> None:
            "RENEW_AT_REMAINING_FRACTION": "0.5", "SWEEP_INTERVAL_DAYS": "7",
            "DNS_PROPAGATION_TIMEOUT": "60", "CHALLENGE_RECORD_TTL": "30.9",
            "EXPIRY_WARNING_DAYS": "3", "WATCH_INTERVAL_HOURS": "6",
-           "ENDPOINT_PORTS": " 8443, 443 ,", "WATCH_ALLOW_LOOPBACK": "TRUE"}
+           "ENDPOINT_PORTS": " 8443, 443 ,", "WATCH_ALLOW_LOOPBACK": "TRUE",
+           "ARCHIVED_KEY_RETENTION_DAYS": "100"}
     settings = Settings.from_env(env)
     defaults = Settings(bucket="certs", kms_key_id="key", allowed_zone_ids=("Z1", "Z2"))
     changed = {f.name for f in dataclasses.fields(Settings)
@@ -40,6 +41,7 @@ def test_every_variable_overrides_its_setting() -> None:
     assert settings.caa_identities == ("letsencrypt.org", "example.net")
     assert settings.record_ttl == 30 and isinstance(settings.record_ttl, int)
     assert settings.watch_interval_hours == 6.0 and settings.renew_at_remaining_fraction == 0.5
+    assert settings.archived_key_retention_days == 100
 
 
 def test_every_problem_is_named_at_once() -> None:

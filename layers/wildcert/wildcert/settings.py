@@ -45,6 +45,9 @@ class Settings:
     # Lets the watch reach endpoints that resolve to loopback: the local stack's test servers.
     # The template never sets it.
     watch_allow_loopback: bool = False
+    # The bucket's lifecycle rule for archived private keys (ArchivedKeyRetentionDays); None
+    # where no rule is known (the local stack).
+    archived_key_retention_days: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,4 +148,5 @@ NUMBERS = {
     "record_ttl": Number("CHALLENGE_RECORD_TTL", 1, 3600, whole=True),
     "expiry_warning_days": Number("EXPIRY_WARNING_DAYS", 0.0, 365.0),
     "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
+    "archived_key_retention_days": Number("ARCHIVED_KEY_RETENTION_DAYS", 1, 36500, whole=True),
 }

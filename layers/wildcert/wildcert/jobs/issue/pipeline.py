@@ -84,7 +84,8 @@ class Services:
 
     @property
     def store(self) -> CertificateStore:
-        return CertificateStore(self.bucket)
+        days = self.settings.archived_key_retention_days
+        return CertificateStore(self.bucket, None if days is None else dt.timedelta(days=days))
 
     @property
     def leases(self) -> InFlight:

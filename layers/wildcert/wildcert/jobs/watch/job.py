@@ -10,7 +10,9 @@ not renewed, or renewed but never installed, is wildcert's job. The watch
     with the one stored: an older serial means the host never picked up the renewal. An
     endpoint is a host name on an ENDPOINT_PORTS port (`logic.request.endpoints`), resolved
     once and connected to only if every address is public; what the finding says about a
-    failed connection does not tell a closed port from a filtered one.
+    failed connection does not tell a closed port from a filtered one;
+  * deletes the archived private keys of certificates past not_after that cert.json no longer
+    names (adapters/bucket/archive.py), last, so it never holds up a renewal.
 
 The event (directly, or as an EventBridge event's `detail`), every field optional:
     {"dry_run": false, "refresh_ari": false}
@@ -26,15 +28,17 @@ import socket
 import ssl
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 
 from wildcert.adapters import slack
+from wildcert.adapters.bucket.archive import ArchivedKeys, Cleanup
 from wildcert.adapters.bucket.inventory import Entry
 from wildcert.adapters.dns import LookupFailed, addresses_of
 from wildcert.jobs.over_inventory import (
+    Look,
     OverInventory,
     Round,
     event_fields,
@@ -69,6 +73,7 @@ SNI_LABEL = "www"
 class Finding:
     name: str
     # expired | expiring | stale | other | served-expiring | unreachable | refused | broken
+    # | archive
     kind: str
     text: str
 
@@ -278,9 +283,11 @@ def check_endpoints(entries: Iterable[Entry], now: dt.datetime, warning: dt.time
 class WatchReport:
     done: Round
     findings: tuple[Finding, ...]
+    archived_keys: Cleanup = field(default_factory=Cleanup)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.done.as_dict(), "findings": [f.as_dict() for f in self.findings]}
+        return {**self.done.as_dict(), "findings": [f.as_dict() for f in self.findings],
+                "archived_keys": self.archived_keys.as_dict()}
 
     @property
     def worth_posting(self) -> bool:
@@ -304,6 +311,8 @@ def watch_horizons(settings: Settings) -> Horizons:
 @dataclass
 class Watch(OverInventory):
     probe: Probe | None = None  # None: `prober_for(settings)`
+    # None leaves archived keys to the bucket's lifecycle rule alone.
+    archived_keys: ArchivedKeys | None = None
 
     def run(self, event: WatchEvent) -> WatchReport:
         look = self.look(dry_run=event.dry_run, refresh_all=event.refresh_ari)
@@ -314,6 +323,18 @@ class Watch(OverInventory):
         findings += check_endpoints(look.entries, now, warning,
                                     probe=self.probe or prober_for(self.settings),
                                     ports=self.settings.endpoint_ports)
-        logger.info("watch checked %d, %d findings, queued %d of %d", done.checked,
-                    len(findings), len(done.sent.queued), len(done.planned))
-        return WatchReport(done, tuple(findings))
+        cleanup = self.clean_archives(look)
+        findings += [Finding(name, "archive", problem) for name, problem in cleanup.problems]
+        logger.info("watch checked %d, %d findings, queued %d of %d, %d archived keys %s",
+                    done.checked, len(findings), len(done.sent.queued), len(done.planned),
+                    len(cleanup.deleted), "to delete" if look.dry_run else "deleted")
+        return WatchReport(done, tuple(findings), cleanup)
+
+    def clean_archives(self, look: Look) -> Cleanup:
+        """Expired archived keys of every name with a readable cert.json or none at all; a
+        broken cert.json may name any set as live, so its name is left alone."""
+        if self.archived_keys is None:
+            return Cleanup()
+        live: dict[str, str | None] = {name: None for name in look.inventory.unmanaged}
+        live.update({entry.name: entry.meta.archive for entry in look.entries})
+        return self.archived_keys.clean(live, look.now, dry_run=look.dry_run)
