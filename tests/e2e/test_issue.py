@@ -7,6 +7,9 @@ import logging
 import os
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.e2e.support import (
     ISSUER,
@@ -19,6 +22,7 @@ from tests.e2e.support import (
     sample_event,
     slack_payloads,
     slack_texts,
+    stored_set,
     unique,
 )
 from wildcert.adapters import acme as acme_client
@@ -54,13 +58,36 @@ def test_eventbridge_event_across_two_zones_and_a_nested_zone() -> None:
     assert challenge_values() == {}
 
 
-@pytest.mark.parametrize("key_type", ["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"])
+# What each key_type must put in privkey.pem and in the certificate: (algorithm, size).
+KEYS = {"ec256": ("secp256r1", 256), "ec384": ("secp384r1", 384), "rsa2048": ("rsa", 2048),
+        "rsa3072": ("rsa", 3072), "rsa4096": ("rsa", 4096)}
+
+
+def _described(key: object) -> tuple[str, int]:
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return key.curve.name, key.curve.key_size
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "rsa", key.key_size
+    raise AssertionError(f"unexpected key {type(key).__name__}")
+
+
+def stored_key(name: str) -> tuple[str, int]:
+    """The stored private key's (algorithm, size); the certificate's public key must agree."""
+    _, files = stored_set(name)
+    private = serialization.load_pem_private_key(files["privkey.pem"], password=None)
+    public = x509.load_pem_x509_certificate(files["cert.pem"]).public_key()
+    assert _described(public) == _described(private)
+    return _described(private)
+
+
+@pytest.mark.parametrize("key_type", sorted(KEYS))
 def test_each_key_type(key_type: str) -> None:
     label = unique("k")
     request = {"domains": [f"{label}.example.com"], "name": label, "key_type": key_type}
     result = invoke(ISSUER, request)
     assert result["status"] == "issued", result
     assert_valid_stored(label, [f"{label}.example.com"], key_type)
+    assert stored_key(label) == KEYS[key_type]
 
 
 def test_rejected_request_creates_nothing() -> None:
@@ -100,8 +127,10 @@ def test_other_domains_or_key_type_is_not_skipped() -> None:
     domains = [f"{label}.example.com", f"*.{label}.example.com"]
     wider = invoke(ISSUER, {"domains": domains, "name": label})
     assert wider["status"] == "issued"
+    assert stored_key(label) == KEYS["ec256"]
     rekeyed = invoke(ISSUER, {"domains": domains, "name": label, "key_type": "rsa2048"})
     assert rekeyed["status"] == "issued"
+    assert stored_key(label) == KEYS["rsa2048"]
 
 
 def test_account_is_created_once_and_reused() -> None:
