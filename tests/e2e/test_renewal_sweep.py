@@ -25,6 +25,7 @@ from tests.e2e.support import (
     client,
     invoke,
     s3_keys,
+    sample_event,
     slack_payloads,
     slack_texts,
     stored_set,
@@ -40,15 +41,27 @@ class Queued:
     name: str
     reason: str
     body: dict[str, Any]
-    message_id: str
-    raw_body: str
+    message: dict[str, Any]  # as ReceiveMessage returned it
+    queue_arn: str
 
     def sqs_event(self) -> dict[str, Any]:
-        """The event Lambda's SQS poller would hand the issuer for this message."""
-        return {"Records": [{
-            "eventSource": "aws:sqs", "messageId": self.message_id, "body": self.raw_body,
-            "messageAttributes": {"reason": {"stringValue": self.reason, "dataType": "String"}},
-        }]}
+        """The event Lambda's SQS poller would hand the issuer for this message: the shape of
+        events/issue-renewal-sqs.json, filled with this message."""
+        event = sample_event("issue-renewal-sqs.json")
+        (record,) = event["Records"]
+        m = self.message
+        record.update(
+            messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"],
+            md5OfBody=m["MD5OfBody"], eventSourceARN=self.queue_arn,
+            awsRegion=self.queue_arn.split(":")[3],
+            attributes={**record["attributes"], **m.get("Attributes", {})},
+            messageAttributes={
+                key: {"stringValue": value["StringValue"], "stringListValues": [],
+                      "binaryListValues": [], "dataType": value["DataType"]}
+                for key, value in m["MessageAttributes"].items()
+            },
+        )
+        return event
 
 
 @pytest.fixture
@@ -81,17 +94,19 @@ def remove_prefix(prefix: str) -> None:
 
 def receive_all(url: str) -> list[Queued]:
     sqs = client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
     found: list[Queued] = []
     while True:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                       MessageAttributeNames=["All"],
+                                       MessageAttributeNames=["All"], AttributeNames=["All"],
                                        VisibilityTimeout=300).get("Messages", [])
         if not messages:
             return found
         for m in messages:
             body = json.loads(m["Body"])
             found.append(Queued(body["name"], m["MessageAttributes"]["reason"]["StringValue"],
-                                body, m["MessageId"], m["Body"]))
+                                body, m, arn))
 
 
 def mine(queued: list[Queued], label: str) -> dict[str, Queued]:
@@ -234,19 +249,6 @@ def test_rejected_event_queues_nothing_and_says_why(queue) -> None:
     assert receive_all(queue) == []
     texts = slack_texts()[posted:]
     assert len(texts) == 1 and "event rejected" in texts[0]
-
-
-def test_sample_events_are_accepted(queue) -> None:
-    from wildcert.jobs.sweep.job import parse_sweep_event
-    from wildcert.jobs.watch.job import parse_watch_event
-
-    for path in sorted(os.listdir("events")):
-        with open(f"events/{path}") as f:
-            event = json.load(f)
-        if path.startswith("sweep-"):
-            parse_sweep_event(event)
-        elif path.startswith("watch-"):
-            parse_watch_event(event)
 
 
 def test_refreshed_window_never_overwrites_a_newer_cert_json(cleanup) -> None:
