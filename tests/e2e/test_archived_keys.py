@@ -12,12 +12,11 @@ import pytest
 
 from local_stack import Stack
 from tests.e2e import test_renewal_sweep as sweep_e2e
-from tests.e2e.support import client, invoke, s3_keys, stored_set, unique
+from tests.e2e.support import ISSUER, WATCH, client, invoke, s3_keys, stored_set, unique
 from tests.unit.test_pull import make_set
 from wildcert.adapters.bucket.certificates import CertificateStore, StoredCertificate
 from wildcert.adapters.bucket.inventory import ManagedCertificates
 from wildcert.adapters.bucket.objects import Bucket
-from wildcert.jobs.watch import entry as watch_entry
 from wildcert_pull import cli as pull
 
 queue = sweep_e2e.queue  # a queue of the test's own, prefixes removed afterwards
@@ -53,7 +52,7 @@ def test_the_watch_deletes_only_the_expired_superseded_key(
     expired = store_expired(label, domains)
     serials = []
     for force in (False, True):  # the expired one renewed, then that renewal replaced
-        result = invoke({"domains": list(domains), "name": label, "force": force})
+        result = invoke(ISSUER, {"domains": list(domains), "name": label, "force": force})
         assert result["status"] == "issued", result
         serials.append(result["serial"])
     live = stored_set(label)[0]
@@ -63,12 +62,12 @@ def test_the_watch_deletes_only_the_expired_superseded_key(
     # The watch over this name alone: other tests' certificates share the bucket.
     monkeypatch.setattr(ManagedCertificates, "names", lambda self: [label])
 
-    planned = watch_entry.watch({"dry_run": True}, None)
+    planned = invoke(WATCH, {"dry_run": True})
     assert planned["archived_keys"] == {"deleted": [gone], "problems": []}
     assert gone in s3_keys(f"{label}/archive/")
 
     before = s3_keys(f"{label}/")
-    done = watch_entry.watch({}, None)
+    done = invoke(WATCH, {})
     assert done["archived_keys"] == {"deleted": [gone], "problems": []}
     assert not [f for f in done["findings"] if f["kind"] == "archive"]
     assert s3_keys(f"{label}/") == before - {gone}  # cert.pem and chain.pem stay for audit
@@ -81,7 +80,7 @@ def test_the_watch_deletes_only_the_expired_superseded_key(
                 if c["key"].startswith(f"{label}/archive/")]
 
     seen = len(archive_reads())
-    assert watch_entry.watch({}, None)["archived_keys"] == {"deleted": [], "problems": []}
+    assert invoke(WATCH, {})["archived_keys"] == {"deleted": [], "problems": []}
     # A set whose key is gone costs nothing more; the live one is never read: only the
     # superseded, still valid set is looked at, by its certificate alone.
     assert archive_reads()[seen:] == [f"{label}/archive/{serials[0]}/cert.pem"]

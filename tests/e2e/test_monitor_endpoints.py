@@ -25,9 +25,17 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import test_renewal_sweep as sweep_e2e
-from tests.e2e.support import client, invoke, slack_payloads, slack_texts, stored_set, unique
+from tests.e2e.support import (
+    ISSUER,
+    WATCH,
+    client,
+    invoke,
+    slack_payloads,
+    slack_texts,
+    stored_set,
+    unique,
+)
 from tests.e2e.test_renewal_sweep import mine, put_cert_json, receive_all, shifted_copy
-from wildcert.jobs.watch import entry as watch_entry
 from wildcert.logic.request.endpoints import IP_LITERAL
 
 queue = sweep_e2e.queue  # the same fixtures: a queue of the test's own, prefixes to remove
@@ -123,9 +131,9 @@ def test_watch_flags_stale_unreachable_and_expiring(queue, cleanup, monkeypatch)
     label = unique("mon")
     cleanup.append(label)
     domains = [f"*.{label}.example.com", f"{label}.example.com"]
-    assert invoke({"domains": domains, "name": label})["status"] == "issued"
+    assert invoke(ISSUER, {"domains": domains, "name": label})["status"] == "issued"
     first_meta, first = stored_set(label)
-    renewed = invoke({"domains": domains, "name": label, "force": True})
+    renewed = invoke(ISSUER, {"domains": domains, "name": label, "force": True})
     assert renewed["status"] == "issued"
     current_meta, current = stored_set(label)
     assert current_meta["serial"] != first_meta["serial"]
@@ -140,7 +148,7 @@ def test_watch_flags_stale_unreachable_and_expiring(queue, cleanup, monkeypatch)
         allow_ports(monkeypatch, old_port, new_port, refused)
         with_endpoints(label, [f"{old}:{old_port}", f"{new}:{new_port}", f"{gone}:{refused}"])
         posted = len(slack_payloads())
-        result = watch_entry.watch({}, None)
+        result = invoke(WATCH, {})
 
     findings = {(f["name"], f["kind"]): f["text"] for f in result["findings"]
                 if f["name"].startswith(label)}
@@ -180,15 +188,15 @@ def test_a_requested_endpoint_is_checked_and_all_well_posts_nothing(
     point(host, "127.0.0.1")
     with listening() as (port, load):
         allow_ports(monkeypatch, port)
-        issued = invoke({"domains": [f"{label}.example.com"], "name": label,
-                         "endpoints": [f"{host.upper()}:{port}"]})
+        issued = invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label,
+                                 "endpoints": [f"{host.upper()}:{port}"]})
         assert issued["status"] == "issued", issued
         meta, files = stored_set(label)
         assert meta["endpoints"] == [f"{host}:{port}"]
         load(files["fullchain.pem"], files["privkey.pem"])
         only(monkeypatch, label)
         posted = len(slack_payloads())
-        result = watch_entry.watch({"dry_run": True}, None)
+        result = invoke(WATCH, {"dry_run": True})
     assert result["checked"] == 1 and result["findings"] == [] and result["renewals"] == []
     assert len(slack_payloads()) == posted
     assert dt.datetime.fromisoformat(meta["not_after"].replace("Z", "+00:00")) > dt.datetime.now(
@@ -204,8 +212,8 @@ def test_a_requested_endpoint_is_checked_and_all_well_posts_nothing(
 def test_the_issuer_refuses_ip_literals_and_hosts_outside_the_zones(literal, cleanup) -> None:
     label = unique("lit")
     cleanup.append(label)
-    result = invoke({"domains": [f"{label}.example.com"], "name": label,
-                     "endpoints": [literal, "www.example.org:443"]})
+    result = invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label,
+                             "endpoints": [literal, "www.example.org:443"]})
     assert result["status"] == "rejected"
     assert f"endpoints[0] '{literal}' {IP_LITERAL}" in result["message"]
     assert "endpoints[1] 'www.example.org:443' is not in any hosted zone" in result["message"]
@@ -220,7 +228,8 @@ def test_without_the_loopback_switch_no_private_address_is_reached(
     """
     label = unique("pv")
     cleanup.append(label)
-    assert invoke({"domains": [f"{label}.example.com"], "name": label})["status"] == "issued"
+    result = invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
+    assert result["status"] == "issued", result
     _, files = stored_set(label)
     targets = {"lo": "127.0.0.1", "rfc1918": "10.0.0.1", "imds": "169.254.169.254",
                "any": "0.0.0.0", "lo6": "::1",  # noqa: S104 - an address to refuse, not bind
@@ -234,7 +243,7 @@ def test_without_the_loopback_switch_no_private_address_is_reached(
         allow_ports(monkeypatch, port)
         with_endpoints(label, [f"{h}:{port}" for h in hosts.values()]
                        + [f"127.0.0.1:{port}", f"[::1]:{port}"])
-        result = watch_entry.watch({"dry_run": True}, None)
+        result = invoke(WATCH, {"dry_run": True})
     findings = [f for f in result["findings"] if f["name"] == label]
     assert [f["kind"] for f in findings] == ["refused"] * (len(hosts) + 2)
     words = {"lo": "a loopback", "rfc1918": "a private", "imds": "a link-local",

@@ -37,7 +37,9 @@ def test_wildcard_and_apex_with_the_oldest_supported_sdk() -> None:
         pytest.fail(f"{OLDEST_SDK} is missing: run `make oldest-sdk`")
     env = {
         **os.environ,  # the local stack's settings (stack_env)
-        "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "wildcert"), str(REPO)]),
+        # pytest's pythonpath (".", "functions"): the test invokes functions/issuer/app.py
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO / "layers" / "wildcert"), str(REPO), str(REPO / "functions")]),
     }
     started = time.monotonic()
     result = subprocess.run(

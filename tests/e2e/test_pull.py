@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import client, invoke, stored_set, unique
+from tests.e2e.support import ISSUER, client, invoke, stored_set, unique
 from wildcert.logic import certificates as certs
 
 CLI = Path(sys.executable).with_name("wildcert-pull")
@@ -66,7 +66,7 @@ def issue(label: str, force: bool = False) -> str:
                                   "name": label}
     if force:
         request["force"] = True
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     assert result["status"] == "issued", result
     return str(result["serial"])
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.e2e.support import invoke, stored_set, unique
+from tests.e2e.support import ISSUER, invoke, stored_set, unique
 from tests.unit.test_puller_package import INSTALL
 
 ROOT = Path(__file__).parents[2]
@@ -52,8 +52,8 @@ def test_documented_install_then_pull(tmp_path: Path) -> None:
     assert alone.returncode != 0 and "ModuleNotFoundError" in alone.stderr
 
     label, dest = unique("v"), tmp_path / "dest"
-    result = invoke({"domains": [f"*.{label}.example.com", f"{label}.example.com"],
-                     "name": label})
+    result = invoke(ISSUER, {"domains": [f"*.{label}.example.com", f"{label}.example.com"],
+                             "name": label})
     assert result["status"] == "issued", result
     pulled = subprocess.run(
         [str(cli), "--bucket", os.environ["CERT_BUCKET"], "--name", label, "--dest", str(dest)],

@@ -411,7 +411,20 @@ def check_no_wildcard_allows(resources, params) -> Iterator[str]:
 def zone_arns(params) -> set[str]:
     zones = params["HostedZoneIds"]
     zones = zones.split(",") if isinstance(zones, str) else zones
-    return {f"arn:aws:route53:::hostedzone/{z}" for z in zones}
+    return {f"arn:{PARTITION}:route53:::hostedzone/{z}" for z in zones}
+
+
+# What a Route 53 grant is judged by: which of these it reaches (the allowed zones are added).
+ROUTE53_PROBES = (
+    f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000",
+    f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000",
+    f"arn:{PARTITION}:s3:::not-route53",
+)
+
+
+def reach(patterns: Iterable[str], probes: Iterable[str]) -> frozenset[str]:
+    """The probes the resource patterns match: a grant's effect, whatever its spelling."""
+    return frozenset(p for p in probes if any(glob_match(r, p) for r in patterns))
 
 
 ROUTE53_CHANGE_CONDITION = {
@@ -434,16 +447,19 @@ def _normalised_condition(condition: dict[str, Any]) -> dict[str, dict[str, list
 
 def check_route53(resources, params) -> Iterator[str]:
     zones = zone_arns(params)
+    probes = (*sorted(zones), *ROUTE53_PROBES)
+    change = f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000"
     expected = {
-        "route53:ListHostedZones": [({"*"}, {})],
-        "route53:GetHostedZone": [(zones, {})],
-        "route53:ListResourceRecordSets": [(zones, {})],
-        "route53:GetChange": [({f"arn:{PARTITION}:route53:::change/*"}, {})],
+        "route53:ListHostedZones": [(frozenset(probes), {})],
+        "route53:GetHostedZone": [(frozenset(zones), {})],
+        "route53:ListResourceRecordSets": [(frozenset(zones), {})],
+        "route53:GetChange": [(frozenset({change}), {})],
         "route53:ChangeResourceRecordSets": [
-            (zones, _normalised_condition(ROUTE53_CHANGE_CONDITION))
+            (frozenset(zones), _normalised_condition(ROUTE53_CHANGE_CONDITION))
         ],
     }
-    granted: dict[str, list[tuple[set[str], dict[str, Any]]]] = {}
+    granted: dict[str, list[tuple[frozenset[str], dict[str, Any]]]] = {}
+    spelled: dict[str, list[list[str]]] = {}
     for statement in statements(resources):
         if statement.effect != "Allow":
             continue
@@ -453,13 +469,19 @@ def check_route53(resources, params) -> Iterator[str]:
             if statement.owner not in ("IssuerPolicy",):
                 yield f"{statement.owner}: grants {action}; only the issuer may touch Route 53"
             granted.setdefault(action, []).append(
-                (set(statement.resources), _normalised_condition(statement.condition))
+                (reach(statement.resources, probes), _normalised_condition(statement.condition))
             )
+            spelled.setdefault(action, []).append(statement.resources)
     for action, grants in granted.items():
         if action not in expected:
             yield f"Route 53: unexpected action {action} granted"
         elif grants != expected[action]:
-            yield f"Route 53: {action} granted as {grants}, expected exactly {expected[action]}"
+            shown = [(sorted(r), c) for r, c in grants]
+            want = [(sorted(r), c) for r, c in expected[action]]
+            yield (
+                f"Route 53: {action} granted on {spelled[action]}, reaching {shown}; "
+                f"expected exactly {want}"
+            )
     for action in expected:
         if action not in granted:
             yield f"Route 53: the issuer lacks {action}"
@@ -1269,3 +1291,37 @@ def check_schedules(resources, params) -> Iterator[str]:
                 for p in permissions.values()
             ):
                 yield f"{name}: no Lambda permission for this rule to invoke the {spec.label}"
+
+
+# ------------------------------------------------------------------------------ partition
+ARN = re.compile(r"\barn:([^:\s]*):")
+
+
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{path}[{index}]")
+
+
+def foreign_partitions(resources: dict[str, dict[str, Any]], partition: str) -> list[str]:
+    """ARNs outside the stack's partition, for a stack resolved with AWS::Partition=`partition`.
+
+    In the `aws` partition a hard-coded `arn:aws:` is indistinguishable from
+    ${AWS::Partition}; resolved for another partition it is an ARN that names the wrong one
+    (a partition wildcard such as `arn:*:` matches every partition and passes).
+    """
+    found: list[str] = []
+    for name, resource in resources.items():
+        for path, text in _strings(resource["Properties"], name):
+            for match in ARN.finditer(text):
+                if not glob_match(match.group(1), partition):
+                    found.append(
+                        f"{path}: {text!r} names partition {match.group(1)!r} in a stack in "
+                        f"{partition!r}: use ${{AWS::Partition}}"
+                    )
+    return found

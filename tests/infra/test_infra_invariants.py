@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from .infra_invariants import retention_parameter_problems, violations
-from .infra_template import ACCOUNT, load_sam, resolved_stack
+from .infra_invariants import foreign_partitions, retention_parameter_problems, violations
+from .infra_template import ACCOUNT, BASE_PARAMS, load_sam, resolved_stack
 
 ADMINS = (
     f"arn:aws:iam::{ACCOUNT}:role/platform-admin,"
@@ -67,8 +67,8 @@ def test_route53_statement_is_exactly_the_acme_challenge_grant(sam: dict[str, An
             "Effect": "Allow",
             "Action": "route53:ChangeResourceRecordSets",
             "Resource": [
-                "arn:aws:route53:::hostedzone/Z0111AAAAAAAAA",
-                "arn:aws:route53:::hostedzone/Z0222BBBBBBBBB",
+                "arn:*:route53:::hostedzone/Z0111AAAAAAAAA",
+                "arn:*:route53:::hostedzone/Z0222BBBBBBBBB",
             ],
             "Condition": {
                 "ForAllValues:StringLike": {
@@ -916,3 +916,66 @@ def test_archived_keys_expire_with_the_retention_given(sam: dict[str, Any]) -> N
     }]
     env = resources["IssuerFunction"]["Properties"]["Environment"]["Variables"]
     assert env["ARCHIVED_KEY_RETENTION_DAYS"] == "120"
+
+
+# ----------------------------------------------------------------------------- partitions
+OTHER_PARTITIONS = ("aws-cn", "aws-us-gov")
+
+
+def in_partition(params: dict[str, Any], partition: str) -> dict[str, Any]:
+    """The parameter set (over BASE_PARAMS) with the ARNs it passes in `partition`."""
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, list):
+            return [moved(v) for v in value]
+        return value.replace("arn:aws:", f"arn:{partition}:") if isinstance(value, str) else value
+
+    return {name: moved(value) for name, value in {**BASE_PARAMS, **params}.items()}
+
+
+@pytest.mark.parametrize("partition", OTHER_PARTITIONS)
+@pytest.mark.parametrize("name", PARAMETER_SETS)
+def test_no_arn_hard_codes_the_partition(sam: dict[str, Any], name: str, partition: str) -> None:
+    params = in_partition(PARAMETER_SETS[name], partition)
+    assert foreign_partitions(resolved_stack(params, sam, partition=partition), partition) == []
+
+
+def zones_in_aws_partition(sam):
+    for sid in ("ReadAllowedZones", "WriteOnlyAcmeChallengeTxtRecords"):
+        _statement(issuer_doc(sam), sid)["Resource"] = {"Fn::Split": [",", {"Fn::Join": ["", [
+            "arn:aws:route53:::hostedzone/",
+            {"Fn::Join": [",arn:aws:route53:::hostedzone/", {"Ref": "HostedZoneIds"}]},
+        ]]}]}
+
+
+def change_in_aws_partition(sam):
+    _statement(issuer_doc(sam), "WaitForChanges")["Resource"] = "arn:aws:route53:::change/*"
+
+
+def root_partition_spelled_out(sam):
+    """The same mistake through a Join, which no search for "arn:aws:" in the template finds."""
+    _statement(key_doc(sam), "AccountAdministersKey")["Principal"]["AWS"] = {"Fn::Join": ["", [
+        "arn:", "aws", ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+
+
+PARTITION_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "zone ARNs in arn:aws:": (
+        zones_in_aws_partition, "'arn:aws:route53:::hostedzone/Z0111AAAAAAAAA' names partition"),
+    "change ARN in arn:aws:": (change_in_aws_partition, "'arn:aws:route53:::change/*' names"),
+    "root principal joined from 'aws'": (
+        root_partition_spelled_out, "CertKey.KeyPolicy.Statement[0].Principal.AWS: 'arn:aws:iam"),
+}
+
+
+@pytest.mark.parametrize("name", PARTITION_MUTATIONS)
+def test_hard_coded_partition_is_caught(sam: dict[str, Any], name: str) -> None:
+    mutate, expected = PARTITION_MUTATIONS[name]
+    loosened = copy.deepcopy(sam)
+    mutate(loosened)
+    params = in_partition({}, "aws-cn")
+    found = foreign_partitions(resolved_stack(params, loosened, partition="aws-cn"), "aws-cn")
+    assert any(expected in line for line in found), (
+        f"mutation {name!r} went unnoticed; found: {found}"
+    )
+    # In the aws partition itself the mistake is invisible: why the check resolves elsewhere.
+    assert foreign_partitions(resolved_stack({}, loosened), "aws") == []
