@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wildcert.logic.request import normalise_serial
+from wildcert.logic.request import DEFAULT_CA, normalise_serial
 
 if TYPE_CHECKING:
     from wildcert.adapters.bucket.certificates import StoredCertificate
@@ -117,7 +117,8 @@ def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
     """Why the stored certificate already answers this request, or None to issue.
 
     A duplicate delivery, a renewal of a serial already replaced, or a certificate that covers
-    the same names with the same key type and is not due: each is a reason not to order.
+    the same names with the same key type from the same CA and is not due: each is a reason
+    not to order.
     """
     if current is None:
         return None
@@ -129,7 +130,8 @@ def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
     if request.force:
         return None
     same = (sorted(current.domains) == sorted(request.domains)
-            and current.key_type == request.key_type)
+            and current.key_type == request.key_type
+            and current.extra.get("ca", DEFAULT_CA) == request.ca)
     lifetime = Lifetime(current.not_before_time, current.not_after_time)
     if same and not is_due(lifetime, now, remaining_fraction=remaining_fraction):
         return "the stored certificate covers these domains and is not due"

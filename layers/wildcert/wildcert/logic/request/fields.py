@@ -19,7 +19,11 @@ from wildcert.logic.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"
-FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews")
+FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews", "ca")
+# Which of the CA's directories: the deployment's CA, or its staging twin (test certificates
+# that browsers do not trust, under the CA's far higher staging rate limits).
+CAS = ("production", "staging")
+DEFAULT_CA = "production"
 MAX_ENDPOINTS = 20
 MAX_DOMAINS = 100
 # Beyond this many entries the list is rejected without looking at each one (cost bound).
@@ -209,7 +213,7 @@ def is_valid_cert_name(name: str) -> bool:
     return bool(_CERT_NAME.fullmatch(name)) and ".." not in name
 
 
-def default_name(domains: Sequence[str]) -> str:
+def default_name(domains: Sequence[str], prefix: str = "") -> str:
     """The certificate name used when a request gives none, derived from the first domain.
 
     The first (normalised) domain is used as is, except that a leading ``*.`` becomes
@@ -219,12 +223,12 @@ def default_name(domains: Sequence[str]) -> str:
     hyphens, and ends with ``-`` plus the first 8 hex digits of its SHA-256, so long names stay
     distinct and the same domains always get the same name. (A literal host named
     ``wildcard.example.com`` gets the same default as ``*.example.com``; give one of them a
-    ``name`` if both are wanted.)
+    ``name`` if both are wanted.) ``prefix`` goes first: a team's names are ``<team>.<derived>``.
     """
     if not domains:
         raise ValueError("default_name needs at least one domain")
     first = domains[0]
-    derived = "wildcard." + first[2:] if first.startswith("*.") else first
+    derived = prefix + ("wildcard." + first[2:] if first.startswith("*.") else first)
     if len(derived) <= MAX_CERT_NAME_LENGTH:
         return derived
     digest = hashlib.sha256(derived.encode()).hexdigest()[:_NAME_HASH_CHARS]
@@ -259,6 +263,15 @@ def check_force(value: object, findings: list[str]) -> bool:
         f"force must be a JSON boolean (true or false, without quotes); got {described(value)}."
     )
     return False
+
+
+def check_ca(value: object, findings: list[str]) -> str:
+    if value is None:
+        return DEFAULT_CA
+    if isinstance(value, str) and value in CAS:
+        return value
+    findings.append(f"ca must be one of {', '.join(CAS)}; got {described(value)}.")
+    return DEFAULT_CA
 
 
 # --- endpoints --------------------------------------------------------------------------------
