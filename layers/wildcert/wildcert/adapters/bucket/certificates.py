@@ -5,7 +5,8 @@ and names the immutable archive it describes):
     <name>/archive/<serial-hex>/{privkey,cert,chain,fullchain}.pem
     <name>/{privkey,cert,chain,fullchain}.pem
     <name>/cert.json
-    _wildcert/...            account key, probes, leases (readers are denied this prefix)
+    _wildcert/...            account keys, probes, leases, the CA's cooldowns, team counters
+                             (readers are denied this prefix)
 
 An archived privkey.pem carries the tag `wildcert-key=archived`, which the bucket's lifecycle
 rule expires ArchivedKeyRetentionDays after it was written (template.yaml); the certificates
@@ -36,9 +37,11 @@ from wildcert.logic.certificates import (
     serial_hex,
     sha256_hex,
 )
+from wildcert.logic.ratelimit import ACCOUNT, Scope
 from wildcert.logic.times import iso, parse_time
 
 logger = logging.getLogger("wildcert.adapters.bucket.certificates")
+ACCOUNT_SCOPE = Scope(ACCOUNT)
 
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
@@ -232,18 +235,51 @@ class CertificateStore:
         self.bucket.put(self.account_key(record.directory_url),
                         json.dumps(asdict(record)).encode(), content_type=JSON)
 
-    # -- the CA's rate limit, shared by every attempt -------------------------------------
+    # -- the CA's rate limits, shared by every attempt ----------------------------------
+    # One object per directory and scope (logic.ratelimit): a limit on one registered domain
+    # or one set of names makes only the orders it counts wait.
     @staticmethod
-    def cooldown_key(directory_url: str) -> str:
-        return f"{STATE_PREFIX}/ca-cooldown/{_directory_digest(directory_url)}.json"
+    def cooldown_prefix(directory_url: str) -> str:
+        return f"{STATE_PREFIX}/ca-cooldown/{_directory_digest(directory_url)}"
 
-    def ca_cooldown(self, directory_url: str) -> dt.datetime | None:
-        found = self.bucket.get(self.cooldown_key(directory_url))
-        return parse_time(json.loads(found.body)["until"]) if found else None
+    @classmethod
+    def cooldown_key(cls, directory_url: str, scope: Scope = ACCOUNT_SCOPE) -> str:
+        return f"{cls.cooldown_prefix(directory_url)}/{scope.key}.json"
 
-    def set_ca_cooldown(self, directory_url: str, until: dt.datetime, reason: str) -> None:
-        body = json.dumps({"until": iso(until), "reason": reason[:500]}).encode()
-        self.bucket.put(self.cooldown_key(directory_url), body, content_type=JSON)
+    def ca_cooldowns(self, directory_url: str) -> list[Cooldown]:
+        """Every cooldown recorded for this CA directory, expired ones included."""
+        prefix = self.cooldown_prefix(directory_url)
+        # The prefix without "/" also finds `<digest>.json`, the one account-wide cooldown
+        # that earlier versions wrote: it is honoured until it expires.
+        found = []
+        for key in self.bucket.keys(prefix):
+            stored = self.bucket.get(key)
+            if stored is not None:
+                found.append(Cooldown.from_json(stored.body))
+        return found
+
+    def set_ca_cooldown(self, directory_url: str, cooldown: Cooldown) -> None:
+        self.bucket.put(self.cooldown_key(directory_url, cooldown.scope), cooldown.to_json(),
+                        content_type=JSON)
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """The CA said to stop ordering for `scope` until `until`."""
+
+    scope: Scope
+    until: dt.datetime
+    reason: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps({"scope": self.scope.kind, "value": self.scope.value,
+                           "until": iso(self.until), "reason": self.reason[:500]}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Cooldown:
+        body = json.loads(raw)
+        scope = Scope(str(body.get("scope", ACCOUNT_SCOPE.kind)), str(body.get("value", "")))
+        return cls(scope, parse_time(body["until"]), str(body.get("reason", "")))
 
 
 def _directory_digest(directory_url: str) -> str:

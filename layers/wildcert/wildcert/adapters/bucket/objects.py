@@ -145,17 +145,17 @@ class Bucket:
             raise self._failure("listing", prefix, exc) from exc
         return keys
 
-    def folders(self) -> list[str]:
-        """The top-level prefixes, without their "/": one request per thousand, whatever the
-        number of objects below them."""
+    def folders(self, prefix: str = "") -> list[str]:
+        """The top-level prefixes (starting with `prefix`), without their "/": one request per
+        thousand, whatever the number of objects below them."""
         folders: list[str] = []
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Delimiter="/")
+                Bucket=self.name, Delimiter="/", Prefix=prefix)
             for page in pages:
                 folders.extend(p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
         except (ClientError, BotoCoreError) as exc:
-            raise self._failure("listing", "", exc) from exc
+            raise self._failure("listing", prefix, exc) from exc
         return folders
 
     def _failure(self, doing: str, key: str, exc: ClientError | BotoCoreError, *,
