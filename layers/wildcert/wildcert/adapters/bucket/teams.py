@@ -1,0 +1,64 @@
+"""What a team's caps count, on the bucket: the certificates it owns and its forced reissues.
+
+Owned certificates are read from the inventory (the cert.json of each name in the team's
+namespace that names the team). Forced reissues are counted per team and UTC day in
+`_wildcert/teams/<team>/forced-<day>.json`, raised by conditional writes only, so two
+concurrent requests can never both take the last one.
+"""
+
+from __future__ import annotations
+
+import json
+
+from wildcert.adapters.bucket.certificates import STATE_PREFIX
+from wildcert.adapters.bucket.inventory import ManagedCertificates
+from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed, StorageError
+
+JSON = "application/json"
+COUNTER_ATTEMPTS = 5
+
+
+class TeamLedger:
+    def __init__(self, bucket: Bucket):
+        self.bucket = bucket
+
+    def owned(self, team_id: str) -> int:
+        """How many certificates the team owns (one listing and a read per name)."""
+        names = self.bucket.folders(prefix=f"{team_id}.")
+        inventory = ManagedCertificates(self.bucket).load(names)
+        return sum(1 for entry in inventory.entries if entry.meta.extra.get("team") == team_id)
+
+    @staticmethod
+    def forced_key(team_id: str, day: str) -> str:
+        return f"{STATE_PREFIX}/teams/{team_id}/forced-{day}.json"
+
+    def take_forced(self, team_id: str, day: str, limit: int) -> int | None:
+        """Count one more forced reissue for `day` unless `limit` are counted already.
+
+        Returns the count with this one, or None (and writes nothing) at the limit.
+        """
+        key = self.forced_key(team_id, day)
+        for _ in range(COUNTER_ATTEMPTS):
+            found = self.bucket.get(key)
+            count = _count(found.body) if found is not None else 0
+            if count >= limit:
+                return None
+            body = json.dumps({"team": team_id, "day": day, "forced": count + 1}).encode()
+            try:
+                if found is None:
+                    self.bucket.put(key, body, content_type=JSON, if_none_match=True)
+                else:
+                    self.bucket.put(key, body, content_type=JSON, if_match=found.etag)
+            except (PreconditionFailed, NotFound):
+                continue  # another request counted first: count again
+            return count + 1
+        raise StorageError(f"{self.bucket.url(key)} kept changing while counting a forced "
+                           f"reissue of team {team_id}; retry the request")
+
+
+def _count(raw: bytes) -> int:
+    try:
+        value = json.loads(raw).get("forced", 0)
+    except (ValueError, AttributeError):
+        return 0
+    return value if isinstance(value, int) and value >= 0 else 0
