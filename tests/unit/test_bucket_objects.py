@@ -358,6 +358,20 @@ def test_forced_reissues_are_counted_to_the_limit_and_no_further(bucket: Bucket)
     assert stored is not None and json.loads(stored.body)["forced"] == 2
 
 
+def test_a_forced_request_delivered_again_is_counted_once(bucket: Bucket) -> None:
+    ledger = TeamLedger(bucket)
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-1") == 1
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-1") == 1
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-2") == 2
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-2") == 2  # at the cap, yet its own
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-3") is None
+
+
+def test_an_unreadable_counter_counts_as_full(bucket: Bucket) -> None:
+    bucket.put(TeamLedger.forced_key("alpha", "2027-03-01"), b"{", content_type="text/plain")
+    assert TeamLedger(bucket).take_forced("alpha", "2027-03-01", 5) is None
+
+
 def test_a_forced_reissue_counted_by_another_request_first_is_counted_again(
         bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = TeamLedger(bucket)
