@@ -170,6 +170,15 @@ def test_renewal_leaves_endpoints_to_the_stored_certificate() -> None:
     assert "endpoints" not in planned.renewal().request()
 
 
+def test_a_staging_certificate_renews_from_staging() -> None:
+    item = entry("web", age_days=100, ca="staging", team="alpha")
+    (planned,) = plan([item], NOW, horizons=SWEEP_ONLY, remaining_fraction=1 / 3)
+    assert planned.renewal().request()["ca"] == "staging"
+    (planned,) = plan([entry("web", age_days=100)], NOW, horizons=SWEEP_ONLY,
+                      remaining_fraction=1 / 3)
+    assert "ca" not in planned.renewal().request()
+
+
 # -- force selection ---------------------------------------------------------------------------
 
 

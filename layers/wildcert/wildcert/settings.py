@@ -1,6 +1,6 @@
 """Deployment settings, read from the environment the template (or the local stack) sets.
 
-Nothing secret lives here: the Slack webhook URL and the ACME account key are fetched at
+Nothing secret lives here: the Slack webhook URLs and the ACME account keys are fetched at
 run time from Secrets Manager and the encrypted bucket.
 """
 
@@ -25,6 +25,8 @@ class Settings:
     kms_key_id: str
     allowed_zone_ids: tuple[str, ...]
     directory_url: str = LETS_ENCRYPT_PRODUCTION
+    # Where a request with "ca": "staging" goes (a team's policy must allow it).
+    staging_directory_url: str = LETS_ENCRYPT_STAGING
     contact_email: str | None = None
     acme_profile: str | None = None
     acme_ca_bundle: str | None = None
@@ -48,6 +50,10 @@ class Settings:
     # The bucket's lifecycle rule for archived private keys (ArchivedKeyRetentionDays); None
     # where no rule is known (the local stack).
     archived_key_retention_days: int | None = None
+    # The bus the issuer puts its outcome events on; none: outcomes are only logged and posted.
+    event_bus_name: str | None = None
+    # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
+    teams_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +90,10 @@ class Settings:
             raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
         return cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
                    allowed_zone_ids=zones, **given)
+
+    def directory_for(self, ca: str) -> str:
+        """The ACME directory a request's `ca` ("production" or "staging") names."""
+        return self.staging_directory_url if ca == "staging" else self.directory_url
 
 
 @dataclass(frozen=True)
@@ -134,12 +144,15 @@ def _switch(variable: str, raw: str, problems: list[str]) -> bool:
 # setting: the variable that sets it (the defaults are Settings' own)
 TEXTS = {
     "directory_url": "ACME_DIRECTORY_URL",
+    "staging_directory_url": "ACME_STAGING_DIRECTORY_URL",
     "contact_email": "ACME_CONTACT_EMAIL",
     "acme_profile": "ACME_PROFILE",
     "acme_ca_bundle": "ACME_CA_BUNDLE",
     "slack_webhook_secret": "SLACK_WEBHOOK_SECRET",
     "dns_server_override": "DNS_SERVER_OVERRIDE",
     "renewal_queue_url": "RENEWAL_QUEUE_URL",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "teams_file": "TEAMS_FILE",
 }
 NUMBERS = {
     "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),

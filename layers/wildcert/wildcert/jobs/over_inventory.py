@@ -101,9 +101,12 @@ class Planned:
         # No endpoints: the issuer keeps cert.json's. Sent, an entry stored under older rules
         # (an IP literal, a port ENDPOINT_PORTS no longer lists) would get the renewal rejected.
         meta = self.entry.meta
+        # A staging certificate renews from staging (cert.json says "ca" only then).
+        ca = meta.extra.get("ca")
         return Renewal(name=self.entry.name, domains=tuple(meta.domains),
                        key_type=meta.key_type, reason=self.reason, serial=meta.serial,
-                       force=self.force)
+                       force=self.force,
+                       ca=ca if isinstance(ca, str) and ca else "production")
 
     def as_dict(self) -> dict[str, Any]:
         meta = self.entry.meta
