@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from wildcert.adapters.events import ATTEMPTS, OutcomeEvents
+from wildcert.adapters.events import ATTEMPTS, DETAIL_KEYS, OutcomeEvents
 
 DETAIL = {"team": "alpha", "name": "alpha.web", "domains": ["web.alpha.example.com"],
           "serial": "ab", "stage": None}
@@ -76,3 +77,27 @@ def test_a_huge_detail_is_cut_to_what_matters() -> None:
     events(fake).put("rejected", {**DETAIL, "reason": "x" * 300_000})
     sent = json.loads(fake.calls[0]["Entries"][0]["Detail"])
     assert sent["name"] == "alpha.web" and "too large" in sent["reason"]
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob(
+    "events/outcome-*.json")), ids=lambda p: p.name)
+def test_the_sample_outcome_events_have_the_documented_detail(path: Path) -> None:
+    event = json.loads(path.read_text())
+    assert event["source"] == "wildcert"
+    assert event["detail-type"] == "wildcert.certificate." + event["detail"]["status"]
+    assert tuple(event["detail"]) == DETAIL_KEYS
+
+
+def test_the_issuer_sends_the_documented_detail() -> None:
+    from wildcert.jobs.issue.outcome import Outcome
+    from wildcert.jobs.issue.pipeline import Ask, _event_detail
+    from wildcert.logic.request import Requester
+
+    ask = Ask({"domains": ["a.example.com"]}, Requester("queue", event_id="m-1"), "m-1",
+              owner="alpha")
+    outcome = Outcome("skipped", "alpha.a", ("a.example.com",),
+                      {"serial": "ab", "not_after": "2027", "reason": "not due"})
+    detail = _event_detail("skipped", outcome, ask)
+    assert tuple(detail) == DETAIL_KEYS
+    assert detail["team"] == "alpha" and detail["reason"] == "not due"
+    assert detail["requester"] == {"kind": "queue", "event_id": "m-1"}
