@@ -157,10 +157,15 @@ def test_each_envelope_says_who_is_asking() -> None:
                                            "wildcert.team.alpha", "evt-3")]
     _, issuer = run({"then": "issued"})
     assert issuer.requesters == [DIRECT]
-    # The renewal queue acts for the certificate's owner, whatever its body says.
+    # The renewal queue acts for the certificate's owner; a whole EventBridge event in a
+    # message is still that event's sender, held to its team's policy.
     wrapped = json.dumps({**event, "detail": {"then": "issued"}})
     _, issuer = run({"Records": [record("issued", "m-1"),
                                  {"eventSource": "aws:sqs", "messageId": "m-2",
-                                  "body": wrapped}]})
+                                  "body": wrapped},
+                                 {"eventSource": "aws:sqs", "messageId": "m-3",
+                                  "body": "not json"}]})
     assert issuer.requesters == [Requester("queue", event_id="m-1"),
-                                 Requester("queue", event_id="m-2")]
+                                 Requester("eventbridge", "123456789012",
+                                           "wildcert.team.alpha", "evt-3"),
+                                 Requester("queue", event_id="m-3")]

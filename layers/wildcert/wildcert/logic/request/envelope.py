@@ -32,7 +32,17 @@ def eventbridge_requester(event: EventBridgeEvent) -> Requester:
 
 
 def queue_requester(record: SQSRecord) -> Requester:
-    """A message of the renewal queue: the sweep or the watch, for the certificate's owner."""
+    """A message of the renewal queue: the sweep or the watch, for the certificate's owner.
+
+    Only they may send to it. A whole EventBridge event in the body (as a rule targeting a
+    queue would deliver it) is that event's sender instead, and held to its team's policy.
+    """
+    try:
+        payload = record.json_body if isinstance(record.raw_event, dict) else None
+    except (TypeError, ValueError, RecursionError):
+        payload = None
+    if is_eventbridge(payload):
+        return eventbridge_requester(EventBridgeEvent(payload))
     return Requester("queue", event_id=message_id(record))
 
 
