@@ -408,3 +408,6 @@ def test_a_team_owns_the_certificates_that_name_it(bucket: Bucket) -> None:
     assert TeamLedger(bucket).owned("alpha") == 2
     assert TeamLedger(bucket).owned("beta") == 1
     assert TeamLedger(bucket).owned("gamma") == 0
+    # Under the cap, the names in the namespace are enough; at it, each one is read.
+    assert TeamLedger(bucket).owned("alpha", cap=4) == 3
+    assert TeamLedger(bucket).owned("alpha", cap=3) == 2

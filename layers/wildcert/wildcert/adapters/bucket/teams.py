@@ -25,9 +25,13 @@ class TeamLedger:
     def __init__(self, bucket: Bucket):
         self.bucket = bucket
 
-    def owned(self, team_id: str) -> int:
-        """How many certificates the team owns (one listing and a read per name)."""
+    def owned(self, team_id: str, *, cap: int | None = None) -> int:
+        """How many certificates the team owns: one listing of its namespace, and a read of
+        each name's cert.json only when there are at least `cap` names (below that, the
+        number of names is the answer: every certificate it owns there is one of them)."""
         names = self.bucket.folders(prefix=f"{team_id}.")
+        if cap is not None and len(names) < cap:
+            return len(names)
         inventory = ManagedCertificates(self.bucket).load(names)
         return sum(1 for entry in inventory.entries if entry.meta.extra.get("team") == team_id)
 

@@ -304,11 +304,11 @@ class Issuer:
         ledger = self.services.ledger
         if current is None:
             with stage("precheck"):
-                owned = ledger.owned(team.id)
+                owned = ledger.owned(team.id, cap=team.max_certificates)
             refusal = teams.certificate_cap(team, owned)
             if refusal is not None:
                 raise Refused("policy", [refusal])
-            logger.info("caps: team %s owns %d of %d certificates", team.id, owned,
+            logger.info("caps: team %s owns at most %d of %d certificates", team.id, owned,
                         team.max_certificates)
         elif self._forcing(request, current):
             day = self.now().date().isoformat()
