@@ -2,8 +2,9 @@
 sample event in events/ through its function's handler on the local stack, with the outcome
 events/README.md documents.
 
-The samples name fixed certificates (example-com, team-payments) and chain: the issuer
-samples create what the sweep and watch samples then find.
+The samples name fixed certificates (example-com, and alpha.web of team alpha in
+local_stack/teams.toml) and chain: the issuer samples create what the sweep and watch samples
+then find.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ cleanup = sweep_e2e.cleanup
 SAMPLES: dict[str, Function] = {
     "issue-wildcard.json": ISSUER,
     "issue-eventbridge.json": ISSUER,
+    "issue-team-refused.json": ISSUER,
     "issue-rejected.json": ISSUER,
     "issue-renewal-sqs.json": ISSUER,
     "sweep-scheduled.json": SWEEP,
@@ -56,7 +58,7 @@ SAMPLES: dict[str, Function] = {
     "watch-refresh-ari.json": WATCH,
 }
 WILDCARD = ("example-com", ["*.example.com", "example.com"])  # issue-wildcard.json
-TEAM = ("team-payments", ["*.team.example.com", "team.example.com", "*.example.net"])
+TEAM = ("alpha.web", ["*.alpha.team.example.com", "alpha.team.example.com", "*.alpha.example.net"])
 OURS = (WILDCARD[0], TEAM[0])
 ENTRIES = {ISSUER: issue_entry.handler, SWEEP: sweep_entry.handler, WATCH: watch_entry.handler}
 
@@ -136,6 +138,13 @@ def _issue_eventbridge(result: dict[str, Any], queue: str) -> None:
     assert challenge_values() == {}
 
 
+def _issue_team_refused(result: dict[str, Any], queue: str) -> None:
+    # Team beta asks for alpha.web, which issue-eventbridge.json just gave team alpha.
+    assert result["status"] == "rejected" and result["stage"] == "policy", result
+    assert result["rules"] == ["name-owned-by-another-team"] and result["team"] == "beta"
+    assert stored_set(TEAM[0])[0]["team"] == "alpha"
+
+
 def _issue_rejected(result: dict[str, Any], queue: str) -> None:
     assert result["status"] == "rejected", result
     assert len(result["problems"]) >= 7 and "../etc" in result["message"], result
@@ -164,7 +173,7 @@ def _sweep_dry_run(result: dict[str, Any], queue: str) -> None:
 
 def _sweep_force_incident(result: dict[str, Any], queue: str) -> None:
     assert result["status"] == "ok", result
-    # shop.example.com is covered by example-com's *.example.com; team-payments by name.
+    # shop.example.com is covered by example-com's *.example.com; alpha.web by name.
     assert set(OURS) <= set(result["forced"]) and set(OURS) <= set(result["queued"])
     unmatched = result["unmatched"]
     assert unmatched["names"] == [] and unmatched["domains"] == [], unmatched
@@ -194,6 +203,7 @@ Check = Callable[[dict[str, Any], str], None]
 OUTCOMES: dict[str, Check] = {
     "issue-wildcard.json": _issue_wildcard,
     "issue-eventbridge.json": _issue_eventbridge,
+    "issue-team-refused.json": _issue_team_refused,
     "issue-rejected.json": _issue_rejected,
     "issue-renewal-sqs.json": _issue_renewal_sqs,
     "sweep-scheduled.json": _sweep_scheduled,
@@ -202,9 +212,11 @@ OUTCOMES: dict[str, Check] = {
     "watch-scheduled.json": _watch_scheduled,
     "watch-refresh-ari.json": _watch_refresh_ari,
 }
-# Slack messages each sample must cause: the issuer tells of an issuance or a rejection, the
-# sweep always posts its summary; the watch posts only findings (other tests' are possible).
-SLACK = {"issue-wildcard.json": 1, "issue-eventbridge.json": 1, "issue-rejected.json": 1,
+# Slack messages each sample must cause: the issuer tells of an issuance or a rejection (team
+# alpha's in its channel and the operators'; beta has no channel of its own), the sweep always
+# posts its summary; the watch posts only findings (other tests' are possible).
+SLACK = {"issue-wildcard.json": 1, "issue-eventbridge.json": 2, "issue-team-refused.json": 1,
+         "issue-rejected.json": 1,
          "issue-renewal-sqs.json": 0, "sweep-scheduled.json": 1, "sweep-dry-run.json": 1,
          "sweep-force-incident.json": 1}
 

@@ -23,6 +23,7 @@ import pytest
 
 from local_stack import Stack
 from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS
+from tests.e2e.faults_support import moto, orders_for
 from tests.e2e.support import (
     ISSUER,
     assert_valid_stored,
@@ -34,9 +35,11 @@ from tests.e2e.support import (
     unique,
     zone_ids,
 )
-from tests.e2e.test_faults_common import fresh_faults, moto, orders_for
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.jobs.issue.pipeline import StageFailure
+
+# Fault rules (the rate limit, an event bus outage) are this module's own.
+pytestmark = pytest.mark.usefixtures("fresh_faults")
 
 ACCOUNT = "123456789012"
 OPERATORS = SLACK_WEBHOOK_PATH
@@ -53,6 +56,11 @@ def team_event(team: str, detail: dict[str, Any], *, account: str = ACCOUNT,
         "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": "eu-west-1", "resources": [], "detail": detail,
     }
+
+
+def send(event: object) -> Any:
+    """Invoke the issuer's handler as Lambda does (a team's event, a direct or SQS request)."""
+    return invoke(ISSUER, event)
 
 
 def route53_state() -> dict[str, list[dict[str, Any]]]:
@@ -87,11 +95,6 @@ def refused(result: dict[str, Any], rule: str) -> None:
     assert result["stage"] == "policy", result
     assert rule in result["rules"], result
     assert rule in result["message"], result
-
-
-@pytest.fixture(autouse=True)
-def _faults(stack: Stack) -> Iterator[None]:
-    yield from fresh_faults(stack)
 
 
 @pytest.fixture
@@ -130,7 +133,7 @@ def test_alpha_inside_its_suffix_is_issued_and_owns_the_name(stack: Stack) -> No
     label = unique("a")
     domains = [f"*.{label}.alpha.example.com", f"{label}.alpha.example.com"]
     event = team_event("alpha", {"domains": domains})
-    result = invoke(ISSUER, event)
+    result = send(event)
     assert result["status"] == "issued", result
     # No name given: the team's namespace and the derived name.
     name = f"alpha.wildcard.{label}.alpha.example.com"
@@ -146,12 +149,12 @@ def test_alpha_inside_its_suffix_is_issued_and_owns_the_name(stack: Stack) -> No
 def test_a_team_may_ask_for_its_suffix_itself_and_a_wildcard_at_it_when_allowed() -> None:
     """alpha may (apex, wildcard_at_suffix); beta may not, and each refusal names its rule."""
     label = unique("s")
-    with_apex = invoke(ISSUER, team_event("alpha", {"name": f"alpha.{label}",
+    with_apex = send(team_event("alpha", {"name": f"alpha.{label}",
                                             "domains": ["alpha.team.example.com"]}))
     assert with_apex["status"] == "issued", with_apex
-    refused(invoke(ISSUER, team_event("beta", {"name": f"beta.{label}",
+    refused(send(team_event("beta", {"name": f"beta.{label}",
                                        "domains": ["beta.example.net"]})), "apex-not-allowed")
-    refused(invoke(ISSUER, team_event("beta", {"name": f"beta.{label}w",
+    refused(send(team_event("beta", {"name": f"beta.{label}w",
                                        "domains": ["*.beta.example.net"]})),
             "wildcard-at-suffix-not-allowed")
 
@@ -162,13 +165,13 @@ def test_a_team_may_ask_for_its_suffix_itself_and_a_wildcard_at_it_when_allowed(
 def test_beta_cannot_overwrite_alphas_certificate(stack: Stack) -> None:
     label = unique("o")
     name = f"alpha.{label}"
-    first = invoke(ISSUER, team_event("alpha", {"name": name,
+    first = send(team_event("alpha", {"name": name,
                                         "domains": [f"*.{label}.alpha.example.com"]}))
     assert first["status"] == "issued", first
     before, since = World.now(stack), len(stack.slack_messages())
     # Beta's own host names, at alpha's name; then alpha's host names at alpha's name.
     for domains in ([f"x.{label}.beta.example.net"], [f"x.{label}.alpha.example.com"]):
-        result = invoke(ISSUER, team_event("beta", {"name": name, "domains": domains, "force": True}))
+        result = send(team_event("beta", {"name": name, "domains": domains, "force": True}))
         refused(result, "name-owned-by-another-team")
         assert result["team"] == "beta"
     assert World.now(stack) == before
@@ -181,7 +184,7 @@ def test_beta_cannot_overwrite_alphas_certificate(stack: Stack) -> None:
 def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> None:
     label = unique("h")
     before = World.now(stack)
-    result = invoke(ISSUER, team_event("beta", {"name": f"beta.copy-{label}",
+    result = send(team_event("beta", {"name": f"beta.copy-{label}",
                                         "domains": [f"login.{label}.alpha.example.com"]}))
     refused(result, "suffix-not-allowed")
     assert f"login.{label}.alpha.example.com" in result["message"]
@@ -190,7 +193,7 @@ def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> No
 
 def test_a_team_cannot_ask_for_a_whole_zone(stack: Stack) -> None:
     before = World.now(stack)
-    result = invoke(ISSUER, team_event("beta", {"domains": ["*.example.com"]}))
+    result = send(team_event("beta", {"domains": ["*.example.com"]}))
     refused(result, "suffix-not-allowed")
     assert World.now(stack) == before
 
@@ -198,7 +201,7 @@ def test_a_team_cannot_ask_for_a_whole_zone(stack: Stack) -> None:
 def test_a_name_outside_the_teams_namespace_is_refused(stack: Stack) -> None:
     label = unique("n")
     before = World.now(stack)
-    result = invoke(ISSUER, team_event("beta", {"name": f"{label}",
+    result = send(team_event("beta", {"name": f"{label}",
                                         "domains": [f"{label}.beta.example.net"]}))
     refused(result, "name-outside-namespace")
     assert World.now(stack) == before
@@ -207,7 +210,7 @@ def test_a_name_outside_the_teams_namespace_is_refused(stack: Stack) -> None:
 def test_unlisted_key_type_and_staging_are_refused_with_every_rule(stack: Stack) -> None:
     label = unique("k")
     before = World.now(stack)
-    result = invoke(ISSUER, team_event("beta", {"name": f"beta.{label}", "key_type": "ec384",
+    result = send(team_event("beta", {"name": f"beta.{label}", "key_type": "ec384",
                                         "ca": "staging",
                                         "domains": [f"{label}.beta.example.net"]}))
     refused(result, "key-type-not-allowed")
@@ -224,7 +227,7 @@ def test_the_events_source_and_account_are_checked(stack: Stack, source: str, ac
                                                     rule: str) -> None:
     label = unique("u")
     before = World.now(stack)
-    result = invoke(ISSUER, team_event("alpha", {"name": f"alpha.{label}",
+    result = send(team_event("alpha", {"name": f"alpha.{label}",
                                          "domains": [f"{label}.alpha.example.com"]},
                                source=source, account=account))
     refused(result, rule)
@@ -238,7 +241,7 @@ def test_staging_uses_its_own_directory_and_account(stack: Stack) -> None:
     label = unique("st")
     name = f"alpha.{label}"
     domains = [f"{label}.alpha.example.net"]
-    result = invoke(ISSUER, team_event("alpha", {"name": name, "domains": domains, "ca": "staging"}))
+    result = send(team_event("alpha", {"name": name, "domains": domains, "ca": "staging"}))
     assert result["status"] == "issued", result
     meta = assert_valid_stored(name, domains)
     assert meta["ca"] == "staging"
@@ -258,7 +261,7 @@ def test_each_teams_messages_go_to_its_channel_and_the_operators(
         stack: Stack, outcome_events: OutcomeEvents) -> None:
     label = unique("sl")
     since = len(stack.slack_messages())
-    issued = invoke(ISSUER, team_event("alpha", {"name": f"alpha.{label}",
+    issued = send(team_event("alpha", {"name": f"alpha.{label}",
                                          "domains": [f"{label}.alpha.example.com"]}))
     assert issued["status"] == "issued", issued
     posts = slack_posts(stack, since)
@@ -266,7 +269,7 @@ def test_each_teams_messages_go_to_its_channel_and_the_operators(
     assert all(f"alpha.{label}" in text and "issued" in text for _, text in posts)
 
     since = len(stack.slack_messages())
-    rejected = invoke(ISSUER, team_event("beta", {"name": f"beta.{label}", "key_type": "rsa4096",
+    rejected = send(team_event("beta", {"name": f"beta.{label}", "key_type": "rsa4096",
                                           "domains": [f"{label}.beta.example.net"]}))
     assert rejected["status"] == "rejected"
     # beta has no webhook of its own: the operators' channel, once.
@@ -293,7 +296,7 @@ def test_an_event_bus_outage_never_fails_an_issuance(stack: Stack) -> None:
     stack.aws_faults.add(service="events", operation="PutEvents", action="error",
                          error="InternalException", status=500)
     label = unique("eo")
-    result = invoke(ISSUER, team_event("alpha", {"name": f"alpha.{label}",
+    result = send(team_event("alpha", {"name": f"alpha.{label}",
                                          "domains": [f"{label}.alpha.example.com"]}))
     assert result["status"] == "issued", result
     assert stack.aws_faults.stats()["faults_fired"]
@@ -312,7 +315,7 @@ def test_a_rate_limit_for_betas_domain_leaves_alphas_order_untouched(
     beta, alpha = unique("rb"), unique("ra")
     try:
         with pytest.raises(StageFailure) as limited:
-            invoke(ISSUER, team_event("beta", {"name": f"beta.{beta}",
+            send(team_event("beta", {"name": f"beta.{beta}",
                                        "domains": [f"{beta}.beta.example.net"]}))
         assert "rateLimited" in limited.value.message
         (failed,) = outcome_events.about(f"beta.{beta}")
@@ -321,7 +324,7 @@ def test_a_rate_limit_for_betas_domain_leaves_alphas_order_untouched(
         assert "rateLimited" in failed["detail"]["reason"]
 
         alpha_domains = [f"*.{alpha}.alpha.example.com"]
-        result = invoke(ISSUER, team_event("alpha", {"name": f"alpha.{alpha}",
+        result = send(team_event("alpha", {"name": f"alpha.{alpha}",
                                              "domains": alpha_domains}))
         assert result["status"] == "issued", result
         assert len(orders_for(stack, alpha_domains)) == 1
@@ -331,7 +334,7 @@ def test_a_rate_limit_for_betas_domain_leaves_alphas_order_untouched(
         for team, domain in (("beta", f"{beta}.beta.example.net"),
                              ("alpha", f"{alpha}.alpha.example.net")):
             with pytest.raises(StageFailure) as deferred:
-                invoke(ISSUER, team_event(team, {"name": f"{team}.{unique('rd')}",
+                send(team_event(team, {"name": f"{team}.{unique('rd')}",
                                          "domains": [domain]}))
             assert deferred.value.deferred and deferred.value.retry_after > 3000
         assert len(stack.acme_front.new_orders()) == new_orders
@@ -371,7 +374,7 @@ def test_the_certificate_cap_counts_what_the_team_owns(stack: Stack, small_team:
     team = small_team
 
     def ask(label: str, **extra: Any) -> dict[str, Any]:
-        return invoke(ISSUER, team_event(team, {"name": f"{team}.{label}",
+        return send(team_event(team, {"name": f"{team}.{label}",
                                         "domains": [f"{label}.{team}.example.net"], **extra}))
 
     assert ask("one")["status"] == "issued"
@@ -400,13 +403,13 @@ def renewal_message(meta: dict[str, Any]) -> dict[str, Any]:
 def test_a_name_from_before_teams_is_still_renewed_for_the_operators(stack: Stack) -> None:
     label = unique("legacy")
     domains = [f"{label}.example.com"]
-    first = invoke(ISSUER, {"domains": domains, "name": label})  # a direct invoke: the operators
+    first = send({"domains": domains, "name": label})  # a direct invoke: the operators
     assert first["status"] == "issued", first
     meta, _ = stored_set(label)
     assert "team" not in meta
     assert meta["requester"] == {"kind": "direct"}
 
-    response = invoke(ISSUER, renewal_message(meta))
+    response = send(renewal_message(meta))
     (renewed,) = response["results"]
     assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
     meta, _ = stored_set(label)
@@ -418,19 +421,19 @@ def test_a_teams_renewal_from_the_queue_acts_for_the_owner(
         stack: Stack, outcome_events: OutcomeEvents) -> None:
     label = unique("tq")
     name = f"alpha.{label}"
-    first = invoke(ISSUER, team_event("alpha", {"name": name,
+    first = send(team_event("alpha", {"name": name,
                                         "domains": [f"{label}.alpha.example.com"]}))
     assert first["status"] == "issued", first
     meta, _ = stored_set(name)
     since = len(stack.slack_messages())
-    (renewed,) = invoke(ISSUER, renewal_message(meta))["results"]
+    (renewed,) = send(renewal_message(meta))["results"]
     assert renewed["status"] == "issued" and renewed["team"] == "alpha", renewed
     assert stored_set(name)[0]["team"] == "alpha"
     assert sorted(p for p, _ in slack_posts(stack, since)) == sorted([ALPHA, OPERATORS])
     kinds = [e["detail-type"] for e in outcome_events.about(name)]
     assert kinds == ["wildcert.certificate.issued", "wildcert.certificate.renewed"]
     # The same message again: skipped, and said so.
-    (skipped,) = invoke(ISSUER, renewal_message(meta))["results"]
+    (skipped,) = send(renewal_message(meta))["results"]
     assert skipped["status"] == "skipped", skipped
     (event,) = outcome_events.about(name)[2:]
     assert event["detail-type"] == "wildcert.certificate.skipped"
@@ -442,13 +445,13 @@ def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) ->
 
     label = unique("as")
     domains = [f"{label}.alpha.example.com"]
-    assert invoke(ISSUER, {"domains": domains, "name": label})["status"] == "issued"
-    refused(invoke(ISSUER, team_event("alpha", {"name": label, "domains": domains, "force": True})),
+    assert send({"domains": domains, "name": label})["status"] == "issued"
+    refused(send(team_event("alpha", {"name": label, "domains": domains, "force": True})),
             "name-owned-by-another-team")
 
     assert assign_team.main([label, "alpha"]) == 0
     assert stored_set(label)[0]["team"] == "alpha"
-    renewed = invoke(ISSUER, team_event("alpha", {"name": label, "domains": domains, "force": True}))
+    renewed = send(team_event("alpha", {"name": label, "domains": domains, "force": True}))
     assert renewed["status"] == "issued", renewed
-    refused(invoke(ISSUER, team_event("beta", {"name": label, "domains": domains})),
+    refused(send(team_event("beta", {"name": label, "domains": domains})),
             "name-owned-by-another-team")

@@ -80,7 +80,7 @@ def test_a_huge_detail_is_cut_to_what_matters() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[2].glob(
-    "events/outcome-*.json")), ids=lambda p: p.name)
+    "events/outcomes/*.json")), ids=lambda p: p.name)
 def test_the_sample_outcome_events_have_the_documented_detail(path: Path) -> None:
     event = json.loads(path.read_text())
     assert event["source"] == "wildcert"
