@@ -84,8 +84,8 @@ def is_due(
 ) -> bool:
     """Due when the renewal point falls before the next time anyone will look again.
 
-    `next_check_in` is the gap to the next scheduled sweep: with a monthly sweep and
-    45-day certificates, waiting for the threshold to be crossed *now* would be too late.
+    `next_check_in` is the gap to the next run that applies the threshold: nothing renews in
+    between, so waiting for the threshold to be crossed *now* would renew up to a gap late.
     """
     return lifetime.renew_at(remaining_fraction) <= now + next_check_in or now >= lifetime.not_after
 
