@@ -191,7 +191,11 @@ class IssuedCert:
 
     @property
     def cert_id(self) -> str:
-        return f"a2V5.{self.serial}"  # an ARI CertID's shape: AKI "." serial
+        return cert_id(self.serial)
+
+
+def cert_id(serial: str) -> str:
+    return f"a2V5.{serial}"  # an ARI CertID's shape: AKI "." serial
 
 
 @dataclass
@@ -395,11 +399,12 @@ class Year:
         while sweep < self.end:
             self.at(sweep, "sweep")
             sweep += self.deployment.sweep
-        if self.case.scenario != "watch-down":
+        every = self.deployment.watch
+        if every and self.case.scenario != "watch-down":
             watch = START + WATCH_AT
             while watch < self.end:
                 self.at(watch, "watch")
-                watch += WATCH_EVERY
+                watch += every
         if self.case.scenario == "revocation":
             self.at(self.day(0.75) + 10 * HOUR, "announce")
 
@@ -504,7 +509,7 @@ class Year:
         live = {name: runs[-1] for name, runs in self.served.items()}
         self.revocation_names = set(live)
         for served in live.values():
-            self.ca.incident[f"a2V5.{served.serial}"] = now
+            self.ca.incident[cert_id(served.serial)] = now
         force = {"force": {"serials": sorted(s.serial for s in live.values())}}
         self.at(now + OPERATOR_REACTION, "sweep", parse_sweep_event(force))
 
@@ -580,7 +585,8 @@ def measure(year: Year) -> Outcome:
     return Outcome(
         lifetime_days=year.case.lifetime_days, ari=year.case.ari, scenario=year.case.scenario,
         sweep_days=deployment.sweep / DAY,
-        watch_hours=None if year.case.scenario == "watch-down" else WATCH_EVERY / HOUR,
+        watch_hours=(None if year.case.scenario == "watch-down" or not deployment.watch
+                     else deployment.watch / HOUR),
         certificates=year.case.certificates, days=year.case.days,
         renewals=len(replaced), expired=len(expired), hours_without_valid=gaps / HOUR,
         late_hours=max([d / HOUR for d in late] + [0.0]),
