@@ -147,6 +147,8 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "ALLOWED_ZONES": ",".join(zones[name] for name in ZONES),
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
         "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
+        # The watch resolves endpoints through the stack's DNS; its test servers are on loopback.
+        "WATCH_ALLOW_LOOPBACK": "true",
         "WILDCERT_MOTO_URL": f"http://{HOST}:{ports.moto}",
         "WILDCERT_STACK_DIR": str(directory),
         "WILDCERT_STACK_PORT_BASE": str(ports.base),

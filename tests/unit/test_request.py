@@ -578,8 +578,8 @@ def test_sqs_body_with_nan_is_rejected_cleanly() -> None:
 @pytest.mark.parametrize(
     ("endpoints", "expected"),
     [
-        (["www.example.com:443", "10.0.0.5:8443", "[::1]:443"],
-         ("www.example.com:443", "10.0.0.5:8443", "[::1]:443")),
+        (["www.example.com:443", "api.example.com:443"],
+         ("www.example.com:443", "api.example.com:443")),
         (["WWW.Example.com:443", "www.example.com:443"], ("www.example.com:443",)),
         (None, ()),
     ],
@@ -594,10 +594,12 @@ def test_endpoints_accepted(endpoints, expected) -> None:
     [
         ("www.example.com:443", "must be a list"),
         (["www.example.com"], "is not host:port"),
-        (["www.example.com:0"], "is not host:port"),
-        (["www.example.com:70000"], "is not host:port"),
-        (["*.example.com:443"], "has no valid host name"),
-        (["[nothost]:443"], "bracketed host"),
+        (["www.example.com:0"], "uses port 0"),
+        (["www.example.com:70000"], "uses port 70000"),
+        (["*.example.com:443"], "is a wildcard"),
+        (["[nothost]:443"], "is an IP address"),
+        (["10.0.0.5:443"], "is an IP address"),
+        (["www.example.net:443"], "is not in any hosted zone"),
         ([443], "endpoints[0] must be a string"),
         (["a.example.com:443"] * 21, "at most 20"),
     ],

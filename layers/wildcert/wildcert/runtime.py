@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from wildcert.adapters.slack import SlackNotifier
 from wildcert.deadline import Deadline
+from wildcert.sdk_floor import require_botocore
 from wildcert.settings import Settings
 
 # Libraries whose records below WARNING carry secrets or what a secret protects: botocore logs
@@ -128,6 +129,8 @@ def configure_logging() -> None:
 
 
 configure_logging()
+require_botocore()  # at INIT: a too-old runtime SDK fails here, by name, not mid-issuance
+
 # The Powertools logger owns the "wildcert" logger, so every wildcert.* module logs JSON.
 logger = Logger(service="wildcert", logger_handler=None, logger_formatter=RedactingFormatter())
 

@@ -47,6 +47,14 @@ class Settings:
     # schedule too sparse for the certificates it renews fails loudly instead of letting
     # them lapse.
     shortest_lifetime_days: float | None = None
+    # The ports `endpoints` may name: the validator refuses others and the watch never dials them.
+    endpoint_ports: tuple[int, ...] = (443,)
+    # Lets the watch reach endpoints that resolve to loopback: the local stack's test servers.
+    # The template never sets it.
+    watch_allow_loopback: bool = False
+    # The bucket's lifecycle rule for archived private keys (ArchivedKeyRetentionDays); None
+    # where no rule is known (the local stack).
+    archived_key_retention_days: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +82,11 @@ class Settings:
         for setting, limits in NUMBERS.items():
             if text(limits.variable):
                 given[setting] = limits.read(text(limits.variable), problems)
+        if listing("ENDPOINT_PORTS"):
+            given["endpoint_ports"] = _ports("ENDPOINT_PORTS", listing("ENDPOINT_PORTS"), problems)
+        if text("WATCH_ALLOW_LOOPBACK"):
+            given["watch_allow_loopback"] = _switch("WATCH_ALLOW_LOOPBACK",
+                                                    text("WATCH_ALLOW_LOOPBACK"), problems)
         if problems:
             raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
         settings = cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
@@ -115,6 +128,30 @@ class Number:
         return int(value) if self.whole else value
 
 
+MAX_ENDPOINT_PORTS = 10
+
+
+def _ports(variable: str, values: tuple[str, ...], problems: list[str]) -> tuple[int, ...]:
+    raw = ",".join(values)
+    if not all(v.isascii() and v.isdigit() and 1 <= int(v) <= 65535 for v in values):
+        problems.append(f"{variable}={raw!r} must list port numbers from 1 to 65535, "
+                        "separated by commas")
+        return (443,)
+    ports = tuple(sorted({int(v) for v in values}))
+    if len(ports) > MAX_ENDPOINT_PORTS:
+        problems.append(f"{variable}={raw!r} lists {len(ports)} ports; at most "
+                        f"{MAX_ENDPOINT_PORTS} ports keep the watch from probing a range")
+        return (443,)
+    return ports
+
+
+def _switch(variable: str, raw: str, problems: list[str]) -> bool:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    problems.append(f"{variable}={raw!r} must be true or false")
+    return False
+
+
 # setting: the variable that sets it (the defaults are Settings' own)
 TEXTS = {
     "directory_url": "ACME_DIRECTORY_URL",
@@ -133,4 +170,5 @@ NUMBERS = {
     "expiry_warning_days": Number("EXPIRY_WARNING_DAYS", 0.0, 365.0),
     "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
     "shortest_lifetime_days": Number("SHORTEST_LIFETIME_DAYS", 1.0, 3650.0),
+    "archived_key_retention_days": Number("ARCHIVED_KEY_RETENTION_DAYS", 1, 36500, whole=True),
 }

@@ -98,10 +98,12 @@ class Planned:
     force: bool
 
     def renewal(self) -> Renewal:
+        # No endpoints: the issuer keeps cert.json's. Sent, an entry stored under older rules
+        # (an IP literal, a port ENDPOINT_PORTS no longer lists) would get the renewal rejected.
         meta = self.entry.meta
         return Renewal(name=self.entry.name, domains=tuple(meta.domains),
                        key_type=meta.key_type, reason=self.reason, serial=meta.serial,
-                       force=self.force, endpoints=self.entry.endpoints)
+                       force=self.force)
 
     def as_dict(self) -> dict[str, Any]:
         meta = self.entry.meta

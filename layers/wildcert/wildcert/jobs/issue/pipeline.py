@@ -84,7 +84,8 @@ class Services:
 
     @property
     def store(self) -> CertificateStore:
-        return CertificateStore(self.bucket)
+        days = self.settings.archived_key_retention_days
+        return CertificateStore(self.bucket, None if days is None else dt.timedelta(days=days))
 
     @property
     def leases(self) -> InFlight:
@@ -130,7 +131,8 @@ class Issuer:
         try:
             zones = self._zones()
             try:
-                request = parse_request(raw, [z.name for z in zones])
+                request = parse_request(raw, [z.name for z in zones],
+                                        endpoint_ports=self.settings.endpoint_ports)
             except RequestRejected as rejected:
                 return self._reject(raw, rejected.problems, stage_name="validation")
             return self.issue(request, zones, request_id)

@@ -9,6 +9,7 @@ no use for Powertools' event classes, which cost about 0.1 s to load)::
      "key_type": "ec256",                          # optional, one of KEY_TYPES
      "force": false,                               # optional, issue even if not due
      "endpoints": ["www.example.com:443"],         # optional, where the watch checks it
+                                                   #   (host names in the zones, see endpoints)
      "renews": "03ab…"}                            # optional, the serial it replaces
 
 ``null`` for an optional field means "use the default". Every problem found is reported at once
@@ -24,6 +25,7 @@ from typing import Any, TypeGuard
 
 from wildcert.logic.request.domains import DomainCheck, normalise_domain
 from wildcert.logic.request.echo import described
+from wildcert.logic.request.endpoints import DEFAULT_PORTS as DEFAULT_ENDPOINT_PORTS
 from wildcert.logic.request.fields import (
     DEFAULT_KEY_TYPE,
     FIELDS,
@@ -93,12 +95,14 @@ class RequestRejected(Exception):
         return f"The certificate request was rejected ({len(self.problems)} problems):\n{lines}"
 
 
-def parse_request(raw: object, zone_names: Collection[str]) -> CertificateRequest:
+def parse_request(raw: object, zone_names: Collection[str], *,
+                  endpoint_ports: Collection[int] = DEFAULT_ENDPOINT_PORTS) -> CertificateRequest:
     """Validate a decoded request against the hosted zones it may use.
 
     ``zone_names`` are the names of the allowed public hosted zones (case and a trailing dot
-    do not matter); every domain must lie in one of them. Raises ``RequestRejected`` listing
-    every problem found.
+    do not matter); every domain, and every endpoint's host, must lie in one of them.
+    ``endpoint_ports`` are the ports endpoints may use (ENDPOINT_PORTS). Raises
+    ``RequestRejected`` listing every problem found.
     """
     if isinstance(raw, UnreadableEvent):
         raise RequestRejected((raw.problem,))
@@ -115,7 +119,7 @@ def parse_request(raw: object, zone_names: Collection[str]) -> CertificateReques
     name = check_name(raw.get("name"), findings)
     key_type = check_key_type(raw.get("key_type"), findings)
     force = check_force(raw.get("force"), findings)
-    endpoints = check_endpoints(raw.get("endpoints"), findings)
+    endpoints = check_endpoints(raw.get("endpoints"), tuple(zone_names), findings, endpoint_ports)
     renews = check_renews(raw.get("renews"), findings)
     if findings:
         raise RequestRejected(findings)

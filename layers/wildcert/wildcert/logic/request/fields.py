@@ -11,8 +11,10 @@ import hashlib
 import re
 from collections.abc import Collection, Sequence
 
-from wildcert.logic.request.domains import is_ip_address, normalise_domain
+from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import capped, described, show
+from wildcert.logic.request.endpoints import DEFAULT_PORTS as DEFAULT_ENDPOINT_PORTS
+from wildcert.logic.request.endpoints import parse_endpoint
 from wildcert.logic.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
@@ -262,7 +264,9 @@ def check_force(value: object, findings: list[str]) -> bool:
 # --- endpoints --------------------------------------------------------------------------------
 
 
-def check_endpoints(value: object, findings: list[str]) -> tuple[str, ...]:
+def check_endpoints(value: object, zone_names: Collection[str], findings: list[str],
+                    ports: Collection[int] = DEFAULT_ENDPOINT_PORTS) -> tuple[str, ...]:
+    """Host names inside ``zone_names`` on one of ``ports``, read as the watch reads them."""
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_ENDPOINTS:
@@ -273,30 +277,21 @@ def check_endpoints(value: object, findings: list[str]) -> tuple[str, ...]:
         return ()
     good: list[str] = []
     for index, item in enumerate(value):
+        where = f"endpoints[{index}]"
         if not isinstance(item, str):
-            findings.append(f"endpoints[{index}] must be a string; got {described(item)}.")
+            findings.append(f"{where} must be a string; got {described(item)}.")
             continue
-        endpoint = item.strip().lower()
-        problem = _endpoint_problem(endpoint)
-        if problem:
+        checked = parse_endpoint(item, ports)
+        if checked.endpoint is None:
+            findings.append(f"{where} {show(item)} {checked.problem}.")
+        elif zone_for(checked.endpoint.host, zone_names) is None:
             findings.append(
-                f"endpoints[{index}] {show(item)} {problem}, e.g. \"www.example.com:443\"."
+                f"{where} {show(item)} is not in any hosted zone this deployment may use; "
+                f"endpoints must be host names under one of: {_zone_list(zone_names)}."
             )
         else:
-            good.append(endpoint)
+            good.append(str(checked.endpoint))
     return tuple(dict.fromkeys(good))
-
-
-def _endpoint_problem(text: str) -> str | None:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return "is not host:port with a port from 1 to 65535"
-    if host.startswith("[") and host.endswith("]"):
-        return None if is_ip_address(host) else "has a bracketed host that is not an IPv6 address"
-    if is_ip_address(host):
-        return None
-    checked = normalise_domain(host)
-    return None if checked.problem is None and "*" not in host else "has no valid host name"
 
 
 # --- renews -----------------------------------------------------------------------------------
