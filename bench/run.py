@@ -8,6 +8,8 @@ counts are stable) in bench/work/stack, then measures side by side:
   cold      a fresh process importing each tool's entry point: wall time and peak RSS
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
   scale     N certificates from a thread pool of handler calls
+  lifetimes a year of virtual time over the real sweep, watch and renewal decisions for 90-,
+            64-, 45- and 6-day certificates (bench/lifetimes.py; no stack needed)
 and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
 `--report-only` rebuilds the report and the plot from bench/work/results.json.
 """
@@ -63,9 +65,11 @@ class Config:
     concurrency: int = 8
     port_base: int = 15000
     layers: bool = True
+    lifetime_certificates: int = 12  # per simulated year; 0 skips the simulation
 
 
-QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1)
+QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
+               lifetime_certificates=4)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
@@ -79,6 +83,8 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
     parser.add_argument("--concurrency", type=int, help="threads calling the handler")
     parser.add_argument("--port-base", type=int, help="first port base to try (default 15000)")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer builds")
+    parser.add_argument("--lifetime-certificates", type=int,
+                        help="certificates per simulated year (0 skips the simulation)")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild RESULTS.md and the plot from bench/work/results.json")
     args = parser.parse_args(argv)
@@ -89,6 +95,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
         "port_base": args.port_base,
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
+        "lifetime_certificates": args.lifetime_certificates,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     return config, args.report_only
@@ -137,6 +144,15 @@ def measure_layers(results: dict[str, Any]) -> None:
     sam = layers.SAM_LAYER / "python"
     built["sam_build"] = dataclasses.asdict(layers.measure(sam)) if sam.is_dir() else None
     results["layers"] = built
+
+
+def simulate_lifetimes(config: Config, results: dict[str, Any]) -> None:
+    from bench import lifetimes
+
+    outcomes = lifetimes.run(lifetimes.cases(certificates=config.lifetime_certificates))
+    results["lifetimes"] = [dataclasses.asdict(o) for o in outcomes]
+    expired = sum(o.expired for o in outcomes)
+    say(f"  {len(outcomes)} simulated years, {expired} certificates expired")
 
 
 @dataclasses.dataclass
@@ -306,6 +322,9 @@ def run_all(config: Config) -> dict[str, Any]:
             measure_layers(results)
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
+    if config.lifetime_certificates:
+        with section(results, "lifetimes"):
+            simulate_lifetimes(config, results)
     run_on_stack(config, certbot_python, results)
     results["machine"]["load_average_at_end"] = machine.load_average()
     results["durations"]["total"] = time.perf_counter() - started

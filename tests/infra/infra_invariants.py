@@ -1022,12 +1022,14 @@ def check_function(resources, params) -> Iterator[str]:
         "ALLOWED_ZONES": zones,
         "ACME_DIRECTORY_URL": directory,
         "SLACK_WEBHOOK_SECRET": SECRET,
-        "SWEEP_INTERVAL_DAYS": str(params.get("SweepIntervalDays", 31)),
+        "SWEEP_INTERVAL_DAYS": str(params.get("SweepIntervalDays", 7)),
     }
     job_env = {
         "RENEWAL_QUEUE_URL": "<RenewalQueue>",
         # Only where the watch runs: the sweep then leaves ARI windows to it.
         "WATCH_INTERVAL_HOURS": WATCH_INTERVAL_HOURS if watch_scheduled else "",
+        # The sweep and the watch check their schedules against it; the issuer never sees it.
+        "SHORTEST_LIFETIME_DAYS": str(params.get("ShortestLifetimeDays", 45)),
     }
     expected_env = {
         ISSUER.function: {

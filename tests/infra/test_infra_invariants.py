@@ -32,8 +32,8 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "ContactEmail": "pki@example.com",
         "AcmeProfile": "tlsserver",
         "ExpiryWarningDays": "21",
-        "SweepSchedule": "cron(30 4 1,15 * ? *)",
-        "SweepIntervalDays": "16",
+        "SweepSchedule": "cron(30 4 ? * MON,THU *)",
+        "SweepIntervalDays": "4",
         "ArchivedKeyRetentionDays": "400",
     },
     "one-zone-directory-override": {
@@ -92,7 +92,7 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
     full = resolved_stack(PARAMETER_SETS["staging-with-admins-alarms-reserved"], sam)
     assert full["IssuerFunction"]["Properties"]["ReservedConcurrentExecutions"] == "4"
     assert full["RenewalSweepScheduleRule"]["Properties"]["ScheduleExpression"] == (
-        "cron(30 4 1,15 * ? *)"
+        "cron(30 4 ? * MON,THU *)"
     )
     unscheduled = resolved_stack(PARAMETER_SETS["one-zone-directory-override"], sam)
     for name in (

@@ -25,9 +25,10 @@ def test_unset_and_blank_variables_keep_the_dataclass_defaults() -> None:
 def test_every_variable_overrides_its_setting() -> None:
     env = {**REQUIRED, "CAA_IDENTITIES": "letsencrypt.org, example.net",
            **{variable: f" value-{setting} " for setting, variable in TEXTS.items()},
-           "RENEW_AT_REMAINING_FRACTION": "0.5", "SWEEP_INTERVAL_DAYS": "7",
+           "RENEW_AT_REMAINING_FRACTION": "0.5", "SWEEP_INTERVAL_DAYS": "3",
            "DNS_PROPAGATION_TIMEOUT": "60", "CHALLENGE_RECORD_TTL": "30.9",
            "EXPIRY_WARNING_DAYS": "3", "WATCH_INTERVAL_HOURS": "6",
+           "SHORTEST_LIFETIME_DAYS": "45",
            "ENDPOINT_PORTS": " 8443, 443 ,", "WATCH_ALLOW_LOOPBACK": "TRUE",
            "ARCHIVED_KEY_RETENTION_DAYS": "100"}
     settings = Settings.from_env(env)

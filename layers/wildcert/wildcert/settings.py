@@ -6,10 +6,13 @@ run time from Secrets Manager and the encrypted bucket.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from wildcert.logic.renewal import schedule_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -33,7 +36,7 @@ class Settings:
     slack_webhook_secret: str | None = None
     caa_identities: tuple[str, ...] = ("letsencrypt.org",)
     renew_at_remaining_fraction: float = 1 / 3
-    sweep_interval_days: float = 30.0
+    sweep_interval_days: float = 7.0
     dns_server_override: str | None = None
     propagation_timeout_seconds: float = 180.0
     record_ttl: int = 60
@@ -42,6 +45,10 @@ class Settings:
     # Set only where the watch runs on a schedule: the sweep then leaves ARI moments further
     # away than this to the watch instead of looking a whole sweep interval ahead.
     watch_interval_hours: float | None = None
+    # Set where the sweep and the watch run: their intervals are checked against it, so a
+    # schedule too sparse for the certificates it renews fails loudly instead of letting
+    # them lapse.
+    shortest_lifetime_days: float | None = None
     # The ports `endpoints` may name: the validator refuses others and the watch never dials them.
     endpoint_ports: tuple[int, ...] = (443,)
     # Lets the watch reach endpoints that resolve to loopback: the local stack's test servers.
@@ -88,8 +95,22 @@ class Settings:
                                                     text("WATCH_ALLOW_LOOPBACK"), problems)
         if problems:
             raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
-        return cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
-                   allowed_zone_ids=zones, **given)
+        settings = cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
+                       allowed_zone_ids=zones, **given)
+        problems = settings.schedule_problems()
+        if problems:
+            raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
+        return settings
+
+    def schedule_problems(self) -> list[str]:
+        """Why the sweep's or the watch's interval is too long for the shortest lifetime."""
+        if self.shortest_lifetime_days is None:
+            return []
+        return schedule_problems(
+            dt.timedelta(days=self.shortest_lifetime_days), self.renew_at_remaining_fraction,
+            sweep=dt.timedelta(days=self.sweep_interval_days),
+            watch=(dt.timedelta(hours=self.watch_interval_hours)
+                   if self.watch_interval_hours else None))
 
     def directory_for(self, ca: str) -> str:
         """The ACME directory a request's `ca` ("production" or "staging") names."""
@@ -161,5 +182,6 @@ NUMBERS = {
     "record_ttl": Number("CHALLENGE_RECORD_TTL", 1, 3600, whole=True),
     "expiry_warning_days": Number("EXPIRY_WARNING_DAYS", 0.0, 365.0),
     "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
+    "shortest_lifetime_days": Number("SHORTEST_LIFETIME_DAYS", 1.0, 3650.0),
     "archived_key_retention_days": Number("ARCHIVED_KEY_RETENTION_DAYS", 1, 36500, whole=True),
 }
