@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from wildcert.adapters.aws import CLIENT_CONFIG, error_code, error_text
+from wildcert.adapters.aws import client_config, error_code, error_text
 from wildcert.adapters.bucket.certificates import CERT_FILES, StoredCertificate
 from wildcert.logic.certificates import (
     CertificateError,
@@ -591,7 +591,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 def s3_client(options: Options) -> Any:
     session = boto3.session.Session(region_name=options.region)
     try:
-        return session.client("s3", endpoint_url=options.endpoint_url, config=CLIENT_CONFIG)
+        return session.client("s3", endpoint_url=options.endpoint_url, config=client_config())
     except ValueError as exc:
         raise PullError(f"--endpoint-url: {exc}", Exit.USAGE) from exc
     except BotoCoreError as exc:
