@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,9 +76,17 @@ class Message:
 
 
 class SlackNotifier:
-    def __init__(self, webhook_url: str | None, *, timeout: int = 10):
-        self._url = webhook_url
+    def __init__(self, webhook_url: str | Callable[[], str | None] | None, *,
+                 timeout: int = 10):
+        # A function: the URL is still being read (see runtime.notifier); asked on first use.
+        self._webhook = webhook_url
         self._timeout = timeout
+
+    @property
+    def _url(self) -> str | None:
+        if callable(self._webhook):
+            self._webhook = self._webhook()
+        return self._webhook
 
     @property
     def enabled(self) -> bool:
