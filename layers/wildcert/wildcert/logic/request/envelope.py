@@ -10,11 +10,13 @@ its problem, and one bad SQS record does not hide the good ones next to it.
 from __future__ import annotations
 
 import json
-
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
+from typing import TYPE_CHECKING
 
 from wildcert.logic.request import UnreadableEvent, is_eventbridge
 from wildcert.logic.request.echo import described, show
+
+if TYPE_CHECKING:  # the callers made these; a direct request never loads them
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 
 def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:
@@ -71,6 +73,8 @@ def sqs_request(record: SQSRecord, index: int) -> object:
             "number too large); send the request as a plain JSON object."
         )
     if is_eventbridge(payload):
+        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
         # An EventBridge rule targeting the queue delivers the whole event as the body.
         return eventbridge_detail(EventBridgeEvent(payload), f" in {where}")
     return payload
