@@ -155,7 +155,6 @@ class WorkCounters:
         from wildcert.adapters import acme as acme_client
         from wildcert.adapters import aws
         from wildcert.adapters import dns as dns_checks
-        from wildcert.jobs.issue import pipeline as issuer
 
         counts = self.acme
 
@@ -164,7 +163,9 @@ class WorkCounters:
                 super().__init__(*args, **kwargs)
                 self.http.hooks["response"].append(AcmeSteps(self, counts).hook)
 
-        self._replace(issuer, "AcmeSession", CountedSession)
+        # The issuance makes its sessions from the adapter module when it needs one
+        # (wildcert.jobs.issue.head_start), so they are counted ones while installed.
+        self._replace(acme_client, "AcmeSession", CountedSession)
         self._time(acme_client.DeadlineHttp, "request", "ACME HTTP requests")
         self._time(dns_checks, "_query", "DNS queries")
         self._time(deadline.Deadline, "sleep", "poll and backoff sleeps")

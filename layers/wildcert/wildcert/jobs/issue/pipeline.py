@@ -18,13 +18,13 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert.adapters import aws, slack
-from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus, new_account_key_pem
+from wildcert.adapters.acme_types import AcmeError, OrderStatus, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
     CertificateStore,
@@ -36,6 +36,7 @@ from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
 from wildcert.logic import ari
 from wildcert.logic.certificates import (
@@ -51,6 +52,9 @@ from wildcert.logic.renewal import skip_reason
 from wildcert.logic.request import CertificateRequest, RequestRejected, parse_request
 from wildcert.logic.zones import zone_for
 from wildcert.settings import Settings
+
+if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
+    from wildcert.adapters.acme import AcmeSession, Order
 
 __all__ = ["Issuer", "Outcome", "Services", "StageFailure"]
 
@@ -150,7 +154,8 @@ class Issuer:
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if current is not None and reason:
             return self._skipped(request, current, reason)
-        account = self._bucket_precheck()
+        ahead = HeadStart.begin(self.services, self.settings.directory_url)
+        account = self._bucket_precheck(ahead)
         problems = self._caa(request, account)
         if problems:
             return self._reject({"name": request.name, "domains": list(request.domains)},
@@ -158,7 +163,7 @@ class Issuer:
         zone_of = _zones_by_identifier(request, zones)
         try:
             with self._lease(request) as held:
-                session = self._acme_session(account)
+                session = self._acme_session(account, ahead)
                 replaces = self._replaces(session, current)
                 issued = self._recover(session, held, request)
                 if issued is None:
@@ -195,15 +200,15 @@ class Issuer:
         return Outcome("skipped", request.name, request.domains, {
             "serial": current.serial, "not_after": current.not_after, "reason": reason})
 
-    def _bucket_precheck(self) -> AccountRecord:
+    def _bucket_precheck(self, ahead: HeadStart) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait."""
         store = self.services.store
         with stage("precheck"):
-            store.probe()
+            ahead.probe.result()
             directory = self.settings.directory_url
-            account = store.load_account(directory) or store.create_account(
+            account = ahead.account.result() or store.create_account(
                 AccountRecord(directory, new_account_key_pem().decode()))
-            until = store.ca_cooldown(directory)
+            until = ahead.cooldown.result()
         logger.info("bucket precheck: writable, account key for %s", directory)
         wait = (until - self.now()).total_seconds() if until else 0.0
         if until is not None and wait > 0:
@@ -250,9 +255,8 @@ class Issuer:
         self._let_go(leases, lease, keep_order=False)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord) -> AcmeSession:
-        session = AcmeSession(account.directory_url, account.key_pem.encode(),
-                              deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+    def _acme_session(self, account: AccountRecord, ahead: HeadStart) -> AcmeSession:
+        session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:

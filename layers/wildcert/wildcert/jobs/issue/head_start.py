@@ -1,0 +1,81 @@
+"""The set-up an order needs, started together once the pipeline knows it will order.
+
+Before ordering, an issuance probes the bucket (once per container), reads the account key and
+the CA's cooldown from it, loads the ACME stack (`acme`, `josepy`, `requests`: about a fifth
+of a second) and fetches the CA's directory (once per container and hour). One after another
+these add up; started together, the imports and the key's parsing run while the requests
+wait on S3 and the CA. The steps that need a piece (`Issuer._bucket_precheck`,
+`Issuer._acme_session`) take it from here.
+
+A piece that failed raises where its step takes it, inside that step's stage, as if the step
+had done the work itself. What no step takes (the request stopped first: CAA, a cooldown, a
+busy lease) finishes in the background and is dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wildcert.adapters.bucket.certificates import AccountRecord
+from wildcert.deadline import Deadline
+
+if TYPE_CHECKING:
+    from wildcert.adapters.acme import AcmeSession
+    from wildcert.jobs.issue.pipeline import Services
+
+
+@dataclass(frozen=True)
+class HeadStart:
+    probe: Future[None]
+    account: Future[AccountRecord | None]  # None: no account for this CA yet
+    cooldown: Future[dt.datetime | None]
+    session: Future[AcmeSession | None]  # the stored account's, with the CA's directory
+    deadline: Deadline
+    ca_bundle: str | None
+
+    @classmethod
+    def begin(cls, services: Services, directory_url: str) -> HeadStart:
+        store, deadline = services.store, services.deadline
+        ca_bundle = services.settings.acme_ca_bundle
+        # Threads of its own: `session` waits for `account`, which a pool shared with other
+        # issuances might not have started yet.
+        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wildcert-head-start")
+        try:
+            account = pool.submit(store.load_account, directory_url)
+            return cls(
+                probe=pool.submit(store.probe),
+                account=account,
+                cooldown=pool.submit(store.ca_cooldown, directory_url),
+                session=pool.submit(_stored_account_session, account, deadline, ca_bundle),
+                deadline=deadline,
+                ca_bundle=ca_bundle,
+            )
+        finally:
+            pool.shutdown(wait=False)  # each thread ends with its piece
+
+    def session_for(self, account: AccountRecord) -> AcmeSession:
+        """The session made ahead, or a new one for the account created since."""
+        made = self.session.result()
+        if made is not None:
+            return made
+        return new_session(account, self.deadline, self.ca_bundle)
+
+
+def new_session(account: AccountRecord, deadline: Deadline, ca_bundle: str | None) -> AcmeSession:
+    from wildcert.adapters.acme import AcmeSession
+
+    return AcmeSession(account.directory_url, account.key_pem.encode(), deadline=deadline,
+                       ca_bundle=ca_bundle)
+
+
+def _stored_account_session(account: Future[AccountRecord | None], deadline: Deadline,
+                            ca_bundle: str | None) -> AcmeSession | None:
+    stored = account.result()
+    if stored is None:
+        return None
+    session = new_session(stored, deadline, ca_bundle)
+    session.directory  # noqa: B018 - fetched now, while the bucket's requests wait
+    return session
