@@ -2,10 +2,11 @@
 
 Before ordering, an issuance probes the bucket (once per container), reads the account key and
 the CA's cooldown from it, loads the ACME stack (`acme`, `josepy`, `requests`: about a fifth
-of a second) and fetches the CA's directory (once per container and hour). One after another
-these add up; started together, the imports and the key's parsing run while the requests
-wait on S3 and the CA. The steps that need a piece (`Issuer._bucket_precheck`,
-`Issuer._acme_session`) take it from here.
+of a second) and fetches the CA's directory (once per container and hour); its later steps
+load dnspython and the Slack SDK (a tenth of a second each). One after another these add up;
+started together, the imports and the key's parsing run while the requests wait on S3 and
+the CA. The steps that need a piece (`Issuer._bucket_precheck`, `Issuer._acme_session`)
+take it from here; the other modules are simply loaded by the time a step imports them.
 
 A piece that failed raises where its step takes it, inside that step's stage, as if the step
 had done the work itself. What no step takes (the request stopped first: CAA, a cooldown, a
@@ -42,8 +43,9 @@ class HeadStart:
         ca_bundle = services.settings.acme_ca_bundle
         # Threads of its own: `session` waits for `account`, which a pool shared with other
         # issuances might not have started yet.
-        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wildcert-head-start")
+        pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="wildcert-head-start")
         try:
+            pool.submit(_load_modules, slack=bool(services.settings.slack_webhook_secret))
             account = pool.submit(store.load_account, directory_url)
             return cls(
                 probe=pool.submit(store.probe),
@@ -73,9 +75,22 @@ def new_session(account: AccountRecord, deadline: Deadline, ca_bundle: str | Non
 
 def _stored_account_session(account: Future[AccountRecord | None], deadline: Deadline,
                             ca_bundle: str | None) -> AcmeSession | None:
+    import wildcert.adapters.acme  # noqa: F401 - loaded while the account key is read
+
     stored = account.result()
     if stored is None:
         return None
     session = new_session(stored, deadline, ca_bundle)
     session.directory  # noqa: B018 - fetched now, while the bucket's requests wait
     return session
+
+
+def _load_modules(*, slack: bool) -> None:
+    """What the later steps import: dnspython for CAA and propagation, the Slack SDK for the
+    notification. Nobody waits for this; a step imports whatever is not loaded yet."""
+    from wildcert.adapters import dns
+    from wildcert.adapters import slack as notifications
+
+    dns.load()
+    if slack:
+        notifications.load_sdk()
