@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -22,6 +21,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
+
+from bench import process
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "wildcert"
@@ -247,6 +248,8 @@ class ColdRun:
     import_seconds: float
     handler_seconds: float
     work: dict[str, dict[str, int]]
+    peak_rss_mib: float  # the whole process's
+    cpu_seconds: float  # the whole process's, teardown included
 
 
 def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
@@ -261,12 +264,11 @@ def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
         env["AWS_ENDPOINT_URL"] = endpoint
     script = Path(__file__).with_name("invoke_once.py")
     command = [sys.executable, str(script), label, str(out), *(["--count"] if count else [])]
-    spawned = time.time()
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
+    done = process.run(command, env=env, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"cold wildcert run failed ({done.returncode}):\n{done.stderr[-3000:]}")
     answer = json.loads(out.read_text())
-    return ColdRun(wall, answer["returned_epoch"] - spawned, answer["import_seconds"],
-                   answer["handler_seconds"], answer["work"])
+    return ColdRun(done.wall, answer["returned_epoch"] - done.spawned_epoch,
+                   answer["import_seconds"],
+                   answer["handler_seconds"], answer["work"], done.peak_rss_mib,
+                   done.cpu_seconds)
