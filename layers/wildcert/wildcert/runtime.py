@@ -193,6 +193,10 @@ def webhook_parts(url: str) -> tuple[str, ...]:
     return url, path, path.strip("/").removeprefix("services/")
 
 
+# Reads for later: no thread starts before the first one is asked for.
+_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wildcert-read")
+
+
 def notifier(settings: Settings) -> SlackNotifier:
     """The operators' Slack channel. Its webhook URL is read in the background: the
     invocation's first steps need no Slack, and its first post waits for the URL."""
@@ -200,10 +204,6 @@ def notifier(settings: Settings) -> SlackNotifier:
     if not secret_id:
         return SlackNotifier(None)
     return SlackNotifier(_READER.submit(webhook_url, secret_id).result)
-
-
-# Reads for later: no thread starts before the first one is asked for.
-_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wildcert-read")
 
 
 def deadline(context: Any) -> Deadline:
