@@ -15,9 +15,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench import process
 
 BENCH = Path(__file__).resolve().parent
 REQUIREMENTS = BENCH / "requirements-certbot.txt"
@@ -93,6 +94,8 @@ class CertbotSetup:
 class CertbotRun:
     wall: float  # certbot start to exit, the S3 deploy hook included
     hook_seconds: float  # the hook's share, from its first line to its last
+    peak_rss_mib: float  # certbot's or the hook's (a process of its own), whichever is larger
+    cpu_seconds: float  # certbot's and the hook's
 
     @property
     def local_only(self) -> float:
@@ -101,16 +104,14 @@ class CertbotRun:
 
 def run(setup: CertbotSetup, label: str, endpoint: str | None = None) -> CertbotRun:
     setup.home.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    done = subprocess.run(setup.command(label), env=setup.env(endpoint), cwd=setup.home,
-                          capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
+    done = process.run(setup.command(label), env=setup.env(endpoint), cwd=setup.home)
     if done.returncode != 0:
         raise RuntimeError(
             f"certbot failed ({done.returncode}) for {label}:\n{done.stdout[-2000:]}"
             f"{done.stderr[-3000:]}"
         )
-    return CertbotRun(wall, _hook_seconds(setup.hook_log, label))
+    return CertbotRun(done.wall, _hook_seconds(setup.hook_log, label), done.peak_rss_mib,
+                      done.cpu_seconds)
 
 
 def _hook_seconds(log: Path, label: str) -> float:

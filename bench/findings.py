@@ -156,15 +156,28 @@ def footprint_findings(results: dict[str, Any]) -> list[str]:
         found.append(
             f"Layer: wildcert's is {w['unzipped_bytes'] / MIB:.1f} MiB unzipped against "
             f"certbot's {c['unzipped_bytes'] / MIB:.1f} MiB; cryptography is most of both. "
-            f"wildcert's own extras are {extras}: the Powertools logger and parameters, the "
-            "Slack SDK for one webhook POST, dnspython for the checks.")
+            f"wildcert's own extras are {extras}: the Powertools logger (and its batch "
+            "utility and event classes for SQS and EventBridge), the Slack SDK for one webhook "
+            "POST, dnspython for the checks.")
     cold = results.get("coldstart") or {}
     if "wildcert" in cold and "certbot" in cold:
         found.append(
-            "Cold start: both entry points import boto3 at module level (wildcert through "
-            "`wildcert.adapters.aws`, certbot-dns-route53 in its plugin module), which is most of "
-            "either import; in Lambda boto3 comes from the runtime but still has to be "
-            "imported.")
+            "Cold start: certbot-dns-route53 imports boto3 in its plugin module, so certbot's "
+            "import includes the AWS SDK's client machinery. wildcert's entry point imports "
+            "the Powertools logger, its own request checks and botocore's exceptions only: "
+            "its first AWS call makes the container's one botocore session, and the ACME "
+            "stack, dnspython and the Slack SDK load once a request needs them (a rejected "
+            "or skipped request never does), so those costs are in the first handler call.")
+    whole = results.get("cold_issuance") or {}
+    if whole.get("wildcert_peak_rss_mib") and whole.get("certbot_peak_rss_mib"):
+        found.append(
+            f"Memory of a cold issuance: wildcert's process peaks at "
+            f"{med(whole['wildcert_peak_rss_mib']):.1f} MiB, certbot's at "
+            f"{med(whole['certbot_peak_rss_mib']):.1f} MiB (its S3 hook is a process of its "
+            "own, so the larger of the two counts). Both load cryptography, pyOpenSSL, "
+            "requests, acme and botocore with its endpoint data; wildcert's process also "
+            "makes the S3 client (S3's service model is botocore's largest) and loads "
+            "dnspython and the Slack SDK, where certbot leaves S3 to a second process.")
     return found
 
 
@@ -252,9 +265,14 @@ METHOD = (
     "events on wildcert's clients, DNS queries from wildcert's `dns_checks.STATS` and the "
     "stack DNS server's counters, Slack posts from the sink.",
     "Cold start: a fresh `python -c` that imports the entry point with a perf_counter around "
-    "the import; wall time from spawn to exit as the parent sees it; peak RSS from the "
-    "child's own `wait4` rusage. Both venvs use the same Python build; one unrecorded run per "
-    "kind first (bytecode compiled, files cached).",
+    "the import; wall time from spawn to exit; peak RSS from the child's own `wait4` rusage. "
+    "Both venvs use the same Python build; one unrecorded run per kind first (bytecode "
+    "compiled, files cached).",
+    "Whole process of a timed cold issuance: peak RSS and CPU from `wait4`'s rusage of the "
+    "process (wildcert's bench/invoke_once.py; certbot, which waits for its deploy hook, so "
+    "the hook's peak and CPU are counted with it). Every measured process is started by a "
+    "small launcher process (bench/process.py) that the bench starts first: a child forked "
+    "from the bench itself would start its peak RSS at the bench's size.",
     "Layers: `pip install --target --platform manylinux2014_aarch64 --python-version 3.13 "
     "--implementation cp --only-binary=:all:` of layers/wildcert/requirements.txt (+ the "
     "wildcert package) and of certbot==5.8.0 certbot-dns-route53==5.8.0; boto3, botocore, "

@@ -41,6 +41,7 @@ from bench import (  # noqa: E402 - the repository root must be on sys.path firs
     findings,
     layers,
     machine,
+    process,
     report,
     scale,
     wildcert_runner,
@@ -232,6 +233,8 @@ def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None
         "wildcert_warm", "wildcert_cold_wall", "wildcert_cold_to_return", "wildcert_cold_import",
         "wildcert_cold_handler",
         "certbot_wall", "certbot_hook", "certbot_local")}
+    whole: dict[str, list[float]] = {key: [] for key in (
+        "wildcert_peak_rss_mib", "certbot_peak_rss_mib", "wildcert_cpu_s", "certbot_cpu_s")}
     for rep in range(config.reps):
         warm, _ = wildcert_runner.invoke(tools.app, label("tw"))
         cold = wildcert_runner.invoke_cold(tools.stack.env, label("tc"), tools.out("time"))
@@ -243,10 +246,17 @@ def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None
                            ("certbot_wall", certbot.wall), ("certbot_hook", certbot.hook_seconds),
                            ("certbot_local", certbot.local_only)):
             timing[key].append(value)
+        for key, value in (("wildcert_peak_rss_mib", cold.peak_rss_mib),
+                           ("certbot_peak_rss_mib", certbot.peak_rss_mib),
+                           ("wildcert_cpu_s", cold.cpu_seconds),
+                           ("certbot_cpu_s", certbot.cpu_seconds)):
+            whole[key].append(value)
         say(f"  rep {rep + 1}/{config.reps}: wildcert warm {warm:.2f} s, cold "
-            f"{cold.to_return:.2f} s to return ({cold.wall:.2f} s to exit);"
-            f" certbot {certbot.wall:.2f} s")
+            f"{cold.to_return:.2f} s to return ({cold.wall:.2f} s to exit, peak "
+            f"{cold.peak_rss_mib:.0f} MiB); certbot {certbot.wall:.2f} s (peak "
+            f"{certbot.peak_rss_mib:.0f} MiB)")
     results["timing"] = timing
+    results["cold_issuance"] = whole
 
 
 def measure_cold_starts(certbot_python: Path, config: Config, results: dict[str, Any]) -> None:
@@ -313,6 +323,7 @@ def run_all(config: Config) -> dict[str, Any]:
     results: dict[str, Any] = {"config": dataclasses.asdict(config), "durations": {},
                                "machine": {**machine.describe(), **machine.source_tree(ROOT)}}
     started = time.perf_counter()
+    process.start()  # now, while this process is small (see bench/process.py)
     WORK.mkdir(parents=True, exist_ok=True)
     with section(results, "certbot venv"):
         certbot_python = certbot_runner.ensure_venv(WORK / "venv-certbot")
@@ -326,6 +337,7 @@ def run_all(config: Config) -> dict[str, Any]:
         with section(results, "lifetimes"):
             simulate_lifetimes(config, results)
     run_on_stack(config, certbot_python, results)
+    process.stop()
     results["machine"]["load_average_at_end"] = machine.load_average()
     results["durations"]["total"] = time.perf_counter() - started
     return results

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -22,6 +21,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
+
+from bench import process
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "wildcert"
@@ -155,7 +156,6 @@ class WorkCounters:
         from wildcert.adapters import acme as acme_client
         from wildcert.adapters import aws
         from wildcert.adapters import dns as dns_checks
-        from wildcert.jobs.issue import pipeline as issuer
 
         counts = self.acme
 
@@ -164,7 +164,9 @@ class WorkCounters:
                 super().__init__(*args, **kwargs)
                 self.http.hooks["response"].append(AcmeSteps(self, counts).hook)
 
-        self._replace(issuer, "AcmeSession", CountedSession)
+        # The issuance makes its sessions from the adapter module when it needs one
+        # (wildcert.jobs.issue.head_start), so they are counted ones while installed.
+        self._replace(acme_client, "AcmeSession", CountedSession)
         self._time(acme_client.DeadlineHttp, "request", "ACME HTTP requests")
         self._time(dns_checks, "_query", "DNS queries")
         self._time(deadline.Deadline, "sleep", "poll and backoff sleeps")
@@ -246,6 +248,8 @@ class ColdRun:
     import_seconds: float
     handler_seconds: float
     work: dict[str, dict[str, int]]
+    peak_rss_mib: float  # the whole process's
+    cpu_seconds: float  # the whole process's, teardown included
 
 
 def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
@@ -260,12 +264,11 @@ def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
         env["AWS_ENDPOINT_URL"] = endpoint
     script = Path(__file__).with_name("invoke_once.py")
     command = [sys.executable, str(script), label, str(out), *(["--count"] if count else [])]
-    spawned = time.time()
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
+    done = process.run(command, env=env, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"cold wildcert run failed ({done.returncode}):\n{done.stderr[-3000:]}")
     answer = json.loads(out.read_text())
-    return ColdRun(wall, answer["returned_epoch"] - spawned, answer["import_seconds"],
-                   answer["handler_seconds"], answer["work"])
+    return ColdRun(done.wall, answer["returned_epoch"] - done.spawned_epoch,
+                   answer["import_seconds"],
+                   answer["handler_seconds"], answer["work"], done.peak_rss_mib,
+                   done.cpu_seconds)

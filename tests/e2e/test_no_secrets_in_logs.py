@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from local_stack import Stack
@@ -48,7 +47,7 @@ def everything_logged(
     powertools_handler = wildcert_logger.powertools_handler  # Powertools' JSON lines (stdout)
     powertools_out = io.StringIO()
     stream = powertools_handler.setStream(powertools_out)
-    parameters.clear_caches()  # the secret is read, and its answer parsed, inside this test
+    runtime.forget_secrets()  # the secret is read, and its answer parsed, inside this test
 
     def everything() -> str:
         records = [
@@ -63,7 +62,7 @@ def everything_logged(
         if stream is not None:
             powertools_handler.setStream(stream)
         wildcert_logger.setLevel(level)
-        parameters.clear_caches()
+        runtime.forget_secrets()
 
 
 def _webhook_url() -> str:
@@ -155,13 +154,13 @@ def test_slack_retry_at_info_does_not_log_the_webhook_url(
     """LogLevel's default: slack_sdk announces each retry at INFO with the full request URL."""
     caplog.set_level(logging.INFO)
     url = _webhook_url()
-    parameters.clear_caches()
+    runtime.forget_secrets()
     stack.set_slack_status(429, retry_after=1)
     try:
         rejected = invoke(ISSUER, {"domains": ["*.example.org"], "name": "no such zone"})
     finally:
         stack.set_slack_status(200)
-        parameters.clear_caches()
+        runtime.forget_secrets()
     assert rejected["status"] == "rejected", rejected
     logged = "\n".join(f"{RECORD_FORMAT.format(r)} {vars(r)!r}" for r in caplog.records)
     assert "slack post failed: HTTP 429" in logged

@@ -52,7 +52,9 @@ def small_results() -> dict[str, Any]:
                  "wildcert_warm": [{**_work({**minimum, "POST authz": 5}, aws),
                                     "spent": {"ACME HTTP requests": 0.6, "total": 1.0}}],
                  "certbot": [_work(minimum, {"route53 GetChange": 2})]},
-        "coldstart": {"wildcert": [cold], "certbot": [cold]},
+        "coldstart": {"wildcert": [cold], "certbot": [{**cold, "import_seconds": 1.6}]},
+        "cold_issuance": {"wildcert_peak_rss_mib": [60.0], "certbot_peak_rss_mib": [80.0],
+                          "wildcert_cpu_s": [1.0], "certbot_cpu_s": [2.0]},
         "layers": {"wildcert": size, "certbot": size, "sam_build": None},
         "scale": [scale_run, {**scale_run, "n": 50, "wall": 28.0}],
         "certbot_sleeps": [{"file": "acme/client.py", "line": 1, "function": "f",
@@ -68,6 +70,11 @@ def test_a_whole_report_renders_with_findings() -> None:
     assert "3 authorization poll(s)" in markdown
     assert "wildcert's HTTP session and the CA's side count differently" in markdown
     assert "| ACME HTTP requests | 0.60 s | 60% |" in markdown
+    assert "(wildcert/certbot 0.43)" in markdown  # cold container, 3.0 s against 7.0 s
+    assert ("| Cold start: importing the entry point (import alone) | 0.80 s | 1.60 s | "
+            "wildcert/certbot 0.50 |") in markdown
+    assert "| 60.0 MiB | 80.0 MiB | wildcert/certbot 0.75 |" in markdown
+    assert "wildcert's process peaks at 60.0 MiB, certbot's at 80.0 MiB" in markdown
     assert "not computed" not in markdown
 
 

@@ -7,8 +7,11 @@ import json
 import logging
 import os
 import re
+import threading
+import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +19,7 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from wildcert.adapters import aws
 from wildcert.adapters.slack import Channels, SlackNotifier
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams, parse_teams
@@ -52,10 +56,12 @@ class Redactor:
 
     def __init__(self) -> None:
         self._literals: tuple[str, ...] = ()  # replaced whole, so readers in threads never race
+        self._adding = threading.Lock()  # secrets are read in threads: no addition may be lost
 
     def add(self, *values: str) -> None:
-        known = {*self._literals, *(v for v in values if len(v) >= SHORTEST_SECRET)}
-        self._literals = tuple(sorted(known, key=len, reverse=True))  # longest first
+        with self._adding:
+            known = {*self._literals, *(v for v in values if len(v) >= SHORTEST_SECRET)}
+            self._literals = tuple(sorted(known, key=len, reverse=True))  # longest first
 
     def __call__(self, text: str) -> str:
         for literal in self._literals:
@@ -138,14 +144,35 @@ require_botocore()  # at INIT: a too-old runtime SDK fails here, by name, not mi
 logger = Logger(service="wildcert", logger_handler=None, logger_formatter=RedactingFormatter())
 
 
+# A warm container reads a secret again after this long: a rotated webhook is picked up.
+SECRET_MAX_AGE_SECONDS = 300.0
+_SECRETS: dict[str, tuple[str | bytes, float]] = {}
+
+
+def read_secret(secret_id: str) -> str | bytes:
+    """A Secrets Manager secret's value (SecretString, else SecretBinary), kept per container
+    for SECRET_MAX_AGE_SECONDS."""
+    kept = _SECRETS.get(secret_id)
+    if kept is not None and kept[1] > time.monotonic():
+        return kept[0]
+    answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    value: str | bytes = answer["SecretString"] if "SecretString" in answer else answer[
+        "SecretBinary"]
+    _SECRETS[secret_id] = (value, time.monotonic() + SECRET_MAX_AGE_SECONDS)
+    return value
+
+
+def forget_secrets() -> None:
+    """Read every secret again on next use."""
+    _SECRETS.clear()
+
+
 def webhook_url(secret_id: str | None) -> str | None:
     """The Slack webhook URL from Secrets Manager (plain string, or JSON with `url`)."""
     if not secret_id:
         return None
-    from aws_lambda_powertools.utilities import parameters
-
     try:
-        value = parameters.get_secret(secret_id, max_age=300)
+        value = read_secret(secret_id)
     except Exception as exc:  # Slack is optional: a missing secret must not stop issuance
         logger.warning("cannot read Slack webhook secret %s: %s", secret_id, type(exc).__name__)
         return None
@@ -169,8 +196,17 @@ def webhook_parts(url: str) -> tuple[str, ...]:
     return url, path, path.strip("/").removeprefix("services/")
 
 
+# Reads for later: no thread starts before the first one is asked for.
+_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wildcert-read")
+
+
 def notifier(settings: Settings) -> SlackNotifier:
-    return SlackNotifier(webhook_url(settings.slack_webhook_secret))
+    """The operators' Slack channel. Its webhook URL is read in the background: the
+    invocation's first steps need no Slack, and its first post waits for the URL."""
+    secret_id = settings.slack_webhook_secret
+    if not secret_id:
+        return SlackNotifier(None)
+    return SlackNotifier(_READER.submit(webhook_url, secret_id).result)
 
 
 def channels(settings: Settings, policy: Teams) -> Channels:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from acme import challenges, client, errors, messages
 from cryptography import x509
 
 from wildcert import retry
+from wildcert.adapters.acme_types import AcmeError, OrderStatus
 from wildcert.deadline import Deadline
-from wildcert.logic.certificates import generate_key, key_pem
 
 USER_AGENT = "wildcert/0.1 (+acme-python)"
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
@@ -34,17 +33,6 @@ T = TypeVar("T")
 # A warm container reuses the directory: CAs change it rarely and announce it long before.
 DIRECTORY_TTL_SECONDS = 3600.0
 _DIRECTORIES: dict[str, tuple[messages.Directory, float]] = {}
-
-
-class AcmeError(Exception):
-    """The CA refused or failed; the message carries the CA's own words and what to do."""
-
-    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,
-                 detail: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.retry_after = retry_after
-        self.detail = detail  # the CA's problem detail alone: it says what a rate limit counts
 
 
 class NewOrderWithReplaces(messages.NewOrder):
@@ -72,16 +60,6 @@ class Order:
     url: str
     finalize_url: str
     challenges: tuple[DnsChallenge, ...]
-
-
-class OrderStatus(enum.Enum):
-    """An order's status (RFC 8555 §7.1.6)."""
-
-    PENDING = "pending"
-    READY = "ready"
-    PROCESSING = "processing"
-    VALID = "valid"
-    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -214,10 +192,6 @@ def _is_transient(error: BaseException) -> bool:
 
 def account_jwk(key_pem: bytes) -> jose.JWK:
     return jose.JWK.load(key_pem)
-
-
-def new_account_key_pem() -> bytes:
-    return key_pem(generate_key("ec256"))
 
 
 class AcmeSession:

@@ -1,43 +1,73 @@
-"""boto3 clients shared by one Lambda container, with bounded retries.
+"""AWS clients shared by one Lambda container, with bounded retries.
 
 botocore's standard retry mode retries throttling, 5xx and connection errors with capped
-exponential backoff; `AWS_ENDPOINT_URL` (read by boto3 itself) points them at the local stack.
+exponential backoff; `AWS_ENDPOINT_URL` (read by botocore itself) points them at the local stack.
+
+The clients come from one botocore session, made on first use: a session loads the endpoint
+data (about 7 MiB of Python objects) once for every client it makes, and importing it costs
+a Lambda's INIT a third of a second, which a request that needs no AWS call need not pay.
+boto3 adds nothing the issuer uses (no resources, no managed transfers), so it is not loaded.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
+if TYPE_CHECKING:
+    from botocore.config import Config
+    from botocore.session import Session
 
 # total_max_attempts counts the first attempt too (botocore's max_attempts counts retries).
 # AWS answers these APIs in well under a second: a short read timeout keeps one stuck call
 # from outliving the invocation's deadline.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 5},
-    connect_timeout=3,
-    read_timeout=10,
-    user_agent_extra="wildcert",
-)
-
+CLIENT_SETTINGS: dict[str, Any] = {
+    "retries": {"mode": "standard", "total_max_attempts": 5},
+    "connect_timeout": 3,
+    "read_timeout": 10,
+    "user_agent_extra": "wildcert",
+}
 
 # wildcert.adapters.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
 # account, and a conflicting change must be re-read, not resent); botocore retrying underneath
 # would multiply the attempts.
-# wildcert.adapters.events retries PutEvents a little itself: an outcome event must never hold
-# up the issuance it reports.
-OWN_RETRIES = {
-    "route53": Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    "events": Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=5),
+OWN_RETRIES: dict[str, dict[str, Any]] = {
+    "route53": {"retries": {"mode": "standard", "total_max_attempts": 1}},
+    # wildcert.adapters.events retries PutEvents a little itself: an outcome event must never
+    # hold up the issuance it reports.
+    "events": {"retries": {"mode": "standard", "total_max_attempts": 1}, "read_timeout": 5},
 }
+
+_CLIENTS: dict[str, Any] = {}
+# botocore clients are thread-safe, making them is not: the issuance's set-up threads and the
+# Slack secret's reader may ask for their first client at the same time.
+_LOCK = threading.Lock()
+
+
+def client_config(service: str | None = None) -> Config:
+    """The botocore Config of `service`'s client (CLIENT_SETTINGS, then the service's own)."""
+    from botocore.config import Config
+
+    return Config(**{**CLIENT_SETTINGS, **OWN_RETRIES.get(service or "", {})})
+
+
+def client(service: str) -> Any:
+    """The container's client for `service`, made on first use."""
+    made = _CLIENTS.get(service)
+    if made is not None:
+        return made
+    with _LOCK:
+        if service not in _CLIENTS:
+            _CLIENTS[service] = _session().create_client(service, config=client_config(service))
+        return _CLIENTS[service]
 
 
 @functools.cache
-def client(service: str) -> Any:
-    config = CLIENT_CONFIG.merge(OWN_RETRIES[service]) if service in OWN_RETRIES else CLIENT_CONFIG
-    return boto3.session.Session().client(service, config=config)
+def _session() -> Session:
+    from botocore.session import get_session
+
+    return get_session()
 
 
 def error_code(exc: BaseException) -> str:

@@ -129,6 +129,17 @@ def system_resolvers(path: str = RESOLV_CONF) -> list[Server]:
     return servers or [Server("127.0.0.1")]
 
 
+def load() -> None:
+    """Import the dnspython modules the checks use, ahead of the first query."""
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdataclass
+    import dns.rdatatype  # noqa: F401 - loaded, not used here
+
+
 # --- one query ---------------------------------------------------------------------------
 
 

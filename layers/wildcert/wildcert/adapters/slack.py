@@ -75,10 +75,24 @@ class Message:
         }
 
 
+def load_sdk() -> None:
+    """Import the Slack SDK ahead of the first post (it loads its web client and asyncio too)."""
+    import slack_sdk.http_retry.builtin_handlers
+    import slack_sdk.webhook  # noqa: F401 - loaded, not used here
+
+
 class SlackNotifier:
-    def __init__(self, webhook_url: str | None, *, timeout: int = 10):
-        self._url = webhook_url
+    def __init__(self, webhook_url: str | Callable[[], str | None] | None, *,
+                 timeout: int = 10):
+        # A function: the URL is still being read (see runtime.notifier); asked on first use.
+        self._webhook = webhook_url
         self._timeout = timeout
+
+    @property
+    def _url(self) -> str | None:
+        if callable(self._webhook):
+            self._webhook = self._webhook()
+        return self._webhook
 
     @property
     def enabled(self) -> bool:

@@ -4,14 +4,7 @@ a team's EventBridge event, the renewal queue, or a direct invoke by the operato
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
+from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
 from wildcert.adapters import aws
@@ -26,6 +19,11 @@ from wildcert.logic.request.envelope import (
     unreadable_records,
 )
 from wildcert.settings import Settings
+
+# Powertools' event classes and its batch utility (which loads asyncio) are imported by the
+# paths that read those envelopes: a direct request needs neither.
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
 BUSY_RETRY_SECONDS = 60.0
@@ -62,6 +60,8 @@ def issue_with(issuer: Issuer, event: Any, context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and "Records" in event:
         return issue_batch(issuer, event, context)
     if is_eventbridge(event):
+        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
         bridge = EventBridgeEvent(event)
         requester = eventbridge_requester(bridge)
         # EventBridge redelivers with the same event id: it makes a forced request idempotent.
@@ -73,6 +73,12 @@ def issue_with(issuer: Issuer, event: Any, context: Any) -> dict[str, Any]:
 def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One request per SQS record: `results` holds every outcome returned (a busy one too),
     `batchItemFailures` the messages SQS must deliver again."""
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
     records = event["Records"]
     if not isinstance(records, list):
         queue = Requester("queue")

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wildcert.adapters.acme import AcmeError
+from wildcert.adapters.acme_types import AcmeError
 from wildcert.adapters.aws import error_text
 from wildcert.adapters.bucket.certificates import StorageError
 from wildcert.adapters.bucket.leases import LeaseLost

@@ -21,13 +21,13 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert.adapters import aws, slack
-from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus, new_account_key_pem
+from wildcert.adapters.acme_types import AcmeError, OrderStatus, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
     CertificateStore,
@@ -42,6 +42,7 @@ from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
 from wildcert.logic import ari, ratelimit, teams
 from wildcert.logic.certificates import (
@@ -65,6 +66,9 @@ from wildcert.logic.teams import NO_TEAMS, Refusal, Team, Teams
 from wildcert.logic.times import iso
 from wildcert.logic.zones import zone_for
 from wildcert.settings import Settings
+
+if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
+    from wildcert.adapters.acme import AcmeSession, Order
 
 __all__ = ["Ask", "Issuer", "Outcome", "Services", "StageFailure"]
 
@@ -209,12 +213,13 @@ class Issuer:
         if current is not None and reason:
             return self._skipped(ask, request, current, reason)
         self._caps(ask, team, request, current)
-        account = self._bucket_precheck(request)
+        ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
+        account = self._bucket_precheck(request, ahead)
         self._caa(request, account)
         zone_of = _zones_by_identifier(request, zones)
         try:
             with self._lease(request) as held:
-                session = self._acme_session(account)
+                session = self._acme_session(account, ahead)
                 replaces = self._replaces(session, current)
                 issued = self._recover(session, held, request)
                 if issued is None:
@@ -320,16 +325,16 @@ class Issuer:
             logger.info("caps: forced reissue %d of %d today for team %s", count,
                         team.max_forced_per_day, team.id)
 
-    def _bucket_precheck(self, request: CertificateRequest) -> AccountRecord:
+    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
         directory = self.settings.directory_for(request.ca)
         with stage("precheck"):
-            store.probe()
-            account = store.load_account(directory) or store.create_account(
+            ahead.probe.result()
+            account = ahead.account.result() or store.create_account(
                 AccountRecord(directory, new_account_key_pem().decode()))
-            cooldowns = store.ca_cooldowns(directory)
+            cooldowns = ahead.cooldowns.result()
         logger.info("bucket precheck: writable, account key for %s", directory)
         now = self.now()
         waiting = [c for c in cooldowns if c.until > now and c.scope.covers(request.domains)]
@@ -379,9 +384,8 @@ class Issuer:
         self._let_go(leases, lease, keep_order=False)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord) -> AcmeSession:
-        session = AcmeSession(account.directory_url, account.key_pem.encode(),
-                              deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+    def _acme_session(self, account: AccountRecord, ahead: HeadStart) -> AcmeSession:
+        session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:

@@ -1,0 +1,95 @@
+"""The set-up an order needs, started together once the pipeline knows it will order.
+
+Before ordering, an issuance probes the bucket (once per container), reads the account key and
+the CA's cooldown from it, loads the ACME stack (`acme`, `josepy`, `requests`: about a fifth
+of a second) and fetches the CA's directory (once per container and hour); its later steps
+load dnspython and the Slack SDK (a tenth of a second each). One after another these add up;
+started together, the imports and the key's parsing run while the requests wait on S3 and
+the CA. The steps that need a piece (`Issuer._bucket_precheck`, `Issuer._acme_session`)
+take it from here; the other modules are simply loaded by the time a step imports them.
+
+A piece that failed raises where its step takes it, inside that step's stage, as if the step
+had done the work itself. What no step takes (the request stopped first: CAA, a cooldown, a
+busy lease) finishes in the background and is dropped.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wildcert.adapters.bucket.certificates import AccountRecord, Cooldown
+from wildcert.deadline import Deadline
+
+if TYPE_CHECKING:
+    from wildcert.adapters.acme import AcmeSession
+    from wildcert.jobs.issue.pipeline import Services
+
+
+@dataclass(frozen=True)
+class HeadStart:
+    probe: Future[None]
+    account: Future[AccountRecord | None]  # None: no account for this CA yet
+    cooldowns: Future[list[Cooldown]]  # every scope the CA limited, current or not
+    session: Future[AcmeSession | None]  # the stored account's, with the CA's directory
+    deadline: Deadline
+    ca_bundle: str | None
+
+    @classmethod
+    def begin(cls, services: Services, directory_url: str) -> HeadStart:
+        store, deadline = services.store, services.deadline
+        ca_bundle = services.settings.acme_ca_bundle
+        # Threads of its own: `session` waits for `account`, which a pool shared with other
+        # issuances might not have started yet.
+        pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="wildcert-head-start")
+        try:
+            pool.submit(_load_modules, slack=bool(services.settings.slack_webhook_secret))
+            account = pool.submit(store.load_account, directory_url)
+            return cls(
+                probe=pool.submit(store.probe),
+                account=account,
+                cooldowns=pool.submit(store.ca_cooldowns, directory_url),
+                session=pool.submit(_stored_account_session, account, deadline, ca_bundle),
+                deadline=deadline,
+                ca_bundle=ca_bundle,
+            )
+        finally:
+            pool.shutdown(wait=False)  # each thread ends with its piece
+
+    def session_for(self, account: AccountRecord) -> AcmeSession:
+        """The session made ahead, or a new one for the account created since."""
+        made = self.session.result()
+        if made is not None:
+            return made
+        return new_session(account, self.deadline, self.ca_bundle)
+
+
+def new_session(account: AccountRecord, deadline: Deadline, ca_bundle: str | None) -> AcmeSession:
+    from wildcert.adapters.acme import AcmeSession
+
+    return AcmeSession(account.directory_url, account.key_pem.encode(), deadline=deadline,
+                       ca_bundle=ca_bundle)
+
+
+def _stored_account_session(account: Future[AccountRecord | None], deadline: Deadline,
+                            ca_bundle: str | None) -> AcmeSession | None:
+    import wildcert.adapters.acme  # noqa: F401 - loaded while the account key is read
+
+    stored = account.result()
+    if stored is None:
+        return None
+    session = new_session(stored, deadline, ca_bundle)
+    session.directory  # noqa: B018 - fetched now, while the bucket's requests wait
+    return session
+
+
+def _load_modules(*, slack: bool) -> None:
+    """What the later steps import: dnspython for CAA and propagation, the Slack SDK for the
+    notification. Nobody waits for this; a step imports whatever is not loaded yet."""
+    from wildcert.adapters import dns
+    from wildcert.adapters import slack as notifications
+
+    dns.load()
+    if slack:
+        notifications.load_sdk()
