@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import invoke, unique
+from tests.e2e.support import ISSUER, invoke, unique
 from wildcert.adapters import acme as acme_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def _request(label: str) -> dict[str, object]:
 
 def test_rejected_and_skipped_requests_never_load_the_acme_stack() -> None:
     issued = unique("su")
-    assert invoke(_request(issued))["status"] == "issued"
+    assert invoke(ISSUER, _request(issued))["status"] == "issued"
     events = [
         {"domains": ["*.example.org"], "name": "outside the zones"},
         _request(issued),  # issued above and far from renewal: skipped
@@ -88,5 +88,5 @@ def test_the_acme_session_is_made_ahead_in_a_thread(monkeypatch: pytest.MonkeyPa
         real(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(acme_client.AcmeSession, "__init__", noted)
-    assert invoke(_request(unique("sh")))["status"] == "issued"
+    assert invoke(ISSUER, _request(unique("sh")))["status"] == "issued"
     assert len(made_in) == 1 and made_in[0].startswith("wildcert-head-start"), made_in
