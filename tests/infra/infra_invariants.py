@@ -29,6 +29,10 @@ DLQ = "<DeadLetterQueue.Arn>"
 RENEWAL_QUEUE = "<RenewalQueue.Arn>"
 RENEWAL_DLQ = "<RenewalDeadLetterQueue.Arn>"
 SECRET = "<SlackWebhookSecret>"
+STACK_NAME = "wildcert-test"
+SECRETS_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{STACK_NAME}"
+TEAM_SECRETS = f"{SECRETS_ARN}/slack/*"  # the teams' webhooks: <stack>/slack/<team>
+REQUEST_BUS = "<RequestBus.Arn>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
     "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY,
@@ -369,6 +373,7 @@ def violations(
         check_issuer_access,
         check_renewal_job_access,
         check_issuer_sqs,
+        check_issuer_teams_wiring,
         check_key,
         check_secret,
         check_function,
@@ -778,7 +783,8 @@ def check_issuer_access(resources, params) -> Iterator[str]:
         if s.effect == "Allow" and any(a.lower().startswith("secretsmanager:") for a in s.actions)
     ]
     if [(s.actions, s.resources) for s in secrets] != [
-        (["secretsmanager:GetSecretValue"], [SECRET])
+        (["secretsmanager:GetSecretValue"], [SECRET]),
+        (["secretsmanager:GetSecretValue"], [TEAM_SECRETS]),
     ]:
         granted = [(s.actions, s.resources) for s in secrets]
         yield f"issuer role: Secrets Manager access is {granted}"
@@ -887,6 +893,35 @@ def check_issuer_sqs(resources, params) -> Iterator[str]:
         yield f"issuer role: SQS access is {shown}, expected {ISSUER_SQS}"
 
 
+def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
+    """Outcome events on the request bus as `wildcert` only; the staging directory is known."""
+    env = (resources.get(ISSUER.function, {}).get("Properties", {})
+           .get("Environment", {}).get("Variables", {}))
+    if env.get("EVENT_BUS_NAME") != "<RequestBus>":
+        yield f"issuer: EVENT_BUS_NAME is {env.get('EVENT_BUS_NAME')!r}, not the request bus"
+    if env.get("ACME_STAGING_DIRECTORY_URL") != EXPECTED_DIRECTORIES["staging"]:
+        yield (f"issuer: ACME_STAGING_DIRECTORY_URL is {env.get('ACME_STAGING_DIRECTORY_URL')!r},"
+               " not Let's Encrypt staging")
+    if env.get("TEAMS_FILE"):
+        yield f"issuer: TEAMS_FILE={env['TEAMS_FILE']!r} (the layer's copy is the policy)"
+    identity = identity_statements(resources, "IssuerRole")
+    allows = [s for s in identity if s.effect == "Allow" and s.grants("events:PutEvents")]
+    for statement in allows:
+        if statement.resources != [REQUEST_BUS]:
+            yield f"issuer role: events:PutEvents on {statement.resources}, not the request bus"
+        if _normalised_condition(statement.condition) != {
+            "StringEquals": {"events:source": ["wildcert"]}
+        }:
+            yield (f"issuer role: events:PutEvents under {statement.condition}, "
+                   "not only with source `wildcert`")
+    if not allows:
+        yield "issuer role: cannot put outcome events on the request bus"
+    for source in ("wildcert.team.alpha", "aws.s3"):
+        request = Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS, {"events:source": source})
+        if decide(identity, [], request):
+            yield f"issuer role: may put events with source {source!r}"
+
+
 def _job_key_statement_problem(statement: Statement) -> str | None:
     """Why a key-policy statement for the sweep/watch roles grants too much, or None."""
     via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
@@ -938,7 +973,8 @@ def check_key(resources, params) -> Iterator[str]:
             if crypto and not (
                 crypto == ["kms:GenerateDataKey"]
                 and via == {SM_VIA}
-                and str(secret_context).endswith("/slack-webhook-??????")
+                and {str(c) for c in as_list(secret_context)}
+                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS}
             ):
                 yield (
                     f"{where}: the account may use the key ({crypto}); only GenerateDataKey "

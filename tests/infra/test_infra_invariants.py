@@ -649,6 +649,32 @@ def reader_denied_archived_keys(sam):
         "Resource": _sub("${CertBucket.Arn}/*/archive/*/privkey.pem")})
 
 
+def issuer_events_any_source(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents").pop("Condition")
+
+
+def issuer_events_team_source(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents")["Condition"] = {
+        "StringLike": {"events:source": "wildcert*"}}
+
+
+def issuer_events_any_bus(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents")["Resource"] = "*"
+
+
+def issuer_without_bus(sam):
+    _resource(sam, "IssuerFunction")["Environment"]["Variables"].pop("EVENT_BUS_NAME")
+
+
+def issuer_without_staging(sam):
+    _resource(sam, "IssuerFunction")["Environment"]["Variables"].pop("ACME_STAGING_DIRECTORY_URL")
+
+
+def issuer_reads_any_team_secret(sam):
+    _statement(issuer_doc(sam), "ReadTeamSlackWebhooks")["Resource"] = _sub(
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*")
+
+
 def unchanged(sam):
     pass
 
@@ -696,6 +722,14 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "issuer reads every secret": (secret_any, "Secrets Manager access"),
     "KMS_KEY_ID is an alias": (key_alias_in_env, "KMS_KEY_ID"),
     "x86_64": (x86, "arm64"),
+    # teams: outcome events and the teams' webhooks
+    "issuer puts any source": (issuer_events_any_source, "not only with source `wildcert`"),
+    "issuer puts team sources": (issuer_events_team_source, "not only with source `wildcert`"),
+    "issuer puts on any bus": (issuer_events_any_bus, "not the request bus"),
+    "issuer without EVENT_BUS_NAME": (issuer_without_bus, "EVENT_BUS_NAME"),
+    "issuer without staging URL": (issuer_without_staging, "ACME_STAGING_DIRECTORY_URL"),
+    "issuer reads every secret of the account": (issuer_reads_any_team_secret,
+                                                 "Secrets Manager access"),
     # the sweep and the watch
     "sweep may change DNS": (sweep_route53, "only the issuer may touch Route 53"),
     "watch may read Route 53": (watch_route53_read, "only the issuer may touch Route 53"),
