@@ -190,7 +190,9 @@ class Statement:
     def principals(self) -> list[str]:
         return principals(self.raw)
 
-    def grants(self, action: str, resource: str | None = None) -> bool:
+    def grants(
+        self, action: str, resource: str | None = None, context: dict[str, Any] | None = None
+    ) -> bool:
         if "NotAction" in self.raw:
             if any(action_match(p, action) for p in as_list(self.raw["NotAction"])):
                 return False
@@ -198,9 +200,13 @@ class Statement:
             return False
         if resource is None:
             return True
+        def hit(pattern: str) -> bool:
+            filled = substitute(pattern, context or {})
+            return filled is not None and glob_match(filled, resource)
+
         if "NotResource" in self.raw:
-            return not any(glob_match(str(p), resource) for p in as_list(self.raw["NotResource"]))
-        return any(glob_match(p, resource) for p in self.resources)
+            return not any(hit(str(p)) for p in as_list(self.raw["NotResource"]))
+        return any(hit(p) for p in self.resources)
 
 
 def statements(resources: dict[str, dict[str, Any]]) -> Iterator[Statement]:
@@ -254,6 +260,25 @@ def identity_statements(resources: dict[str, dict[str, Any]], role: str) -> list
 UNKNOWN = None
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def substitute(text: str, context: dict[str, Any]) -> str | None:
+    """Policy variables (${aws:PrincipalTag/x}) filled from the request; None if one is absent."""
+    missing = False
+
+    def one(match: re.Match[str]) -> str:
+        nonlocal missing
+        values = _key_values(context, match.group(1))
+        if not values:
+            missing = True
+            return ""
+        return values[0]
+
+    filled = _VARIABLE.sub(one, text)
+    return None if missing else filled
+
+
 def _key_values(context: dict[str, Any], key: str) -> list[str] | None:
     for k, v in context.items():
         if k.lower() == key.lower():
@@ -266,8 +291,10 @@ def condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool 
     result: bool | None = True
     for operator, block in condition.items():
         for key, expected in block.items():
+            # A value whose policy variable the request lacks matches nothing (IAM's rule).
+            filled = [substitute(str(e), context) for e in as_list(expected)]
             verdict = _operator(
-                operator, [str(e) for e in as_list(expected)], _key_values(context, key)
+                operator, [f for f in filled if f is not None], _key_values(context, key)
             )
             if verdict is False:
                 return False
@@ -346,7 +373,7 @@ def decide(
     context = request.full_context()
     allowed = False
     for statement in [*identity, *resource_policy]:
-        if not statement.grants(request.action, request.resource):
+        if not statement.grants(request.action, request.resource, context):
             continue
         if statement.principals and not _principal_matches(statement, request.principal):
             continue
@@ -374,6 +401,7 @@ def violations(
         check_renewal_job_access,
         check_issuer_sqs,
         check_issuer_teams_wiring,
+        check_request_bus,
         check_key,
         check_secret,
         check_function,
@@ -920,6 +948,135 @@ def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
         request = Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS, {"events:source": source})
         if decide(identity, [], request):
             yield f"issuer role: may put events with source {source!r}"
+
+
+TEAM_TAG = "aws:PrincipalTag/wildcert-team"
+TEAM_SOURCE = "wildcert.team.${aws:PrincipalTag/wildcert-team}"
+OTHER_ACCOUNT = "999988887777"  # never a team account in the parameter sets
+
+
+def team_accounts(params) -> list[str]:
+    return [a for a in str(params.get("TeamAccountIds", "")).split(",") if a]
+
+
+def bus_statements(resources) -> list[Statement]:
+    return [
+        Statement(name, resource["Properties"]["Statement"])
+        for name, resource in _resources_of(resources, "AWS::Events::EventBusPolicy").items()
+        if resource["Properties"].get("EventBusName") == "<RequestBus>"
+    ]
+
+
+def _account_of(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+def bus_may_put(
+    policy: list[Statement], principal: str, source: str, tag: str | None
+) -> bool:
+    """May `principal` (tagged wildcert-team=`tag`) put `source` on the request bus?
+
+    Worst case: its own IAM policy allows events:PutEvents on everything. Within the account
+    that is enough unless the bus policy denies; from another account the bus policy must also
+    allow it.
+    """
+    context: dict[str, Any] = {"aws:PrincipalArn": principal, "events:source": source}
+    if tag is not None:
+        context[TEAM_TAG] = tag
+    account = _account_of(principal)
+    allowed = False
+    for statement in policy:
+        if not statement.grants("events:PutEvents", REQUEST_BUS, context):
+            continue
+        names = statement.principals
+        if not any(n in ("*", principal, account, f"arn:{PARTITION}:iam::{account}:root")
+                   for n in names):
+            continue
+        verdict = condition_holds(statement.condition, context)
+        if statement.effect == "Deny" and verdict is True:
+            return False
+        if statement.effect == "Allow" and verdict is not False:
+            allowed = True
+    return allowed or account == ACCOUNT
+
+
+def _pattern_matches(values: list[Any], text: str) -> bool:
+    for value in values:
+        if isinstance(value, str) and value == text:
+            return True
+        prefix = value.get("prefix") if isinstance(value, dict) else None
+        if isinstance(prefix, str) and text.startswith(prefix):
+            return True
+        if isinstance(value, dict) and not set(value) <= {"prefix"}:
+            return True  # an operator this check does not know: assume it matches
+    return False
+
+
+def check_request_bus(resources, params) -> Iterator[str]:
+    """Teams put only their own source; the request rule hears teams, never outcomes."""
+    rules = [
+        (name, rule["Properties"])
+        for name, rule in _resources_of(resources, "AWS::Events::Rule").items()
+        if any(t.get("Arn") == f"<{ISSUER.function}.Arn>"
+               for t in rule["Properties"].get("Targets", []))
+        and rule["Properties"].get("EventBusName") == "<RequestBus>"
+    ]
+    if len(rules) != 1:
+        yield f"request bus: {len(rules)} rules target the issuer, expected 1"
+    for name, rule in rules:
+        sources = rule.get("EventPattern", {}).get("source")
+        for source, wanted in (("wildcert.team.alpha", True), ("wildcert", False),
+                               ("wildcert.teamster", False), ("aws.events", False)):
+            heard = sources is None or _pattern_matches(as_list(sources), source)
+            if heard != wanted:
+                yield (f"{name}: the request rule {'ignores' if wanted else 'matches'} "
+                       f"source {source!r} (pattern {sources})")
+    policy = bus_statements(resources)
+    accounts = team_accounts(params)
+    for statement in policy:
+        if statement.effect != "Allow":
+            continue
+        where = f"{statement.owner}/{statement.raw.get('Sid', '')}"
+        extra = sorted(set(statement.principals) - set(accounts))
+        if extra:
+            yield f"{where}: the bus policy admits {extra}, not TeamAccountIds {accounts}"
+        if _normalised_condition(statement.condition) != {
+            "StringEquals": {"events:source": [TEAM_SOURCE]}
+        }:
+            yield (f"{where}: the bus admits {statement.principals} under "
+                   f"{statement.condition}, not only with source {TEAM_SOURCE}")
+    allows = [s for s in policy if s.effect == "Allow"]
+    # Each side alone must hold the line: the Denies for every principal, the Allow for the
+    # other accounts (a Deny loosened later must not leave the Allow as the only guard).
+    home = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
+    cases = [(home, "wildcert.team.alpha", "alpha", True)]
+    cases += [(home, "wildcert.team.beta", "alpha", False),
+              (home, "wildcert.team.alpha", None, False),
+              (home, "wildcert.team.alpha", "beta", False),
+              (home, "wildcert", "alpha", False),
+              (home, "wildcert", None, False),
+              (ISSUER_ROLE.replace("<IssuerRole.Arn>", f"arn:{PARTITION}:iam::{ACCOUNT}:role/x"),
+               "wildcert", None, False),
+              (f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-ci", "wildcert.team.alpha",
+               "alpha", False)]
+    for account in accounts:
+        away = f"arn:{PARTITION}:iam::{account}:role/alpha-ci"
+        cases += [(away, "wildcert.team.alpha", "alpha", True),
+                  (away, "wildcert.team.beta", "alpha", False),
+                  (away, "wildcert.team.alpha", None, False),
+                  (away, "wildcert", "alpha", False)]
+    for principal, source, tag, wanted in cases:
+        if bus_may_put(policy, principal, source, tag) != wanted:
+            yield (f"request bus: a role {principal} tagged {tag!r} "
+                   f"{'cannot' if wanted else 'may'} put source {source!r}")
+        away = _account_of(principal) != ACCOUNT
+        if away and not wanted and bus_may_put(allows, principal, source, tag):
+            yield (f"request bus: its Allow alone lets {principal} tagged {tag!r} "
+                   f"put source {source!r}")
+    context = {"aws:PrincipalArn": ISSUER_ROLE, "events:source": "wildcert"}
+    if any(s.effect == "Deny" and s.grants("events:PutEvents", REQUEST_BUS, context)
+           and condition_holds(s.condition, context) is True for s in policy):
+        yield "request bus: the issuer cannot put its outcome events"
 
 
 def _job_key_statement_problem(statement: Statement) -> str | None:

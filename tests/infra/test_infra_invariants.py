@@ -7,6 +7,7 @@ The mutation tests loosen a copy of the template the way a hurried change would 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ ADMINS = (
     f"arn:aws:iam::{ACCOUNT}:role/platform-admin,"
     f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*"
 )
+
+TEAM_ACCOUNTS = "444455556666,777788889999"
 
 PARAMETER_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -43,6 +46,7 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "WatchSchedule": "",
     },
     "sweep-without-watch": {"WatchSchedule": "", "RenewalConcurrency": "2"},
+    "team-accounts": {"TeamAccountIds": TEAM_ACCOUNTS},
 }
 
 
@@ -675,6 +679,73 @@ def issuer_reads_any_team_secret(sam):
         "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*")
 
 
+def _bus_statement(sam, name):
+    return _resource(sam, name)["Statement"]
+
+
+def team_allow(sam):
+    return _bus_statement(sam, "RequestBusAllowTeamAccounts")
+
+
+def team_deny(sam):
+    return _bus_statement(sam, "RequestBusDenyOtherTeamsSources")
+
+
+def bus_allow_any_source(sam):
+    team_allow(sam).pop("Condition")
+
+
+def bus_allow_like_star(sam):
+    team_allow(sam)["Condition"] = {"StringLike": {"events:source": "wildcert.team.*"}}
+
+
+def bus_allow_without_tag(sam):
+    team_allow(sam)["Condition"] = {
+        "StringEquals": {"events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}}
+
+
+def bus_allow_anyone(sam):
+    team_allow(sam)["Principal"] = "*"
+
+
+def bus_deny_without_source(sam):
+    team_deny(sam)["Condition"].pop("StringNotEquals")
+
+
+def bus_deny_like_star(sam):
+    team_deny(sam)["Condition"]["StringNotLike"] = {"events:source": "wildcert.team.*"}
+    team_deny(sam)["Condition"].pop("StringNotEquals")
+
+
+def bus_deny_without_tag(sam):
+    team_deny(sam)["Condition"]["StringNotEquals"] = {
+        "events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}
+
+
+def bus_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyOtherTeamsSources")
+
+
+def bus_untagged_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyTeamSourcesToUntagged")
+
+
+def bus_outcome_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyOutcomeSourceToOthers")
+
+
+def bus_outcome_deny_hits_issuer(sam):
+    _bus_statement(sam, "RequestBusDenyOutcomeSourceToOthers")["Condition"].pop("ArnNotEquals")
+
+
+def rule_any_source(sam):
+    _resource(sam, "IssueRequestRule")["EventPattern"].pop("source")
+
+
+def rule_hears_outcomes(sam):
+    _resource(sam, "IssueRequestRule")["EventPattern"]["source"] = [{"prefix": "wildcert"}]
+
+
 def unchanged(sam):
     pass
 
@@ -837,7 +908,27 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 }
 
 # Mutations that only show under particular parameters.
+TEAMS = {"TeamAccountIds": TEAM_ACCOUNTS}
 PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, Any], str]] = {
+    # the request bus: a role tagged alpha sends as beta
+    "bus Allow without condition": (bus_allow_any_source, TEAMS, "not only with source"),
+    "bus Allow StringLike *": (bus_allow_like_star, TEAMS, "its Allow alone lets"),
+    "bus Allow without the tag": (bus_allow_without_tag, TEAMS, "its Allow alone lets"),
+    "bus Allow to anyone": (bus_allow_anyone, TEAMS, "the bus policy admits ['*']"),
+    "bus Deny without source": (bus_deny_without_source, {}, "cannot put source"),
+    "bus Deny StringNotLike *": (bus_deny_like_star, {}, "tagged 'alpha' may put source "
+                                                        "'wildcert.team.beta'"),
+    "bus Deny without the tag": (bus_deny_without_tag, {}, "tagged 'beta' may put source "
+                                                           "'wildcert.team.alpha'"),
+    "bus Deny dropped": (bus_deny_dropped, TEAMS, "tagged 'alpha' may put source "
+                                                 "'wildcert.team.beta'"),
+    "bus untagged Deny dropped": (bus_untagged_deny_dropped, {}, "tagged None may put source "
+                                                                 "'wildcert.team.alpha'"),
+    "bus outcome Deny dropped": (bus_outcome_deny_dropped, {}, "may put source 'wildcert'"),
+    "bus outcome Deny hits the issuer": (bus_outcome_deny_hits_issuer, {},
+                                         "the issuer cannot put its outcome events"),
+    "request rule hears any source": (rule_any_source, {}, "matches source 'wildcert'"),
+    "request rule hears outcomes": (rule_hears_outcomes, {}, "matches source 'wildcert'"),
     "WATCH_INTERVAL_HOURS without a watch": (
         watch_interval_always,
         {"WatchSchedule": ""},
@@ -1013,3 +1104,16 @@ def test_hard_coded_partition_is_caught(sam: dict[str, Any], name: str) -> None:
     )
     # In the aws partition itself the mistake is invisible: why the check resolves elsewhere.
     assert foreign_partitions(resolved_stack({}, loosened), "aws") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("", True), ("444455556666", True), (TEAM_ACCOUNTS, True), ("*", False),
+     ("44445555666", False), ("444455556666,", False), ("444455556666,*", False),
+     ("arn:aws:iam::444455556666:root", False)],
+)
+def test_team_account_ids_are_account_ids_only(
+    sam: dict[str, Any], value: str, accepted: bool
+) -> None:
+    pattern = sam["Parameters"]["TeamAccountIds"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is accepted
