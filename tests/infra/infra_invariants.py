@@ -359,7 +359,13 @@ def _principal_matches(statement: Statement, principal: str) -> bool:
         return True
     if statement.effect == "Deny" and ROOT in names:  # a Deny to the account hits everyone in it
         return True
-    return any(n in ("*", principal) for n in names)
+    # An account (its id or root ARN) stands for every principal of that account.
+    account = principal.split(":")[4] if principal.count(":") >= 5 else None
+    return any(
+        n in ("*", principal)
+        or (account is not None and n in (account, f"arn:{PARTITION}:iam::{account}:root"))
+        for n in names
+    )
 
 
 def decide(
@@ -402,6 +408,7 @@ def violations(
         check_issuer_sqs,
         check_issuer_teams_wiring,
         check_request_bus,
+        check_team_readers,
         check_key,
         check_secret,
         check_function,
@@ -687,10 +694,13 @@ def check_bucket_policy(resources, params) -> Iterator[str]:
         ("s3:DeleteObjectVersion", f"{BUCKET}/name/privkey.pem", "objects"),
         ("s3:ListBucket", BUCKET, "listing"),
     ):
+        # The guard may spare tagged team principals: check_team_readers holds them to
+        # their prefix.
         guards = find(
             lambda s, a=action, r=resource: (
                 s.grants(a, r)
-                and _normalised_condition(s.condition)
+                and {k: v for k, v in _normalised_condition(s.condition).items()
+                     if (k, v) != ("Null", {TEAM_TAG: ["true"]})}
                 == {"ArnNotLike": {"aws:PrincipalArn": expected_principals}}
             )
         )
@@ -700,8 +710,77 @@ def check_bucket_policy(resources, params) -> Iterator[str]:
                 f"{expected_principals}"
             )
     for statement in policy:
-        if statement.effect == "Allow":
+        if statement.effect == "Allow" and not _is_team_account_read(statement, params):
             yield f"CertBucketPolicy/{statement.raw.get('Sid')}: the bucket policy must not Allow"
+
+
+TEAM_PREFIX = f"{BUCKET}/${{aws:PrincipalTag/wildcert-team}}.*"
+
+
+def _is_team_account_read(statement: Statement, params) -> bool:
+    """The one Allow the bucket policy may hold: GetObject of <team>.* for TeamAccountIds."""
+    accounts = team_accounts(params)
+    return (
+        bool(accounts)
+        and set(statement.principals) <= set(accounts)
+        and statement.actions == ["s3:GetObject"]
+        and statement.resources == [TEAM_PREFIX]
+        and "NotResource" not in statement.raw
+    )
+
+
+def check_team_readers(resources, params) -> Iterator[str]:
+    """A role tagged wildcert-team=alpha reads alpha.* and nothing else, here or elsewhere."""
+    bucket = bucket_statements(resources)
+    team_policy = [
+        Statement("TeamPolicy", raw)
+        for raw in as_list(resources.get("TeamPolicy", {}).get("Properties", {})
+                           .get("PolicyDocument", {}).get("Statement"))
+    ]
+    if not team_policy:
+        yield "TeamPolicy is missing (the managed policy a team's roles attach)"
+    anything = [Statement("anyone", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})]
+    principals = [f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-web"]
+    principals += [f"arn:{PARTITION}:iam::{a}:role/alpha-web" for a in team_accounts(params)]
+    for principal in principals:
+        home = _account_of(principal) == ACCOUNT
+        cross = [] if home else [s for s in bucket if s.effect == "Allow"]
+
+        def can(identity, action, key, tag="alpha", _principal=principal, _home=home,
+                _cross=cross) -> bool:
+            context: dict[str, Any] = {**GOOD_SSE_HEADERS}
+            if tag is not None:
+                context[TEAM_TAG] = tag
+            request = Request(_principal, action, f"{BUCKET}/{key}", context)
+            if _home:
+                return decide(identity, bucket, request)
+            # Another account: its own IAM and the bucket policy must both allow.
+            return decide(identity, [s for s in bucket if s.effect == "Deny"], request) and \
+                decide([], [*_cross, *(s for s in bucket if s.effect == "Deny")], request)
+
+        if not can(team_policy, "s3:GetObject", "alpha.web/privkey.pem"):
+            yield f"team reader {principal} tagged alpha cannot read alpha.web/privkey.pem"
+        for identity, label in ((team_policy, "TeamPolicy"), (anything, "s3:* of its own")):
+            for key in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem",
+                        "alpha/privkey.pem", "alphabet.web/privkey.pem"):
+                if can(identity, "s3:GetObject", key):
+                    yield f"team reader {principal} tagged alpha ({label}) may read {key}"
+            for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
+                if can(identity, action, "alpha.web/privkey.pem"):
+                    yield f"team reader {principal} tagged alpha ({label}) may {action} its own"
+            if can(identity, "s3:GetObject", "alpha.web/privkey.pem", tag=None) and not home:
+                yield f"an untagged role of {principal} may read alpha.web/privkey.pem"
+        if can(anything, "s3:GetObject", "alpha.web/privkey.pem", tag=None):
+            yield f"an untagged role {principal} with s3:* may read alpha.web/privkey.pem"
+    stranger = f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-web"
+    request = Request(stranger, "s3:GetObject", f"{BUCKET}/alpha.web/privkey.pem",
+                      {TEAM_TAG: "alpha"})
+    if decide([], bucket, request):
+        yield f"the bucket policy admits {stranger}, not in TeamAccountIds"
+    for statement in team_policy:
+        if statement.effect == "Allow" and statement.grants("s3:GetObject") and \
+                statement.resources != [TEAM_PREFIX]:
+            yield f"TeamPolicy/{statement.raw.get('Sid')}: reads {statement.resources}"
 
 
 def check_reader_access(resources, params) -> Iterator[str]:
@@ -1109,6 +1188,19 @@ def check_key(resources, params) -> Iterator[str]:
         yield "CertKey: rotation is off"
     policy = [Statement("CertKey", raw) for raw in as_list(key["KeyPolicy"].get("Statement"))]
     known = {ROOT, ISSUER_ROLE, READER_ROLE, *JOB_ROLES}
+    team_readers = [s for s in policy if s.raw.get("Sid") == "TeamReadersDecryptThroughS3"]
+    expected_readers = {ACCOUNT, *team_accounts(params)}
+    for statement in team_readers:
+        if set(statement.principals) != expected_readers or statement.actions != ["kms:Decrypt"] \
+                or _normalised_condition(statement.condition) != {
+                    "StringEquals": {"kms:ViaService": [S3_VIA]},
+                    "Null": {TEAM_TAG: ["false"]}}:
+            yield (f"CertKey/TeamReadersDecryptThroughS3: {statement.principals} get "
+                   f"{statement.actions} under {statement.condition}; expected Decrypt through "
+                   f"S3 by roles tagged wildcert-team of {sorted(expected_readers)}")
+    if len(team_readers) != 1:
+        yield f"CertKey: {len(team_readers)} statements for the teams' readers, expected 1"
+    policy = [s for s in policy if s not in team_readers]
     for statement in policy:
         if statement.effect != "Allow":
             continue

@@ -746,6 +746,62 @@ def rule_hears_outcomes(sam):
     _resource(sam, "IssueRequestRule")["EventPattern"]["source"] = [{"prefix": "wildcert"}]
 
 
+def team_doc(sam):
+    return _resource(sam, "TeamPolicy")["PolicyDocument"]
+
+
+def team_policy_reads_everything(sam):
+    _statement(team_doc(sam), "ReadOwnCertificates")["Resource"] = _sub("${CertBucket.Arn}/*")
+
+
+def team_policy_without_tag(sam):
+    _statement(team_doc(sam), "ReadOwnCertificates")["Resource"] = _sub("${CertBucket.Arn}/*.*")
+
+
+def team_prefix_deny(sam):
+    return _statement(bucket_doc(sam), "DenyTeamPrincipalsOtherPrefixes")
+
+
+def team_deny_any_prefix(sam):
+    team_prefix_deny(sam)["NotResource"] = _sub("${CertBucket.Arn}/*")
+
+
+def team_deny_without_tag(sam):
+    team_prefix_deny(sam)["NotResource"] = _sub("${CertBucket.Arn}/*.*")
+
+
+def team_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyTeamPrincipalsOtherPrefixes")
+
+
+def team_write_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyTeamPrincipalsAnythingButGetObject")
+
+
+def team_account_allow(sam):
+    for item in bucket_doc(sam)["Statement"]:
+        if isinstance(item, dict) and "Fn::If" in item:
+            return item["Fn::If"][1]
+    raise AssertionError("no conditional Allow in the bucket policy")
+
+
+def bucket_allow_any_key(sam):
+    team_account_allow(sam)["Resource"] = _sub("${CertBucket.Arn}/*")
+
+
+def bucket_allow_without_tag(sam):
+    team_account_allow(sam)["Resource"] = _sub("${CertBucket.Arn}/*.*")
+
+
+def key_team_readers_any_service(sam):
+    _statement(key_doc(sam), "TeamReadersDecryptThroughS3")["Condition"]["StringEquals"].pop(
+        "kms:ViaService")
+
+
+def key_team_readers_untagged(sam):
+    _statement(key_doc(sam), "TeamReadersDecryptThroughS3")["Condition"].pop("Null")
+
+
 def unchanged(sam):
     pass
 
@@ -910,6 +966,19 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 # Mutations that only show under particular parameters.
 TEAMS = {"TeamAccountIds": TEAM_ACCOUNTS}
 PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, Any], str]] = {
+    # the teams' readers: a role tagged alpha reads beta's
+    "TeamPolicy reads every key": (team_policy_reads_everything, {}, "TeamPolicy/ReadOwn"),
+    "TeamPolicy without the tag": (team_policy_without_tag, {}, "TeamPolicy/ReadOwn"),
+    "team Deny any prefix": (team_deny_any_prefix, {}, "may read beta.web/privkey.pem"),
+    "team Deny without the tag": (team_deny_without_tag, {}, "may read beta.web/privkey.pem"),
+    "team Deny dropped": (team_deny_dropped, {}, "may read beta.web/privkey.pem"),
+    "team write Deny dropped": (team_write_deny_dropped, {}, "may s3:PutObject its own"),
+    "team account Allow any key": (bucket_allow_any_key, TEAMS, "must not Allow"),
+    "team account Allow without the tag": (bucket_allow_without_tag, TEAMS, "must not Allow"),
+    "key team readers via any service": (key_team_readers_any_service, {},
+                                         "TeamReadersDecryptThroughS3"),
+    "key team readers untagged": (key_team_readers_untagged, TEAMS,
+                                  "TeamReadersDecryptThroughS3"),
     # the request bus: a role tagged alpha sends as beta
     "bus Allow without condition": (bus_allow_any_source, TEAMS, "not only with source"),
     "bus Allow StringLike *": (bus_allow_like_star, TEAMS, "its Allow alone lets"),
