@@ -409,6 +409,8 @@ def violations(
         check_issuer_teams_wiring,
         check_request_bus,
         check_team_readers,
+        check_renewal_queue_senders,
+        check_issuer_invokers,
         check_key,
         check_secret,
         check_function,
@@ -1500,6 +1502,39 @@ def check_renewal_queue(resources, params) -> Iterator[str]:
             )
     if not _queue_depth_alarm(resources, "RenewalDeadLetterQueue"):
         yield "no alarm on messages in the renewal DLQ"
+
+
+def check_renewal_queue_senders(resources, params) -> Iterator[str]:
+    """Only the sweep and the watch write renewals: a message there is acted on unchecked."""
+    policy = _queue_policy(resources, "RenewalQueue")
+    anything = [Statement("anyone", {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})]
+    stranger = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
+    for principal, wanted in ((SWEEP_ROLE, True), (WATCH_ROLE, True), (ISSUER_ROLE, False),
+                              (stranger, False), (READER_ROLE, False)):
+        request = Request(principal, "sqs:SendMessage", RENEWAL_QUEUE)
+        if decide(anything, policy, request) != wanted:
+            yield (f"RenewalQueue: {principal} (with sqs:* of its own) "
+                   f"{'cannot' if wanted else 'may'} send renewals")
+
+
+def check_issuer_invokers(resources, params) -> Iterator[str]:
+    """Only the request rule may invoke the issuer through its resource policy (the queue is
+    polled with the issuer's own role); a direct Invoke is an operator's IAM action."""
+    permissions = [
+        (name, p["Properties"])
+        for name, p in _resources_of(resources, "AWS::Lambda::Permission").items()
+        if p["Properties"].get("FunctionName") in (f"<{ISSUER.function}>",
+                                                    f"<{ISSUER.function}.Arn>")
+    ]
+    expected = ("lambda:InvokeFunction", "events.amazonaws.com", "<IssueRequestRule.Arn>")
+    found = [(p.get("Action"), p.get("Principal"), p.get("SourceArn")) for _, p in permissions]
+    if found != [expected]:
+        yield f"issuer: its resource policy admits {found}, expected only {[expected]}"
+    for _, props in permissions:
+        extra = sorted(set(props) - {"Action", "FunctionName", "Principal", "SourceArn",
+                                     "SourceAccount"})
+        if extra:
+            yield f"issuer: a Lambda permission sets {extra}"
 
 
 def check_event_source_mapping(resources, params) -> Iterator[str]:

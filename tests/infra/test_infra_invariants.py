@@ -802,6 +802,37 @@ def key_team_readers_untagged(sam):
     _statement(key_doc(sam), "TeamReadersDecryptThroughS3")["Condition"].pop("Null")
 
 
+def renewal_queue_policy(sam):
+    return _resource(sam, "RenewalQueuePolicy")["PolicyDocument"]
+
+
+def renewal_senders_deny_dropped(sam):
+    _drop_statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")
+
+
+def renewal_senders_include_issuer(sam):
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")["Condition"][
+        "ArnNotEquals"]["aws:PrincipalArn"].append({"Fn::GetAtt": ["IssuerRole", "Arn"]})
+
+
+def renewal_senders_like_anyone(sam):
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")["Condition"] = {
+        "ArnNotLike": {"aws:PrincipalArn": _sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*")}}
+
+
+def issuer_invoked_by_any_rule(sam):
+    _resource(sam, "IssueRequestRulePermission").pop("SourceArn")
+
+
+def issuer_invoked_by_account(sam):
+    sam["Resources"]["AnyoneInvokes"] = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {"Action": "lambda:InvokeFunction",
+                       "FunctionName": {"Ref": "IssuerFunction"},
+                       "Principal": {"Ref": "AWS::AccountId"}}}
+
+
 def unchanged(sam):
     pass
 
@@ -849,6 +880,13 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "issuer reads every secret": (secret_any, "Secrets Manager access"),
     "KMS_KEY_ID is an alias": (key_alias_in_env, "KMS_KEY_ID"),
     "x86_64": (x86, "arm64"),
+    # the renewal queue and the issuer's invokers
+    "renewal senders Deny dropped": (renewal_senders_deny_dropped, "may send renewals"),
+    "issuer may send renewals": (renewal_senders_include_issuer,
+                                 "<IssuerRole.Arn> (with sqs:* of its own) may send"),
+    "renewal senders any role": (renewal_senders_like_anyone, "may send renewals"),
+    "issuer invoked by any rule": (issuer_invoked_by_any_rule, "its resource policy admits"),
+    "issuer invoked by the account": (issuer_invoked_by_account, "its resource policy admits"),
     # teams: outcome events and the teams' webhooks
     "issuer puts any source": (issuer_events_any_source, "not only with source `wildcert`"),
     "issuer puts team sources": (issuer_events_team_source, "not only with source `wildcert`"),
