@@ -774,6 +774,13 @@ def check_team_readers(resources, params) -> Iterator[str]:
                 yield f"an untagged role of {principal} may read alpha.web/privkey.pem"
         if can(anything, "s3:GetObject", "alpha.web/privkey.pem", tag=None):
             yield f"an untagged role {principal} with s3:* may read alpha.web/privkey.pem"
+        # Tag values may hold . / _ : = + @: a tag that is a path must not reach a key.
+        for tag, key in (("_wildcert/acme-accounts/0123", "_wildcert/acme-accounts/0123.json"),
+                         ("web/privkey", "web/privkey.pem"),
+                         ("beta.web/privkey", "beta.web/privkey.pem"),
+                         ("_wildcert", "_wildcert.x/y")):
+            if can(anything, "s3:GetObject", key, tag=tag):
+                yield f"a role {principal} tagged {tag!r} may read {key}"
     stranger = f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-web"
     request = Request(stranger, "s3:GetObject", f"{BUCKET}/alpha.web/privkey.pem",
                       {TEAM_TAG: "alpha"})

@@ -833,6 +833,10 @@ def issuer_invoked_by_account(sam):
                        "Principal": {"Ref": "AWS::AccountId"}}}
 
 
+def team_tag_charset_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyTeamTagsThatAreNotTeamIds")
+
+
 def unchanged(sam):
     pass
 
@@ -1011,6 +1015,8 @@ PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str,
     "team Deny without the tag": (team_deny_without_tag, {}, "may read beta.web/privkey.pem"),
     "team Deny dropped": (team_deny_dropped, {}, "may read beta.web/privkey.pem"),
     "team write Deny dropped": (team_write_deny_dropped, {}, "may s3:PutObject its own"),
+    "team tag charset Deny dropped": (team_tag_charset_deny_dropped, TEAMS,
+                                      "tagged '_wildcert/acme-accounts/0123' may read"),
     "team account Allow any key": (bucket_allow_any_key, TEAMS, "must not Allow"),
     "team account Allow without the tag": (bucket_allow_without_tag, TEAMS, "must not Allow"),
     "key team readers via any service": (key_team_readers_any_service, {},
