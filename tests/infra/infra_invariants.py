@@ -29,6 +29,10 @@ DLQ = "<DeadLetterQueue.Arn>"
 RENEWAL_QUEUE = "<RenewalQueue.Arn>"
 RENEWAL_DLQ = "<RenewalDeadLetterQueue.Arn>"
 SECRET = "<SlackWebhookSecret>"
+STACK_NAME = "wildcert-test"
+SECRETS_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{STACK_NAME}"
+TEAM_SECRETS = f"{SECRETS_ARN}/slack/*"  # the teams' webhooks: <stack>/slack/<team>
+REQUEST_BUS = "<RequestBus.Arn>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
     "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY,
@@ -186,7 +190,9 @@ class Statement:
     def principals(self) -> list[str]:
         return principals(self.raw)
 
-    def grants(self, action: str, resource: str | None = None) -> bool:
+    def grants(
+        self, action: str, resource: str | None = None, context: dict[str, Any] | None = None
+    ) -> bool:
         if "NotAction" in self.raw:
             if any(action_match(p, action) for p in as_list(self.raw["NotAction"])):
                 return False
@@ -194,9 +200,13 @@ class Statement:
             return False
         if resource is None:
             return True
+        def hit(pattern: str) -> bool:
+            filled = substitute(pattern, context or {})
+            return filled is not None and glob_match(filled, resource)
+
         if "NotResource" in self.raw:
-            return not any(glob_match(str(p), resource) for p in as_list(self.raw["NotResource"]))
-        return any(glob_match(p, resource) for p in self.resources)
+            return not any(hit(str(p)) for p in as_list(self.raw["NotResource"]))
+        return any(hit(p) for p in self.resources)
 
 
 def statements(resources: dict[str, dict[str, Any]]) -> Iterator[Statement]:
@@ -250,6 +260,25 @@ def identity_statements(resources: dict[str, dict[str, Any]], role: str) -> list
 UNKNOWN = None
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def substitute(text: str, context: dict[str, Any]) -> str | None:
+    """Policy variables (${aws:PrincipalTag/x}) filled from the request; None if one is absent."""
+    missing = False
+
+    def one(match: re.Match[str]) -> str:
+        nonlocal missing
+        values = _key_values(context, match.group(1))
+        if not values:
+            missing = True
+            return ""
+        return values[0]
+
+    filled = _VARIABLE.sub(one, text)
+    return None if missing else filled
+
+
 def _key_values(context: dict[str, Any], key: str) -> list[str] | None:
     for k, v in context.items():
         if k.lower() == key.lower():
@@ -262,8 +291,10 @@ def condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool 
     result: bool | None = True
     for operator, block in condition.items():
         for key, expected in block.items():
+            # A value whose policy variable the request lacks matches nothing (IAM's rule).
+            filled = [substitute(str(e), context) for e in as_list(expected)]
             verdict = _operator(
-                operator, [str(e) for e in as_list(expected)], _key_values(context, key)
+                operator, [f for f in filled if f is not None], _key_values(context, key)
             )
             if verdict is False:
                 return False
@@ -328,7 +359,13 @@ def _principal_matches(statement: Statement, principal: str) -> bool:
         return True
     if statement.effect == "Deny" and ROOT in names:  # a Deny to the account hits everyone in it
         return True
-    return any(n in ("*", principal) for n in names)
+    # An account (its id or root ARN) stands for every principal of that account.
+    account = principal.split(":")[4] if principal.count(":") >= 5 else None
+    return any(
+        n in ("*", principal)
+        or (account is not None and n in (account, f"arn:{PARTITION}:iam::{account}:root"))
+        for n in names
+    )
 
 
 def decide(
@@ -342,7 +379,7 @@ def decide(
     context = request.full_context()
     allowed = False
     for statement in [*identity, *resource_policy]:
-        if not statement.grants(request.action, request.resource):
+        if not statement.grants(request.action, request.resource, context):
             continue
         if statement.principals and not _principal_matches(statement, request.principal):
             continue
@@ -369,6 +406,11 @@ def violations(
         check_issuer_access,
         check_renewal_job_access,
         check_issuer_sqs,
+        check_issuer_teams_wiring,
+        check_request_bus,
+        check_team_readers,
+        check_renewal_queue_senders,
+        check_issuer_invokers,
         check_key,
         check_secret,
         check_function,
@@ -654,10 +696,13 @@ def check_bucket_policy(resources, params) -> Iterator[str]:
         ("s3:DeleteObjectVersion", f"{BUCKET}/name/privkey.pem", "objects"),
         ("s3:ListBucket", BUCKET, "listing"),
     ):
+        # The guard may spare tagged team principals: check_team_readers holds them to
+        # their prefix.
         guards = find(
             lambda s, a=action, r=resource: (
                 s.grants(a, r)
-                and _normalised_condition(s.condition)
+                and {k: v for k, v in _normalised_condition(s.condition).items()
+                     if (k, v) != ("Null", {TEAM_TAG: ["true"]})}
                 == {"ArnNotLike": {"aws:PrincipalArn": expected_principals}}
             )
         )
@@ -667,8 +712,84 @@ def check_bucket_policy(resources, params) -> Iterator[str]:
                 f"{expected_principals}"
             )
     for statement in policy:
-        if statement.effect == "Allow":
+        if statement.effect == "Allow" and not _is_team_account_read(statement, params):
             yield f"CertBucketPolicy/{statement.raw.get('Sid')}: the bucket policy must not Allow"
+
+
+TEAM_PREFIX = f"{BUCKET}/${{aws:PrincipalTag/wildcert-team}}.*"
+
+
+def _is_team_account_read(statement: Statement, params) -> bool:
+    """The one Allow the bucket policy may hold: GetObject of <team>.* for TeamAccountIds."""
+    accounts = team_accounts(params)
+    return (
+        bool(accounts)
+        and set(statement.principals) <= set(accounts)
+        and statement.actions == ["s3:GetObject"]
+        and statement.resources == [TEAM_PREFIX]
+        and "NotResource" not in statement.raw
+    )
+
+
+def check_team_readers(resources, params) -> Iterator[str]:
+    """A role tagged wildcert-team=alpha reads alpha.* and nothing else, here or elsewhere."""
+    bucket = bucket_statements(resources)
+    team_policy = [
+        Statement("TeamPolicy", raw)
+        for raw in as_list(resources.get("TeamPolicy", {}).get("Properties", {})
+                           .get("PolicyDocument", {}).get("Statement"))
+    ]
+    if not team_policy:
+        yield "TeamPolicy is missing (the managed policy a team's roles attach)"
+    anything = [Statement("anyone", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})]
+    principals = [f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-web"]
+    principals += [f"arn:{PARTITION}:iam::{a}:role/alpha-web" for a in team_accounts(params)]
+    for principal in principals:
+        home = _account_of(principal) == ACCOUNT
+        cross = [] if home else [s for s in bucket if s.effect == "Allow"]
+
+        def can(identity, action, key, tag="alpha", _principal=principal, _home=home,
+                _cross=cross) -> bool:
+            context: dict[str, Any] = {**GOOD_SSE_HEADERS}
+            if tag is not None:
+                context[TEAM_TAG] = tag
+            request = Request(_principal, action, f"{BUCKET}/{key}", context)
+            if _home:
+                return decide(identity, bucket, request)
+            # Another account: its own IAM and the bucket policy must both allow.
+            return decide(identity, [s for s in bucket if s.effect == "Deny"], request) and \
+                decide([], [*_cross, *(s for s in bucket if s.effect == "Deny")], request)
+
+        if not can(team_policy, "s3:GetObject", "alpha.web/privkey.pem"):
+            yield f"team reader {principal} tagged alpha cannot read alpha.web/privkey.pem"
+        for identity, label in ((team_policy, "TeamPolicy"), (anything, "s3:* of its own")):
+            for key in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem",
+                        "alpha/privkey.pem", "alphabet.web/privkey.pem"):
+                if can(identity, "s3:GetObject", key):
+                    yield f"team reader {principal} tagged alpha ({label}) may read {key}"
+            for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
+                if can(identity, action, "alpha.web/privkey.pem"):
+                    yield f"team reader {principal} tagged alpha ({label}) may {action} its own"
+            if can(identity, "s3:GetObject", "alpha.web/privkey.pem", tag=None) and not home:
+                yield f"an untagged role of {principal} may read alpha.web/privkey.pem"
+        if can(anything, "s3:GetObject", "alpha.web/privkey.pem", tag=None):
+            yield f"an untagged role {principal} with s3:* may read alpha.web/privkey.pem"
+        # Tag values may hold . / _ : = + @: a tag that is a path must not reach a key.
+        for tag, key in (("_wildcert/acme-accounts/0123", "_wildcert/acme-accounts/0123.json"),
+                         ("web/privkey", "web/privkey.pem"),
+                         ("beta.web/privkey", "beta.web/privkey.pem"),
+                         ("_wildcert", "_wildcert.x/y")):
+            if can(anything, "s3:GetObject", key, tag=tag):
+                yield f"a role {principal} tagged {tag!r} may read {key}"
+    stranger = f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-web"
+    request = Request(stranger, "s3:GetObject", f"{BUCKET}/alpha.web/privkey.pem",
+                      {TEAM_TAG: "alpha"})
+    if decide([], bucket, request):
+        yield f"the bucket policy admits {stranger}, not in TeamAccountIds"
+    for statement in team_policy:
+        if statement.effect == "Allow" and statement.grants("s3:GetObject") and \
+                statement.resources != [TEAM_PREFIX]:
+            yield f"TeamPolicy/{statement.raw.get('Sid')}: reads {statement.resources}"
 
 
 def check_reader_access(resources, params) -> Iterator[str]:
@@ -778,7 +899,8 @@ def check_issuer_access(resources, params) -> Iterator[str]:
         if s.effect == "Allow" and any(a.lower().startswith("secretsmanager:") for a in s.actions)
     ]
     if [(s.actions, s.resources) for s in secrets] != [
-        (["secretsmanager:GetSecretValue"], [SECRET])
+        (["secretsmanager:GetSecretValue"], [SECRET]),
+        (["secretsmanager:GetSecretValue"], [TEAM_SECRETS]),
     ]:
         granted = [(s.actions, s.resources) for s in secrets]
         yield f"issuer role: Secrets Manager access is {granted}"
@@ -887,6 +1009,164 @@ def check_issuer_sqs(resources, params) -> Iterator[str]:
         yield f"issuer role: SQS access is {shown}, expected {ISSUER_SQS}"
 
 
+def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
+    """Outcome events on the request bus as `wildcert` only; the staging directory is known."""
+    env = (resources.get(ISSUER.function, {}).get("Properties", {})
+           .get("Environment", {}).get("Variables", {}))
+    if env.get("EVENT_BUS_NAME") != "<RequestBus>":
+        yield f"issuer: EVENT_BUS_NAME is {env.get('EVENT_BUS_NAME')!r}, not the request bus"
+    if env.get("ACME_STAGING_DIRECTORY_URL") != EXPECTED_DIRECTORIES["staging"]:
+        yield (f"issuer: ACME_STAGING_DIRECTORY_URL is {env.get('ACME_STAGING_DIRECTORY_URL')!r},"
+               " not Let's Encrypt staging")
+    if env.get("TEAMS_FILE"):
+        yield f"issuer: TEAMS_FILE={env['TEAMS_FILE']!r} (the layer's copy is the policy)"
+    identity = identity_statements(resources, "IssuerRole")
+    allows = [s for s in identity if s.effect == "Allow" and s.grants("events:PutEvents")]
+    for statement in allows:
+        if statement.resources != [REQUEST_BUS]:
+            yield f"issuer role: events:PutEvents on {statement.resources}, not the request bus"
+        if _normalised_condition(statement.condition) != {
+            "StringEquals": {"events:source": ["wildcert"]}
+        }:
+            yield (f"issuer role: events:PutEvents under {statement.condition}, "
+                   "not only with source `wildcert`")
+    if not allows:
+        yield "issuer role: cannot put outcome events on the request bus"
+    for source in ("wildcert.team.alpha", "aws.s3"):
+        request = Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS, {"events:source": source})
+        if decide(identity, [], request):
+            yield f"issuer role: may put events with source {source!r}"
+
+
+TEAM_TAG = "aws:PrincipalTag/wildcert-team"
+TEAM_SOURCE = "wildcert.team.${aws:PrincipalTag/wildcert-team}"
+OTHER_ACCOUNT = "999988887777"  # never a team account in the parameter sets
+
+
+def team_accounts(params) -> list[str]:
+    return [a for a in str(params.get("TeamAccountIds", "")).split(",") if a]
+
+
+def bus_statements(resources) -> list[Statement]:
+    return [
+        Statement(name, resource["Properties"]["Statement"])
+        for name, resource in _resources_of(resources, "AWS::Events::EventBusPolicy").items()
+        if resource["Properties"].get("EventBusName") == "<RequestBus>"
+    ]
+
+
+def _account_of(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+def bus_may_put(
+    policy: list[Statement], principal: str, source: str, tag: str | None
+) -> bool:
+    """May `principal` (tagged wildcert-team=`tag`) put `source` on the request bus?
+
+    Worst case: its own IAM policy allows events:PutEvents on everything. Within the account
+    that is enough unless the bus policy denies; from another account the bus policy must also
+    allow it.
+    """
+    context: dict[str, Any] = {"aws:PrincipalArn": principal, "events:source": source}
+    if tag is not None:
+        context[TEAM_TAG] = tag
+    account = _account_of(principal)
+    allowed = False
+    for statement in policy:
+        if not statement.grants("events:PutEvents", REQUEST_BUS, context):
+            continue
+        names = statement.principals
+        if not any(n in ("*", principal, account, f"arn:{PARTITION}:iam::{account}:root")
+                   for n in names):
+            continue
+        verdict = condition_holds(statement.condition, context)
+        if statement.effect == "Deny" and verdict is True:
+            return False
+        if statement.effect == "Allow" and verdict is not False:
+            allowed = True
+    return allowed or account == ACCOUNT
+
+
+def _pattern_matches(values: list[Any], text: str) -> bool:
+    for value in values:
+        if isinstance(value, str) and value == text:
+            return True
+        prefix = value.get("prefix") if isinstance(value, dict) else None
+        if isinstance(prefix, str) and text.startswith(prefix):
+            return True
+        if isinstance(value, dict) and not set(value) <= {"prefix"}:
+            return True  # an operator this check does not know: assume it matches
+    return False
+
+
+def check_request_bus(resources, params) -> Iterator[str]:
+    """Teams put only their own source; the request rule hears teams, never outcomes."""
+    rules = [
+        (name, rule["Properties"])
+        for name, rule in _resources_of(resources, "AWS::Events::Rule").items()
+        if any(t.get("Arn") == f"<{ISSUER.function}.Arn>"
+               for t in rule["Properties"].get("Targets", []))
+        and rule["Properties"].get("EventBusName") == "<RequestBus>"
+    ]
+    if len(rules) != 1:
+        yield f"request bus: {len(rules)} rules target the issuer, expected 1"
+    for name, rule in rules:
+        sources = rule.get("EventPattern", {}).get("source")
+        for source, wanted in (("wildcert.team.alpha", True), ("wildcert", False),
+                               ("wildcert.teamster", False), ("aws.events", False)):
+            heard = sources is None or _pattern_matches(as_list(sources), source)
+            if heard != wanted:
+                yield (f"{name}: the request rule {'ignores' if wanted else 'matches'} "
+                       f"source {source!r} (pattern {sources})")
+    policy = bus_statements(resources)
+    accounts = team_accounts(params)
+    for statement in policy:
+        if statement.effect != "Allow":
+            continue
+        where = f"{statement.owner}/{statement.raw.get('Sid', '')}"
+        extra = sorted(set(statement.principals) - set(accounts))
+        if extra:
+            yield f"{where}: the bus policy admits {extra}, not TeamAccountIds {accounts}"
+        if _normalised_condition(statement.condition) != {
+            "StringEquals": {"events:source": [TEAM_SOURCE]}
+        }:
+            yield (f"{where}: the bus admits {statement.principals} under "
+                   f"{statement.condition}, not only with source {TEAM_SOURCE}")
+    allows = [s for s in policy if s.effect == "Allow"]
+    # Each side alone must hold the line: the Denies for every principal, the Allow for the
+    # other accounts (a Deny loosened later must not leave the Allow as the only guard).
+    home = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
+    cases = [(home, "wildcert.team.alpha", "alpha", True)]
+    cases += [(home, "wildcert.team.beta", "alpha", False),
+              (home, "wildcert.team.alpha", None, False),
+              (home, "wildcert.team.alpha", "beta", False),
+              (home, "wildcert", "alpha", False),
+              (home, "wildcert", None, False),
+              (ISSUER_ROLE.replace("<IssuerRole.Arn>", f"arn:{PARTITION}:iam::{ACCOUNT}:role/x"),
+               "wildcert", None, False),
+              (f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-ci", "wildcert.team.alpha",
+               "alpha", False)]
+    for account in accounts:
+        away = f"arn:{PARTITION}:iam::{account}:role/alpha-ci"
+        cases += [(away, "wildcert.team.alpha", "alpha", True),
+                  (away, "wildcert.team.beta", "alpha", False),
+                  (away, "wildcert.team.alpha", None, False),
+                  (away, "wildcert", "alpha", False)]
+    for principal, source, tag, wanted in cases:
+        if bus_may_put(policy, principal, source, tag) != wanted:
+            yield (f"request bus: a role {principal} tagged {tag!r} "
+                   f"{'cannot' if wanted else 'may'} put source {source!r}")
+        away = _account_of(principal) != ACCOUNT
+        if away and not wanted and bus_may_put(allows, principal, source, tag):
+            yield (f"request bus: its Allow alone lets {principal} tagged {tag!r} "
+                   f"put source {source!r}")
+    context = {"aws:PrincipalArn": ISSUER_ROLE, "events:source": "wildcert"}
+    if any(s.effect == "Deny" and s.grants("events:PutEvents", REQUEST_BUS, context)
+           and condition_holds(s.condition, context) is True for s in policy):
+        yield "request bus: the issuer cannot put its outcome events"
+
+
 def _job_key_statement_problem(statement: Statement) -> str | None:
     """Why a key-policy statement for the sweep/watch roles grants too much, or None."""
     via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
@@ -917,6 +1197,19 @@ def check_key(resources, params) -> Iterator[str]:
         yield "CertKey: rotation is off"
     policy = [Statement("CertKey", raw) for raw in as_list(key["KeyPolicy"].get("Statement"))]
     known = {ROOT, ISSUER_ROLE, READER_ROLE, *JOB_ROLES}
+    team_readers = [s for s in policy if s.raw.get("Sid") == "TeamReadersDecryptThroughS3"]
+    expected_readers = {ACCOUNT, *team_accounts(params)}
+    for statement in team_readers:
+        if set(statement.principals) != expected_readers or statement.actions != ["kms:Decrypt"] \
+                or _normalised_condition(statement.condition) != {
+                    "StringEquals": {"kms:ViaService": [S3_VIA]},
+                    "Null": {TEAM_TAG: ["false"]}}:
+            yield (f"CertKey/TeamReadersDecryptThroughS3: {statement.principals} get "
+                   f"{statement.actions} under {statement.condition}; expected Decrypt through "
+                   f"S3 by roles tagged wildcert-team of {sorted(expected_readers)}")
+    if len(team_readers) != 1:
+        yield f"CertKey: {len(team_readers)} statements for the teams' readers, expected 1"
+    policy = [s for s in policy if s not in team_readers]
     for statement in policy:
         if statement.effect != "Allow":
             continue
@@ -938,7 +1231,8 @@ def check_key(resources, params) -> Iterator[str]:
             if crypto and not (
                 crypto == ["kms:GenerateDataKey"]
                 and via == {SM_VIA}
-                and str(secret_context).endswith("/slack-webhook-??????")
+                and {str(c) for c in as_list(secret_context)}
+                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS}
             ):
                 yield (
                     f"{where}: the account may use the key ({crypto}); only GenerateDataKey "
@@ -1217,6 +1511,39 @@ def check_renewal_queue(resources, params) -> Iterator[str]:
             )
     if not _queue_depth_alarm(resources, "RenewalDeadLetterQueue"):
         yield "no alarm on messages in the renewal DLQ"
+
+
+def check_renewal_queue_senders(resources, params) -> Iterator[str]:
+    """Only the sweep and the watch write renewals: a message there is acted on unchecked."""
+    policy = _queue_policy(resources, "RenewalQueue")
+    anything = [Statement("anyone", {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})]
+    stranger = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
+    for principal, wanted in ((SWEEP_ROLE, True), (WATCH_ROLE, True), (ISSUER_ROLE, False),
+                              (stranger, False), (READER_ROLE, False)):
+        request = Request(principal, "sqs:SendMessage", RENEWAL_QUEUE)
+        if decide(anything, policy, request) != wanted:
+            yield (f"RenewalQueue: {principal} (with sqs:* of its own) "
+                   f"{'cannot' if wanted else 'may'} send renewals")
+
+
+def check_issuer_invokers(resources, params) -> Iterator[str]:
+    """Only the request rule may invoke the issuer through its resource policy (the queue is
+    polled with the issuer's own role); a direct Invoke is an operator's IAM action."""
+    permissions = [
+        (name, p["Properties"])
+        for name, p in _resources_of(resources, "AWS::Lambda::Permission").items()
+        if p["Properties"].get("FunctionName") in (f"<{ISSUER.function}>",
+                                                    f"<{ISSUER.function}.Arn>")
+    ]
+    expected = ("lambda:InvokeFunction", "events.amazonaws.com", "<IssueRequestRule.Arn>")
+    found = [(p.get("Action"), p.get("Principal"), p.get("SourceArn")) for _, p in permissions]
+    if found != [expected]:
+        yield f"issuer: its resource policy admits {found}, expected only {[expected]}"
+    for _, props in permissions:
+        extra = sorted(set(props) - {"Action", "FunctionName", "Principal", "SourceArn",
+                                     "SourceAccount"})
+        if extra:
+            yield f"issuer: a Lambda permission sets {extra}"
 
 
 def check_event_source_mapping(resources, params) -> Iterator[str]:

@@ -7,6 +7,7 @@ The mutation tests loosen a copy of the template the way a hurried change would 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ ADMINS = (
     f"arn:aws:iam::{ACCOUNT}:role/platform-admin,"
     f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*"
 )
+
+TEAM_ACCOUNTS = "444455556666,777788889999"
 
 PARAMETER_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -43,6 +46,7 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "WatchSchedule": "",
     },
     "sweep-without-watch": {"WatchSchedule": "", "RenewalConcurrency": "2"},
+    "team-accounts": {"TeamAccountIds": TEAM_ACCOUNTS},
 }
 
 
@@ -649,6 +653,190 @@ def reader_denied_archived_keys(sam):
         "Resource": _sub("${CertBucket.Arn}/*/archive/*/privkey.pem")})
 
 
+def issuer_events_any_source(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents").pop("Condition")
+
+
+def issuer_events_team_source(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents")["Condition"] = {
+        "StringLike": {"events:source": "wildcert*"}}
+
+
+def issuer_events_any_bus(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents")["Resource"] = "*"
+
+
+def issuer_without_bus(sam):
+    _resource(sam, "IssuerFunction")["Environment"]["Variables"].pop("EVENT_BUS_NAME")
+
+
+def issuer_without_staging(sam):
+    _resource(sam, "IssuerFunction")["Environment"]["Variables"].pop("ACME_STAGING_DIRECTORY_URL")
+
+
+def issuer_reads_any_team_secret(sam):
+    _statement(issuer_doc(sam), "ReadTeamSlackWebhooks")["Resource"] = _sub(
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*")
+
+
+def _bus_statement(sam, name):
+    return _resource(sam, name)["Statement"]
+
+
+def team_allow(sam):
+    return _bus_statement(sam, "RequestBusAllowTeamAccounts")
+
+
+def team_deny(sam):
+    return _bus_statement(sam, "RequestBusDenyOtherTeamsSources")
+
+
+def bus_allow_any_source(sam):
+    team_allow(sam).pop("Condition")
+
+
+def bus_allow_like_star(sam):
+    team_allow(sam)["Condition"] = {"StringLike": {"events:source": "wildcert.team.*"}}
+
+
+def bus_allow_without_tag(sam):
+    team_allow(sam)["Condition"] = {
+        "StringEquals": {"events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}}
+
+
+def bus_allow_anyone(sam):
+    team_allow(sam)["Principal"] = "*"
+
+
+def bus_deny_without_source(sam):
+    team_deny(sam)["Condition"].pop("StringNotEquals")
+
+
+def bus_deny_like_star(sam):
+    team_deny(sam)["Condition"]["StringNotLike"] = {"events:source": "wildcert.team.*"}
+    team_deny(sam)["Condition"].pop("StringNotEquals")
+
+
+def bus_deny_without_tag(sam):
+    team_deny(sam)["Condition"]["StringNotEquals"] = {
+        "events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}
+
+
+def bus_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyOtherTeamsSources")
+
+
+def bus_untagged_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyTeamSourcesToUntagged")
+
+
+def bus_outcome_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyOutcomeSourceToOthers")
+
+
+def bus_outcome_deny_hits_issuer(sam):
+    _bus_statement(sam, "RequestBusDenyOutcomeSourceToOthers")["Condition"].pop("ArnNotEquals")
+
+
+def rule_any_source(sam):
+    _resource(sam, "IssueRequestRule")["EventPattern"].pop("source")
+
+
+def rule_hears_outcomes(sam):
+    _resource(sam, "IssueRequestRule")["EventPattern"]["source"] = [{"prefix": "wildcert"}]
+
+
+def team_doc(sam):
+    return _resource(sam, "TeamPolicy")["PolicyDocument"]
+
+
+def team_policy_reads_everything(sam):
+    _statement(team_doc(sam), "ReadOwnCertificates")["Resource"] = _sub("${CertBucket.Arn}/*")
+
+
+def team_policy_without_tag(sam):
+    _statement(team_doc(sam), "ReadOwnCertificates")["Resource"] = _sub("${CertBucket.Arn}/*.*")
+
+
+def team_prefix_deny(sam):
+    return _statement(bucket_doc(sam), "DenyTeamPrincipalsOtherPrefixes")
+
+
+def team_deny_any_prefix(sam):
+    team_prefix_deny(sam)["NotResource"] = _sub("${CertBucket.Arn}/*")
+
+
+def team_deny_without_tag(sam):
+    team_prefix_deny(sam)["NotResource"] = _sub("${CertBucket.Arn}/*.*")
+
+
+def team_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyTeamPrincipalsOtherPrefixes")
+
+
+def team_write_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyTeamPrincipalsAnythingButGetObject")
+
+
+def team_account_allow(sam):
+    for item in bucket_doc(sam)["Statement"]:
+        if isinstance(item, dict) and "Fn::If" in item:
+            return item["Fn::If"][1]
+    raise AssertionError("no conditional Allow in the bucket policy")
+
+
+def bucket_allow_any_key(sam):
+    team_account_allow(sam)["Resource"] = _sub("${CertBucket.Arn}/*")
+
+
+def bucket_allow_without_tag(sam):
+    team_account_allow(sam)["Resource"] = _sub("${CertBucket.Arn}/*.*")
+
+
+def key_team_readers_any_service(sam):
+    _statement(key_doc(sam), "TeamReadersDecryptThroughS3")["Condition"]["StringEquals"].pop(
+        "kms:ViaService")
+
+
+def key_team_readers_untagged(sam):
+    _statement(key_doc(sam), "TeamReadersDecryptThroughS3")["Condition"].pop("Null")
+
+
+def renewal_queue_policy(sam):
+    return _resource(sam, "RenewalQueuePolicy")["PolicyDocument"]
+
+
+def renewal_senders_deny_dropped(sam):
+    _drop_statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")
+
+
+def renewal_senders_include_issuer(sam):
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")["Condition"][
+        "ArnNotEquals"]["aws:PrincipalArn"].append({"Fn::GetAtt": ["IssuerRole", "Arn"]})
+
+
+def renewal_senders_like_anyone(sam):
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")["Condition"] = {
+        "ArnNotLike": {"aws:PrincipalArn": _sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*")}}
+
+
+def issuer_invoked_by_any_rule(sam):
+    _resource(sam, "IssueRequestRulePermission").pop("SourceArn")
+
+
+def issuer_invoked_by_account(sam):
+    sam["Resources"]["AnyoneInvokes"] = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {"Action": "lambda:InvokeFunction",
+                       "FunctionName": {"Ref": "IssuerFunction"},
+                       "Principal": {"Ref": "AWS::AccountId"}}}
+
+
+def team_tag_charset_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyTeamTagsThatAreNotTeamIds")
+
+
 def unchanged(sam):
     pass
 
@@ -696,6 +884,21 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "issuer reads every secret": (secret_any, "Secrets Manager access"),
     "KMS_KEY_ID is an alias": (key_alias_in_env, "KMS_KEY_ID"),
     "x86_64": (x86, "arm64"),
+    # the renewal queue and the issuer's invokers
+    "renewal senders Deny dropped": (renewal_senders_deny_dropped, "may send renewals"),
+    "issuer may send renewals": (renewal_senders_include_issuer,
+                                 "<IssuerRole.Arn> (with sqs:* of its own) may send"),
+    "renewal senders any role": (renewal_senders_like_anyone, "may send renewals"),
+    "issuer invoked by any rule": (issuer_invoked_by_any_rule, "its resource policy admits"),
+    "issuer invoked by the account": (issuer_invoked_by_account, "its resource policy admits"),
+    # teams: outcome events and the teams' webhooks
+    "issuer puts any source": (issuer_events_any_source, "not only with source `wildcert`"),
+    "issuer puts team sources": (issuer_events_team_source, "not only with source `wildcert`"),
+    "issuer puts on any bus": (issuer_events_any_bus, "not the request bus"),
+    "issuer without EVENT_BUS_NAME": (issuer_without_bus, "EVENT_BUS_NAME"),
+    "issuer without staging URL": (issuer_without_staging, "ACME_STAGING_DIRECTORY_URL"),
+    "issuer reads every secret of the account": (issuer_reads_any_team_secret,
+                                                 "Secrets Manager access"),
     # the sweep and the watch
     "sweep may change DNS": (sweep_route53, "only the issuer may touch Route 53"),
     "watch may read Route 53": (watch_route53_read, "only the issuer may touch Route 53"),
@@ -803,7 +1006,42 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 }
 
 # Mutations that only show under particular parameters.
+TEAMS = {"TeamAccountIds": TEAM_ACCOUNTS}
 PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, Any], str]] = {
+    # the teams' readers: a role tagged alpha reads beta's
+    "TeamPolicy reads every key": (team_policy_reads_everything, {}, "TeamPolicy/ReadOwn"),
+    "TeamPolicy without the tag": (team_policy_without_tag, {}, "TeamPolicy/ReadOwn"),
+    "team Deny any prefix": (team_deny_any_prefix, {}, "may read beta.web/privkey.pem"),
+    "team Deny without the tag": (team_deny_without_tag, {}, "may read beta.web/privkey.pem"),
+    "team Deny dropped": (team_deny_dropped, {}, "may read beta.web/privkey.pem"),
+    "team write Deny dropped": (team_write_deny_dropped, {}, "may s3:PutObject its own"),
+    "team tag charset Deny dropped": (team_tag_charset_deny_dropped, TEAMS,
+                                      "tagged '_wildcert/acme-accounts/0123' may read"),
+    "team account Allow any key": (bucket_allow_any_key, TEAMS, "must not Allow"),
+    "team account Allow without the tag": (bucket_allow_without_tag, TEAMS, "must not Allow"),
+    "key team readers via any service": (key_team_readers_any_service, {},
+                                         "TeamReadersDecryptThroughS3"),
+    "key team readers untagged": (key_team_readers_untagged, TEAMS,
+                                  "TeamReadersDecryptThroughS3"),
+    # the request bus: a role tagged alpha sends as beta
+    "bus Allow without condition": (bus_allow_any_source, TEAMS, "not only with source"),
+    "bus Allow StringLike *": (bus_allow_like_star, TEAMS, "its Allow alone lets"),
+    "bus Allow without the tag": (bus_allow_without_tag, TEAMS, "its Allow alone lets"),
+    "bus Allow to anyone": (bus_allow_anyone, TEAMS, "the bus policy admits ['*']"),
+    "bus Deny without source": (bus_deny_without_source, {}, "cannot put source"),
+    "bus Deny StringNotLike *": (bus_deny_like_star, {}, "tagged 'alpha' may put source "
+                                                        "'wildcert.team.beta'"),
+    "bus Deny without the tag": (bus_deny_without_tag, {}, "tagged 'beta' may put source "
+                                                           "'wildcert.team.alpha'"),
+    "bus Deny dropped": (bus_deny_dropped, TEAMS, "tagged 'alpha' may put source "
+                                                 "'wildcert.team.beta'"),
+    "bus untagged Deny dropped": (bus_untagged_deny_dropped, {}, "tagged None may put source "
+                                                                 "'wildcert.team.alpha'"),
+    "bus outcome Deny dropped": (bus_outcome_deny_dropped, {}, "may put source 'wildcert'"),
+    "bus outcome Deny hits the issuer": (bus_outcome_deny_hits_issuer, {},
+                                         "the issuer cannot put its outcome events"),
+    "request rule hears any source": (rule_any_source, {}, "matches source 'wildcert'"),
+    "request rule hears outcomes": (rule_hears_outcomes, {}, "matches source 'wildcert'"),
     "WATCH_INTERVAL_HOURS without a watch": (
         watch_interval_always,
         {"WatchSchedule": ""},
@@ -979,3 +1217,16 @@ def test_hard_coded_partition_is_caught(sam: dict[str, Any], name: str) -> None:
     )
     # In the aws partition itself the mistake is invisible: why the check resolves elsewhere.
     assert foreign_partitions(resolved_stack({}, loosened), "aws") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("", True), ("444455556666", True), (TEAM_ACCOUNTS, True), ("*", False),
+     ("44445555666", False), ("444455556666,", False), ("444455556666,*", False),
+     ("arn:aws:iam::444455556666:root", False)],
+)
+def test_team_account_ids_are_account_ids_only(
+    sam: dict[str, Any], value: str, accepted: bool
+) -> None:
+    pattern = sam["Parameters"]["TeamAccountIds"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is accepted

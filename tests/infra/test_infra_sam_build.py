@@ -101,6 +101,9 @@ def test_layer_has_the_package_and_its_dependencies(built: Path, tree: Path) -> 
         leftovers = [p.name for p in python.glob(f"{package}*")]
         assert not leftovers, f"{leftovers}: the Lambda runtime provides {package}"
     assert not (python / "bin").exists()
+    teams = python / "wildcert_teams.toml"
+    assert teams.is_file(), "the teams' policy is not in the layer (the issuer's TEAMS_FILE)"
+    assert teams.read_bytes() == (tree / "layers" / "wildcert" / "teams.toml").read_bytes()
     assert not list(python.rglob("*.cpython-311.pyc")), "bytecode for the build machine's Python"
 
 

@@ -122,7 +122,7 @@ def test_not_toml_is_one_problem() -> None:
         parse_teams("[teams.alpha\n")
 
 
-@pytest.mark.parametrize("path", ["teams.toml", "local_stack/teams.toml"])
+@pytest.mark.parametrize("path", ["layers/wildcert/teams.toml", "local_stack/teams.toml"])
 def test_the_repositorys_policy_files_parse(path: str) -> None:
     parse_teams((ROOT / path).read_text(), path)
 
