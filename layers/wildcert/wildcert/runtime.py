@@ -219,7 +219,7 @@ def channels(settings: Settings, policy: Teams) -> Channels:
     return Channels(notifier(settings), team_webhook)
 
 
-# `sam build` copies the repository's teams.toml next to the wildcert package in the layer.
+# `sam build` copies layers/wildcert/teams.toml next to the wildcert package in the layer.
 LAYER_TEAMS_FILE = Path(__file__).resolve().parent.parent / "wildcert_teams.toml"
 _TEAMS: dict[tuple[str, int], Teams] = {}
 

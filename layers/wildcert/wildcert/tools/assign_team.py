@@ -10,8 +10,9 @@ owner through every renewal.
 
 Needs CERT_BUCKET and KMS_KEY_ID as the issuer has them, credentials that may read and write
 `<name>/cert.json` (an administrator role of the bucket), and the teams' policy (TEAMS_FILE,
-default ./teams.toml) to check the team exists. The write is conditional on the cert.json read,
-so an issuance finishing at the same moment is never overwritten: run the command again.
+default layers/wildcert/teams.toml) to check the team exists. The write is conditional on
+the cert.json read, so an issuance finishing at the same moment is never overwritten: run the
+command again.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def assign(name: str, team: str | None, *, force: bool = False) -> int:
 
 
 def _teams_path() -> Path:
-    return Path(os.environ.get("TEAMS_FILE") or "teams.toml")
+    return Path(os.environ.get("TEAMS_FILE") or "layers/wildcert/teams.toml")
 
 
 def _owner(team: str | None) -> str:
