@@ -5,8 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all deps system-deps demo test test-fast lint bench build clean stack-start stack-stop \
-	oldest-sdk
+.PHONY: all deps system-deps demo test test-fast lint bench fuzz build clean stack-start \
+	stack-stop oldest-sdk
 
 all: test
 
@@ -65,6 +65,13 @@ test-fast: deps
 
 bench: deps
 	$(PY) bench/run.py
+
+# Generated requests and Lambda events through the issuer's handler on a local stack of its own
+# (port base 26000), each rejected one checked to have written nothing; writes docs/FUZZ.md.
+# Minutes, not seconds: not part of `make test`, which runs a couple of hundred such cases.
+FUZZ_CASES ?= 10000
+fuzz: deps
+	$(PY) -m tests.fuzz --cases $(FUZZ_CASES)
 
 build: deps
 	$(VENV)/bin/sam build
