@@ -37,9 +37,14 @@ def _load() -> str:
 
 
 def _commit() -> str:
-    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                           capture_output=True, text=True, check=False)
-    return found.stdout.strip() or "unknown"
+    def git(*args: str) -> str:
+        found = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                               check=False)
+        return found.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "layers", "functions", "local_stack", "tests")
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + (
+        " with uncommitted changes" if dirty else "")
 
 
 def cell(text: object, limit: int = 160) -> str:
@@ -63,7 +68,7 @@ def by_family(sent: Counter[str]) -> Counter[str]:
 
 def render(fuzzer: Fuzzer, info: RunInfo) -> str:
     tally = fuzzer.tally
-    lines = [BEGIN, "", "### Last run", ""]
+    lines = [BEGIN, ""]
     lines += table(("", ""), _run_rows(fuzzer, tally, info))
     lines += ["", "### Findings", ""]
     if not fuzzer.failures:
