@@ -69,3 +69,4 @@ def test_a_whole_report_renders_with_findings() -> None:
     assert "wildcert's HTTP session and the CA's side count differently" in markdown
     assert "| ACME HTTP requests | 0.60 s | 60% |" in markdown
     assert "not computed" not in markdown
+    assert "[docs/FUZZ.md](../docs/FUZZ.md)" in markdown  # regenerating keeps the link
