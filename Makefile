@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SAM_ENV ?= default
 
 .PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
-	clean stack-start stack-stop oldest-sdk
+	fuzz clean stack-start stack-stop oldest-sdk
 
 all: test
 
@@ -75,6 +75,13 @@ test-fast: deps ## the tests that need no local stack
 
 bench: stack-deps ## wildcert against certbot on the local stack; writes bench/RESULTS.md
 	$(PY) bench/run.py
+
+# Generated requests and Lambda events through the issuer's handler on a local stack of its own
+# (port base 26000), each rejected one checked to have written nothing; writes docs/FUZZ.md.
+# Minutes, not seconds: not part of `make test`, which runs a couple of hundred such cases.
+FUZZ_CASES ?= 10000
+fuzz: stack-deps ## 10,000 generated events through the issuer's handler; writes docs/FUZZ.md
+	$(PY) -m tests.fuzz --cases $(FUZZ_CASES)
 
 build: $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
 	$(SAM) build --config-env $(SAM_ENV)

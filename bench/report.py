@@ -444,6 +444,18 @@ def raw_section(results: dict[str, Any]) -> list[str]:
     return ["## Raw medians", "", "```json", json.dumps(raw, indent=1), "```"]
 
 
+# `make fuzz` writes its own results; pointing there from here keeps the link when the bench
+# regenerates this file.
+FUZZ_SECTION = (
+    "## Handler fuzzing",
+    "",
+    "Not part of `make bench`: `make fuzz` sends 10,000 generated requests and Lambda events "
+    "through the issuer's handler on a local stack and checks after each rejected one that "
+    "nothing was written; its last run, method and findings are in "
+    "[docs/FUZZ.md](../docs/FUZZ.md).",
+)
+
+
 def render(results: dict[str, Any], notes: Sequence[str] = ()) -> str:
     parts = [
         ["# wildcert benchmark: wildcert vs certbot on the local stack", "",
@@ -451,7 +463,8 @@ def render(results: dict[str, Any], notes: Sequence[str] = ()) -> str:
         machine_section(results), ["## Summary", "", *headline(results)], time_section(results),
         acme_section(results), aws_section(results), dns_section(results),
         cold_section(results), layer_section(results), scale_section(results),
-        lifetimes_section(results), sleeps_section(results), list(notes), raw_section(results),
+        lifetimes_section(results), sleeps_section(results), list(notes), list(FUZZ_SECTION),
+        raw_section(results),
     ]
     return "\n".join("\n".join(part) + "\n" for part in parts if part)
 

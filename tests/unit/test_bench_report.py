@@ -76,6 +76,7 @@ def test_a_whole_report_renders_with_findings() -> None:
     assert "| 60.0 MiB | 80.0 MiB | wildcert/certbot 0.75 |" in markdown
     assert "wildcert's process peaks at 60.0 MiB, certbot's at 80.0 MiB" in markdown
     assert "not computed" not in markdown
+    assert "[docs/FUZZ.md](../docs/FUZZ.md)" in markdown  # regenerating keeps the link
 
 
 def test_the_lifetime_simulation_gets_a_section() -> None:

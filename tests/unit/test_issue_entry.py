@@ -98,6 +98,13 @@ def test_unreadable_records_without_a_message_id_are_rejected_not_raised() -> No
     assert isinstance(issuer.seen[0][0], UnreadableEvent)
 
 
+def test_each_unreadable_record_is_named_by_its_own_index() -> None:
+    # Found by `make fuzz` (docs/FUZZ.md) in {"Records": [[null], 1895, null, null]}.
+    response, _ = run({"Records": [None, None]})
+    assert [r["problems"][0] for r in response["results"]] == [
+        "Records[0] must be an object; got null.", "Records[1] must be an object; got null."]
+
+
 @pytest.mark.parametrize(
     ("records", "expected"),
     [("x", "Records must be a list of SQS records; got a string ('x')"),

@@ -4,6 +4,7 @@ a team's EventBridge event, the renewal queue, or a direct invoke by the operato
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
@@ -87,14 +88,16 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
                 "batchItemFailures": []}
     if not records:
         return {"results": [], "batchItemFailures": []}
-    positions = {id(record): index for index, record in enumerate(records)}
+    # The processor hands the records over one by one, in order: the count is each one's index
+    # (looking it up by id() would give equal records, such as two nulls, the same index).
+    positions = itertools.count()
     results: list[dict[str, Any]] = []
     unreportable: list[Exception] = []
 
     def record_handler(record: SQSRecord) -> None:
         request_id = message_id(record)
         try:
-            results.append(issue_record(issuer, record, positions[id(record.raw_event)]))
+            results.append(issue_record(issuer, record, next(positions)))
         except Exception as failure:
             if isinstance(failure, Redeliver):
                 results.append(failure.outcome)

@@ -1,0 +1,56 @@
+"""A small `make fuzz` inside `make test`: a couple of hundred generated cases of every kind
+through the issuer's handler on the session's stack, with the fuzz's own checks, and proof
+that those checks see a write and a change when there is one."""
+
+from __future__ import annotations
+
+import os
+
+from tests.e2e.support import client, unique
+from tests.fuzz import cases as fuzz_cases
+from tests.fuzz.report import by_family
+from tests.fuzz.runner import Fuzzer
+from tests.fuzz.watch import Meters, slack_problems, snapshot
+
+CASES = 200
+
+
+def test_generated_cases_through_the_handler(stack) -> None:
+    fuzzer = Fuzzer(stack, window=50, accepted_share=0)  # the warm-up issues; enough here
+    tally = fuzzer.run(CASES)
+    shown = [f"{f.what}: {f.detail} ({f.kind}) {f.event}" for f in fuzzer.failures]
+    assert not shown, "\n".join(shown)
+    assert tally.cases >= CASES
+    assert tally.issued >= 1  # the warm-up at least: a valid request went all the way
+    assert tally.rejected_cases >= CASES * 0.9
+    assert tally.windows >= 3
+    assert tally.outcomes["rejected at precheck"] >= 1  # the CAA record works
+    families = {family.split("/")[0] for family in by_family(tally.sent)}
+    assert {kind.split("/")[0] for kind in fuzz_cases.REJECTED_KINDS} <= families
+
+
+def test_the_checks_see_a_write_and_a_change(stack) -> None:
+    meters = Meters(stack)
+    before, state = meters.read(), snapshot(stack)
+    key = unique("fuzz-watch-")
+    client("s3").put_object(Bucket=os.environ["CERT_BUCKET"], Key=key, Body=b"x")
+    try:
+        assert meters.read().since(before).writes == {"s3 PutObject": 1}
+        changes = state.changes(snapshot(stack))
+        assert len(changes) == 1 and key in changes[0], changes
+    finally:
+        client("s3").delete_object(Bucket=os.environ["CERT_BUCKET"], Key=key)
+        meters.close()
+
+
+def test_slack_problems_are_seen() -> None:
+    def section(text: str) -> dict:
+        return {"text": "wildcert rejected a certificate request",
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+    assert slack_problems(section("Request for *web* rejected, @\u200bhere")) == []
+    assert slack_problems(section("<!channel>")) == [
+        "an unescaped '<' or '>' (a Slack control sequence)"]
+    assert slack_problems(section("ping @here")) == ["a live @here/@channel/@everyone"]
+    assert slack_problems(section("x" * 3001)) == ["section text of 3001 characters (Slack "
+                                                   "takes 3000)"]
