@@ -10,8 +10,11 @@ the limits Let's Encrypt publishes, each a token bucket (not a fixed window):
 Exemptions, as Boulder decides them on newOrder:
   ARI renewal   `replaces` names a certificate this CA issued, and its renewal window
                 (`suggestedWindow`, as the front serves it) holds now: exempt from all three.
-  renewal       (with `renewal_exemption`, Boulder's rule) the exact set of identifiers was
-                issued within the last 120 days: exempt from the first two, not the third.
+  renewal       the exact set of identifiers was issued within the last 120 days: exempt
+                from the first two (`renewals_skip_orders`, `renewals_skip_domain`), never
+                from the third. Boulder's code exempts renewals from both; Let's Encrypt's
+                documentation names only ARI renewals as exempt from the order limit, so a
+                bench can switch `renewals_skip_orders` off to model that stricter reading.
 
 Orders are spent on newOrder (and refunded when Pebble refuses the order); certificates are
 checked on newOrder and spent when issued (a renewal spends only its exact set's) — here,
@@ -59,7 +62,8 @@ class Policy:
     certificates_per_set: int = 5
     certificates_period: float = WEEK
     renewal_lookback: float = 120 * DAY
-    renewal_exemption: bool = True
+    renewals_skip_orders: bool = True
+    renewals_skip_domain: bool = True
     ari_exemption: bool = True
     scale: float = 1.0
 
@@ -129,6 +133,7 @@ class Verdict:
     refused_by: str | None = None
     retry_after: int = 0  # whole seconds, at least 1 when refused
     detail: str = ""
+    spent_order: bool = False
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"allowed": self.allowed}
@@ -191,11 +196,13 @@ class CaLimits:
         if ari_window_open and self.policy.ari_exemption:
             self.exempt["ari"] += 1
             return Verdict(True, exempt="ari")
-        renewal = self.policy.renewal_exemption and history.issued_within(
-            names, self.policy.seconds(self.policy.renewal_lookback))
+        renewal = self._renewal(names, history)
+        skip_orders = renewal and self.policy.renewals_skip_orders
+        skip_domain = renewal and self.policy.renewals_skip_domain
         wanted = [(PER_SET, ",".join(names))]
-        if not renewal:
-            wanted += [(ORDERS, account)]
+        if not skip_orders:
+            wanted.append((ORDERS, account))
+        if not skip_domain:
             wanted += [(PER_DOMAIN, d) for d in sorted({registered_domain(n) for n in names})]
         now = self.clock()
         short = [(limit, key, self._bucket(limit, key).wait(now)) for limit, key in wanted]
@@ -205,25 +212,28 @@ class CaLimits:
             self.refused[limit] += 1
             return Verdict(False, refused_by=limit, retry_after=max(1, math.ceil(wait)),
                            detail=self._detail(limit, key, wait))
-        if not renewal:
+        if not skip_orders:
             self._bucket(ORDERS, account).take(now)
         self.allowed += 1
-        if renewal:
-            self.exempt["renewal"] += 1
-        return Verdict(True, exempt="renewal" if renewal else None)
+        exempt = "renewal" if skip_orders or skip_domain else None
+        if exempt:
+            self.exempt[exempt] += 1
+        return Verdict(True, exempt=exempt, spent_order=not skip_orders)
+
+    def _renewal(self, names: tuple[str, ...], history: Issuances) -> bool:
+        return history.issued_within(names, self.policy.seconds(self.policy.renewal_lookback))
 
     def refund_order(self, account: str, verdict: Verdict) -> None:
         """The CA did not create the order after all: its order comes back (as in Boulder)."""
-        if verdict.allowed and verdict.exempt is None:
+        if verdict.allowed and verdict.spent_order:
             self._bucket(ORDERS, account).refund(self.clock())
 
     def certificate_issued(self, names: tuple[str, ...], history: Issuances) -> None:
         """Spend what an issued certificate costs; call before `history` records it."""
         now = self.clock()
         self._bucket(PER_SET, ",".join(names)).take(now)
-        renewal = self.policy.renewal_exemption and history.issued_within(
-            names, self.policy.seconds(self.policy.renewal_lookback))
-        if not renewal:  # a renewal does not use up its registered domain's certificates
+        # A renewal does not use up its registered domain's certificates.
+        if not (self.policy.renewals_skip_domain and self._renewal(names, history)):
             for domain in sorted({registered_domain(n) for n in names}):
                 self._bucket(PER_DOMAIN, domain).take(now)
         self.issued += 1

@@ -130,7 +130,8 @@ def test_ari_renewal_inside_its_window_is_exempt_from_every_limit(
     first = invoke({"domains": list(wildcard(label)), "name": label})
     assert first["status"] == "issued", first
     cert_id = stored_set(label)[0]["ari_id"]
-    front.set_limits(orders_per_account=1, certificates_per_set=1, renewal_exemption=False)
+    front.set_limits(orders_per_account=1, certificates_per_set=1,
+                     renewals_skip_orders=False)
     acme = session(stack)
     acme.new_order(wildcard(unique("arx")))
     refused(lambda: acme.new_order(wildcard(label)))  # no order left, window not open
@@ -153,7 +154,7 @@ def test_wildcert_meets_the_order_limit_as_a_deferred_failure(
 ) -> None:
     """A rateLimited newOrder fails the request with the CA's Retry-After and starts the
     account's cooldown in the bucket, exactly as the fault rule `rateLimited` makes it."""
-    front.set_limits(orders_per_account=1, orders_period=3600, renewal_exemption=False)
+    front.set_limits(orders_per_account=1, orders_period=3600)
     cooldown = CertificateStore.cooldown_key(os.environ["ACME_DIRECTORY_URL"])
     try:
         label = unique("wml")
@@ -169,12 +170,12 @@ def test_wildcert_meets_the_order_limit_as_a_deferred_failure(
 
 
 def test_limits_are_checked_and_reset_switches_them_off(front: FrontClient) -> None:
-    for bad in ({"orders": 3}, {"scale": 0}, {"renewal_exemption": "no"}):
+    for bad in ({"orders": 3}, {"scale": 0}, {"renewals_skip_domain": "no"}):
         with pytest.raises(ValueError, match="ACME front refused POST limits"):
             front.set_limits(**bad)
     assert front.limits() == {"enabled": False}
     on = front.set_limits(scale=360)
     assert on["enabled"] and on["policy"]["orders_per_account"] == 300
-    assert on["policy"]["scale"] == 360 and on["policy"]["renewal_exemption"] is True
+    assert on["policy"]["scale"] == 360 and on["policy"]["renewals_skip_orders"] is True
     front.reset()
     assert front.limits() == {"enabled": False}

@@ -112,13 +112,22 @@ def test_exact_set_limit_holds_renewals_too_but_not_ari_renewals() -> None:
     assert (ari.allowed, ari.exempt) == (True, "ari")
 
 
-def test_without_the_renewal_exemption_a_renewal_is_an_order_like_any_other() -> None:
+def test_renewals_may_be_held_to_the_order_limit() -> None:
     clock = Clock()
-    ca, history = limits(clock, orders_per_account=1, renewal_exemption=False)
+    ca, history = limits(clock, orders_per_account=1, renewals_skip_orders=False)
     assert ca.new_order("acct", names("a"), ari_window_open=False, history=history).allowed
     issue(ca, history, names("a"))
     assert not ca.new_order("acct", names("a"), ari_window_open=False, history=history).allowed
     assert ca.new_order("acct", names("a"), ari_window_open=True, history=history).exempt == "ari"
+    # Still exempt from its registered domain's limit, while it spends an order.
+    ca, history = limits(clock, orders_per_account=2, certificates_per_domain=1,
+                         renewals_skip_orders=False)
+    issue(ca, history, names("a"))
+    renewal = ca.new_order("acct", names("a"), ari_window_open=False, history=history)
+    assert (renewal.allowed, renewal.exempt, renewal.spent_order) == (True, "renewal", True)
+    assert not ca.new_order("acct", names("b"), ari_window_open=False, history=history).allowed
+    assert ca.new_order("acct", names("a"), ari_window_open=False, history=history).allowed
+    assert not ca.new_order("acct", names("a"), ari_window_open=False, history=history).allowed
     strict = CaLimits(Policy(orders_per_account=1, ari_exemption=False), clock=clock)
     strict.new_order("acct", names("b"), ari_window_open=True, history=history)
     assert not strict.new_order("acct", names("c"), ari_window_open=True,
@@ -149,7 +158,7 @@ def test_policy_is_checked_and_names_are_normalised() -> None:
     with pytest.raises(ValueError):
         policy_from({"scale": 0})
     with pytest.raises(ValueError, match="true or false"):
-        policy_from({"renewal_exemption": "yes"})
+        policy_from({"renewals_skip_orders": "yes"})
     assert policy_from({"orders_per_account": "7", "scale": 2}).seconds(10) == 5
     assert registered_domain("*.a.team.Example.COM.") == "example.com"
     assert identifier_set(["B.example.com", "b.example.com.", "*.a.example.com"]) == (
