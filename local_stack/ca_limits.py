@@ -172,6 +172,7 @@ class CaLimits:
     exempt: dict[str, int] = field(default_factory=lambda: {"ari": 0, "renewal": 0})
     refused: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LIMIT_NAMES, 0))
     issued: int = 0
+    orders_spent: int = 0  # orders that drew on an account's bucket (refunds given back)
 
     def _bucket(self, limit: str, key: str) -> TokenBucket:
         found = self.buckets.get((limit, key))
@@ -214,6 +215,7 @@ class CaLimits:
                            detail=self._detail(limit, key, wait))
         if not skip_orders:
             self._bucket(ORDERS, account).take(now)
+            self.orders_spent += 1
         self.allowed += 1
         exempt = "renewal" if skip_orders or skip_domain else None
         if exempt:
@@ -227,6 +229,7 @@ class CaLimits:
         """The CA did not create the order after all: its order comes back (as in Boulder)."""
         if verdict.allowed and verdict.spent_order:
             self._bucket(ORDERS, account).refund(self.clock())
+            self.orders_spent -= 1
 
     def certificate_issued(self, names: tuple[str, ...], history: Issuances) -> None:
         """Spend what an issued certificate costs; call before `history` records it."""
@@ -255,4 +258,4 @@ class CaLimits:
     def as_json(self) -> dict[str, Any]:
         return {"policy": self.policy.as_json(), "allowed": self.allowed,
                 "exempt": dict(self.exempt), "refused": dict(self.refused),
-                "issued": self.issued}
+                "orders_spent": self.orders_spent, "issued": self.issued}

@@ -219,3 +219,24 @@ def test_a_change_pending_for_some_seconds_then_insync(stack: Stack, faults: Aws
     assert route53.get_change(Id=change_id)["ChangeInfo"]["Status"] == "INSYNC"
     route53.change_resource_record_sets(HostedZoneId=zone,
                                         ChangeBatch=_txt(name, "v", action="DELETE"))
+
+
+def test_getchange_polls_follow_the_schedule_the_fleet_model_counts(stack: Stack,
+                                                                   faults: AwsFaults,
+                                                                   proxied) -> None:
+    """bench/fleet_model.py counts GetChange calls for a real INSYNC delay from wildcert's
+    poll schedule; here wildcert itself polls a change held PENDING for 8 s."""
+    from bench.fleet_model import insync_wait
+
+    zone = HostedZone(stack.zone_id("example.net"), "example.net")
+    record = ChallengeRecord(zone, f"_acme-challenge.{uuid.uuid4().hex[:8]}.example.net", "v")
+    faults.add(service="route53", operation="ChangeResourceRecordSets", action="pending",
+               seconds=8.0, count=1)
+    records = ChallengeRecords(proxied("route53"), deadline=Deadline.after(60))
+    started = time.monotonic()
+    records.add([record])
+    waited, polls = insync_wait(8.0)
+    assert (waited, polls) == (15.0, 4)  # asked after 1, 3, 7 and 15 s
+    assert waited <= time.monotonic() - started < waited + 3
+    assert faults.count("route53", "GetChange") == polls
+    records.remove([record])
