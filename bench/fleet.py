@@ -48,6 +48,7 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import machine  # noqa: E402
 from bench.wildcert_runner import QUIET_LOGS  # noqa: E402
 
 WORK = BENCH / "work"
@@ -458,7 +459,7 @@ def summarize(fleet: Fleet, run: dict[str, Any], due: dict[str, list[str]],
         "dead_letters": dead_letters(fleet),
         "invocations": len({r.get("invocation") for r in records}),
         "outcomes": dict(statuses),
-        "failed_for_good": len([r for r in failures if not r.get("deferred")]),
+        "failed_not_deferred": len([r for r in failures if not r.get("deferred")]),
         "deferred": len(deferred),
         "failure_samples": sorted({(r.get("stage") or "") + ": " + (r.get("error") or "")[:160]
                                    for r in failures})[:6],
@@ -527,13 +528,15 @@ def run(config: FleetConfig) -> dict[str, Any]:
             f"{facts.concurrency} workers, batch {facts.batch_size}")
         before = {"aws": stack.aws_faults.stats()["by_operation"],
                   "slack": len(stack.slack_messages())}
+        load = [machine.load_average()]
         renewals = run_renewals(fleet)
         summary = summarize(fleet, renewals, due, limits, before)
         summary["seed"] = seeded
+        summary["load"] = [*load, machine.load_average()]
         say(f"  {summary['renewed']}/{summary['n']} renewed in {summary['wall']:.0f} s "
             f"({summary['ending']}); {len(summary['dead_letters'])} dead, "
             f"{len(summary['double_issuance'])} issued twice, "
-            f"{summary['failed_for_good']} failed")
+            f"{summary['failed_not_deferred']} failed")
         return summary
     finally:
         stack.stop()
@@ -571,8 +574,8 @@ def problems(summary: dict[str, Any]) -> list[str]:
                       ("stored_unchanged", "still stored with the old serial")):
         if summary[key]:
             found.append(f"{len(summary[key])} {what}")
-    if summary["failed_for_good"]:
-        found.append(f"{summary['failed_for_good']} invocations failed (not deferred)")
+    if summary["failed_not_deferred"]:
+        found.append(f"{summary['failed_not_deferred']} invocations failed (not deferred)")
     return found
 
 

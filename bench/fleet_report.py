@@ -31,8 +31,8 @@ def verdict(run: dict[str, Any]) -> str:
     bad = [f"{len(run[k])} {w}" for k, w in (
         ("not_renewed", "not renewed"), ("double_issuance", "issued twice"),
         ("dead_letters", "on the DLQ")) if run[k]]
-    if run["failed_for_good"]:
-        bad.append(f"{run['failed_for_good']} failed invocations")
+    if run["failed_not_deferred"]:
+        bad.append(f"{run['failed_not_deferred']} failed invocations (not deferred)")
     return "all renewed once" if not bad else ", ".join(bad)
 
 
@@ -52,8 +52,8 @@ def full_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
         ("result", f"**{verdict(run)}**: {run['renewed']}/{run['n']} renewed, "
                    f"{_count(run['double_issuance'])} issued twice, "
                    f"{_count(run['dead_letters'])} on the dead-letter queue"),
-        ("issuer invocations: issued / deferred (CA said wait) / failed",
-         f"{run['outcomes'].get('issued', 0)} / {run['deferred']} / {run['failed_for_good']}"),
+        ("issuer invocations: issued / deferred (CA said wait) / failed (not deferred)",
+         f"{run['outcomes'].get('issued', 0)} / {run['deferred']} / {run['failed_not_deferred']}"),
         ("most receives of one message (the queue allows "
          f"{template['max_receive_count']})", str(run["receives_max"])),
         ("wall: the sweep's start to the last certificate stored", f"**{_s(run['wall'])}**"),
@@ -73,6 +73,7 @@ def full_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
                              f"{policy['renewals_skip_orders']}"),
         ("Slack failure messages", str(run["slack_failures"])),
         ("seeding (limits off)", f"{_s(run['seed']['wall'])}, {run['seed']['threads']} threads"),
+        ("load average during the run (2 CPUs, shared)", " / ".join(run.get("load", []))),
     ]
 
 
@@ -82,7 +83,7 @@ def stress_rows(stress: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         ca = run["ca"]
         rows.append((
             STRESS_NAMES.get(key, key), f"{run['renewed']}/{run['n']}",
-            _count(run["dead_letters"]), str(run["failed_for_good"]), str(run["deferred"]),
+            _count(run["dead_letters"]), str(run["failed_not_deferred"]), str(run["deferred"]),
             str(sum((ca.get("refused") or {}).values())),
             f"{run['route53']['throttled']}", str(run["receives_max"]),
             str(run["slack_failures"]), _s(run["wall"]), str(run["ending"]),
@@ -115,9 +116,9 @@ def findings(fleet: dict[str, Any]) -> list[str]:
                 f"{sum(run['ca']['refused'].values())} newOrders were refused: workers past "
                 "the bucket's cooldown check order anyway, and each refusal posts a Slack "
                 f"failure ({run['slack_failures']} posts).")
-        if key == "route53" and run["failed_for_good"]:
+        if key == "route53" and run["failed_not_deferred"]:
             out.append(
-                f"- Route 53 stress: {run['failed_for_good']} renewals failed with Route 53 "
+                f"- Route 53 stress: {run['failed_not_deferred']} renewals failed with Route 53 "
                 "throttling after the adapter's retries; such a message waits the queue's "
                 f"visibility timeout ({run['template']['visibility_timeout']} s) before its "
                 "next try.")
@@ -157,7 +158,8 @@ def section(results: dict[str, Any]) -> list[str]:
     if stress:
         lines += [
             "Stress runs: 30 certificates (6 by ARI, 24 by age) with one limit binding hard.", "",
-            *_table(("scenario", "renewed", "on DLQ", "failed", "deferred", "orders refused",
+            *_table(("scenario", "renewed", "on DLQ", "failed (not deferred)", "deferred",
+                     "orders refused",
                      "Route 53 throttled", "max receives", "Slack failures", "wall", "ended"),
                     stress_rows(stress)), "",
         ]
