@@ -125,8 +125,8 @@ def findings(fleet: dict[str, Any]) -> list[str]:
         elif key == "route53":
             out.append(
                 f"- Route 53 stress: {run['route53']['throttled']} calls throttled, every "
-                f"renewal went through ({verdict(run)}): the adapter's backoff outlasts a "
-                "Route 53 account 5x oversubscribed by the rest of the account.")
+                f"renewal went through ({verdict(run)}): the adapter's backoff outlasts an "
+                "account whose other callers leave wildcert 1 request/s.")
     return out
 
 
