@@ -1,61 +1,92 @@
-# wildcert — everything a developer or CI runs goes through these targets.
+# wildcert — everything a developer or CI runs goes through these targets (`make help`).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+SAM := $(VENV)/bin/sam
 STAMP := $(VENV)/.installed
+# samconfig.toml environment for build and deploy: default (production) or staging.
+SAM_ENV ?= default
 
-.PHONY: all deps system-deps demo test test-fast lint bench build clean stack-start stack-stop
+.PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
+	clean stack-start stack-stop oldest-sdk
 
 all: test
 
+help: ## list the targets
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z_-]+:[^#]*## / {printf "  make %-12s %s\n", $$1, $$2}' \
+	  $(MAKEFILE_LIST)
+
 # Debian packages the local stack needs (Pebble, Let's Encrypt's ACME test server).
-system-deps:
+system-deps: ## install Debian's pebble (the local stack's CA) if missing
 	@command -v pebble >/dev/null 2>&1 || { \
 	  echo "installing Debian package pebble"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pebble >/dev/null; }
 
-$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml
+$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml puller/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e ./puller
 	touch $(STAMP)
 
 # sam and checkov pin boto3 against the project and each other: each gets a venv of its own.
+# Only the infrastructure tests and the build use them.
 TOOLS_STAMP := $(VENV)/tools/.installed
 $(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt tests/infra/tools/install.sh
 	tests/infra/tools/install.sh
 	touch $(TOOLS_STAMP)
 
-deps: system-deps $(STAMP) $(TOOLS_STAMP)
+stack-deps: system-deps $(STAMP) ## what the local stack needs: pebble and the project venv
 
-# Issue a real wildcard certificate against the local stack and show it.
-demo: deps
+deps: stack-deps $(TOOLS_STAMP) ## everything: pebble, the venv, sam and checkov
+
+# The oldest AWS SDK the functions declare (wildcert/sdk_floor.py) with the layer's
+# requirements: tests/e2e/test_oldest_sdk.py issues a certificate with it.
+OLDEST_SDK := $(VENV)/oldest-sdk
+OLDEST_SDK_STAMP := $(OLDEST_SDK)/.installed
+OLDEST_SDK_PINS := boto3==1.35.69 botocore==1.35.69
+# Kept cheap (about 20 s): no pip of its own (the main venv's pip installs into it) and no
+# bytecode compiled up front (Python writes it for what the test imports).
+$(OLDEST_SDK_STAMP): layers/wildcert/requirements.txt requirements/dev.txt Makefile | $(STAMP)
+	rm -rf $(OLDEST_SDK)
+	$(PYTHON) -m venv --without-pip $(OLDEST_SDK)
+	$(PY) -m pip --python $(OLDEST_SDK)/bin/python install -q --disable-pip-version-check \
+	  --no-compile $(OLDEST_SDK_PINS) $$(grep -E '^pytest==' requirements/dev.txt) \
+	  -r layers/wildcert/requirements.txt
+	touch $(OLDEST_SDK_STAMP)
+
+oldest-sdk: $(OLDEST_SDK_STAMP) ## a venv with the oldest AWS SDK the functions accept (for make test)
+
+demo: stack-deps ## issue a real wildcard certificate on the local stack and show it
 	$(PY) scripts/demo.py
 
-lint: deps
+lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: deps lint
+test: deps lint oldest-sdk ## lint, then every test (unit, end-to-end, stack, infrastructure)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
 
-test-fast: deps
+test-fast: deps ## the tests that need no local stack
 	$(VENV)/bin/pytest -q -m "not stack" -p no:cacheprovider
 
-bench: deps
+bench: stack-deps ## wildcert against certbot on the local stack; writes bench/RESULTS.md
 	$(PY) bench/run.py
 
-build: deps
-	$(VENV)/bin/sam build
+build: $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
+	$(SAM) build --config-env $(SAM_ENV)
 
-stack-start: deps
+deploy: build ## sam build, then sam deploy with samconfig.toml (SAM_ENV=staging for staging)
+	$(SAM) deploy --config-file samconfig.toml --config-env $(SAM_ENV)
+
+stack-start: stack-deps ## start the local stack in .local-stack (port base 14000)
 	scripts/local-stack start
 
-stack-stop:
+stack-stop: ## stop the local stack
 	scripts/local-stack stop
 
-clean:
+clean: ## remove the venv, build output and caches
 	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache .hypothesis

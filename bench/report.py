@@ -359,6 +359,24 @@ def scale_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def lifetimes_section(results: dict[str, Any]) -> list[str]:
+    runs = results.get("lifetimes") or []
+    if not runs:
+        return []
+    from bench import lifetimes
+
+    outcomes = [lifetimes.Outcome(**run) for run in runs]
+    return [
+        "## Renewal over a year of virtual time", "",
+        f"bench/lifetimes.py: the real sweep, watch and issuer decisions, with an in-memory "
+        f"bucket, queue and CA, {outcomes[0].certificates} certificates per year, on the "
+        "schedule the template derives from each lifetime. \"late\" is measured from the "
+        "renewal point the bucket held (the CA's chosen moment under ARI, else the lifetime "
+        "threshold); forced renewals are left out of it. See docs/RENEWAL.md.", "",
+        *lifetimes.table(outcomes),
+    ]
+
+
 def sleeps_section(results: dict[str, Any]) -> list[str]:
     sleeps = results.get("certbot_sleeps") or []
     rows = [(f"`{s['file']}:{s['line']}`", f"`{s['function']}`", f"`{s['code']}`")
@@ -395,8 +413,8 @@ def render(results: dict[str, Any], notes: Sequence[str] = ()) -> str:
         machine_section(results), ["## Summary", "", *headline(results)], time_section(results),
         acme_section(results), aws_section(results), dns_section(results),
         cold_section(results), layer_section(results), scale_section(results),
-        fleet_report.section(results), sleeps_section(results), list(notes),
-        raw_section(results),
+        lifetimes_section(results), fleet_report.section(results), sleeps_section(results),
+        list(notes), raw_section(results),
     ]
     return "\n".join("\n".join(part) + "\n" for part in parts if part)
 

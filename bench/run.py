@@ -8,6 +8,8 @@ counts are stable) in bench/work/stack, then measures side by side:
   cold      a fresh process importing each tool's entry point: wall time and peak RSS
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
   scale     N certificates from a thread pool of handler calls
+  lifetimes a year of virtual time over the real sweep, watch and renewal decisions for 90-,
+            64-, 45- and 6-day certificates (bench/lifetimes.py; no stack needed)
   fleet     500 due certificates renewed through sweep -> queue -> issuer under Route 53's
             and Let's Encrypt's limits, on a stack of its own, plus two small stress runs
             where one limit binds hard (bench/fleet.py)
@@ -67,12 +69,13 @@ class Config:
     concurrency: int = 8
     port_base: int = 15000
     layers: bool = True
+    lifetime_certificates: int = 12  # per simulated year; 0 skips the simulation
     fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
     fleet_stress: bool = True
 
 
 QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
-               fleet_n=fleet.QUICK.n, fleet_stress=False)
+               lifetime_certificates=4, fleet_n=fleet.QUICK.n, fleet_stress=False)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
@@ -86,6 +89,8 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
     parser.add_argument("--concurrency", type=int, help="threads calling the handler")
     parser.add_argument("--port-base", type=int, help="first port base to try (default 15000)")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer builds")
+    parser.add_argument("--lifetime-certificates", type=int,
+                        help="certificates per simulated year (0 skips the simulation)")
     parser.add_argument("--fleet", type=int, help="due certificates in the fleet run (0: none)")
     parser.add_argument("--no-fleet-stress", action="store_true",
                         help="skip the two small fleet runs where one limit binds hard")
@@ -99,6 +104,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
         "port_base": args.port_base,
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
+        "lifetime_certificates": args.lifetime_certificates,
         "fleet_n": args.fleet, "fleet_stress": False if args.no_fleet_stress else None,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -148,6 +154,15 @@ def measure_layers(results: dict[str, Any]) -> None:
     sam = layers.SAM_LAYER / "python"
     built["sam_build"] = dataclasses.asdict(layers.measure(sam)) if sam.is_dir() else None
     results["layers"] = built
+
+
+def simulate_lifetimes(config: Config, results: dict[str, Any]) -> None:
+    from bench import lifetimes
+
+    outcomes = lifetimes.run(lifetimes.cases(certificates=config.lifetime_certificates))
+    results["lifetimes"] = [dataclasses.asdict(o) for o in outcomes]
+    expired = sum(o.expired for o in outcomes)
+    say(f"  {len(outcomes)} simulated years, {expired} certificates expired")
 
 
 @dataclasses.dataclass
@@ -329,6 +344,9 @@ def run_all(config: Config) -> dict[str, Any]:
             measure_layers(results)
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
+    if config.lifetime_certificates:
+        with section(results, "lifetimes"):
+            simulate_lifetimes(config, results)
     run_on_stack(config, certbot_python, results)
     with section(results, "fleet"):
         measure_fleet(config, results)

@@ -26,6 +26,11 @@ from local_stack.ports import HOST, Ports
 
 PEBBLE_BINARY = "/usr/bin/pebble"
 DEFAULT_PEBBLE_ENV = {"PEBBLE_VA_NOSLEEP": "1"}
+# The stack's own variable, not Pebble's: seconds of validity for the certificates Pebble
+# issues, written into its config as `certificateValidityPeriod` (Pebble 2.4.0 reads it
+# there only). Unset: Pebble's default of five years. Passed like Pebble's own variables
+# (`Stack.start(pebble_env=...)`), so one stack can issue short-lived certificates.
+VALIDITY_VARIABLE = "PEBBLE_CERTIFICATE_VALIDITY_PERIOD"
 PR_SET_PDEATHSIG = 1
 
 
@@ -103,8 +108,9 @@ def _builder(
     )
 
 
-def write_config(path: Path, ports: Ports, tls: TlsFiles) -> None:
-    config = {
+def write_config(path: Path, ports: Ports, tls: TlsFiles,
+                 validity_seconds: int | None = None) -> None:
+    config: dict[str, dict[str, object]] = {
         "pebble": {
             "listenAddress": f"{HOST}:{ports.acme}",
             "managementListenAddress": f"{HOST}:{ports.pebble_management}",
@@ -116,7 +122,18 @@ def write_config(path: Path, ports: Ports, tls: TlsFiles) -> None:
             "externalAccountBindingRequired": False,
         }
     }
+    if validity_seconds is not None:
+        config["pebble"]["certificateValidityPeriod"] = validity_seconds
     path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def validity_seconds(env: Mapping[str, str]) -> int | None:
+    raw = env.get(VALIDITY_VARIABLE, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise PebbleFailed(f"{VALIDITY_VARIABLE}={raw!r} must be a whole number of seconds")
+    return int(raw)
 
 
 def pebble_environment(inherited: Mapping[str, str]) -> dict[str, str]:
@@ -144,7 +161,7 @@ class Pebble:
     def start(self, inherited_env: Mapping[str, str]) -> None:
         tls = write_tls(self.tls_dir)
         config = self.directory / "pebble-config.json"
-        write_config(config, self.ports, tls)
+        write_config(config, self.ports, tls, validity_seconds(inherited_env))
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [PEBBLE_BINARY, "-config", str(config), "-dnsserver", f"{HOST}:{self.ports.dns}"],

@@ -1,4 +1,6 @@
-"""What a fresh local stack holds before wildcert runs: bucket, key, zones, Slack secret."""
+"""What a fresh local stack holds before wildcert runs: bucket, key, zones, the Slack secrets
+(the operators' and team alpha's), and the event bus whose outcome events a rule copies to a
+queue the tests read."""
 
 from __future__ import annotations
 
@@ -15,11 +17,20 @@ from local_stack import files
 from local_stack.ports import HOST, Ports
 from local_stack.route53_source import LOCAL_CREDENTIALS, local_client
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 BUCKET = "wildcert-local"
 KEY_ALIAS = "alias/wildcert-local"
 ZONES = ("example.com", "team.example.com", "example.net")
 SLACK_SECRET = "wildcert/slack-webhook"  # noqa: S105 - the name of the secret
 SLACK_WEBHOOK_PATH = "/services/T000/B000/local"
+# The teams of local_stack/teams.toml with a channel of their own (beta has none).
+TEAM_SECRETS = {"alpha": "wildcert/slack/alpha"}
+TEAM_WEBHOOK_PATHS = {"alpha": "/services/T000/B000/alpha"}
+TEAMS_FILE = REPO_ROOT / "local_stack" / "teams.toml"
+EVENT_BUS = "wildcert-local"
+OUTCOME_RULE = "wildcert-local-outcomes"
+OUTCOME_QUEUE = "wildcert-local-outcomes"
 CONTACT_EMAIL = "platform@example.com"
 DELEGATION_TTL = 172800
 
@@ -28,6 +39,7 @@ DELEGATION_TTL = 172800
 class Seeded:
     kms_key_arn: str
     zone_ids: Mapping[str, str]  # zone name (no final dot) -> bare hosted zone id
+    outcome_queue_url: str = ""
 
 
 def seed(ports: Ports) -> Seeded:
@@ -37,6 +49,8 @@ def seed(ports: Ports) -> Seeded:
         zones = pool.submit(lambda: _zones(local_client("route53", endpoint)))
         s3 = pool.submit(local_client, "s3", endpoint)
         secrets = pool.submit(local_client, "secretsmanager", endpoint)
+        outcomes = pool.submit(lambda: _outcome_events(local_client("events", endpoint),
+                                                       local_client("sqs", endpoint)))
         key_arn = _kms_key(local_client("kms", endpoint))
         done = [
             pool.submit(_bucket, s3.result(), key_arn),
@@ -44,7 +58,8 @@ def seed(ports: Ports) -> Seeded:
         ]
         for future in done:
             future.result()
-        return Seeded(kms_key_arn=key_arn, zone_ids=zones.result())
+        return Seeded(kms_key_arn=key_arn, zone_ids=zones.result(),
+                      outcome_queue_url=outcomes.result())
 
 
 def _kms_key(kms: Any) -> str:
@@ -126,6 +141,26 @@ def _slack_secret(secrets: Any, key_arn: str, ports: Ports) -> None:
         KmsKeyId=key_arn,
         SecretString=f"http://{HOST}:{ports.slack}{SLACK_WEBHOOK_PATH}",
     )
+    for team, name in TEAM_SECRETS.items():
+        secrets.create_secret(
+            Name=name,
+            Description=f"Team {team}'s Slack incoming webhook URL (local sink)",
+            KmsKeyId=key_arn,
+            SecretString=f"http://{HOST}:{ports.slack}{TEAM_WEBHOOK_PATHS[team]}",
+        )
+
+
+def _outcome_events(events: Any, sqs: Any) -> str:
+    """The bus the issuer puts outcomes on, and a rule copying them to a queue tests read."""
+    events.create_event_bus(Name=EVENT_BUS)
+    url = str(sqs.create_queue(QueueName=OUTCOME_QUEUE)["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    events.put_rule(Name=OUTCOME_RULE, EventBusName=EVENT_BUS,
+                    EventPattern=json.dumps({"source": ["wildcert"]}))
+    events.put_targets(Rule=OUTCOME_RULE, EventBusName=EVENT_BUS,
+                       Targets=[{"Id": "outcomes", "Arn": arn}])
+    return url
 
 
 def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
@@ -140,13 +175,20 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "AWS_DEFAULT_REGION": LOCAL_CREDENTIALS["region_name"],
         # Through the front, so ARI, profiles, fault injection and counts cover every request.
         "ACME_DIRECTORY_URL": f"https://{HOST}:{ports.acme_front}/dir",
+        # The same Pebble behind the same front, at another URL: another account, as a CA's
+        # staging directory would be.
+        "ACME_STAGING_DIRECTORY_URL": f"https://{HOST}:{ports.acme_front}/dir?ca=staging",
         "ACME_CA_BUNDLE": str(files.tls_ca(directory)),
         "ACME_CONTACT_EMAIL": CONTACT_EMAIL,
         "CERT_BUCKET": BUCKET,
         "KMS_KEY_ID": seeded.kms_key_arn,
         "ALLOWED_ZONES": ",".join(zones[name] for name in ZONES),
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
+        "TEAMS_FILE": str(TEAMS_FILE),
+        "EVENT_BUS_NAME": EVENT_BUS,
         "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
+        # The watch resolves endpoints through the stack's DNS; its test servers are on loopback.
+        "WATCH_ALLOW_LOOPBACK": "true",
         "WILDCERT_MOTO_URL": f"http://{HOST}:{ports.moto}",
         "WILDCERT_STACK_DIR": str(directory),
         "WILDCERT_STACK_PORT_BASE": str(ports.base),
@@ -155,6 +197,7 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "WILDCERT_PEBBLE_ROOTS_URL": f"https://{HOST}:{ports.pebble_management}/roots/0",
         "WILDCERT_SLACK_LOG": str(files.slack_log(directory)),
         "WILDCERT_SLACK_SINK": f"http://{HOST}:{ports.slack}",
+        "WILDCERT_OUTCOME_QUEUE_URL": seeded.outcome_queue_url,
         "WILDCERT_ZONE_EXAMPLE_COM": zones["example.com"],
         "WILDCERT_ZONE_TEAM_EXAMPLE_COM": zones["team.example.com"],
         "WILDCERT_ZONE_EXAMPLE_NET": zones["example.net"],

@@ -1,8 +1,11 @@
-"""`make demo`: issue a real wildcard certificate on the local stack and show what was stored.
+"""`make demo`: two teams share one wildcert on the local stack.
 
-Starts the local stack (Pebble, moto, the DNS server, the Slack sink) in .local-stack/demo,
-invokes the issuer Lambda's handler with events/issue-wildcard.json, prints the certificate,
-the S3 objects and the Slack message, and stops the stack again.
+Starts the local stack (Pebble, moto, the DNS server, the Slack sink) in .local-stack/demo with
+its two teams (local_stack/teams.toml), and invokes the issuer Lambda's handler as EventBridge
+would: team alpha asks for a wildcard certificate (events/issue-eventbridge.json) and gets it;
+team beta asks for alpha's certificate name (events/issue-team-refused.json) and is refused,
+with the rule it broke. Prints the certificate, the S3 objects, what each Slack channel
+received and the outcome events, then stops the stack again.
 """
 
 from __future__ import annotations
@@ -64,20 +67,42 @@ def show_certificate(env: dict[str, str], name: str) -> None:
 
 
 def show_slack(env: dict[str, str]) -> None:
+    from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS
+
+    channels = {SLACK_WEBHOOK_PATH: "the operators' channel",
+                **{path: f"team {team}'s channel" for team, path in TEAM_WEBHOOK_PATHS.items()}}
     path = Path(env["WILDCERT_SLACK_LOG"])
     lines = path.read_text().splitlines() if path.exists() else []
-    print("\nSlack received")
     for line in lines:
-        payload = json.loads(line)["payload"]
-        for block in payload.get("blocks", []):
+        posted = json.loads(line)
+        print(f"\nSlack: {channels.get(posted['path'], posted['path'])} received")
+        for block in posted["payload"].get("blocks", []):
             for text_line in block.get("text", {}).get("text", "").splitlines():
                 print(f"  | {text_line}")
+
+
+def show_outcome_events(env: dict[str, str]) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=env["WILDCERT_MOTO_URL"])
+    print("\nOutcome events on the bus (source wildcert)")
+    while True:
+        messages = sqs.receive_message(QueueUrl=env["WILDCERT_OUTCOME_QUEUE_URL"],
+                                       MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return
+        for message in messages:
+            event = json.loads(message["Body"])
+            detail = event["detail"]
+            said = detail.get("serial") or "; ".join(detail.get("rules") or []) or ""
+            print(f"  {event['detail-type']:<34} team {detail['team']}: {detail['name']} {said}")
 
 
 def main() -> int:
     from local_stack import Stack
 
-    event = json.loads((ROOT / "events" / "issue-wildcard.json").read_text())
+    alpha = json.loads((ROOT / "events" / "issue-eventbridge.json").read_text())
+    beta = json.loads((ROOT / "events" / "issue-team-refused.json").read_text())
     print(f"Starting the local stack in {DEMO_DIR.relative_to(ROOT)} (port base {DEMO_PORT_BASE})")
     stack = Stack.start(DEMO_DIR, DEMO_PORT_BASE)
     try:
@@ -87,15 +112,29 @@ def main() -> int:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         import app  # functions/issuer/app.py, the Lambda handler itself
 
-        print(f"Invoking the issuer with events/issue-wildcard.json: {json.dumps(event)}")
+        print(f"\nTeam alpha asks ({alpha['source']}, events/issue-eventbridge.json): "
+              f"{json.dumps(alpha['detail'])}")
         started = time.monotonic()
-        result = app.handler(event, lambda_context())
+        result = app.handler(alpha, lambda_context())
         elapsed = time.monotonic() - started
-        print(f"\nResult after {elapsed:.1f} s:\n{json.dumps(result, indent=2)}")
+        print(f"Result after {elapsed:.1f} s: {result['status']} {result['name']} "
+              f"(team {result.get('team')}), serial {result.get('serial')}")
         if result.get("status") not in {"issued", "skipped"}:
+            print(json.dumps(result, indent=2))
             return 1
         show_certificate(stack.env, result["name"])
+
+        print(f"\nTeam beta asks for alpha's name ({beta['source']}, "
+              f"events/issue-team-refused.json): {json.dumps(beta['detail'])}")
+        refused = app.handler(beta, lambda_context())
+        print(f"Result: {refused['status']} at stage {refused.get('stage')}, "
+              f"rules {', '.join(refused.get('rules') or [])}")
+        for problem in refused.get("problems", []):
+            print(f"  - {problem}")
+        if refused.get("status") != "rejected":
+            return 1
         show_slack(stack.env)
+        show_outcome_events(stack.env)
         return 0
     finally:
         stack.stop()

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.support import slack_payloads
+from tests.e2e.support import ISSUER, invoke, slack_payloads
 from wildcert.adapters import acme as acme_client
 from wildcert.adapters import aws
 
@@ -77,8 +77,6 @@ def write_calls(monkeypatch):
 
 
 def test_bad_input_is_rejected_with_no_trace(write_calls, stack_env) -> None:
-    from wildcert.jobs.issue import entry as issue_entry
-
     posted_before = len(slack_payloads())
 
     @settings(max_examples=150, deadline=None,
@@ -86,7 +84,7 @@ def test_bad_input_is_rejected_with_no_trace(write_calls, stack_env) -> None:
                                      HealthCheck.function_scoped_fixture])
     @given(envelopes)
     def run(event) -> None:
-        result = issue_entry.issue(event, None)
+        result = invoke(ISSUER, event)
         outcomes = result.get("results", [result])
         for outcome in outcomes:
             CASES[outcome["status"]] += 1

@@ -8,41 +8,29 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from local_stack import Stack
-from tests.e2e.support import invoke, slack_payloads, unique
-from tests.e2e.test_faults_common import (
+from tests.e2e.faults_support import (
     archive_serials,
     assert_clean_failure,
     cooldown_key,
-    fresh_faults,
     journal,
-    lambda_context,
     leftover_challenges,
     moto,
     orders_for,
     read_object,
     stored,
 )
-from wildcert.jobs.issue import entry as issue_entry
+from tests.e2e.support import ISSUER, invoke, slack_payloads, wildcard_request
 from wildcert.jobs.issue.pipeline import StageFailure
+
+pytestmark = pytest.mark.usefixtures("fresh_faults")
 
 # Every kind the issuer POSTs a JWS to once its account exists: where a nonce is checked.
 JWS_KINDS = ("newOrder", "authz", "challenge", "finalize", "order", "certificate")
 LAMBDA_SECONDS = 8.0  # the handler gets half of it (4 s) as its deadline, half as reserve
-
-
-@pytest.fixture(autouse=True)
-def _faults(stack: Stack) -> Iterator[None]:
-    yield from fresh_faults(stack)
-
-
-def _request(prefix: str) -> tuple[str, dict[str, object]]:
-    label = unique(prefix)
-    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
 
 
 def _fired(stack: Stack, fault: str) -> int:
@@ -72,10 +60,10 @@ def test_half_the_nonces_rejected(stack: Stack) -> None:
     a clean failure is allowed, issuing is what almost always happens."""
     for kind in JWS_KINDS:
         stack.acme_front.inject(kind, "badNonce", probability=0.5)
-    label, request = _request("an")
+    label, request = wildcard_request("an")
     before = len(slack_payloads())
     try:
-        result = invoke(request)
+        result = invoke(ISSUER, request)
     except StageFailure as failure:
         assert "badNonce" in failure.message
         _failed_cleanly(stack, label, request, failure, before)
@@ -88,16 +76,16 @@ def test_server_errors_and_resets_on_random_requests(stack: Stack) -> None:
     # At most four faults in all, so no call can meet more than its five attempts.
     stack.acme_front.inject("*", "serverError", probability=0.3, count=2, status=503)
     stack.acme_front.inject("*", "reset", probability=0.3, count=2)
-    label, request = _request("ae")
-    result = invoke(request)
+    label, request = wildcard_request("ae")
+    result = invoke(ISSUER, request)
     assert _fired(stack, "serverError") + _fired(stack, "reset") >= 1
     _issued_once(stack, label, request, result)
 
 
 def test_a_slow_ca_still_issues(stack: Stack) -> None:
     stack.acme_front.inject("*", "delay", probability=0.5, seconds=0.3)
-    label, request = _request("as")
-    result = invoke(request)
+    label, request = wildcard_request("as")
+    result = invoke(ISSUER, request)
     assert _fired(stack, "delay") >= 3
     _issued_once(stack, label, request, result)
 
@@ -106,11 +94,11 @@ def test_a_ca_slower_than_the_lambda_has_left(stack: Stack) -> None:
     """One answer takes longer than the invocation has left: the issuer must give up on it in
     time to clean up and report, not be killed by the Lambda timeout halfway through."""
     stack.acme_front.inject("newOrder", "delay", count=1, seconds=LAMBDA_SECONDS + 1)
-    label, request = _request("al")
+    label, request = wildcard_request("al")
     before = len(slack_payloads())
     started = time.monotonic()
     try:
-        result = issue_entry.issue(request, lambda_context(LAMBDA_SECONDS))
+        result = invoke(ISSUER, request, seconds=LAMBDA_SECONDS)
     except StageFailure as failure:
         result = {"status": f"failed at {failure.stage}: {failure.message}"}
         _failed_cleanly(stack, label, request, failure, before)
@@ -124,11 +112,11 @@ def test_a_ca_slower_than_the_lambda_has_left(stack: Stack) -> None:
 
 def test_rate_limited_new_order_defers_the_queue(stack: Stack) -> None:
     stack.acme_front.inject("newOrder", "rateLimited", count=1, retry_after=3600)
-    label, request = _request("ar")
+    label, request = wildcard_request("ar")
     before = len(slack_payloads())
     try:
         with pytest.raises(StageFailure) as raised:
-            invoke(request)
+            invoke(ISSUER, request)
         failure = raised.value
         assert "rateLimited" in failure.message and failure.retry_after == 3600, failure
         _failed_cleanly(stack, label, request, failure, before)
@@ -136,9 +124,9 @@ def test_rate_limited_new_order_defers_the_queue(stack: Stack) -> None:
 
         new_orders = len(stack.acme_front.new_orders())
         slack_before = len(slack_payloads())
-        other, other_request = _request("ad")
+        other, other_request = wildcard_request("ad")
         with pytest.raises(StageFailure) as deferred:
-            invoke(other_request)
+            invoke(ISSUER, other_request)
         assert deferred.value.deferred and deferred.value.retry_after > 3000, deferred.value
         assert len(stack.acme_front.new_orders()) == new_orders  # the CA was not asked
         assert len(slack_payloads()) == slack_before  # already reported once
@@ -152,9 +140,9 @@ def test_rate_limited_new_order_defers_the_queue(stack: Stack) -> None:
 def test_an_order_that_goes_invalid(stack: Stack, kind: str) -> None:
     """challenge: the CA fails the DNS-01 validation; finalize: the order itself turns invalid."""
     stack.acme_front.inject(kind, "invalid", count=1)
-    label, request = _request("ai")
+    label, request = wildcard_request("ai")
     before = len(slack_payloads())
     with pytest.raises(StageFailure) as raised:
-        invoke(request)
+        invoke(ISSUER, request)
     _failed_cleanly(stack, label, request, raised.value, before)
     assert len(orders_for(stack, request["domains"])) == 1

@@ -3,42 +3,40 @@ point, as a Lambda killed at its timeout or by the runtime would. The next attem
 the challenge values the dead one left, and never get a second certificate for one request:
 after the download it must finish the dead attempt's order (same serial, same key).
 
-The dead attempt's lease lasts its deadline + 60 s; rather than sleep that long, the next
-attempt runs with its clock an hour ahead, so it sees the lease as expired.
+The dead attempt's lease lasts its deadline + 60 s; rather than sleep that long, the test ends
+it in the journal (faults_support.expire_lease) before the next attempt.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local_stack import Stack
-from tests.e2e.support import invoke, unique
-from tests.e2e.test_faults_common import (
+from tests.e2e.faults_support import (
     archive_serials,
-    fresh_faults,
-    issuer,
+    expire_lease,
     journal,
     leftover_challenges,
     orders_for,
     stored,
 )
+from tests.e2e.support import ISSUER, invoke, wildcard_request
+
+pytestmark = pytest.mark.usefixtures("fresh_faults")
 
 REPO = Path(__file__).resolve().parents[2]
 KILLED = 137
-# Runs the real handler; `point` names the method that kills the process when it is reached.
+# Invokes the real handler; `point` names the method that kills the process when it is reached.
 CHILD = """
 import json, os, sys
-from wildcert.jobs.issue import entry as issue_entry
-from wildcert.jobs.sweep import entry as sweep_entry
-from wildcert.jobs.watch import entry as watch_entry
+sys.path.insert(0, "functions")  # as pytest's pythonpath has it
+from tests.e2e.support import ISSUER, invoke
 from wildcert.adapters.acme import AcmeSession
 from wildcert.adapters.bucket.certificates import CertificateStore
 
@@ -55,18 +53,8 @@ if point == "answer":
     AcmeSession.answer = after_txt
 else:
     CertificateStore.save = after_download
-issue_entry.issue(request, None)
+invoke(ISSUER, request)
 """
-
-
-@pytest.fixture(autouse=True)
-def _faults(stack: Stack) -> Iterator[None]:
-    yield from fresh_faults(stack)
-
-
-def _request(prefix: str) -> tuple[str, dict[str, object]]:
-    label = unique(prefix)
-    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
 
 
 def _die_at(point: str, request: dict[str, object]) -> subprocess.CompletedProcess[str]:
@@ -79,21 +67,23 @@ def _die_at(point: str, request: dict[str, object]) -> subprocess.CompletedProce
     return died
 
 
-def _next_attempt(request: dict[str, object]) -> dict[str, object]:
-    return issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
+def _next_attempt(label: str, request: dict[str, object]) -> dict[str, object]:
+    """The delivery after the dead attempt's lease ran out."""
+    expire_lease(label)
+    return invoke(ISSUER, request)
 
 
 def _while_the_lease_holds(stack: Stack, request: dict[str, object]) -> None:
     """A duplicate delivery now stands down and touches nothing."""
     left, orders = leftover_challenges(), len(orders_for(stack, request["domains"]))
-    busy = invoke(request)
+    busy = invoke(ISSUER, request)
     assert busy["status"] == "busy", busy
     assert leftover_challenges() == left
     assert len(orders_for(stack, request["domains"])) == orders
 
 
 def test_killed_after_adding_the_txt_values(stack: Stack) -> None:
-    label, request = _request("ka")
+    label, request = wildcard_request("ka")
     _die_at("answer", request)
     dead = journal(label)
     assert dead is not None and dead["records"] and dead["order_url"], dead
@@ -101,7 +91,7 @@ def test_killed_after_adding_the_txt_values(stack: Stack) -> None:
     assert f"_acme-challenge.{label}.example.com." in left, left
     _while_the_lease_holds(stack, request)
 
-    result = _next_attempt(request)
+    result = _next_attempt(label, request)
     assert result["status"] == "issued", result
     # The dead order was never validated: a new order, still one certificate.
     assert result["recovered"] is False
@@ -113,7 +103,7 @@ def test_killed_after_adding_the_txt_values(stack: Stack) -> None:
 
 
 def test_killed_after_the_download_before_storing(stack: Stack) -> None:
-    label, request = _request("kd")
+    label, request = wildcard_request("kd")
     died = _die_at("save", request)
     (line,) = [x for x in died.stdout.splitlines() if x.startswith('{"serial"')]
     serial = json.loads(line)["serial"]
@@ -122,7 +112,7 @@ def test_killed_after_the_download_before_storing(stack: Stack) -> None:
     assert archive_serials(label) == set()
     _while_the_lease_holds(stack, request)
 
-    result = _next_attempt(request)
+    result = _next_attempt(label, request)
     assert result["status"] == "issued" and result["recovered"] is True, result
     assert result["serial"] == serial
     assert len(orders_for(stack, request["domains"])) == 1

@@ -8,38 +8,27 @@ reads moto directly.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
 from local_stack import Stack
-from tests.e2e.support import invoke, slack_payloads, unique
-from tests.e2e.test_faults_common import (
+from tests.e2e.faults_support import (
     archive_serials,
     assert_clean_failure,
-    fresh_faults,
-    issuer,
     journal,
     leftover_challenges,
     orders_for,
     slack_since,
     stored,
 )
+from tests.e2e.support import ISSUER, invoke, slack_payloads, wildcard_request
 from wildcert.adapters import aws
-from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS, StageFailure
+from wildcert.jobs.issue.pipeline import StageFailure
 
-PENDING_DEADLINE = 8.0
+pytestmark = pytest.mark.usefixtures("fresh_faults")
 
-
-@pytest.fixture(autouse=True)
-def _faults(stack: Stack) -> Iterator[None]:
-    yield from fresh_faults(stack)
-
-
-def _request(prefix: str) -> tuple[str, dict[str, object]]:
-    label = unique(prefix)
-    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
+LAMBDA_SECONDS = 16.0  # the handler gets half of it (8 s) as its deadline, half as reserve
 
 
 def _assert_issued_once(stack: Stack, label: str, request: dict, result: dict) -> None:
@@ -55,10 +44,10 @@ def _assert_issued_once(stack: Stack, label: str, request: dict, result: dict) -
 
 @pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
 def test_a_fraction_of_route53_calls_refused_still_issues(stack: Stack, code: str) -> None:
-    label, request = _request("rf")
+    label, request = wildcard_request("rf")
     # Seed 7 fires on draws 1, 2, 4, 6, 7, ...: the first change is refused twice in a row.
     stack.aws_faults.add(service="route53", error=code, probability=0.4, seed=7)
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     fired = stack.aws_faults.stats()["faults_fired"]
     assert sum(n for k, n in fired.items() if k.startswith("route53 ")) >= 2, fired
     _assert_issued_once(stack, label, request, result)
@@ -66,10 +55,10 @@ def test_a_fraction_of_route53_calls_refused_still_issues(stack: Stack, code: st
 
 @pytest.mark.parametrize("code", ["Throttling", "PriorRequestNotComplete"])
 def test_consecutive_refused_changes_still_issue(stack: Stack, code: str) -> None:
-    label, request = _request("rc")
+    label, request = wildcard_request("rc")
     stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets", error=code,
                          count=5)
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     changes = stack.aws_faults.calls(service="route53", operation="ChangeResourceRecordSets")
     refused = [c for c in changes if c["fault"]]
     assert len(refused) == 5 and all(c["status"] == 400 for c in refused)
@@ -79,29 +68,32 @@ def test_consecutive_refused_changes_still_issue(stack: Stack, code: str) -> Non
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_connection_reset_on_a_change_still_issues(stack: Stack, when: str) -> None:
     """`after`: moto applied the change but the answer was lost, so the retry finds it done."""
-    label, request = _request("rr")
+    label, request = wildcard_request("rr")
     stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
                          action="reset", when=when, count=2)
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     assert stack.aws_faults.rules()[0]["fired"] == 2
     _assert_issued_once(stack, label, request, result)
 
 
 def test_a_change_pending_past_the_deadline_fails_cleanly(stack: Stack) -> None:
-    label, request = _request("rp")
+    label, request = wildcard_request("rp")
     # Only the first change (adding the values) stays PENDING; the cleanup's change goes INSYNC.
     stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
                          action="pending", count=1)
     before = len(slack_payloads())
     started = time.monotonic()
     with pytest.raises(StageFailure) as raised:
-        issuer(PENDING_DEADLINE).handle(request)
+        invoke(ISSUER, request, seconds=LAMBDA_SECONDS)
     elapsed = time.monotonic() - started
     failure = raised.value
     assert_clean_failure(failure, "dns", label, before)
     zone = stack.zone_id("example.com")
     assert "INSYNC" in failure.message and f"example.com ({zone})" in failure.message, failure
-    assert elapsed < PENDING_DEADLINE + CLEANUP_SECONDS, elapsed
+    assert elapsed < LAMBDA_SECONDS, (
+        f"the handler failed after {elapsed:.1f} s of a {LAMBDA_SECONDS:.0f} s invocation: "
+        "Lambda would have killed it before it cleaned up and reported"
+    )
     assert stack.aws_faults.count("route53", "GetChange") >= 2
     assert journal(label) is None
     assert archive_serials(label) == set()
@@ -124,17 +116,17 @@ def test_challenge_values_a_failed_cleanup_left_are_removed_later(stack: Stack) 
     throttling does the same after the cleanup's 15 s). The certificate is issued and Slack
     hears the cleanup failed, naming the next run for the name; once Route 53 answers again, the
     next run for the name must remove what was left."""
-    label, request = _request("rl")
+    label, request = wildcard_request("rl")
     stack.aws_faults.add(service="route53", operation="ChangeResourceRecordSets",
                          error="AccessDenied", skip=1)
     before = len(slack_payloads())
     try:
-        result = invoke(request)
+        result = invoke(ISSUER, request)
         assert result["status"] == "issued", result
         assert any("cleanup" in t and "the next run for" in t for t in slack_since(before))
         assert leftover_challenges() != {}  # what the cleanup could not remove
         stack.aws_faults.clear()
-        again = invoke({**request, "force": True})
+        again = invoke(ISSUER, {**request, "force": True})
         assert again["status"] == "issued", again
         assert leftover_challenges() == {}, "the values the failed cleanup left are still there"
     finally:

@@ -10,41 +10,31 @@ KMS call (`KMS.KMSInternalException`, `KMS.DisabledException`) on the S3 PUT its
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from local_stack import Stack
-from tests.e2e.support import invoke, slack_payloads, unique
-from tests.e2e.test_faults_common import (
+from tests.e2e.faults_support import (
     archive_serials,
     assert_clean_failure,
+    expire_lease,
     fast_botocore_backoff,
-    fresh_faults,
-    issuer,
     journal,
     leftover_challenges,
     orders_for,
     read_object,
     stored,
 )
+from tests.e2e.support import ISSUER, invoke, slack_payloads, wildcard_request
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.jobs.issue.pipeline import StageFailure
 from wildcert.logic.certificates import load_key
 from wildcert.logic.times import parse_time
 
+pytestmark = pytest.mark.usefixtures("fresh_faults")
+
 BOTOCORE_ATTEMPTS = 5  # wildcert.adapters.aws.CLIENT_CONFIG: total_max_attempts=5
-
-
-@pytest.fixture(autouse=True)
-def _faults(stack: Stack) -> Iterator[None]:
-    yield from fresh_faults(stack)
-
-
-def _request(prefix: str) -> tuple[str, dict[str, object]]:
-    label = unique(prefix)
-    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
 
 
 def _public(pem: bytes) -> bytes:
@@ -54,7 +44,7 @@ def _public(pem: bytes) -> bytes:
 
 
 def test_transient_s3_errors_are_retried(stack: Stack) -> None:
-    label, request = _request("st")
+    label, request = wildcard_request("st")
     faults = stack.aws_faults
     faults.add(service="s3", method="PUT", key=f"{label}/cert.json", error="InternalError",
                count=2)
@@ -64,7 +54,7 @@ def test_transient_s3_errors_are_retried(stack: Stack) -> None:
                error="ServiceUnavailable", count=1)
     faults.add(service="s3", operation="PutObject", key=f"{label}/archive/*/privkey.pem",
                action="reset", when="after", count=1)
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     assert result["status"] == "issued", result
     assert [r["fired"] for r in faults.rules()] == [2, 1, 1, 1]
     meta = stored(label, request["domains"])
@@ -86,12 +76,12 @@ def test_storage_failure_after_issuance_keeps_order_and_key(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, key: str, error: str, retried: bool
 ) -> None:
     fast_botocore_backoff(monkeypatch)
-    label, request = _request("sf")
+    label, request = wildcard_request("sf")
     pattern = key.format(name=label)
     stack.aws_faults.add(service="s3", operation="PutObject", key=pattern, error=error)
     before = len(slack_payloads())
     with pytest.raises(StageFailure) as raised:
-        invoke(request)
+        invoke(ISSUER, request)
     failure = raised.value
     assert_clean_failure(failure, "storage", label, before)
     assert error in failure.message and f"{label}/" in failure.message, failure
@@ -106,7 +96,7 @@ def test_storage_failure_after_issuance_keeps_order_and_key(
     assert read_object(f"{label}/cert.json") is None
 
     stack.aws_faults.clear()
-    again = invoke(request)
+    again = invoke(ISSUER, request)
     assert again["status"] == "issued" and again["recovered"] is True, again
     meta = stored(label, request["domains"])
     assert archive_serials(label) == {meta["serial"]} == {again["serial"]}
@@ -120,12 +110,12 @@ def test_storage_failure_after_issuance_keeps_order_and_key(
 def test_the_answer_to_the_lease_write_lost(stack: Stack) -> None:
     """S3 created the lease, the answer was lost, botocore sent the write again: the lease the
     issuer finds is its own, and the request must still be served (or fail loudly)."""
-    label, request = _request("sl")
+    label, request = wildcard_request("sl")
     stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
                          action="reset", when="after", count=1)
     before = len(slack_payloads())
     try:
-        result = invoke(request)
+        result = invoke(ISSUER, request)
     except StageFailure as failure:
         assert_clean_failure(failure, "precheck", label, before)
         return
@@ -138,16 +128,18 @@ def test_the_answer_to_the_lease_write_lost(stack: Stack) -> None:
 
 def test_the_answer_to_the_journal_write_lost(stack: Stack) -> None:
     """The journal update (order and key, before any TXT value) was stored but its answer
-    lost: a clean failure now, and the request is served once the lease is over."""
-    label, request = _request("sj")
+    lost: a clean failure now, reported as a storage failure (the journal is the bucket's), and
+    the request is served once the lease is over."""
+    label, request = wildcard_request("sj")
     stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
                          action="reset", when="after", skip=1, count=1)
     before = len(slack_payloads())
     with pytest.raises(StageFailure) as raised:
-        invoke(request)
-    assert_clean_failure(raised.value, "precheck", label, before)
+        invoke(ISSUER, request)
+    assert_clean_failure(raised.value, "storage", label, before)
     stack.aws_faults.clear()
-    result = issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
+    expire_lease(label)
+    result = invoke(ISSUER, request)
     assert result["status"] == "issued", result
     meta = stored(label, request["domains"])
     assert archive_serials(label) == {meta["serial"]}
@@ -159,19 +151,20 @@ def test_storing_and_parking_both_fail(stack: Stack, monkeypatch: pytest.MonkeyP
     """The journal cannot be parked either: its order and key, written before any TXT value,
     still let the attempt after the lease finish the order."""
     fast_botocore_backoff(monkeypatch)
-    label, request = _request("sp")
+    label, request = wildcard_request("sp")
     stack.aws_faults.add(service="s3", operation="PutObject", key=f"{label}/**",
                          error="InternalError")
     stack.aws_faults.add(service="s3", operation="PutObject", key=InFlight.key(label),
                          error="InternalError", skip=2)  # the lease and the journal go through
     before = len(slack_payloads())
     with pytest.raises(StageFailure) as raised:
-        invoke(request)
+        invoke(ISSUER, request)
     assert_clean_failure(raised.value, "storage", label, before)
     kept = journal(label)
     assert kept is not None and kept["order_url"] and kept["key_pem"], kept
     stack.aws_faults.clear()
-    result = issuer(ahead=dt.timedelta(hours=1)).handle(request).as_dict()
+    expire_lease(label)
+    result = invoke(ISSUER, request)
     assert result["status"] == "issued" and result["recovered"] is True, result
     meta = stored(label, request["domains"])
     assert archive_serials(label) == {meta["serial"]}
@@ -182,10 +175,10 @@ def test_storing_and_parking_both_fail(stack: Stack, monkeypatch: pytest.MonkeyP
 def test_the_lease_cannot_be_released_after_issuing(stack: Stack) -> None:
     """Everything is stored and Slack was told; deleting the lease is refused. The lease ends
     by itself at its expiry, so this must not turn a stored certificate into a raised error."""
-    label, request = _request("sr")
+    label, request = wildcard_request("sr")
     stack.aws_faults.add(service="s3", operation="DeleteObject", key=InFlight.key(label),
                          error="AccessDenied")
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     assert result["status"] == "issued", result
     meta = stored(label, request["domains"])
     assert archive_serials(label) == {meta["serial"]}

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import os
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.e2e.support import (
+    ISSUER,
     assert_valid_stored,
     challenge_values,
     client,
     invoke,
     record_count,
     s3_keys,
+    sample_event,
     slack_payloads,
     slack_texts,
+    stored_set,
     unique,
 )
 from wildcert.adapters import acme as acme_client
@@ -30,7 +35,7 @@ def test_wildcard_and_apex(stack) -> None:
     label = unique("w")
     domains = [f"*.{label}.example.com", f"{label}.example.com"]
     before = len(slack_payloads())
-    result = invoke({"domains": domains, "name": label})
+    result = invoke(ISSUER, {"domains": domains, "name": label})
     assert result["status"] == "issued", result
     assert result["location"] == f"s3://{os.environ['CERT_BUCKET']}/{label}/"
     meta = assert_valid_stored(label, domains)
@@ -44,29 +49,52 @@ def test_wildcard_and_apex(stack) -> None:
 
 def test_eventbridge_event_across_two_zones_and_a_nested_zone() -> None:
     label = unique("x")
-    domains = [f"*.{label}.team.example.com", f"{label}.example.net", f"*.{label}.example.com"]
-    with open("events/issue-eventbridge.json") as f:
-        event = json.load(f)
-    event["detail"] = {"domains": domains, "name": label}
-    result = invoke(event)
+    # Team alpha's (local_stack/teams.toml), which sends the sample event.
+    domains = [f"*.{label}.alpha.team.example.com", f"{label}.alpha.example.net",
+               f"*.{label}.alpha.example.com"]
+    event = sample_event("issue-eventbridge.json")
+    event["detail"] = {"domains": domains, "name": f"alpha.{label}"}
+    result = invoke(ISSUER, event)
     assert result["status"] == "issued", result
-    assert_valid_stored(label, domains)
+    assert_valid_stored(f"alpha.{label}", domains)
     assert challenge_values() == {}
 
 
-@pytest.mark.parametrize("key_type", ["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"])
+# What each key_type must put in privkey.pem and in the certificate: (algorithm, size).
+KEYS = {"ec256": ("secp256r1", 256), "ec384": ("secp384r1", 384), "rsa2048": ("rsa", 2048),
+        "rsa3072": ("rsa", 3072), "rsa4096": ("rsa", 4096)}
+
+
+def _described(key: object) -> tuple[str, int]:
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return key.curve.name, key.curve.key_size
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "rsa", key.key_size
+    raise AssertionError(f"unexpected key {type(key).__name__}")
+
+
+def stored_key(name: str) -> tuple[str, int]:
+    """The stored private key's (algorithm, size); the certificate's public key must agree."""
+    _, files = stored_set(name)
+    private = serialization.load_pem_private_key(files["privkey.pem"], password=None)
+    public = x509.load_pem_x509_certificate(files["cert.pem"]).public_key()
+    assert _described(public) == _described(private)
+    return _described(private)
+
+
+@pytest.mark.parametrize("key_type", sorted(KEYS))
 def test_each_key_type(key_type: str) -> None:
     label = unique("k")
-    result = invoke({"domains": [f"{label}.example.com"], "name": label, "key_type": key_type})
-    assert result["status"] == "issued"
+    request = {"domains": [f"{label}.example.com"], "name": label, "key_type": key_type}
+    result = invoke(ISSUER, request)
+    assert result["status"] == "issued", result
     assert_valid_stored(label, [f"{label}.example.com"], key_type)
+    assert stored_key(label) == KEYS[key_type]
 
 
 def test_rejected_request_creates_nothing() -> None:
     keys, records, posted = s3_keys(), record_count(), len(slack_payloads())
-    with open("events/issue-rejected.json") as f:
-        event = json.load(f)
-    result = invoke(event)
+    result = invoke(ISSUER, sample_event("issue-rejected.json"))
     assert result["status"] == "rejected"
     problems = result["problems"]
     # every problem listed at once: bad wildcards, an IP, a foreign zone, name, key type,
@@ -84,11 +112,11 @@ def test_rejected_request_creates_nothing() -> None:
 def test_skip_when_current_then_force(stack) -> None:
     label = unique("s")
     request = {"domains": [f"*.{label}.example.com"], "name": label}
-    first = invoke(request)
+    first = invoke(ISSUER, request)
     assert first["status"] == "issued"
-    again = invoke(request)
+    again = invoke(ISSUER, request)
     assert again["status"] == "skipped" and again["serial"] == first["serial"]
-    forced = invoke({**request, "force": True})
+    forced = invoke(ISSUER, {**request, "force": True})
     assert forced["status"] == "issued" and forced["serial"] != first["serial"]
     assert_valid_stored(label, request["domains"])
     archives = {k.split("/")[2] for k in s3_keys(f"{label}/archive/")}
@@ -97,24 +125,26 @@ def test_skip_when_current_then_force(stack) -> None:
 
 def test_other_domains_or_key_type_is_not_skipped() -> None:
     label = unique("d")
-    invoke({"domains": [f"{label}.example.com"], "name": label})
-    wider = invoke({"domains": [f"{label}.example.com", f"*.{label}.example.com"], "name": label})
+    invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
+    domains = [f"{label}.example.com", f"*.{label}.example.com"]
+    wider = invoke(ISSUER, {"domains": domains, "name": label})
     assert wider["status"] == "issued"
-    rekeyed = invoke({"domains": [f"{label}.example.com", f"*.{label}.example.com"],
-                      "name": label, "key_type": "rsa2048"})
+    assert stored_key(label) == KEYS["ec256"]
+    rekeyed = invoke(ISSUER, {"domains": domains, "name": label, "key_type": "rsa2048"})
     assert rekeyed["status"] == "issued"
+    assert stored_key(label) == KEYS["rsa2048"]
 
 
 def test_account_is_created_once_and_reused() -> None:
     store = CertificateStore(
         Bucket(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"]))
     key = store.account_key(os.environ["ACME_DIRECTORY_URL"])
-    invoke({"domains": [f"{unique('a')}.example.com"]})
+    invoke(ISSUER, {"domains": [f"{unique('a')}.example.com"]})
     first = store.load_account(os.environ["ACME_DIRECTORY_URL"])
     assert first is not None and first.account_url
     versions_before = client("s3").list_object_versions(
         Bucket=os.environ["CERT_BUCKET"], Prefix=key).get("Versions", [])
-    invoke({"domains": [f"{unique('a')}.example.com"]})
+    invoke(ISSUER, {"domains": [f"{unique('a')}.example.com"]})
     assert store.load_account(os.environ["ACME_DIRECTORY_URL"]) == first
     versions_after = client("s3").list_object_versions(
         Bucket=os.environ["CERT_BUCKET"], Prefix=key).get("Versions", [])
@@ -135,7 +165,8 @@ def test_ca_side_failure_cleans_up_posts_and_raises(monkeypatch) -> None:
     label = unique("f")
     posted = len(slack_payloads())
     with pytest.raises(StageFailure) as failure:
-        invoke({"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label})
+        invoke(ISSUER, {"domains": [f"*.{label}.example.com", f"{label}.example.com"],
+                        "name": label})
     assert failure.value.stage == "acme"
     assert f"{label}.example.com" in str(failure.value)
     assert challenge_values() == {}
@@ -152,7 +183,7 @@ def test_two_concurrent_orders_sharing_a_record_name() -> None:
         {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": f"{label}-both"},
     ]
     with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
-        results = list(pool.map(invoke, requests))
+        results = list(pool.map(lambda request: invoke(ISSUER, request), requests))
     assert [r["status"] for r in results] == ["issued"] * len(requests), results
     for request in requests:
         assert_valid_stored(request["name"], request["domains"])
@@ -169,7 +200,7 @@ def test_a_human_txt_value_is_kept() -> None:
     route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
         "Changes": [{"Action": "CREATE", "ResourceRecordSet": change}]})
     try:
-        assert invoke({"domains": [f"*.{label}.example.com"]})["status"] == "issued"
+        assert invoke(ISSUER, {"domains": [f"*.{label}.example.com"]})["status"] == "issued"
         assert challenge_values() == {f"{record}.": ['"kept-by-a-human"']}
     finally:
         route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
@@ -181,7 +212,7 @@ def test_slack_down_still_issues(stack, caplog) -> None:
     stack.set_slack_status(500)
     try:
         with caplog.at_level(logging.WARNING):
-            result = invoke({"domains": [f"{label}.example.com"], "name": label})
+            result = invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
     finally:
         stack.set_slack_status(200)
     assert result["status"] == "issued"
@@ -205,7 +236,7 @@ def test_caa_forbidding_the_ca_rejects_before_any_order(monkeypatch) -> None:
 
     monkeypatch.setattr(acme_client.AcmeSession, "new_order", no_order)
     try:
-        result = invoke({"domains": [f"*.{label}.example.com", f"{label}.example.com"],
+        result = invoke(ISSUER, {"domains": [f"*.{label}.example.com", f"{label}.example.com"],
                          "name": label})
     finally:
         route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
@@ -219,12 +250,12 @@ def test_caa_forbidding_the_ca_rejects_before_any_order(monkeypatch) -> None:
 def test_stale_renewal_request_is_skipped() -> None:
     """Two forced renewals of one serial (sweep and watch overlapping) issue once."""
     label = unique("r")
-    first = invoke({"domains": [f"{label}.example.com"], "name": label})
+    first = invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
     renewal = {"domains": [f"{label}.example.com"], "name": label, "force": True,
                "renews": first["serial"].upper()}
-    renewed = invoke(renewal)
+    renewed = invoke(ISSUER, renewal)
     assert renewed["status"] == "issued" and renewed["serial"] != first["serial"]
-    again = invoke(renewal)
+    again = invoke(ISSUER, renewal)
     assert again["status"] == "skipped" and "already replaced" in again["reason"]
     assert {k.split("/")[2] for k in s3_keys(f"{label}/archive/")} == {
         first["serial"], renewed["serial"]}

@@ -24,19 +24,16 @@ from aws_lambda_powertools.utilities import parameters
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from local_stack import Stack
-from tests.e2e.support import invoke, unique
-from tests.e2e.test_faults_common import fresh_faults, journal, moto, read_object
+from tests.e2e.faults_support import journal, moto, read_object
+from tests.e2e.support import ISSUER, invoke, unique, wildcard_request
 from wildcert import runtime
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.jobs.issue.pipeline import StageFailure
 from wildcert.logic.certificates import load_key
 
+pytestmark = pytest.mark.usefixtures("fresh_faults")
+
 RECORD_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
-
-
-@pytest.fixture(autouse=True)
-def _faults(stack: Stack) -> Iterator[None]:
-    yield from fresh_faults(stack)
 
 
 @pytest.fixture
@@ -93,11 +90,6 @@ def _private_parts(pem: str | bytes | None) -> set[str]:
     return {secret.hex(), *lines[first : last + 1]}
 
 
-def _request(prefix: str) -> tuple[str, dict[str, object]]:
-    label = unique(prefix)
-    return label, {"domains": [f"*.{label}.example.com", f"{label}.example.com"], "name": label}
-
-
 def _account_key_pem() -> str:
     key = CertificateStore.account_key(os.environ["ACME_DIRECTORY_URL"])
     raw = read_object(key)
@@ -122,22 +114,22 @@ def test_debug_logs_hold_no_webhook_url_nor_keys(
     token_path = urlsplit(url).path.removeprefix("/services/")
     assert len(token_path) >= 8, token_path  # a part worth searching for
 
-    issued_label, request = _request("ls")
-    assert invoke(request)["status"] == "issued"
+    issued_label, request = wildcard_request("ls")
+    assert invoke(ISSUER, request)["status"] == "issued"
     privkey = read_object(f"{issued_label}/privkey.pem")
 
     stack.set_slack_status(429, retry_after=1)
     try:
-        rejected = invoke({"domains": ["*.example.org"], "name": "no such zone"})
+        rejected = invoke(ISSUER, {"domains": ["*.example.org"], "name": "no such zone"})
     finally:
         stack.set_slack_status(200)
     assert rejected["status"] == "rejected", rejected
 
-    failed_label, failing = _request("lf")
+    failed_label, failing = wildcard_request("lf")
     stack.aws_faults.add(service="s3", operation="PutObject", key=f"{failed_label}/**",
                          error="KMS.DisabledException")
     with pytest.raises(StageFailure):
-        invoke(failing)
+        invoke(ISSUER, failing)
     parked = journal(failed_label)
     assert parked is not None and parked["key_pem"], parked
 
@@ -166,7 +158,7 @@ def test_slack_retry_at_info_does_not_log_the_webhook_url(
     parameters.clear_caches()
     stack.set_slack_status(429, retry_after=1)
     try:
-        rejected = invoke({"domains": ["*.example.org"], "name": "no such zone"})
+        rejected = invoke(ISSUER, {"domains": ["*.example.org"], "name": "no such zone"})
     finally:
         stack.set_slack_status(200)
         parameters.clear_caches()

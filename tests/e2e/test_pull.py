@@ -1,4 +1,8 @@
-"""wildcert-pull end to end: certificates issued on the local stack, pulled by the installed CLI."""
+"""wildcert-pull end to end: certificates issued on the local stack, pulled by the installed CLI.
+
+The issuer writes the bucket; the `wildcert-pull` script next to this Python (`make deps`
+installs ./puller into the venv) reads it, as a server would.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import shlex
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import client, invoke, stored_set, unique
+from tests.e2e.support import ISSUER, client, invoke, stored_set, unique
 from wildcert.logic import certificates as certs
 
 CLI = Path(sys.executable).with_name("wildcert-pull")
@@ -20,13 +25,13 @@ TIMEOUT = 120
 # Dies like a killed process right after the first rename: no cleanup, no state file.
 CRASH_AFTER_FIRST_RENAME = """
 import os, sys
-from wildcert import pull
+from wildcert_pull import cli
 real_replace = os.replace
 def replace_then_die(src, dst):
     real_replace(src, dst)
     os._exit(9)
 os.replace = replace_then_die
-sys.exit(pull.main(sys.argv[1:]))
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -39,10 +44,11 @@ def arguments(name: str, dest: Path, reloads: Path) -> list[str]:
             "--reload", reload_command(reloads)]
 
 
-def pull_cli(name: str, dest: Path, reloads: Path) -> subprocess.CompletedProcess[str]:
-    assert CLI.exists(), f"{CLI} missing: pip install -e . declares the wildcert-pull script"
-    done = subprocess.run([str(CLI), *arguments(name, dest, reloads)], capture_output=True,
-                          text=True, timeout=TIMEOUT, check=False)
+def pull_cli(name: str, dest: Path, reloads: Path,
+             *extra: str) -> subprocess.CompletedProcess[str]:
+    assert CLI.exists(), f"{CLI} missing: make deps installs it (pip install --no-deps -e ./puller)"
+    done = subprocess.run([str(CLI), *arguments(name, dest, reloads), *extra],
+                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert "PRIVATE KEY" not in done.stdout + done.stderr
     return done
 
@@ -60,7 +66,7 @@ def issue(label: str, force: bool = False) -> str:
                                   "name": label}
     if force:
         request["force"] = True
-    result = invoke(request)
+    result = invoke(ISSUER, request)
     assert result["status"] == "issued", result
     return str(result["serial"])
 
@@ -166,3 +172,32 @@ def test_a_name_never_issued(tmp_path: Path) -> None:
     assert "check --name and --bucket, or issue it first" in done.stderr
     assert not dest.exists()
     assert not (tmp_path / "reloads").exists()
+
+
+def test_a_rolled_back_cert_json_is_refused(tmp_path: Path) -> None:
+    """Restoring an old cert.json (an old object version, say) points at an intact, still valid
+    archive: every hash matches, and only the comparison with what is installed catches it."""
+    label, dest, reloads = unique("r"), tmp_path / "dest", tmp_path / "reloads"
+    s3, bucket = client("s3"), os.environ["CERT_BUCKET"]
+    first = issue(label)
+    old_json = s3.get_object(Bucket=bucket, Key=f"{label}/cert.json")["Body"].read()
+    time.sleep(1.1)  # notBefore has one-second precision: the renewal must start later
+    renewed = issue(label, force=True)
+    assert pull_cli(label, dest, reloads).returncode == 0
+    before = snapshot(dest)
+    s3.put_object(Bucket=bucket, Key=f"{label}/cert.json", Body=old_json,
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId=os.environ["KMS_KEY_ID"])
+
+    refused = pull_cli(label, dest, reloads)
+    assert refused.returncode == 6, refused
+    assert f"serial {first}" in refused.stderr and f"(serial {renewed}" in refused.stderr
+    assert "--allow-older" in refused.stderr and f"{dest} left as it was" in refused.stderr
+    assert snapshot(dest) == before
+    assert reload_count(reloads) == 1
+
+    allowed = pull_cli(label, dest, reloads, "--allow-older")
+    assert allowed.returncode == 0 and first in allowed.stdout, allowed
+    archived = {f: s3.get_object(Bucket=bucket, Key=f"{label}/archive/{first}/{f}")["Body"].read()
+                for f in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")}
+    assert {f: (dest / f).read_bytes() for f in archived} == archived
+    assert reload_count(reloads) == 2

@@ -13,11 +13,8 @@ import os
 from typing import Any
 
 from tests.e2e import test_renewal_sweep as sweep_e2e
-from tests.e2e.support import client, stored_set, unique
+from tests.e2e.support import ISSUER, SWEEP, WATCH, client, invoke, stored_set, unique
 from tests.e2e.test_renewal_sweep import iso, issue, mine, put_cert_json, receive_all
-from wildcert.jobs.issue import entry as issue_entry
-from wildcert.jobs.sweep import entry as sweep_entry
-from wildcert.jobs.watch import entry as watch_entry
 
 queue = sweep_e2e.queue
 cleanup = sweep_e2e.cleanup
@@ -56,7 +53,7 @@ def test_ca_renew_now_is_queued_by_the_watch_and_renewed_with_replaces(
     renew_now(stack, metas[calm]["ari_id"])
     check_is_due(hit)  # `calm` was asked about a moment ago: its next check is hours away
 
-    result = watch_entry.watch({}, None)
+    result = invoke(WATCH, {})
 
     queued = mine(receive_all(queue), label)
     assert set(queued) == {hit}
@@ -73,14 +70,14 @@ def test_ca_renew_now_is_queued_by_the_watch_and_renewed_with_replaces(
 
     # The issuer renews it, telling the CA which certificate this replaces (RFC 9773 §5).
     orders_before = len(stack.acme_front.new_orders())
-    (renewed,) = issue_entry.issue(queued[hit].sqs_event(), None)["results"]
+    (renewed,) = invoke(ISSUER, queued[hit].sqs_event())["results"]
     assert renewed["status"] == "issued" and renewed["replaces"] == metas[hit]["ari_id"]
     # (Pebble refuses 5% of nonces: count the order it accepted, not the retried attempts)
     orders = [o for o in stack.acme_front.new_orders()[orders_before:] if o["status"] < 300]
     assert [o["payload"].get("replaces") for o in orders] == [metas[hit]["ari_id"]]
 
     # Asked about everything now, the CA's word on `calm` comes through too; `hit` is renewed.
-    watch_entry.watch({"refresh_ari": True}, None)
+    invoke(WATCH, {"refresh_ari": True})
     assert set(mine(receive_all(queue), label)) == {calm}
 
 
@@ -103,13 +100,13 @@ def test_sweep_follows_the_window_over_the_threshold(stack, queue, cleanup, monk
               "next_check": iso(dt.datetime.now(dt.UTC) + dt.timedelta(hours=6))}
     put_cert_json(far, {**cert_json(far), "ari": window})
 
-    result = sweep_entry.sweep({}, None)
+    result = invoke(SWEEP, {})
     queued = mine(receive_all(queue), label)
     assert set(queued) == {label} and queued[label].reason == "ari"
     assert label in result["due"]
 
     monkeypatch.delenv("WATCH_INTERVAL_HOURS")  # no watch: the next look is the next sweep
-    sweep_entry.sweep({}, None)
+    invoke(SWEEP, {})
     assert set(mine(receive_all(queue), label)) == {label, far}
 
 
@@ -144,7 +141,7 @@ def test_ca_error_keeps_the_threshold_in_charge(queue, cleanup) -> None:
             "ari_id": "AAAA.Gis"}
     sweep_e2e.shifted_copy(meta, f"{label}-old", age_days=70, days=90)
     put_cert_json(f"{label}-old", {**cert_json(f"{label}-old"), "ari_id": "AAAA.Gis"})
-    result = sweep_entry.sweep({}, None)
+    result = invoke(SWEEP, {})
     queued = mine(receive_all(queue), label)
     assert set(queued) == {f"{label}-old"} and queued[f"{label}-old"].reason == "due"
     (problem,) = [p for p in result["ari"]["problems"] if p["name"] == f"{label}-old"]

@@ -113,6 +113,14 @@ ISSUER_SQS = {
     "sqs:ChangeMessageVisibility": {RENEWAL_QUEUE},  # handlers.delay_redelivery
 }
 WATCH_INTERVAL_HOURS = "12"
+# Archived private keys: the tag the issuer writes and the lifecycle rule selects on.
+ARCHIVED_KEY_TAG_FILTER = [{"Key": "wildcert-key", "Value": "archived"}]
+LONGEST_LETS_ENCRYPT_DAYS = 90  # the classic profile; tlsserver is 45, shortlived about 6
+RETENTION_DEFAULT_DAYS = 100
+OLD_KEY_VERSION_DAYS = 7  # most a deleted archived key's version may outlive it
+ARCHIVED_KEY = "example-com/archive/0abc/privkey.pem"
+ARCHIVED_OTHERS = tuple(f"example-com/archive/0abc/{f}" for f in
+                        ("cert.pem", "chain.pem", "fullchain.pem"))
 RENEWAL_QUEUE_MIN_RECEIVES = 5  # "busy" and rate-limit deferrals count as receives
 
 
@@ -403,7 +411,20 @@ def check_no_wildcard_allows(resources, params) -> Iterator[str]:
 def zone_arns(params) -> set[str]:
     zones = params["HostedZoneIds"]
     zones = zones.split(",") if isinstance(zones, str) else zones
-    return {f"arn:aws:route53:::hostedzone/{z}" for z in zones}
+    return {f"arn:{PARTITION}:route53:::hostedzone/{z}" for z in zones}
+
+
+# What a Route 53 grant is judged by: which of these it reaches (the allowed zones are added).
+ROUTE53_PROBES = (
+    f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000",
+    f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000",
+    f"arn:{PARTITION}:s3:::not-route53",
+)
+
+
+def reach(patterns: Iterable[str], probes: Iterable[str]) -> frozenset[str]:
+    """The probes the resource patterns match: a grant's effect, whatever its spelling."""
+    return frozenset(p for p in probes if any(glob_match(r, p) for r in patterns))
 
 
 ROUTE53_CHANGE_CONDITION = {
@@ -426,16 +447,19 @@ def _normalised_condition(condition: dict[str, Any]) -> dict[str, dict[str, list
 
 def check_route53(resources, params) -> Iterator[str]:
     zones = zone_arns(params)
+    probes = (*sorted(zones), *ROUTE53_PROBES)
+    change = f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000"
     expected = {
-        "route53:ListHostedZones": [({"*"}, {})],
-        "route53:GetHostedZone": [(zones, {})],
-        "route53:ListResourceRecordSets": [(zones, {})],
-        "route53:GetChange": [({f"arn:{PARTITION}:route53:::change/*"}, {})],
+        "route53:ListHostedZones": [(frozenset(probes), {})],
+        "route53:GetHostedZone": [(frozenset(zones), {})],
+        "route53:ListResourceRecordSets": [(frozenset(zones), {})],
+        "route53:GetChange": [(frozenset({change}), {})],
         "route53:ChangeResourceRecordSets": [
-            (zones, _normalised_condition(ROUTE53_CHANGE_CONDITION))
+            (frozenset(zones), _normalised_condition(ROUTE53_CHANGE_CONDITION))
         ],
     }
-    granted: dict[str, list[tuple[set[str], dict[str, Any]]]] = {}
+    granted: dict[str, list[tuple[frozenset[str], dict[str, Any]]]] = {}
+    spelled: dict[str, list[list[str]]] = {}
     for statement in statements(resources):
         if statement.effect != "Allow":
             continue
@@ -445,13 +469,19 @@ def check_route53(resources, params) -> Iterator[str]:
             if statement.owner not in ("IssuerPolicy",):
                 yield f"{statement.owner}: grants {action}; only the issuer may touch Route 53"
             granted.setdefault(action, []).append(
-                (set(statement.resources), _normalised_condition(statement.condition))
+                (reach(statement.resources, probes), _normalised_condition(statement.condition))
             )
+            spelled.setdefault(action, []).append(statement.resources)
     for action, grants in granted.items():
         if action not in expected:
             yield f"Route 53: unexpected action {action} granted"
         elif grants != expected[action]:
-            yield f"Route 53: {action} granted as {grants}, expected exactly {expected[action]}"
+            shown = [(sorted(r), c) for r, c in grants]
+            want = [(sorted(r), c) for r, c in expected[action]]
+            yield (
+                f"Route 53: {action} granted on {spelled[action]}, reaching {shown}; "
+                f"expected exactly {want}"
+            )
     for action in expected:
         if action not in granted:
             yield f"Route 53: the issuer lacks {action}"
@@ -493,9 +523,66 @@ def check_bucket(resources, params) -> Iterator[str]:
         yield "CertBucket: no lifecycle rule expires noncurrent versions"
     if not any("AbortIncompleteMultipartUpload" in r for r in enabled):
         yield "CertBucket: no lifecycle rule aborts incomplete multipart uploads"
+    archived = [r for r in enabled if _selects_only_archived_keys(r)]
     for rule in enabled:
-        if "ExpirationInDays" in rule or "ExpirationDate" in rule:
+        if "ExpirationDate" in rule or ("ExpirationInDays" in rule and rule not in archived):
             yield f"CertBucket: lifecycle rule {rule.get('Id')} expires current objects"
+    yield from _archived_key_rule_problems(archived, params)
+
+
+def _selects_only_archived_keys(rule: dict[str, Any]) -> bool:
+    """A rule whose filter is exactly the archived-key tag (no prefix, no size bounds)."""
+    filters = {"Prefix", "TagFilters", "ObjectSizeGreaterThan", "ObjectSizeLessThan"}
+    return (rule.get("TagFilters") == ARCHIVED_KEY_TAG_FILTER
+            and not {k for k in filters if rule.get(k)} - {"TagFilters"})
+
+
+def _archived_key_rule_problems(archived: list[dict[str, Any]], params) -> Iterator[str]:
+    """Old private keys must not stay forever: tagged archived keys expire after the
+    retention parameter, and the versions their deletion leaves go soon after."""
+    expiring = [r for r in archived if "ExpirationInDays" in r]
+    if not expiring:
+        yield (
+            "CertBucket: no lifecycle rule expires archived private keys "
+            f"(tag {ARCHIVED_KEY_TAG_FILTER})"
+        )
+    retention = str(params.get("ArchivedKeyRetentionDays", RETENTION_DEFAULT_DAYS))
+    for rule in expiring:
+        if str(rule["ExpirationInDays"]) != retention:
+            yield (
+                f"CertBucket: lifecycle rule {rule.get('Id')} expires archived keys after "
+                f"{rule['ExpirationInDays']!r} days, not ArchivedKeyRetentionDays ({retention})"
+            )
+    if not any(
+        int(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 10**6))
+        <= OLD_KEY_VERSION_DAYS
+        for r in archived
+    ):
+        yield (
+            "CertBucket: old versions of deleted archived keys are kept longer than "
+            f"{OLD_KEY_VERSION_DAYS} days (no NoncurrentVersionExpiration on the tag)"
+        )
+
+
+def retention_parameter_problems(sam: dict[str, Any]) -> list[str]:
+    """ArchivedKeyRetentionDays may never be below the longest lifetime a deployment with
+    Let's Encrypt sees, or S3 would delete archived keys of certificates still in use."""
+    spec = sam.get("Parameters", {}).get("ArchivedKeyRetentionDays")
+    if spec is None:
+        return ["no ArchivedKeyRetentionDays parameter"]
+    problems = []
+    if spec.get("Type") != "Number":
+        problems.append(f"ArchivedKeyRetentionDays is a {spec.get('Type')}, not a Number")
+    low = int(spec.get("MinValue", 0))
+    if low < LONGEST_LETS_ENCRYPT_DAYS:
+        problems.append(
+            f"ArchivedKeyRetentionDays may be {low} days, below Let's Encrypt's longest "
+            f"lifetime ({LONGEST_LETS_ENCRYPT_DAYS} days)"
+        )
+    if int(spec.get("Default", 0)) != RETENTION_DEFAULT_DAYS:
+        problems.append(f"ArchivedKeyRetentionDays defaults to {spec.get('Default')}, "
+                        f"not {RETENTION_DEFAULT_DAYS}")
+    return problems
 
 
 def bucket_statements(resources) -> list[Statement]:
@@ -611,9 +698,23 @@ def check_reader_access(resources, params) -> Iterator[str]:
         for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
             if can(action, key):
                 yield f"reader role: may {action} {key}"
-    for key in ("example-com/cert.json", "example-com/fullchain.pem", "example-com/privkey.pem"):
+    # The puller installs the live set from the archive cert.json names, key included: a
+    # blanket Deny of archived keys would break it (expired ones are deleted instead).
+    for key in ("example-com/cert.json", "example-com/fullchain.pem", "example-com/privkey.pem",
+                ARCHIVED_KEY):
         if not can("s3:GetObject", key):
             yield f"reader role: cannot GetObject {key} (the reader is broken)"
+    for key in ("example-com/privkey.pem", ARCHIVED_KEY):
+        for action in ("s3:GetObjectVersion", "s3:GetObjectVersionAttributes"):
+            if can(action, key):
+                yield f"reader role: may {action} {key} (old private keys)"
+    if not any(
+        s.effect == "Deny" and READER_ROLE in s.principals and not s.condition
+        and all(s.grants("s3:GetObjectVersion", f"{BUCKET}/{k}")
+                for k in ("example-com/privkey.pem", ARCHIVED_KEY))
+        for s in bucket
+    ):
+        yield "CertBucketPolicy: no Deny of old private-key versions for the reader"
     if not can("s3:ListBucket", None, **{"s3:prefix": "example-com/"}):
         yield "reader role: cannot list a certificate's prefix"
     for statement in identity:
@@ -654,6 +755,20 @@ def check_issuer_access(resources, params) -> Iterator[str]:
         yield "issuer role: may PutObject with another KMS key"
     if can(ISSUER_ROLE, "s3:PutObject", "name/cert.pem", {**good, "aws:SecureTransport": "false"}):
         yield "issuer role: may PutObject without TLS"
+    # Archived keys carry the lifecycle tag: PutObject with Tagging needs PutObjectTagging too,
+    # on exactly those keys, and the bucket's encryption denies still let the write through.
+    tagged = {**good, "s3:RequestObjectTag/wildcert-key": "archived"}
+    for action in ("s3:PutObject", "s3:PutObjectTagging"):
+        if not can(ISSUER_ROLE, action, ARCHIVED_KEY, tagged):
+            yield f"issuer role: cannot {action} {ARCHIVED_KEY} with its lifecycle tag"
+    for key in ("example-com/privkey.pem", "example-com/cert.json", *ARCHIVED_OTHERS,
+                "_wildcert/acme-accounts/0123456789abcdef.json"):
+        if can(ISSUER_ROLE, "s3:PutObjectTagging", key, tagged):
+            yield f"issuer role: may s3:PutObjectTagging {key}"
+    for action in ("s3:PutObjectVersionTagging", "s3:DeleteObjectTagging",
+                   "s3:DeleteObjectVersionTagging"):
+        if can(ISSUER_ROLE, action, ARCHIVED_KEY, tagged):
+            yield f"issuer role: may {action} {ARCHIVED_KEY}"
     stranger = f"arn:aws:iam::{ACCOUNT}:role/someone-with-s3-star"
     if can(stranger, "s3:GetObject", "name/privkey.pem", {}):
         yield "a role with s3:* in its own policy may read private keys"
@@ -705,10 +820,21 @@ def check_renewal_job_access(resources, params) -> Iterator[str]:
             for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
                 if can(action, key):
                     yield f"{who}: may {action} {key}"
-        for key in ("example-com/cert.json", "example-com/privkey.pem"):
+        for key in ("example-com/cert.json", "example-com/privkey.pem", *ARCHIVED_OTHERS,
+                    "_wildcert/archive/0abc/privkey.pem"):
             for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
                 if can(action, key):
                     yield f"{who}: may {action} {key}"
+        # Only the watch deletes expired archived keys (a delete marker: never a version).
+        if can("s3:DeleteObjectVersion", ARCHIVED_KEY):
+            yield f"{who}: may s3:DeleteObjectVersion {ARCHIVED_KEY}"
+        if spec is WATCH:
+            for action, key in (("s3:DeleteObject", ARCHIVED_KEY),
+                                ("s3:GetObject", ARCHIVED_OTHERS[0])):
+                if not can(action, key):
+                    yield f"{who}: cannot {action} {key} (expired archived keys stay)"
+        elif can("s3:DeleteObject", ARCHIVED_KEY):
+            yield f"{who}: may s3:DeleteObject {ARCHIVED_KEY}"
         # Defence in depth, as for the reader: its own Deny and the bucket's each keep
         # wildcert's state out of reach of a later, wider Allow.
         state = f"{BUCKET}/_wildcert/acme-accounts/x.json"
@@ -728,6 +854,9 @@ def check_renewal_job_access(resources, params) -> Iterator[str]:
             "sqs:SendMessage": {RENEWAL_QUEUE, DLQ},
             "secretsmanager:GetSecretValue": {SECRET},
         }
+        if spec is WATCH:  # archive.ArchivedKeys
+            expected["s3:GetObject"] = {f"{BUCKET}/*/cert.json", f"{BUCKET}/*/archive/*/cert.pem"}
+            expected["s3:DeleteObject"] = {f"{BUCKET}/*/archive/*/privkey.pem"}
         granted: dict[str, set[str]] = {}
         for statement in identity:
             if statement.effect != "Allow":
@@ -893,15 +1022,23 @@ def check_function(resources, params) -> Iterator[str]:
         "ALLOWED_ZONES": zones,
         "ACME_DIRECTORY_URL": directory,
         "SLACK_WEBHOOK_SECRET": SECRET,
-        "SWEEP_INTERVAL_DAYS": str(params.get("SweepIntervalDays", 31)),
+        "SWEEP_INTERVAL_DAYS": str(params.get("SweepIntervalDays", 7)),
     }
     job_env = {
         "RENEWAL_QUEUE_URL": "<RenewalQueue>",
         # Only where the watch runs: the sweep then leaves ARI windows to it.
         "WATCH_INTERVAL_HOURS": WATCH_INTERVAL_HOURS if watch_scheduled else "",
+        # The sweep and the watch check their schedules against it; the issuer never sees it.
+        "SHORTEST_LIFETIME_DAYS": str(params.get("ShortestLifetimeDays", 45)),
     }
     expected_env = {
-        ISSUER.function: shared_env,
+        ISSUER.function: {
+            **shared_env,
+            # The store's check that the lifecycle rule cannot outrun a certificate.
+            "ARCHIVED_KEY_RETENTION_DAYS": str(
+                params.get("ArchivedKeyRetentionDays", RETENTION_DEFAULT_DAYS)
+            ),
+        },
         SWEEP.function: {**shared_env, **job_env},
         WATCH.function: {
             **shared_env,
@@ -934,7 +1071,7 @@ def check_function(resources, params) -> Iterator[str]:
                 yield f"{name}: {variable}={env.get(variable)!r}, expected {value!r}"
         if name == ISSUER.function and "RENEWAL_QUEUE_URL" in env:
             yield f"{name}: RENEWAL_QUEUE_URL is for the sweep and the watch"
-        for variable in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE"):
+        for variable in ("ACME_CA_BUNDLE", "DNS_SERVER_OVERRIDE", "WATCH_ALLOW_LOOPBACK"):
             if variable in env:
                 yield f"{name}: {variable} is for the local stack only"
         layers = function.get("Layers", [])
@@ -1156,3 +1293,37 @@ def check_schedules(resources, params) -> Iterator[str]:
                 for p in permissions.values()
             ):
                 yield f"{name}: no Lambda permission for this rule to invoke the {spec.label}"
+
+
+# ------------------------------------------------------------------------------ partition
+ARN = re.compile(r"\barn:([^:\s]*):")
+
+
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{path}[{index}]")
+
+
+def foreign_partitions(resources: dict[str, dict[str, Any]], partition: str) -> list[str]:
+    """ARNs outside the stack's partition, for a stack resolved with AWS::Partition=`partition`.
+
+    In the `aws` partition a hard-coded `arn:aws:` is indistinguishable from
+    ${AWS::Partition}; resolved for another partition it is an ARN that names the wrong one
+    (a partition wildcard such as `arn:*:` matches every partition and passes).
+    """
+    found: list[str] = []
+    for name, resource in resources.items():
+        for path, text in _strings(resource["Properties"], name):
+            for match in ARN.finditer(text):
+                if not glob_match(match.group(1), partition):
+                    found.append(
+                        f"{path}: {text!r} names partition {match.group(1)!r} in a stack in "
+                        f"{partition!r}: use ${{AWS::Partition}}"
+                    )
+    return found

@@ -69,7 +69,9 @@ def load_sam(path: Path = TEMPLATE) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- transforming
-def transform(sam: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+def transform(
+    sam: dict[str, Any], params: dict[str, Any] | None = None, *, partition: str = PARTITION
+) -> dict[str, Any]:
     """SAM -> CloudFormation with samtranslator, offline.
 
     Local CodeUri/ContentUri paths become dummy S3 locations (as `sam package` would make
@@ -87,19 +89,21 @@ def transform(sam: dict[str, Any], params: dict[str, Any] | None = None) -> dict
             props.get("ContentUri"), str
         ):
             props["ContentUri"] = "s3://wildcert-artifacts/layer.zip"
-    values = _parameter_values(sam, params)
+    values = _parameter_values(sam, params, partition)
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
     return translator.translate(sam, parameter_values=values, get_managed_policy_map=lambda: {})
 
 
-def _parameter_values(sam: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+def _parameter_values(
+    sam: dict[str, Any], params: dict[str, Any] | None, partition: str = PARTITION
+) -> dict[str, Any]:
     values = dict(BASE_PARAMS)
     values.update(params or {})
     values.update(
         {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": PARTITION,
+            "AWS::Partition": partition,
             "AWS::StackName": STACK,
         }
     )
@@ -110,19 +114,22 @@ def _parameter_values(sam: dict[str, Any], params: dict[str, Any] | None) -> dic
 class Resolver:
     """Evaluates the intrinsics of one (plain CloudFormation) template for given parameters."""
 
-    def __init__(self, cfn: dict[str, Any], params: dict[str, Any] | None = None):
+    def __init__(
+        self, cfn: dict[str, Any], params: dict[str, Any] | None = None, *,
+        partition: str = PARTITION,
+    ):
         self.cfn = cfn
-        self.params = self._params(cfn, {**BASE_PARAMS, **(params or {})})
+        self.params = self._params(cfn, {**BASE_PARAMS, **(params or {})}, partition)
         self.conditions: dict[str, bool] = {}
         for name in cfn.get("Conditions", {}):
             self.condition(name)
 
     @staticmethod
-    def _params(cfn: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    def _params(cfn: dict[str, Any], given: dict[str, Any], partition: str) -> dict[str, Any]:
         values: dict[str, Any] = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": PARTITION,
+            "AWS::Partition": partition,
             "AWS::StackName": STACK,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": NO_VALUE,
@@ -259,9 +266,13 @@ class Resolver:
 
 
 def resolved_stack(
-    params: dict[str, Any] | None = None, sam: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None,
+    sam: dict[str, Any] | None = None,
+    *,
+    partition: str = PARTITION,
 ) -> dict[str, dict[str, Any]]:
-    """Resources of the transformed template, resolved for `params` (over BASE_PARAMS)."""
+    """Resources of the transformed template, resolved for `params` (over BASE_PARAMS) in
+    `partition` (AWS::Partition)."""
     sam = load_sam() if sam is None else sam
-    cfn = transform(sam, params)
-    return Resolver(cfn, params).resources()
+    cfn = transform(sam, params, partition=partition)
+    return Resolver(cfn, params, partition=partition).resources()

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from .infra_invariants import violations
-from .infra_template import ACCOUNT, load_sam, resolved_stack
+from .infra_invariants import foreign_partitions, retention_parameter_problems, violations
+from .infra_template import ACCOUNT, BASE_PARAMS, load_sam, resolved_stack
 
 ADMINS = (
     f"arn:aws:iam::{ACCOUNT}:role/platform-admin,"
@@ -32,8 +32,9 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "ContactEmail": "pki@example.com",
         "AcmeProfile": "tlsserver",
         "ExpiryWarningDays": "21",
-        "SweepSchedule": "cron(30 4 1,15 * ? *)",
-        "SweepIntervalDays": "16",
+        "SweepSchedule": "cron(30 4 ? * MON,THU *)",
+        "SweepIntervalDays": "4",
+        "ArchivedKeyRetentionDays": "400",
     },
     "one-zone-directory-override": {
         "HostedZoneIds": ["Z0999ZZZZZZZZZ"],
@@ -66,8 +67,8 @@ def test_route53_statement_is_exactly_the_acme_challenge_grant(sam: dict[str, An
             "Effect": "Allow",
             "Action": "route53:ChangeResourceRecordSets",
             "Resource": [
-                "arn:aws:route53:::hostedzone/Z0111AAAAAAAAA",
-                "arn:aws:route53:::hostedzone/Z0222BBBBBBBBB",
+                "arn:*:route53:::hostedzone/Z0111AAAAAAAAA",
+                "arn:*:route53:::hostedzone/Z0222BBBBBBBBB",
             ],
             "Condition": {
                 "ForAllValues:StringLike": {
@@ -91,7 +92,7 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
     full = resolved_stack(PARAMETER_SETS["staging-with-admins-alarms-reserved"], sam)
     assert full["IssuerFunction"]["Properties"]["ReservedConcurrentExecutions"] == "4"
     assert full["RenewalSweepScheduleRule"]["Properties"]["ScheduleExpression"] == (
-        "cron(30 4 1,15 * ? *)"
+        "cron(30 4 ? * MON,THU *)"
     )
     unscheduled = resolved_stack(PARAMETER_SETS["one-zone-directory-override"], sam)
     for name in (
@@ -552,6 +553,102 @@ def dlq_refuses_watch_rule(sam):
     statement["Condition"]["ArnEquals"]["aws:SourceArn"].pop()
 
 
+# -- archived private keys
+def archived_key_rule(sam):
+    rules = _resource(sam, "CertBucket")["LifecycleConfiguration"]["Rules"]
+    return next(r for r in rules if r["Id"] == "expire-archived-private-keys")
+
+
+def no_archived_key_rule(sam):
+    lifecycle = _resource(sam, "CertBucket")["LifecycleConfiguration"]
+    lifecycle["Rules"] = [
+        r for r in lifecycle["Rules"] if r["Id"] != "expire-archived-private-keys"
+    ]
+
+
+def archived_key_rule_untagged(sam):
+    archived_key_rule(sam).pop("TagFilters")
+
+
+def archived_key_rule_by_prefix_too(sam):
+    archived_key_rule(sam)["Prefix"] = "www/"
+
+
+def archived_key_rule_disabled(sam):
+    archived_key_rule(sam)["Status"] = "Disabled"
+
+
+def archived_key_versions_kept(sam):
+    archived_key_rule(sam).pop("NoncurrentVersionExpiration")
+
+
+def archived_key_retention_fixed(sam):
+    archived_key_rule(sam)["ExpirationInDays"] = 100
+
+
+def archived_key_expiry_date(sam):
+    archived_key_rule(sam).pop("ExpirationInDays")
+    archived_key_rule(sam)["ExpirationDate"] = "2030-01-01T00:00:00Z"
+
+
+def issuer_tags_everything(sam):
+    _statement(issuer_doc(sam), "TagArchivedPrivateKeys")["Resource"] = _sub("${CertBucket.Arn}/*")
+
+
+def issuer_cannot_tag(sam):
+    _drop_statement(issuer_doc(sam), "TagArchivedPrivateKeys")
+
+
+def issuer_tags_versions(sam):
+    _statement(issuer_doc(sam), "TagArchivedPrivateKeys")["Action"] = [
+        "s3:PutObjectTagging", "s3:PutObjectVersionTagging"]
+
+
+def issuer_without_retention(sam):
+    _resource(sam, "IssuerFunction")["Environment"]["Variables"].pop("ARCHIVED_KEY_RETENTION_DAYS")
+
+
+def watch_deletes_whole_archive(sam):
+    _statement(watch_doc(sam), "DeleteExpiredArchivedKeys")["Resource"] = _sub(
+        "${CertBucket.Arn}/*/archive/*")
+
+
+def watch_reads_archived_keys(sam):
+    _statement(watch_doc(sam), "ReadArchivedCertificates")["Resource"] = _sub(
+        "${CertBucket.Arn}/*/archive/*")
+
+
+def watch_cannot_delete_archived_keys(sam):
+    _drop_statement(watch_doc(sam), "DeleteExpiredArchivedKeys")
+
+
+def watch_destroys_versions(sam):
+    _statement(watch_doc(sam), "DeleteExpiredArchivedKeys")["Action"] = [
+        "s3:DeleteObject", "s3:DeleteObjectVersion"]
+
+
+def sweep_deletes_archived_keys(sam):
+    sweep_doc(sam)["Statement"].append({
+        "Sid": "Oops", "Effect": "Allow", "Action": "s3:DeleteObject",
+        "Resource": _sub("${CertBucket.Arn}/*/archive/*/privkey.pem")})
+
+
+def reader_old_versions_deny_dropped(sam):
+    _drop_statement(bucket_doc(sam), "DenyReaderOldKeyVersions")
+
+
+def reader_reads_old_versions(sam):
+    _statement(reader_doc(sam), "ReadCertificateFiles")["Action"] = [
+        "s3:GetObject", "s3:GetObjectVersion"]
+    reader_old_versions_deny_dropped(sam)
+
+
+def reader_denied_archived_keys(sam):
+    reader_doc(sam)["Statement"].append({
+        "Sid": "DenyArchivedKeys", "Effect": "Deny", "Action": "s3:GetObject",
+        "Resource": _sub("${CertBucket.Arn}/*/archive/*/privkey.pem")})
+
+
 def unchanged(sam):
     pass
 
@@ -654,6 +751,55 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "sweep schedule with input": (sweep_rule_with_input, "needs no input"),
     "watch schedule without permission": (watch_rule_without_permission, "no Lambda permission"),
     "DLQ refuses the watch rule": (dlq_refuses_watch_rule, "may not deliver its dead letters"),
+    # archived private keys
+    "archived-key rule removed": (no_archived_key_rule, "no lifecycle rule expires archived"),
+    "archived-key rule without its tag": (archived_key_rule_untagged, "expires current objects"),
+    "archived-key rule narrowed by prefix": (
+        archived_key_rule_by_prefix_too,
+        "expires current objects",
+    ),
+    "archived-key rule disabled": (archived_key_rule_disabled, "no lifecycle rule expires"),
+    "archived-key versions kept": (archived_key_versions_kept, "old versions of deleted archived"),
+    "archived-key rule on a date": (archived_key_expiry_date, "expires current objects"),
+    "issuer tags every object": (
+        issuer_tags_everything,
+        "issuer role: may s3:PutObjectTagging example-com/privkey.pem",
+    ),
+    "issuer cannot tag archived keys": (issuer_cannot_tag, "issuer role: cannot s3:PutObjectTag"),
+    "issuer tags old versions": (issuer_tags_versions, "issuer role: may s3:PutObjectVersionTag"),
+    "issuer without the retention": (issuer_without_retention, "ARCHIVED_KEY_RETENTION_DAYS=None"),
+    "watch deletes the whole archive": (
+        watch_deletes_whole_archive,
+        "watch role: may s3:DeleteObject example-com/archive/0abc/cert.pem",
+    ),
+    "watch reads archived keys": (
+        watch_reads_archived_keys,
+        "watch role: may s3:GetObject example-com/archive/0abc/privkey.pem",
+    ),
+    "watch cannot delete expired keys": (
+        watch_cannot_delete_archived_keys,
+        "watch role: cannot s3:DeleteObject example-com/archive/0abc/privkey.pem",
+    ),
+    "watch destroys versions": (
+        watch_destroys_versions,
+        "watch role: may s3:DeleteObjectVersion example-com/archive/0abc/privkey.pem",
+    ),
+    "sweep deletes archived keys": (
+        sweep_deletes_archived_keys,
+        "sweep role: may s3:DeleteObject example-com/archive/0abc/privkey.pem",
+    ),
+    "reader old-version deny dropped": (
+        reader_old_versions_deny_dropped,
+        "no Deny of old private-key versions for the reader",
+    ),
+    "reader reads old key versions": (
+        reader_reads_old_versions,
+        "reader role: may s3:GetObjectVersion example-com/archive/0abc/privkey.pem",
+    ),
+    "reader denied the live archived key": (
+        reader_denied_archived_keys,
+        "reader role: cannot GetObject example-com/archive/0abc/privkey.pem",
+    ),
 }
 
 # Mutations that only show under particular parameters.
@@ -672,6 +818,11 @@ PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str,
         unchanged,
         {"IssuerReservedConcurrency": "2", "RenewalConcurrency": "3"},
         "exceeds the issuer's reserved concurrency",
+    ),
+    "archived-key retention fixed in the rule": (
+        archived_key_retention_fixed,
+        {"ArchivedKeyRetentionDays": "120"},
+        "after 100 days, not ArchivedKeyRetentionDays (120)",
     ),
 }
 
@@ -738,3 +889,93 @@ def test_either_renewal_job_deny_alone_keeps_state_private(
     found = violations(resolved_stack({}, loosened), {})
     leaks = [line for line in found if ": may s3:" in line and "_wildcert/" in line]
     assert not leaks, found
+
+
+def test_archived_key_retention_cannot_undercut_lets_encrypt(sam: dict[str, Any]) -> None:
+    """S3 counts from an object's creation: a retention under the longest lifetime in use
+    would delete the archived key of a certificate still in use."""
+    assert retention_parameter_problems(sam) == []
+    loosened = copy.deepcopy(sam)
+    loosened["Parameters"]["ArchivedKeyRetentionDays"]["MinValue"] = 30
+    assert retention_parameter_problems(loosened) == [
+        "ArchivedKeyRetentionDays may be 30 days, below Let's Encrypt's longest lifetime "
+        "(90 days)"
+    ]
+    del loosened["Parameters"]["ArchivedKeyRetentionDays"]
+    assert retention_parameter_problems(loosened) == ["no ArchivedKeyRetentionDays parameter"]
+
+
+def test_archived_keys_expire_with_the_retention_given(sam: dict[str, Any]) -> None:
+    resources = resolved_stack({"ArchivedKeyRetentionDays": "120"}, sam)
+    rules = resources["CertBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    archived = [r for r in rules if r.get("TagFilters")]
+    assert archived == [{
+        "Id": "expire-archived-private-keys", "Status": "Enabled",
+        "TagFilters": [{"Key": "wildcert-key", "Value": "archived"}],
+        "ExpirationInDays": "120", "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+    }]
+    env = resources["IssuerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["ARCHIVED_KEY_RETENTION_DAYS"] == "120"
+
+
+# ----------------------------------------------------------------------------- partitions
+OTHER_PARTITIONS = ("aws-cn", "aws-us-gov")
+
+
+def in_partition(params: dict[str, Any], partition: str) -> dict[str, Any]:
+    """The parameter set (over BASE_PARAMS) with the ARNs it passes in `partition`."""
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, list):
+            return [moved(v) for v in value]
+        return value.replace("arn:aws:", f"arn:{partition}:") if isinstance(value, str) else value
+
+    return {name: moved(value) for name, value in {**BASE_PARAMS, **params}.items()}
+
+
+@pytest.mark.parametrize("partition", OTHER_PARTITIONS)
+@pytest.mark.parametrize("name", PARAMETER_SETS)
+def test_no_arn_hard_codes_the_partition(sam: dict[str, Any], name: str, partition: str) -> None:
+    params = in_partition(PARAMETER_SETS[name], partition)
+    assert foreign_partitions(resolved_stack(params, sam, partition=partition), partition) == []
+
+
+def zones_in_aws_partition(sam):
+    for sid in ("ReadAllowedZones", "WriteOnlyAcmeChallengeTxtRecords"):
+        _statement(issuer_doc(sam), sid)["Resource"] = {"Fn::Split": [",", {"Fn::Join": ["", [
+            "arn:aws:route53:::hostedzone/",
+            {"Fn::Join": [",arn:aws:route53:::hostedzone/", {"Ref": "HostedZoneIds"}]},
+        ]]}]}
+
+
+def change_in_aws_partition(sam):
+    _statement(issuer_doc(sam), "WaitForChanges")["Resource"] = "arn:aws:route53:::change/*"
+
+
+def root_partition_spelled_out(sam):
+    """The same mistake through a Join, which no search for "arn:aws:" in the template finds."""
+    _statement(key_doc(sam), "AccountAdministersKey")["Principal"]["AWS"] = {"Fn::Join": ["", [
+        "arn:", "aws", ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+
+
+PARTITION_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "zone ARNs in arn:aws:": (
+        zones_in_aws_partition, "'arn:aws:route53:::hostedzone/Z0111AAAAAAAAA' names partition"),
+    "change ARN in arn:aws:": (change_in_aws_partition, "'arn:aws:route53:::change/*' names"),
+    "root principal joined from 'aws'": (
+        root_partition_spelled_out, "CertKey.KeyPolicy.Statement[0].Principal.AWS: 'arn:aws:iam"),
+}
+
+
+@pytest.mark.parametrize("name", PARTITION_MUTATIONS)
+def test_hard_coded_partition_is_caught(sam: dict[str, Any], name: str) -> None:
+    mutate, expected = PARTITION_MUTATIONS[name]
+    loosened = copy.deepcopy(sam)
+    mutate(loosened)
+    params = in_partition({}, "aws-cn")
+    found = foreign_partitions(resolved_stack(params, loosened, partition="aws-cn"), "aws-cn")
+    assert any(expected in line for line in found), (
+        f"mutation {name!r} went unnoticed; found: {found}"
+    )
+    # In the aws partition itself the mistake is invisible: why the check resolves elsewhere.
+    assert foreign_partitions(resolved_stack({}, loosened), "aws") == []

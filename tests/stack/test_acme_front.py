@@ -13,7 +13,7 @@ from cryptography import x509
 
 from local_stack import Stack
 from local_stack.acme_front import FrontClient
-from tests.e2e.support import invoke, stored_set, unique
+from tests.e2e.support import ISSUER, invoke, stored_set, unique
 from wildcert.jobs.issue.pipeline import StageFailure
 from wildcert.logic import ari
 
@@ -82,7 +82,7 @@ def test_issue_through_the_front_then_renew_with_replaces(
 ) -> None:
     label = unique("ari")
     before = len(front.new_orders())
-    first = invoke({"domains": _wildcard(label), "name": label})
+    first = invoke(ISSUER, {"domains": _wildcard(label), "name": label})
     assert first["status"] == "issued", first
 
     # Pebble refuses 5% of good nonces: only the newOrder it accepted counts.
@@ -107,7 +107,7 @@ def test_issue_through_the_front_then_renew_with_replaces(
     assert dt.datetime.fromisoformat(meta["ari"]["window_start"]) == start
     assert dt.datetime.fromisoformat(meta["ari"]["window_end"]) == end
 
-    forced = invoke({"domains": _wildcard(label), "name": label, "force": True})
+    forced = invoke(ISSUER, {"domains": _wildcard(label), "name": label, "force": True})
     assert forced["status"] == "issued" and forced["serial"] != first["serial"]
     renewal = front.new_orders()[-1]
     assert renewal["payload"]["replaces"] == meta["ari_id"] == forced["replaces"]
@@ -207,7 +207,7 @@ def test_the_issuer_retries_through_bad_nonces_and_a_server_error(
     front.inject("newOrder", "badNonce", count=2)
     front.inject("finalize", "serverError", count=1)
     label = unique("flaky")
-    assert invoke({"domains": _wildcard(label), "name": label})["status"] == "issued"
+    assert invoke(ISSUER, {"domains": _wildcard(label), "name": label})["status"] == "issued"
     fired = front.stats()["faults_fired"]
     assert fired["newOrder badNonce"] >= 2 and fired["finalize serverError"] >= 1
 
@@ -221,7 +221,7 @@ def test_an_order_gone_invalid_fails_the_issuer(
     front.inject(kind, "invalid", count=1)
     label = unique("inv")
     with pytest.raises(StageFailure) as failure:
-        invoke({"domains": [f"{label}.example.com"], "name": label})
+        invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
     assert failure.value.stage == "acme"
     assert says in str(failure.value)
 
@@ -232,11 +232,12 @@ def test_the_issuer_sends_an_offered_profile_and_refuses_another(
     front.set_profiles({"classic": "90 days", "tlsserver": "45 days"})
     monkeypatch.setenv("ACME_PROFILE", "tlsserver")
     label = unique("prof")
-    assert invoke({"domains": [f"{label}.example.com"], "name": label})["status"] == "issued"
+    result = invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
+    assert result["status"] == "issued", result
     assert front.new_orders()[-1]["payload"]["profile"] == "tlsserver"
 
     monkeypatch.setenv("ACME_PROFILE", "shortlived")
     sent = len(front.new_orders())
     with pytest.raises(StageFailure, match="not offered"):
-        invoke({"domains": [f"{label}.example.com"], "name": label, "force": True})
+        invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label, "force": True})
     assert len(front.new_orders()) == sent

@@ -69,3 +69,17 @@ def test_a_whole_report_renders_with_findings() -> None:
     assert "wildcert's HTTP session and the CA's side count differently" in markdown
     assert "| ACME HTTP requests | 0.60 s | 60% |" in markdown
     assert "not computed" not in markdown
+
+
+def test_the_lifetime_simulation_gets_a_section() -> None:
+    from dataclasses import asdict
+
+    from bench import lifetimes
+
+    outcomes = lifetimes.run(lifetimes.cases([6], ("calm",), certificates=2, days=10))
+    results = {**small_results(), "lifetimes": [asdict(o) for o in outcomes]}
+    markdown = report.render(results)
+    assert "## Renewal over a year of virtual time" in markdown
+    assert "| 6 d | no | calm | 1 d / 12 h | 0 |" in markdown
+    assert "| 6 d | yes | calm | 1 d / 12 h | 0 |" in markdown
+    assert "Renewal over a year" not in report.render(small_results())

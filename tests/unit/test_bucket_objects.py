@@ -17,7 +17,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from wildcert.adapters.bucket import certificates
-from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
+from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore, Cooldown
 from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
 from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, LeaseLost
 from wildcert.adapters.bucket.objects import (
@@ -27,7 +27,9 @@ from wildcert.adapters.bucket.objects import (
     PreconditionFailed,
     StorageError,
 )
-from wildcert.logic import ari
+from wildcert.adapters.bucket.teams import TeamLedger
+from wildcert.logic import ari, ratelimit
+from wildcert.logic.ratelimit import Scope
 from wildcert.logic.times import iso
 
 NAME = "certs-unit"
@@ -226,11 +228,26 @@ def test_the_first_account_stored_wins(bucket: Bucket) -> None:
     assert store.load_account("https://ca/dir").account_url == "https://ca/acct/1"  # type: ignore[union-attr]
 
 
-def test_ca_cooldown_round_trips(bucket: Bucket) -> None:
+def test_ca_cooldowns_round_trip_one_object_per_scope(bucket: Bucket) -> None:
     store = CertificateStore(bucket)
-    assert store.ca_cooldown("https://ca/dir") is None
-    store.set_ca_cooldown("https://ca/dir", NOW, "rateLimited")
-    assert store.ca_cooldown("https://ca/dir") == NOW
+    assert store.ca_cooldowns("https://ca/dir") == []
+    account = Cooldown(Scope(ratelimit.ACCOUNT), NOW, "rateLimited")
+    domain = Cooldown(Scope(ratelimit.DOMAIN, "example.net"), NOW, "50 for example.net")
+    store.set_ca_cooldown("https://ca/dir", account)
+    store.set_ca_cooldown("https://ca/dir", domain)
+    store.set_ca_cooldown("https://ca/dir", domain)  # the same scope again: one object
+    assert sorted(store.ca_cooldowns("https://ca/dir"), key=lambda c: c.scope.kind) == [
+        account, domain]
+    assert store.ca_cooldowns("https://other/dir") == []
+
+
+def test_the_one_cooldown_of_earlier_versions_is_the_whole_accounts(bucket: Bucket) -> None:
+    store = CertificateStore(bucket)
+    legacy = store.cooldown_prefix("https://ca/dir") + ".json"
+    bucket.put(legacy, json.dumps({"until": iso(NOW), "reason": "old"}).encode(),
+               content_type="application/json")
+    assert store.ca_cooldowns("https://ca/dir") == [Cooldown(Scope(ratelimit.ACCOUNT), NOW,
+                                                             "old")]
 
 
 def test_an_unreadable_cert_json_is_a_storage_error(bucket: Bucket) -> None:
@@ -327,3 +344,70 @@ def test_a_refreshed_window_never_overwrites_a_newer_cert_json(bucket: Bucket) -
     assert json.loads(bucket.get("a/cert.json").body)["serial"] == "beef"  # type: ignore[union-attr]
     bucket.delete("a/cert.json")
     assert certs.write_renewal_info(written, info) is None
+
+
+# -- what a team's caps count ------------------------------------------------------------------
+
+
+def test_forced_reissues_are_counted_to_the_limit_and_no_further(bucket: Bucket) -> None:
+    ledger = TeamLedger(bucket)
+    assert [ledger.take_forced("alpha", "2027-03-01", 2) for _ in range(3)] == [1, 2, None]
+    assert ledger.take_forced("alpha", "2027-03-02", 2) == 1  # a new day
+    assert ledger.take_forced("beta", "2027-03-01", 2) == 1  # another team
+    stored = bucket.get(TeamLedger.forced_key("alpha", "2027-03-01"))
+    assert stored is not None and json.loads(stored.body)["forced"] == 2
+
+
+def test_a_forced_request_delivered_again_is_counted_once(bucket: Bucket) -> None:
+    ledger = TeamLedger(bucket)
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-1") == 1
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-1") == 1
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-2") == 2
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-2") == 2  # at the cap, yet its own
+    assert ledger.take_forced("alpha", "2027-03-01", 2, "event-3") is None
+
+
+def test_an_unreadable_counter_counts_as_full(bucket: Bucket) -> None:
+    bucket.put(TeamLedger.forced_key("alpha", "2027-03-01"), b"{", content_type="text/plain")
+    assert TeamLedger(bucket).take_forced("alpha", "2027-03-01", 5) is None
+
+
+def test_a_forced_reissue_counted_by_another_request_first_is_counted_again(
+        bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = TeamLedger(bucket)
+    ledger.take_forced("alpha", "2027-03-01", 5)
+    real_get = bucket.get
+    raced: list[bool] = []
+
+    def get_then_race(key: str, **kwargs: Any) -> Any:
+        found = real_get(key, **kwargs)
+        if not raced:  # another request counts between our read and our write
+            raced.append(True)
+            TeamLedger(Bucket(bucket.s3, bucket.name, bucket.kms_key_id)).take_forced(
+                "alpha", "2027-03-01", 5)
+        return found
+
+    monkeypatch.setattr(bucket, "get", get_then_race)
+    assert ledger.take_forced("alpha", "2027-03-01", 5) == 3
+
+
+def test_a_team_owns_the_certificates_that_name_it(bucket: Bucket) -> None:
+    def cert_json(name: str, **extra: str) -> None:
+        body = {"name": name, "domains": [f"{name}.example.com"], "serial": "ab",
+                "not_before": iso(NOW), "not_after": iso(NOW + dt.timedelta(days=90)),
+                "issuer": "CN=t", "key_type": "ec256", "sha256": {}, "archive": "x/",
+                "issued_at": iso(NOW), **extra}
+        bucket.put(f"{name}/cert.json", json.dumps(body).encode(),
+                   content_type="application/json")
+
+    cert_json("alpha.one", team="alpha")
+    cert_json("alpha.two", team="alpha")
+    cert_json("alpha.legacy")  # the operators' certificate, in alpha's namespace
+    cert_json("alphabet", team="alpha")  # not in the namespace: not listed
+    cert_json("beta.one", team="beta")
+    assert TeamLedger(bucket).owned("alpha") == 2
+    assert TeamLedger(bucket).owned("beta") == 1
+    assert TeamLedger(bucket).owned("gamma") == 0
+    # Under the cap, the names in the namespace are enough; at it, each one is read.
+    assert TeamLedger(bucket).owned("alpha", cap=4) == 3
+    assert TeamLedger(bucket).owned("alpha", cap=3) == 2

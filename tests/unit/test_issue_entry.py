@@ -13,7 +13,13 @@ import pytest
 
 from wildcert.jobs.issue import entry
 from wildcert.jobs.issue.pipeline import Outcome, StageFailure
-from wildcert.logic.request import RequestRejected, UnreadableEvent, parse_request
+from wildcert.logic.request import (
+    DIRECT,
+    Requester,
+    RequestRejected,
+    UnreadableEvent,
+    parse_request,
+)
 
 
 class ScriptedIssuer:
@@ -21,9 +27,12 @@ class ScriptedIssuer:
 
     def __init__(self) -> None:
         self.seen: list[tuple[object, str | None]] = []
+        self.requesters: list[Requester] = []
 
-    def handle(self, raw: object, request_id: str | None = None) -> Outcome:
+    def handle(self, raw: object, request_id: str | None = None,
+               requester: Requester = DIRECT) -> Outcome:
         self.seen.append((raw, request_id))
+        self.requesters.append(requester)
         then = raw.get("then") if isinstance(raw, dict) else None
         if then == "fail":
             raise StageFailure("dns", "the change did not propagate")
@@ -137,3 +146,26 @@ def test_events_that_are_not_objects_are_rejected_as_requests(event: object) -> 
     response, issuer = run(event)
     assert response["status"] == "rejected"
     assert issuer.seen == [(event, None)]
+
+
+def test_each_envelope_says_who_is_asking() -> None:
+    event = {"version": "0", "id": "evt-3", "detail-type": "wildcert.certificate.requested",
+             "source": "wildcert.team.alpha", "account": "123456789012",
+             "detail": {"then": "issued"}}
+    _, issuer = run(event)
+    assert issuer.requesters == [Requester("eventbridge", "123456789012",
+                                           "wildcert.team.alpha", "evt-3")]
+    _, issuer = run({"then": "issued"})
+    assert issuer.requesters == [DIRECT]
+    # The renewal queue acts for the certificate's owner; a whole EventBridge event in a
+    # message is still that event's sender, held to its team's policy.
+    wrapped = json.dumps({**event, "detail": {"then": "issued"}})
+    _, issuer = run({"Records": [record("issued", "m-1"),
+                                 {"eventSource": "aws:sqs", "messageId": "m-2",
+                                  "body": wrapped},
+                                 {"eventSource": "aws:sqs", "messageId": "m-3",
+                                  "body": "not json"}]})
+    assert issuer.requesters == [Requester("queue", event_id="m-1"),
+                                 Requester("eventbridge", "123456789012",
+                                           "wildcert.team.alpha", "evt-3"),
+                                 Requester("queue", event_id="m-3")]

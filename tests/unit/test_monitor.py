@@ -1,4 +1,5 @@
-"""The watch's pure parts: expiry findings, endpoint parsing, comparing served with stored."""
+"""The watch's pure parts: expiry findings, comparing served with stored (endpoint parsing and
+reaching: test_endpoints)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,16 @@ from tests.unit.test_sweep import NOW, entry
 from wildcert.adapters import slack
 from wildcert.jobs.over_inventory import EventRejected
 from wildcert.jobs.watch.job import (
-    Endpoint,
     Finding,
     check_endpoint,
     check_endpoints,
     compare_served,
     expiry_finding,
-    parse_endpoint,
     parse_watch_event,
     sni_for,
 )
 from wildcert.logic import certificates as certs
+from wildcert.logic.request.endpoints import Endpoint
 
 WARN = dt.timedelta(days=14)
 KEY = certs.generate_key("ec256")
@@ -51,23 +51,6 @@ def test_expiry_findings(age: float, days: float, kind: str | None) -> None:
         assert ("ago" if kind == "expired" else "in ") in found.text
 
 
-@pytest.mark.parametrize(("text", "parsed"), [
-    ("web.example.com:443", Endpoint("web.example.com", 443)),
-    ("127.0.0.1:8443", Endpoint("127.0.0.1", 8443)),
-    ("[::1]:8443", Endpoint("::1", 8443)),
-    ("Web.Example.com", Endpoint("web.example.com", 443)),
-    ("web:0", None), ("web:99999", None), ("web:https", None), ("::1:443", None), ("", None),
-    ("[::1]x", None),
-])
-def test_parse_endpoint(text: str, parsed: Endpoint | None) -> None:
-    assert parse_endpoint(text) == parsed
-
-
-def test_endpoint_prints_back() -> None:
-    assert str(Endpoint("::1", 443)) == "[::1]:443"
-    assert str(Endpoint("web.example.com", 443)) == "web.example.com:443"
-
-
 def test_sni_is_a_plain_name_or_a_label_under_the_wildcard() -> None:
     assert sni_for(("*.example.com", "example.com")) == "example.com"
     assert sni_for(("*.example.com", "*.example.net")) == "www.example.com"
@@ -87,10 +70,10 @@ def test_same_serial_is_fine_unless_expiring() -> None:
 def test_older_serial_is_stale_and_names_both_serials() -> None:
     stored = entry("web", age_days=5, serial="beef")
     served = leaf(0xABC, NOW - dt.timedelta(days=70))
-    found = compare_served(stored, Endpoint("10.0.0.1", 443), "example.com", served, now=NOW,
-                           warning=WARN)
+    found = compare_served(stored, Endpoint("www.example.com", 443), "example.com", served,
+                           now=NOW, warning=WARN)
     assert found is not None and found.kind == "stale"
-    assert found.text.startswith("10.0.0.1:443 serves serial abc (expires ")
+    assert found.text.startswith("www.example.com:443 serves serial abc (expires ")
     assert "bucket has beef" in found.text and "not installed the renewal" in found.text
 
 
@@ -106,10 +89,10 @@ def test_unreachable_and_malformed_endpoints_are_findings() -> None:
     def refused(endpoint: Endpoint, sni: str) -> x509.Certificate:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    stored = entry("web", endpoints=["127.0.0.1:9", "nonsense:port"])
+    stored = entry("web", endpoints=["www.example.com:443", "nonsense:port"])
     found = check_endpoints([stored], NOW, WARN, probe=refused)
-    assert [f.kind for f in found] == ["unreachable", "unreachable"]
-    assert "127.0.0.1:9 (SNI example.com) cannot be reached: ConnectionRefused" in found[0].text
+    assert [f.kind for f in found] == ["unreachable", "refused"]
+    assert found[0].text == "could not get a certificate from www.example.com:443 (SNI example.com)"
     assert "not host:port" in found[1].text
 
 
@@ -121,7 +104,7 @@ def test_probe_gets_the_sni() -> None:
         return leaf(0xABC123, NOW - dt.timedelta(days=10))
 
     stored = entry("web", serial="abc123", domains=("*.example.net",))
-    assert check_endpoint(stored, "web.example.net:8443", NOW, WARN, probe) is None
+    assert check_endpoint(stored, "web.example.net:8443", NOW, WARN, probe, ports=(8443,)) is None
     assert seen == [(Endpoint("web.example.net", 8443), "www.example.net")]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from tests.unit.test_sweep import NOW, entry
 from tests.unit.test_sweep_fanout import FakeSqs, no_sleep_deadline
+from wildcert.adapters.bucket.archive import Cleanup
 from wildcert.adapters.bucket.inventory import Broken, Entry, Inventory
 from wildcert.adapters.sqs import RenewalQueue
 from wildcert.jobs.sweep.job import Sweep, SweepEvent
@@ -76,8 +79,38 @@ def test_the_watch_queues_what_is_due_and_finds_what_is_wrong() -> None:
         WatchEvent())
     body = report.as_dict()
     assert set(body) == {"status", "dry_run", "checked", "findings", "renewals", "queued",
-                         "failed", "ari"}
+                         "failed", "ari", "archived_keys"}
+    assert body["archived_keys"] == {"deleted": [], "problems": []}  # none given: none cleaned
     assert body["status"] == "incomplete" and [f["name"] for f in body["failed"]] == ["old"]
     assert [(f["name"], f["kind"]) for f in body["findings"]] == [("bad", "broken"),
                                                                 ("old", "expiring")]
     assert report.worth_posting
+
+
+class RecordingArchive:
+    """ArchivedKeys as the watch calls it: what it was asked to clean, and a problem."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str | None], dt.datetime, bool]] = []
+
+    def clean(self, live: Mapping[str, str | None], now: dt.datetime, *,
+              dry_run: bool = False) -> Cleanup:
+        self.calls.append((dict(live), now, dry_run))
+        return Cleanup(deleted=("old/archive/0a/privkey.pem",),
+                       problems=(("fresh", "archived key fresh/archive/0b/privkey.pem kept"),))
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_watch_cleans_archives_of_every_name_but_the_broken(dry_run: bool) -> None:
+    archive = RecordingArchive()
+    queue = RenewalQueue(FakeSqs(), "https://sqs/q.fifo", no_sleep_deadline())
+    report = Watch(**parts(queue), archived_keys=archive).run(WatchEvent(dry_run=dry_run))
+    [(live, now, dry)] = archive.calls
+    # cert.json names each live set; "orphan" has none, so none of its sets is live; "bad"
+    # might name any set, so it is left alone.
+    assert live == {"fresh": "fresh/archive/", "old": "old/archive/",
+                    "orphan": None}
+    assert now == NOW and dry is dry_run
+    body = report.as_dict()
+    assert body["archived_keys"]["deleted"] == ["old/archive/0a/privkey.pem"]
+    assert ("fresh", "archive") in [(f["name"], f["kind"]) for f in body["findings"]]

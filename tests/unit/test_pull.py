@@ -1,4 +1,8 @@
-"""wildcert-pull without AWS: an in-memory S3 filled by the real CertificateStore, local certs."""
+"""wildcert-pull without AWS: an in-memory S3 filled by the real CertificateStore, local certs.
+
+The issuer's own code writes the bucket here: what it writes is the documented file format the
+puller reads, and the puller package itself imports nothing of the issuer's.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +26,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from wildcert import pull
 from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore, StoredCertificate
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.logic import certificates as certs
+from wildcert_pull import cli, local
+from wildcert_pull import run as pull_run
+from wildcert_pull.checks import Leaf
+from wildcert_pull.errors import Exit
+from wildcert_pull.formats import parse_cert_json
 
 BUCKET = "certs"
 NAME = "example.com"
@@ -133,7 +141,7 @@ class Run:
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> FakeS3:
     fake = FakeS3()
-    monkeypatch.setattr(pull, "s3_client", lambda options: fake)
+    monkeypatch.setattr(cli, "s3_client", lambda options: fake)
     return fake
 
 
@@ -165,7 +173,7 @@ def reload_command(log: Path, exit_code: int = 0) -> str:
 def run(
     capsys: pytest.CaptureFixture[str], dest: Path, *extra: str, name: str = NAME
 ) -> Run:
-    code = pull.main(["--bucket", BUCKET, "--name", name, "--dest", str(dest), *extra])
+    code = cli.main(["--bucket", BUCKET, "--name", name, "--dest", str(dest), *extra])
     captured = capsys.readouterr()
     assert "PRIVATE KEY" not in captured.out + captured.err
     return Run(int(code), captured.out, captured.err)
@@ -186,9 +194,9 @@ def mode(path: Path) -> int:
 def assert_installed(dest: Path, issued: certs.IssuedSet) -> None:
     for filename, body in issued.files().items():
         assert (dest / filename).read_bytes() == body, filename
-    state = json.loads((dest / pull.STATE_FILE).read_text())
+    state = json.loads((dest / local.STATE_FILE).read_text())
     assert state["serial"] == certs.serial_hex(issued.leaf)
-    assert not list(dest.glob(f"*{pull.TEMP_SUFFIX}"))
+    assert not list(dest.glob(f"*{local.TEMP_SUFFIX}"))
 
 
 # -- installing -------------------------------------------------------------------------------
@@ -200,13 +208,13 @@ def test_first_pull_installs_with_modes_and_reloads(s3, dest, reloads, capsys) -
     assert_installed(dest, issued)
     assert mode(dest) == 0o750
     assert mode(dest / "privkey.pem") == 0o600
-    for filename in ("cert.pem", "chain.pem", "fullchain.pem", pull.STATE_FILE):
+    for filename in ("cert.pem", "chain.pem", "fullchain.pem", local.STATE_FILE):
         assert mode(dest / filename) == 0o644, filename
     assert reload_count(reloads) == 1
     assert result.out.count("\n") == 1
     assert f"updated {NAME}" in result.out and meta.serial in result.out
     assert "reloaded" in result.out and result.err == ""
-    state = pull.read_state(dest)
+    state = local.read_state(dest)
     assert state is not None and not state.reload_pending
 
 
@@ -219,10 +227,10 @@ def test_the_key_is_0600_from_its_creation(monkeypatch, tmp_path) -> None:
         real_fchmod(fd, new_mode)
 
     monkeypatch.setattr(os, "fchmod", watch)
-    path = pull.write_temp(tmp_path, "privkey.pem", b"secret", 0o600)
+    path = local.write_temp(tmp_path, "privkey.pem", b"secret", 0o600)
     assert seen == [0o600]  # before any byte is written, even with a 000 umask
     assert mode(path) == 0o600 and path.read_bytes() == b"secret"
-    assert path.parent == tmp_path and path.name.endswith(pull.TEMP_SUFFIX)
+    assert path.parent == tmp_path and path.name.endswith(local.TEMP_SUFFIX)
 
 
 def test_an_existing_directory_keeps_its_mode(s3, dest, capsys) -> None:
@@ -275,21 +283,21 @@ def test_quiet_prints_nothing(s3, dest, capsys) -> None:
 # -- "unchanged" ------------------------------------------------------------------------------
 def test_local_status(tmp_path) -> None:
     issued = make_set()
-    meta = StoredCertificate.describe(NAME, issued, NOW)
+    meta = parse_cert_json(StoredCertificate.describe(NAME, issued, NOW).to_json())
     for filename, body in issued.files().items():
         (tmp_path / filename).write_bytes(body)
-    state = pull.state_for(meta, issued, NOW, reload_pending=False)
-    assert pull.local_status(tmp_path, meta, None, False) is pull.Local.STALE
-    assert pull.local_status(tmp_path, meta, state, False) is pull.Local.CURRENT
+    state = pull_run.state_for(meta, Leaf.of(issued.leaf), NOW, reload_pending=False)
+    assert local.local_status(tmp_path, meta, None, False) is local.Local.STALE
+    assert local.local_status(tmp_path, meta, state, False) is local.Local.CURRENT
     other = dataclasses.replace(state, serial="1234")
-    assert pull.local_status(tmp_path, meta, other, False) is pull.Local.STALE
+    assert local.local_status(tmp_path, meta, other, False) is local.Local.STALE
     pending = dataclasses.replace(state, reload_pending=True)
-    assert pull.local_status(tmp_path, meta, pending, True) is pull.Local.RELOAD_PENDING
-    assert pull.local_status(tmp_path, meta, pending, False) is pull.Local.CURRENT
+    assert local.local_status(tmp_path, meta, pending, True) is local.Local.RELOAD_PENDING
+    assert local.local_status(tmp_path, meta, pending, False) is local.Local.CURRENT
     (tmp_path / "chain.pem").write_bytes(b"edited by hand")
-    assert pull.local_status(tmp_path, meta, state, False) is pull.Local.STALE
+    assert local.local_status(tmp_path, meta, state, False) is local.Local.STALE
     (tmp_path / "chain.pem").unlink()
-    assert pull.local_status(tmp_path, meta, state, False) is pull.Local.STALE
+    assert local.local_status(tmp_path, meta, state, False) is local.Local.STALE
 
 
 def test_a_hand_edited_file_is_repaired(s3, dest, reloads, capsys) -> None:
@@ -307,7 +315,7 @@ def test_a_damaged_state_file_means_install_again(s3, dest, capsys) -> None:
     issued = make_set()
     publish(s3, issued)
     assert run(capsys, dest).code == 0
-    (dest / pull.STATE_FILE).write_text("{not json")
+    (dest / local.STATE_FILE).write_text("{not json")
     assert "updated" in run(capsys, dest).out
     assert_installed(dest, issued)
 
@@ -317,15 +325,11 @@ def test_unchanged_but_expired_fails(s3, dest, capsys, monkeypatch) -> None:
     publish(s3, issued)
     assert run(capsys, dest).code == 0
     later = certs.not_after(issued.leaf) + dt.timedelta(seconds=1)
-    monkeypatch.setattr(pull, "unchanged", _at(pull.unchanged, later))
+    monkeypatch.setattr(cli, "now", lambda: later)
     result = run(capsys, dest)
-    assert result.code == pull.Exit.VERIFY
+    assert result.code == Exit.VERIFY
     assert "expired at" in result.err and str(dest / "cert.pem") in result.err
     assert "has not renewed" in result.err
-
-
-def _at(function: Any, when: dt.datetime) -> Any:
-    return lambda options, now: function(options, when)
 
 
 # -- the rename order and interruptions -------------------------------------------------------
@@ -338,15 +342,15 @@ def test_all_temp_files_exist_before_the_first_rename_and_order(s3, dest, capsys
 
     def record(src: Any, dst: Any) -> None:
         if not renamed:
-            temps_at_first_rename.extend(sorted(p.name for p in dest.glob(f"*{pull.TEMP_SUFFIX}")))
+            temps_at_first_rename.extend(sorted(p.name for p in dest.glob(f"*{local.TEMP_SUFFIX}")))
         renamed.append(Path(dst).name)
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", record)
     assert run(capsys, dest).code == 0
-    assert renamed == ["privkey.pem", "fullchain.pem", "cert.pem", "chain.pem", pull.STATE_FILE]
+    assert renamed == ["privkey.pem", "fullchain.pem", "cert.pem", "chain.pem", local.STATE_FILE]
     assert len(temps_at_first_rename) == 5
-    for filename in (*pull.RENAME_ORDER, pull.STATE_FILE):
+    for filename in (*local.RENAME_ORDER, local.STATE_FILE):
         assert sum(t.startswith(f".{filename}.") for t in temps_at_first_rename) == 1, filename
 
 
@@ -368,11 +372,11 @@ def test_a_failed_rename_leaves_no_temps_and_the_next_run_repairs(s3, dest, relo
 
     monkeypatch.setattr(os, "replace", fail_after_first)
     result = run(capsys, dest, "--reload", reload_command(reloads))
-    assert result.code == pull.Exit.LOCAL
+    assert result.code == Exit.LOCAL
     assert "stopped half-way" in result.err and "rerun" in result.err
     assert (dest / "privkey.pem").read_bytes() == renewed.privkey  # the crash left a mix
     assert (dest / "cert.pem").read_bytes() == first.cert
-    assert not list(dest.glob(f"*{pull.TEMP_SUFFIX}"))
+    assert not list(dest.glob(f"*{local.TEMP_SUFFIX}"))
     assert reload_count(reloads) == 1
     monkeypatch.setattr(os, "replace", real_replace)
     repaired = run(capsys, dest, "--reload", reload_command(reloads))
@@ -383,7 +387,7 @@ def test_a_failed_rename_leaves_no_temps_and_the_next_run_repairs(s3, dest, relo
 
 def test_temps_left_by_a_killed_run_are_removed(s3, dest, capsys) -> None:
     dest.mkdir(parents=True)
-    leftover = dest / f".privkey.pem.abc123{pull.TEMP_SUFFIX}"
+    leftover = dest / f".privkey.pem.abc123{local.TEMP_SUFFIX}"
     leftover.write_bytes(b"from a killed run")
     mine = dest / "notes.txt"
     mine.write_text("not ours")
@@ -414,7 +418,7 @@ class Installed:
 
     def assert_refused(self, *needles: str) -> None:
         result = self.pull()
-        assert result.code == pull.Exit.VERIFY, result
+        assert result.code == Exit.VERIFY, result
         assert result.out == "" and result.err.count("\n") == 1
         for needle in (*needles, f"{self.dest} left as it was"):
             assert needle in result.err, (needle, result.err)
@@ -494,9 +498,49 @@ def test_cert_json_that_is_not_json(installed) -> None:
     installed.assert_refused("is not a wildcert cert.json")
 
 
+def rewrite_cert_json(s3: FakeS3, change: Any) -> None:
+    key = f"{NAME}/cert.json"
+    body = json.loads(s3.objects[key])
+    change(body)
+    s3.objects[key] = json.dumps(body).encode()
+
+
+def test_a_newer_format_version_asks_for_an_upgrade(installed) -> None:
+    publish(installed.s3, make_set())
+    rewrite_cert_json(installed.s3, lambda body: body.update(version=2))
+    installed.assert_refused("format version 2", "upgrade wildcert-pull")
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    (lambda body: body.update(domains="example.com"), "'domains' is a JSON str"),
+    (lambda body: body.update(domains=[]), "'domains' is not a list of names"),
+    (lambda body: body.pop("serial"), "no 'serial'"),
+    (lambda body: body.update(serial="0xAB"), "is not lower-case hex"),
+    (lambda body: body.update(sha256=["x"]), "'sha256' is a JSON list"),
+])
+def test_cert_json_fields_of_the_wrong_shape(installed, change, needle) -> None:
+    publish(installed.s3, make_set())
+    rewrite_cert_json(installed.s3, change)
+    installed.assert_refused("is not a wildcert cert.json", needle)
+
+
+def test_a_sha256_that_is_not_a_digest(installed) -> None:
+    publish(installed.s3, make_set())
+    rewrite_cert_json(installed.s3, lambda body: body["sha256"].update({"chain.pem": "abc"}))
+    installed.assert_refused("is inconsistent", "no sha256 for chain.pem")
+
+
+def test_fields_the_puller_does_not_know_are_ignored(s3, dest, capsys) -> None:
+    issued = make_set()
+    publish(s3, issued)
+    rewrite_cert_json(s3, lambda body: body.update(added_later={"x": 1}, not_before="garbage"))
+    assert run(capsys, dest).code == 0
+    assert_installed(dest, issued)
+
+
 def test_a_missing_cert_json(s3, dest, capsys) -> None:
     result = run(capsys, dest, name="nothing-here")
-    assert result.code == pull.Exit.VERIFY
+    assert result.code == Exit.VERIFY
     assert f"s3://{BUCKET}/nothing-here/cert.json does not exist" in result.err
     assert "check --name and --bucket" in result.err
     assert not dest.exists()
@@ -516,7 +560,7 @@ def test_aws_errors(installed, error, needles) -> None:
     meta = publish(installed.s3, make_set())
     installed.s3.failures[meta.archive + "privkey.pem"] = error
     result = installed.pull()
-    assert result.code == pull.Exit.AWS, result
+    assert result.code == Exit.AWS, result
     assert "privkey.pem" in result.err and result.err.count("\n") == 1
     for needle in (*needles, f"{installed.dest} left as it was"):
         assert needle in result.err, (needle, result.err)
@@ -528,10 +572,10 @@ def test_a_failed_reload_is_retried_until_it_works(s3, dest, reloads, capsys) ->
     issued = make_set()
     publish(s3, issued)
     failed = run(capsys, dest, "--reload", reload_command(reloads, exit_code=3))
-    assert failed.code == pull.Exit.RELOAD
+    assert failed.code == Exit.RELOAD
     assert "exited with 3" in failed.err and "installed and valid" in failed.err
     assert_installed(dest, issued)
-    state = pull.read_state(dest)
+    state = local.read_state(dest)
     assert state is not None and state.reload_pending
     retried = run(capsys, dest, "--reload", reload_command(reloads))
     assert retried.code == 0 and "reload had failed" in retried.out and "reloaded" in retried.out
@@ -544,7 +588,7 @@ def test_a_failed_reload_is_retried_until_it_works(s3, dest, reloads, capsys) ->
 def test_a_reload_command_that_does_not_exist(s3, dest, capsys) -> None:
     publish(s3, make_set())
     result = run(capsys, dest, "--reload", "/nonexistent/reloader --now")
-    assert result.code == pull.Exit.RELOAD
+    assert result.code == Exit.RELOAD
     assert "could not start" in result.err and "/nonexistent/reloader" in result.err
 
 
@@ -568,8 +612,8 @@ def test_the_reload_runs_without_a_shell(s3, dest, tmp_path, capsys) -> None:
 ])
 def test_usage_errors_exit_2(argv, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
-        pull.main(argv)
-    assert exited.value.code == pull.Exit.USAGE
+        cli.main(argv)
+    assert exited.value.code == Exit.USAGE
     assert "usage:" in capsys.readouterr().err
 
 
@@ -577,18 +621,19 @@ def test_a_run_holding_the_lock_makes_the_next_one_give_up(s3, dest, capsys,
                                                            monkeypatch) -> None:
     publish(s3, make_set())
     dest.mkdir(parents=True)
-    monkeypatch.setattr(pull, "LOCK_WAIT_SECONDS", 0.3)
-    with open(dest / pull.LOCK_FILE, "w") as held:
+    monkeypatch.setattr(local, "LOCK_WAIT_SECONDS", 0.3)
+    with open(dest / local.LOCK_FILE, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         result = run(capsys, dest)
-    assert result.code == pull.Exit.LOCAL and "another wildcert-pull" in result.err
-    assert sorted(p.name for p in dest.iterdir()) == [pull.LOCK_FILE]
+    assert result.code == Exit.LOCAL and "another wildcert-pull" in result.err
+    assert sorted(p.name for p in dest.iterdir()) == [local.LOCK_FILE]
     assert run(capsys, dest).code == 0
 
 
 def test_runs_as_a_module() -> None:
-    done = subprocess.run([sys.executable, "-m", "wildcert.pull", "--help"], capture_output=True,
-                          text=True, timeout=60, check=False)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "puller")}
+    done = subprocess.run([sys.executable, "-m", "wildcert_pull", "--help"], capture_output=True,
+                          text=True, timeout=60, check=False, env=env)
     assert done.returncode == 0
     assert "--reload" in done.stdout and "4 reload failed" in done.stdout
 
@@ -598,7 +643,7 @@ def test_dest_that_is_a_file(s3, tmp_path, capsys) -> None:
     target = tmp_path / "file"
     target.write_text("x")
     result = run(capsys, target)
-    assert result.code == pull.Exit.USAGE and "not a directory" in result.err
+    assert result.code == Exit.USAGE and "not a directory" in result.err
     assert target.read_text() == "x"
 
 
@@ -607,4 +652,182 @@ def test_dest_that_cannot_be_created(s3, tmp_path, capsys) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a directory should be")
     result = run(capsys, blocker / "ssl" / NAME)
-    assert result.code == pull.Exit.LOCAL and "may create and write" in result.err
+    assert result.code == Exit.LOCAL and "may create and write" in result.err
+
+
+# -- never older, never other names ----------------------------------------------------------
+def rolled_back(s3: FakeS3, dest: Path, reloads: Path,
+                capsys: pytest.CaptureFixture[str]) -> tuple[certs.IssuedSet, Installed]:
+    """An older set, then a newer one, both pulled; then cert.json rolled back to the older one
+    (as restoring an old object version does): its archive is intact and still valid."""
+    older = make_set(starts=NOW - dt.timedelta(days=30))
+    older_meta = publish(s3, older)
+    assert run(capsys, dest, "--reload", reload_command(reloads)).code == 0
+    publish(s3, make_set(starts=NOW - dt.timedelta(days=1)))
+    assert run(capsys, dest, "--reload", reload_command(reloads)).code == 0
+    s3.objects[f"{NAME}/cert.json"] = older_meta.to_json()
+    reloads.unlink()
+    return older, Installed(s3, dest, reloads, capsys, snapshot(dest))
+
+
+def test_a_rolled_back_cert_json_is_refused(s3, dest, reloads, capsys) -> None:
+    older, installed = rolled_back(s3, dest, reloads, capsys)
+    result = installed.pull()
+    assert result.code == 6, result
+    assert result.out == "" and result.err.count("\n") == 1
+    for needle in (f"serial {certs.serial_hex(older.leaf)}", "is older than the certificate "
+                   f"installed in {dest}", "rolled back", "--allow-older",
+                   f"{dest} left as it was"):
+        assert needle in result.err, (needle, result.err)
+    assert snapshot(dest) == installed.before
+    assert reload_count(reloads) == 0
+
+
+def test_allow_older_installs_a_deliberate_rollback(s3, dest, reloads, capsys) -> None:
+    older, _ = rolled_back(s3, dest, reloads, capsys)
+    result = run(capsys, dest, "--allow-older", "--reload", reload_command(reloads))
+    assert result.code == 0, result.err
+    assert_installed(dest, older)
+    assert reload_count(reloads) == 1
+    assert "unchanged" in run(capsys, dest).out  # the rollback is now what is installed
+
+
+def test_a_rollback_is_refused_even_without_a_state_file(s3, dest, reloads, capsys) -> None:
+    """The installed cert.pem is the reference: deleting the state file does not unlock it."""
+    _, installed = rolled_back(s3, dest, reloads, capsys)
+    (dest / local.STATE_FILE).unlink()
+    assert installed.pull().code == 6
+
+
+def test_a_hand_damaged_cert_pem_still_has_the_state_file_as_reference(s3, dest, reloads,
+                                                                        capsys) -> None:
+    _, installed = rolled_back(s3, dest, reloads, capsys)
+    (dest / "cert.pem").write_bytes(b"edited by hand")
+    assert installed.pull().code == 6
+
+
+def test_other_names_are_refused(installed) -> None:
+    publish(installed.s3, make_set(("*.example.org", "example.org")))
+    result = installed.pull()
+    assert result.code == 6, result
+    for needle in ("'*.example.org', 'example.org'", "'*.example.com', 'example.com'",
+                   "--expect-domain", f"{installed.dest} left as it was"):
+        assert needle in result.err, (needle, result.err)
+    installed.assert_untouched()
+
+
+def test_expect_domain_accepts_the_new_names(installed) -> None:
+    renamed = make_set(("*.example.org", "example.org"))
+    publish(installed.s3, renamed)
+    result = run(installed.capsys, installed.dest, "--expect-domain", "example.org",
+                 "--expect-domain", "*.EXAMPLE.org")
+    assert result.code == 0, result.err
+    assert_installed(installed.dest, renamed)
+
+
+def test_expect_domain_pins_the_first_install(s3, dest, capsys) -> None:
+    publish(s3, make_set())
+    result = run(capsys, dest, "--expect-domain", "*.example.com")
+    assert result.code == 6, result
+    assert "--expect-domain ['*.example.com']" in result.err
+    assert not dest.exists()
+
+
+def test_expect_domain_holds_for_an_unchanged_certificate(installed) -> None:
+    result = run(installed.capsys, installed.dest, "--expect-domain", "www.example.com")
+    assert result.code == 6 and "--expect-domain" in result.err, result
+    installed.assert_untouched()
+
+
+# -- links and loose modes in --dest ---------------------------------------------------------
+MANAGED = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem", ".wildcert.json",
+           ".wildcert.lock")
+
+
+def test_a_planted_lock_symlink_creates_nothing(s3, dest, tmp_path, capsys) -> None:
+    publish(s3, make_set())
+    dest.mkdir(parents=True, mode=0o700)
+    target = tmp_path / "created-through-the-link"
+    (dest / ".wildcert.lock").symlink_to(target)
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL, result
+    assert "is a symlink" in result.err and "nothing was changed" in result.err
+    assert not target.exists()
+    assert sorted(p.name for p in dest.iterdir()) == [".wildcert.lock"]
+
+
+@pytest.mark.parametrize("filename", MANAGED)
+def test_a_symlinked_file_in_dest_is_refused(s3, dest, tmp_path, capsys, filename) -> None:
+    publish(s3, make_set())
+    assert run(capsys, dest).code == 0
+    publish(s3, make_set())  # a renewal, so the next run would write every file
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not yours")
+    (dest / filename).unlink()
+    (dest / filename).symlink_to(elsewhere)
+    before = snapshot_links(dest)
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL, result
+    assert f"{dest / filename} is a symlink (to {elsewhere})" in result.err
+    assert snapshot_links(dest) == before
+    assert elsewhere.read_bytes() == b"not yours"
+
+
+def snapshot_links(dest: Path) -> dict[str, str | bytes]:
+    return {p.name: str(p.readlink()) if p.is_symlink() else p.read_bytes()
+            for p in sorted(dest.iterdir())}
+
+
+def test_a_fifo_in_place_of_the_state_file_is_refused(s3, dest, capsys) -> None:
+    publish(s3, make_set())
+    dest.mkdir(parents=True, mode=0o700)
+    os.mkfifo(dest / ".wildcert.json")
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL and "not a regular file" in result.err, result
+
+
+def test_a_dest_others_can_write_is_tightened(s3, dest, capsys) -> None:
+    dest.mkdir(parents=True)
+    os.chmod(dest, 0o777)  # noqa: S103 (the loose mode under test)
+    publish(s3, make_set())
+    result = run(capsys, dest)
+    assert result.code == 0, result.err
+    assert mode(dest) == 0o755
+    assert result.err == (f"wildcert-pull: warning: {dest} was writable by group and others "
+                          "(mode 0777); made it 0755 so that no one else can replace the "
+                          "files in it\n")
+    assert run(capsys, dest).err == ""  # once
+
+
+def test_a_sticky_shared_dest_is_refused(s3, dest, capsys) -> None:
+    dest.mkdir(parents=True)
+    os.chmod(dest, 0o1777)  # noqa: S103 (the loose mode under test)
+    publish(s3, make_set())
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL, result
+    assert "writable by group and others (mode 1777)" in result.err
+    assert "nothing was changed" in result.err
+    assert mode(dest) == 0o1777 and not list(dest.iterdir())
+
+
+def test_a_refused_link_leaves_even_a_loose_mode_as_it_was(s3, dest, tmp_path, capsys) -> None:
+    dest.mkdir(parents=True)
+    os.chmod(dest, 0o777)  # noqa: S103 (the loose mode under test)
+    (dest / "privkey.pem").symlink_to(tmp_path / "elsewhere")
+    publish(s3, make_set())
+    result = run(capsys, dest)
+    assert result.code == Exit.LOCAL and "nothing was changed" in result.err, result
+    assert "warning" not in result.err
+    assert mode(dest) == 0o777 and s3.reads == []
+
+
+def test_a_damaged_record_and_cert_pem_mean_no_reference(s3, dest, reloads, capsys) -> None:
+    """Both copies of what was installed damaged by hand: nothing to compare with, so the
+    bucket's set is installed (as on a first install), not a crash."""
+    older, _ = rolled_back(s3, dest, reloads, capsys)
+    (dest / "cert.pem").write_bytes(b"edited by hand")
+    state = json.loads((dest / local.STATE_FILE).read_text())
+    (dest / local.STATE_FILE).write_text(json.dumps({**state, "not_before": 17}))
+    result = run(capsys, dest)
+    assert result.code == 0, result.err
+    assert_installed(dest, older)

@@ -50,3 +50,23 @@ def test_monthly_sweep_never_lets_a_certificate_expire(days: float) -> None:
 def test_custom_fraction() -> None:
     assert not is_due(lifetime(90), T0 + dt.timedelta(days=40), remaining_fraction=0.5)
     assert is_due(lifetime(90), T0 + dt.timedelta(days=45), remaining_fraction=0.5)
+
+
+def test_a_certificate_from_the_other_ca_is_not_the_one_asked_for() -> None:
+    from wildcert.adapters.bucket.certificates import StoredCertificate
+    from wildcert.logic.renewal import skip_reason
+    from wildcert.logic.request import CertificateRequest
+
+    def stored(**extra: str) -> StoredCertificate:
+        return StoredCertificate("web", ("web.example.com",), "ab", "2026-01-01T00:00:00Z",
+                                 "2026-04-01T00:00:00Z", "CN=CA", "ec256", {}, "web/archive/ab/",
+                                 "2026-01-01T00:00:00Z", extra)
+
+    now = T0 + dt.timedelta(days=1)
+    production = CertificateRequest(("web.example.com",), "web")
+    staging = CertificateRequest(("web.example.com",), "web", ca="staging")
+    assert skip_reason(stored(), production, None, now, remaining_fraction=1 / 3)
+    assert skip_reason(stored(), staging, None, now, remaining_fraction=1 / 3) is None
+    assert skip_reason(stored(ca="staging"), staging, None, now, remaining_fraction=1 / 3)
+    assert skip_reason(stored(ca="staging"), production, None, now,
+                       remaining_fraction=1 / 3) is None

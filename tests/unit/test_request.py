@@ -11,7 +11,9 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 from wildcert.logic.request import (
+    DIRECT,
     KEY_TYPES,
+    Requester,
     RequestRejected,
     UnreadableEvent,
     default_name,
@@ -20,7 +22,13 @@ from wildcert.logic.request import (
     normalise_serial,
     parse_request,
 )
-from wildcert.logic.request.envelope import eventbridge_detail, message_id, sqs_request
+from wildcert.logic.request.envelope import (
+    eventbridge_detail,
+    eventbridge_requester,
+    message_id,
+    queue_requester,
+    sqs_request,
+)
 
 ZONES = (
     "example.com",
@@ -578,8 +586,8 @@ def test_sqs_body_with_nan_is_rejected_cleanly() -> None:
 @pytest.mark.parametrize(
     ("endpoints", "expected"),
     [
-        (["www.example.com:443", "10.0.0.5:8443", "[::1]:443"],
-         ("www.example.com:443", "10.0.0.5:8443", "[::1]:443")),
+        (["www.example.com:443", "api.example.com:443"],
+         ("www.example.com:443", "api.example.com:443")),
         (["WWW.Example.com:443", "www.example.com:443"], ("www.example.com:443",)),
         (None, ()),
     ],
@@ -594,10 +602,12 @@ def test_endpoints_accepted(endpoints, expected) -> None:
     [
         ("www.example.com:443", "must be a list"),
         (["www.example.com"], "is not host:port"),
-        (["www.example.com:0"], "is not host:port"),
-        (["www.example.com:70000"], "is not host:port"),
-        (["*.example.com:443"], "has no valid host name"),
-        (["[nothost]:443"], "bracketed host"),
+        (["www.example.com:0"], "uses port 0"),
+        (["www.example.com:70000"], "uses port 70000"),
+        (["*.example.com:443"], "is a wildcard"),
+        (["[nothost]:443"], "is an IP address"),
+        (["10.0.0.5:443"], "is an IP address"),
+        (["www.example.net:443"], "is not in any hosted zone"),
         ([443], "endpoints[0] must be a string"),
         (["a.example.com:443"] * 21, "at most 20"),
     ],
@@ -643,3 +653,36 @@ def test_one_serial_normalisation_for_requests_and_stored_certificates(
     given: str, stored: str | None
 ) -> None:
     assert normalise_serial(given) == stored
+
+
+# -- teams: the CA, a team's namespace, and who is asking -------------------------------------
+
+
+def test_the_ca_is_production_unless_staging_is_asked_for() -> None:
+    assert parse_request({"domains": ["a.example.com"]}, ZONES).ca == "production"
+    assert parse_request({"domains": ["a.example.com"], "ca": "staging"}, ZONES).ca == "staging"
+    assert "ca must be one of production, staging; got a string ('test')" in str(
+        rejected({"domains": ["a.example.com"], "ca": "test"}))
+
+
+def test_a_team_without_a_name_gets_one_in_its_namespace() -> None:
+    asked = parse_request({"domains": ["*.web.alpha.example.com"]}, ZONES, namespace="alpha.")
+    assert asked.name == "alpha.wildcard.web.alpha.example.com"
+    named = parse_request({"domains": ["a.example.com"], "name": "x"}, ZONES, namespace="alpha.")
+    assert named.name == "x"  # a name given is the team policy's to judge
+    long = default_name(["a" * 60 + "." + "b" * 60 + ".example.com"], "alpha.")
+    assert long.startswith("alpha.aaa") and len(long) == 128 and is_valid_cert_name(long)
+
+
+def test_a_requester_says_only_what_the_envelope_said() -> None:
+    assert DIRECT.as_json() == {"kind": "direct"} and str(DIRECT) == "direct"
+    event = {"version": "0", "id": "e-1", "detail-type": "wildcert.certificate.requested",
+             "source": "wildcert.team.alpha", "account": "123456789012", "detail": {}}
+    found = eventbridge_requester(EventBridgeEvent(event))
+    assert found == Requester("eventbridge", "123456789012", "wildcert.team.alpha", "e-1")
+    assert str(found) == ("eventbridge source wildcert.team.alpha account 123456789012 id e-1")
+    odd = eventbridge_requester(EventBridgeEvent({**event, "account": 5, "source": "a\nb",
+                                                  "id": "x" * 300}))
+    assert odd == Requester("eventbridge")
+    record = SQSRecord(sqs_record({"domains": ["a.example.com"]}, message_id="m-9"))
+    assert queue_requester(record) == Requester("queue", event_id="m-9")

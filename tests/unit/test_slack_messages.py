@@ -125,3 +125,59 @@ def test_plain_names_stay_readable_and_copyable_in_blocks() -> None:
     body = _fields(slack.issued("web", ["*.example.com"], "2030-01-01", "s3://b/web/", "0a"))
     assert "*.example.com" in body["block 0"] and "s3://b/web/" in body["block 0"]
     assert slack.DEFUSE not in body["block 0"]
+
+
+class Recorder(slack.SlackNotifier):
+    """A notifier that keeps what it is given instead of posting it."""
+
+    def __init__(self, url: str | None) -> None:
+        super().__init__(url)
+        self.posted: list[slack.Message] = []
+
+    def post(self, message: slack.Message) -> bool:
+        self.posted.append(message)
+        return True
+
+
+def test_a_teams_message_goes_to_its_channel_and_the_operators() -> None:
+    operators = Recorder("https://hooks.slack.com/services/OPS")
+    made: dict[str, Recorder] = {}
+    asked: list[str] = []
+
+    def webhook(team: str) -> str | None:
+        asked.append(team)
+        return {"alpha": "https://hooks.slack.com/services/ALPHA",
+                "same": "https://hooks.slack.com/services/OPS"}.get(team)
+
+    def notifier(url: str) -> Recorder:
+        made[url] = Recorder(url)
+        return made[url]
+
+    channels = slack.Channels(operators, webhook, notifier=notifier)
+    message = slack.issued("alpha.web", ["web.alpha.example.com"], "2027", "s3://b/alpha.web/",
+                           "ab", team="alpha")
+    channels.post(message, "alpha")
+    channels.post(message, "alpha")
+    assert made["https://hooks.slack.com/services/ALPHA"].posted == [message, message]
+    assert operators.posted == [message, message]
+    assert asked == ["alpha"]  # the secret is read once
+    # No webhook of its own, or the operators' own: the operators' channel, once.
+    for team in ("beta", "same", None):
+        operators.posted.clear()
+        channels.post(message, team)
+        assert operators.posted == [message]
+    assert set(made) == {"https://hooks.slack.com/services/ALPHA"}
+
+
+def test_team_messages_name_the_team_inertly() -> None:
+    issued = slack.issued("alpha.web", ["a.example.com"], "2027", "s3://b/", "ab",
+                          team="<!here>").payload()
+    body = json.dumps(issued)
+    assert "<!here>" not in body and "&lt;!here&gt;" in body
+    rejected = slack.rejected("beta.x", [], ["no (rule: suffix-not-allowed)"], team="beta",
+                              requester="eventbridge source wildcert.team.beta")
+    lines = rejected.payload()["blocks"][0]["text"]["text"]
+    assert "Team: *beta*" in lines and "Requested by: eventbridge" in lines
+    assert "(team beta)" in rejected.text
+    assert "Team:" not in slack.failed("web", [], "dns", "x").payload()["blocks"][0]["text"][
+        "text"]

@@ -161,10 +161,22 @@ def test_plan_queues_due_and_forced_once_each() -> None:
                        "key_type": "ec256", "force": True, "renews": "abc123"}
 
 
-def test_renewal_carries_endpoints() -> None:
-    item = entry("web", age_days=100, endpoints=["web.example.com:443"])
+def test_renewal_leaves_endpoints_to_the_stored_certificate() -> None:
+    """The issuer keeps cert.json's endpoints through a renewal that names none; sending them
+    would have the validator judge entries stored under older rules (an IP literal, a port
+    ENDPOINT_PORTS no longer lists) and reject the renewal itself."""
+    item = entry("web", age_days=100, endpoints=["web.example.com:443", "10.0.0.1:8443"])
     (planned,) = plan([item], NOW, horizons=SWEEP_ONLY, remaining_fraction=1 / 3)
-    assert planned.renewal().request()["endpoints"] == ["web.example.com:443"]
+    assert "endpoints" not in planned.renewal().request()
+
+
+def test_a_staging_certificate_renews_from_staging() -> None:
+    item = entry("web", age_days=100, ca="staging", team="alpha")
+    (planned,) = plan([item], NOW, horizons=SWEEP_ONLY, remaining_fraction=1 / 3)
+    assert planned.renewal().request()["ca"] == "staging"
+    (planned,) = plan([entry("web", age_days=100)], NOW, horizons=SWEEP_ONLY,
+                      remaining_fraction=1 / 3)
+    assert "ca" not in planned.renewal().request()
 
 
 # -- force selection ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""What every wildcert Lambda needs at start: logging, settings, the Slack webhook, a deadline."""
+"""What every wildcert Lambda needs at start: logging, settings, the teams' policy, the Slack
+webhooks, a deadline."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import os
 import re
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from wildcert.adapters.slack import SlackNotifier
+from wildcert.adapters.slack import Channels, SlackNotifier
 from wildcert.deadline import Deadline
-from wildcert.settings import Settings
+from wildcert.logic.teams import NO_TEAMS, Teams, parse_teams
+from wildcert.sdk_floor import require_botocore
+from wildcert.settings import Settings, SettingsError
 
 # Libraries whose records below WARNING carry secrets or what a secret protects: botocore logs
 # request and response bodies (GetSecretValue's SecretString is the webhook URL) and the signed
@@ -128,6 +132,8 @@ def configure_logging() -> None:
 
 
 configure_logging()
+require_botocore()  # at INIT: a too-old runtime SDK fails here, by name, not mid-issuance
+
 # The Powertools logger owns the "wildcert" logger, so every wildcert.* module logs JSON.
 logger = Logger(service="wildcert", logger_handler=None, logger_formatter=RedactingFormatter())
 
@@ -165,6 +171,44 @@ def webhook_parts(url: str) -> tuple[str, ...]:
 
 def notifier(settings: Settings) -> SlackNotifier:
     return SlackNotifier(webhook_url(settings.slack_webhook_secret))
+
+
+def channels(settings: Settings, policy: Teams) -> Channels:
+    """The operators' channel, and each team's own as teams.toml names its webhook secret."""
+
+    def team_webhook(team_id: str) -> str | None:
+        team = policy.get(team_id)
+        return webhook_url(team.slack_webhook_secret) if team else None
+
+    return Channels(notifier(settings), team_webhook)
+
+
+# `sam build` copies the repository's teams.toml next to the wildcert package in the layer.
+LAYER_TEAMS_FILE = Path(__file__).resolve().parent.parent / "wildcert_teams.toml"
+_TEAMS: dict[tuple[str, int], Teams] = {}
+
+
+def teams(settings: Settings) -> Teams:
+    """The teams' policy: read once per container, and again only when the file changes.
+
+    TEAMS_FILE names it (default: the layer's copy). A named file that is missing, or any
+    problem in the file, stops every request: a wrong policy must not let one through.
+    Without TEAMS_FILE and without the layer's copy there are no teams: only the operators.
+    """
+    path = Path(settings.teams_file) if settings.teams_file else LAYER_TEAMS_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as error:
+        if settings.teams_file:
+            raise SettingsError(f"TEAMS_FILE={settings.teams_file} cannot be read: "
+                                f"{error.strerror}") from None
+        return NO_TEAMS
+    key = (str(path), stamp)
+    if key not in _TEAMS:
+        _TEAMS.clear()
+        _TEAMS[key] = parse_teams(path.read_text(encoding="utf-8"), str(path))
+        logger.info("teams: %d team(s) from %s", len(_TEAMS[key]), path)
+    return _TEAMS[key]
 
 
 def deadline(context: Any) -> Deadline:

@@ -1,15 +1,18 @@
 """Deployment settings, read from the environment the template (or the local stack) sets.
 
-Nothing secret lives here: the Slack webhook URL and the ACME account key are fetched at
+Nothing secret lives here: the Slack webhook URLs and the ACME account keys are fetched at
 run time from Secrets Manager and the encrypted bucket.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from wildcert.logic.renewal import schedule_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -25,13 +28,15 @@ class Settings:
     kms_key_id: str
     allowed_zone_ids: tuple[str, ...]
     directory_url: str = LETS_ENCRYPT_PRODUCTION
+    # Where a request with "ca": "staging" goes (a team's policy must allow it).
+    staging_directory_url: str = LETS_ENCRYPT_STAGING
     contact_email: str | None = None
     acme_profile: str | None = None
     acme_ca_bundle: str | None = None
     slack_webhook_secret: str | None = None
     caa_identities: tuple[str, ...] = ("letsencrypt.org",)
     renew_at_remaining_fraction: float = 1 / 3
-    sweep_interval_days: float = 30.0
+    sweep_interval_days: float = 7.0
     dns_server_override: str | None = None
     propagation_timeout_seconds: float = 180.0
     record_ttl: int = 60
@@ -40,6 +45,22 @@ class Settings:
     # Set only where the watch runs on a schedule: the sweep then leaves ARI moments further
     # away than this to the watch instead of looking a whole sweep interval ahead.
     watch_interval_hours: float | None = None
+    # Set where the sweep and the watch run: their intervals are checked against it, so a
+    # schedule too sparse for the certificates it renews fails loudly instead of letting
+    # them lapse.
+    shortest_lifetime_days: float | None = None
+    # The ports `endpoints` may name: the validator refuses others and the watch never dials them.
+    endpoint_ports: tuple[int, ...] = (443,)
+    # Lets the watch reach endpoints that resolve to loopback: the local stack's test servers.
+    # The template never sets it.
+    watch_allow_loopback: bool = False
+    # The bucket's lifecycle rule for archived private keys (ArchivedKeyRetentionDays); None
+    # where no rule is known (the local stack).
+    archived_key_retention_days: int | None = None
+    # The bus the issuer puts its outcome events on; none: outcomes are only logged and posted.
+    event_bus_name: str | None = None
+    # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
+    teams_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,10 +88,33 @@ class Settings:
         for setting, limits in NUMBERS.items():
             if text(limits.variable):
                 given[setting] = limits.read(text(limits.variable), problems)
+        if listing("ENDPOINT_PORTS"):
+            given["endpoint_ports"] = _ports("ENDPOINT_PORTS", listing("ENDPOINT_PORTS"), problems)
+        if text("WATCH_ALLOW_LOOPBACK"):
+            given["watch_allow_loopback"] = _switch("WATCH_ALLOW_LOOPBACK",
+                                                    text("WATCH_ALLOW_LOOPBACK"), problems)
         if problems:
             raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
-        return cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
-                   allowed_zone_ids=zones, **given)
+        settings = cls(bucket=text("CERT_BUCKET"), kms_key_id=text("KMS_KEY_ID"),
+                       allowed_zone_ids=zones, **given)
+        problems = settings.schedule_problems()
+        if problems:
+            raise SettingsError("wildcert is misconfigured: " + "; ".join(problems))
+        return settings
+
+    def schedule_problems(self) -> list[str]:
+        """Why the sweep's or the watch's interval is too long for the shortest lifetime."""
+        if self.shortest_lifetime_days is None:
+            return []
+        return schedule_problems(
+            dt.timedelta(days=self.shortest_lifetime_days), self.renew_at_remaining_fraction,
+            sweep=dt.timedelta(days=self.sweep_interval_days),
+            watch=(dt.timedelta(hours=self.watch_interval_hours)
+                   if self.watch_interval_hours else None))
+
+    def directory_for(self, ca: str) -> str:
+        """The ACME directory a request's `ca` ("production" or "staging") names."""
+        return self.staging_directory_url if ca == "staging" else self.directory_url
 
 
 @dataclass(frozen=True)
@@ -94,15 +138,42 @@ class Number:
         return int(value) if self.whole else value
 
 
+MAX_ENDPOINT_PORTS = 10
+
+
+def _ports(variable: str, values: tuple[str, ...], problems: list[str]) -> tuple[int, ...]:
+    raw = ",".join(values)
+    if not all(v.isascii() and v.isdigit() and 1 <= int(v) <= 65535 for v in values):
+        problems.append(f"{variable}={raw!r} must list port numbers from 1 to 65535, "
+                        "separated by commas")
+        return (443,)
+    ports = tuple(sorted({int(v) for v in values}))
+    if len(ports) > MAX_ENDPOINT_PORTS:
+        problems.append(f"{variable}={raw!r} lists {len(ports)} ports; at most "
+                        f"{MAX_ENDPOINT_PORTS} ports keep the watch from probing a range")
+        return (443,)
+    return ports
+
+
+def _switch(variable: str, raw: str, problems: list[str]) -> bool:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    problems.append(f"{variable}={raw!r} must be true or false")
+    return False
+
+
 # setting: the variable that sets it (the defaults are Settings' own)
 TEXTS = {
     "directory_url": "ACME_DIRECTORY_URL",
+    "staging_directory_url": "ACME_STAGING_DIRECTORY_URL",
     "contact_email": "ACME_CONTACT_EMAIL",
     "acme_profile": "ACME_PROFILE",
     "acme_ca_bundle": "ACME_CA_BUNDLE",
     "slack_webhook_secret": "SLACK_WEBHOOK_SECRET",
     "dns_server_override": "DNS_SERVER_OVERRIDE",
     "renewal_queue_url": "RENEWAL_QUEUE_URL",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "teams_file": "TEAMS_FILE",
 }
 NUMBERS = {
     "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),
@@ -111,4 +182,6 @@ NUMBERS = {
     "record_ttl": Number("CHALLENGE_RECORD_TTL", 1, 3600, whole=True),
     "expiry_warning_days": Number("EXPIRY_WARNING_DAYS", 0.0, 365.0),
     "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
+    "shortest_lifetime_days": Number("SHORTEST_LIFETIME_DAYS", 1.0, 3650.0),
+    "archived_key_retention_days": Number("ARCHIVED_KEY_RETENTION_DAYS", 1, 36500, whole=True),
 }

@@ -39,10 +39,12 @@ _DIRECTORIES: dict[str, tuple[messages.Directory, float]] = {}
 class AcmeError(Exception):
     """The CA refused or failed; the message carries the CA's own words and what to do."""
 
-    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None):
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,
+                 detail: str | None = None):
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
+        self.detail = detail  # the CA's problem detail alone: it says what a rate limit counts
 
 
 class NewOrderWithReplaces(messages.NewOrder):
@@ -271,6 +273,7 @@ class AcmeSession:
             f"{what} failed at {self.directory_url}: {_describe(exc)}.{hint}",
             code=code,
             retry_after=retry_after,
+            detail=exc.detail if isinstance(exc, messages.Error) else None,
         )
 
     def _signed(self, what: str, url: str,

@@ -26,7 +26,12 @@ CLIENT_CONFIG = Config(
 # wildcert.adapters.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
 # account, and a conflicting change must be re-read, not resent); botocore retrying underneath
 # would multiply the attempts.
-OWN_RETRIES = {"route53": Config(retries={"mode": "standard", "total_max_attempts": 1})}
+# wildcert.adapters.events retries PutEvents a little itself: an outcome event must never hold
+# up the issuance it reports.
+OWN_RETRIES = {
+    "route53": Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    "events": Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=5),
+}
 
 
 @functools.cache

@@ -37,6 +37,7 @@ LOOKUP_ATTEMPTS = 4
 RETRY_BASE = 0.2
 RETRY_CAP = 2.0
 TXT_QUERY_TIMEOUT = 1.0
+ADDRESS_QUERY_TIMEOUT = 2.0
 MIN_QUERY_TIMEOUT = 0.1
 FIRST_POLL_INTERVAL = 0.2
 POLL_GROWTH = 1.5
@@ -462,6 +463,30 @@ def resolve_name_servers(
             continue
         servers[host] = Server(str(infos[0][4][0]), DNS_PORT, host)
     return servers
+
+
+def addresses_of(name: str, server: str, *, timeout: float = ADDRESS_QUERY_TIMEOUT) -> list[str]:
+    """The A, then AAAA, addresses `server` ("host:port", DNS_SERVER_OVERRIDE) gives for `name`.
+
+    Recursion is asked for, so a public resolver works as well as the local stack's
+    authoritative server. No address (NXDOMAIN, no such record) is an empty list; a server
+    that fails or does not answer raises LookupFailed.
+    """
+    import dns.rdatatype
+
+    target = parse_address(server)
+    found: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        response = _query(target, name, rdtype, recursive=True, timeout=timeout)
+        rcode = _rcode(response)
+        if rcode == "NXDOMAIN":
+            return found
+        if rcode != "NOERROR":
+            raise LookupFailed(f"{target.label} answered {rcode} for {name} {rdtype}")
+        wanted = dns.rdatatype.from_text(rdtype)
+        found.extend(str(r.address) for rrset in response.answer if rrset.rdtype == wanted
+                     for r in rrset)
+    return found
 
 
 def _resolver_busy(error: BaseException) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,6 +84,9 @@ class SlackNotifier:
     def enabled(self) -> bool:
         return bool(self._url)
 
+    def posts_to(self, url: str) -> bool:
+        return self._url == url
+
     def post(self, message: Message) -> bool:
         if not self._url:
             logger.info("slack disabled: %s", message.text)
@@ -125,15 +128,53 @@ class SlackNotifier:
         return text.replace(path, "<webhook path>") if len(path) > 1 else text
 
 
+class Channels:
+    """Where a message goes: the operators' channel always, and the team's own when it has one.
+
+    A team without a webhook (or whose webhook is the operators') gets its news in the
+    operators' channel: one post, never two. Team webhooks are looked up on first use.
+    """
+
+    def __init__(self, operators: SlackNotifier,
+                 team_webhook: Callable[[str], str | None] = lambda team: None, *,
+                 notifier: Callable[[str], SlackNotifier] = SlackNotifier):
+        self.operators = operators
+        self._team_webhook = team_webhook
+        self._notifier = notifier
+        self._teams: dict[str, SlackNotifier | None] = {}
+
+    def post(self, message: Message, team: str | None = None) -> None:
+        own = self._team(team) if team else None
+        if own is not None:
+            own.post(message)
+        self.operators.post(message)
+
+    def _team(self, team: str) -> SlackNotifier | None:
+        if team not in self._teams:
+            url = self._team_webhook(team)
+            same = url is not None and self.operators.posts_to(url)
+            self._teams[team] = self._notifier(url) if url and not same else None
+        return self._teams[team]
+
+
+def _team_line(team: str | None) -> tuple[str, ...]:
+    return (f"Team: *{escape(team, 40)}*",) if team else ()
+
+
+def _for_team(team: str | None) -> str:
+    return f" (team {plain(team, 40)})" if team else ""
+
+
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
-    renewal: bool = False,
+    renewal: bool = False, team: str | None = None,
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
-        text=f"wildcert {verb} {plain(name)}",
+        text=f"wildcert {verb} {plain(name)}{_for_team(team)}",
         lines=(
             f":white_check_mark: Certificate *{escape(name)}* {verb}",
+            *_team_line(team),
             f"Domains: {code_list(domains)}",
             f"Expires: {escape(not_after)}",
             f"Stored at: {escape(location)}",
@@ -142,25 +183,31 @@ def issued(
     )
 
 
-def failed(name: str, domains: Sequence[str], stage: str, error: str) -> Message:
+def failed(name: str, domains: Sequence[str], stage: str, error: str, *,
+           team: str | None = None) -> Message:
     return Message(
-        text=f"wildcert failed to issue {plain(name)} at stage {plain(stage, 60)}",
+        text=f"wildcert failed to issue {plain(name)} at stage {plain(stage, 60)}"
+             f"{_for_team(team)}",
         lines=(
             f":x: Certificate *{escape(name)}* failed at stage *{escape(stage)}*",
+            *_team_line(team),
             f"Domains: {code_list(domains)}",
             f"Error: {escape(error, 1500)}",
         ),
     )
 
 
-def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str]) -> Message:
+def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str], *,
+             team: str | None = None, requester: str | None = None) -> Message:
     shown = [f"• {escape(p, 300)}" for p in problems[:15]]
     if len(problems) > 15:
         shown.append(f"• and {len(problems) - 15} more problems")
     return Message(
-        text="wildcert rejected a certificate request",
+        text=f"wildcert rejected a certificate request{_for_team(team)}",
         lines=(
             f":no_entry: Request for *{escape(name or 'unnamed')}* rejected",
+            *_team_line(team),
+            *((f"Requested by: {escape(requester, 300)}",) if requester else ()),
             f"Domains: {code_list(domains)}" if domains else "Domains: none given",
             *shown,
         ),

@@ -38,6 +38,7 @@ class Renewal:
     serial: str  # of the certificate being replaced, for deduplication and the attribute
     force: bool = True
     endpoints: tuple[str, ...] = ()
+    ca: str = "production"
 
     def request(self) -> dict[str, Any]:
         # renews: if another message already replaced this serial, the issuer skips this one.
@@ -46,6 +47,8 @@ class Renewal:
                                 "renews": self.serial}
         if self.endpoints:
             body["endpoints"] = list(self.endpoints)
+        if self.ca != "production":
+            body["ca"] = self.ca
         return body
 
     def entry(self, entry_id: str, fifo: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,10 +98,15 @@ class Planned:
     force: bool
 
     def renewal(self) -> Renewal:
+        # No endpoints: the issuer keeps cert.json's. Sent, an entry stored under older rules
+        # (an IP literal, a port ENDPOINT_PORTS no longer lists) would get the renewal rejected.
         meta = self.entry.meta
+        # A staging certificate renews from staging (cert.json says "ca" only then).
+        ca = meta.extra.get("ca")
         return Renewal(name=self.entry.name, domains=tuple(meta.domains),
                        key_type=meta.key_type, reason=self.reason, serial=meta.serial,
-                       force=self.force, endpoints=self.entry.endpoints)
+                       force=self.force,
+                       ca=ca if isinstance(ca, str) and ca else "production")
 
     def as_dict(self) -> dict[str, Any]:
         meta = self.entry.meta
@@ -111,8 +116,12 @@ class Planned:
 
 def plan(entries: Iterable[Entry], now: dt.datetime, *, horizons: Horizons,
          remaining_fraction: float, forced: Mapping[str, tuple[str, ...]] | None = None,
-         ) -> list[Planned]:
-    """Pure: what to queue, forced first in reason, each certificate once."""
+         unfollowed: Collection[str] = frozenset()) -> list[Planned]:
+    """Pure: what to queue, forced first in reason, each certificate once.
+
+    `unfollowed` names certificates whose renewal window no run is seen re-reading: they are
+    decided with `horizons.unfollowed()`.
+    """
     forced = forced or {}
     out: list[Planned] = []
     for entry in entries:
@@ -120,8 +129,9 @@ def plan(entries: Iterable[Entry], now: dt.datetime, *, horizons: Horizons,
             out.append(Planned(entry, "forced", "forced by " + ", ".join(forced[entry.name]),
                                force=True))
             continue
-        decision = decision_for(entry, now, horizons=horizons,
-                                remaining_fraction=remaining_fraction)
+        decision = decision_for(
+            entry, now, remaining_fraction=remaining_fraction,
+            horizons=horizons.unfollowed() if entry.name in unfollowed else horizons)
         if decision.due:
             out.append(Planned(entry, decision.reason, decision.detail,
                                force=decision.needs_force))
@@ -233,11 +243,12 @@ class OverInventory:
         return Look(now, inventory, windows, dry_run)
 
     def queue_due(self, look: Look, *, horizons: Horizons,
-                  forced: Mapping[str, tuple[str, ...]] | None = None) -> Round:
+                  forced: Mapping[str, tuple[str, ...]] | None = None,
+                  unfollowed: Collection[str] = frozenset()) -> Round:
         """Queue a renewal for each certificate due within `horizons`, and each forced one."""
         planned = plan(look.entries, look.now, horizons=horizons,
                        remaining_fraction=self.settings.renew_at_remaining_fraction,
-                       forced=forced)
+                       forced=forced, unfollowed=unfollowed)
         sent = SendResult((), ())
         if planned and not look.dry_run:
             sent = self._queue().send([p.renewal() for p in planned])

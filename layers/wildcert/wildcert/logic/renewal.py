@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wildcert.logic.request import normalise_serial
+from wildcert.logic.request import DEFAULT_CA, normalise_serial
 
 if TYPE_CHECKING:
     from wildcert.adapters.bucket.certificates import StoredCertificate
@@ -32,8 +32,47 @@ class Lifetime:
         Short-lived certificates (under ten days) renew at half their lifetime, as Let's
         Encrypt advises, so a missed run still leaves days rather than hours.
         """
-        fraction = max(remaining_fraction, 0.5) if self.length < SHORT_LIVED else remaining_fraction
-        return self.not_after - self.length * fraction
+        return self.not_after - renewal_window(self.length, remaining_fraction)
+
+
+def renewal_window(length: dt.timedelta, remaining_fraction: float = 1 / 3) -> dt.timedelta:
+    """How much of a `length` lifetime is left at its renewal point: the time to renew in."""
+    fraction = max(remaining_fraction, 0.5) if length < SHORT_LIVED else remaining_fraction
+    return length * fraction
+
+
+def longest_run_gap(shortest_lifetime: dt.timedelta,
+                    remaining_fraction: float = 1 / 3) -> dt.timedelta:
+    """The longest time allowed between two runs that queue renewals: half the renewal window.
+
+    A run queues what reaches its renewal point before the next run, so renewals start up to
+    one gap early; if that run is missed, the next comes at most one gap after the renewal
+    point. Two runs inside the window leave at least half of it for the renewal itself (CA
+    outages, retries) even then.
+    """
+    return renewal_window(shortest_lifetime, remaining_fraction) / 2
+
+
+def _number(value: dt.timedelta, unit: dt.timedelta) -> str:
+    return f"{round(value / unit, 2):g}"
+
+
+def schedule_problems(shortest_lifetime: dt.timedelta, remaining_fraction: float, *,
+                      sweep: dt.timedelta, watch: dt.timedelta | None) -> list[str]:
+    """Why the sweep's or the watch's interval is too long for the shortest lifetime."""
+    day, hour = dt.timedelta(days=1), dt.timedelta(hours=1)
+    window = renewal_window(shortest_lifetime, remaining_fraction)
+    longest = longest_run_gap(shortest_lifetime, remaining_fraction)
+    lifetime = (f"SHORTEST_LIFETIME_DAYS={_number(shortest_lifetime, day)}: certificates renew "
+                f"with {_number(window, day)} days left, so two runs must fall in that window")
+    problems = []
+    if sweep > longest:
+        problems.append(f"SWEEP_INTERVAL_DAYS={_number(sweep, day)} is too long for {lifetime} "
+                        f"(sweeps at most {_number(longest, day)} days apart)")
+    if watch is not None and watch > longest:
+        problems.append(f"WATCH_INTERVAL_HOURS={_number(watch, hour)} is too long for "
+                        f"{lifetime} (watches at most {_number(longest, hour)} hours apart)")
+    return problems
 
 
 def is_due(
@@ -45,8 +84,8 @@ def is_due(
 ) -> bool:
     """Due when the renewal point falls before the next time anyone will look again.
 
-    `next_check_in` is the gap to the next scheduled sweep: with a monthly sweep and
-    45-day certificates, waiting for the threshold to be crossed *now* would be too late.
+    `next_check_in` is the gap to the next run that applies the threshold: nothing renews in
+    between, so waiting for the threshold to be crossed *now* would renew up to a gap late.
     """
     return lifetime.renew_at(remaining_fraction) <= now + next_check_in or now >= lifetime.not_after
 
@@ -57,6 +96,15 @@ class Horizons:
 
     threshold: dt.timedelta  # to the next run that applies the lifetime threshold
     ari: dt.timedelta  # to the next run that re-reads the CA's renewal window
+    # False when no run is seen re-reading the CA's window often (no watch, or one that has
+    # stopped refreshing it): the CA's moment cannot be followed closely then, so the lifetime
+    # threshold applies as well, whichever comes first.
+    ari_followed: bool = True
+
+    def unfollowed(self) -> Horizons:
+        """The horizons for a certificate whose window nobody re-reads before the next run."""
+        return Horizons(threshold=self.threshold, ari=max(self.ari, self.threshold),
+                        ari_followed=False)
 
 
 @dataclass(frozen=True)
@@ -86,8 +134,9 @@ def decide(
 
     With the CA's renewal window (ARI), its chosen moment decides, looking ahead to the next
     ARI check; a certificate that would expire before the next threshold run is renewed
-    anyway, in case that check never comes. Without ARI, the lifetime threshold decides,
-    looking ahead to the next run.
+    anyway, in case that check never comes. When no run follows the window closely
+    (`horizons.ari_followed` false), the lifetime threshold applies too, whichever is first.
+    Without ARI, the lifetime threshold decides, looking ahead to the next run.
     """
     due_now = is_due(lifetime, now, remaining_fraction=remaining_fraction)
     if now >= lifetime.not_after:
@@ -98,6 +147,13 @@ def decide(
         if ari_selected <= now + horizons.ari:
             return Decision(True, "ari", f"the CA's renewal window says renew at "
                             f"{iso_minutes(ari_selected)}", needs_force=not due_now)
+        renew_at = lifetime.renew_at(remaining_fraction)
+        if not horizons.ari_followed and is_due(lifetime, now,
+                                                remaining_fraction=remaining_fraction,
+                                                next_check_in=horizons.threshold):
+            return Decision(True, "due", f"reaches its renewal point {iso_minutes(renew_at)} "
+                            "before the next run, and no watch follows the CA's window",
+                            needs_force=not due_now)
         if lifetime.not_after <= now + horizons.threshold:
             return Decision(True, "due", f"expires at {iso_minutes(lifetime.not_after)}, "
                             "before the next sweep", needs_force=not due_now)
@@ -117,7 +173,8 @@ def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
     """Why the stored certificate already answers this request, or None to issue.
 
     A duplicate delivery, a renewal of a serial already replaced, or a certificate that covers
-    the same names with the same key type and is not due: each is a reason not to order.
+    the same names with the same key type from the same CA and is not due: each is a reason
+    not to order.
     """
     if current is None:
         return None
@@ -129,7 +186,8 @@ def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
     if request.force:
         return None
     same = (sorted(current.domains) == sorted(request.domains)
-            and current.key_type == request.key_type)
+            and current.key_type == request.key_type
+            and current.extra.get("ca", DEFAULT_CA) == request.ca)
     lifetime = Lifetime(current.not_before_time, current.not_after_time)
     if same and not is_due(lifetime, now, remaining_fraction=remaining_fraction):
         return "the stored certificate covers these domains and is not due"

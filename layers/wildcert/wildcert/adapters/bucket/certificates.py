@@ -5,7 +5,12 @@ and names the immutable archive it describes):
     <name>/archive/<serial-hex>/{privkey,cert,chain,fullchain}.pem
     <name>/{privkey,cert,chain,fullchain}.pem
     <name>/cert.json
-    _wildcert/...            account key, probes, leases (readers are denied this prefix)
+    _wildcert/...            account keys, probes, leases, the CA's cooldowns, team counters
+                             (readers are denied this prefix)
+
+An archived privkey.pem carries the tag `wildcert-key=archived`, which the bucket's lifecycle
+rule expires ArchivedKeyRetentionDays after it was written (template.yaml); the certificates
+beside it stay for the audit trail. The watch deletes such keys sooner (archive.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -31,7 +37,11 @@ from wildcert.logic.certificates import (
     serial_hex,
     sha256_hex,
 )
+from wildcert.logic.ratelimit import ACCOUNT, Scope
 from wildcert.logic.times import iso, parse_time
+
+logger = logging.getLogger("wildcert.adapters.bucket.certificates")
+ACCOUNT_SCOPE = Scope(ACCOUNT)
 
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
@@ -40,6 +50,8 @@ PROBE_TTL_SECONDS = 3600.0
 _PROBED: dict[tuple[str, str], float] = {}
 PEM = "application/x-pem-file"
 JSON = "application/json"
+# What the lifecycle rule `expire-archived-private-keys` (template.yaml) selects on.
+ARCHIVED_KEY_TAG = {"wildcert-key": "archived"}
 
 
 @dataclass(frozen=True)
@@ -111,10 +123,15 @@ class AccountRecord:
 
 
 class CertificateStore:
-    """Certificates, their archive and wildcert's own state, on the bucket."""
+    """Certificates, their archive and wildcert's own state, on the bucket.
 
-    def __init__(self, bucket: Bucket):
+    archived_key_retention: how long after writing the lifecycle rule deletes tagged archived
+    keys (ArchivedKeyRetentionDays); None when no rule is known, so nothing can outrun it.
+    """
+
+    def __init__(self, bucket: Bucket, archived_key_retention: dt.timedelta | None = None):
         self.bucket = bucket
+        self.archived_key_retention = archived_key_retention
 
     # -- pre-check ----------------------------------------------------------------------------
     def probe(self) -> None:
@@ -154,16 +171,34 @@ class CertificateStore:
     def save(self, meta: StoredCertificate, issued: IssuedSet) -> str:
         """Archive, then live copies, then cert.json; returns the s3:// location."""
         files = issued.files()
+        key_tags = self.archived_key_tags(meta)
         for filename, body in files.items():
-            self._save_archive_file(meta.archive + filename, body)
+            tags = key_tags if filename == "privkey.pem" else None
+            self._save_archive_file(meta.archive + filename, body, tags=tags)
         for filename, body in files.items():
             self.bucket.put(f"{meta.name}/{filename}", body, content_type=PEM)
         self.bucket.put(f"{meta.name}/cert.json", meta.to_json(), content_type=JSON)
         return self.bucket.url(f"{meta.name}/")
 
-    def _save_archive_file(self, key: str, body: bytes) -> None:
+    def archived_key_tags(self, meta: StoredCertificate) -> dict[str, str] | None:
+        """The lifecycle tag for the archived key, unless the rule could delete the key while
+        its certificate is still valid: then the watch deletes it after not_after instead."""
+        retention = self.archived_key_retention
+        # The rule counts from the object's creation, which comes after issued_at.
+        if retention is None or meta.not_after_time <= parse_time(meta.issued_at) + retention:
+            return dict(ARCHIVED_KEY_TAG)
+        logger.warning(
+            "%s: certificate %s is valid until %s, more than the %d days after issuance that "
+            "the lifecycle rule keeps archived private keys; its archived key is stored without "
+            "the lifecycle tag (the watch deletes it after not_after). Set "
+            "ArchivedKeyRetentionDays above the CA's longest certificate lifetime.",
+            meta.name, meta.serial, meta.not_after, retention.days)
+        return None
+
+    def _save_archive_file(self, key: str, body: bytes,
+                           tags: Mapping[str, str] | None = None) -> None:
         try:
-            self.bucket.put(key, body, content_type=PEM, if_none_match=True)
+            self.bucket.put(key, body, content_type=PEM, if_none_match=True, tags=tags)
         except PreconditionFailed as exc:
             # An earlier attempt got this far: the archive is immutable, so it must match.
             existing = self.bucket.get(key)
@@ -200,18 +235,51 @@ class CertificateStore:
         self.bucket.put(self.account_key(record.directory_url),
                         json.dumps(asdict(record)).encode(), content_type=JSON)
 
-    # -- the CA's rate limit, shared by every attempt -------------------------------------
+    # -- the CA's rate limits, shared by every attempt ----------------------------------
+    # One object per directory and scope (logic.ratelimit): a limit on one registered domain
+    # or one set of names makes only the orders it counts wait.
     @staticmethod
-    def cooldown_key(directory_url: str) -> str:
-        return f"{STATE_PREFIX}/ca-cooldown/{_directory_digest(directory_url)}.json"
+    def cooldown_prefix(directory_url: str) -> str:
+        return f"{STATE_PREFIX}/ca-cooldown/{_directory_digest(directory_url)}"
 
-    def ca_cooldown(self, directory_url: str) -> dt.datetime | None:
-        found = self.bucket.get(self.cooldown_key(directory_url))
-        return parse_time(json.loads(found.body)["until"]) if found else None
+    @classmethod
+    def cooldown_key(cls, directory_url: str, scope: Scope = ACCOUNT_SCOPE) -> str:
+        return f"{cls.cooldown_prefix(directory_url)}/{scope.key}.json"
 
-    def set_ca_cooldown(self, directory_url: str, until: dt.datetime, reason: str) -> None:
-        body = json.dumps({"until": iso(until), "reason": reason[:500]}).encode()
-        self.bucket.put(self.cooldown_key(directory_url), body, content_type=JSON)
+    def ca_cooldowns(self, directory_url: str) -> list[Cooldown]:
+        """Every cooldown recorded for this CA directory, expired ones included."""
+        prefix = self.cooldown_prefix(directory_url)
+        # The prefix without "/" also finds `<digest>.json`, the one account-wide cooldown
+        # that earlier versions wrote: it is honoured until it expires.
+        found = []
+        for key in self.bucket.keys(prefix):
+            stored = self.bucket.get(key)
+            if stored is not None:
+                found.append(Cooldown.from_json(stored.body))
+        return found
+
+    def set_ca_cooldown(self, directory_url: str, cooldown: Cooldown) -> None:
+        self.bucket.put(self.cooldown_key(directory_url, cooldown.scope), cooldown.to_json(),
+                        content_type=JSON)
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """The CA said to stop ordering for `scope` until `until`."""
+
+    scope: Scope
+    until: dt.datetime
+    reason: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps({"scope": self.scope.kind, "value": self.scope.value,
+                           "until": iso(self.until), "reason": self.reason[:500]}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Cooldown:
+        body = json.loads(raw)
+        scope = Scope(str(body.get("scope", ACCOUNT_SCOPE.kind)), str(body.get("value", "")))
+        return cls(scope, parse_time(body["until"]), str(body.get("reason", "")))
 
 
 def _directory_digest(directory_url: str) -> str:

@@ -9,8 +9,10 @@ which both of the others are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,6 +26,8 @@ ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "KMS.AccessD
 PERMISSIONS = {
     "reading": "s3:GetObject on the bucket and kms:Decrypt on the key",
     "writing": "s3:PutObject on the bucket and kms:GenerateDataKey on the key",
+    "writing tagged": "s3:PutObject and s3:PutObjectTagging on the object and "
+                      "kms:GenerateDataKey on the key",
     "deleting": "s3:DeleteObject on the bucket",
     "listing": "s3:ListBucket on the bucket",
 }
@@ -89,24 +93,28 @@ class Bucket:
         return StoredObject(body, str(response.get("ETag", "")))
 
     def put(self, key: str, body: bytes, *, content_type: str, if_none_match: bool = False,
-            if_match: str | None = None) -> str:
+            if_match: str | None = None, tags: Mapping[str, str] | None = None) -> str:
         """Write with our KMS key; returns the new ETag.
 
         if_none_match: only if no such object exists (else PreconditionFailed).
         if_match: only if the object still has this ETag (else PreconditionFailed, or NotFound
         when it is gone).
+        tags: object tags set in the same request (lifecycle rules select objects by them).
         """
-        conditions = {"IfNoneMatch": "*"} if if_none_match else {}
+        extra = {"IfNoneMatch": "*"} if if_none_match else {}
         if if_match is not None:
-            conditions["IfMatch"] = if_match
+            extra["IfMatch"] = if_match
+        if tags:
+            extra["Tagging"] = urlencode(dict(tags))
         try:
             response = self.s3.put_object(
                 Bucket=self.name, Key=key, Body=body, ContentType=content_type,
                 ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id,
-                BucketKeyEnabled=True, **conditions,
+                BucketKeyEnabled=True, **extra,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise self._failure("writing", key, exc) from exc
+            raise self._failure("writing", key, exc,
+                                permission="writing tagged" if tags else None) from exc
         return str(response.get("ETag", ""))
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
@@ -125,20 +133,33 @@ class Bucket:
         return ObjectHead(str(response.get("ETag", "")), response.get("ServerSideEncryption"),
                           str(response.get("SSEKMSKeyId", "")))
 
-    def folders(self) -> list[str]:
-        """The top-level prefixes, without their "/": one request per thousand, whatever the
-        number of objects below them."""
+    def keys(self, prefix: str) -> list[str]:
+        """Every object key under `prefix` (current versions only)."""
+        keys: list[str] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.name, Prefix=prefix)
+            for page in pages:
+                keys.extend(o["Key"] for o in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure("listing", prefix, exc) from exc
+        return keys
+
+    def folders(self, prefix: str = "") -> list[str]:
+        """The top-level prefixes (starting with `prefix`), without their "/": one request per
+        thousand, whatever the number of objects below them."""
         folders: list[str] = []
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.name, Delimiter="/")
+                Bucket=self.name, Delimiter="/", Prefix=prefix)
             for page in pages:
                 folders.extend(p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
         except (ClientError, BotoCoreError) as exc:
-            raise self._failure("listing", "", exc) from exc
+            raise self._failure("listing", prefix, exc) from exc
         return folders
 
-    def _failure(self, doing: str, key: str, exc: ClientError | BotoCoreError) -> StorageError:
+    def _failure(self, doing: str, key: str, exc: ClientError | BotoCoreError, *,
+                 permission: str | None = None) -> StorageError:
         code = error_code(exc)
         said = f"{doing} {self.url(key)} failed: {error_text(exc)}"
         if code in NOT_FOUND:
@@ -147,7 +168,7 @@ class Bucket:
             return PreconditionFailed(
                 f"{said} — another writer created or changed the object first.", code)
         if code in ACCESS_DENIED:
-            hint = f"the function role needs {PERMISSIONS[doing]}."
+            hint = f"the function role needs {PERMISSIONS[permission or doing]}."
         elif code == "NoSuchBucket":
             hint = "the bucket does not exist: check CERT_BUCKET."
         else:

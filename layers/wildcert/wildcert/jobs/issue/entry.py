@@ -1,5 +1,6 @@
 """The issuer Lambda's entry: one request per direct or EventBridge invocation, a batch per SQS
-delivery; each request goes through the issuance pipeline."""
+delivery; each request goes through the issuance pipeline, with who sent it (`Requester`):
+a team's EventBridge event, the renewal queue, or a direct invoke by the operators."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRe
 from wildcert import runtime
 from wildcert.adapters import aws
 from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
-from wildcert.logic.request import is_eventbridge
+from wildcert.logic.request import DIRECT, Requester, is_eventbridge
 from wildcert.logic.request.envelope import (
     eventbridge_detail,
+    eventbridge_requester,
     message_id,
+    queue_requester,
     sqs_request,
     unreadable_records,
 )
@@ -49,7 +52,9 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     report failed messages in `batchItemFailures`, so only those are redelivered.
     """
     settings = Settings.from_env()
-    issuer = Issuer(Services(settings, runtime.deadline(context)), runtime.notifier(settings))
+    teams = runtime.teams(settings)
+    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams),
+                    runtime.channels(settings, teams))
     return issue_with(issuer, event, context)
 
 
@@ -58,12 +63,11 @@ def issue_with(issuer: Issuer, event: Any, context: Any) -> dict[str, Any]:
         return issue_batch(issuer, event, context)
     if is_eventbridge(event):
         bridge = EventBridgeEvent(event)
+        requester = eventbridge_requester(bridge)
         # EventBridge redelivers with the same event id: it makes a forced request idempotent.
-        event_id = bridge.get("id")
-        return issuer.handle(
-            eventbridge_detail(bridge), event_id if isinstance(event_id, str) else None
-        ).as_dict()
-    return issuer.handle(event, None).as_dict()
+        return issuer.handle(eventbridge_detail(bridge), requester.event_id,
+                             requester=requester).as_dict()
+    return issuer.handle(event, None, requester=DIRECT).as_dict()
 
 
 def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -71,7 +75,9 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
     `batchItemFailures` the messages SQS must deliver again."""
     records = event["Records"]
     if not isinstance(records, list):
-        return {"results": [issuer.handle(unreadable_records(records)).as_dict()],
+        queue = Requester("queue")
+        return {"results": [issuer.handle(unreadable_records(records), None,
+                                          requester=queue).as_dict()],
                 "batchItemFailures": []}
     if not records:
         return {"results": [], "batchItemFailures": []}
@@ -105,7 +111,8 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
 def issue_record(issuer: Issuer, record: SQSRecord, index: int) -> dict[str, Any]:
     """The outcome of one SQS record's request; raises if the message must come back later."""
     try:
-        outcome = issuer.handle(sqs_request(record, index), message_id(record)).as_dict()
+        outcome = issuer.handle(sqs_request(record, index), message_id(record),
+                                requester=queue_requester(record)).as_dict()
     except StageFailure as failure:
         if failure.retry_after:
             delay_redelivery(record, failure.retry_after)

@@ -1,7 +1,8 @@
 """What the issuance answers: an outcome, or a failure tagged with the stage it happened in.
 
-Stages, as users see them in Slack and in errors:
+Stages, as users see them in Slack, in outcome events and in errors:
     validation  the request itself
+    policy      the team's policy (teams.toml): who sent it, names, hosts, key types, caps
     precheck    bucket writable with our key, CAA allows the CA, the name's lease
     dns         challenge records in Route 53 and their propagation
     acme        the CA: account, order, validation, finalization, the certificate's checks
@@ -44,7 +45,7 @@ class StageFailure(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # issued | skipped | rejected | busy
+    status: str  # issued | skipped | rejected | busy (returned); failed (told, then raised)
     name: str | None
     domains: tuple[str, ...]
     details: Mapping[str, Any] = field(default_factory=dict)

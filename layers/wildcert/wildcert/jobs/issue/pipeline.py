@@ -2,11 +2,14 @@
 
 `Issuer.issue` is the whole flow, step by step in the order it runs:
 
-    validate → skip? → bucket precheck → CAA → lease → order → publish TXT
-    → wait for the name servers → answer → finalize → verify → store → notify
+    who is asking → validate → whose name → team policy → skip? → team caps
+    → bucket precheck (and the CA's cooldowns) → CAA → lease → order → publish TXT
+    → wait for the name servers → answer → finalize → verify → store → tell
 
 Each step below it is one small method, tagged with the stage a user sees when it fails
-(see `wildcert.jobs.issue.outcome`), and logs one line.
+(see `wildcert.jobs.issue.outcome`), and logs one line. Every outcome is told the same way
+(`_tell`): one log line with the requester, Slack (the team's channel and the operators'), and
+an outcome event on the bus.
 """
 
 from __future__ import annotations
@@ -28,16 +31,19 @@ from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus, n
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
     CertificateStore,
+    Cooldown,
     StorageError,
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, Lease
 from wildcert.adapters.bucket.objects import Bucket
+from wildcert.adapters.bucket.teams import TeamLedger
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
+from wildcert.adapters.events import OutcomeEvents
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
-from wildcert.logic import ari
+from wildcert.logic import ari, ratelimit, teams
 from wildcert.logic.certificates import (
     IssuedSet,
     PrivateKey,
@@ -48,11 +54,19 @@ from wildcert.logic.certificates import (
     verify_set,
 )
 from wildcert.logic.renewal import skip_reason
-from wildcert.logic.request import CertificateRequest, RequestRejected, parse_request
+from wildcert.logic.request import (
+    DIRECT,
+    CertificateRequest,
+    Requester,
+    RequestRejected,
+    parse_request,
+)
+from wildcert.logic.teams import NO_TEAMS, Refusal, Team, Teams
+from wildcert.logic.times import iso
 from wildcert.logic.zones import zone_for
 from wildcert.settings import Settings
 
-__all__ = ["Issuer", "Outcome", "Services", "StageFailure"]
+__all__ = ["Ask", "Issuer", "Outcome", "Services", "StageFailure"]
 
 logger = logging.getLogger("wildcert.jobs.issue.pipeline")
 CLEANUP_SECONDS = 15.0
@@ -68,6 +82,7 @@ class Services:
     settings: Settings
     deadline: Deadline
     client_factory: Callable[[str], Any] = aws.client
+    teams: Teams = NO_TEAMS
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         return ChallengeRecords(
@@ -84,11 +99,20 @@ class Services:
 
     @property
     def store(self) -> CertificateStore:
-        return CertificateStore(self.bucket)
+        days = self.settings.archived_key_retention_days
+        return CertificateStore(self.bucket, None if days is None else dt.timedelta(days=days))
 
     @property
     def leases(self) -> InFlight:
         return InFlight(self.bucket)
+
+    @property
+    def ledger(self) -> TeamLedger:
+        return TeamLedger(self.bucket)
+
+    @property
+    def events(self) -> OutcomeEvents:
+        return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
 
     def zones(self) -> list[HostedZone]:
         ids = self.settings.allowed_zone_ids
@@ -103,6 +127,42 @@ _ZONES: dict[tuple[str, ...], list[HostedZone]] = {}
 
 
 @dataclass
+class Ask:
+    """One request on its way through the pipeline: what was sent, by whom, and, as the steps
+    find out, which team asks and which team the name belongs to."""
+
+    raw: object
+    requester: Requester = DIRECT
+    request_id: str | None = None
+    team: Team | None = None  # the asking team; None: the operators, or the renewal queue
+    owner: str | None = None  # the team the certificate belongs to; None: the operators
+    request: CertificateRequest | None = None
+
+    @property
+    def team_id(self) -> str | None:
+        """The team to tell: the one asking, else the one owning the name."""
+        return self.team.id if self.team else self.owner
+
+    def identity(self) -> tuple[str | None, list[str]]:
+        if self.request is not None:
+            return self.request.name, list(self.request.domains)
+        return _best_effort_identity(self.raw)
+
+    def about(self) -> dict[str, Any]:
+        return {"team": self.team_id, "requester": self.requester.as_json()}
+
+
+class Refused(Exception):
+    """The request is refused (validation, team policy, CAA): nothing was created anywhere."""
+
+    def __init__(self, stage_name: str, problems: Sequence[str | Refusal]):
+        super().__init__(f"[{stage_name}] " + "; ".join(str(p) for p in problems))
+        self.stage = stage_name
+        self.problems = [str(p) for p in problems]
+        self.rules = [p.rule for p in problems if isinstance(p, Refusal)]
+
+
+@dataclass
 class HeldLease:
     """The name's lease while this attempt holds it, and what a dead predecessor left."""
 
@@ -114,46 +174,43 @@ class HeldLease:
 
 
 class Issuer:
-    def __init__(self, services: Services, notifier: slack.SlackNotifier,
+    def __init__(self, services: Services, notifier: slack.SlackNotifier | slack.Channels,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  holder: str | None = None):
         self.holder = holder or f"attempt-{uuid.uuid4().hex[:12]}"
         self.services = services
         self.settings = services.settings
         self.deadline = services.deadline
-        self.notifier = notifier
+        self.channels = (notifier if isinstance(notifier, slack.Channels)
+                         else slack.Channels(notifier))
         self.now = now
 
-    def handle(self, raw: object, request_id: str | None = None) -> Outcome:
-        """Validate `raw` and issue; every failure is reported to Slack once, then raised."""
-        request: CertificateRequest | None = None
+    def handle(self, raw: object, request_id: str | None = None,
+               requester: Requester = DIRECT) -> Outcome:
+        """Issue what `raw` asks for; every outcome is told once, and a failure is raised."""
+        ask = Ask(raw, requester, request_id)
         try:
-            zones = self._zones()
-            try:
-                request = parse_request(raw, [z.name for z in zones])
-            except RequestRejected as rejected:
-                return self._reject(raw, rejected.problems, stage_name="validation")
-            return self.issue(request, zones, request_id)
+            return self.issue(ask)
+        except Refused as refused:
+            return self._rejected(ask, refused)
         except StageFailure as failure:
-            if not failure.deferred:
-                name, domains = ((request.name, list(request.domains)) if request
-                                 else _best_effort_identity(raw))
-                self.notifier.post(
-                    slack.failed(name or "unnamed", domains, failure.stage, failure.message))
+            self._failed(ask, failure)
             raise
 
-    def issue(self, request: CertificateRequest, zones: Sequence[HostedZone],
-              request_id: str | None = None) -> Outcome:
+    def issue(self, ask: Ask) -> Outcome:
+        zones = self._zones()
+        team = self._who(ask)
+        request = self._validate(ask, zones, team)
         current = self._current(request)
-        reason = skip_reason(current, request, request_id, self.now(),
+        self._whose(ask, request, current)
+        self._policy(team, request, current)
+        reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if current is not None and reason:
-            return self._skipped(request, current, reason)
-        account = self._bucket_precheck()
-        problems = self._caa(request, account)
-        if problems:
-            return self._reject({"name": request.name, "domains": list(request.domains)},
-                                problems, stage_name="precheck")
+            return self._skipped(ask, request, current, reason)
+        self._caps(ask, team, request, current)
+        account = self._bucket_precheck(request)
+        self._caa(request, account)
         zone_of = _zones_by_identifier(request, zones)
         try:
             with self._lease(request) as held:
@@ -171,60 +228,133 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = self._verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(request, issued, current, session, request_id)
+                meta, location = self._store(ask, request, issued, current, session)
         except Busy as busy:
-            logger.info("lease: %s", busy)
-            return Outcome("busy", request.name, request.domains, {
-                "reason": str(busy), "retry_after": busy.retry_after})
-        return self._notify_issued(request, meta, location, issued, renewal=current is not None,
-                                   replaces=replaces, recovered=held.recovered)
+            return self._busy(ask, request, busy)
+        return self._issued(ask, request, meta, location, issued, renewal=current is not None,
+                            replaces=replaces, recovered=held.recovered)
 
     # -- the steps, in pipeline order ---------------------------------------------------------
     @in_stage("precheck")
     def _zones(self) -> list[HostedZone]:
         return self.services.zones()
 
+    def _who(self, ask: Ask) -> Team | None:
+        """The team the envelope says is asking; an event from no team is refused."""
+        found = teams.identify(self.services.teams, ask.requester)
+        if isinstance(found, Refusal):
+            raise Refused("policy", [found])
+        ask.team = found
+        logger.info("requester: %s (%s)", ask.requester,
+                    f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
+        return found
+
+    def _validate(self, ask: Ask, zones: Sequence[HostedZone],
+                  team: Team | None) -> CertificateRequest:
+        try:
+            request = parse_request(ask.raw, [z.name for z in zones],
+                                    endpoint_ports=self.settings.endpoint_ports,
+                                    namespace=team.namespace if team else "")
+        except RequestRejected as rejected:
+            raise Refused("validation", rejected.problems) from None
+        ask.request = request
+        logger.info("validate: %s for %s", request.name, ", ".join(request.domains))
+        return request
+
     @in_stage("precheck")
     def _current(self, request: CertificateRequest) -> StoredCertificate | None:
         return self.services.store.current(request.name)
 
-    def _skipped(self, request: CertificateRequest, current: StoredCertificate,
-                 reason: str) -> Outcome:
-        logger.info("skip: %s: %s", request.name, reason)
-        return Outcome("skipped", request.name, request.domains, {
-            "serial": current.serial, "not_after": current.not_after, "reason": reason})
+    def _whose(self, ask: Ask, request: CertificateRequest,
+               current: StoredCertificate | None) -> None:
+        """The team the certificate belongs to: as stored; a new one, the asking team's, or the
+        team whose namespace its name is in (that team's readers can read it)."""
+        if current is not None:
+            ask.owner = _owner_of(current)
+        elif ask.team is not None:
+            ask.owner = ask.team.id
+        else:
+            ask.owner = self.services.teams.namespace_owner(request.name)
+        logger.info("owner: %s belongs to %s", request.name,
+                    f"team {ask.owner}" if ask.owner else "the operators")
 
-    def _bucket_precheck(self) -> AccountRecord:
-        """The bucket takes our writes, the account key is there, and the CA has not said wait."""
+    def _policy(self, team: Team | None, request: CertificateRequest,
+                current: StoredCertificate | None) -> None:
+        """A team asks only for its own names and hosts, key types and CA: else refused."""
+        if team is None:
+            return
+        broken = teams.refusals(team, request, exists=current is not None,
+                                owner=_owner_of(current))
+        if broken:
+            raise Refused("policy", broken)
+        logger.info("policy: team %s may ask for %s", team.id, request.name)
+
+    def _skipped(self, ask: Ask, request: CertificateRequest, current: StoredCertificate,
+                 reason: str) -> Outcome:
+        outcome = Outcome("skipped", request.name, request.domains, {
+            "serial": current.serial, "not_after": current.not_after, "reason": reason,
+            **ask.about()})
+        return self._tell(ask, outcome, "skipped", None)
+
+    def _caps(self, ask: Ask, team: Team | None, request: CertificateRequest,
+              current: StoredCertificate | None) -> None:
+        """A new certificate within the team's cap; a forced reissue within today's."""
+        if team is None:
+            return
+        ledger = self.services.ledger
+        if current is None:
+            with stage("precheck"):
+                owned = ledger.owned(team.id, cap=team.max_certificates)
+            refusal = teams.certificate_cap(team, owned)
+            if refusal is not None:
+                raise Refused("policy", [refusal])
+            logger.info("caps: team %s owns at most %d of %d certificates", team.id, owned,
+                        team.max_certificates)
+        elif self._forcing(request, current):
+            day = self.now().date().isoformat()
+            with stage("precheck"):
+                count = ledger.take_forced(team.id, day, team.max_forced_per_day,
+                                           ask.request_id)
+            if count is None:
+                raise Refused("policy", [teams.forced_cap(team, day)])
+            logger.info("caps: forced reissue %d of %d today for team %s", count,
+                        team.max_forced_per_day, team.id)
+
+    def _bucket_precheck(self, request: CertificateRequest) -> AccountRecord:
+        """The bucket takes our writes, the account key is there, and the CA has not said wait
+        for anything this order would count against."""
         store = self.services.store
+        directory = self.settings.directory_for(request.ca)
         with stage("precheck"):
             store.probe()
-            directory = self.settings.directory_url
             account = store.load_account(directory) or store.create_account(
                 AccountRecord(directory, new_account_key_pem().decode()))
-            until = store.ca_cooldown(directory)
+            cooldowns = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, account key for %s", directory)
-        wait = (until - self.now()).total_seconds() if until else 0.0
-        if until is not None and wait > 0:
+        now = self.now()
+        waiting = [c for c in cooldowns if c.until > now and c.scope.covers(request.domains)]
+        if waiting:
+            last = max(waiting, key=lambda c: c.until)
             raise StageFailure(
                 "acme",
-                f"the CA rate-limited this account until {until.isoformat()}; "
+                f"the CA rate-limited {last.scope.describe()} until {last.until.isoformat()}; "
                 "the request waits instead of spending another order",
-                retry_after=wait, deferred=True,
+                retry_after=(last.until - now).total_seconds(), deferred=True,
             )
         return account
 
-    @in_stage("precheck")
-    def _caa(self, request: CertificateRequest, account: AccountRecord) -> list[str]:
-        problems = caa_preflight(
-            request.domains,
-            resolver_address=self.settings.dns_server_override,
-            identities=self.settings.caa_identities,
-            account_uri=account.account_url,
-            deadline=self.deadline,
-        )
+    def _caa(self, request: CertificateRequest, account: AccountRecord) -> None:
+        with stage("precheck"):
+            problems = caa_preflight(
+                request.domains,
+                resolver_address=self.settings.dns_server_override,
+                identities=self.settings.caa_identities,
+                account_uri=account.account_url,
+                deadline=self.deadline,
+            )
         logger.info("caa: %s", "; ".join(problems) if problems else "the CA may issue")
-        return problems
+        if problems:
+            raise Refused("precheck", problems)
 
     @contextlib.contextmanager
     def _lease(self, request: CertificateRequest) -> Iterator[HeldLease]:
@@ -310,7 +440,7 @@ class Issuer:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                self._start_ca_cooldown(exc)
+                self._start_ca_cooldown(exc, session.directory_url, request)
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -389,45 +519,103 @@ class Issuer:
         logger.info("verify: key matches, chain and names check out")
         return issued
 
-    def _store(self, request: CertificateRequest, issued: IssuedSet,
-               current: StoredCertificate | None, session: AcmeSession,
-               request_id: str | None) -> tuple[StoredCertificate, str]:
+    def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
+               current: StoredCertificate | None,
+               session: AcmeSession) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
             (current.extra if current else {}).get("endpoints", []))
         meta = dataclasses.replace(meta, extra={
             **meta.extra, **self._renewal_info(session, issued),
-            **({"request_id": request_id} if request_id else {}),
+            **({"request_id": ask.request_id} if ask.request_id else {}),
             **({"endpoints": endpoints} if endpoints else {}),
+            **({"team": ask.owner} if ask.owner else {}),
+            **({"ca": request.ca} if request.ca != "production" else {}),
+            "requester": ask.requester.as_json(),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
         logger.info("store: %s serial %s until %s", location, meta.serial, meta.not_after)
         return meta, location
 
-    def _notify_issued(self, request: CertificateRequest, meta: StoredCertificate,
-                       location: str, issued: IssuedSet, *, renewal: bool,
-                       replaces: str | None, recovered: bool) -> Outcome:
-        self.notifier.post(slack.issued(
-            request.name, request.domains, meta.not_after, location, meta.serial, renewal=renewal
-        ))
-        logger.info("notify: issued %s serial %s", request.name, meta.serial)
-        return Outcome("issued", request.name, request.domains, {
+    def _issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
+                location: str, issued: IssuedSet, *, renewal: bool,
+                replaces: str | None, recovered: bool) -> Outcome:
+        outcome = Outcome("issued", request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
                 f"{request.name}/cert.json"],
             "renewal": renewal,
             "recovered": recovered,
             "replaces": replaces,
+            "ca": request.ca,
+            **ask.about(),
         })
+        message = slack.issued(request.name, request.domains, meta.not_after, location,
+                               meta.serial, renewal=renewal, team=ask.team_id)
+        return self._tell(ask, outcome, "renewed" if renewal else "issued", message)
+
+    def _busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
+        """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
+        outcome = Outcome("busy", request.name, request.domains, {
+            "reason": str(busy), "retry_after": busy.retry_after, **ask.about()})
+        return self._tell(ask, outcome, None, None)
+
+    def _rejected(self, ask: Ask, refused: Refused) -> Outcome:
+        name, domains = ask.identity()
+        outcome = Outcome("rejected", name, tuple(domains), {
+            "stage": refused.stage, "problems": refused.problems, "rules": refused.rules,
+            "message": "; ".join(refused.problems), **ask.about(),
+        })
+        message = slack.rejected(name, domains, refused.problems, team=ask.team_id,
+                                 requester=str(ask.requester))
+        return self._tell(ask, outcome, "rejected", message)
+
+    def _failed(self, ask: Ask, failure: StageFailure) -> None:
+        """Told once: a deferred request (the CA said wait) was told when the CA said it."""
+        name, domains = ask.identity()
+        outcome = Outcome("failed", name, tuple(domains), {
+            "stage": failure.stage, "reason": failure.message, "deferred": failure.deferred,
+            "retry_after": failure.retry_after, **ask.about()})
+        message = None if failure.deferred else slack.failed(
+            name or "unnamed", domains, failure.stage, failure.message, team=ask.team_id)
+        self._tell(ask, outcome, "failed", message)
+
+    def _tell(self, ask: Ask, outcome: Outcome, event: str | None,
+              message: slack.Message | None) -> Outcome:
+        """One log line naming the requester, Slack, and the outcome event."""
+        details = outcome.details
+        said = details.get("stage") or details.get("serial") or details.get("reason") or ""
+        logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
+                    said, ask.requester, ask.team_id or "none (operators)")
+        if message is not None:
+            self.channels.post(message, ask.team_id)
+        if event is not None:
+            self.services.events.put(event, _event_detail(event, outcome, ask))
+        return outcome
 
     # -- what the steps share -----------------------------------------------------------------
-    def _start_ca_cooldown(self, exc: AcmeError) -> None:
-        wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
-        until = self.now() + dt.timedelta(seconds=wait)
+    def _forcing(self, request: CertificateRequest, current: StoredCertificate) -> bool:
+        """Is `force` what makes this a reissue (without it, the request would be skipped)?"""
+        if not request.force:
+            return False
+        unforced = dataclasses.replace(request, force=False)
+        return skip_reason(current, unforced, None, self.now(),
+                           remaining_fraction=self.settings.renew_at_remaining_fraction) is not None
+
+    def _start_ca_cooldown(self, exc: AcmeError, directory: str,
+                           request: CertificateRequest) -> None:
+        """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said."""
+        now = self.now()
+        scope = ratelimit.scope_of(exc.detail, request.domains)
+        wait = exc.retry_after
+        if wait is None:
+            wait = ratelimit.retry_after_in_detail(exc.detail, now)
+        until = now + dt.timedelta(seconds=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait)
+        logger.warning("rate limit: the CA limited %s until %s", scope.describe(), iso(until))
         try:
-            self.services.store.set_ca_cooldown(self.settings.directory_url, until, str(exc))
+            self.services.store.set_ca_cooldown(directory, Cooldown(scope, until, str(exc)))
         except (StorageError, ClientError, BotoCoreError) as error:
             logger.warning("could not record the CA's rate limit: %s", error)
 
@@ -482,7 +670,7 @@ class Issuer:
             )
             logger.error("cleanup: could not remove challenge records %s: %s",
                          sorted({r.name for r in records}), exc)
-            self.notifier.post(slack.failed(
+            self.channels.post(slack.failed(
                 lease.journal.name, [r.name for r in records], "dns",
                 f"cleanup failed: could not remove the _acme-challenge TXT values this order "
                 f"added: {exc}. "
@@ -491,14 +679,35 @@ class Issuer:
             return
         logger.info("cleanup: removed %d challenge value(s)", len(records))
 
-    def _reject(self, raw: object, problems: Sequence[str], *, stage_name: str) -> Outcome:
-        name, domains = _best_effort_identity(raw)
-        self.notifier.post(slack.rejected(name, domains, problems))
-        logger.info("rejected request at %s: %d problem(s)", stage_name, len(problems))
-        return Outcome("rejected", name, tuple(domains), {
-            "stage": stage_name, "problems": list(problems),
-            "message": "; ".join(problems),
-        })
+
+_NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
+               "eventbridge": "no team"}
+
+
+def _owner_of(current: StoredCertificate | None) -> str | None:
+    """The team a stored certificate belongs to; None: the operators (or no certificate)."""
+    team = current.extra.get("team") if current is not None else None
+    return team if isinstance(team, str) and team else None
+
+
+def _event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
+    """The outcome event's detail, as docs/TEAMS.md describes it: every key always present."""
+    details = outcome.details
+    return {
+        "status": kind,
+        "team": ask.team_id,
+        "name": outcome.name,
+        "domains": list(outcome.domains),
+        "serial": details.get("serial"),
+        "not_after": details.get("not_after"),
+        "location": details.get("location"),
+        "ca": ask.request.ca if ask.request else None,
+        "stage": details.get("stage"),
+        "reason": details.get("message") or details.get("reason"),
+        "rules": list(details.get("rules") or []),
+        "retry_after": details.get("retry_after"),
+        "requester": ask.requester.as_json(),
+    }
 
 
 def _zones_by_identifier(request: CertificateRequest,

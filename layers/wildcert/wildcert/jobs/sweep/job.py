@@ -1,8 +1,10 @@
 """The renewal sweep: decide which stored certificates are due and queue one renewal each.
 
-Run on a schedule (monthly by default) it looks a whole sweep interval ahead, so nothing
-crosses its renewal point before the next sweep. Run by hand during an incident it also
-queues the certificates named by `force` (names, covered domains or serials), due or not.
+Run on a schedule (weekly by default) it looks a whole sweep interval ahead, so nothing
+crosses its renewal point before the next sweep. Where the watch runs, the sweep leaves the
+CA's renewal windows (ARI) to it, unless it sees a window the watch has not re-read in time.
+Run by hand during an incident it also queues the certificates named by `force` (names,
+covered domains or serials), due or not.
 
 The event (directly, or as an EventBridge event's `detail`), every field optional:
     {"force": {"names": [...], "domains": [...], "serials": [...]}, "dry_run": false}
@@ -36,6 +38,7 @@ logger = logging.getLogger("wildcert.jobs.sweep.job")
 SWEEP_FIELDS = ("force", "dry_run")
 FORCE_FIELDS = ("names", "domains", "serials")
 MAX_FORCE_ENTRIES = 1000  # a CA's mass-revocation list per account stays far below this
+WATCH_SLACK = dt.timedelta(hours=1)  # how late a scheduled watch may run and still count
 
 
 # -- the event ---------------------------------------------------------------------------------
@@ -195,10 +198,31 @@ def select_forced(entries: Iterable[Entry], force: ForceSelection) -> Forced:
 
 def sweep_horizons(settings: Settings) -> Horizons:
     sweep = dt.timedelta(days=settings.sweep_interval_days)
-    # Without a scheduled watch, the next look at the CA's window is the next sweep.
-    ari = (dt.timedelta(hours=settings.watch_interval_hours)
-           if settings.watch_interval_hours else sweep)
-    return Horizons(threshold=sweep, ari=ari)
+    if not settings.watch_interval_hours:
+        # Without a scheduled watch the next look at the CA's window is the next sweep, which
+        # cannot follow it closely: the lifetime threshold applies as well.
+        return Horizons(threshold=sweep, ari=sweep).unfollowed()
+    return Horizons(threshold=sweep, ari=dt.timedelta(hours=settings.watch_interval_hours))
+
+
+def unfollowed_windows(entries: Iterable[Entry], now: dt.datetime,
+                       settings: Settings) -> frozenset[str]:
+    """Certificates whose renewal window the scheduled watch has not re-read in time.
+
+    The watch re-reads every window whose `next_check` has passed, so while it runs none is
+    left more than one watch interval behind (WATCH_SLACK allows for a late run). One further
+    behind means the watch missed it: the sweep then stops leaving that certificate to it.
+    Otherwise, with the CA's moment beyond the watch's horizon, only "expires before the next
+    sweep" would catch it, and one missed sweep could let it lapse. (The sweep re-reads
+    windows too, but a sweep interval is longer than this, so its own reads do not hide a
+    stopped watch.)
+    """
+    if not settings.watch_interval_hours:
+        return frozenset()
+    late = now - dt.timedelta(hours=settings.watch_interval_hours) - WATCH_SLACK
+    return frozenset(e.name for e in entries
+                     if e.ari_id and (info := e.renewal_info) is not None
+                     and info.next_check < late)
 
 
 @dataclass(frozen=True)
@@ -242,8 +266,15 @@ class Sweep(OverInventory):
     def run(self, event: SweepEvent) -> SweepReport:
         look = self.look(dry_run=event.dry_run)
         forced = select_forced(look.entries, event.force)
+        # As read, before this sweep refreshed any window itself.
+        unfollowed = unfollowed_windows(look.inventory.entries, look.now, self.settings)
+        if unfollowed:
+            logger.warning("the watch has not re-read the CA's renewal window of %d "
+                           "certificates (%s) in time; the sweep applies the lifetime "
+                           "threshold to them too", len(unfollowed),
+                           ", ".join(sorted(unfollowed)[:5]))
         done = self.queue_due(look, horizons=sweep_horizons(self.settings),
-                              forced=forced.selected)
+                              forced=forced.selected, unfollowed=unfollowed)
         logger.info("sweep checked %d, queued %d of %d, %d failed, %d broken",
                     done.checked, len(done.sent.queued), len(done.planned),
                     len(done.sent.failed), len(look.inventory.broken))

@@ -14,10 +14,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def watch(event: Any, context: Any) -> dict[str, Any]:
-    """Refresh the CA's renewal windows, queue what they (or expiry) make due, report findings.
+    """Refresh the CA's renewal windows, queue what they (or expiry) make due, report findings,
+    delete expired archived private keys.
 
     Slack hears from the watch only when something is wrong; the summary is always returned.
     """
+    from wildcert.adapters.bucket.archive import ArchivedKeys
     from wildcert.jobs.watch.job import Watch, parse_watch_event
 
-    return run_over_inventory(event, context, "watch", parse_watch_event, Watch, always_post=False)
+    def with_archive(**parts: Any) -> Watch:
+        return Watch(**parts, archived_keys=ArchivedKeys(parts["certificates"].bucket))
+
+    return run_over_inventory(event, context, "watch", parse_watch_event, with_archive,
+                              always_post=False)

@@ -7,7 +7,12 @@ not renewed, or renewed but never installed, is wildcert's job. The watch
     and any certificate due by its lifetime within the next watch (a failed renewal retries);
   * flags stored certificates expiring within EXPIRY_WARNING_DAYS, or expired;
   * for certificates with `endpoints`, connects to each and compares the certificate served
-    with the one stored: an older serial means the host never picked up the renewal.
+    with the one stored: an older serial means the host never picked up the renewal. An
+    endpoint is a host name on an ENDPOINT_PORTS port (`logic.request.endpoints`), resolved
+    once and connected to only if every address is public; what the finding says about a
+    failed connection does not tell a closed port from a filtered one;
+  * deletes the archived private keys of certificates past not_after that cert.json no longer
+    names (adapters/bucket/archive.py), last, so it never holds up a renewal.
 
 The event (directly, or as an EventBridge event's `detail`), every field optional:
     {"dry_run": false, "refresh_ari": false}
@@ -16,19 +21,24 @@ The event (directly, or as an EventBridge event's `detail`), every field optiona
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 
 from wildcert.adapters import slack
+from wildcert.adapters.bucket.archive import ArchivedKeys, Cleanup
 from wildcert.adapters.bucket.inventory import Entry
+from wildcert.adapters.dns import LookupFailed, addresses_of
 from wildcert.jobs.over_inventory import (
+    Look,
     OverInventory,
     Round,
     event_fields,
@@ -38,6 +48,13 @@ from wildcert.jobs.over_inventory import (
 from wildcert.logic import certificates as certs
 from wildcert.logic.renewal import Horizons
 from wildcert.logic.request import normalise_serial
+from wildcert.logic.request.echo import show
+from wildcert.logic.request.endpoints import (
+    DEFAULT_PORTS,
+    Endpoint,
+    parse_endpoint,
+    refused_address,
+)
 from wildcert.logic.times import iso_minutes
 from wildcert.settings import Settings
 
@@ -47,7 +64,7 @@ WATCH_FIELDS = ("dry_run", "refresh_ari")
 DEFAULT_WATCH_INTERVAL = dt.timedelta(hours=12)
 PROBE_TIMEOUT_SECONDS = 5.0
 PROBE_WORKERS = 16
-DEFAULT_PORT = 443
+MAX_ADDRESSES = 4  # tried in turn when one fails, like socket.create_connection
 # The label put before a wildcard's base when a certificate has no other name to ask for.
 SNI_LABEL = "www"
 
@@ -55,7 +72,9 @@ SNI_LABEL = "www"
 @dataclass(frozen=True)
 class Finding:
     name: str
-    kind: str  # expired | expiring | stale | other | served-expiring | unreachable | broken
+    # expired | expiring | stale | other | served-expiring | unreachable | refused | broken
+    # | archive
+    kind: str
     text: str
 
     def as_dict(self) -> dict[str, str]:
@@ -104,34 +123,6 @@ def expiry_finding(entry: Entry, now: dt.datetime, warning: dt.timedelta) -> Fin
 # -- endpoints ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-def parse_endpoint(text: str) -> Endpoint | None:
-    """`host:port`, `[v6]:port` or a bare host (port 443); None if unreadable."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":") if rest.startswith(":") else ("" if not rest else None)
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    elif ":" not in text:
-        host, port = text, ""
-    else:
-        return None
-    if not host or port is None or (port and not port.isdigit()):
-        return None
-    number = int(port) if port else DEFAULT_PORT
-    return Endpoint(host.lower(), number) if 1 <= number <= 65535 else None
-
-
 def sni_for(domains: Sequence[str]) -> str:
     """The name to ask a server for: the first plain name, else a name under the wildcard."""
     for domain in domains:
@@ -140,19 +131,92 @@ def sni_for(domains: Sequence[str]) -> str:
     return f"{SNI_LABEL}.{domains[0][2:]}"
 
 
-def served_certificate(endpoint: Endpoint, sni: str,
-                       timeout: float = PROBE_TIMEOUT_SECONDS) -> x509.Certificate:
-    """The leaf the server presents for `sni`, unverified: the point is to see what is served."""
+class NotProbed(Exception):
+    """The watch did not connect to an endpoint; the message is the finding's text."""
+
+    def __init__(self, text: str, kind: str):
+        super().__init__(text)
+        self.text = text
+        self.kind = kind
+
+
+Resolve = Callable[[str], Sequence[str]]
+Fetch = Callable[[str, int, str, float], x509.Certificate]
+
+
+def system_addresses(host: str) -> list[str]:
+    """The addresses the system resolver gives for `host`: what a deployed watch uses."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def fetch_certificate(address: str, port: int, sni: str,
+                      timeout: float = PROBE_TIMEOUT_SECONDS) -> x509.Certificate:
+    """The leaf served at `address` (a literal: nothing is resolved here) for `sni`, unverified:
+    the point is to see what is served."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection((endpoint.host, endpoint.port), timeout=timeout) as raw, \
-            context.wrap_socket(raw, server_hostname=sni) as tls:
-        der = tls.getpeercert(binary_form=True)
+    parsed = ipaddress.ip_address(address)
+    family = socket.AF_INET6 if parsed.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as raw:
+        raw.settimeout(timeout)
+        raw.connect((address, port))
+        with context.wrap_socket(raw, server_hostname=sni) as tls:
+            der = tls.getpeercert(binary_form=True)
     if not der:
         raise ssl.SSLError("the server presented no certificate")
     return x509.load_der_x509_certificate(der)
+
+
+@dataclass(frozen=True)
+class Prober:
+    """Resolve an endpoint's name once, refuse it unless every address is public, and fetch the
+    certificate from the addresses checked: a name that changes its answer between the check
+    and the connection (DNS rebinding) is never asked again."""
+
+    resolve: Resolve = system_addresses
+    allow_loopback: bool = False
+    fetch: Fetch = fetch_certificate
+    timeout: float = PROBE_TIMEOUT_SECONDS
+
+    def __call__(self, endpoint: Endpoint, sni: str) -> x509.Certificate:
+        addresses = self._checked(endpoint)
+        failure: OSError | ValueError | None = None
+        for address in addresses[:MAX_ADDRESSES]:
+            try:
+                return self.fetch(address, endpoint.port, sni, self.timeout)
+            except (OSError, ValueError) as exc:  # ssl.SSLError and socket errors are OSErrors
+                logger.debug("%s at %s (SNI %s): %s: %s", endpoint, address, sni,
+                             type(exc).__name__, exc)
+                failure = exc
+        raise failure or OSError("no address to connect to")
+
+    def _checked(self, endpoint: Endpoint) -> list[str]:
+        try:
+            found = list(self.resolve(endpoint.host))
+        except (OSError, LookupFailed) as exc:
+            logger.debug("%s does not resolve: %s: %s", endpoint.host, type(exc).__name__, exc)
+            found = []
+        if not found:
+            raise NotProbed(f"could not resolve {endpoint}", "unreachable")
+        for address in found:
+            reason = refused_address(address, allow_loopback=self.allow_loopback)
+            if reason:
+                logger.debug("%s resolves to %s, %s", endpoint.host, address, reason)
+                raise NotProbed(f"{endpoint} resolves to {reason}; the watch connects only to "
+                                "public addresses", "refused")
+        # A Lambda function outside a VPC has no IPv6 egress: IPv4 first.
+        return sorted(found, key=lambda a: ":" in a)
+
+
+def prober_for(settings: Settings) -> Prober:
+    """The probe a deployed watch uses; DNS_SERVER_OVERRIDE, if set, is its resolver."""
+    server = settings.dns_server_override
+    resolve: Resolve = (functools.partial(addresses_of, server=server) if server
+                        else system_addresses)
+    return Prober(resolve=resolve, allow_loopback=settings.watch_allow_loopback)
 
 
 def compare_served(entry: Entry, endpoint: Endpoint, sni: str, served: x509.Certificate, *,
@@ -177,33 +241,38 @@ def compare_served(entry: Entry, endpoint: Endpoint, sni: str, served: x509.Cert
 
 
 Probe = Callable[[Endpoint, str], x509.Certificate]
+DEFAULT_PROBE: Probe = Prober()  # the system resolver, public addresses only
 
 
 def check_endpoint(entry: Entry, text: str, now: dt.datetime, warning: dt.timedelta,
-                   probe: Probe = served_certificate) -> Finding | None:
-    endpoint = parse_endpoint(text)
-    if endpoint is None:
-        return Finding(entry.name, "unreachable",
-                       f"endpoint {text!r} is not host:port; fix the certificate's endpoints")
+                   probe: Probe = DEFAULT_PROBE, *,
+                   ports: Collection[int] = DEFAULT_PORTS) -> Finding | None:
+    checked = parse_endpoint(text, ports)
+    if checked.endpoint is None:
+        return Finding(entry.name, "refused",
+                       f"endpoint {show(text)} {checked.problem}; the watch skips it.")
+    endpoint = checked.endpoint
     sni = sni_for(entry.meta.domains)
     try:
         served = probe(endpoint, sni)
-    except (OSError, ValueError) as exc:  # ssl.SSLError and socket errors are OSErrors
-        reason = str(exc) or type(exc).__name__
+    except NotProbed as skipped:
+        return Finding(entry.name, skipped.kind, skipped.text)
+    except (OSError, ValueError):
+        # Closed, filtered, reset or not TLS read alike: the reason is in the debug log only.
         return Finding(entry.name, "unreachable",
-                       f"{endpoint} (SNI {sni}) cannot be reached: {type(exc).__name__}: "
-                       f"{reason[:200]}")
+                       f"could not get a certificate from {endpoint} (SNI {sni})")
     return compare_served(entry, endpoint, sni, served, now=now, warning=warning)
 
 
 def check_endpoints(entries: Iterable[Entry], now: dt.datetime, warning: dt.timedelta, *,
-                    probe: Probe = served_certificate,
+                    probe: Probe = DEFAULT_PROBE, ports: Collection[int] = DEFAULT_PORTS,
                     workers: int = PROBE_WORKERS) -> list[Finding]:
     jobs = [(entry, text) for entry in entries for text in entry.endpoints]
     if not jobs:
         return []
     with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        results = pool.map(lambda job: check_endpoint(job[0], job[1], now, warning, probe), jobs)
+        results = pool.map(
+            lambda job: check_endpoint(job[0], job[1], now, warning, probe, ports=ports), jobs)
         return [f for f in results if f is not None]
 
 
@@ -214,9 +283,11 @@ def check_endpoints(entries: Iterable[Entry], now: dt.datetime, warning: dt.time
 class WatchReport:
     done: Round
     findings: tuple[Finding, ...]
+    archived_keys: Cleanup = field(default_factory=Cleanup)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.done.as_dict(), "findings": [f.as_dict() for f in self.findings]}
+        return {**self.done.as_dict(), "findings": [f.as_dict() for f in self.findings],
+                "archived_keys": self.archived_keys.as_dict()}
 
     @property
     def worth_posting(self) -> bool:
@@ -239,7 +310,9 @@ def watch_horizons(settings: Settings) -> Horizons:
 
 @dataclass
 class Watch(OverInventory):
-    probe: Probe = served_certificate
+    probe: Probe | None = None  # None: `prober_for(settings)`
+    # None leaves archived keys to the bucket's lifecycle rule alone.
+    archived_keys: ArchivedKeys | None = None
 
     def run(self, event: WatchEvent) -> WatchReport:
         look = self.look(dry_run=event.dry_run, refresh_all=event.refresh_ari)
@@ -247,7 +320,21 @@ class Watch(OverInventory):
         now, warning = look.now, dt.timedelta(days=self.settings.expiry_warning_days)
         findings = [Finding(b.name, "broken", b.problem) for b in look.inventory.broken]
         findings += [f for e in look.entries if (f := expiry_finding(e, now, warning))]
-        findings += check_endpoints(look.entries, now, warning, probe=self.probe)
-        logger.info("watch checked %d, %d findings, queued %d of %d", done.checked,
-                    len(findings), len(done.sent.queued), len(done.planned))
-        return WatchReport(done, tuple(findings))
+        findings += check_endpoints(look.entries, now, warning,
+                                    probe=self.probe or prober_for(self.settings),
+                                    ports=self.settings.endpoint_ports)
+        cleanup = self.clean_archives(look)
+        findings += [Finding(name, "archive", problem) for name, problem in cleanup.problems]
+        logger.info("watch checked %d, %d findings, queued %d of %d, %d archived keys %s",
+                    done.checked, len(findings), len(done.sent.queued), len(done.planned),
+                    len(cleanup.deleted), "to delete" if look.dry_run else "deleted")
+        return WatchReport(done, tuple(findings), cleanup)
+
+    def clean_archives(self, look: Look) -> Cleanup:
+        """Expired archived keys of every name with a readable cert.json or none at all; a
+        broken cert.json may name any set as live, so its name is left alone."""
+        if self.archived_keys is None:
+            return Cleanup()
+        live: dict[str, str | None] = {name: None for name in look.inventory.unmanaged}
+        live.update({entry.name: entry.meta.archive for entry in look.entries})
+        return self.archived_keys.clean(live, look.now, dry_run=look.dry_run)

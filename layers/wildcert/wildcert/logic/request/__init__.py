@@ -9,7 +9,9 @@ no use for Powertools' event classes, which cost about 0.1 s to load)::
      "key_type": "ec256",                          # optional, one of KEY_TYPES
      "force": false,                               # optional, issue even if not due
      "endpoints": ["www.example.com:443"],         # optional, where the watch checks it
-     "renews": "03ab…"}                            # optional, the serial it replaces
+                                                   #   (host names in the zones, see endpoints)
+     "renews": "03ab…",                            # optional, the serial it replaces
+     "ca": "production"}                           # optional, or "staging"
 
 ``null`` for an optional field means "use the default". Every problem found is reported at once
 in a ``RequestRejected``; no input makes ``parse_request`` raise anything else. Messages quote
@@ -19,15 +21,19 @@ offending values escaped and cut short (``echo``), so they can go to logs and Sl
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeGuard
 
 from wildcert.logic.request.domains import DomainCheck, normalise_domain
 from wildcert.logic.request.echo import described
+from wildcert.logic.request.endpoints import DEFAULT_PORTS as DEFAULT_ENDPOINT_PORTS
 from wildcert.logic.request.fields import (
+    CAS,
+    DEFAULT_CA,
     DEFAULT_KEY_TYPE,
     FIELDS,
     KEY_TYPES,
+    check_ca,
     check_domains,
     check_endpoints,
     check_field_names,
@@ -41,9 +47,10 @@ from wildcert.logic.request.fields import (
 )
 
 __all__ = [  # what the jobs and the tests import from here
-    "DEFAULT_KEY_TYPE", "FIELDS", "KEY_TYPES", "CertificateRequest", "DomainCheck",
-    "RequestRejected", "UnreadableEvent", "default_name", "is_eventbridge", "is_valid_cert_name",
-    "normalise_domain", "normalise_serial", "parse_request",
+    "CAS", "DEFAULT_CA", "DEFAULT_KEY_TYPE", "DIRECT", "FIELDS", "KEY_TYPES",
+    "CertificateRequest", "DomainCheck", "RequestRejected", "Requester", "UnreadableEvent",
+    "default_name", "is_eventbridge", "is_valid_cert_name", "normalise_domain",
+    "normalise_serial", "parse_request",
 ]
 
 
@@ -59,6 +66,38 @@ class CertificateRequest:
     # The serial this request means to replace (set by the sweep and the watch): if the stored
     # certificate has another serial, someone already renewed it and the request is stale.
     renews: str | None = None
+    ca: str = DEFAULT_CA  # "production" or "staging"
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who sent a request, as its envelope says: never what the request itself claims.
+
+    kind: "eventbridge" (a team's event: `account` and `source` as EventBridge set them, the
+    event's id), "queue" (the renewal queue, which only the sweep and the watch write to: it
+    acts for the certificate's owner) or "direct" (an Invoke: the operators).
+    """
+
+    kind: str
+    account: str | None = None
+    source: str | None = None
+    event_id: str | None = None
+
+    def as_json(self) -> dict[str, str]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    def __str__(self) -> str:
+        said = [self.kind]
+        if self.source:
+            said.append(f"source {self.source}")
+        if self.account:
+            said.append(f"account {self.account}")
+        if self.event_id:
+            said.append(f"id {self.event_id}")
+        return " ".join(said)
+
+
+DIRECT = Requester("direct")
 
 
 @dataclass(frozen=True)
@@ -93,11 +132,15 @@ class RequestRejected(Exception):
         return f"The certificate request was rejected ({len(self.problems)} problems):\n{lines}"
 
 
-def parse_request(raw: object, zone_names: Collection[str]) -> CertificateRequest:
+def parse_request(raw: object, zone_names: Collection[str], *,
+                  endpoint_ports: Collection[int] = DEFAULT_ENDPOINT_PORTS,
+                  namespace: str = "") -> CertificateRequest:
     """Validate a decoded request against the hosted zones it may use.
 
     ``zone_names`` are the names of the allowed public hosted zones (case and a trailing dot
-    do not matter); every domain must lie in one of them. Raises ``RequestRejected`` listing
+    do not matter); every domain, and every endpoint's host, must lie in one of them.
+    ``endpoint_ports`` are the ports endpoints may use (ENDPOINT_PORTS). ``namespace`` starts
+    a name the request leaves out (a team's ``<team>.``). Raises ``RequestRejected`` listing
     every problem found.
     """
     if isinstance(raw, UnreadableEvent):
@@ -115,15 +158,17 @@ def parse_request(raw: object, zone_names: Collection[str]) -> CertificateReques
     name = check_name(raw.get("name"), findings)
     key_type = check_key_type(raw.get("key_type"), findings)
     force = check_force(raw.get("force"), findings)
-    endpoints = check_endpoints(raw.get("endpoints"), findings)
+    endpoints = check_endpoints(raw.get("endpoints"), tuple(zone_names), findings, endpoint_ports)
     renews = check_renews(raw.get("renews"), findings)
+    ca = check_ca(raw.get("ca"), findings)
     if findings:
         raise RequestRejected(findings)
     return CertificateRequest(
         domains=tuple(domains),
-        name=name if name is not None else default_name(domains),
+        name=name if name is not None else default_name(domains, namespace),
         key_type=key_type,
         force=force,
         endpoints=endpoints,
         renews=renews,
+        ca=ca,
     )

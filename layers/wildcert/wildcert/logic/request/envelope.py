@@ -5,6 +5,10 @@ SQS record (possibly a whole EventBridge event that a rule sent to the queue). P
 source data classes read the envelopes; this module checks what they take on trust, so that a
 record that cannot be read becomes an ``UnreadableEvent``, which ``parse_request`` rejects with
 its problem, and one bad SQS record does not hide the good ones next to it.
+
+The envelope also says who is asking (``Requester``): EventBridge's own ``account`` and
+``source`` (a team cannot choose them: the bus policy ties the source to the sender's team), an
+SQS record of the renewal queue (the sweep and the watch), or neither (a direct invoke).
 """
 
 from __future__ import annotations
@@ -13,8 +17,40 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
-from wildcert.logic.request import UnreadableEvent, is_eventbridge
+from wildcert.logic.request import Requester, UnreadableEvent, is_eventbridge
 from wildcert.logic.request.echo import described, show
+
+# EventBridge's account is 12 digits and a source at most 256 characters; anything else is
+# not EventBridge's and is recorded as absent.
+MAX_ENVELOPE_FIELD = 256
+
+
+def eventbridge_requester(event: EventBridgeEvent) -> Requester:
+    """The team's event: its account, source and id, as EventBridge set them."""
+    return Requester("eventbridge", account=_field(event, "account"),
+                     source=_field(event, "source"), event_id=_field(event, "id"))
+
+
+def queue_requester(record: SQSRecord) -> Requester:
+    """A message of the renewal queue: the sweep or the watch, for the certificate's owner.
+
+    Only they may send to it. A whole EventBridge event in the body (as a rule targeting a
+    queue would deliver it) is that event's sender instead, and held to its team's policy.
+    """
+    try:
+        payload = record.json_body if isinstance(record.raw_event, dict) else None
+    except (TypeError, ValueError, RecursionError):
+        payload = None
+    if is_eventbridge(payload):
+        return eventbridge_requester(EventBridgeEvent(payload))
+    return Requester("queue", event_id=message_id(record))
+
+
+def _field(event: EventBridgeEvent, key: str) -> str | None:
+    value = event.get(key)
+    if isinstance(value, str) and 0 < len(value) <= MAX_ENVELOPE_FIELD and value.isprintable():
+        return value
+    return None
 
 
 def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:

@@ -11,13 +11,19 @@ import hashlib
 import re
 from collections.abc import Collection, Sequence
 
-from wildcert.logic.request.domains import is_ip_address, normalise_domain
+from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import capped, described, show
+from wildcert.logic.request.endpoints import DEFAULT_PORTS as DEFAULT_ENDPOINT_PORTS
+from wildcert.logic.request.endpoints import parse_endpoint
 from wildcert.logic.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"
-FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews")
+FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews", "ca")
+# Which of the CA's directories: the deployment's CA, or its staging twin (test certificates
+# that browsers do not trust, under the CA's far higher staging rate limits).
+CAS = ("production", "staging")
+DEFAULT_CA = "production"
 MAX_ENDPOINTS = 20
 MAX_DOMAINS = 100
 # Beyond this many entries the list is rejected without looking at each one (cost bound).
@@ -207,7 +213,7 @@ def is_valid_cert_name(name: str) -> bool:
     return bool(_CERT_NAME.fullmatch(name)) and ".." not in name
 
 
-def default_name(domains: Sequence[str]) -> str:
+def default_name(domains: Sequence[str], prefix: str = "") -> str:
     """The certificate name used when a request gives none, derived from the first domain.
 
     The first (normalised) domain is used as is, except that a leading ``*.`` becomes
@@ -217,12 +223,12 @@ def default_name(domains: Sequence[str]) -> str:
     hyphens, and ends with ``-`` plus the first 8 hex digits of its SHA-256, so long names stay
     distinct and the same domains always get the same name. (A literal host named
     ``wildcard.example.com`` gets the same default as ``*.example.com``; give one of them a
-    ``name`` if both are wanted.)
+    ``name`` if both are wanted.) ``prefix`` goes first: a team's names are ``<team>.<derived>``.
     """
     if not domains:
         raise ValueError("default_name needs at least one domain")
     first = domains[0]
-    derived = "wildcard." + first[2:] if first.startswith("*.") else first
+    derived = prefix + ("wildcard." + first[2:] if first.startswith("*.") else first)
     if len(derived) <= MAX_CERT_NAME_LENGTH:
         return derived
     digest = hashlib.sha256(derived.encode()).hexdigest()[:_NAME_HASH_CHARS]
@@ -259,10 +265,21 @@ def check_force(value: object, findings: list[str]) -> bool:
     return False
 
 
+def check_ca(value: object, findings: list[str]) -> str:
+    if value is None:
+        return DEFAULT_CA
+    if isinstance(value, str) and value in CAS:
+        return value
+    findings.append(f"ca must be one of {', '.join(CAS)}; got {described(value)}.")
+    return DEFAULT_CA
+
+
 # --- endpoints --------------------------------------------------------------------------------
 
 
-def check_endpoints(value: object, findings: list[str]) -> tuple[str, ...]:
+def check_endpoints(value: object, zone_names: Collection[str], findings: list[str],
+                    ports: Collection[int] = DEFAULT_ENDPOINT_PORTS) -> tuple[str, ...]:
+    """Host names inside ``zone_names`` on one of ``ports``, read as the watch reads them."""
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_ENDPOINTS:
@@ -273,30 +290,21 @@ def check_endpoints(value: object, findings: list[str]) -> tuple[str, ...]:
         return ()
     good: list[str] = []
     for index, item in enumerate(value):
+        where = f"endpoints[{index}]"
         if not isinstance(item, str):
-            findings.append(f"endpoints[{index}] must be a string; got {described(item)}.")
+            findings.append(f"{where} must be a string; got {described(item)}.")
             continue
-        endpoint = item.strip().lower()
-        problem = _endpoint_problem(endpoint)
-        if problem:
+        checked = parse_endpoint(item, ports)
+        if checked.endpoint is None:
+            findings.append(f"{where} {show(item)} {checked.problem}.")
+        elif zone_for(checked.endpoint.host, zone_names) is None:
             findings.append(
-                f"endpoints[{index}] {show(item)} {problem}, e.g. \"www.example.com:443\"."
+                f"{where} {show(item)} is not in any hosted zone this deployment may use; "
+                f"endpoints must be host names under one of: {_zone_list(zone_names)}."
             )
         else:
-            good.append(endpoint)
+            good.append(str(checked.endpoint))
     return tuple(dict.fromkeys(good))
-
-
-def _endpoint_problem(text: str) -> str | None:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return "is not host:port with a port from 1 to 65535"
-    if host.startswith("[") and host.endswith("]"):
-        return None if is_ip_address(host) else "has a bracketed host that is not an IPv6 address"
-    if is_ip_address(host):
-        return None
-    checked = normalise_domain(host)
-    return None if checked.problem is None and "*" not in host else "has no valid host name"
 
 
 # --- renews -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Helpers shared by the fault suite (tests/e2e/test_faults_*.py); this module holds no tests.
+"""Helpers shared by the fault suite (tests/e2e/test_faults_*.py); its fixture, fresh_faults,
+is in tests/e2e/conftest.py.
 
 Every check here reads moto directly (WILDCERT_MOTO_URL), never through the AWS fault proxy,
 so an assertion is never disturbed by the fault it checks.
@@ -10,9 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Iterable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -21,25 +20,9 @@ from botocore.retries import standard
 
 from local_stack import Stack
 from tests.e2e.support import assert_valid_stored, challenge_values, s3_keys, slack_texts
-from wildcert import runtime
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight
-from wildcert.deadline import Deadline
-from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
-from wildcert.settings import Settings
-
-
-def fresh_faults(stack: Stack) -> Iterator[None]:
-    """Fixture body: no fault rule of another test applies, none outlives this one, and the
-    proxy's counts and calls are this test's own."""
-    stack.aws_faults.clear(stats=True)
-    stack.acme_front.reset()
-    try:
-        yield
-    finally:
-        stack.aws_faults.clear()
-        # Counts too: later tests read the front's faults_fired as their own.
-        stack.acme_front.reset(stats=True)
+from wildcert.jobs.issue.pipeline import StageFailure
 
 
 @contextlib.contextmanager
@@ -89,23 +72,17 @@ def cooldown_key() -> str:
     return CertificateStore.cooldown_key(os.environ["ACME_DIRECTORY_URL"])
 
 
-def issuer(seconds: float = 120.0, *, ahead: dt.timedelta | None = None) -> Issuer:
-    """The issuer as the handler builds it, with its own budget and, if asked, a clock ahead."""
-    settings = Settings.from_env()
-    services = Services(settings, Deadline.after(seconds))
-    if ahead is None:
-        return Issuer(services, runtime.notifier(settings))
-    return Issuer(services, runtime.notifier(settings),
-                  now=lambda: dt.datetime.now(dt.UTC) + ahead)
-
-
-def lambda_context(seconds: float) -> SimpleNamespace:
-    """What Lambda passes the handler, as far as wildcert reads it: the time left."""
-    end = time.monotonic() + seconds
-    return SimpleNamespace(
-        function_name="wildcert-issuer-faults", aws_request_id="faults",
-        get_remaining_time_in_millis=lambda: int((end - time.monotonic()) * 1000),
-    )
+def expire_lease(name: str) -> None:
+    """The lease on `name` runs out now, as it would after its holder's deadline + 60 s: the
+    journal stays for the next attempt, which may take the name over."""
+    key = InFlight.key(name)
+    raw = read_object(key)
+    assert raw is not None, f"no lease on {name}"
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    body = {**json.loads(raw), "expires_at": past.isoformat().replace("+00:00", "Z")}
+    moto("s3").put_object(Bucket=os.environ["CERT_BUCKET"], Key=key, Body=json.dumps(body).encode(),
+                          ContentType="application/json", ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId=os.environ["KMS_KEY_ID"])
 
 
 def slack_since(before: int) -> list[str]:

@@ -1,0 +1,101 @@
+"""What a CA's `rateLimited` answer limits, so that only that waits.
+
+Pure. Let's Encrypt counts most of its limits per registered domain or per exact set of names,
+and only a few per account; its problem document's `detail` says which, e.g.
+
+    too many certificates (50) already issued for "example.com" in the last 168h0m0s,
+        retry after 2026-01-01 00:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/…
+    too many certificates (5) already issued for this exact set of identifiers in the last
+        168h0m0s, retry after …
+    too many failed authorizations (5) for "www.example.com" in the last 1h0m0s, retry after …
+    too many new orders (300) from this account in the last 3h0m0s, retry after …
+
+A limit wildcert cannot place (new orders, registrations, wording it does not know) is taken
+as the whole account's: waiting too broadly costs time, ordering into a limit costs the
+account's standing with the CA.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ACCOUNT = "account"  # every order of the ACME account
+DOMAIN = "domain"  # every name at or under a registered domain
+IDENTIFIER = "identifier"  # one name (failed authorizations)
+NAMES = "names"  # one exact set of names
+
+_PER_DOMAIN = re.compile(r'already issued for:?\s*"?(?P<name>[a-z0-9.-]+\.[a-z0-9-]+)"?',
+                         re.IGNORECASE)
+_EXACT_SET = re.compile(r"exact set of (identifiers|domains|hostnames|names)", re.IGNORECASE)
+_FAILED_AUTHZ = re.compile(r'failed authorizations[^"]*"(?P<name>[a-z0-9.*-]+)"', re.IGNORECASE)
+_RETRY_AFTER = re.compile(
+    r"retry after (?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}:\d{2})", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one rate limit covers."""
+
+    kind: str
+    value: str = ""
+
+    def covers(self, domains: Sequence[str]) -> bool:
+        """Would an order for `domains` count against this limit?"""
+        if self.kind == ACCOUNT:
+            return True
+        if self.kind == NAMES:
+            return _names_key(domains) == self.value
+        bases = {d.removeprefix("*.").lower() for d in domains}
+        if self.kind == IDENTIFIER:
+            return self.value in bases
+        return any(b == self.value or b.endswith("." + self.value) for b in bases)
+
+    @property
+    def key(self) -> str:
+        """A short, stable file name for this scope."""
+        if self.kind == ACCOUNT:
+            return ACCOUNT
+        return f"{self.kind}-{hashlib.sha256(self.value.encode()).hexdigest()[:16]}"
+
+    def describe(self) -> str:
+        if self.kind == ACCOUNT:
+            return "the whole ACME account"
+        if self.kind == DOMAIN:
+            return f"names under {self.value}"
+        if self.kind == IDENTIFIER:
+            return f"the name {self.value}"
+        return f"the exact set of names {self.value}"
+
+
+def scope_of(detail: str | None, domains: Sequence[str]) -> Scope:
+    """The scope a `rateLimited` problem's detail names, for an order of `domains`."""
+    text = detail or ""
+    if _EXACT_SET.search(text):
+        return Scope(NAMES, _names_key(domains))
+    found = _FAILED_AUTHZ.search(text)
+    if found:
+        return Scope(IDENTIFIER, found["name"].lower().removeprefix("*.").rstrip("."))
+    found = _PER_DOMAIN.search(text)
+    if found:
+        return Scope(DOMAIN, found["name"].lower().rstrip("."))
+    return Scope(ACCOUNT)
+
+
+def retry_after_in_detail(detail: str | None, now: dt.datetime) -> float | None:
+    """Seconds until the `retry after <time> UTC` the detail names, if it names one."""
+    found = _RETRY_AFTER.search(detail or "")
+    if not found:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(f"{found['date']}T{found['time']}+00:00")
+    except ValueError:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def _names_key(domains: Sequence[str]) -> str:
+    return ",".join(sorted({d.lower() for d in domains}))

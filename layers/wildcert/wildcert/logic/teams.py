@@ -1,0 +1,329 @@
+"""Teams: who may ask for which certificates, from `teams.toml`.
+
+Pure: the text of the policy file in, a `Teams` value (or every problem with the file at once)
+out; a request and what is stored in, the rules it breaks out. Reading the file is the
+runtime's job (`wildcert.runtime.teams`).
+
+    [teams.alpha]
+    sources = ["wildcert.team.alpha"]       # EventBridge sources it sends with
+    accounts = ["123456789012"]             # AWS accounts it sends from
+    suffixes = ["alpha.example.com"]        # its host names are under these
+    apex = true                             # may ask for alpha.example.com itself
+    wildcard_at_suffix = true               # may ask for *.alpha.example.com
+    key_types = ["ec256", "rsa2048"]
+    max_certificates = 50                   # certificates it may own
+    max_forced_per_day = 10                 # forced reissues a day (UTC)
+    staging = false                         # may ask for the CA's staging directory
+    slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
+
+A team's certificate names are `<team>.<rest>`: the bucket prefix its readers may read. The
+operators are not a team: they invoke the issuer directly, may ask for anything in the allowed
+zones and own every name issued before teams (a cert.json without `team`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
+from wildcert.logic.request.domains import normalise_domain
+from wildcert.logic.request.echo import show
+
+TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
+SOURCE_PREFIX = "wildcert.team."
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+MAX_CAP = 100_000
+
+# The rules a request can break, as outcomes, Slack and events name them.
+UNKNOWN_SOURCE = "unknown-source"
+ACCOUNT_NOT_ALLOWED = "account-not-allowed"
+SUFFIX_NOT_ALLOWED = "suffix-not-allowed"
+APEX_NOT_ALLOWED = "apex-not-allowed"
+WILDCARD_AT_SUFFIX_NOT_ALLOWED = "wildcard-at-suffix-not-allowed"
+KEY_TYPE_NOT_ALLOWED = "key-type-not-allowed"
+NAME_OUTSIDE_NAMESPACE = "name-outside-namespace"
+NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
+STAGING_NOT_ALLOWED = "staging-not-allowed"
+CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
+FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    sources: tuple[str, ...]
+    accounts: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    apex: bool = False
+    wildcard_at_suffix: bool = False
+    key_types: tuple[str, ...] = ("ec256",)
+    max_certificates: int = 50
+    max_forced_per_day: int = 10
+    staging: bool = False
+    slack_webhook_secret: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        """How its certificate names start (and its readers' bucket prefix)."""
+        return self.id + "."
+
+
+@dataclass(frozen=True)
+class Teams:
+    teams: Mapping[str, Team]
+
+    def get(self, team_id: str | None) -> Team | None:
+        return self.teams.get(team_id) if team_id else None
+
+    def for_source(self, source: str | None) -> Team | None:
+        return next((t for t in self.teams.values() if source in t.sources), None)
+
+    def namespace_owner(self, name: str) -> str | None:
+        """The team whose namespace `name` is in, if any."""
+        team_id = name.partition(".")[0]
+        return team_id if team_id in self.teams and "." in name else None
+
+    def __len__(self) -> int:
+        return len(self.teams)
+
+
+NO_TEAMS = Teams({})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One rule of the team policy a request breaks, and the sentence that says so."""
+
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.message} (rule: {self.rule})"
+
+
+class TeamsError(ValueError):
+    """The policy file is wrong; `problems` lists every problem found."""
+
+    def __init__(self, where: str, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        listed = "\n".join(f"- {p}" for p in self.problems)
+        super().__init__(f"{where} has {len(self.problems)} problem(s):\n{listed}")
+
+
+# -- the file ----------------------------------------------------------------------------------
+
+_FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
+           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret")
+_REQUIRED = ("sources", "accounts", "suffixes")
+
+
+def parse_teams(text: str, where: str = "teams.toml") -> Teams:
+    """The teams `text` describes; raises TeamsError naming every problem at once."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise TeamsError(where, [f"it is not valid TOML: {error}"]) from None
+    problems: list[str] = [f"unknown top-level key {show(key)}; only [teams.<id>] tables "
+                           "belong here" for key in document if key != "teams"]
+    tables = document.get("teams", {})
+    if not isinstance(tables, dict):
+        raise TeamsError(where, [*problems, "teams must be a table of [teams.<id>] tables"])
+    parsed = [team for team_id, table in tables.items()
+              if (team := _team(team_id, table, problems)) is not None]
+    problems.extend(_overlaps(parsed))
+    if problems:
+        raise TeamsError(where, problems)
+    return Teams({team.id: team for team in parsed})
+
+
+def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
+    """The team as its table says, or None when it is not a table; problems go to `problems`
+    (a team with problems is still returned, so the overlap checks see it too)."""
+    where = f"[teams.{team_id}]"
+    found: list[str] = []
+    if not TEAM_ID.fullmatch(team_id):
+        found.append(f"{where}: the team id must match [a-z][a-z0-9-]{{1,30}} (no dots: it "
+                     "starts the team's certificate names)")
+    if not isinstance(table, dict):
+        problems.extend([*found, f"{where} must be a table"])
+        return None
+    for key in table:
+        if key not in _FIELDS:
+            found.append(f"{where}: unknown key {show(key)}; the keys are {', '.join(_FIELDS)}")
+    for key in _REQUIRED:
+        if key not in table:
+            found.append(f"{where}: {key} is required")
+    sources = _strings(table, "sources", where, found)
+    for source in sources:
+        if source != SOURCE_PREFIX + team_id and not source.startswith(
+                f"{SOURCE_PREFIX}{team_id}."):
+            found.append(f"{where}: source {show(source)} must be {SOURCE_PREFIX}{team_id} (or "
+                         "start with it and a dot): the bus lets a team send only its own source")
+    accounts = _strings(table, "accounts", where, found)
+    found.extend(f"{where}: account {show(a)} is not a 12-digit AWS account id"
+                 for a in accounts if not ACCOUNT_ID.fullmatch(a))
+    suffixes = tuple(_suffix(s, where, found) for s in _strings(table, "suffixes", where, found))
+    key_types = _strings(table, "key_types", where, found, default=("ec256",))
+    found.extend(f"{where}: key type {show(k)} is not one of {', '.join(KEY_TYPES)}"
+                 for k in key_types if k not in KEY_TYPES)
+    values: dict[str, Any] = {
+        flag: _flag(table, flag, where, found)
+        for flag in ("apex", "wildcard_at_suffix", "staging")
+    }
+    values["max_certificates"] = _count(table, "max_certificates", 50, where, found)
+    values["max_forced_per_day"] = _count(table, "max_forced_per_day", 10, where, found)
+    secret = table.get("slack_webhook_secret")
+    if secret is not None and (not isinstance(secret, str) or not secret.strip()):
+        found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
+    problems.extend(found)
+    return Team(team_id, sources, accounts, suffixes, key_types=key_types,
+                slack_webhook_secret=secret if isinstance(secret, str) else None, **values)
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str, found: list[str],
+             default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    value = table.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        found.append(f"{where}: {key} must be a list of strings")
+        return ()
+    if key in table and not value:
+        found.append(f"{where}: {key} is empty")
+    return tuple(value)
+
+
+def _suffix(text: str, where: str, found: list[str]) -> str:
+    checked = normalise_domain(text)
+    if checked.name is None or checked.name.startswith("*."):
+        found.append(f"{where}: suffix {show(text)} is not a DNS name "
+                     f"({checked.problem or 'a wildcard is not a suffix'})")
+        return text
+    return checked.name
+
+
+def _flag(table: Mapping[str, Any], key: str, where: str, found: list[str]) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        found.append(f"{where}: {key} must be true or false")
+        return False
+    return value
+
+
+def _count(table: Mapping[str, Any], key: str, default: int, where: str,
+           found: list[str]) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAP:
+        found.append(f"{where}: {key} must be a whole number from 0 to {MAX_CAP}")
+        return default
+    return value
+
+
+def _overlaps(teams: Sequence[Team]) -> list[str]:
+    """A host name must belong to one team at most, and a source to one team."""
+    problems: list[str] = []
+    for index, team in enumerate(teams):
+        for other in teams[index + 1:]:
+            problems.extend(
+                f"[teams.{team.id}] suffix {show(mine)} and [teams.{other.id}] suffix "
+                f"{show(theirs)} overlap: each host name must belong to one team"
+                for mine in team.suffixes for theirs in other.suffixes
+                if _under(mine, theirs) or _under(theirs, mine))
+            problems.extend(
+                f"source {show(s)} is listed by both [teams.{team.id}] and [teams.{other.id}]"
+                for s in set(team.sources) & set(other.sources))
+    return problems
+
+
+def _under(name: str, suffix: str) -> bool:
+    return name == suffix or name.endswith("." + suffix)
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
+    """The team an EventBridge event comes from, or why it comes from none; None otherwise.
+
+    A direct invoke is the operators; a queue message acts for the stored certificate's owner.
+    """
+    if requester.kind != "eventbridge":
+        return None
+    team = teams.for_source(requester.source)
+    if team is None:
+        return Refusal(UNKNOWN_SOURCE, (
+            f"the event's source {show(requester.source)} belongs to no team; a team sends "
+            f"with source \"{SOURCE_PREFIX}<team>\" as listed in teams.toml"))
+    if requester.account not in team.accounts:
+        return Refusal(ACCOUNT_NOT_ALLOWED, (
+            f"team {team.id} does not send from account {show(requester.account)}; its "
+            "accounts are listed in teams.toml"))
+    return team
+
+
+def refusals(team: Team, request: CertificateRequest, *, exists: bool,
+             owner: str | None) -> list[Refusal]:
+    """Every rule of `team`'s policy that `request` breaks, given who owns its name now.
+
+    exists: a certificate is stored under the name; owner: its team (None: the operators).
+    """
+    found: list[Refusal] = []
+    if exists and owner != team.id:
+        whose = f"team {owner}" if owner else "the operators"
+        found.append(Refusal(NAME_OWNED_BY_ANOTHER_TEAM, (
+            f"the certificate {show(request.name)} belongs to {whose}; team {team.id} may "
+            f"only ask for its own names (which start with {show(team.namespace)})")))
+    elif not exists and not (request.name.startswith(team.namespace)
+                             and len(request.name) > len(team.namespace)):
+        found.append(Refusal(NAME_OUTSIDE_NAMESPACE, (
+            f"the name {show(request.name)} is outside team {team.id}'s namespace: its names "
+            f"start with {show(team.namespace)} (leave name out to get one)")))
+    found.extend(_domain_refusals(team, request.domains))
+    if request.key_type not in team.key_types:
+        found.append(Refusal(KEY_TYPE_NOT_ALLOWED, (
+            f"key_type {show(request.key_type)} is not allowed for team {team.id}; use one of "
+            f"{', '.join(team.key_types)}")))
+    if request.ca == "staging" and not team.staging:
+        found.append(Refusal(STAGING_NOT_ALLOWED, (
+            f"team {team.id} may not ask for the staging CA (staging = false in teams.toml)")))
+    return found
+
+
+def _domain_refusals(team: Team, domains: Iterable[str]) -> list[Refusal]:
+    found: list[Refusal] = []
+    suffixes = ", ".join(show(s) for s in team.suffixes)
+    for domain in domains:
+        wildcard = domain.startswith("*.")
+        base = domain.removeprefix("*.")
+        if any(base.endswith("." + s) for s in team.suffixes):
+            continue
+        at_suffix = base in team.suffixes
+        if at_suffix and wildcard and not team.wildcard_at_suffix:
+            found.append(Refusal(WILDCARD_AT_SUFFIX_NOT_ALLOWED, (
+                f"{show(domain)} is a wildcard at team {team.id}'s suffix itself, which its "
+                "policy does not allow (wildcard_at_suffix = false)")))
+        elif at_suffix and not wildcard and not team.apex:
+            found.append(Refusal(APEX_NOT_ALLOWED, (
+                f"{show(domain)} is team {team.id}'s suffix itself, which its policy does not "
+                "allow (apex = false)")))
+        elif not at_suffix:
+            found.append(Refusal(SUFFIX_NOT_ALLOWED, (
+                f"{show(domain)} is not under a suffix of team {team.id} ({suffixes})")))
+    return found
+
+
+def certificate_cap(team: Team, owned: int) -> Refusal | None:
+    """Why a new certificate would take `team` over its cap, if it would."""
+    if owned < team.max_certificates:
+        return None
+    return Refusal(CERTIFICATE_CAP_REACHED, (
+        f"team {team.id} owns {owned} certificate(s), its cap (max_certificates = "
+        f"{team.max_certificates}); remove one or ask the operators for a higher cap"))
+
+
+def forced_cap(team: Team, day: str) -> Refusal:
+    return Refusal(FORCED_PER_DAY_CAP_REACHED, (
+        f"team {team.id} has used its {team.max_forced_per_day} forced reissue(s) for {day} "
+        "(UTC); ask again tomorrow, or without force to renew only when due"))

@@ -1,0 +1,457 @@
+"""Teams sharing one deployment, end to end on the local stack.
+
+The stack's TEAMS_FILE is local_stack/teams.toml: `alpha` (suffixes under example.com,
+team.example.com and example.net, its own Slack webhook, staging allowed) and `beta` (one suffix
+under example.net, no webhook, ec256 only, no staging). A team's request arrives as EventBridge
+delivers it; a direct invoke is the operators'. Each test checks what a team sees (the outcome,
+its Slack channel, the outcome event) and what must not happen (S3, Route 53 and the CA
+untouched by a refused request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_stack import Stack
+from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS
+from tests.e2e.faults_support import moto, orders_for
+from tests.e2e.support import (
+    ISSUER,
+    assert_valid_stored,
+    challenge_values,
+    client,
+    invoke,
+    s3_keys,
+    stored_set,
+    unique,
+    zone_ids,
+)
+from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.jobs.issue.pipeline import StageFailure
+
+# Fault rules (the rate limit, an event bus outage) are this module's own.
+pytestmark = pytest.mark.usefixtures("fresh_faults")
+
+ACCOUNT = "123456789012"
+OPERATORS = SLACK_WEBHOOK_PATH
+ALPHA = TEAM_WEBHOOK_PATHS["alpha"]
+
+
+def team_event(team: str, detail: dict[str, Any], *, account: str = ACCOUNT,
+               source: str | None = None) -> dict[str, Any]:
+    """A request as EventBridge delivers it to the issuer from a team's `put-events`."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()),
+        "detail-type": "wildcert.certificate.requested",
+        "source": source or f"wildcert.team.{team}", "account": account,
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-1", "resources": [], "detail": detail,
+    }
+
+
+def send(event: object) -> Any:
+    """Invoke the issuer's handler as Lambda does (a team's event, a direct or SQS request)."""
+    return invoke(ISSUER, event)
+
+
+def route53_state() -> dict[str, list[dict[str, Any]]]:
+    route53 = client("route53")
+    state: dict[str, list[dict[str, Any]]] = {}
+    for zone in zone_ids():
+        pages = route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone)
+        state[zone] = [r for page in pages for r in page["ResourceRecordSets"]]
+    return state
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything a refused request must leave as it was."""
+
+    keys: frozenset[str]
+    records: dict[str, list[dict[str, Any]]]
+    new_orders: int
+
+    @classmethod
+    def now(cls, stack: Stack) -> World:
+        return cls(frozenset(s3_keys()), route53_state(), len(stack.acme_front.new_orders()))
+
+
+def slack_posts(stack: Stack, since: int) -> list[tuple[str, str]]:
+    """(webhook path, payload as text) of every post after the first `since`."""
+    return [(m["path"], json.dumps(m["payload"])) for m in stack.slack_messages()[since:]]
+
+
+def refused(result: dict[str, Any], rule: str) -> None:
+    assert result["status"] == "rejected", result
+    assert result["stage"] == "policy", result
+    assert rule in result["rules"], result
+    assert rule in result["message"], result
+
+
+@pytest.fixture
+def outcome_events() -> Iterator[OutcomeEvents]:
+    events = OutcomeEvents(os.environ["WILDCERT_OUTCOME_QUEUE_URL"])
+    events.drain()
+    yield events
+
+
+class OutcomeEvents:
+    """The outcome events the issuer put on the bus, as a rule delivers them to a queue."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.seen: list[dict[str, Any]] = []
+
+    def drain(self) -> list[dict[str, Any]]:
+        sqs = client("sqs")
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return self.seen
+            for message in messages:
+                self.seen.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def about(self, name: str | None) -> list[dict[str, Any]]:
+        return [e for e in self.drain() if e["detail"].get("name") == name]
+
+
+# -- a team inside its policy ------------------------------------------------------------------
+
+
+def test_alpha_inside_its_suffix_is_issued_and_owns_the_name(stack: Stack) -> None:
+    label = unique("a")
+    domains = [f"*.{label}.alpha.example.com", f"{label}.alpha.example.com"]
+    event = team_event("alpha", {"domains": domains})
+    result = send(event)
+    assert result["status"] == "issued", result
+    # No name given: the team's namespace and the derived name.
+    name = f"alpha.wildcard.{label}.alpha.example.com"
+    assert result["name"] == name and result["team"] == "alpha"
+    meta = assert_valid_stored(name, domains)
+    assert meta["team"] == "alpha"
+    assert meta["requester"] == {"kind": "eventbridge", "account": ACCOUNT,
+                                 "source": "wildcert.team.alpha", "event_id": event["id"]}
+    assert result["requester"] == meta["requester"]
+    assert challenge_values() == {}
+
+
+def test_a_team_may_ask_for_its_suffix_itself_and_a_wildcard_at_it_when_allowed() -> None:
+    """alpha may (apex, wildcard_at_suffix); beta may not, and each refusal names its rule."""
+    label = unique("s")
+    with_apex = send(team_event("alpha", {"name": f"alpha.{label}",
+                                            "domains": ["alpha.team.example.com"]}))
+    assert with_apex["status"] == "issued", with_apex
+    refused(send(team_event("beta", {"name": f"beta.{label}",
+                                       "domains": ["beta.example.net"]})), "apex-not-allowed")
+    refused(send(team_event("beta", {"name": f"beta.{label}w",
+                                       "domains": ["*.beta.example.net"]})),
+            "wildcard-at-suffix-not-allowed")
+
+
+# -- what one team must not do to another ------------------------------------------------------
+
+
+def test_beta_cannot_overwrite_alphas_certificate(stack: Stack) -> None:
+    label = unique("o")
+    name = f"alpha.{label}"
+    first = send(team_event("alpha", {"name": name,
+                                        "domains": [f"*.{label}.alpha.example.com"]}))
+    assert first["status"] == "issued", first
+    before, since = World.now(stack), len(stack.slack_messages())
+    # Beta's own host names, at alpha's name; then alpha's host names at alpha's name.
+    for domains in ([f"x.{label}.beta.example.net"], [f"x.{label}.alpha.example.com"]):
+        result = send(team_event("beta", {"name": name, "domains": domains, "force": True}))
+        refused(result, "name-owned-by-another-team")
+        assert result["team"] == "beta"
+    assert World.now(stack) == before
+    meta, _ = stored_set(name)
+    assert meta["serial"] == first["serial"] and meta["team"] == "alpha"
+    # Beta hears of its refusals (through the operators' channel); alpha's channel hears nothing.
+    assert [path for path, _ in slack_posts(stack, since)] == [OPERATORS, OPERATORS]
+
+
+def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> None:
+    label = unique("h")
+    before = World.now(stack)
+    result = send(team_event("beta", {"name": f"beta.copy-{label}",
+                                        "domains": [f"login.{label}.alpha.example.com"]}))
+    refused(result, "suffix-not-allowed")
+    assert f"login.{label}.alpha.example.com" in result["message"]
+    assert World.now(stack) == before
+
+
+def test_a_team_cannot_ask_for_a_whole_zone(stack: Stack) -> None:
+    before = World.now(stack)
+    result = send(team_event("beta", {"domains": ["*.example.com"]}))
+    refused(result, "suffix-not-allowed")
+    assert World.now(stack) == before
+
+
+def test_a_name_outside_the_teams_namespace_is_refused(stack: Stack) -> None:
+    label = unique("n")
+    before = World.now(stack)
+    result = send(team_event("beta", {"name": f"{label}",
+                                        "domains": [f"{label}.beta.example.net"]}))
+    refused(result, "name-outside-namespace")
+    assert World.now(stack) == before
+
+
+def test_unlisted_key_type_and_staging_are_refused_with_every_rule(stack: Stack) -> None:
+    label = unique("k")
+    before = World.now(stack)
+    result = send(team_event("beta", {"name": f"beta.{label}", "key_type": "ec384",
+                                        "ca": "staging",
+                                        "domains": [f"{label}.beta.example.net"]}))
+    refused(result, "key-type-not-allowed")
+    refused(result, "staging-not-allowed")
+    assert World.now(stack) == before
+
+
+@pytest.mark.parametrize(("source", "account", "rule"), [
+    ("wildcert.team.gamma", ACCOUNT, "unknown-source"),
+    ("platform.team-payments", ACCOUNT, "unknown-source"),
+    ("wildcert.team.alpha", "999999999999", "account-not-allowed"),
+])
+def test_the_events_source_and_account_are_checked(stack: Stack, source: str, account: str,
+                                                    rule: str) -> None:
+    label = unique("u")
+    before = World.now(stack)
+    result = send(team_event("alpha", {"name": f"alpha.{label}",
+                                         "domains": [f"{label}.alpha.example.com"]},
+                               source=source, account=account))
+    refused(result, rule)
+    assert World.now(stack) == before
+
+
+# -- staging -----------------------------------------------------------------------------------
+
+
+def test_staging_uses_its_own_directory_and_account(stack: Stack) -> None:
+    label = unique("st")
+    name = f"alpha.{label}"
+    domains = [f"{label}.alpha.example.net"]
+    result = send(team_event("alpha", {"name": name, "domains": domains, "ca": "staging"}))
+    assert result["status"] == "issued", result
+    meta = assert_valid_stored(name, domains)
+    assert meta["ca"] == "staging"
+    store = CertificateStore.__new__(CertificateStore)
+    staging = os.environ["ACME_STAGING_DIRECTORY_URL"]
+    assert staging != os.environ["ACME_DIRECTORY_URL"]
+    account = json.loads(moto("s3").get_object(
+        Bucket=os.environ["CERT_BUCKET"], Key=store.account_key(staging))["Body"].read())
+    (order,) = orders_for(stack, domains)
+    assert order["protected"]["kid"] == account["account_url"]
+
+
+# -- Slack and outcome events ------------------------------------------------------------------
+
+
+def test_each_teams_messages_go_to_its_channel_and_the_operators(
+        stack: Stack, outcome_events: OutcomeEvents) -> None:
+    label = unique("sl")
+    since = len(stack.slack_messages())
+    issued = send(team_event("alpha", {"name": f"alpha.{label}",
+                                         "domains": [f"{label}.alpha.example.com"]}))
+    assert issued["status"] == "issued", issued
+    posts = slack_posts(stack, since)
+    assert sorted(path for path, _ in posts) == sorted([ALPHA, OPERATORS])
+    assert all(f"alpha.{label}" in text and "issued" in text for _, text in posts)
+
+    since = len(stack.slack_messages())
+    rejected = send(team_event("beta", {"name": f"beta.{label}", "key_type": "rsa4096",
+                                          "domains": [f"{label}.beta.example.net"]}))
+    assert rejected["status"] == "rejected"
+    # beta has no webhook of its own: the operators' channel, once.
+    posts = slack_posts(stack, since)
+    assert [path for path, _ in posts] == [OPERATORS]
+    assert "key-type-not-allowed" in posts[0][1]
+
+    (issued_event,) = outcome_events.about(f"alpha.{label}")
+    assert issued_event["source"] == "wildcert"
+    assert issued_event["detail-type"] == "wildcert.certificate.issued"
+    detail = issued_event["detail"]
+    assert detail["team"] == "alpha" and detail["serial"] == issued["serial"]
+    assert detail["domains"] == [f"{label}.alpha.example.com"]
+    assert detail["not_after"] == issued["not_after"]
+    assert detail["location"] == issued["location"]
+    (rejected_event,) = outcome_events.about(f"beta.{label}")
+    assert rejected_event["detail-type"] == "wildcert.certificate.rejected"
+    assert rejected_event["detail"]["team"] == "beta"
+    assert rejected_event["detail"]["stage"] == "policy"
+    assert "key-type-not-allowed" in rejected_event["detail"]["reason"]
+
+
+def test_an_event_bus_outage_never_fails_an_issuance(stack: Stack) -> None:
+    stack.aws_faults.add(service="events", operation="PutEvents", action="error",
+                         error="InternalException", status=500)
+    label = unique("eo")
+    result = send(team_event("alpha", {"name": f"alpha.{label}",
+                                         "domains": [f"{label}.alpha.example.com"]}))
+    assert result["status"] == "issued", result
+    assert stack.aws_faults.stats()["faults_fired"]
+
+
+# -- fairness: one team's rate limit -----------------------------------------------------------
+
+
+def test_a_rate_limit_for_betas_domain_leaves_alphas_order_untouched(
+        stack: Stack, outcome_events: OutcomeEvents) -> None:
+    stack.acme_front.inject(
+        "newOrder", "rateLimited", count=1, retry_after=3600,
+        detail='too many certificates (50) already issued for "example.net" in the last '
+               "168h0m0s, retry after 2026-12-30 00:00:00 UTC: see "
+               "https://letsencrypt.org/docs/rate-limits/#new-certificates-per-registered-domain")
+    beta, alpha = unique("rb"), unique("ra")
+    try:
+        with pytest.raises(StageFailure) as limited:
+            send(team_event("beta", {"name": f"beta.{beta}",
+                                       "domains": [f"{beta}.beta.example.net"]}))
+        assert "rateLimited" in limited.value.message
+        (failed,) = outcome_events.about(f"beta.{beta}")
+        assert failed["detail-type"] == "wildcert.certificate.failed"
+        assert failed["detail"]["stage"] == "acme" and failed["detail"]["team"] == "beta"
+        assert "rateLimited" in failed["detail"]["reason"]
+
+        alpha_domains = [f"*.{alpha}.alpha.example.com"]
+        result = send(team_event("alpha", {"name": f"alpha.{alpha}",
+                                             "domains": alpha_domains}))
+        assert result["status"] == "issued", result
+        assert len(orders_for(stack, alpha_domains)) == 1
+
+        # What the CA limited waits, without asking it: beta again, and alpha under example.net.
+        new_orders = len(stack.acme_front.new_orders())
+        for team, domain in (("beta", f"{beta}.beta.example.net"),
+                             ("alpha", f"{alpha}.alpha.example.net")):
+            with pytest.raises(StageFailure) as deferred:
+                send(team_event(team, {"name": f"{team}.{unique('rd')}",
+                                         "domains": [domain]}))
+            assert deferred.value.deferred and deferred.value.retry_after > 3000
+        assert len(stack.acme_front.new_orders()) == new_orders
+    finally:
+        clear_cooldowns()
+
+
+def clear_cooldowns() -> None:
+    s3 = moto("s3")
+    for key in s3_keys_direct("_wildcert/ca-cooldown/"):
+        s3.delete_object(Bucket=os.environ["CERT_BUCKET"], Key=key)
+
+
+def s3_keys_direct(prefix: str) -> set[str]:
+    pages = moto("s3").get_paginator("list_objects_v2").paginate(
+        Bucket=os.environ["CERT_BUCKET"], Prefix=prefix)
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
+# -- caps --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A team of this test alone, with a cap of two certificates and one forced renewal a day."""
+    team = unique("cap")
+    policy = tmp_path / "teams.toml"
+    policy.write_text(
+        f'[teams.{team}]\nsources = ["wildcert.team.{team}"]\naccounts = ["{ACCOUNT}"]\n'
+        f'suffixes = ["{team}.example.net"]\nkey_types = ["ec256"]\n'
+        "max_certificates = 2\nmax_forced_per_day = 1\n")
+    monkeypatch.setenv("TEAMS_FILE", str(policy))
+    return team
+
+
+def test_the_certificate_cap_counts_what_the_team_owns(stack: Stack, small_team: str) -> None:
+    team = small_team
+
+    def ask(label: str, **extra: Any) -> dict[str, Any]:
+        return send(team_event(team, {"name": f"{team}.{label}",
+                                        "domains": [f"{label}.{team}.example.net"], **extra}))
+
+    assert ask("one")["status"] == "issued"
+    assert ask("two")["status"] == "issued"
+    before = World.now(stack)
+    refused(ask("three"), "certificate-cap-reached")
+    assert World.now(stack) == before
+    # Renewing what it owns is not a new certificate; the second forced one today is refused.
+    assert ask("one", force=True)["status"] == "issued"
+    before = World.now(stack)
+    refused(ask("two", force=True), "forced-per-day-cap-reached")
+    assert World.now(stack) == before
+
+
+# -- names from before teams -------------------------------------------------------------------
+
+
+def renewal_message(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the sweep puts on the renewal queue for a stored certificate, as Lambda delivers it."""
+    body = {"domains": meta["domains"], "name": meta["name"], "key_type": meta["key_type"],
+            "force": True, "renews": meta["serial"]}
+    return {"Records": [{"eventSource": "aws:sqs", "messageId": str(uuid.uuid4()),
+                         "body": json.dumps(body)}]}
+
+
+def test_a_name_from_before_teams_is_still_renewed_for_the_operators(stack: Stack) -> None:
+    label = unique("legacy")
+    domains = [f"{label}.example.com"]
+    first = send({"domains": domains, "name": label})  # a direct invoke: the operators
+    assert first["status"] == "issued", first
+    meta, _ = stored_set(label)
+    assert "team" not in meta
+    assert meta["requester"] == {"kind": "direct"}
+
+    response = send(renewal_message(meta))
+    (renewed,) = response["results"]
+    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    meta, _ = stored_set(label)
+    assert "team" not in meta and meta["serial"] == renewed["serial"]
+    assert meta["requester"]["kind"] == "queue"
+
+
+def test_a_teams_renewal_from_the_queue_acts_for_the_owner(
+        stack: Stack, outcome_events: OutcomeEvents) -> None:
+    label = unique("tq")
+    name = f"alpha.{label}"
+    first = send(team_event("alpha", {"name": name,
+                                        "domains": [f"{label}.alpha.example.com"]}))
+    assert first["status"] == "issued", first
+    meta, _ = stored_set(name)
+    since = len(stack.slack_messages())
+    (renewed,) = send(renewal_message(meta))["results"]
+    assert renewed["status"] == "issued" and renewed["team"] == "alpha", renewed
+    assert stored_set(name)[0]["team"] == "alpha"
+    assert sorted(p for p, _ in slack_posts(stack, since)) == sorted([ALPHA, OPERATORS])
+    kinds = [e["detail-type"] for e in outcome_events.about(name)]
+    assert kinds == ["wildcert.certificate.issued", "wildcert.certificate.renewed"]
+    # The same message again: skipped, and said so.
+    (skipped,) = send(renewal_message(meta))["results"]
+    assert skipped["status"] == "skipped", skipped
+    (event,) = outcome_events.about(name)[2:]
+    assert event["detail-type"] == "wildcert.certificate.skipped"
+    assert "already replaced" in event["detail"]["reason"]
+
+
+def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) -> None:
+    from wildcert.tools import assign_team
+
+    label = unique("as")
+    domains = [f"{label}.alpha.example.com"]
+    assert send({"domains": domains, "name": label})["status"] == "issued"
+    refused(send(team_event("alpha", {"name": label, "domains": domains, "force": True})),
+            "name-owned-by-another-team")
+
+    assert assign_team.main([label, "alpha"]) == 0
+    assert stored_set(label)[0]["team"] == "alpha"
+    renewed = send(team_event("alpha", {"name": label, "domains": domains, "force": True}))
+    assert renewed["status"] == "issued", renewed
+    refused(send(team_event("beta", {"name": label, "domains": domains})),
+            "name-owned-by-another-team")
