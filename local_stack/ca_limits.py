@@ -34,6 +34,8 @@ stay in real time: they are dates inside certificates.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -242,18 +244,23 @@ class CaLimits:
         self.issued += 1
 
     def _detail(self, limit: str, key: str, wait: float) -> str:
+        """Boulder's words, which clients (wildcert's logic.ratelimit) read the scope from."""
         count, period = self._shape(limit)
         window = duration(self.policy.seconds(period))
         if self.policy.scale != 1:
             window += f" ({duration(period)} scaled down {self.policy.scale:g} times)"
-        what = {
-            ORDERS: f"too many new orders ({count}) from this account in the last {window}",
-            PER_DOMAIN: f"too many certificates ({count}) already issued for {key!r} in the "
-                        f"last {window}",
-            PER_SET: f"too many certificates ({count}) already issued for this exact set of "
-                     f"identifiers in the last {window}",
+        what, anchor = {
+            ORDERS: (f"too many new orders ({count}) from this account in the last {window}",
+                     "new-orders-per-account"),
+            PER_DOMAIN: (f"too many certificates ({count}) already issued for {json.dumps(key)} "
+                         f"in the last {window}", "new-certificates-per-registered-domain"),
+            PER_SET: (f"too many certificates ({count}) already issued for this exact set of "
+                      f"identifiers in the last {window}",
+                      "new-certificates-per-exact-set-of-identifiers"),
         }[limit]
-        return f"{what}, retry after {wait:.1f}s: see {DOCS}"
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+        return (f"{what}, retry after {when:%Y-%m-%d %H:%M:%S} UTC: see "
+                f"{DOCS}#{anchor}")
 
     def as_json(self) -> dict[str, Any]:
         return {"policy": self.policy.as_json(), "allowed": self.allowed,

@@ -66,7 +66,8 @@ def test_orders_per_account_with_scaled_time() -> None:
     assert (refused.allowed, refused.refused_by, refused.retry_after) == (False, ORDERS, 1)
     assert refused.detail.startswith(
         "too many new orders (300) from this account in the last 30s (3h0m0s scaled down "
-        "360 times), retry after 0.1s")
+        "360 times), retry after 20")  # a UTC time, as Let's Encrypt words it
+    assert refused.detail.endswith("/docs/rate-limits/#new-orders-per-account")
     # Another account has its own bucket; the first gets one order back every 0.1 s.
     assert ca.new_order("acct-2", names("x"), ari_window_open=False, history=history).allowed
     clock.now += 0.1
@@ -82,7 +83,7 @@ def test_certificates_per_registered_domain_and_the_renewal_exemption() -> None:
         issue(ca, history, names(label))
     third = ca.new_order("acct", names("c"), ari_window_open=False, history=history)
     assert (third.allowed, third.refused_by) == (False, PER_DOMAIN)
-    assert "already issued for 'example.com' in the last 168h0m0s" in third.detail
+    assert 'already issued for "example.com" in the last 168h0m0s' in third.detail
     assert third.retry_after == round(7 * 86400 / 2)
     # team.example.com is under the same registered domain; example.net is not.
     assert not ca.new_order("acct", names("d", "team.example.com"), ari_window_open=False,

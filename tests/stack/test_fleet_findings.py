@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 from local_stack import Stack
-from tests.e2e.support import client, invoke, slack_texts, unique
-from tests.e2e.test_faults_common import journal, leftover_challenges
+from tests.e2e.faults_support import journal, leftover_challenges
+from tests.e2e.support import ISSUER, client, invoke, slack_texts, unique
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue import entry as issue_entry
 from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS
 
 pytestmark = pytest.mark.stack
@@ -35,8 +34,16 @@ def limits_off(stack: Stack) -> Iterator[Stack]:
     finally:
         stack.aws_faults.clear()
         stack.acme_front.reset()
-        cooldown = CertificateStore.cooldown_key(stack.env["ACME_DIRECTORY_URL"])
-        stack.client("s3").delete_object(Bucket=stack.env["CERT_BUCKET"], Key=cooldown)
+        clear_cooldowns(stack)
+
+
+def clear_cooldowns(stack: Stack) -> None:
+    """Every rate-limit cooldown the CA's answers left in the bucket, whatever its scope."""
+    s3, bucket = stack.client("s3"), stack.env["CERT_BUCKET"]
+    prefix = CertificateStore.cooldown_prefix(stack.env["ACME_DIRECTORY_URL"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for found in page.get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=found["Key"])
 
 
 def wildcard(label: str) -> list[str]:
@@ -56,7 +63,7 @@ def test_a_renewal_as_slow_as_real_route53_cleans_up_without_a_failure(
                          action="pending", seconds=CLEANUP_SECONDS + 2)
     label = unique("slow")
     before = len(slack_texts())
-    result = invoke({"domains": wildcard(label), "name": label})
+    result = invoke(ISSUER, {"domains": wildcard(label), "name": label})
     assert result["status"] == "issued", result
     stack.aws_faults.clear()
     assert leftover_challenges() == {}  # Route 53 did remove them, just later
@@ -90,7 +97,7 @@ def _poll_until_empty(queue_url: str, seconds: float) -> list[dict[str, Any]]:
             if not any(int(v) for v in counts["Attributes"].values()):
                 return outcomes
             continue
-        response = issue_entry.issue(_lambda_event(got[0], queue_url), None)
+        response = invoke(ISSUER, _lambda_event(got[0], queue_url))
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         outcomes += response["results"]
         if got[0]["MessageId"] not in failed:
