@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import plot
+from bench import fleet_report, plot
 
 MIB = 1024 * 1024
 
@@ -463,8 +463,8 @@ def render(results: dict[str, Any], notes: Sequence[str] = ()) -> str:
         machine_section(results), ["## Summary", "", *headline(results)], time_section(results),
         acme_section(results), aws_section(results), dns_section(results),
         cold_section(results), layer_section(results), scale_section(results),
-        lifetimes_section(results), sleeps_section(results), list(notes), list(FUZZ_SECTION),
-        raw_section(results),
+        lifetimes_section(results), fleet_report.section(results), sleeps_section(results),
+        list(notes), list(FUZZ_SECTION), raw_section(results),
     ]
     return "\n".join("\n".join(part) + "\n" for part in parts if part)
 

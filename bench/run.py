@@ -10,6 +10,9 @@ counts are stable) in bench/work/stack, then measures side by side:
   scale     N certificates from a thread pool of handler calls
   lifetimes a year of virtual time over the real sweep, watch and renewal decisions for 90-,
             64-, 45- and 6-day certificates (bench/lifetimes.py; no stack needed)
+  fleet     500 due certificates renewed through sweep -> queue -> issuer under Route 53's
+            and Let's Encrypt's limits, on a stack of its own, plus two small stress runs
+            where one limit binds hard (bench/fleet.py)
 and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
 `--report-only` rebuilds the report and the plot from bench/work/results.json.
 """
@@ -39,6 +42,7 @@ from bench import (  # noqa: E402 - the repository root must be on sys.path firs
     certbot_runner,
     coldstart,
     findings,
+    fleet,
     layers,
     machine,
     process,
@@ -67,10 +71,12 @@ class Config:
     port_base: int = 15000
     layers: bool = True
     lifetime_certificates: int = 12  # per simulated year; 0 skips the simulation
+    fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
+    fleet_stress: bool = True
 
 
 QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
-               lifetime_certificates=4)
+               lifetime_certificates=4, fleet_n=fleet.QUICK.n, fleet_stress=False)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
@@ -86,6 +92,9 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
     parser.add_argument("--no-layers", action="store_true", help="skip the layer builds")
     parser.add_argument("--lifetime-certificates", type=int,
                         help="certificates per simulated year (0 skips the simulation)")
+    parser.add_argument("--fleet", type=int, help="due certificates in the fleet run (0: none)")
+    parser.add_argument("--no-fleet-stress", action="store_true",
+                        help="skip the two small fleet runs where one limit binds hard")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild RESULTS.md and the plot from bench/work/results.json")
     args = parser.parse_args(argv)
@@ -97,6 +106,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
         "lifetime_certificates": args.lifetime_certificates,
+        "fleet_n": args.fleet, "fleet_stress": False if args.no_fleet_stress else None,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     return config, args.report_only
@@ -319,6 +329,18 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def measure_fleet(config: Config, results: dict[str, Any]) -> None:
+    """Each run on a stack of its own, after the main stack is gone."""
+    out: dict[str, Any] = {}
+    if config.fleet_n:
+        base = fleet.QUICK if config.fleet_n <= fleet.QUICK.n else fleet.FleetConfig()
+        out["full"] = fleet.run(dataclasses.replace(base, n=config.fleet_n))
+    if config.fleet_stress:
+        out["stress"] = {name: fleet.run(stress) for name, stress in fleet.STRESSES.items()}
+    if out:
+        results["fleet"] = out
+
+
 def run_all(config: Config) -> dict[str, Any]:
     results: dict[str, Any] = {"config": dataclasses.asdict(config), "durations": {},
                                "machine": {**machine.describe(), **machine.source_tree(ROOT)}}
@@ -337,6 +359,8 @@ def run_all(config: Config) -> dict[str, Any]:
         with section(results, "lifetimes"):
             simulate_lifetimes(config, results)
     run_on_stack(config, certbot_python, results)
+    with section(results, "fleet"):
+        measure_fleet(config, results)
     process.stop()
     results["machine"]["load_average_at_end"] = machine.load_average()
     results["durations"]["total"] = time.perf_counter() - started

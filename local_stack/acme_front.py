@@ -16,15 +16,23 @@ Served besides Pebble's own paths:
   GET  /_front/faults          fault rules still active
   POST /_front/faults          {"kind", "fault", "count"?, "probability"?, ...} adds a rule
   POST /_front/windows         {"cert_id", "start", "end", "retry_after"?, "explanation_url"?}
-  GET  /_front/certificates    certificates relayed so far, by certID
+  GET  /_front/certificates    certificates relayed so far, by certID (names, serial, dates)
   POST /_front/profiles        {"profiles": {"classic": "..."} | null} for the directory meta
-  POST /_front/reset           drop faults, invalidations, windows and profiles
+  GET  /_front/limits          Let's Encrypt's limits if on: policy, allowed, exempt, refused
+  POST /_front/limits          {"enabled": true, "scale": 360, ...} (local_stack.ca_limits)
+  POST /_front/reset           drop faults, invalidations, windows, profiles and limits
                                ({"recorded": true, "stats": true} also forget requests, counts)
 
 Faults, per endpoint kind or "*" (see KIND_PREFIXES): serverError (5xx problem), reset (RST,
 no answer), delay (seconds, then on to Pebble), rateLimited (429 + Retry-After), badNonce (400
 + a fresh Replay-Nonce), invalid (challenge/authz: the authorization fails; order/finalize: the
 order goes invalid; the front keeps showing those objects invalid until a reset).
+
+Limits (off until set): newOrder is checked against Let's Encrypt's orders-per-account,
+certificates-per-registered-domain and per-exact-set limits, with its ARI and renewal
+exemptions, read from the JWS payload (`identifiers`, `replaces`) since Pebble 2.4 ignores
+`replaces`; a refusal is a 429 `rateLimited` problem with Retry-After, as Let's Encrypt sends.
+See local_stack/ca_limits.py for the model.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from typing import Any
 import urllib3
 from cryptography import x509
 
-from local_stack import http_plumbing
+from local_stack import ca_limits, http_plumbing
+from local_stack.ca_limits import CaLimits, Issuances, Verdict
 from local_stack.http_plumbing import Answer, AnswerHandler, Serving, serve_in_thread
 from wildcert.logic import ari
 
@@ -138,18 +147,24 @@ class CertSeen:
     not_before: dt.datetime
     not_after: dt.datetime
     serial: str
+    names: tuple[str, ...] = ()
+    seen_at: dt.datetime | None = None  # when the front first relayed it: its issuance here
 
     def window(self) -> Window:
         """Like Let's Encrypt: start with a third of the lifetime left."""
         start = self.not_before + (self.not_after - self.not_before) * 2 / 3
         return Window(start, start + min(WINDOW_LENGTH, (self.not_after - start) / 2))
 
-    def as_json(self) -> dict[str, str]:
-        return {
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "not_before": _iso(self.not_before),
             "not_after": _iso(self.not_after),
             "serial": self.serial,
+            "names": list(self.names),
         }
+        if self.seen_at is not None:
+            body["seen_at"] = _iso(self.seen_at)
+        return body
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,8 @@ class FrontState:
     challenges: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     invalid_authzs: dict[str, Invalidation] = field(default_factory=dict)
     invalid_orders: dict[str, Invalidation] = field(default_factory=dict)
+    limits: CaLimits | None = None
+    issuances: Issuances = field(default_factory=Issuances)
 
     def count(self, method: str, kind: str) -> int:
         with self.lock:
@@ -224,6 +241,7 @@ class FrontState:
             self.invalid_authzs.clear()
             self.invalid_orders.clear()
             self.profiles = None
+            self.limits = None
             if recorded:
                 self.recorded.clear()
             if stats:
@@ -246,6 +264,31 @@ class FrontState:
                 return self.windows[cert_id]
             seen = self.certificates.get(cert_id)
         return seen.window() if seen is not None else None
+
+    def replaces_in_window(self, cert_id: object) -> bool:
+        """Whether `replaces` names a certificate this CA issued whose window holds now."""
+        if not isinstance(cert_id, str):
+            return False
+        with self.lock:
+            known = cert_id in self.certificates
+        window = self.renewal_window(cert_id) if known else None
+        return window is not None and window.start <= dt.datetime.now(dt.UTC) < window.end
+
+    def set_limits(self, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        settings = dict(wanted)
+        enabled = settings.pop("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ValueError("enabled must be true or false")
+        limits = CaLimits(ca_limits.policy_from(settings)) if enabled else None
+        with self.lock:
+            self.limits = limits
+        return self.limits_json()
+
+    def limits_json(self) -> dict[str, Any]:
+        with self.lock:
+            if self.limits is None:
+                return {"enabled": False}
+            return {"enabled": True, **self.limits.as_json()}
 
 
 # ---- answers ---------------------------------------------------------------------------
@@ -309,6 +352,20 @@ def decode_jws(body: bytes) -> dict[str, Any]:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _account(entry: Mapping[str, Any]) -> str:
+    """The account a JWS speaks for: its `kid` (newOrder always carries one)."""
+    protected = entry.get("protected")
+    return str(protected.get("kid", "")) if isinstance(protected, dict) else ""
+
+
+def _dns_names(leaf: x509.Certificate) -> list[str]:
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name) for name in san.get_values_for_type(x509.DNSName)]
 
 
 # ---- the proxy -------------------------------------------------------------------------
@@ -415,14 +472,45 @@ class AcmeFront:
                 return injected
         if kind == "renewalInfo":
             return self._renewal_info(request)
+        verdict: Verdict | None = None
         if kind == "newOrder" and request.method == "POST":
             refused = self._refuse_profile(request, entry.get("payload"))
             if refused is not None:
                 return refused
+            verdict = self._limit(entry)
+            if verdict is not None and not verdict.allowed:
+                headers = [("Retry-After", str(verdict.retry_after)),
+                           *self._nonce_header(request)]
+                return problem(429, "rateLimited", verdict.detail, headers)
         if rule is not None and rule.fault == "invalid":
             self._invalidate(rule, request, kind)
         answer = self._forward(request)
+        if verdict is not None and answer.status >= 300:
+            self._refund(entry, verdict)
         return self._after(request, kind, answer)
+
+    # -- Let's Encrypt's limits --------------------------------------------------------
+
+    def _limit(self, entry: dict[str, Any]) -> Verdict | None:
+        """The limits' word on a newOrder (None when they are off), noted in its record."""
+        raw = entry.get("payload")
+        payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        identifiers = [str(i.get("value", "")) for i in payload.get("identifiers") or []
+                       if isinstance(i, dict)]
+        in_window = self.state.replaces_in_window(payload.get("replaces"))
+        with self.state.lock:
+            if self.state.limits is None:
+                return None
+            verdict = self.state.limits.new_order(
+                _account(entry), identifiers, ari_window_open=in_window,
+                history=self.state.issuances)
+        entry["limits"] = verdict.as_json()
+        return verdict
+
+    def _refund(self, entry: dict[str, Any], verdict: Verdict) -> None:
+        with self.state.lock:
+            if self.state.limits is not None:
+                self.state.limits.refund_order(_account(entry), verdict)
 
     # -- forwarding ----------------------------------------------------------------------
 
@@ -502,9 +590,16 @@ class AcmeFront:
             log.warning("could not read a relayed certificate: %s", error)
             return
         serial = f"{leaf.serial_number:x}"
-        seen = CertSeen(leaf.not_valid_before_utc, leaf.not_valid_after_utc, serial)
+        names = ca_limits.identifier_set(_dns_names(leaf))
+        seen = CertSeen(leaf.not_valid_before_utc, leaf.not_valid_after_utc, serial, names,
+                        dt.datetime.now(dt.UTC))
         with self.state.lock:
-            self.state.certificates.setdefault(cert_id, seen)
+            if cert_id in self.state.certificates:
+                return  # downloaded again: issued once
+            self.state.certificates[cert_id] = seen
+            if self.state.limits is not None:
+                self.state.limits.certificate_issued(names, self.state.issuances)
+            self.state.issuances.add(names)
 
     # -- faults --------------------------------------------------------------------------
 
@@ -665,6 +760,10 @@ def _route(
             state.profiles = None if profiles is None else {str(k): str(v) for k, v in
                                                             profiles.items()}
         return json_answer(200, {"profiles": profiles})
+    if (method, route) == ("GET", "limits"):
+        return json_answer(200, state.limits_json())
+    if (method, route) == ("POST", "limits"):
+        return json_answer(200, state.set_limits(wanted))
     if (method, route) == ("POST", "reset"):
         state.reset(recorded=bool(wanted.get("recorded")), stats=bool(wanted.get("stats")))
         return json_answer(200, {"reset": True})
@@ -862,8 +961,19 @@ class FrontClient:
     def set_profiles(self, profiles: Mapping[str, str] | None) -> None:
         self._call("POST", "profiles", {"profiles": dict(profiles) if profiles else None})
 
-    def certificates(self) -> dict[str, dict[str, str]]:
+    def certificates(self) -> dict[str, dict[str, Any]]:
+        """{certID: {"not_before", "not_after", "serial", "names", "seen_at"}}"""
         return dict(self._call("GET", "certificates")["certificates"])
+
+    def set_limits(self, **policy: Any) -> dict[str, Any]:
+        """Switch Let's Encrypt's limits on (fields of ca_limits.Policy; `scale` shortens
+        every period); `reset()` switches them off."""
+        return dict(self._call("POST", "limits", {"enabled": True, **policy}))
+
+    def limits(self) -> dict[str, Any]:
+        """{"enabled": bool, "policy", "allowed", "exempt": {"ari", "renewal"},
+        "refused": {limit: n}, "issued"}"""
+        return dict(self._call("GET", "limits"))
 
     def reset(self, *, recorded: bool = False, stats: bool = False) -> None:
         self._call("POST", "reset", {"recorded": recorded, "stats": stats})

@@ -14,9 +14,13 @@ from botocore's own service model (REST: method + request URI, e.g. POST
 Control API (JSON):
   GET    /_faults/rules    active rules
   POST   /_faults/rules    add a rule (fields below); answers the rule with its id
-  POST   /_faults/clear    drop every rule and the held changes ({"stats": true} also the counts)
+  POST   /_faults/clear    drop every rule, account limit and held change ({"stats": true}
+                           also the counts)
   GET    /_faults/stats    {"total", "by_operation": {"route53 GetChange": n}, "faults_fired"}
   GET    /_faults/calls    recent calls, oldest first (?service=&operation=&key=<glob>)
+  GET    /_faults/limits   account-wide limits in force, with what each let through and refused
+  POST   /_faults/limits   {"route53": {"rate": 5, "burst": 5}} puts a limit on a service,
+                           {"route53": null} lifts it (see "account limits" below)
 
 Rule fields: what to match (all optional, all must hold) `service`, `operation` (a name or a
 list), `method`, `path` (glob on the URL path), `key` (glob on the S3 key; `*` stays within
@@ -27,6 +31,15 @@ the action:
   reset    reset the connection `when` "before" forwarding (default) or "after" moto acted
   delay    wait `seconds`, then forward
   pending  forward, but report the Route 53 change PENDING, then and in every later GetChange
+           (for `seconds` after the change when given, as real Route 53 does for 60-120 s)
+
+Account limits: AWS throttles per account, whoever calls. Route 53 allows 5 requests per
+second per account, so with a limit on `route53` every client of the proxy (every issuer run,
+the sweep, the tests) draws on one token bucket of `burst` requests (default: `rate`) refilled
+at `rate` per second; a call finding it empty is answered as AWS answers it (`error`, default
+Throttling: HTTP 400 and the service's XML error body) and never reaches moto. The limit is
+checked before any rule, and a throttled call does not count toward a rule's `skip`/`count`.
+Off until set: the stack starts without limits.
 """
 
 from __future__ import annotations
@@ -63,6 +76,9 @@ CONTROL_PREFIX = "/_faults/"
 ACTIONS = frozenset({"error", "reset", "delay", "pending"})
 RESET_WHEN = frozenset({"before", "after"})
 CALLS_KEPT = 5000
+ROUTE53_REQUESTS_PER_SECOND = 5.0  # per account, across every client (Route 53's quotas page)
+THROTTLING = "Throttling"
+ROUTE53_XMLNS = "https://route53.amazonaws.com/doc/2013-04-01/"
 DEFAULT_DELAY = 1.0
 UPSTREAM_TIMEOUT = 60.0
 IDLE_TIMEOUT = 120.0
@@ -281,6 +297,7 @@ class FaultRule:
     when: str | None = None
     fired: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    origin: str = "rule"  # or "limit": the answer of an account limit, not of a rule
 
     def matches(self, call: Call) -> bool:
         return (
@@ -303,16 +320,19 @@ class FaultRule:
         return fired
 
     def label(self, call: Call) -> str:
+        if self.origin == "limit":
+            return f"{call.name} throttled"
         return f"{call.name} {self.action}" + (f" {self.error}" if self.error else "")
 
     def as_json(self) -> dict[str, Any]:
-        body = {k: v for k, v in vars(self).items() if v is not None and k != "rng"}
+        body = {k: v for k, v in vars(self).items()
+                if v is not None and k not in ("rng", "origin")}
         if self.operation is not None:
             body["operation"] = list(self.operation)
         return body
 
 
-RULE_FIELDS = frozenset(FaultRule.__dataclass_fields__) - {"id", "fired", "rng"}
+RULE_FIELDS = frozenset(FaultRule.__dataclass_fields__) - {"id", "fired", "rng", "origin"}
 
 
 def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
@@ -344,11 +364,62 @@ def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
 
 
 @dataclass
+class AccountLimit:
+    """One service's account-wide request rate: a token bucket every client draws on."""
+
+    service: str
+    rate: float
+    burst: float
+    error: str
+    bucket: http_plumbing.TokenBucket
+    allowed: int = 0
+    throttled: int = 0
+
+    def admit(self, now: float) -> bool:
+        """Whether the call may go on; counts it. Call under the state's lock."""
+        if self.bucket.take(now):
+            self.allowed += 1
+            return True
+        self.throttled += 1
+        return False
+
+    def answer(self) -> FaultRule:
+        return FaultRule(id=0, action="error", service=self.service, error=self.error,
+                         origin="limit")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rate": self.rate, "burst": self.burst, "error": self.error,
+                "allowed": self.allowed, "throttled": self.throttled}
+
+
+LIMIT_FIELDS = frozenset({"rate", "burst", "error"})
+
+
+def limit_from(service: str, wanted: Mapping[str, Any], now: float) -> AccountLimit:
+    """A limit from a control request, checked so that a typo fails loudly."""
+    unknown = set(wanted) - LIMIT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown limit fields {sorted(unknown)}; known: {sorted(LIMIT_FIELDS)}")
+    if _service(service) is None:
+        raise ValueError(f"{service!r} is not an AWS service botocore knows")
+    rate = float(wanted.get("rate") or 0)
+    burst = float(wanted.get("burst") or rate)
+    if rate <= 0 or burst < 1:
+        raise ValueError("a limit needs rate > 0 (requests per second) and burst >= 1")
+    error = str(wanted.get("error") or THROTTLING)
+    # `burst` calls at once, refilled at `rate` per second.
+    bucket = http_plumbing.TokenBucket.full(burst, burst / rate, now)
+    return AccountLimit(service, rate, burst, error, bucket)
+
+
+@dataclass
 class ProxyState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     rules: list[FaultRule] = field(default_factory=list)
     next_id: int = 1
-    held: set[str] = field(default_factory=set)  # Route 53 change ids reported PENDING
+    # Route 53 change ids reported PENDING, until when (time.monotonic(); None: for good)
+    held: dict[str, float | None] = field(default_factory=dict)
+    limits: dict[str, AccountLimit] = field(default_factory=dict)
     by_operation: Counter[str] = field(default_factory=Counter)
     faults_fired: Counter[str] = field(default_factory=Counter)
     calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CALLS_KEPT))
@@ -362,9 +433,14 @@ class ProxyState:
             return rule
 
     def pick(self, call: Call) -> FaultRule | None:
-        """Count the call; the first matching rule that fires, if any."""
+        """Count the call; the account limit's refusal, or the first matching rule that fires."""
         with self.lock:
             self.by_operation[call.name] += 1
+            limit = self.limits.get(call.service)
+            if limit is not None and not limit.admit(time.monotonic()):
+                refusal = limit.answer()
+                self.faults_fired[refusal.label(call)] += 1
+                return refusal
             for rule in self.rules:
                 if rule.matches(call) and rule.fires():
                     self.faults_fired[rule.label(call)] += 1
@@ -380,18 +456,43 @@ class ProxyState:
             })
             self.next_seq += 1
 
-    def hold(self, change_ids: Iterable[str]) -> None:
+    def hold(self, change_ids: Iterable[str], seconds: float | None = None) -> None:
+        until = None if seconds is None else time.monotonic() + seconds
         with self.lock:
-            self.held.update(change_ids)
+            self.held.update(dict.fromkeys(change_ids, until))
 
     def is_held(self, change_id: str) -> bool:
         with self.lock:
-            return change_id in self.held
+            if change_id not in self.held:
+                return False
+            until = self.held[change_id]
+            return until is None or time.monotonic() < until
+
+    def set_limits(self, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """Put (an object) or lift (null) each named service's account limit; all or none."""
+        now = time.monotonic()
+        made: dict[str, AccountLimit | None] = {}
+        for service, fields in wanted.items():
+            if fields is not None and not isinstance(fields, dict):
+                raise ValueError(f"the limit of {service} must be an object or null")
+            made[str(service)] = None if fields is None else limit_from(str(service), fields, now)
+        with self.lock:
+            for service, limit in made.items():
+                if limit is None:
+                    self.limits.pop(service, None)
+                else:
+                    self.limits[service] = limit
+        return self.limits_json()
+
+    def limits_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {service: limit.as_json() for service, limit in self.limits.items()}
 
     def clear(self, *, stats: bool) -> None:
         with self.lock:
             self.rules.clear()
             self.held.clear()
+            self.limits.clear()
             if stats:
                 self.by_operation.clear()
                 self.faults_fired.clear()
@@ -440,7 +541,9 @@ def error_answer(call: Call, rule: FaultRule) -> Answer:
         return Answer(status, [("Content-Type", "application/xml"),
                                ("x-amz-request-id", request_id)], text.encode())
     kind = "Sender" if status < 500 else "Receiver"
-    text = (f'<?xml version="1.0"?>\n<ErrorResponse><Error><Type>{kind}</Type>'
+    # Route 53 names its namespace in errors too; botocore reads them either way.
+    xmlns = f' xmlns="{ROUTE53_XMLNS}"' if call.service == "route53" else ""
+    text = (f'<?xml version="1.0"?>\n<ErrorResponse{xmlns}><Error><Type>{kind}</Type>'
             f"<Code>{_xml_text(code)}</Code><Message>{message}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>")
     return Answer(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
@@ -555,7 +658,7 @@ class FaultProxy:
             raise _Reset(answer.status)  # moto acted; the client never hears of it
         if rule is not None and rule.action == "pending":
             answer, ids = held_pending(answer)
-            self.state.hold(ids)
+            self.state.hold(ids, rule.seconds)
         held = get_change_id(call)
         if held is not None and self.state.is_held(held):
             answer = held_pending(answer)[0]
@@ -590,6 +693,10 @@ def _control_route(state: ProxyState, method: str, route: str,
         return state.stats()
     if (method, route) == ("GET", "calls"):
         return {"calls": state.recent(query)}
+    if (method, route) == ("GET", "limits"):
+        return state.limits_json()
+    if (method, route) == ("POST", "limits"):
+        return state.set_limits(wanted)
     raise LookupError(f"no control endpoint {method} {CONTROL_PREFIX}{route}")
 
 
@@ -748,8 +855,24 @@ class AwsFaults:
         return list(self._call("GET", "rules")["rules"])
 
     def clear(self, *, stats: bool = False) -> None:
-        """Drop every rule (and held change); `stats=True` also forgets counts and calls."""
+        """Drop every rule, account limit and held change; `stats=True` also forgets counts
+        and calls."""
         self._call("POST", "clear", {"stats": stats})
+
+    def limit(self, service: str = "route53", rate: float = ROUTE53_REQUESTS_PER_SECOND,
+              burst: float | None = None, error: str | None = None) -> dict[str, Any]:
+        """Put an account-wide limit on `service`: every client shares `burst` requests,
+        refilled at `rate` per second (Route 53: 5 per second by default)."""
+        fields = {"rate": rate, "burst": burst or rate, "error": error}
+        body = {service: {k: v for k, v in fields.items() if v is not None}}
+        return dict(self._call("POST", "limits", body)[service])
+
+    def unlimit(self, service: str = "route53") -> None:
+        self._call("POST", "limits", {service: None})
+
+    def limits(self) -> dict[str, dict[str, Any]]:
+        """{"route53": {"rate", "burst", "error", "allowed", "throttled"}} for each limit."""
+        return dict(self._call("GET", "limits"))
 
     def stats(self) -> dict[str, Any]:
         return dict(self._call("GET", "stats"))

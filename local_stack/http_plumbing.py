@@ -169,6 +169,50 @@ def fire(
     return True, None if count is None else count - 1
 
 
+# ---- rate limits ---------------------------------------------------------------------
+
+
+@dataclass
+class TokenBucket:
+    """`capacity` requests at once, refilled evenly over `period` seconds: the shape of both
+    Route 53's per-account limit and Let's Encrypt's (which are token buckets, not windows).
+    Not thread-safe: the owner holds its lock. Times are `time.monotonic()` seconds."""
+
+    capacity: float
+    period: float
+    tokens: float
+    stamp: float
+
+    @classmethod
+    def full(cls, capacity: float, period: float, now: float) -> TokenBucket:
+        if capacity <= 0 or period <= 0:
+            raise ValueError("a token bucket needs a positive capacity and period")
+        return cls(capacity, period, capacity, now)
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second."""
+        return self.capacity / self.period
+
+    def available(self, now: float) -> float:
+        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = max(self.stamp, now)
+        return self.tokens
+
+    def take(self, now: float, amount: float = 1.0) -> bool:
+        if self.available(now) < amount:
+            return False
+        self.tokens -= amount
+        return True
+
+    def refund(self, now: float, amount: float = 1.0) -> None:
+        self.tokens = min(self.capacity, self.available(now) + amount)
+
+    def wait(self, now: float, amount: float = 1.0) -> float:
+        """Seconds until `amount` tokens are there (0 if they already are)."""
+        return max(0.0, amount - self.available(now)) / self.rate
+
+
 # ---- serving -------------------------------------------------------------------------
 
 
