@@ -50,10 +50,6 @@ def wildcard(label: str) -> list[str]:
     return [f"*.{label}.example.com", f"{label}.example.com"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: the cleanup's own budget (pipeline.CLEANUP_SECONDS, 15 s) is shorter than a "
-    "Route 53 change takes to get INSYNC in AWS (60-120 s), so every renewal there reports a "
-    "failed cleanup to Slack and parks its records for the next run"))
 def test_a_renewal_as_slow_as_real_route53_cleans_up_without_a_failure(
     limits_off: Stack, stack_env: dict[str, str]
 ) -> None:

@@ -346,8 +346,14 @@ class ChallengeRecords:
         self._change(records, plan_add, _guess_for_add, "add challenge value(s) to")
 
     def remove(self, records: Sequence[ChallengeRecord]) -> None:
-        """Take exactly these values away (absent ones are a no-op); wait until INSYNC."""
-        self._change(records, plan_remove, _guess_for_remove, "remove challenge value(s) from")
+        """Take exactly these values away (absent ones are a no-op).
+
+        Returns once Route 53 accepted the change, without waiting for INSYNC: an accepted
+        change is applied, and nothing waits on a value's removal. Waiting took 60-120 s in
+        AWS, longer than the cleanup's own budget, so every renewal reported a failed cleanup.
+        """
+        self._change(records, plan_remove, _guess_for_remove, "remove challenge value(s) from",
+                     wait=False)
 
     def values(self, zone: HostedZone, name: str) -> set[str]:
         name = canonical_name(name)
@@ -367,6 +373,8 @@ class ChallengeRecords:
         plan: Planner,
         guess: Callable[[Sequence[str], int, str], RecordSet | None],
         doing: str,
+        *,
+        wait: bool = True,
     ) -> None:
         pending = []
         for zone, names in _by_zone(records).items():
@@ -377,7 +385,8 @@ class ChallengeRecords:
                 raise Route53Error(explain(error, doing=doing, zone=zone, record=label)) from error
             if submitted:
                 pending.append(submitted)
-        self._wait(pending)
+        if wait:
+            self._wait(pending)
 
     def _submit(
         self,
