@@ -69,14 +69,6 @@ def test_past_window_means_now_and_naive_times_are_utc() -> None:
     info = ari.parse(window("2026-11-01T00:00:00", "2026-11-02T00:00:00"),
                      retry_after_seconds=None, now=NOW)
     assert info.selected == NOW
-    assert ari.due(info, NOW, next_check_in=dt.timedelta(0))
-
-
-def test_due_only_when_selected_before_next_look() -> None:
-    info = ari.parse(window("2026-12-10T00:00:00Z", "2026-12-10T00:00:01Z"),
-                     retry_after_seconds=None, now=NOW)
-    assert not ari.due(info, NOW, next_check_in=dt.timedelta(hours=12))
-    assert ari.due(info, NOW, next_check_in=dt.timedelta(days=30))
 
 
 def test_json_round_trip() -> None:

@@ -110,14 +110,6 @@ def test_first_attempt_runs_even_on_an_expired_deadline() -> None:
     assert run(fn, t, budget=0) == "ok"
 
 
-def test_on_retry_sees_each_retry() -> None:
-    seen: list[retry.Retrying] = []
-    t, fn = FakeTime(), Flaky([Transient(), Transient()])
-    run(fn, t, on_retry=seen.append, what="thing")
-    assert [(r.what, r.attempt) for r in seen] == [("thing", 1), ("thing", 2)]
-    assert [r.delay for r in seen] == t.slept
-
-
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:
     class Max(random.Random):
         def uniform(self, a: float, b: float) -> float:

@@ -28,17 +28,6 @@ class Backoff:
     cap: float = 10.0
 
 
-@dataclass(frozen=True)
-class Retrying:
-    """What a retry is about to do; passed to `on_retry`."""
-
-    what: str
-    attempt: int
-    attempts: int
-    delay: float
-    error: BaseException
-
-
 def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
     """Full-jitter wait before retry number `attempt` (1 for the first retry)."""
     return rng.uniform(0.0, min(cap, base * 2 ** (attempt - 1)))
@@ -68,7 +57,6 @@ def call(
     cap: float = 10.0,
     what: str = "call",
     rng: random.Random | None = None,
-    on_retry: Callable[[Retrying], None] | None = None,
 ) -> T:
     """Call `fn` until it succeeds, retrying transient errors.
 
@@ -91,10 +79,7 @@ def call(
             if delay >= deadline.remaining():
                 log.warning("giving up on %s: no time left to retry after %r", what, error)
                 raise
-            event = Retrying(what, attempt, attempts, delay, error)
             log.info("retrying %s in %.2fs (attempt %d of %d): %r", what, delay, attempt + 1,
                      attempts, error)
-            if on_retry is not None:
-                on_retry(event)
             deadline.sleep(delay)
             attempt += 1

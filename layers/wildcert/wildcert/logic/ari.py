@@ -128,8 +128,3 @@ def parse(
         next_check=now + clamp_retry_after(retry_after_seconds),
         explanation_url=explanation if isinstance(explanation, str) else None,
     )
-
-
-def due(info: RenewalInfo, now: dt.datetime, *, next_check_in: dt.timedelta) -> bool:
-    """Renew now if the chosen moment comes before anyone would look again (RFC 9773 §4.2)."""
-    return info.selected <= _aware(now) + next_check_in
