@@ -55,9 +55,9 @@ def _on_the_stack(short_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("SWEEP_INTERVAL_DAYS", "1")  # a daily sweep, as the template requires
     queue = client("sqs").create_queue(QueueName=unique("renewals-"))["QueueUrl"]
     monkeypatch.setenv("RENEWAL_QUEUE_URL", queue)
-    aws.client.cache_clear()  # wildcert's clients must talk to this stack, not the session's
+    aws.forget_clients()  # wildcert's clients must talk to this stack, not the session's
     yield
-    aws.client.cache_clear()
+    aws.forget_clients()
 
 
 def issued_lifetime(meta: dict[str, Any]) -> Lifetime:

@@ -38,7 +38,11 @@ from tests.fuzz.watch import Counters, Delta, Meters, SlackLog, Snapshot, slack_
 from tests.unit import test_request_fuzz as unit
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.pipeline import Services
-from wildcert.logic.request import CertificateRequest, RequestRejected, parse_request
+from wildcert.logic.request import (
+    CertificateRequest,
+    RequestRejected,
+    parse_request,
+)
 from wildcert.logic.request.envelope import unreadable_records
 from wildcert.settings import Settings
 
@@ -333,6 +337,12 @@ class Fuzzer:
                          wanted: Expected) -> None:
         status, stage = outcome.get("status"), outcome.get("stage")
         self.tally.outcomes[f"{status} at {stage}" if stage else str(status)] += 1
+        refused_earlier = wanted.stage in {"validation", "precheck"}
+        if status == "rejected" and stage == "policy" and refused_earlier:
+            # An EventBridge sender (also one inside a queue message) is judged by the teams'
+            # policy before its request is read: an unknown source is refused there, and the
+            # writes checked above are none either way.
+            return
         if status != "rejected" or stage != wanted.stage:
             self._find("outcome", f"{status} at {stage}, expected rejected at {wanted.stage}",
                        case)

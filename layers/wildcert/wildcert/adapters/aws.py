@@ -63,6 +63,12 @@ def client(service: str) -> Any:
         return _CLIENTS[service]
 
 
+def forget_clients() -> None:
+    """Drop the container's clients: the next call makes new ones (a changed endpoint, say)."""
+    with _LOCK:
+        _CLIENTS.clear()
+
+
 @functools.cache
 def _session() -> Session:
     from botocore.session import get_session

@@ -41,7 +41,7 @@ def queue_requester(record: SQSRecord) -> Requester:
     """
     try:
         payload = record.json_body if isinstance(record.raw_event, dict) else None
-    except (TypeError, ValueError, RecursionError):
+    except (TypeError, ValueError, KeyError, RecursionError):  # no body: the request rejects it
         payload = None
     if is_eventbridge(payload):
         from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
