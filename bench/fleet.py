@@ -312,9 +312,12 @@ def renewed_names(fleet: Fleet, since: dt.datetime) -> Counter[str]:
 
 
 def _queue_counts(fleet: Fleet, url: str) -> tuple[int, int]:
+    """(queued, in flight); queued counts the delayed ones: a renewal sent anew to wait."""
     attributes = fleet.moto("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return (int(attributes["ApproximateNumberOfMessages"]),
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    return (int(attributes["ApproximateNumberOfMessages"])
+            + int(attributes["ApproximateNumberOfMessagesDelayed"]),
             int(attributes["ApproximateNumberOfMessagesNotVisible"]))
 
 

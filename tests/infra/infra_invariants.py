@@ -110,11 +110,11 @@ RENEWAL_JOBS = (SWEEP, WATCH)
 SCHEDULED = ((SWEEP, "SweepSchedule"), (WATCH, "WatchSchedule"))
 # What the issuer's code calls on SQS, and on which queue.
 ISSUER_SQS = {
-    "sqs:SendMessage": {DLQ},  # the OnFailure destination
+    "sqs:SendMessage": {DLQ, RENEWAL_QUEUE},  # OnFailure; a waiting renewal sent anew
     "sqs:ReceiveMessage": {RENEWAL_QUEUE},  # the event source mapping
     "sqs:DeleteMessage": {RENEWAL_QUEUE},
     "sqs:GetQueueAttributes": {RENEWAL_QUEUE},
-    "sqs:ChangeMessageVisibility": {RENEWAL_QUEUE},  # handlers.delay_redelivery
+    "sqs:ChangeMessageVisibility": {RENEWAL_QUEUE},  # jobs/issue/entry.py come_back
 }
 WATCH_INTERVAL_HOURS = "12"
 # Archived private keys: the tag the issuer writes and the lifecycle rule selects on.
@@ -1514,11 +1514,12 @@ def check_renewal_queue(resources, params) -> Iterator[str]:
 
 
 def check_renewal_queue_senders(resources, params) -> Iterator[str]:
-    """Only the sweep and the watch write renewals: a message there is acted on unchecked."""
+    """Only the sweep and the watch write renewals, and the issuer sends anew one it received:
+    a message there is acted on unchecked."""
     policy = _queue_policy(resources, "RenewalQueue")
     anything = [Statement("anyone", {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})]
     stranger = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
-    for principal, wanted in ((SWEEP_ROLE, True), (WATCH_ROLE, True), (ISSUER_ROLE, False),
+    for principal, wanted in ((SWEEP_ROLE, True), (WATCH_ROLE, True), (ISSUER_ROLE, True),
                               (stranger, False), (READER_ROLE, False)):
         request = Request(principal, "sqs:SendMessage", RENEWAL_QUEUE)
         if decide(anything, policy, request) != wanted:

@@ -807,16 +807,21 @@ def renewal_queue_policy(sam):
 
 
 def renewal_senders_deny_dropped(sam):
-    _drop_statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")
+    _drop_statement(renewal_queue_policy(sam), "DenySendingToOthersThanRenewalJobs")
 
 
-def renewal_senders_include_issuer(sam):
-    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")["Condition"][
-        "ArnNotEquals"]["aws:PrincipalArn"].append({"Fn::GetAtt": ["IssuerRole", "Arn"]})
+def renewal_senders_include_reader(sam):
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanRenewalJobs")["Condition"][
+        "ArnNotEquals"]["aws:PrincipalArn"].append({"Fn::GetAtt": ["ReaderRole", "Arn"]})
+
+
+def renewal_senders_without_issuer(sam):
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanRenewalJobs")["Condition"][
+        "ArnNotEquals"]["aws:PrincipalArn"].remove({"Fn::GetAtt": ["IssuerRole", "Arn"]})
 
 
 def renewal_senders_like_anyone(sam):
-    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanSweepAndWatch")["Condition"] = {
+    _statement(renewal_queue_policy(sam), "DenySendingToOthersThanRenewalJobs")["Condition"] = {
         "ArnNotLike": {"aws:PrincipalArn": _sub(
             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*")}}
 
@@ -886,8 +891,10 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "x86_64": (x86, "arm64"),
     # the renewal queue and the issuer's invokers
     "renewal senders Deny dropped": (renewal_senders_deny_dropped, "may send renewals"),
-    "issuer may send renewals": (renewal_senders_include_issuer,
-                                 "<IssuerRole.Arn> (with sqs:* of its own) may send"),
+    "reader may send renewals": (renewal_senders_include_reader,
+                                 "<ReaderRole.Arn> (with sqs:* of its own) may send"),
+    "issuer may not send renewals anew": (renewal_senders_without_issuer,
+                                          "<IssuerRole.Arn> (with sqs:* of its own) cannot"),
     "renewal senders any role": (renewal_senders_like_anyone, "may send renewals"),
     "issuer invoked by any rule": (issuer_invoked_by_any_rule, "its resource policy admits"),
     "issuer invoked by the account": (issuer_invoked_by_account, "its resource policy admits"),

@@ -241,6 +241,24 @@ def test_ca_cooldowns_round_trip_one_object_per_scope(bucket: Bucket) -> None:
     assert store.ca_cooldowns("https://other/dir") == []
 
 
+def test_only_the_run_that_starts_a_cooldown_is_told_it_started(bucket: Bucket) -> None:
+    store = CertificateStore(bucket)
+    scope = Scope(ratelimit.ACCOUNT)
+    later = NOW + dt.timedelta(seconds=36)
+    assert store.start_ca_cooldown("https://ca/dir", Cooldown(scope, later, "first"), NOW)
+    # A run that ordered before the cooldown existed meets the limit too: not a new wait.
+    assert not store.start_ca_cooldown(
+        "https://ca/dir", Cooldown(scope, later + dt.timedelta(seconds=1), "second"), NOW)
+    assert store.ca_cooldowns("https://ca/dir")[0].until == later + dt.timedelta(seconds=1)
+    # A shorter answer never shortens the wait in force.
+    store.start_ca_cooldown("https://ca/dir", Cooldown(scope, NOW, "shorter"), NOW)
+    assert store.ca_cooldowns("https://ca/dir")[0].reason == "second"
+    # Once it has run out, the next limit starts a new one.
+    after = later + dt.timedelta(seconds=2)
+    assert store.start_ca_cooldown("https://ca/dir", Cooldown(scope, after + dt.timedelta(
+        seconds=36), "third"), after)
+
+
 def test_the_one_cooldown_of_earlier_versions_is_the_whole_accounts(bucket: Bucket) -> None:
     store = CertificateStore(bucket)
     legacy = store.cooldown_prefix("https://ca/dir") + ".json"

@@ -38,6 +38,11 @@ class ScriptedIssuer:
             raise StageFailure("dns", "the change did not propagate")
         if then == "rate-limited":
             raise StageFailure("order", "too many new orders", retry_after=600)
+        if then == "deferred":  # the CA's cooldown: the request waits, nothing failed
+            failure = StageFailure("acme", "the CA rate-limited the whole ACME account",
+                                   retry_after=3, deferred=True)
+            failure.outcome = {"status": "failed", "name": "web", "deferred": True}
+            raise failure
         if then == "busy":
             return Outcome("busy", "web", (), {"reason": "leased", "retry_after": 900})
         if then == "crash":

@@ -145,3 +145,33 @@ class RenewalQueue:
         for name, why in failed:
             logger.error("could not queue the renewal of %s: %s", name, why)
         return queued, failed
+
+
+# -- a received renewal that must wait (jobs/issue/entry.py, logic/redelivery.py) -------------
+WAITING_SINCE = "wildcert-waiting-since"  # message attribute: when the request began to wait
+REQUEST_ID = "wildcert-request-id"  # message attribute: the first message's id, kept
+_max_receives: dict[str, int | None] = {}
+
+
+def max_receives(queue_url: str) -> int | None:
+    """The queue's redrive maxReceiveCount (None: no dead-letter queue), read once."""
+    if queue_url not in _max_receives:
+        answer = aws.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+        policy = answer.get("Attributes", {}).get("RedrivePolicy")
+        _max_receives[queue_url] = int(json.loads(policy)["maxReceiveCount"]) if policy else None
+    return _max_receives[queue_url]
+
+
+def hide(queue_url: str, receipt: str, seconds: int) -> None:
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
+
+
+def send_anew(queue_url: str, body: str, attributes: dict[str, str], delay: int) -> str:
+    """The same request as a new message, `delay` seconds from now; its message id."""
+    sent = aws.client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay,
+        MessageAttributes={name: {"DataType": "String", "StringValue": value}
+                           for name, value in attributes.items()})
+    return str(sent["MessageId"])

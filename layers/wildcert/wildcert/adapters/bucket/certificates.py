@@ -262,6 +262,16 @@ class CertificateStore:
         self.bucket.put(self.cooldown_key(directory_url, cooldown.scope), cooldown.to_json(),
                         content_type=JSON)
 
+    def start_ca_cooldown(self, directory_url: str, cooldown: Cooldown,
+                          now: dt.datetime) -> bool:
+        """Record `cooldown`; False if one for the same scope was already in force (another
+        run met the limit first), True if this one starts the wait."""
+        stored = self.bucket.get(self.cooldown_key(directory_url, cooldown.scope))
+        until = Cooldown.from_json(stored.body).until if stored is not None else None
+        if until is None or until < cooldown.until:
+            self.set_ca_cooldown(directory_url, cooldown)
+        return until is None or until <= now
+
 
 @dataclass(frozen=True)
 class Cooldown:

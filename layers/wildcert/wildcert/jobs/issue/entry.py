@@ -4,12 +4,14 @@ a team's EventBridge event, the renewal queue, or a direct invoke by the operato
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
-from wildcert.adapters import aws
+from wildcert.adapters import aws, sqs
 from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
+from wildcert.logic import redelivery
 from wildcert.logic.request import DIRECT, Requester, is_eventbridge
 from wildcert.logic.request.envelope import (
     eventbridge_detail,
@@ -19,6 +21,7 @@ from wildcert.logic.request.envelope import (
     sqs_request,
     unreadable_records,
 )
+from wildcert.logic.times import iso, parse_time
 from wildcert.settings import Settings
 
 # Powertools' event classes and its batch utility (which loads asyncio) are imported by the
@@ -26,7 +29,6 @@ from wildcert.settings import Settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
-MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
 BUSY_RETRY_SECONDS = 60.0
 
 
@@ -118,37 +120,112 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
 
 
 def issue_record(issuer: Issuer, record: SQSRecord, index: int) -> dict[str, Any]:
-    """The outcome of one SQS record's request; raises if the message must come back later."""
+    """The outcome of one SQS record's request; raises if the message must come back later,
+    unless it was sent anew (a wait that would have spent its receives)."""
     try:
-        outcome = issuer.handle(sqs_request(record, index), message_id(record),
+        outcome = issuer.handle(sqs_request(record, index), request_id_of(record),
                                 requester=queue_requester(record)).as_dict()
     except StageFailure as failure:
         if failure.retry_after:
-            delay_redelivery(record, failure.retry_after)
+            sent_as = come_back(record, failure.retry_after, waiting=failure.deferred)
+            if sent_as is not None:
+                return {**(failure.outcome or {}), "status": "deferred", "sent_as": sent_as}
         raise
     if outcome["status"] == "busy":
-        delay_redelivery(record, outcome.get("retry_after") or BUSY_RETRY_SECONDS)
+        sent_as = come_back(record, outcome.get("retry_after") or BUSY_RETRY_SECONDS,
+                            waiting=True)
+        if sent_as is not None:
+            return {**outcome, "sent_as": sent_as}
         raise Redeliver(outcome)
     return outcome
 
 
-def delay_redelivery(record: SQSRecord, seconds: float) -> None:
-    """Hide a failed message until the CA (or the lease holder) said to come back.
+def request_id_of(record: SQSRecord) -> str | None:
+    """The first message's id: a request sent anew is still the same request (its forced
+    reissue is counted once, and done once)."""
+    kept = _string_attribute(record, sqs.REQUEST_ID)
+    return kept or message_id(record)
 
-    Without this SQS redelivers after the queue's visibility timeout, and a rate-limited
-    CA would burn the message's receive count and send it to the dead-letter queue.
+
+def come_back(record: SQSRecord, seconds: float, *, waiting: bool) -> str | None:
+    """Bring the message back after `seconds`: hidden until then (None), or, for a wait that
+    would spend its receives, sent anew with a delay (the new message's id).
+
+    Without this SQS redelivers after the queue's visibility timeout (90 minutes), and a
+    message waiting for the CA would walk to the dead-letter queue (logic/redelivery.py).
+    `waiting` is False for a failure that may come back on its own terms but must still be
+    counted towards the dead-letter queue.
     """
     queue_url = queue_url_from_arn(str(record.get("eventSourceARN") or ""))
     receipt = record.get("receiptHandle")
     if not queue_url or not isinstance(receipt, str):
-        return
+        return None
+    request_id = message_id(record)
     try:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=receipt,
-            VisibilityTimeout=int(min(max(seconds, 1), MAX_VISIBILITY_SECONDS)),
-        )
+        plan = _plan(record, queue_url, seconds, waiting=waiting)
+        body = record.get("body")
+        if plan.how == redelivery.REQUEUE and isinstance(body, str):
+            return _send_anew(record, queue_url, body, plan)
+    except Exception as exc:  # hidden instead: it still comes back, one receive spent
+        runtime.logger.warning("could not send message %s anew: %s", request_id, exc)
+    try:
+        sqs.hide(queue_url, receipt, redelivery.visibility(seconds))
     except Exception as exc:  # the default visibility timeout still applies
-        runtime.logger.warning("could not delay message %s: %s", message_id(record), exc)
+        runtime.logger.warning("could not delay message %s: %s", request_id, exc)
+    return None
+
+
+def _plan(record: SQSRecord, queue_url: str, seconds: float, *,
+          waiting: bool) -> redelivery.Comeback:
+    can_requeue = waiting and not queue_url.endswith(".fifo")  # FIFO: no per-message delay
+    since = _string_attribute(record, sqs.WAITING_SINCE)
+    return redelivery.comeback(
+        seconds, receive_count=_receive_count(record),
+        max_receives=sqs.max_receives(queue_url) if can_requeue else None,
+        waiting_since=parse_time(since) if since else None, now=_now(),
+        can_requeue=can_requeue)
+
+
+def _send_anew(record: SQSRecord, queue_url: str, body: str,
+               plan: redelivery.Comeback) -> str:
+    attributes = {name: value for name, value in (
+        (name, _string_attribute(record, name)) for name in _attribute_names(record))
+        if value is not None}
+    attributes[sqs.WAITING_SINCE] = iso(plan.waiting_since)
+    attributes[sqs.REQUEST_ID] = request_id_of(record) or ""
+    sent_as = sqs.send_anew(queue_url, body, attributes, plan.seconds)
+    runtime.logger.info("message %s waits %d s more as message %s (waiting since %s)",
+                        message_id(record), plan.seconds, sent_as, iso(plan.waiting_since))
+    return sent_as
+
+
+def _receive_count(record: SQSRecord) -> int:
+    attributes = record.get("attributes")
+    found = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    try:
+        return int(found) if found is not None else 1
+    except (TypeError, ValueError):
+        return 1
+
+
+def _attribute_names(record: SQSRecord) -> list[str]:
+    found = record.get("messageAttributes")
+    return [str(name) for name in found] if isinstance(found, dict) else []
+
+
+def _string_attribute(record: SQSRecord, name: str) -> str | None:
+    if not isinstance(record.raw_event, dict):  # unreadable: the request rejects it
+        return None
+    found = record.get("messageAttributes")
+    value = found.get(name) if isinstance(found, dict) else None
+    if not isinstance(value, dict) or value.get("dataType") != "String":
+        return None
+    text = value.get("stringValue")
+    return text if isinstance(text, str) and text else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def queue_url_from_arn(arn: str) -> str | None:

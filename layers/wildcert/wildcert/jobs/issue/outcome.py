@@ -34,13 +34,16 @@ class StageFailure(Exception):
     """A failure after bounded retries, tagged with the stage it happened in."""
 
     def __init__(self, stage: str, message: str, *, retry_after: float | None = None,
-                 deferred: bool = False):
+                 deferred: bool = False, told: bool | None = None):
         super().__init__(f"[{stage}] {message}")
         self.stage = stage
         self.message = message
         self.retry_after = retry_after
-        # Deferred: not attempted because the CA asked everyone to wait; already reported.
+        # Deferred: the CA said to wait (a rate limit): nothing failed, the request comes back
+        # after `retry_after`. Told: Slack already heard of that wait from the run that met it.
         self.deferred = deferred
+        self.told = deferred if told is None else told
+        self.outcome: dict[str, Any] | None = None  # as told, set by Issuer.handle
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,7 @@ class Issuer:
         except Refused as refused:
             return self._rejected(ask, refused)
         except StageFailure as failure:
-            self._failed(ask, failure)
+            failure.outcome = self._failed(ask, failure).as_dict()
             raise
 
     def issue(self, ask: Ask) -> Outcome:
@@ -444,7 +444,7 @@ class Issuer:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                self._start_ca_cooldown(exc, session.directory_url, request)
+                raise self._rate_limited(exc, session.directory_url, request) from exc
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -576,15 +576,16 @@ class Issuer:
                                  requester=str(ask.requester))
         return self._tell(ask, outcome, "rejected", message)
 
-    def _failed(self, ask: Ask, failure: StageFailure) -> None:
-        """Told once: a deferred request (the CA said wait) was told when the CA said it."""
+    def _failed(self, ask: Ask, failure: StageFailure) -> Outcome:
+        """Told once: a wait the CA asked for is told by the run that met it, not by each run
+        that then waits."""
         name, domains = ask.identity()
         outcome = Outcome("failed", name, tuple(domains), {
             "stage": failure.stage, "reason": failure.message, "deferred": failure.deferred,
             "retry_after": failure.retry_after, **ask.about()})
-        message = None if failure.deferred else slack.failed(
+        message = None if failure.told else slack.failed(
             name or "unnamed", domains, failure.stage, failure.message, team=ask.team_id)
-        self._tell(ask, outcome, "failed", message)
+        return self._tell(ask, outcome, "failed", message)
 
     def _tell(self, ask: Ask, outcome: Outcome, event: str | None,
               message: slack.Message | None) -> Outcome:
@@ -608,20 +609,30 @@ class Issuer:
         return skip_reason(current, unforced, None, self.now(),
                            remaining_fraction=self.settings.renew_at_remaining_fraction) is not None
 
-    def _start_ca_cooldown(self, exc: AcmeError, directory: str,
-                           request: CertificateRequest) -> None:
-        """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said."""
+    def _rate_limited(self, exc: AcmeError, directory: str,
+                      request: CertificateRequest) -> StageFailure:
+        """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said.
+
+        The request is deferred, not failed. Runs that passed the cooldown check just before
+        another run met the limit meet it too; only a run that starts the cooldown tells Slack.
+        """
         now = self.now()
         scope = ratelimit.scope_of(exc.detail, request.domains)
         wait = exc.retry_after
         if wait is None:
             wait = ratelimit.retry_after_in_detail(exc.detail, now)
-        until = now + dt.timedelta(seconds=DEFAULT_RATE_LIMIT_WAIT if wait is None else wait)
+        wait = DEFAULT_RATE_LIMIT_WAIT if wait is None else wait
+        until = now + dt.timedelta(seconds=wait)
         logger.warning("rate limit: the CA limited %s until %s", scope.describe(), iso(until))
+        started = True
         try:
-            self.services.store.set_ca_cooldown(directory, Cooldown(scope, until, str(exc)))
+            started = self.services.store.start_ca_cooldown(
+                directory, Cooldown(scope, until, str(exc)), now)
         except (StorageError, ClientError, BotoCoreError) as error:
             logger.warning("could not record the CA's rate limit: %s", error)
+        return StageFailure(
+            "acme", f"{exc}; the request waits for {scope.describe()} and is retried "
+            "automatically", retry_after=wait, deferred=True, told=not started)
 
     def _renewal_info(self, session: AcmeSession, issued: IssuedSet) -> dict[str, Any]:
         """ari_id always; the CA's window when it offers ARI (best effort: the sweep retries)."""
