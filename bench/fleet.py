@@ -435,7 +435,10 @@ def summarize(fleet: Fleet, run: dict[str, Any], due: dict[str, list[str]],
     slack = fleet.stack.slack_messages()[before["slack"]:]
     statuses = Counter(r.get("status", "?") for r in records)
     failures = [r for r in records if r.get("status") == "failed"]
-    deferred = [r for r in failures if r.get("deferred")]
+    # A wait is a deferred failure (the message hidden) or a message sent anew to wait.
+    sent_anew = [r for r in records if r.get("sent_as")]
+    deferred = [r for r in failures if r.get("deferred")] + [
+        r for r in sent_anew if r.get("status") == "deferred"]
     renewed = len(fleet.names) - sum(1 for n in fleet.names if issued_counts[n] == 0)
     n = max(renewed, 1)
     route53_calls = {k.split(" ", 1)[1]: v for k, v in by_op.items() if k.startswith("route53 ")}
@@ -464,6 +467,7 @@ def summarize(fleet: Fleet, run: dict[str, Any], due: dict[str, list[str]],
         "outcomes": dict(statuses),
         "failed_not_deferred": len([r for r in failures if not r.get("deferred")]),
         "deferred": len(deferred),
+        "sent_anew": len(sent_anew),
         "failure_samples": sorted({(r.get("stage") or "") + ": " + (r.get("error") or "")[:160]
                                    for r in failures})[:6],
         "receives_max": max(receives, default=0),

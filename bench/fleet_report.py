@@ -56,6 +56,7 @@ def full_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
          f"{run['outcomes'].get('issued', 0)} / {run['deferred']} / {run['failed_not_deferred']}"),
         ("most receives of one message (the queue allows "
          f"{template['max_receive_count']})", str(run["receives_max"])),
+        ("messages sent anew to wait (half their receives spent)", str(run.get("sent_anew", 0))),
         ("wall: the sweep's start to the last certificate stored", f"**{_s(run['wall'])}**"),
         ("floor: Route 53, (calls admitted - 5) / 5 per s", _s(floors["route53"])),
         ("floor: CA, (orders spent - bucket) x refill interval", _s(floors["ca_orders"])),
@@ -86,7 +87,8 @@ def stress_rows(stress: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
             _count(run["dead_letters"]), str(run["failed_not_deferred"]), str(run["deferred"]),
             str(sum((ca.get("refused") or {}).values())),
             f"{run['route53']['throttled']}", str(run["receives_max"]),
-            str(run["slack_failures"]), _s(run["wall"]), str(run["ending"]),
+            str(run.get("sent_anew", 0)), str(run["slack_failures"]), _s(run["wall"]),
+            str(run["ending"]),
         ))
     return rows
 
@@ -106,6 +108,15 @@ def findings(fleet: dict[str, Any]) -> list[str]:
                    "stack.")
     for key, run in (fleet.get("stress") or {}).items():
         dead = len(run["dead_letters"])
+        if key == "ca_orders" and not dead:
+            out.append(
+                f"- CA stress: {verdict(run)}. {run['deferred']} waits for the order bucket, "
+                f"{run.get('sent_anew', 0)} of them sent anew once a message had spent half "
+                f"its receives (most receives of one message: {run['receives_max']} of "
+                f"{run['template']['max_receive_count']}); "
+                f"{sum(run['ca']['refused'].values())} newOrders refused, "
+                f"{run['slack_failures']} Slack failure posts (only a run that starts a "
+                "cooldown tells).")
         if key == "ca_orders" and dead:
             out.append(
                 f"- CA stress: {dead} of {run['n']} messages went to the dead-letter queue "
@@ -160,7 +171,8 @@ def section(results: dict[str, Any]) -> list[str]:
             "Stress runs: 30 certificates (6 by ARI, 24 by age) with one limit binding hard.", "",
             *_table(("scenario", "renewed", "on DLQ", "failed (not deferred)", "deferred",
                      "orders refused",
-                     "Route 53 throttled", "max receives", "Slack failures", "wall", "ended"),
+                     "Route 53 throttled", "max receives", "sent anew", "Slack failures",
+                     "wall", "ended"),
                     stress_rows(stress)), "",
         ]
     found = findings(fleet)

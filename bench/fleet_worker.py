@@ -85,7 +85,8 @@ class Recorder:
                 note.update(_failure(failure))
                 raise
             note.update(status=outcome.get("status"), name=outcome.get("name"),
-                        serial=outcome.get("serial"), replaces=outcome.get("replaces"))
+                        serial=outcome.get("serial"), replaces=outcome.get("replaces"),
+                        sent_as=outcome.get("sent_as"))
             return dict(outcome)
 
         entry.issue_record = recorded
