@@ -1,7 +1,7 @@
 """The session's lean model loader: what botocore would load, less what a request never reads.
 
 Its clients must resolve endpoints, sign and validate exactly as a stock botocore session's
-do; only the API documentation goes.
+do; only the API documentation and the endpoint data of services wildcert never calls go.
 """
 
 from __future__ import annotations
@@ -65,14 +65,27 @@ def test_a_service_model_is_botocores_without_its_documentation(service: str) ->
 
 
 def test_other_files_are_botocores_as_plain_dicts() -> None:
-    for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration"):
+    for name in ("partitions", "_retry", "sdk-default-configuration"):
         assert lean_loader().load_data(name) == stock(name)
     rules = lean_loader().load_service_model("s3", "endpoint-rule-set-1", "2006-03-01")
     assert rules == Loader().load_service_model("s3", "endpoint-rule-set-1", "2006-03-01")
 
 
+def test_the_endpoint_data_keeps_the_services_wildcert_and_its_credentials_use() -> None:
+    full, lean = stock("endpoints"), lean_loader().load_data("endpoints")
+    kept = aws.SERVICES | aws.CREDENTIAL_SERVICES
+    assert [p["partition"] for p in lean["partitions"]] == [p["partition"] for p in
+                                                             full["partitions"]]
+    for whole, pruned in zip(full["partitions"], lean["partitions"], strict=True):
+        assert set(pruned["services"]) == set(whole["services"]) & kept
+        assert all(pruned["services"][s] == whole["services"][s] for s in pruned["services"])
+        assert {k: v for k, v in pruned.items() if k != "services"} == \
+            {k: v for k, v in whole.items() if k != "services"}
+    assert {"s3", "route53", "sts"} <= set(lean["partitions"][0]["services"])
+
+
 @pytest.mark.usefixtures("no_endpoint_override")
-@pytest.mark.parametrize("service", sorted(SERVICE_MODELS))
+@pytest.mark.parametrize("service", sorted(aws.SERVICES))
 def test_clients_resolve_and_sign_like_a_stock_sessions(service: str) -> None:
     for region in REGIONS:
         ours = aws._session().create_client(service, region_name=region)
@@ -112,3 +125,8 @@ def _answer() -> Any:
             yield b""
 
     return AWSResponse("https://example.invalid", 200, {}, Raw())
+
+
+def test_a_client_for_a_service_without_endpoint_data_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"aws\.SERVICES"):
+        aws.client("kms")

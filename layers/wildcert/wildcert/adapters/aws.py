@@ -12,7 +12,9 @@ botocore's own loader reads its JSON files (the service models, the endpoint dat
 OrderedDicts, and keeps every model's API documentation: the session's loader reads them into
 plain dicts (ordered too) and leaves the documentation out of the service models, which
 halves what the S3 model and the endpoint data hold in memory and parses them three times
-faster (`LeanModels`).
+faster (`LeanModels`). The endpoint data (1.2 MB of JSON, every service in every
+partition) keeps only the services wildcert's clients and botocore's credential providers use
+(`SERVICES`): the rest would stay in memory for the container's life, unread.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ OWN_RETRIES: dict[str, dict[str, Any]] = {
     "events": {"retries": {"mode": "standard", "total_max_attempts": 1}, "read_timeout": 5},
 }
 
+# The services of the endpoint data the session keeps: those `client` makes, and those
+# botocore's credential providers call for an assumed role or an SSO profile.
+SERVICES = frozenset({"events", "route53", "s3", "secretsmanager", "sqs"})
+CREDENTIAL_SERVICES = frozenset({"sso", "sso-oidc", "sts"})
+ENDPOINTS = "endpoints"
+
 _CLIENTS: dict[str, Any] = {}
 # botocore clients are thread-safe, making them is not: the issuance's set-up threads and the
 # Slack secret's reader may ask for their first client at the same time.
@@ -63,10 +71,12 @@ def client_config(service: str | None = None) -> Config:
 
 
 def client(service: str) -> Any:
-    """The container's client for `service`, made on first use."""
+    """The container's client for `service` (one of SERVICES), made on first use."""
     made = _CLIENTS.get(service)
     if made is not None:
         return made
+    if service not in SERVICES:
+        raise ValueError(f"no endpoint data kept for {service!r}: add it to aws.SERVICES")
     with _LOCK:
         if service not in _CLIENTS:
             _CLIENTS[service] = _session().create_client(service, config=client_config(service))
@@ -111,8 +121,11 @@ class LeanModels:
             if os.path.isfile(file_path + ext):
                 with opener(file_path + ext, "rb") as source:
                     data = json.loads(source.read().decode("utf-8"))
-                if os.path.basename(file_path) == SERVICE_MODEL and isinstance(data, dict):
+                name = os.path.basename(file_path)
+                if name == SERVICE_MODEL and isinstance(data, dict):
                     drop_documentation(data)
+                elif name == ENDPOINTS and isinstance(data, dict):
+                    keep_services(data, SERVICES | CREDENTIAL_SERVICES)
                 return data
         return None
 
@@ -127,6 +140,15 @@ def drop_documentation(model: dict[str, Any]) -> None:
             for member in (entry.get("members") or {}).values():
                 if isinstance(member, dict):
                     _drop_text(member)
+
+
+def keep_services(endpoints: dict[str, Any], services: frozenset[str]) -> None:
+    """Keep only `services` in each partition of botocore's endpoint data; the partitions'
+    own defaults and regions stay whole."""
+    for partition in endpoints.get("partitions") or ():
+        listed = partition.get("services") if isinstance(partition, dict) else None
+        if isinstance(listed, dict):
+            partition["services"] = {k: v for k, v in listed.items() if k in services}
 
 
 def _drop_text(entry: dict[str, Any]) -> None:
