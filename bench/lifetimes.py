@@ -333,6 +333,7 @@ class Served:
     not_after: dt.datetime
     replaced_at: dt.datetime | None = None
     renewal_point: dt.datetime | None = None  # as the bucket said when it was replaced
+    chosen: dt.datetime | None = None  # the moment picked inside the CA's window, if any
     forced: bool = False
 
 
@@ -453,6 +454,7 @@ class Year:
         old = self.served[request.name][-1]
         old.replaced_at = now
         old.renewal_point = renewal_point(current, self.deployment.fraction)
+        old.chosen = chosen_moment(current)
         old.forced = message.reason == "forced"
         self.store(request.name, now, request_id=message.id)
 
@@ -531,14 +533,26 @@ class Year:
 
 
 def renewal_point(meta: StoredCertificate, fraction: float) -> dt.datetime:
-    """Where the bucket said the renewal was due: ARI's chosen moment, else the threshold."""
-    lifetime = Lifetime(meta.not_before_time, meta.not_after_time)
+    """By when the bucket said the renewal was due: the end of the CA's renewal window (ARI),
+    else the lifetime threshold."""
+    info = _window(meta)
+    if info is not None:
+        return info.end
+    return Lifetime(meta.not_before_time, meta.not_after_time).renew_at(fraction)
+
+
+def chosen_moment(meta: StoredCertificate) -> dt.datetime | None:
+    """The moment picked inside the CA's renewal window (RFC 9773 §4.2), if it had one."""
+    info = _window(meta)
+    return info.selected if info is not None else None
+
+
+def _window(meta: StoredCertificate) -> ari.RenewalInfo | None:
     block = meta.extra.get("ari")
-    if isinstance(block, dict):
-        info = ari.RenewalInfo.from_json(block)
-        if info.end <= lifetime.not_after:
-            return info.selected
-    return lifetime.renew_at(fraction)
+    if not isinstance(block, dict):
+        return None
+    info = ari.RenewalInfo.from_json(block)
+    return info if info.end <= meta.not_after_time else None
 
 
 # ---------------------------------------------------------------- results
@@ -557,6 +571,7 @@ class Outcome:
     expired: int
     hours_without_valid: float
     late_hours: float  # longest time served past the renewal point (not forced)
+    after_chosen_hours: float | None  # longest past the moment picked in the window (ARI)
     min_left_days: float
     max_left_days: float
     revocation_hours: float | None  # announcement to the last replacement
@@ -574,6 +589,8 @@ def measure(year: Year) -> Outcome:
     gaps = sum(((s.replaced_at or year.end) - s.not_after for s in expired), dt.timedelta())
     late = [s.replaced_at - s.renewal_point for s in replaced
             if not s.forced and s.replaced_at and s.renewal_point]
+    after_chosen = [s.replaced_at - s.chosen for s in replaced
+                    if not s.forced and s.replaced_at and s.chosen]
     left = [(s.not_after - s.replaced_at) / DAY for s in replaced if s.replaced_at]
     revocation = None
     if year.revoked_at is not None:
@@ -590,6 +607,8 @@ def measure(year: Year) -> Outcome:
         certificates=year.case.certificates, days=year.case.days,
         renewals=len(replaced), expired=len(expired), hours_without_valid=gaps / HOUR,
         late_hours=max([d / HOUR for d in late] + [0.0]),
+        after_chosen_hours=(max([d / HOUR for d in after_chosen] + [0.0])
+                            if after_chosen else None),
         min_left_days=min(left, default=float("nan")),
         max_left_days=max(left, default=float("nan")),
         revocation_hours=revocation, counts=asdict(year.counts))
@@ -624,7 +643,8 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 def table(outcomes: Sequence[Outcome]) -> list[str]:
     header = ("lifetime", "ARI", "year", "sweep / watch", "expired",
-              "late past renewal point (h)", "renewals / cert / year",
+              "late past renewal point (h)", "past the moment chosen in the window (h)",
+              "renewals / cert / year",
               "left at renewal, days (min-max)", "revocation: all replaced after (h)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for o in outcomes:
@@ -632,6 +652,7 @@ def table(outcomes: Sequence[Outcome]) -> list[str]:
         lines.append("| " + " | ".join((
             f"{o.lifetime_days:g} d", "yes" if o.ari else "no", o.scenario,
             f"{o.sweep_days:g} d / {watch}", str(o.expired), _num(o.late_hours),
+            _num(o.after_chosen_hours),
             _num(o.renewals_per_cert_year, 2),
             f"{o.min_left_days:.2f}-{o.max_left_days:.2f}", _num(o.revocation_hours),
         )) + " |")

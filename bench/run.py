@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -185,6 +186,8 @@ def load_handler(stack_env: dict[str, str]) -> Any:
     """The issuer handler in this process: a warm container after its first invocation."""
     os.environ.update(stack_env)
     os.environ.update(wildcert_runner.QUIET_LOGS)
+    # The lifetimes simulation ran the sweep and the watch here first: their logger exists.
+    logging.getLogger("wildcert").setLevel(wildcert_runner.QUIET_LOGS["POWERTOOLS_LOG_LEVEL"])
     return wildcert_runner.import_handler()
 
 

@@ -27,7 +27,7 @@ from wildcert.jobs.issue.pipeline import Issuer, Services
 from wildcert.jobs.over_inventory import renewal_parts
 from wildcert.jobs.sweep.job import Sweep, SweepEvent
 from wildcert.jobs.watch.job import Watch, WatchEvent
-from wildcert.logic.renewal import Lifetime
+from wildcert.logic.renewal import Lifetime, disruption_margin
 from wildcert.logic.times import parse_time
 from wildcert.settings import Settings
 
@@ -88,21 +88,23 @@ def renew(queued: Any, when: dt.datetime) -> dict[str, Any]:
 def test_daily_sweep_renews_a_six_day_certificate_in_the_last_sweep_before_half_life(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a watch: renewed at the last daily sweep before the renewal point (half the
-    lifetime left, under ten days), not at the one before."""
+    lifetime left, under ten days) less the disruption margin (a day), not at the one before."""
     monkeypatch.delenv("WATCH_INTERVAL_HOURS", raising=False)
     label = unique("sl")
     meta = issue(label, [f"*.{label}.example.com", f"{label}.example.com"])
     lifetime = issued_lifetime(meta)
     renewal_point = lifetime.renew_at()
     assert renewal_point == lifetime.not_before + lifetime.length / 2
+    aim = renewal_point - disruption_margin(lifetime.length)
+    assert abs(renewal_point - aim - dt.timedelta(days=1)) <= dt.timedelta(seconds=1)
 
-    # The sweep a day and a minute before: the next sweep still comes before the point.
-    early = run_at(Sweep, renewal_point - dt.timedelta(days=1) - MINUTE)
+    # The sweep a day and a minute before: the next sweep still comes before the aim.
+    early = run_at(Sweep, aim - dt.timedelta(days=1) - MINUTE)
     assert label not in early["queued"]
     assert mine(receive_all(os.environ["RENEWAL_QUEUE_URL"]), label) == {}
 
     # A day less a minute before: the next sweep would come too late, so this one renews.
-    queued_at = renewal_point - dt.timedelta(days=1) + MINUTE
+    queued_at = aim - dt.timedelta(days=1) + MINUTE
     due = run_at(Sweep, queued_at)
     assert label in due["queued"]
     (planned,) = [r for r in due["renewals"] if r["name"] == label]
@@ -116,7 +118,8 @@ def test_daily_sweep_renews_a_six_day_certificate_in_the_last_sweep_before_half_
     assert again.not_before >= lifetime.not_before
     # The new certificate follows the same timing: not due now, nor at the sweep a day and
     # a minute before its own renewal point.
-    for moment in (dt.datetime.now(dt.UTC), again.renew_at() - dt.timedelta(days=1) - MINUTE):
+    again_aim = again.renew_at() - disruption_margin(again.length)
+    for moment in (dt.datetime.now(dt.UTC), again_aim - dt.timedelta(days=1) - MINUTE):
         assert label not in run_at(Sweep, moment)["queued"]
         assert mine(receive_all(os.environ["RENEWAL_QUEUE_URL"]), label) == {}
 
@@ -132,15 +135,18 @@ def test_watch_renews_a_six_day_certificate_at_the_cas_moment(
     window_start = parse_time(meta["ari"]["window_start"])
     assert abs(window_start - (lifetime.not_before + lifetime.length * 2 / 3)) < MINUTE
     chosen = parse_time(meta["ari"]["selected"])
-    assert window_start <= chosen <= parse_time(meta["ari"]["window_end"])
+    window_end = parse_time(meta["ari"]["window_end"])
+    assert window_start <= chosen <= window_end
+    # The moment chosen, or the window's end less the disruption margin if that comes first.
+    moment = min(chosen, max(window_start, window_end - disruption_margin(lifetime.length)))
 
     # Past the lifetime threshold (half), but the CA's moment is more than a watch away.
-    calm = run_at(Watch, max(lifetime.renew_at(), chosen - dt.timedelta(hours=12)) - MINUTE)
+    calm = run_at(Watch, max(lifetime.renew_at(), moment - dt.timedelta(hours=12)) - MINUTE)
     assert label not in calm["queued"]
     assert mine(receive_all(os.environ["RENEWAL_QUEUE_URL"]), label) == {}
     assert stored_set(label)[0]["ari"]["selected"] == meta["ari"]["selected"]  # kept, not redrawn
 
-    queued_at = chosen - dt.timedelta(hours=12) + MINUTE
+    queued_at = moment - dt.timedelta(hours=12) + MINUTE
     due = run_at(Watch, queued_at)
     assert label in due["queued"]
     queued = mine(receive_all(os.environ["RENEWAL_QUEUE_URL"]), label)[label]

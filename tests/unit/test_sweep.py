@@ -12,7 +12,7 @@ from wildcert.adapters.bucket.inventory import Broken, Entry, parse_entry
 from wildcert.jobs.over_inventory import EventRejected, plan
 from wildcert.jobs.sweep.job import ForceSelection, covers, parse_sweep_event, select_forced
 from wildcert.logic import ari
-from wildcert.logic.renewal import Horizons, Lifetime, decide, is_due
+from wildcert.logic.renewal import Horizons, Lifetime, decide, disruption_margin, is_due
 from wildcert.logic.request import normalise_serial
 
 NOW = dt.datetime(2027, 3, 1, 6, 0, tzinfo=dt.UTC)
@@ -128,10 +128,36 @@ def test_window_ending_after_expiry_is_ignored() -> None:
 
 
 def test_short_lived_threshold_is_half() -> None:
-    lifetime = life(2.9, 6)
-    assert not decide(lifetime, NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(0))).due
-    assert decide(life(3, 6), NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(0))).due
+    # Renewed a disruption margin (a third of the 3-day window: one day) before half its life.
+    assert not decide(life(1.9, 6), NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(0))).due
+    assert decide(life(2, 6), NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(0))).due
+    assert not is_due(life(2.9, 6), NOW)
     assert is_due(life(3, 6), NOW)
+
+
+def test_renewals_start_a_disruption_margin_before_their_point() -> None:
+    no_look = Horizons(dt.timedelta(0), dt.timedelta(0))
+    # 90 days: the point is at 60 days; 36 hours before it the renewal is queued.
+    assert not decide(life(58.4, 90), NOW, horizons=no_look).due
+    assert decide(life(58.5, 90), NOW, horizons=no_look).due
+    assert disruption_margin(dt.timedelta(days=90)) == dt.timedelta(hours=36)
+    assert disruption_margin(dt.timedelta(days=6)) == dt.timedelta(days=1)
+
+
+def test_a_moment_chosen_late_in_the_window_is_brought_forward_by_the_margin() -> None:
+    lifetime = life(60, 90)
+    start, end = NOW - dt.timedelta(hours=1), NOW + dt.timedelta(hours=47)
+    late_pick = decide(lifetime, NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(hours=12)),
+                       ari_selected=end - dt.timedelta(hours=1), ari_end=end, ari_start=start)
+    assert late_pick.due and late_pick.reason == "ari"  # end - 36 h is within 12 hours
+    early = decide(lifetime, NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(0)),
+                   ari_selected=NOW + dt.timedelta(hours=2), ari_end=end, ari_start=start)
+    assert not early.due  # its own moment comes first
+    # Never before the window opens, however short the window.
+    short = decide(lifetime, NOW, horizons=Horizons(dt.timedelta(0), dt.timedelta(0)),
+                   ari_selected=NOW + dt.timedelta(hours=5), ari_end=NOW + dt.timedelta(hours=6),
+                   ari_start=NOW + dt.timedelta(hours=4))
+    assert not short.due
 
 
 # -- plan --------------------------------------------------------------------------------------

@@ -143,7 +143,8 @@ def decision_for(entry: Entry, now: dt.datetime, *, horizons: Horizons,
     info = entry.renewal_info
     return decide(entry.lifetime, now, horizons=horizons, remaining_fraction=remaining_fraction,
                   ari_selected=info.selected if info else None,
-                  ari_end=info.end if info else None)
+                  ari_end=info.end if info else None,
+                  ari_start=info.start if info else None)
 
 
 @dataclass(frozen=True)

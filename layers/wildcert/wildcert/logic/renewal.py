@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 from wildcert.logic.times import iso_minutes
 
 SHORT_LIVED = dt.timedelta(days=10)
+# Renewals start this long before their renewal point (the lifetime threshold, or the end of the
+# CA's renewal window), so that a CA outage of 12 hours or a day of missed runs ends before the
+# point, not after it: at most a third of the renewal window (6-day certificates: one day).
+DISRUPTION_MARGIN = dt.timedelta(hours=36)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ def renewal_window(length: dt.timedelta, remaining_fraction: float = 1 / 3) -> d
     """How much of a `length` lifetime is left at its renewal point: the time to renew in."""
     fraction = max(remaining_fraction, 0.5) if length < SHORT_LIVED else remaining_fraction
     return length * fraction
+
+
+def disruption_margin(length: dt.timedelta,
+                      remaining_fraction: float = 1 / 3) -> dt.timedelta:
+    """How long before its renewal point a `length` certificate is renewed (DISRUPTION_MARGIN)."""
+    return min(DISRUPTION_MARGIN, renewal_window(length, remaining_fraction) / 3)
 
 
 def longest_run_gap(shortest_lifetime: dt.timedelta,
@@ -129,28 +139,34 @@ def decide(
     remaining_fraction: float = 1 / 3,
     ari_selected: dt.datetime | None = None,
     ari_end: dt.datetime | None = None,
+    ari_start: dt.datetime | None = None,
 ) -> Decision:
     """Whether to queue a renewal now, and why.
 
     With the CA's renewal window (ARI), its chosen moment decides, looking ahead to the next
-    ARI check; a certificate that would expire before the next threshold run is renewed
-    anyway, in case that check never comes. When no run follows the window closely
-    (`horizons.ari_followed` false), the lifetime threshold applies too, whichever is first.
-    Without ARI, the lifetime threshold decides, looking ahead to the next run.
+    ARI check, unless that moment falls within the disruption margin of the window's end: then
+    the window's end less the margin (never before the window opens) does. A certificate that
+    would expire before the next threshold run is renewed anyway, in case that check never
+    comes. When no run follows the window closely (`horizons.ari_followed` false), the
+    lifetime threshold applies too, whichever is first. Without ARI, the lifetime threshold
+    less the margin decides, looking ahead to the next run.
     """
     due_now = is_due(lifetime, now, remaining_fraction=remaining_fraction)
+    margin = disruption_margin(lifetime.length, remaining_fraction)
     if now >= lifetime.not_after:
         return Decision(True, "due", f"expired at {iso_minutes(lifetime.not_after)}")
     if ari_selected is not None and ari_end is not None and _usable_window(
         ari_selected, ari_end, lifetime
     ):
-        if ari_selected <= now + horizons.ari:
+        latest = ari_end - margin if ari_start is None else max(ari_start, ari_end - margin)
+        moment = min(ari_selected, latest)
+        if moment <= now + horizons.ari:
             return Decision(True, "ari", f"the CA's renewal window says renew at "
-                            f"{iso_minutes(ari_selected)}", needs_force=not due_now)
+                            f"{iso_minutes(moment)}", needs_force=not due_now)
         renew_at = lifetime.renew_at(remaining_fraction)
         if not horizons.ari_followed and is_due(lifetime, now,
                                                 remaining_fraction=remaining_fraction,
-                                                next_check_in=horizons.threshold):
+                                                next_check_in=horizons.threshold + margin):
             return Decision(True, "due", f"reaches its renewal point {iso_minutes(renew_at)} "
                             "before the next run, and no watch follows the CA's window",
                             needs_force=not due_now)
@@ -161,9 +177,10 @@ def decide(
                         f"{iso_minutes(ari_selected)}")
     renew_at = lifetime.renew_at(remaining_fraction)
     if is_due(lifetime, now, remaining_fraction=remaining_fraction,
-              next_check_in=horizons.threshold):
+              next_check_in=horizons.threshold + margin):
         return Decision(True, "due", f"reaches its renewal point {iso_minutes(renew_at)} "
-                        "before the next run", needs_force=not due_now)
+                        f"less {_number(margin, dt.timedelta(hours=1))} hours' margin before "
+                        "the next run", needs_force=not due_now)
     return Decision(False, "", f"renewal point {iso_minutes(renew_at)}")
 
 
