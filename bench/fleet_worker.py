@@ -94,7 +94,7 @@ class Recorder:
 
 def _failure(failure: BaseException) -> dict[str, Any]:
     outcome = getattr(failure, "outcome", None)
-    if isinstance(outcome, dict):  # Redeliver: another run holds the name
+    if isinstance(outcome, dict) and outcome.get("status") == "busy":  # Redeliver
         return {"status": outcome.get("status", "busy"), "name": outcome.get("name"),
                 "retry_after": outcome.get("retry_after")}
     return {"status": "failed", "stage": getattr(failure, "stage", None),

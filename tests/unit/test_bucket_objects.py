@@ -253,10 +253,14 @@ def test_only_the_run_that_starts_a_cooldown_is_told_it_started(bucket: Bucket) 
     # A shorter answer never shortens the wait in force.
     store.start_ca_cooldown("https://ca/dir", Cooldown(scope, NOW, "shorter"), NOW)
     assert store.ca_cooldowns("https://ca/dir")[0].reason == "second"
-    # Once it has run out, the next limit starts a new one.
+    # Met again soon after it ran out (the CA's bucket refilled and emptied): the same wait.
     after = later + dt.timedelta(seconds=2)
-    assert store.start_ca_cooldown("https://ca/dir", Cooldown(scope, after + dt.timedelta(
+    assert not store.start_ca_cooldown("https://ca/dir", Cooldown(scope, after + dt.timedelta(
         seconds=36), "third"), after)
+    # An hour after the last wait ended, the next limit is news again.
+    much_later = after + dt.timedelta(seconds=36) + certificates.COOLDOWN_QUIET
+    assert store.start_ca_cooldown("https://ca/dir", Cooldown(scope, much_later + dt.timedelta(
+        seconds=36), "fourth"), much_later)
 
 
 def test_the_one_cooldown_of_earlier_versions_is_the_whole_accounts(bucket: Bucket) -> None:

@@ -15,8 +15,15 @@ from botocore.awsrequest import AWSResponse
 
 from tests.unit.conftest import route53_client
 from tests.unit.fakes import FakeTime
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone, Route53Error
+from wildcert.adapters.route53 import (
+    THROTTLED_COMEBACK_SECONDS,
+    ChallengeRecord,
+    ChallengeRecords,
+    HostedZone,
+    Route53Error,
+)
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.outcome import StageFailure, stage
 from wildcert.retry import Backoff
 
 FAST_THROTTLE = Backoff(attempts=4, base=0.01, cap=0.05)
@@ -350,6 +357,11 @@ def test_endless_throttling_ends_in_a_useful_error(
     assert "_acme-challenge.example.com" in message
     assert "5 Route 53 requests per second" in message
     assert calls.made["ChangeResourceRecordSets"] == FAST_THROTTLE.attempts
+    # The renewal comes back in minutes (the queue's 90-minute timeout otherwise).
+    assert caught.value.retry_after == THROTTLED_COMEBACK_SECONDS
+    with pytest.raises(StageFailure) as failed, stage("dns"):
+        raise caught.value
+    assert failed.value.retry_after == THROTTLED_COMEBACK_SECONDS and not failed.value.deferred
 
 
 def test_access_denied_names_the_zone_and_the_role_fix(
@@ -360,6 +372,7 @@ def test_access_denied_names_the_zone_and_the_role_fix(
     with pytest.raises(Route53Error) as caught:
         records.add(challenge(zone, "a"))
     message = str(caught.value)
+    assert caught.value.retry_after is None  # not a matter of waiting
     assert f"hosted zone example.com ({zone.id})" in message
     assert "function's role" in message
     assert f"hostedzone/{zone.id}" in message

@@ -66,8 +66,21 @@ class ChallengeRecord:
     value: str
 
 
+# A renewal that Route 53 kept throttling through every retry comes back this soon, not after
+# the renewal queue's 90-minute visibility timeout: the account's other callers are the cause.
+THROTTLED_COMEBACK_SECONDS = 120.0
+
+
 class Route53Error(Exception):
     """A Route 53 step failed; the message names the zone and record and what to do."""
+
+    @property
+    def retry_after(self) -> float | None:
+        """When to try again, if Route 53 only said "slow down" (the StageFailure carries it)."""
+        cause = self.__cause__
+        if cause is not None and _error_code(cause) in THROTTLED:
+            return THROTTLED_COMEBACK_SECONDS
+        return None
 
 
 @dataclass(frozen=True)

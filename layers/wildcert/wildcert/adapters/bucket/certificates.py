@@ -40,6 +40,9 @@ from wildcert.logic.certificates import (
 from wildcert.logic.ratelimit import ACCOUNT, Scope
 from wildcert.logic.times import iso, parse_time
 
+# A rate limit met again this soon after the last wait for it ended is told as the same one.
+COOLDOWN_QUIET = dt.timedelta(hours=1)
+
 logger = logging.getLogger("wildcert.adapters.bucket.certificates")
 ACCOUNT_SCOPE = Scope(ACCOUNT)
 
@@ -262,15 +265,16 @@ class CertificateStore:
         self.bucket.put(self.cooldown_key(directory_url, cooldown.scope), cooldown.to_json(),
                         content_type=JSON)
 
-    def start_ca_cooldown(self, directory_url: str, cooldown: Cooldown,
-                          now: dt.datetime) -> bool:
-        """Record `cooldown`; False if one for the same scope was already in force (another
-        run met the limit first), True if this one starts the wait."""
+    def start_ca_cooldown(self, directory_url: str, cooldown: Cooldown, now: dt.datetime,
+                          quiet: dt.timedelta = COOLDOWN_QUIET) -> bool:
+        """Record `cooldown`; True if it starts a new wait, False if one for the same scope is
+        in force or ended less than `quiet` ago (another run met the limit first, or the CA's
+        bucket refilled and emptied again: the same episode)."""
         stored = self.bucket.get(self.cooldown_key(directory_url, cooldown.scope))
         until = Cooldown.from_json(stored.body).until if stored is not None else None
         if until is None or until < cooldown.until:
             self.set_ca_cooldown(directory_url, cooldown)
-        return until is None or until <= now
+        return until is None or until + quiet <= now
 
 
 @dataclass(frozen=True)
