@@ -336,7 +336,8 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
 
 def cold_memory_breakdown(tools: Tools) -> list[dict[str, Any]]:
     """One fresh process loading a cold issuance piece by piece (bench/cold_memory.py)."""
-    env = {**os.environ, **tools.stack.env, **wildcert_runner.QUIET_LOGS}
+    env = {**os.environ, **tools.stack.env, **wildcert_runner.QUIET_LOGS,
+           **wildcert_runner.ISSUER_PROCESS_ENV}
     done = process.run([sys.executable, "-m", "bench.cold_memory", "--json"], env=env, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"bench.cold_memory failed:\n{done.stderr[-2000:]}")

@@ -29,6 +29,9 @@ LAYER = ROOT / "layers" / "wildcert"
 FUNCTION = ROOT / "functions" / "issuer"
 ZONE = "example.com"
 QUIET_LOGS = {"POWERTOOLS_LOG_LEVEL": "WARNING"}
+# What template.yaml sets in the issuer's environment that shapes the process itself (tested
+# against the template): a measured issuer process runs as Lambda would run it.
+ISSUER_PROCESS_ENV = {"MALLOC_ARENA_MAX": "2"}
 
 
 def unique_label(prefix: str) -> str:
@@ -259,7 +262,7 @@ def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
     `endpoint` sends its AWS calls elsewhere (the counting proxy); `count` installs the
     in-process counters.
     """
-    env = {**os.environ, **stack_env, **QUIET_LOGS}
+    env = {**os.environ, **stack_env, **QUIET_LOGS, **ISSUER_PROCESS_ENV}
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
     script = Path(__file__).with_name("invoke_once.py")

@@ -1237,3 +1237,12 @@ def test_team_account_ids_are_account_ids_only(
 ) -> None:
     pattern = sam["Parameters"]["TeamAccountIds"]["AllowedPattern"]
     assert (re.fullmatch(pattern, value) is not None) is accepted
+
+
+def test_the_bench_runs_the_issuer_process_with_the_templates_environment() -> None:
+    """bench/wildcert_runner.ISSUER_PROCESS_ENV is what the template gives the issuer."""
+    from bench.wildcert_runner import ISSUER_PROCESS_ENV
+
+    variables = load_sam()["Resources"]["IssuerFunction"]["Properties"]["Environment"][
+        "Variables"]
+    assert {k: variables.get(k) for k in ISSUER_PROCESS_ENV} == ISSUER_PROCESS_ENV

@@ -75,12 +75,6 @@ class Message:
         }
 
 
-def load_sdk() -> None:
-    """Import the Slack SDK ahead of the first post (it loads its web client and asyncio too)."""
-    import slack_sdk.http_retry.builtin_handlers
-    import slack_sdk.webhook  # noqa: F401 - loaded, not used here
-
-
 class SlackNotifier:
     def __init__(self, webhook_url: str | Callable[[], str | None] | None, *,
                  timeout: int = 10):
