@@ -175,9 +175,15 @@ def footprint_findings(results: dict[str, Any]) -> list[str]:
             f"{med(whole['wildcert_peak_rss_mib']):.1f} MiB, certbot's at "
             f"{med(whole['certbot_peak_rss_mib']):.1f} MiB (its S3 hook is a process of its "
             "own, so the larger of the two counts). Both load cryptography, pyOpenSSL, "
-            "requests, acme and botocore with its endpoint data; wildcert's process also "
-            "makes the S3 client (S3's service model is botocore's largest) and loads "
-            "dnspython and the Slack SDK, where certbot leaves S3 to a second process.")
+            "requests, acme and botocore; wildcert's process also makes the S3 client (S3's "
+            "service model is botocore's largest) and loads dnspython and the Slack SDK, "
+            "where certbot leaves S3 to a second process. What keeps wildcert below: "
+            "botocore's models read as plain dicts without their documentation and its "
+            "endpoint data cut to the services wildcert calls (adapters/aws.py: about 10 MiB "
+            "less), the Slack SDK loaded when the outcome is posted rather than during the "
+            "order (0.9 MiB), and the issuer's MALLOC_ARENA_MAX=2 from template.yaml, which "
+            "the bench's issuer processes run with (1.7 MiB: the head start's threads share "
+            "two glibc arenas). The piece-by-piece table above shows where the rest goes.")
     return found
 
 
@@ -242,7 +248,8 @@ METHOD = (
     "wildcert: the real handler, functions/issuer/app.py, with a fake Lambda context "
     "(900 s), `POWERTOOLS_LOG_LEVEL=WARNING`. Warm container: in the bench process after a "
     "first invocation. Cold container: a new Python process (bench/invoke_once.py) timed "
-    "from spawn to the handler's return. The first issuance on a fresh stack registers the "
+    "from spawn to the handler's return, with the issuer's `MALLOC_ARENA_MAX=2` from "
+    "template.yaml (so are the scale workers). The first issuance on a fresh stack registers the "
     "ACME account (wildcert keeps it in the bucket) and is reported apart.",
     "certbot: 5.8.0 + certbot-dns-route53 5.8.0 (with acme 5.9.0, pinned in "
     "bench/requirements-certbot.txt) in bench/work/venv-certbot, run as `certbot certonly "
