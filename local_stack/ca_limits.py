@@ -228,8 +228,15 @@ class CaLimits:
         return history.issued_within(names, self.policy.seconds(self.policy.renewal_lookback))
 
     def refund_order(self, account: str, verdict: Verdict) -> None:
-        """The CA did not create the order after all: its order comes back (as in Boulder)."""
-        if verdict.allowed and verdict.spent_order:
+        """The CA did not create the order after all (Pebble refused it, a badNonce among
+        others): its order comes back (as in Boulder), and it is not counted as allowed."""
+        if not verdict.allowed:
+            return
+        if verdict.exempt:
+            self.exempt[verdict.exempt] -= 1
+        if verdict.exempt != "ari":  # an ARI renewal is counted as exempt only
+            self.allowed -= 1
+        if verdict.spent_order:
             self._bucket(ORDERS, account).refund(self.clock())
             self.orders_spent -= 1
 

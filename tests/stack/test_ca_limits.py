@@ -96,6 +96,8 @@ def test_an_order_pebble_refuses_is_refunded(stack: Stack, front: FrontClient) -
     assert bad.value.code == "malformed"
     acme.new_order(wildcard(unique("ref")))  # the refused order did not use the one order
     refused(lambda: acme.new_order(wildcard(unique("ref"))))
+    # Only the order the CA created counts as allowed (a badNonce is such a refusal too).
+    assert front.limits()["allowed"] == 1
 
 
 def test_certificates_per_registered_domain_and_the_renewal_exemption(
