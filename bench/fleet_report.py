@@ -115,7 +115,8 @@ def findings(fleet: dict[str, Any]) -> list[str]:
                 f"its receives (most receives of one message: {run['receives_max']} of "
                 f"{run['template']['max_receive_count']}); "
                 f"{sum(run['ca']['refused'].values())} newOrders refused, "
-                f"{run['slack_failures']} Slack failure posts (only a run that starts a "
+                f"{run['slack_failures']} Slack failure "
+                f"post{'' if run['slack_failures'] == 1 else 's'} (only a run that starts a "
                 "cooldown tells).")
         if key == "ca_orders" and dead:
             out.append(
