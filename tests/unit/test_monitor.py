@@ -77,6 +77,15 @@ def test_older_serial_is_stale_and_names_both_serials() -> None:
     assert "bucket has beef" in found.text and "not installed the renewal" in found.text
 
 
+def test_a_reissue_in_the_same_second_not_installed_is_stale() -> None:
+    # make test found it: an issuance and its forced reissue one second apart at most.
+    stored = entry("web", age_days=0, serial="beef")
+    served = leaf(0xABC, stored.meta.not_before_time)
+    found = compare_served(stored, Endpoint("h", 443), "example.com", served, now=NOW,
+                           warning=WARN)
+    assert found is not None and found.kind == "stale"
+
+
 def test_newer_unknown_certificate_is_reported_as_other() -> None:
     stored = entry("web", age_days=30, serial="beef")
     served = leaf(0x123, NOW - dt.timedelta(days=1))

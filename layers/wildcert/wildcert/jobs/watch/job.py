@@ -227,7 +227,9 @@ def compare_served(entry: Entry, endpoint: Endpoint, sni: str, served: x509.Cert
     served_until = certs.not_after(served)
     expiry = expiry_text(served_until, now)
     if serial != normalise_serial(stored.serial):
-        if certs.not_before(served) < stored.not_before_time:
+        # Not newer than the bucket's: a reissue within the same second (the CA's not_before
+        # has whole seconds) is the renewal the host has not installed, too.
+        if certs.not_before(served) <= stored.not_before_time:
             return Finding(entry.name, "stale", (
                 f"{endpoint} serves serial {serial} ({expiry}), bucket has {stored.serial}: "
                 "the host has not installed the renewal"))
