@@ -18,7 +18,9 @@ from wildcert.logic.request.envelope import (
     eventbridge_requester,
     message_id,
     queue_requester,
+    receive_count,
     sqs_request,
+    string_attributes,
     unreadable_records,
 )
 from wildcert.logic.times import iso, parse_time
@@ -143,8 +145,7 @@ def issue_record(issuer: Issuer, record: SQSRecord, index: int) -> dict[str, Any
 def request_id_of(record: SQSRecord) -> str | None:
     """The first message's id: a request sent anew is still the same request (its forced
     reissue is counted once, and done once)."""
-    kept = _string_attribute(record, sqs.REQUEST_ID)
-    return kept or message_id(record)
+    return string_attributes(record).get(sqs.REQUEST_ID) or message_id(record)
 
 
 def come_back(record: SQSRecord, seconds: float, *, waiting: bool) -> str | None:
@@ -178,9 +179,9 @@ def come_back(record: SQSRecord, seconds: float, *, waiting: bool) -> str | None
 def _plan(record: SQSRecord, queue_url: str, seconds: float, *,
           waiting: bool) -> redelivery.Comeback:
     can_requeue = waiting and not queue_url.endswith(".fifo")  # FIFO: no per-message delay
-    since = _string_attribute(record, sqs.WAITING_SINCE)
+    since = string_attributes(record).get(sqs.WAITING_SINCE)
     return redelivery.comeback(
-        seconds, receive_count=_receive_count(record),
+        seconds, receive_count=receive_count(record),
         max_receives=sqs.max_receives(queue_url) if can_requeue else None,
         waiting_since=parse_time(since) if since else None, now=_now(),
         can_requeue=can_requeue)
@@ -188,40 +189,13 @@ def _plan(record: SQSRecord, queue_url: str, seconds: float, *,
 
 def _send_anew(record: SQSRecord, queue_url: str, body: str,
                plan: redelivery.Comeback) -> str:
-    attributes = {name: value for name, value in (
-        (name, _string_attribute(record, name)) for name in _attribute_names(record))
-        if value is not None}
+    attributes = string_attributes(record)
     attributes[sqs.WAITING_SINCE] = iso(plan.waiting_since)
     attributes[sqs.REQUEST_ID] = request_id_of(record) or ""
     sent_as = sqs.send_anew(queue_url, body, attributes, plan.seconds)
     runtime.logger.info("message %s waits %d s more as message %s (waiting since %s)",
                         message_id(record), plan.seconds, sent_as, iso(plan.waiting_since))
     return sent_as
-
-
-def _receive_count(record: SQSRecord) -> int:
-    attributes = record.get("attributes")
-    found = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
-    try:
-        return int(found) if found is not None else 1
-    except (TypeError, ValueError):
-        return 1
-
-
-def _attribute_names(record: SQSRecord) -> list[str]:
-    found = record.get("messageAttributes")
-    return [str(name) for name in found] if isinstance(found, dict) else []
-
-
-def _string_attribute(record: SQSRecord, name: str) -> str | None:
-    if not isinstance(record.raw_event, dict):  # unreadable: the request rejects it
-        return None
-    found = record.get("messageAttributes")
-    value = found.get(name) if isinstance(found, dict) else None
-    if not isinstance(value, dict) or value.get("dataType") != "String":
-        return None
-    text = value.get("stringValue")
-    return text if isinstance(text, str) and text else None
 
 
 def _now() -> dt.datetime:

@@ -82,6 +82,26 @@ def message_id(record: SQSRecord) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def string_attributes(record: SQSRecord) -> dict[str, str]:
+    """The record's message attributes of type String that hold text (none if unreadable)."""
+    found = record.get("messageAttributes") if isinstance(record.raw_event, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    return {str(name): value["stringValue"] for name, value in found.items()
+            if isinstance(value, dict) and value.get("dataType") == "String"
+            and isinstance(value.get("stringValue"), str) and value["stringValue"]}
+
+
+def receive_count(record: SQSRecord) -> int:
+    """How many times SQS has handed this message out, this time included (1 if unknown)."""
+    attributes = record.get("attributes") if isinstance(record.raw_event, dict) else None
+    found = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    try:
+        return int(found) if found is not None else 1
+    except (TypeError, ValueError):
+        return 1
+
+
 def sqs_request(record: SQSRecord, index: int) -> object:
     """The request in the ``index``-th record of an SQS event: its JSON body, unwrapped."""
     if not isinstance(record.raw_event, dict):
