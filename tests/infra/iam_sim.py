@@ -30,6 +30,7 @@ KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 S3_VIA = f"s3.{REGION}.amazonaws.com"
 SM_VIA = f"secretsmanager.{REGION}.amazonaws.com"
 ALLOWED = "Allowed"
+THE_STACKS = object()  # Stack.ask: the resource's policy as the stack holds it
 
 # What a Ref and a GetAtt of each resource type give once deployed (CloudFormation's rules),
 # with made-up but well-formed physical names.
@@ -265,7 +266,8 @@ class Stack:
             elif kind == "AWS::Events::EventBusPolicy":
                 bus = props.get("EventBusName", "default")
                 if resource_arn.endswith(f":event-bus/{bus}"):
-                    statements.append({"Sid": props.get("StatementId"), **props["Statement"]})
+                    sid = {"Sid": props["StatementId"]} if props.get("StatementId") else {}
+                    statements.append({**sid, **props["Statement"]})
             elif kind == "AWS::SQS::QueuePolicy":
                 for url in as_list(props["Queues"]):
                     if resource_arn.endswith(":" + url.rsplit("/", 1)[-1]) and \
@@ -283,8 +285,10 @@ class Stack:
     # -- requests
     def ask(self, principal: Principal, action: str, resource: str,
             context: dict[str, Any] | None = None, *, resource_account: str | None = None,
-            resource_policy: dict[str, Any] | None = None) -> Ask:
-        policy = self.resource_policy(resource) if resource_policy is None else resource_policy
+            resource_policy: dict[str, Any] | object | None = THE_STACKS) -> Ask:
+        """`resource_policy`: the stack's for `resource` (default), or this one (None: none)."""
+        policy = (self.resource_policy(resource) if resource_policy is THE_STACKS
+                  else resource_policy)
         simulation: dict[str, Any] = {
             "request": {
                 "principal": principal.arn,
@@ -302,7 +306,7 @@ class Stack:
                 if principal.scps else []),
             "resourceControlPolicies": [],
         }
-        if policy is not None:
+        if isinstance(policy, dict):
             simulation["resourcePolicy"] = policy
         return Ask(principal, action, resource, simulation)
 
