@@ -355,7 +355,7 @@ def test_endless_throttling_ends_in_a_useful_error(
     message = str(caught.value)
     assert f"example.com ({zone.id})" in message
     assert "_acme-challenge.example.com" in message
-    assert "5 Route 53 requests per second" in message
+    assert "10 Route 53 requests per second (burst 50)" in message
     assert calls.made["ChangeResourceRecordSets"] == FAST_THROTTLE.attempts
     # The renewal comes back in minutes (the queue's 90-minute timeout otherwise).
     assert caught.value.retry_after == THROTTLED_COMEBACK_SECONDS

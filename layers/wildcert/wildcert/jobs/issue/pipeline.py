@@ -40,7 +40,7 @@ from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import ApiQuota, ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
@@ -89,8 +89,11 @@ class Services:
     teams: Teams = NO_TEAMS
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
+        quota = ApiQuota(self.settings.route53_requests_per_second,
+                         self.settings.route53_request_burst)
         return ChallengeRecords(
-            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl
+            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
+            quota=quota,
         )
 
     @property
@@ -121,7 +124,7 @@ class Services:
     def zones(self) -> list[HostedZone]:
         ids = self.settings.allowed_zone_ids
         # Zone names never change in practice; one ListHostedZones per container is plenty
-        # under Route 53's account-wide five requests per second.
+        # under Route 53's account-wide request limit.
         if ids not in _ZONES:
             _ZONES[ids] = self.route53.allowed_zones(ids)
         return _ZONES[ids]
