@@ -75,10 +75,14 @@ INSYNC_MAX_POLL = 15.0
 
 @dataclass(frozen=True)
 class HostedZone:
-    """A public hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot."""
+    """A hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot.
+
+    A private zone (split-horizon DNS: answered only inside its VPCs) is kept to explain
+    refusals and is never written: the CA's validation servers cannot see it."""
 
     id: str
     name: str
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,30 +350,32 @@ class ChallengeRecords:
 
     def allowed_zones(self, zone_ids: Sequence[str]) -> list[HostedZone]:
         """The public zones among `zone_ids`, from one paginated ListHostedZones."""
+        return [z for z in self.listed_zones(zone_ids) if not z.private]
+
+    def listed_zones(self, zone_ids: Sequence[str]) -> list[HostedZone]:
+        """Every zone `zone_ids` names, private ones marked, from one paginated
+        ListHostedZones; a private zone is logged with what happens to its names."""
         wanted = list(dict.fromkeys(bare_zone_id(z) for z in zone_ids if z.strip()))
         found: dict[str, HostedZone] = {}
-        private: list[str] = []
         try:
             for page in self._zone_pages():
                 for zone in page.get("HostedZones", []):
                     zone_id = bare_zone_id(zone["Id"])
-                    if zone_id not in wanted:
-                        continue
-                    if zone.get("Config", {}).get("PrivateZone"):
-                        private.append(zone_id)
-                        continue
-                    found[zone_id] = HostedZone(zone_id, canonical_name(zone["Name"]))
+                    if zone_id in wanted:
+                        found[zone_id] = HostedZone(
+                            zone_id, canonical_name(zone["Name"]),
+                            private=bool(zone.get("Config", {}).get("PrivateZone")))
         except (ClientError, BotoCoreError) as error:
             raise Route53Error(self._explain(error, doing="list the hosted zones")) from error
-        if private:
-            log.warning("skipping private hosted zones %s: ACME cannot see them", private)
-        missing = [z for z in wanted if z not in found and z not in private]
+        missing = [z for z in wanted if z not in found]
         if missing:
             raise Route53Error(
                 f"ALLOWED_ZONES names hosted zone(s) {', '.join(missing)} that this account's "
                 "Route 53 does not have: fix ALLOWED_ZONES (IDs look like Z0123456789ABC)."
             )
-        return [found[z] for z in wanted if z in found]
+        zones = [found[z] for z in wanted]
+        _log_private(zones)
+        return zones
 
     def name_servers(self, zone: HostedZone) -> list[str]:
         try:
@@ -580,10 +586,30 @@ def _record_set(zone: HostedZone, name: str, rrset: Mapping[str, Any]) -> Record
     return RecordSet(name, int(rrset["TTL"]), raw)
 
 
+def _log_private(zones: Sequence[HostedZone]) -> None:
+    public = {z.name: z for z in zones if not z.private}
+    for zone in zones:
+        twin = public.get(zone.name)
+        if not zone.private:
+            continue
+        if twin is not None:
+            log.info("hosted zone %s: the public zone %s is used, the private zone %s "
+                     "(split-horizon) is never written", zone.name, twin.id, zone.id)
+        else:
+            log.warning("hosted zone %s (%s) is private: never written; names only in it "
+                        "are refused (the CA cannot see a private zone)", zone.name, zone.id)
+
+
 def _by_zone(records: Sequence[ChallengeRecord]) -> dict[HostedZone, dict[str, list[str]]]:
     grouped: dict[HostedZone, dict[str, list[str]]] = {}
     for record in records:
         name = canonical_name(record.name)
+        if record.zone.private:
+            raise Route53Error(
+                f"{name} would be written to hosted zone {record.zone.name} "
+                f"({record.zone.id}), which is private: wildcert never writes a private zone "
+                "(the CA cannot see it). Use a public hosted zone of that name."
+            )
         if not in_zone(name, record.zone):
             raise Route53Error(
                 f"{name} is not inside hosted zone {record.zone.name} ({record.zone.id}): "
