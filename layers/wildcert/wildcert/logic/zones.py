@@ -5,10 +5,7 @@ Pure: no AWS calls. The caller passes the names of the zones it may use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TypeVar
-
-Zone = TypeVar("Zone")
+from collections.abc import Iterable
 
 
 def canonical_name(name: str) -> str:
@@ -41,15 +38,3 @@ def zone_for(name: str, zone_names: Iterable[str]) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def zone_of_each(domains: Iterable[str], zones: Mapping[str, Zone]) -> dict[str, Zone]:
-    """The zone of each name to prove, chosen once (`zone_for`), keyed by the name the CA
-    validates: a wildcard's record lives at its base. `zones` maps zone names to the caller's
-    zones; a name no zone covers is left out."""
-    chosen: dict[str, Zone] = {}
-    for domain in domains:
-        zone_name = zone_for(domain, zones)
-        if zone_name is not None:
-            chosen[domain.removeprefix("*.")] = zones[zone_name]
-    return chosen

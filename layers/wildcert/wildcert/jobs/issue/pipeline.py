@@ -53,7 +53,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import zone_of_each
+from wildcert.logic.zones import zone_for
 
 if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
     from wildcert.adapters.acme import AcmeSession, Order
@@ -103,7 +103,7 @@ class Issuer:
         ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
         account = self._bucket_precheck(request, ahead)
         self._caa(request, account)
-        zone_of = zone_of_each(request.domains, {z.name: z for z in zones})
+        zone_of = _zones_by_identifier(request, zones)
         safety = self.safety
         try:
             with safety.lease(request) as held:
@@ -131,7 +131,7 @@ class Issuer:
     # -- the steps, in pipeline order ---------------------------------------------------------
     @in_stage("precheck")
     def _zones(self) -> list[HostedZone]:
-        return self.services.zones()
+        return self.services.listed_zones()
 
     def _who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
@@ -146,7 +146,8 @@ class Issuer:
     def _validate(self, ask: Ask, zones: Sequence[HostedZone],
                   team: Team | None) -> CertificateRequest:
         try:
-            request = parse_request(ask.raw, [z.name for z in zones],
+            request = parse_request(ask.raw, [z.name for z in zones if not z.private],
+                                    private_zone_names=[z.name for z in zones if z.private],
                                     endpoint_ports=self.settings.endpoint_ports,
                                     namespace=team.namespace if team else "")
         except RequestRejected as rejected:
@@ -361,6 +362,24 @@ class Issuer:
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
                "eventbridge": "no team"}
+
+
+def _zones_by_identifier(request: CertificateRequest,
+                         zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
+    """The zone of each name to prove, chosen once: a wildcard's record lives at its base.
+    Only public zones: a private one of the same name is never written."""
+    by_name = {z.name: z for z in zones if not z.private}
+    private = {z.name: z for z in zones if z.private}
+    chosen: dict[str, HostedZone] = {}
+    for domain in request.domains:
+        zone_name = zone_for(domain, by_name)
+        if zone_name is not None:
+            zone = chosen[domain.removeprefix("*.")] = by_name[zone_name]
+            hidden = zone_for(domain, private)
+            if hidden is not None and len(hidden) >= len(zone_name):
+                logger.info("zone: %s goes to the public zone %s (%s), not the private zone "
+                            "%s (%s)", domain, zone.name, zone.id, hidden, private[hidden].id)
+    return chosen
 
 
 def _challenge_records(order: Order,

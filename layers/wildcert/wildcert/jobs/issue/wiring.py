@@ -15,7 +15,7 @@ from wildcert.adapters.bucket.leases import InFlight
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import ApiQuota, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams
 from wildcert.settings import Settings
@@ -31,8 +31,11 @@ class Services:
     teams: Teams = NO_TEAMS
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
+        quota = ApiQuota(self.settings.route53_requests_per_second,
+                         self.settings.route53_request_burst)
         return ChallengeRecords(
-            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl
+            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
+            quota=quota,
         )
 
     @property
@@ -61,11 +64,16 @@ class Services:
         return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
 
     def zones(self) -> list[HostedZone]:
+        """The public zones requests may use."""
+        return [z for z in self.listed_zones() if not z.private]
+
+    def listed_zones(self) -> list[HostedZone]:
+        """Every zone the settings name, private ones marked (never written)."""
         ids = self.settings.allowed_zone_ids
         # Zone names never change in practice; one ListHostedZones per container is plenty
-        # under Route 53's account-wide five requests per second.
+        # under Route 53's account-wide request limit.
         if ids not in _ZONES:
-            _ZONES[ids] = self.route53.allowed_zones(ids)
+            _ZONES[ids] = self.route53.listed_zones(ids)
         return _ZONES[ids]
 
 
