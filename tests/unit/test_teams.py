@@ -158,6 +158,14 @@ def test_an_event_from_no_team_or_a_foreign_account_is_refused(
     assert f"(rule: {rule})" in str(found)
 
 
+def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(policy: Teams) -> None:
+    queue = "arn:aws:sqs:eu-west-1:210987654321:beta-own"
+    for policy_in_force in (policy, teams.NO_TEAMS):
+        found = teams.identify(policy_in_force, Requester("other-queue", source=queue))
+        assert isinstance(found, Refusal) and found.rule == teams.QUEUE_NOT_ALLOWED
+        assert queue in found.message and "renewal queue" in found.message
+
+
 def test_without_teams_every_event_is_refused() -> None:
     found = teams.identify(teams.NO_TEAMS, Requester("eventbridge", "123456789012",
                                                      "wildcert.team.alpha"))

@@ -46,6 +46,7 @@ MAX_CAP = 100_000
 
 # The rules a request can break, as outcomes, Slack and events name them.
 UNKNOWN_SOURCE = "unknown-source"
+QUEUE_NOT_ALLOWED = "queue-not-allowed"
 ACCOUNT_NOT_ALLOWED = "account-not-allowed"
 SUFFIX_NOT_ALLOWED = "suffix-not-allowed"
 APEX_NOT_ALLOWED = "apex-not-allowed"
@@ -253,8 +254,14 @@ def _under(name: str, suffix: str) -> bool:
 def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
     """The team an EventBridge event comes from, or why it comes from none; None otherwise.
 
-    A direct invoke is the operators; a queue message acts for the stored certificate's owner.
+    A direct invoke is the operators; a message of the renewal queue acts for the stored
+    certificate's owner; a message of any other queue is refused: nothing says who sent it.
     """
+    if requester.kind == "other-queue":
+        return Refusal(QUEUE_NOT_ALLOWED, (
+            f"the SQS message comes from {show(requester.source)}, not the renewal queue; the "
+            "issuer takes messages of the renewal queue only (teams ask with an EventBridge "
+            "event, docs/TEAMS.md)"))
     if requester.kind != "eventbridge":
         return None
     team = teams.for_source(requester.source)
