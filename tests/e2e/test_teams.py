@@ -36,7 +36,7 @@ from tests.e2e.support import (
     zone_ids,
 )
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 # Fault rules (the rate limit, an event bus outage) are this module's own.
 pytestmark = pytest.mark.usefixtures("fresh_faults")

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
 from wildcert.adapters import aws, sqs
-from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
+from wildcert.jobs.issue.pipeline import Issuer
+from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import redelivery
 from wildcert.logic.request import DIRECT, Requester, is_eventbridge
 from wildcert.logic.request.envelope import (
