@@ -100,18 +100,19 @@ class Issuer:
         self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
-        ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
-        account = self._bucket_precheck(request, ahead)
+        ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca),
+                                team=self._account_team(ask))
+        account = self._bucket_precheck(request, current, ahead)
         self._caa(request, account)
         zone_of = _zones_by_identifier(request, zones)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session = self._acme_session(account, ahead)
-                replaces = self._replaces(session, current)
+                session, account = self._acme_session(account, ahead)
+                replaces = self._replaces(session, current, account)
                 issued = safety.recover(session, held, request)
                 if issued is None:
-                    order = self._order(session, request, replaces)
+                    order = self._order(session, request, replaces, account)
                     key = generate_key(request.key_type)
                     records = _challenge_records(order, zone_of)
                     safety.journal(held, order, key, records)
@@ -121,7 +122,8 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(ask, request, issued, current, session)
+                meta, location = self._store(ask, request, issued, current, session,
+                                             account=account)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
@@ -196,7 +198,12 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
 
-    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart) -> AccountRecord:
+    def _account_team(self, ask: Ask) -> str | None:
+        """Whose ACME account orders: the certificate's owning team's; else the operators'."""
+        return ask.owner if self.services.teams.get(ask.owner) else None
+
+    def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
+                         ahead: HeadStart) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
@@ -204,11 +211,14 @@ class Issuer:
         with stage("precheck"):
             ahead.probe.result()
             account = ahead.account.result() or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode()))
+                AccountRecord(directory, new_account_key_pem().decode(), team=ahead.team))
             cooldowns = ahead.cooldowns.result()
-        logger.info("bucket precheck: writable, account key for %s", directory)
+        logger.info("bucket precheck: writable, %s account key for %s",
+                    f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        held = ratelimit.holding(cooldowns, request.domains, now)
+        renewal = _exempt_as(current, request, account, now)
+        held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
+                                 renewal=renewal)
         if held is not None:
             raise StageFailure(
                 "acme",
@@ -232,32 +242,42 @@ class Issuer:
             raise Refused("precheck", problems)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart) -> AcmeSession:
+    def _acme_session(self, account: AccountRecord,
+                      ahead: HeadStart) -> tuple[AcmeSession, AccountRecord]:
         session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
             url = session.register(self.settings.contact_email)
-            self.services.store.update_account(dataclasses.replace(account, account_url=url))
-        return session
+            account = dataclasses.replace(account, account_url=url)
+            self.services.store.update_account(account)
+        return session, account
 
     @in_stage("acme")
-    def _replaces(self, session: AcmeSession, current: StoredCertificate | None) -> str | None:
-        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
+    def _replaces(self, session: AcmeSession, current: StoredCertificate | None,
+                  account: AccountRecord) -> str | None:
+        """The ARI CertID of the certificate this order renews, if the CA speaks ARI and the
+        certificate was ordered by this account (the CA refuses to let another account's order
+        replace it)."""
         if current is None or not current.extra.get("ari_id"):
+            return None
+        if not _ordered_by(current, account):
+            logger.info("order: %s was ordered by another ACME account; no replaces",
+                        current.name)
             return None
         return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
     @in_stage("acme")
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               replaces: str | None) -> Order:
+               replaces: str | None, account: AccountRecord) -> Order:
         profile = self.settings.acme_profile
         session.check_profile(profile)
         try:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                raise self._rate_limited(exc, session.directory_url, request) from exc
+                raise self._rate_limited(exc, session.directory_url, request,
+                                         account.team) from exc
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -302,8 +322,8 @@ class Issuer:
         return fullchain
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
-               current: StoredCertificate | None,
-               session: AcmeSession) -> tuple[StoredCertificate, str]:
+               current: StoredCertificate | None, session: AcmeSession, *,
+               account: AccountRecord) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -315,6 +335,8 @@ class Issuer:
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
             "requester": ask.requester.as_json(),
+            # Which ACME account ordered it: only that account's order may `replace` it.
+            **({"acme_account": account.account_url} if account.account_url else {}),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
@@ -322,8 +344,8 @@ class Issuer:
         return meta, location
 
     # -- what the steps share -----------------------------------------------------------------
-    def _rate_limited(self, exc: AcmeError, directory: str,
-                      request: CertificateRequest) -> StageFailure:
+    def _rate_limited(self, exc: AcmeError, directory: str, request: CertificateRequest,
+                      team: str | None) -> StageFailure:
         """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said.
 
         The request is deferred, not failed. Runs that passed the cooldown check just before
@@ -331,7 +353,7 @@ class Issuer:
         """
         now = self.now()
         cooldown = ratelimit.cooldown_after(exc.detail, exc.retry_after, request.domains, now,
-                                            str(exc))
+                                            str(exc), account=team or "")
         scope, wait = cooldown.scope.describe(), (cooldown.until - now).total_seconds()
         logger.warning("rate limit: the CA limited %s until %s", scope, iso(cooldown.until))
         started = True
@@ -358,6 +380,35 @@ class Issuer:
         except (AcmeError, ari.InvalidRenewalInfo) as exc:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
+
+
+def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
+    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
+    operators' default account (before each team had its own)."""
+    recorded = current.extra.get("acme_account")
+    if recorded:
+        return bool(recorded == account.account_url)
+    return account.team is None
+
+
+def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
+               account: AccountRecord, now: dt.datetime) -> str | None:
+    """What the CA exempts this order from (logic.ratelimit): a renewal of the stored exact
+    set; an ARI renewal (this account's `replaces`, inside the CA's window) from everything."""
+    if current is None:
+        return None
+    window = current.extra.get("ari")
+    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
+            and _ordered_by(current, account)
+            and set(current.domains) & set(request.domains)):
+        try:
+            if ari.RenewalInfo.from_json(window).start <= now:
+                return ratelimit.ARI_RENEWAL
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable window exempts nothing
+    same_set = sorted(d.lower() for d in current.domains) == sorted(
+        d.lower() for d in request.domains)
+    return ratelimit.SET_RENEWAL if same_set else None
 
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
