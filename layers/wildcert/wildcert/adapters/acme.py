@@ -190,6 +190,26 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, errors.BadNonce | errors.MissingNonce)
 
 
+def _is_unavailable(error: BaseException, response: requests.Response | None) -> bool:
+    """The CA could not serve the request (as opposed to refusing it)."""
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return True
+    if isinstance(error, messages.Error) and error.code == "serverInternal":
+        return True
+    if isinstance(error, errors.BadNonce | errors.MissingNonce):
+        return False
+    return response is not None and response.status_code >= 500
+
+
+@dataclass(frozen=True)
+class ExternalAccount:
+    """An External Account Binding credential (RFC 8555 §7.3.4): the CA's key id and the
+    base64url HMAC key it issued with it."""
+
+    kid: str
+    hmac_key: str
+
+
 def account_jwk(key_pem: bytes) -> jose.JWK:
     return jose.JWK.load(key_pem)
 
@@ -248,6 +268,7 @@ class AcmeSession:
             code=code,
             retry_after=retry_after,
             detail=exc.detail if isinstance(exc, messages.Error) else None,
+            unavailable=_is_unavailable(exc, self.http.last_response),
         )
 
     def _signed(self, what: str, url: str,
@@ -319,10 +340,23 @@ class AcmeSession:
             uri=account_url, body=messages.Registration()
         )
 
-    def register(self, email: str | None) -> str:
-        """Create the account (or find the existing one for this key); return its URL."""
+    @property
+    def requires_external_account(self) -> bool:
+        meta = getattr(self.directory, "meta", None)
+        return bool(getattr(meta, "external_account_required", False))
+
+    def register(self, email: str | None, external: ExternalAccount | None = None) -> str:
+        """Create the account (or find the existing one for this key); return its URL.
+
+        `external` binds it to the CA's account (EAB), which CAs other than Let's Encrypt
+        require; the HMAC key signs the binding and goes nowhere else.
+        """
+        binding = None
+        if external is not None:
+            binding = messages.ExternalAccountBinding.from_data(
+                self.key.public_key(), external.kid, external.hmac_key, self.directory)
         registration = messages.NewRegistration.from_data(
-            email=email, terms_of_service_agreed=True
+            email=email, terms_of_service_agreed=True, external_account_binding=binding
         )
 
         def create() -> str:

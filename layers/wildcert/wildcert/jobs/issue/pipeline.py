@@ -42,9 +42,11 @@ from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
-from wildcert.logic import ari, ratelimit, teams
+from wildcert.logic import ari, cas, ratelimit, teams
+from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import (
     IssuedSet,
     PrivateKey,
@@ -213,17 +215,39 @@ class Issuer:
         if current is not None and reason:
             return self._skipped(ask, request, current, reason)
         self._caps(ask, team, request, current)
-        ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
-        account = self._bucket_precheck(request, ahead)
-        self._caa(request, account)
         zone_of = _zones_by_identifier(request, zones)
+        *preferred, last = self._cas(team, request)
+        passed: list[str] = []
+        for ca in preferred:
+            try:
+                return self._issue_at(ca, ask, request, current, zone_of)
+            except StageFailure as failure:
+                if not self._fails_over(failure):
+                    raise
+                logger.warning("failover: CA %s is unavailable (%s); trying the next CA",
+                               ca.name, failure.message)
+                passed.append(f"{ca.name}: {failure.message}")
+        try:
+            return self._issue_at(last, ask, request, current, zone_of)
+        except StageFailure as failure:
+            if passed:
+                failure.message += " (CAs tried before it: " + " | ".join(passed) + ")"
+            raise
+
+    def _issue_at(self, ca: Ca, ask: Ask, request: CertificateRequest,
+                  current: StoredCertificate | None,
+                  zone_of: Mapping[str, HostedZone]) -> Outcome:
+        """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
+        ahead = HeadStart.begin(self.services, ca.directory_url)
+        account = self._bucket_precheck(request, ahead, ca)
+        self._caa(request, account, ca)
         try:
             with self._lease(request) as held:
-                session = self._acme_session(account, ahead)
-                replaces = self._replaces(session, current)
+                session = self._acme_session(account, ahead, ca)
+                replaces = self._replaces(session, current, ca)
                 issued = self._recover(session, held, request)
                 if issued is None:
-                    order = self._order(session, request, replaces)
+                    order = self._order(session, request, replaces, ca)
                     key = generate_key(request.key_type)
                     records = _challenge_records(order, zone_of)
                     self._journal(held, order, key, records)
@@ -233,11 +257,29 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = self._verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(ask, request, issued, current, session)
+                meta, location = self._store(ask, request, issued, current, session, ca=ca)
         except Busy as busy:
             return self._busy(ask, request, busy)
         return self._issued(ask, request, meta, location, issued, renewal=current is not None,
-                            replaces=replaces, recovered=held.recovered)
+                            replaces=replaces, recovered=held.recovered, ca=ca)
+
+    def _cas(self, team: Team | None, request: CertificateRequest) -> tuple[Ca, ...]:
+        """The CAs this request may use, most preferred first (teams.toml may narrow them)."""
+        usable = cas.usable(self.settings.cas_for(request.ca), team.acme_cas if team else None)
+        if not usable:
+            assert team is not None  # only a team's list can leave none
+            raise Refused("policy", [f"team {team.id} may use none of the deployment's CAs "
+                                     f"({', '.join(c.name for c in self.settings.cas)}); "
+                                     "fix acme_cas in teams.toml"])
+        return usable
+
+    def _fails_over(self, failure: StageFailure) -> bool:
+        """The CA could not serve (or asked for a wait longer than the request has left)."""
+        cause = failure.__cause__
+        unavailable = isinstance(cause, AcmeError) and cause.unavailable
+        wait = failure.retry_after if failure.deferred else None
+        return cas.fails_over(unavailable=unavailable, wait=wait,
+                              remaining=self.deadline.remaining())
 
     # -- the steps, in pipeline order ---------------------------------------------------------
     @in_stage("precheck")
@@ -325,11 +367,12 @@ class Issuer:
             logger.info("caps: forced reissue %d of %d today for team %s", count,
                         team.max_forced_per_day, team.id)
 
-    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart) -> AccountRecord:
+    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart,
+                         ca: Ca) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
-        directory = self.settings.directory_for(request.ca)
+        directory = ca.directory_url
         with stage("precheck"):
             ahead.probe.result()
             account = ahead.account.result() or store.create_account(
@@ -342,22 +385,23 @@ class Issuer:
             last = max(waiting, key=lambda c: c.until)
             raise StageFailure(
                 "acme",
-                f"the CA rate-limited {last.scope.describe()} until {last.until.isoformat()}; "
+                f"CA {ca.name} rate-limited {last.scope.describe()} until "
+                f"{last.until.isoformat()}; "
                 "the request waits instead of spending another order",
                 retry_after=(last.until - now).total_seconds(), deferred=True,
             )
         return account
 
-    def _caa(self, request: CertificateRequest, account: AccountRecord) -> None:
+    def _caa(self, request: CertificateRequest, account: AccountRecord, ca: Ca) -> None:
         with stage("precheck"):
             problems = caa_preflight(
                 request.domains,
                 resolver_address=self.settings.dns_server_override,
-                identities=self.settings.caa_identities,
+                identities=ca.caa_identities,
                 account_uri=account.account_url,
                 deadline=self.deadline,
             )
-        logger.info("caa: %s", "; ".join(problems) if problems else "the CA may issue")
+        logger.info("caa: %s", "; ".join(problems) if problems else f"CA {ca.name} may issue")
         if problems:
             raise Refused("precheck", problems)
 
@@ -384,19 +428,24 @@ class Issuer:
         self._let_go(leases, lease, keep_order=False)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart) -> AcmeSession:
+    def _acme_session(self, account: AccountRecord, ahead: HeadStart, ca: Ca) -> AcmeSession:
         session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
-            url = session.register(self.settings.contact_email)
+            url = register(session, ca, self.settings.contact_email,
+                           lambda: self.services.client_factory("secretsmanager"))
             self.services.store.update_account(dataclasses.replace(account, account_url=url))
         return session
 
     @in_stage("acme")
-    def _replaces(self, session: AcmeSession, current: StoredCertificate | None) -> str | None:
-        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
+    def _replaces(self, session: AcmeSession, current: StoredCertificate | None,
+                  ca: Ca) -> str | None:
+        """The ARI CertID of the certificate this order renews, if the CA speaks ARI and
+        issued it: `replaces` names a certificate of the CA it is sent to (RFC 9773 §5)."""
         if current is None or not current.extra.get("ari_id"):
+            return None
+        if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
             return None
         return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
@@ -437,8 +486,8 @@ class Issuer:
 
     @in_stage("acme")
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               replaces: str | None) -> Order:
-        profile = self.settings.acme_profile
+               replaces: str | None, ca: Ca) -> Order:
+        profile = ca.profile
         session.check_profile(profile)
         try:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
@@ -524,8 +573,8 @@ class Issuer:
         return issued
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
-               current: StoredCertificate | None,
-               session: AcmeSession) -> tuple[StoredCertificate, str]:
+               current: StoredCertificate | None, session: AcmeSession, *,
+               ca: Ca) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -536,6 +585,8 @@ class Issuer:
             **({"endpoints": endpoints} if endpoints else {}),
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            "acme_ca": ca.name,
+            "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
         })
         with stage("storage"):
@@ -545,7 +596,7 @@ class Issuer:
 
     def _issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                 location: str, issued: IssuedSet, *, renewal: bool,
-                replaces: str | None, recovered: bool) -> Outcome:
+                replaces: str | None, recovered: bool, ca: Ca) -> Outcome:
         outcome = Outcome("issued", request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
@@ -554,10 +605,12 @@ class Issuer:
             "recovered": recovered,
             "replaces": replaces,
             "ca": request.ca,
+            "acme_ca": ca.name,
+            "fallback": ca != self.settings.cas_for(request.ca)[0],
             **ask.about(),
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
-                               meta.serial, renewal=renewal, team=ask.team_id)
+                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
         return self._tell(ask, outcome, "renewed" if renewal else "issued", message)
 
     def _busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
@@ -717,6 +770,8 @@ def _event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
         "not_after": details.get("not_after"),
         "location": details.get("location"),
         "ca": ask.request.ca if ask.request else None,
+        "acme_ca": details.get("acme_ca"),
+        "fallback": details.get("fallback"),
         "stage": details.get("stage"),
         "reason": details.get("message") or details.get("reason"),
         "rules": list(details.get("rules") or []),
