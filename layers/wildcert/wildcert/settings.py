@@ -61,6 +61,9 @@ class Settings:
     event_bus_name: str | None = None
     # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
     teams_file: str | None = None
+    # The CloudWatch namespace of wildcert's metrics (one per stack, so staging and production
+    # never add up).
+    metrics_namespace: str = "wildcert"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -174,6 +177,7 @@ TEXTS = {
     "renewal_queue_url": "RENEWAL_QUEUE_URL",
     "event_bus_name": "EVENT_BUS_NAME",
     "teams_file": "TEAMS_FILE",
+    "metrics_namespace": "METRICS_NAMESPACE",
 }
 NUMBERS = {
     "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),

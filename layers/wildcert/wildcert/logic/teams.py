@@ -50,6 +50,7 @@ NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
 STAGING_NOT_ALLOWED = "staging-not-allowed"
 CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
 FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+TEAMS_POLICY_BROKEN = "teams-policy-broken"
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,11 @@ class Team:
 
 @dataclass(frozen=True)
 class Teams:
+    """The teams' policy. With `problems` it is broken: no team request is taken, and
+    `teams` holds what could be read, for what needs no trust (whose channel, whose name)."""
+
     teams: Mapping[str, Team]
+    problems: tuple[str, ...] = ()
 
     def get(self, team_id: str | None) -> Team | None:
         return self.teams.get(team_id) if team_id else None
@@ -108,8 +113,9 @@ class Refusal:
 class TeamsError(ValueError):
     """The policy file is wrong; `problems` lists every problem found."""
 
-    def __init__(self, where: str, problems: Sequence[str]):
+    def __init__(self, where: str, problems: Sequence[str], found: Sequence[Team] = ()):
         self.problems = tuple(problems)
+        self.found = tuple(found)  # the teams that could be read, problems and all
         listed = "\n".join(f"- {p}" for p in self.problems)
         super().__init__(f"{where} has {len(self.problems)} problem(s):\n{listed}")
 
@@ -136,8 +142,13 @@ def parse_teams(text: str, where: str = "teams.toml") -> Teams:
               if (team := _team(team_id, table, problems)) is not None]
     problems.extend(_overlaps(parsed))
     if problems:
-        raise TeamsError(where, problems)
+        raise TeamsError(where, problems, parsed)
     return Teams({team.id: team for team in parsed})
+
+
+def broken(problems: Sequence[str], found: Sequence[Team] = ()) -> Teams:
+    """A policy with problems: it refuses every team request and keeps what could be read."""
+    return Teams({team.id: team for team in found}, problems=tuple(problems))
 
 
 def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
@@ -251,6 +262,11 @@ def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
     """
     if requester.kind != "eventbridge":
         return None
+    if teams.problems:
+        return Refusal(TEAMS_POLICY_BROKEN, (
+            "wildcert's teams policy (teams.toml) has a problem the operators must fix, so no "
+            "team request is taken until then; renewals of existing certificates go on. The "
+            "operators have been told; send the request again once they have fixed it"))
     team = teams.for_source(requester.source)
     if team is None:
         return Refusal(UNKNOWN_SOURCE, (
