@@ -64,6 +64,10 @@ class Settings:
     # The CloudWatch namespace of wildcert's metrics (one per stack, so staging and production
     # never add up).
     metrics_namespace: str = "wildcert"
+    # Route 53's API limit for the whole account (10/s, burst 50 since 2026-07-30), shared
+    # with everything else there: it sizes the throttling backoff and is named in errors.
+    route53_requests_per_second: float = 10.0
+    route53_request_burst: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -188,4 +192,6 @@ NUMBERS = {
     "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
     "shortest_lifetime_days": Number("SHORTEST_LIFETIME_DAYS", 1.0, 3650.0),
     "archived_key_retention_days": Number("ARCHIVED_KEY_RETENTION_DAYS", 1, 36500, whole=True),
+    "route53_requests_per_second": Number("ROUTE53_REQUESTS_PER_SECOND", 1.0, 1000.0),
+    "route53_request_burst": Number("ROUTE53_REQUEST_BURST", 1, 10000, whole=True),
 }

@@ -41,7 +41,7 @@ CLIENT_SETTINGS: dict[str, Any] = {
     "user_agent_extra": "wildcert",
 }
 
-# wildcert.adapters.route53 retries Route 53 itself (throttling shares one 5 requests/s budget per
+# wildcert.adapters.route53 retries Route 53 itself (throttling shares one request budget per
 # account, and a conflicting change must be re-read, not resent); botocore retrying underneath
 # would multiply the attempts.
 OWN_RETRIES: dict[str, dict[str, Any]] = {

@@ -40,7 +40,7 @@ from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import ApiQuota, ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
@@ -89,8 +89,11 @@ class Services:
     teams: Teams = NO_TEAMS
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
+        quota = ApiQuota(self.settings.route53_requests_per_second,
+                         self.settings.route53_request_burst)
         return ChallengeRecords(
-            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl
+            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
+            quota=quota,
         )
 
     @property
@@ -119,11 +122,16 @@ class Services:
         return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
 
     def zones(self) -> list[HostedZone]:
+        """The public zones requests may use."""
+        return [z for z in self.listed_zones() if not z.private]
+
+    def listed_zones(self) -> list[HostedZone]:
+        """Every zone the settings name, private ones marked (never written)."""
         ids = self.settings.allowed_zone_ids
         # Zone names never change in practice; one ListHostedZones per container is plenty
-        # under Route 53's account-wide five requests per second.
+        # under Route 53's account-wide request limit.
         if ids not in _ZONES:
-            _ZONES[ids] = self.route53.allowed_zones(ids)
+            _ZONES[ids] = self.route53.listed_zones(ids)
         return _ZONES[ids]
 
 
@@ -242,7 +250,7 @@ class Issuer:
     # -- the steps, in pipeline order ---------------------------------------------------------
     @in_stage("precheck")
     def _zones(self) -> list[HostedZone]:
-        return self.services.zones()
+        return self.services.listed_zones()
 
     def _who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
@@ -257,7 +265,8 @@ class Issuer:
     def _validate(self, ask: Ask, zones: Sequence[HostedZone],
                   team: Team | None) -> CertificateRequest:
         try:
-            request = parse_request(ask.raw, [z.name for z in zones],
+            request = parse_request(ask.raw, [z.name for z in zones if not z.private],
+                                    private_zone_names=[z.name for z in zones if z.private],
                                     endpoint_ports=self.settings.endpoint_ports,
                                     namespace=team.namespace if team else "")
         except RequestRejected as rejected:
@@ -727,13 +736,19 @@ def _event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
 
 def _zones_by_identifier(request: CertificateRequest,
                          zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
-    """The zone of each name to prove, chosen once: a wildcard's record lives at its base."""
-    by_name = {z.name: z for z in zones}
+    """The zone of each name to prove, chosen once: a wildcard's record lives at its base.
+    Only public zones: a private one of the same name is never written."""
+    by_name = {z.name: z for z in zones if not z.private}
+    private = {z.name: z for z in zones if z.private}
     chosen: dict[str, HostedZone] = {}
     for domain in request.domains:
         zone_name = zone_for(domain, by_name)
         if zone_name is not None:
-            chosen[domain.removeprefix("*.")] = by_name[zone_name]
+            zone = chosen[domain.removeprefix("*.")] = by_name[zone_name]
+            hidden = zone_for(domain, private)
+            if hidden is not None and len(hidden) >= len(zone_name):
+                logger.info("zone: %s goes to the public zone %s (%s), not the private zone "
+                            "%s (%s)", domain, zone.name, zone.id, hidden, private[hidden].id)
     return chosen
 
 
