@@ -41,6 +41,8 @@ class Settings:
     propagation_timeout_seconds: float = 180.0
     record_ttl: int = 60
     renewal_queue_url: str | None = None
+    # The issuer takes SQS records from this queue only (their eventSourceARN); none: from none.
+    renewal_queue_arn: str | None = None
     expiry_warning_days: float = 14.0
     # Set only where the watch runs on a schedule: the sweep then leaves ARI moments further
     # away than this to the watch instead of looking a whole sweep interval ahead.
@@ -179,6 +181,7 @@ TEXTS = {
     "slack_webhook_secret": "SLACK_WEBHOOK_SECRET",
     "dns_server_override": "DNS_SERVER_OVERRIDE",
     "renewal_queue_url": "RENEWAL_QUEUE_URL",
+    "renewal_queue_arn": "RENEWAL_QUEUE_ARN",
     "event_bus_name": "EVENT_BUS_NAME",
     "teams_file": "TEAMS_FILE",
     "metrics_namespace": "METRICS_NAMESPACE",

@@ -4,6 +4,12 @@ Pure: the text of the policy file in, a `Teams` value (or every problem with the
 out; a request and what is stored in, the rules it breaks out. Reading the file is the
 runtime's job (`wildcert.runtime.teams`).
 
+The issuance asks two questions, each one call:
+    identify(teams, requester)  who is asking (before the request is read: a team's request
+                                is named in its namespace)
+    admit(asking, counts)       may that team have this request served: every rule of its
+                                policy, then its caps (counted through `counts`, the bucket)
+
     [teams.alpha]
     sources = ["wildcert.team.alpha"]       # EventBridge sources it sends with
     accounts = ["123456789012"]             # AWS accounts it sends from
@@ -27,7 +33,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
 from wildcert.logic.request.domains import normalise_domain
@@ -40,6 +46,7 @@ MAX_CAP = 100_000
 
 # The rules a request can break, as outcomes, Slack and events name them.
 UNKNOWN_SOURCE = "unknown-source"
+QUEUE_NOT_ALLOWED = "queue-not-allowed"
 ACCOUNT_NOT_ALLOWED = "account-not-allowed"
 SUFFIX_NOT_ALLOWED = "suffix-not-allowed"
 APEX_NOT_ALLOWED = "apex-not-allowed"
@@ -258,8 +265,14 @@ def _under(name: str, suffix: str) -> bool:
 def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
     """The team an EventBridge event comes from, or why it comes from none; None otherwise.
 
-    A direct invoke is the operators; a queue message acts for the stored certificate's owner.
+    A direct invoke is the operators; a message of the renewal queue acts for the stored
+    certificate's owner; a message of any other queue is refused: nothing says who sent it.
     """
+    if requester.kind == "other-queue":
+        return Refusal(QUEUE_NOT_ALLOWED, (
+            f"the SQS message comes from {show(requester.source)}, not the renewal queue; the "
+            "issuer takes messages of the renewal queue only (teams ask with an EventBridge "
+            "event, docs/TEAMS.md)"))
     if requester.kind != "eventbridge":
         return None
     if teams.problems:
@@ -343,3 +356,67 @@ def forced_cap(team: Team, day: str) -> Refusal:
     return Refusal(FORCED_PER_DAY_CAP_REACHED, (
         f"team {team.id} has used its {team.max_forced_per_day} forced reissue(s) for {day} "
         "(UTC); ask again tomorrow, or without force to renew only when due"))
+
+
+# -- admission: the one question the issuance asks about a team's request ---------------------
+
+
+@dataclass(frozen=True)
+class Asking:
+    """What the issuance knows when it asks whether `team` may have `request` served."""
+
+    team: Team
+    request: CertificateRequest
+    stored: bool  # a certificate is stored under the request's name
+    owner: str | None  # the stored certificate's team; None: the operators (or none stored)
+    orders: bool  # the request would be ordered (it is not answered by the stored certificate)
+    forcing: bool  # `force` is what makes it ordered (it counts towards the daily cap)
+    day: str  # today (UTC), ISO: forced reissues are counted per day
+    request_id: str | None  # the same request delivered again is counted once
+
+
+class Counts(Protocol):
+    """Where a team's caps are counted (the bucket: `adapters.bucket.teams.TeamLedger`)."""
+
+    def owned(self, team_id: str, *, cap: int | None = None) -> int: ...
+
+    def take_forced(self, team_id: str, day: str, limit: int,
+                    request_id: str | None = None) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer: admitted when nothing refuses; what was counted, for the log."""
+
+    refusals: tuple[Refusal, ...] = ()
+    owned: int | None = None  # certificates the team owns (asked for a new one)
+    forced: int | None = None  # forced reissues counted today, this one included
+
+    @property
+    def admitted(self) -> bool:
+        return not self.refusals
+
+
+def admit(asking: Asking, counts: Counts) -> Admission:
+    """May `asking.team` have its request served? Its policy first (names, hosts, key types,
+    CA), then, for a request that would be ordered, its caps: a new certificate within
+    `max_certificates`, a forced reissue within today's `max_forced_per_day` (taking one).
+
+    Counting happens only once the policy admits the request, and never for a request the
+    stored certificate answers. Errors of `counts` propagate (the caller names the stage).
+    """
+    team = asking.team
+    broken = refusals(team, asking.request, exists=asking.stored, owner=asking.owner)
+    if broken or not asking.orders:
+        return Admission(tuple(broken))
+    if not asking.stored:
+        owned = counts.owned(team.id, cap=team.max_certificates)
+        refusal = certificate_cap(team, owned)
+        return Admission(() if refusal is None else (refusal,), owned=owned)
+    if asking.forcing:
+        count = counts.take_forced(team.id, asking.day, team.max_forced_per_day,
+                                   asking.request_id)
+        if count is None:
+            return Admission((forced_cap(team, asking.day),))
+        return Admission(forced=count)
+    return Admission()
