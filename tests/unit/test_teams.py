@@ -224,6 +224,20 @@ def test_each_rule_is_named(policy: Teams) -> None:
     assert all(f"(rule: {r.rule})" in str(r) for r in found)
 
 
+def test_endpoints_must_be_the_teams_own_hosts(policy: Teams) -> None:
+    """Hosts inside the hosted zones are not enough: an endpoint is under one of the team's
+    suffixes (or is one), so the watch never reports on another team's servers for it."""
+    beta = policy.teams["beta"]
+    asked = request({"name": "beta.web", "domains": ["*.web.beta.example.net"],
+                     "endpoints": ["www.web.beta.example.net:443", "beta.example.net:443",
+                                   "login.alpha.example.com:443", "notbeta.example.net:443"]})
+    found = teams.refusals(beta, asked, exists=False, owner=None)
+    assert rules(found) == [teams.ENDPOINT_NOT_ALLOWED, teams.ENDPOINT_NOT_ALLOWED]
+    assert "'login.alpha.example.com:443' is not a host under a suffix of team beta" in str(
+        found[0])
+    assert "'notbeta.example.net:443'" in str(found[1])
+
+
 @pytest.mark.parametrize(("owner", "whose"), [("alpha", "team alpha"),
                                               (None, "the operators")])
 def test_a_name_owned_by_someone_else_is_refused_whatever_its_domains(

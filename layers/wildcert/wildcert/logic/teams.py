@@ -49,6 +49,7 @@ UNKNOWN_SOURCE = "unknown-source"
 QUEUE_NOT_ALLOWED = "queue-not-allowed"
 ACCOUNT_NOT_ALLOWED = "account-not-allowed"
 SUFFIX_NOT_ALLOWED = "suffix-not-allowed"
+ENDPOINT_NOT_ALLOWED = "endpoint-not-allowed"
 APEX_NOT_ALLOWED = "apex-not-allowed"
 WILDCARD_AT_SUFFIX_NOT_ALLOWED = "wildcard-at-suffix-not-allowed"
 KEY_TYPE_NOT_ALLOWED = "key-type-not-allowed"
@@ -310,6 +311,7 @@ def refusals(team: Team, request: CertificateRequest, *, exists: bool,
             f"the name {show(request.name)} is outside team {team.id}'s namespace: its names "
             f"start with {show(team.namespace)} (leave name out to get one)")))
     found.extend(_domain_refusals(team, request.domains))
+    found.extend(_endpoint_refusals(team, request.endpoints))
     if request.key_type not in team.key_types:
         found.append(Refusal(KEY_TYPE_NOT_ALLOWED, (
             f"key_type {show(request.key_type)} is not allowed for team {team.id}; use one of "
@@ -341,6 +343,16 @@ def _domain_refusals(team: Team, domains: Iterable[str]) -> list[Refusal]:
             found.append(Refusal(SUFFIX_NOT_ALLOWED, (
                 f"{show(domain)} is not under a suffix of team {team.id} ({suffixes})")))
     return found
+
+
+def _endpoint_refusals(team: Team, endpoints: Iterable[str]) -> list[Refusal]:
+    """An endpoint is one of the team's own hosts: at or under one of its suffixes."""
+    suffixes = ", ".join(show(s) for s in team.suffixes)
+    return [Refusal(ENDPOINT_NOT_ALLOWED, (
+                f"endpoint {show(endpoint)} is not a host under a suffix of team {team.id} "
+                f"({suffixes}); the watch checks only the team's own servers"))
+            for endpoint in endpoints
+            if not any(_under(endpoint.rpartition(":")[0], s) for s in team.suffixes)]
 
 
 def certificate_cap(team: Team, owned: int) -> Refusal | None:
