@@ -29,7 +29,7 @@ from tests.e2e.support import (
 from wildcert.adapters import acme as acme_client
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.objects import Bucket
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 
 def test_wildcard_and_apex(stack) -> None:

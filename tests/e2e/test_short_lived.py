@@ -23,7 +23,8 @@ from tests.e2e.test_renewal_sweep import issue, mine, receive_all
 from wildcert import runtime
 from wildcert.adapters import aws
 from wildcert.jobs.issue import entry as issue_entry
-from wildcert.jobs.issue.pipeline import Issuer, Services
+from wildcert.jobs.issue.pipeline import Issuer
+from wildcert.jobs.issue.wiring import Services
 from wildcert.jobs.over_inventory import renewal_parts
 from wildcert.jobs.sweep.job import Sweep, SweepEvent
 from wildcert.jobs.watch.job import Watch, WatchEvent

@@ -36,7 +36,7 @@ from tests.e2e.support import (
     zone_ids,
 )
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 # Fault rules (the rate limit, an event bus outage) are this module's own.
 pytestmark = pytest.mark.usefixtures("fresh_faults")
@@ -188,6 +188,19 @@ def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> No
                                         "domains": [f"login.{label}.alpha.example.com"]}))
     refused(result, "suffix-not-allowed")
     assert f"login.{label}.alpha.example.com" in result["message"]
+    assert World.now(stack) == before
+
+
+def test_beta_cannot_list_alphas_hosts_as_its_endpoints(stack: Stack) -> None:
+    """Alpha's hosts are in the stack's hosted zones, but not under beta's suffixes."""
+    label = unique("e")
+    before = World.now(stack)
+    result = send(team_event("beta", {
+        "name": f"beta.{label}", "domains": [f"*.{label}.beta.example.net"],
+        "endpoints": [f"www.{label}.beta.example.net:443",
+                      f"login.{label}.alpha.example.com:443"]}))
+    refused(result, "endpoint-not-allowed")
+    assert f"login.{label}.alpha.example.com:443" in result["message"]
     assert World.now(stack) == before
 
 

@@ -18,7 +18,7 @@ from local_stack import Stack
 from tests.e2e.faults_support import journal, leftover_challenges
 from tests.e2e.support import ISSUER, as_renewal_queue, client, invoke, slack_texts, unique
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS
+from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS
 
 pytestmark = pytest.mark.stack
 

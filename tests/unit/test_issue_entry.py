@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from wildcert.jobs.issue import entry
-from wildcert.jobs.issue.pipeline import Outcome, StageFailure
+from wildcert.jobs.issue.outcome import Outcome, StageFailure
 from wildcert.logic.request import (
     DIRECT,
     Requester,

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
 from wildcert.adapters import aws, sqs
-from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
+from wildcert.jobs.issue.pipeline import Issuer
+from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import redelivery
 from wildcert.logic.request import DIRECT, Requester, is_eventbridge
 from wildcert.logic.request.envelope import (
@@ -56,8 +58,9 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     """
     settings = Settings.from_env()
     teams = runtime.teams(settings)
-    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams),
-                    runtime.channels(settings, teams))
+    channels = runtime.channels(settings, teams)
+    runtime.tell_policy_problems(teams, channels, settings)
+    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams), channels)
     return issue_with(issuer, event, context, renewal_queue=settings.renewal_queue_arn)
 
 
