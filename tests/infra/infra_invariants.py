@@ -33,6 +33,7 @@ SECRET = "<SlackWebhookSecret>"
 STACK_NAME = "wildcert-test"
 SECRETS_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{STACK_NAME}"
 TEAM_SECRETS = f"{SECRETS_ARN}/slack/*"  # the teams' webhooks: <stack>/slack/<team>
+EAB_SECRETS = f"{SECRETS_ARN}/acme-eab/*"  # the CAs' EAB credentials: <stack>/acme-eab/<ca>
 REQUEST_BUS = "<RequestBus.Arn>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
@@ -959,6 +960,7 @@ def check_issuer_access(resources, params) -> Iterator[str]:
     if [(s.actions, s.resources) for s in secrets] != [
         (["secretsmanager:GetSecretValue"], [SECRET]),
         (["secretsmanager:GetSecretValue"], [TEAM_SECRETS]),
+        (["secretsmanager:GetSecretValue"], [EAB_SECRETS]),
     ]:
         granted = [(s.actions, s.resources) for s in secrets]
         yield f"issuer role: Secrets Manager access is {granted}"
@@ -1262,7 +1264,7 @@ def check_key(resources, params) -> Iterator[str]:
                 crypto == ["kms:GenerateDataKey"]
                 and via == {SM_VIA}
                 and {str(c) for c in as_list(secret_context)}
-                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS}
+                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS, EAB_SECRETS}
             ):
                 yield (
                     f"{where}: the account may use the key ({crypto}); only GenerateDataKey "
@@ -1475,10 +1477,11 @@ def check_dead_letters(resources, params) -> Iterator[str]:
         yield "DeadLetterQueue: not encrypted"
     if not _queue_depth_alarm(resources, "DeadLetterQueue"):
         yield "no alarm on messages in the DLQ"
-    topic = params.get("AlarmTopicArn")
+    # Every alarm tells someone: the topic given, else the stack's own.
+    topic = params.get("AlarmTopicArn") or "<AlarmTopic>"
     for alarm in _alarms(resources):
         actions = alarm.get("AlarmActions")
-        if topic and actions != [topic]:
+        if actions != [topic]:
             yield f"alarm {alarm.get('MetricName')}: actions {actions}, not {topic}"
     dlq_policy = _queue_policy(resources, "DeadLetterQueue")
     functions = {f"<{spec.function}.Arn>" for spec in FUNCTIONS}

@@ -172,6 +172,26 @@ def test_without_teams_every_event_is_refused() -> None:
     assert isinstance(found, Refusal) and found.rule == teams.UNKNOWN_SOURCE
 
 
+def test_a_broken_policy_refuses_every_team_and_keeps_what_it_could_read() -> None:
+    text = GOOD + """
+    [teams.gamma]
+    sources = ["wildcert.team.gamma"]
+    accounts = ["123456789012"]
+    suffixes = ["example.com"]
+    """
+    with pytest.raises(TeamsError) as raised:
+        parse_teams(text)
+    policy = teams.broken(raised.value.problems, raised.value.found)
+    assert policy.problems == raised.value.problems and "alpha" in policy.teams
+    found = teams.identify(policy, Requester("eventbridge", "123456789012",
+                                             "wildcert.team.alpha", "e-1"))
+    assert isinstance(found, Refusal) and found.rule == teams.TEAMS_POLICY_BROKEN
+    assert "operators" in found.message and "gamma" not in found.message
+    # Renewals and the operators need no team.
+    assert teams.identify(policy, Requester("queue", event_id="m-1")) is None
+    assert teams.identify(policy, Requester("direct")) is None
+
+
 # -- the rules ---------------------------------------------------------------------------------
 
 

@@ -175,7 +175,7 @@ def _for_team(team: str | None) -> str:
 
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
-    renewal: bool = False, team: str | None = None,
+    renewal: bool = False, team: str | None = None, ca: str | None = None,
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
@@ -187,6 +187,7 @@ def issued(
             f"Expires: {escape(not_after)}",
             f"Stored at: {escape(location)}",
             f"Serial: {escape(serial)}",
+            *((f"CA: {escape(ca)}",) if ca else ()),
         ),
     )
 
@@ -289,4 +290,16 @@ def event_rejected(job: str, problems: Sequence[str]) -> Message:
         text=f"wildcert {plain(job, 60)}: event rejected, nothing done",
         lines=(f":no_entry: {escape(job, 60).capitalize()} event rejected; nothing was checked "
                "or queued", *_bullets([escape(p, 300) for p in problems], 15)),
+    )
+
+
+def policy_broken(where: str, problems: Sequence[str]) -> Message:
+    """The operators' one post per container while teams.toml has problems."""
+    return Message(
+        text=f"wildcert: the teams policy {plain(where, 200)} has {len(problems)} problem(s); "
+             "team requests are refused until it is fixed",
+        lines=(f":rotating_light: The teams policy *{escape(where, 200)}* has {len(problems)} "
+               "problem(s). Every team request is refused until it is fixed and deployed; "
+               "renewals and direct invokes go on.",
+               *_bullets([escape(p, 300) for p in problems], 15)),
     )

@@ -20,6 +20,7 @@ The issuance asks two questions, each one call:
     max_certificates = 50                   # certificates it may own
     max_forced_per_day = 10                 # forced reissues a day (UTC)
     staging = false                         # may ask for the CA's staging directory
+    acme_cas = ["letsencrypt"]              # the ACME_CAS it may use; unset: all of them
     slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
 
 A team's certificate names are `<team>.<rest>`: the bucket prefix its readers may read. The
@@ -58,6 +59,7 @@ NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
 STAGING_NOT_ALLOWED = "staging-not-allowed"
 CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
 FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+TEAMS_POLICY_BROKEN = "teams-policy-broken"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Team:
     max_forced_per_day: int = 10
     staging: bool = False
     slack_webhook_secret: str | None = None
+    acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
     def namespace(self) -> str:
@@ -82,7 +85,11 @@ class Team:
 
 @dataclass(frozen=True)
 class Teams:
+    """The teams' policy. With `problems` it is broken: no team request is taken, and
+    `teams` holds what could be read, for what needs no trust (whose channel, whose name)."""
+
     teams: Mapping[str, Team]
+    problems: tuple[str, ...] = ()
 
     def get(self, team_id: str | None) -> Team | None:
         return self.teams.get(team_id) if team_id else None
@@ -116,8 +123,9 @@ class Refusal:
 class TeamsError(ValueError):
     """The policy file is wrong; `problems` lists every problem found."""
 
-    def __init__(self, where: str, problems: Sequence[str]):
+    def __init__(self, where: str, problems: Sequence[str], found: Sequence[Team] = ()):
         self.problems = tuple(problems)
+        self.found = tuple(found)  # the teams that could be read, problems and all
         listed = "\n".join(f"- {p}" for p in self.problems)
         super().__init__(f"{where} has {len(self.problems)} problem(s):\n{listed}")
 
@@ -125,7 +133,8 @@ class TeamsError(ValueError):
 # -- the file ----------------------------------------------------------------------------------
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
-           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret")
+           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
+           "acme_cas")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -144,8 +153,13 @@ def parse_teams(text: str, where: str = "teams.toml") -> Teams:
               if (team := _team(team_id, table, problems)) is not None]
     problems.extend(_overlaps(parsed))
     if problems:
-        raise TeamsError(where, problems)
+        raise TeamsError(where, problems, parsed)
     return Teams({team.id: team for team in parsed})
+
+
+def broken(problems: Sequence[str], found: Sequence[Team] = ()) -> Teams:
+    """A policy with problems: it refuses every team request and keeps what could be read."""
+    return Teams({team.id: team for team in found}, problems=tuple(problems))
 
 
 def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
@@ -187,6 +201,8 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     secret = table.get("slack_webhook_secret")
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
         found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
+    if "acme_cas" in table:
+        values["acme_cas"] = _strings(table, "acme_cas", where, found)
     problems.extend(found)
     return Team(team_id, sources, accounts, suffixes, key_types=key_types,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)
@@ -265,6 +281,11 @@ def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
             "event, docs/TEAMS.md)"))
     if requester.kind != "eventbridge":
         return None
+    if teams.problems:
+        return Refusal(TEAMS_POLICY_BROKEN, (
+            "wildcert's teams policy (teams.toml) has a problem the operators must fix, so no "
+            "team request is taken until then; renewals of existing certificates go on. The "
+            "operators have been told; send the request again once they have fixed it"))
     team = teams.for_source(requester.source)
     if team is None:
         return Refusal(UNKNOWN_SOURCE, (
