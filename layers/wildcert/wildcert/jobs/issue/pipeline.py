@@ -64,7 +64,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.teams import NO_TEAMS, Refusal, Team, Teams
 from wildcert.logic.times import iso
-from wildcert.logic.zones import zone_for
+from wildcert.logic.zones import ZoneAccess, foreign_zone_problem, session_name, zone_for
 from wildcert.settings import Settings
 
 if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
@@ -87,14 +87,20 @@ class Services:
     deadline: Deadline
     client_factory: Callable[[str], Any] = aws.client
     teams: Teams = NO_TEAMS
+    assume: Callable[..., Any] = aws.assumed_client
+    # The STS session name a zone in another account sees: the team and the request.
+    zone_session: str = "wildcert-operators-direct"
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         quota = ApiQuota(self.settings.route53_requests_per_second,
                          self.settings.route53_request_burst)
         return ChallengeRecords(
             self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
-            quota=quota,
+            quota=quota, clients=self._zone_client,
         )
+
+    def _zone_client(self, access: ZoneAccess) -> Any:
+        return self.assume("route53", access.role_arn, access.external_id, self.zone_session)
 
     @property
     def route53(self) -> ChallengeRecords:
@@ -131,8 +137,14 @@ class Services:
         # Zone names never change in practice; one ListHostedZones per container is plenty
         # under Route 53's account-wide request limit.
         if ids not in _ZONES:
-            _ZONES[ids] = self.route53.listed_zones(ids)
-        return _ZONES[ids]
+            _ZONES[ids] = self.route53.listed_zones(ids) if ids else []
+        return [*_ZONES[ids], *self._other_account_zones()]
+
+    def _other_account_zones(self) -> list[HostedZone]:
+        """The operators' zones in other accounts, then each team's, from their settings."""
+        configured = [*self.settings.other_account_zones,
+                      *(z for team in self.teams.teams.values() for z in team.zones)]
+        return [HostedZone(z.id, z.name, access=z.access, team=z.team) for z in configured]
 
 
 _ZONES: dict[tuple[str, ...], list[HostedZone]] = {}
@@ -216,6 +228,7 @@ class Issuer:
         current = self._current(request)
         self._whose(ask, request, current)
         self._policy(team, request, current)
+        zone_of = self._zone_choice(ask, request, zones)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if current is not None and reason:
@@ -224,7 +237,6 @@ class Issuer:
         ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
         account = self._bucket_precheck(request, ahead)
         self._caa(request, account)
-        zone_of = _zones_by_identifier(request, zones)
         try:
             with self._lease(request) as held:
                 session = self._acme_session(account, ahead)
@@ -258,6 +270,8 @@ class Issuer:
         if isinstance(found, Refusal):
             raise Refused("policy", [found])
         ask.team = found
+        self.services.zone_session = session_name(found.id if found else None,
+                                                  ask.request_id or self.holder)
         logger.info("requester: %s (%s)", ask.requester,
                     f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
         return found
@@ -302,6 +316,17 @@ class Issuer:
         if broken:
             raise Refused("policy", broken)
         logger.info("policy: team %s may ask for %s", team.id, request.name)
+
+    def _zone_choice(self, ask: Ask, request: CertificateRequest,
+                     zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
+        """The zone of each name; a team's zone serves only that team's certificates."""
+        zone_of = _zones_by_identifier(request, zones)
+        problems = [problem for name, zone in zone_of.items()
+                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
+                                                        ask.owner))]
+        if problems:
+            raise Refused("policy", problems)
+        return zone_of
 
     def _skipped(self, ask: Ask, request: CertificateRequest, current: StoredCertificate,
                  reason: str) -> Outcome:
@@ -416,8 +441,9 @@ class Issuer:
         if previous is None:
             return None
         if previous.records:
+            known = {z.id: z for z in self._zones()}
             self._cleanup(held.lease, [
-                ChallengeRecord(HostedZone(zid, zname), name, value)
+                ChallengeRecord(known.get(zid, HostedZone(zid, zname)), name, value)
                 for zid, zname, name, value in previous.records
             ])
         same = (sorted(previous.domains) == sorted(request.domains)
