@@ -81,17 +81,18 @@ def test_accepts_any_iterable_once() -> None:
 
 # -- zones in other accounts ------------------------------------------------------------------
 ROLE = "arn:aws:iam::222222222222:role/wildcert-zone-access-alpha"
+ALPHA = """
+[teams.alpha]
+sources = ["wildcert.team.alpha"]
+accounts = ["222222222222"]
+suffixes = ["alpha.example.org"]
+"""
 
 
 def test_a_teams_zone_in_its_own_account_is_read_from_teams_toml() -> None:
     from wildcert.logic.teams import parse_teams
 
-    policy = parse_teams(f"""
-[teams.alpha]
-sources = ["wildcert.team.alpha"]
-accounts = ["222222222222"]
-suffixes = ["alpha.example.org"]
-
+    policy = parse_teams(ALPHA + f"""
 [[teams.alpha.zones]]
 id = "/hostedzone/Z0ALPHA123"
 name = "Example.ORG."
@@ -109,12 +110,7 @@ def test_every_problem_of_a_zone_entry_is_named() -> None:
     from wildcert.logic.teams import TeamsError, parse_teams
 
     with pytest.raises(TeamsError) as raised:
-        parse_teams("""
-[teams.alpha]
-sources = ["wildcert.team.alpha"]
-accounts = ["222222222222"]
-suffixes = ["alpha.example.org"]
-
+        parse_teams(ALPHA + """
 [[teams.alpha.zones]]
 id = "not a zone"
 name = "example.org"
