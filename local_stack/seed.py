@@ -31,6 +31,7 @@ TEAMS_FILE = REPO_ROOT / "local_stack" / "teams.toml"
 EVENT_BUS = "wildcert-local"
 OUTCOME_RULE = "wildcert-local-outcomes"
 OUTCOME_QUEUE = "wildcert-local-outcomes"
+RENEWAL_QUEUE = "wildcert-local-renewals"
 CONTACT_EMAIL = "platform@example.com"
 DELEGATION_TTL = 172800
 
@@ -40,6 +41,7 @@ class Seeded:
     kms_key_arn: str
     zone_ids: Mapping[str, str]  # zone name (no final dot) -> bare hosted zone id
     outcome_queue_url: str = ""
+    renewal_queue_arn: str = ""
 
 
 def seed(ports: Ports) -> Seeded:
@@ -51,6 +53,7 @@ def seed(ports: Ports) -> Seeded:
         secrets = pool.submit(local_client, "secretsmanager", endpoint)
         outcomes = pool.submit(lambda: _outcome_events(local_client("events", endpoint),
                                                        local_client("sqs", endpoint)))
+        renewals = pool.submit(lambda: _queue_arn(local_client("sqs", endpoint), RENEWAL_QUEUE))
         key_arn = _kms_key(local_client("kms", endpoint))
         done = [
             pool.submit(_bucket, s3.result(), key_arn),
@@ -59,7 +62,8 @@ def seed(ports: Ports) -> Seeded:
         for future in done:
             future.result()
         return Seeded(kms_key_arn=key_arn, zone_ids=zones.result(),
-                      outcome_queue_url=outcomes.result())
+                      outcome_queue_url=outcomes.result(),
+                      renewal_queue_arn=renewals.result())
 
 
 def _kms_key(kms: Any) -> str:
@@ -150,12 +154,17 @@ def _slack_secret(secrets: Any, key_arn: str, ports: Ports) -> None:
         )
 
 
+def _queue_arn(sqs: Any, name: str) -> str:
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"])
+
+
 def _outcome_events(events: Any, sqs: Any) -> str:
     """The bus the issuer puts outcomes on, and a rule copying them to a queue tests read."""
     events.create_event_bus(Name=EVENT_BUS)
-    url = str(sqs.create_queue(QueueName=OUTCOME_QUEUE)["QueueUrl"])
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
+    arn = _queue_arn(sqs, OUTCOME_QUEUE)
+    url = str(sqs.get_queue_url(QueueName=OUTCOME_QUEUE)["QueueUrl"])
     events.put_rule(Name=OUTCOME_RULE, EventBusName=EVENT_BUS,
                     EventPattern=json.dumps({"source": ["wildcert"]}))
     events.put_targets(Rule=OUTCOME_RULE, EventBusName=EVENT_BUS,
@@ -186,6 +195,9 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
         "TEAMS_FILE": str(TEAMS_FILE),
         "EVENT_BUS_NAME": EVENT_BUS,
+        # The only queue whose records the issuer takes (the template's RenewalQueue); tests
+        # with a renewal queue of their own set it to theirs.
+        "RENEWAL_QUEUE_ARN": seeded.renewal_queue_arn,
         "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
         # The watch resolves endpoints through the stack's DNS; its test servers are on loopback.
         "WATCH_ALLOW_LOOPBACK": "true",

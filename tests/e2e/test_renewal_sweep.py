@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.support import (
     ISSUER,
     SWEEP,
+    as_renewal_queue,
     client,
     invoke,
     s3_keys,
@@ -69,7 +70,7 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A queue of this test's own, as RENEWAL_QUEUE_URL."""
     sqs = client("sqs")
     url = sqs.create_queue(QueueName=unique("renewals-"))["QueueUrl"]
-    monkeypatch.setenv("RENEWAL_QUEUE_URL", url)
+    as_renewal_queue(url, monkeypatch.setenv)
     monkeypatch.setenv("SWEEP_INTERVAL_DAYS", "30")
     monkeypatch.delenv("WATCH_INTERVAL_HOURS", raising=False)
     yield url
