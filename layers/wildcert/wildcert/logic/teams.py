@@ -20,6 +20,7 @@ The issuance asks two questions, each one call:
     max_certificates = 50                   # certificates it may own
     max_forced_per_day = 10                 # forced reissues a day (UTC)
     staging = false                         # may ask for the CA's staging directory
+    acme_cas = ["letsencrypt"]              # the ACME_CAS it may use; unset: all of them
     slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
 
 A team's certificate names are `<team>.<rest>`: the bucket prefix its readers may read. The
@@ -77,6 +78,7 @@ class Team:
     slack_webhook_secret: str | None = None
     # Its hosted zones in other accounts (its own, usually), each with the role to reach it.
     zones: tuple[OtherAccountZone, ...] = ()
+    acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
     def namespace(self) -> str:
@@ -134,7 +136,8 @@ class TeamsError(ValueError):
 # -- the file ----------------------------------------------------------------------------------
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
-           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret", "zones")
+           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
+           "acme_cas", "zones")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -202,6 +205,8 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
         found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
     zones = _zones(table.get("zones", []), team_id, where, found)
+    if "acme_cas" in table:
+        values["acme_cas"] = _strings(table, "acme_cas", where, found)
     problems.extend(found)
     return Team(team_id, sources, accounts, suffixes, key_types=key_types, zones=zones,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)
