@@ -125,17 +125,17 @@ class Issuer:
                   current: StoredCertificate | None,
                   zone_of: Mapping[str, HostedZone]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
-        ahead = HeadStart.begin(self.services, ca.directory_url)
-        account = self._bucket_precheck(request, ahead, ca)
+        ahead = HeadStart.begin(self.services, ca.directory_url, team=self._account_team(ask))
+        account = self._bucket_precheck(request, current, ahead, ca)
         self._caa(request, account, ca)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session = self._acme_session(account, ahead, ca)
-                replaces = self._replaces(session, current, ca)
+                session, account = self._acme_session(account, ahead, ca)
+                replaces = self._replaces(session, current, ca, account)
                 issued = safety.recover(session, held, request)
                 if issued is None:
-                    order = self._order(session, request, replaces, ca)
+                    order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
                     records = _challenge_records(order, zone_of)
                     safety.journal(held, order, key, records)
@@ -145,7 +145,8 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(ask, request, issued, current, session, ca=ca)
+                meta, location = self._store(ask, request, issued, current, session, ca=ca,
+                                             account=account)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
@@ -252,8 +253,12 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
 
-    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart,
-                         ca: Ca) -> AccountRecord:
+    def _account_team(self, ask: Ask) -> str | None:
+        """Whose ACME account orders: the certificate's owning team's; else the operators'."""
+        return ask.owner if self.services.teams.get(ask.owner) else None
+
+    def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
+                         ahead: HeadStart, ca: Ca) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
@@ -261,11 +266,15 @@ class Issuer:
         with stage("precheck"):
             ahead.probe.result()
             account = ahead.account.result() or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode()))
+                AccountRecord(directory, new_account_key_pem().decode(), team=ahead.team))
             cooldowns = ahead.cooldowns.result()
-        logger.info("bucket precheck: writable, account key for %s", directory)
+        logger.info("bucket precheck: writable, %s account key for %s",
+                    f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        held = ratelimit.holding(cooldowns, request.domains, now)
+        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
+                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
+                                 renewal=renewal)
         if held is not None:
             raise StageFailure(
                 "acme",
@@ -290,37 +299,45 @@ class Issuer:
             raise Refused("precheck", problems)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart, ca: Ca) -> AcmeSession:
+    def _acme_session(self, account: AccountRecord, ahead: HeadStart,
+                      ca: Ca) -> tuple[AcmeSession, AccountRecord]:
         session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
             url = register(session, ca, self.settings.contact_email,
                            lambda: self.services.client_factory("secretsmanager"))
-            self.services.store.update_account(dataclasses.replace(account, account_url=url))
-        return session
+            account = dataclasses.replace(account, account_url=url)
+            self.services.store.update_account(account)
+        return session, account
 
     @in_stage("acme")
     def _replaces(self, session: AcmeSession, current: StoredCertificate | None,
-                  ca: Ca) -> str | None:
+                  ca: Ca, account: AccountRecord) -> str | None:
         """The ARI CertID of the certificate this order renews, if the CA speaks ARI and
-        issued it: `replaces` names a certificate of the CA it is sent to (RFC 9773 §5)."""
+        issued it (`replaces` names a certificate of the CA it is sent to, RFC 9773 §5) to this
+        account (the CA refuses to let another account's order replace it)."""
         if current is None or not current.extra.get("ari_id"):
             return None
         if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
+            return None
+        if not _ordered_by(current, account):
+            logger.info("order: %s was ordered by another ACME account; no replaces",
+                        current.name)
             return None
         return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
     @in_stage("acme")
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               replaces: str | None, ca: Ca) -> Order:
+               replaces: str | None, ca: Ca, account: AccountRecord) -> Order:
         profile = ca.profile
         session.check_profile(profile)
         try:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                raise self._rate_limited(exc, session.directory_url, request) from exc
+                raise self._rate_limited(exc, session.directory_url, request,
+                                         account.team) from exc
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -366,7 +383,7 @@ class Issuer:
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
-               ca: Ca) -> tuple[StoredCertificate, str]:
+               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -380,6 +397,8 @@ class Issuer:
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
+            # Which ACME account ordered it: only that account's order may `replace` it.
+            **({"acme_account": account.account_url} if account.account_url else {}),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
@@ -387,8 +406,8 @@ class Issuer:
         return meta, location
 
     # -- what the steps share -----------------------------------------------------------------
-    def _rate_limited(self, exc: AcmeError, directory: str,
-                      request: CertificateRequest) -> StageFailure:
+    def _rate_limited(self, exc: AcmeError, directory: str, request: CertificateRequest,
+                      team: str | None) -> StageFailure:
         """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said.
 
         The request is deferred, not failed. Runs that passed the cooldown check just before
@@ -396,7 +415,7 @@ class Issuer:
         """
         now = self.now()
         cooldown = ratelimit.cooldown_after(exc.detail, exc.retry_after, request.domains, now,
-                                            str(exc))
+                                            str(exc), account=team or "")
         scope, wait = cooldown.scope.describe(), (cooldown.until - now).total_seconds()
         logger.warning("rate limit: the CA limited %s until %s", scope, iso(cooldown.until))
         started = True
@@ -423,6 +442,36 @@ class Issuer:
         except (AcmeError, ari.InvalidRenewalInfo) as exc:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
+
+
+def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
+    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
+    operators' default account (before each team had its own)."""
+    recorded = current.extra.get("acme_account")
+    if recorded:
+        return bool(recorded == account.account_url)
+    return account.team is None
+
+
+def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
+               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
+    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
+    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
+    everything. A certificate of another CA is no renewal at this one."""
+    if current is None or not same_ca:
+        return None
+    window = current.extra.get("ari")
+    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
+            and _ordered_by(current, account)
+            and set(current.domains) & set(request.domains)):
+        try:
+            if ari.RenewalInfo.from_json(window).start <= now:
+                return ratelimit.ARI_RENEWAL
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable window exempts nothing
+    same_set = sorted(d.lower() for d in current.domains) == sorted(
+        d.lower() for d in request.domains)
+    return ratelimit.SET_RENEWAL if same_set else None
 
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
