@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SAM_ENV ?= default
 
 .PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
-	fuzz clean stack-start stack-stop oldest-sdk
+	fuzz clean stack-start stack-stop oldest-sdk invoke outcomes
 
 all: test
 
@@ -60,8 +60,26 @@ $(OLDEST_SDK_STAMP): layers/wildcert/requirements.txt requirements/dev.txt Makef
 
 oldest-sdk: $(OLDEST_SDK_STAMP) ## a venv with the oldest AWS SDK the functions accept (for make test)
 
-demo: stack-deps ## issue a real wildcard certificate on the local stack and show it
-	$(PY) scripts/demo.py
+# The local stack `make demo KEEP=1`, `make stack-start` and `make invoke` share.
+STACK_DIR ?= .local-stack
+
+demo: stack-deps ## two teams on the local stack (KEEP=1 leaves it running, for make invoke)
+	WILDCERT_STACK_DIR=$(STACK_DIR) $(PY) scripts/demo.py $(if $(KEEP),--keep)
+
+# make invoke FN=issuer EVENT=events/issue-wildcard.json
+# make invoke FN=issuer TEAM=alpha REQUEST='{"domains": ["*.alpha.example.com"]}'
+# make invoke FN=issuer OPERATORS=1 EVENT=events/issue-wildcard.json
+# make invoke FN=renewal_sweep EVENT=events/sweep-scheduled.json; make invoke FN=issuer RENEWALS=1
+# REQUEST reaches the tool through the environment: its JSON needs no quoting for the shell.
+invoke: ## a function's handler on the running local stack: FN=, EVENT= / REQUEST= [TEAM=|OPERATORS=1|REQUESTS=1|RENEWALS=1]
+	@test -n "$(FN)" || { echo "make invoke: FN= is issuer, renewal_sweep or watch" >&2; exit 2; }
+	@WILDCERT_STACK_DIR=$(STACK_DIR) $(PY) -m local_stack invoke $(FN) $(EVENT) \
+	  $(if $(TEAM),--team $(TEAM)) $(if $(OPERATORS),--operators) \
+	  $(if $(REQUESTS),--requests) $(if $(RENEWALS),--renewals) \
+	  $(if $(REQUEST),--request "$$REQUEST")
+
+outcomes: ## every outcome event on the running local stack so far
+	@WILDCERT_STACK_DIR=$(STACK_DIR) $(PY) -m local_stack outcomes
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -90,10 +108,10 @@ deploy: build ## sam build, then sam deploy with samconfig.toml (SAM_ENV=staging
 	$(SAM) deploy --config-file samconfig.toml --config-env $(SAM_ENV)
 
 stack-start: stack-deps ## start the local stack in .local-stack (port base 14000)
-	scripts/local-stack start
+	WILDCERT_STACK_DIR=$(STACK_DIR) scripts/local-stack start
 
 stack-stop: ## stop the local stack
-	scripts/local-stack stop
+	WILDCERT_STACK_DIR=$(STACK_DIR) scripts/local-stack stop
 
 clean: ## remove the venv, build output and caches
 	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache .hypothesis

@@ -1,4 +1,6 @@
-"""python -m local_stack serve|start|stop|status|env [--dir DIR] [--port-base N]"""
+"""python -m local_stack serve|start|stop|status|env|outcomes [--dir DIR] [--port-base N]
+python -m local_stack invoke FUNCTION [EVENT] [--team T | --operators | --requests | --renewals]
+                             [--request JSON] (see local_stack/invoke.py)"""
 
 from __future__ import annotations
 
@@ -11,14 +13,20 @@ from pathlib import Path
 
 from local_stack import files
 from local_stack.ports import DEFAULT_PORT_BASE, HOST, Ports
+from local_stack.seed import EVENT_BUS
 from local_stack.stack import Stack, StackError
 
-DEFAULT_DIR = ".local-stack"
+DEFAULT_DIR = os.environ.get("WILDCERT_STACK_DIR") or ".local-stack"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["invoke"]:
+        from local_stack import invoke  # imports the handlers: only here
+
+        return invoke.main(argv[1:])
     parser = argparse.ArgumentParser(prog="local-stack", description=__doc__)
-    parser.add_argument("command", choices=["serve", "start", "stop", "status", "env"])
+    parser.add_argument("command", choices=["serve", "start", "stop", "status", "env", "outcomes"])
     parser.add_argument(
         "--dir",
         type=Path,
@@ -44,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+    if args.command == "outcomes":
+        from local_stack import invoke
+
+        return invoke.outcomes(directory)
     return {"start": start, "stop": stop, "status": status, "env": env}[args.command](
         directory, args.port_base
     )
@@ -110,12 +122,18 @@ def _describe(stack: Stack) -> None:
     rows = [
         ("ACME directory (front)", f"https://{HOST}:{ports.acme_front}/dir (ARI, faults)"),
         ("Pebble itself", f"https://{HOST}:{ports.acme}/dir"),
-        ("Pebble roots", f"https://{HOST}:{ports.pebble_management}/roots/0"),
         ("AWS APIs (fault proxy)", f"http://{HOST}:{ports.aws_faults} -> moto :{ports.moto}"),
         ("authoritative DNS", f"{HOST}:{ports.dns} (UDP+TCP)"),
         ("Slack sink", f"http://{HOST}:{ports.slack} (GET /_stats, POST /_control)"),
-        ("TLS CA to trust", str(files.tls_ca(stack.directory))),
+        ("HTTPS CA of the stack", f"{files.tls_ca(stack.directory)} (to reach Pebble and the "
+                                  "ACME front: ACME_CA_BUNDLE)"),
+        ("root of issued certs", f"https://{HOST}:{ports.pebble_management}/roots/0 "
+                                 "(verifies what Pebble issues; new each start)"),
         ("Slack messages", str(files.slack_log(stack.directory))),
+        ("request bus", f"{EVENT_BUS} (teams' requests: `make invoke FN=issuer REQUESTS=1` "
+                        "hands them to the issuer)"),
+        ("renewal queue", stack.env.get("RENEWAL_QUEUE_URL", "?") + " (+ -dlq)"),
+        ("teams", stack.env.get("TEAMS_FILE", "?")),
         ("env (source it)", str(files.env_sh(stack.directory))),
         ("logs", f"{files.serve_log(stack.directory)}, {files.pebble_log(stack.directory)}"),
     ]

@@ -33,6 +33,15 @@ def env_json(directory: Path) -> Path:
     return directory / "env.json"
 
 
+def teams(directory: Path) -> Path:
+    return directory / "teams.toml"
+
+
+def outcomes(directory: Path) -> Path:
+    """Every outcome event the invoke tool received, one JSON a line."""
+    return directory / "outcomes.jsonl"
+
+
 def tls_ca(directory: Path) -> Path:
     return directory / "pebble-tls" / "ca.pem"
 
