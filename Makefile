@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := $(VENV)/bin/sam
-STAMP := $(VENV)/.installed
+# ?=: a process that runs in this venv already (the docs' test) names a stamp of its own.
+STAMP ?= $(VENV)/.installed
 # samconfig.toml environment for build and deploy: default (production) or staging.
 SAM_ENV ?= default
 
@@ -34,7 +35,7 @@ $(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml p
 
 # sam and checkov pin boto3 against the project and each other: each gets a venv of its own.
 # Only the infrastructure tests and the build use them.
-TOOLS_STAMP := $(VENV)/tools/.installed
+TOOLS_STAMP ?= $(VENV)/tools/.installed
 $(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt tests/infra/tools/install.sh
 	tests/infra/tools/install.sh
 	touch $(TOOLS_STAMP)
@@ -104,8 +105,11 @@ fuzz: stack-deps ## 10,000 generated events through the issuer's handler; writes
 build: $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
 	$(SAM) build --config-env $(SAM_ENV)
 
-deploy: build ## sam build, then sam deploy with samconfig.toml (SAM_ENV=staging for staging)
-	$(SAM) deploy --config-file samconfig.toml --config-env $(SAM_ENV)
+# GUIDED=1 asks for the parameters and saves them in samconfig.toml (the first deployment);
+# DEPLOY_ARGS passes more to sam deploy, e.g. DEPLOY_ARGS='--parameter-overrides AcmeCa=staging'.
+deploy: build ## sam build + sam deploy with samconfig.toml (SAM_ENV=staging first; GUIDED=1 asks)
+	$(SAM) deploy --config-file samconfig.toml --config-env $(SAM_ENV) $(if $(GUIDED),--guided) \
+	  $(DEPLOY_ARGS)
 
 stack-start: stack-deps ## start the local stack in .local-stack (port base 14000)
 	WILDCERT_STACK_DIR=$(STACK_DIR) scripts/local-stack start

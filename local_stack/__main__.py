@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port-base",
         type=int,
-        default=DEFAULT_PORT_BASE,
-        help=f"first port; the others are fixed offsets (default {DEFAULT_PORT_BASE})",
+        help=f"first port; the others are fixed offsets (default {DEFAULT_PORT_BASE}, or the "
+        "running stack's)",
     )
     args = parser.parse_args(argv)
     directory: Path = args.dir.resolve()
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         from local_stack.serve import configure_logging, serve  # moto is heavy: only here
 
         configure_logging()
-        code = serve(directory, Ports(args.port_base))
+        code = serve(directory, Ports(args.port_base or DEFAULT_PORT_BASE))
         # Everything is stopped and written; tearing down moto's module graph would take
         # seconds more, which every `stop` and test session would wait for.
         logging.shutdown()
@@ -61,15 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 
-def start(directory: Path, port_base: int) -> int:
+def start(directory: Path, port_base: int | None) -> int:
     running = Stack.attach(directory)
-    if running is not None and running.ports.base == port_base and running.is_ready():
+    if running is not None and port_base in (None, running.ports.base) and running.is_ready():
         print(f"local stack already running (pid {running.pid})")
         _describe(running)
         return 0
     began = time.monotonic()
     try:
-        stack = Stack.start(directory, port_base)
+        stack = Stack.start(directory, DEFAULT_PORT_BASE if port_base is None else port_base)
     except StackError as error:
         print(f"local-stack: {error}", file=sys.stderr)
         return 1
@@ -78,8 +78,8 @@ def start(directory: Path, port_base: int) -> int:
     return 0
 
 
-def stop(directory: Path, _port_base: int) -> int:
-    stack = Stack.attach(directory) or Stack(directory=directory, ports=Ports(_port_base))
+def stop(directory: Path, _port_base: int | None) -> int:
+    stack = Stack.attach(directory) or Stack(directory=directory, ports=Ports())
     try:
         stopped = stack.stop()
     except StackError as error:
@@ -89,7 +89,7 @@ def stop(directory: Path, _port_base: int) -> int:
     return 0
 
 
-def status(directory: Path, _port_base: int) -> int:
+def status(directory: Path, _port_base: int | None) -> int:
     stack = Stack.attach(directory)
     if stack is None:
         print(f"no local stack runs in {directory}")
@@ -108,7 +108,7 @@ def status(directory: Path, _port_base: int) -> int:
     return 0
 
 
-def env(directory: Path, _port_base: int) -> int:
+def env(directory: Path, _port_base: int | None) -> int:
     path = files.env_sh(directory)
     if not path.exists():
         print(f"local-stack: {path} is missing: run `scripts/local-stack start`", file=sys.stderr)

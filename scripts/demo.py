@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"\nTeam alpha asks ({alpha['source']}, events/issue-eventbridge.json): "
               f"{json.dumps(alpha['detail'])}")
-        started = time.monotonic()
+        began = time.monotonic()
         result = invoke(ISSUER, alpha)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - began
         print(f"Result after {elapsed:.1f} s: {result['status']} {result['name']} "
               f"(team {result.get('team')}), serial {result.get('serial')}")
         if result.get("status") not in {"issued", "skipped"}:
