@@ -10,7 +10,7 @@ STAMP ?= $(VENV)/.installed
 SAM_ENV ?= default
 
 .PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
-	fuzz clean stack-start stack-stop oldest-sdk invoke outcomes
+	fuzz clean stack-start stack-stop oldest-sdk iam-sim invoke outcomes
 
 all: test
 
@@ -42,7 +42,17 @@ $(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt
 
 stack-deps: system-deps $(STAMP) ## what the local stack needs: pebble and the project venv
 
-deps: stack-deps $(TOOLS_STAMP) ## everything: pebble, the venv, sam and checkov
+# npm's @cloud-copilot/iam-simulate evaluates template.yaml's IAM in the infrastructure tests
+# (tests/infra/iam_sim.py). Test-only: AGPL-licensed, never part of what is deployed.
+IAM_SIM := tests/infra/iam
+IAM_SIM_STAMP := $(IAM_SIM)/node_modules/.installed
+$(IAM_SIM_STAMP): $(IAM_SIM)/package.json $(IAM_SIM)/package-lock.json
+	npm ci --prefix $(IAM_SIM) --prefer-offline --no-audit --no-fund --loglevel=error
+	touch $(IAM_SIM_STAMP)
+
+iam-sim: $(IAM_SIM_STAMP) ## the IAM policy simulator the infrastructure tests use (npm ci)
+
+deps: stack-deps $(TOOLS_STAMP) $(IAM_SIM_STAMP) ## everything: pebble, the venv, sam, checkov, the IAM simulator
 
 # The oldest AWS SDK the functions declare (wildcert/sdk_floor.py) with the layer's
 # requirements: tests/e2e/test_oldest_sdk.py issues a certificate with it.
@@ -118,4 +128,4 @@ stack-stop: ## stop the local stack
 	WILDCERT_STACK_DIR=$(STACK_DIR) scripts/local-stack stop
 
 clean: ## remove the venv, build output and caches
-	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache .hypothesis $(IAM_SIM)/node_modules

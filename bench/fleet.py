@@ -8,7 +8,7 @@ renewal 60 days on finds its authorizations expired, as at Let's Encrypt):
              a stale `next_check` in cert.json, as the next watch or sweep would find it;
              the rest are made 62 days into a 90-day life (due by the lifetime threshold,
              carrying `replaces` but outside their window)
-  3. limits  Route 53: 5 requests/s for the whole account (the AWS fault proxy); the CA:
+  3. limits  Route 53: 10 requests/s, burst 50, for the whole account (the AWS fault proxy); the CA:
              Let's Encrypt's limits at the ACME front, periods scaled down (`ca_scale`)
   4. run     the renewal queue and its dead-letter queue made on moto's SQS as template.yaml
              makes them (visibility timeout, maxReceiveCount); the template's
@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
+from bench.fleet_worker import queue_arn  # noqa: E402
 from bench.wildcert_runner import QUIET_LOGS  # noqa: E402
 
 WORK = BENCH / "work"
@@ -64,7 +65,8 @@ class FleetConfig:
     n: int = 500
     ari_share: float = 0.2  # due by an open ARI window: exempt from every CA limit
     seed_threads: int = 8
-    route53_rate: float = 5.0  # requests per second per account (Route 53's quota)
+    route53_rate: float = 10.0  # requests per second per account (Route 53's quota)
+    route53_burst: float = 50.0  # requests at once before the rate applies
     # Let's Encrypt's periods shortened this many times. 80 is about how much faster the stack
     # renews than AWS (~3 s per certificate and worker here, ~4 min with Route 53's INSYNC
     # and propagation waits), so the CA refills at the pace it has against a real run:
@@ -84,8 +86,9 @@ QUICK = FleetConfig(n=30, max_seconds=600.0, stall_seconds=90.0)
 # stack renews one every ~1 s): the order bucket stays empty, as when something else (a big
 # onboarding, another client on the account) has used it up.
 CA_STRESS = dataclasses.replace(QUICK, orders_per_account=5, ca_scale=540.0)
-# Stress: Route 53 at 1 request/s, as when other tools on the account use 4 of its 5.
-ROUTE53_STRESS = dataclasses.replace(QUICK, route53_rate=1.0)
+# Stress: Route 53 at 1 request/s and no burst, as when other tools on the account use 9 of
+# its 10 and keep the burst spent.
+ROUTE53_STRESS = dataclasses.replace(QUICK, route53_rate=1.0, route53_burst=1.0)
 STRESSES = {"ca_orders": CA_STRESS, "route53": ROUTE53_STRESS}
 
 
@@ -182,6 +185,8 @@ class Fleet:
     def env(self) -> dict[str, str]:
         return {**os.environ, **self.stack.env, **QUIET_LOGS,
                 "RENEWAL_QUEUE_URL": self.queue_url,
+                # The issuer takes records of this queue only; fleet_worker names it so.
+                "RENEWAL_QUEUE_ARN": queue_arn(self.queue_url),
                 "SWEEP_INTERVAL_DAYS": f"{self.facts.sweep_interval_days:g}",
                 "WATCH_INTERVAL_HOURS": f"{self.facts.watch_interval_hours:g}",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
@@ -280,7 +285,8 @@ def make_due(fleet: Fleet) -> dict[str, list[str]]:
 
 def switch_limits_on(fleet: Fleet) -> dict[str, Any]:
     config = fleet.config
-    route53 = fleet.stack.aws_faults.limit("route53", rate=config.route53_rate)
+    route53 = fleet.stack.aws_faults.limit("route53", rate=config.route53_rate,
+                                           burst=config.route53_burst)
     ca = fleet.stack.acme_front.set_limits(
         scale=config.ca_scale, orders_per_account=config.orders_per_account,
         renewals_skip_orders=config.renewals_skip_orders)
@@ -447,7 +453,8 @@ def summarize(fleet: Fleet, run: dict[str, Any], due: dict[str, list[str]],
     policy = limits["ca"]
     orders_period = policy["orders_period"] / policy["scale"]
     floors = {
-        "route53": max(0.0, admitted - fleet.config.route53_rate) / fleet.config.route53_rate,
+        "route53": (max(0.0, admitted - fleet.config.route53_burst)
+                    / fleet.config.route53_rate),
         "ca_orders": max(0, ca.get("orders_spent", 0) - policy["orders_per_account"])
         * orders_period / policy["orders_per_account"],
         "workers": sum(r["end"] - r["start"] for r in records) / fleet.facts.concurrency,
@@ -531,7 +538,8 @@ def run(config: FleetConfig) -> dict[str, Any]:
         due = make_due(fleet)
         limits = switch_limits_on(fleet)
         say(f"{len(due['ari'])} due by ARI, {len(due['age'])} by age; Route 53 "
-            f"{config.route53_rate:g}/s, CA periods / {config.ca_scale:g}; "
+            f"{config.route53_rate:g}/s (burst {config.route53_burst:g}), "
+            f"CA periods / {config.ca_scale:g}; "
             f"{facts.concurrency} workers, batch {facts.batch_size}")
         before = {"aws": stack.aws_faults.stats()["by_operation"],
                   "slack": len(stack.slack_messages())}
@@ -559,14 +567,15 @@ def parse_args(argv: list[str] | None) -> tuple[FleetConfig, Path]:
     parser.add_argument("--ari-share", type=float, help="share due by an open ARI window")
     parser.add_argument("--ca-scale", type=float, help="Let's Encrypt's periods / this")
     parser.add_argument("--orders", type=int, help="new orders per account per period")
-    parser.add_argument("--route53-rate", type=float, help="Route 53 requests/s (5)")
+    parser.add_argument("--route53-rate", type=float, help="Route 53 requests/s (10)")
+    parser.add_argument("--route53-burst", type=float, help="Route 53 burst (50)")
     parser.add_argument("--renewals-skip-orders", action="store_true",
                         help="Boulder's rule: renewals of the same names skip the order limit")
     parser.add_argument("--out", type=Path, help="write the summary here (JSON)")
     args = parser.parse_args(argv)
     config = STRESSES[args.stress] if args.stress else QUICK if args.quick else FleetConfig()
     overrides = {"n": args.n, "ari_share": args.ari_share, "ca_scale": args.ca_scale,
-                 "route53_rate": args.route53_rate,
+                 "route53_rate": args.route53_rate, "route53_burst": args.route53_burst,
                  "orders_per_account": args.orders,
                  "renewals_skip_orders": True if args.renewals_skip_orders else None}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})

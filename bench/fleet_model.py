@@ -21,7 +21,11 @@ for path in (str(ROOT), str(ROOT / "layers" / "wildcert")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from wildcert.adapters.route53 import INSYNC_FIRST_POLL, INSYNC_MAX_POLL  # noqa: E402
+from wildcert.adapters.route53 import (  # noqa: E402
+    INSYNC_FIRST_POLL,
+    INSYNC_MAX_POLL,
+    ROUTE53_QUOTA,
+)
 from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS  # noqa: E402
 
 HOUR = 3600.0
@@ -29,7 +33,7 @@ HOUR = 3600.0
 ARM64_GB_SECOND = 0.0000133334
 REQUEST = 0.20 / 1_000_000
 FREE_GB_SECONDS = 400_000  # Lambda's monthly free tier (x86 and arm64 together)
-ROUTE53_PER_SECOND = 5.0
+ROUTE53_PER_SECOND = ROUTE53_QUOTA.rate  # the burst (50) is spent in the first seconds
 LE_ORDERS_PER_HOUR = 300 / 3  # 300 per 3 h, one back every 36 s
 
 

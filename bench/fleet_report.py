@@ -100,7 +100,8 @@ def findings(fleet: dict[str, Any]) -> list[str]:
     if full:
         floors = full["floors"]
         binding = max(floors, key=lambda k: floors[k])
-        words = {"route53": "Route 53's 5 requests/s", "ca_orders": "the CA's order limit",
+        words = {"route53": f"Route 53's {_route53_limit(full)}",
+                 "ca_orders": "the CA's order limit",
                  "workers": f"the {full['template']['concurrency']} issuer workers themselves"}
         out.append(f"- {full['n']} certificates: {verdict(full)}. The highest floor is "
                    f"{words[binding]} ({_s(floors[binding])} of {_s(full['wall'])}): at the "
@@ -142,6 +143,13 @@ def findings(fleet: dict[str, Any]) -> list[str]:
     return out
 
 
+def _route53_limit(run: dict[str, Any]) -> str:
+    """The Route 53 limit a run had (runs before the burst was modelled had 5/s, no burst)."""
+    config = run.get("config", {})
+    rate, burst = config.get("route53_rate", 5.0), config.get("route53_burst")
+    return f"{rate:g} requests/s" + (f" (burst {burst:g})" if burst else "")
+
+
 def section(results: dict[str, Any]) -> list[str]:
     fleet = results.get("fleet")
     if not fleet:
@@ -158,7 +166,8 @@ def section(results: dict[str, Any]) -> list[str]:
             f"and {t['concurrency']} worker processes (the template's RenewalConcurrency, the "
             "event source mapping's MaximumConcurrency) poll it with BatchSize "
             f"{t['batch_size']} as Lambda's poller does, each one warm issuer container. "
-            "Route 53: 5 requests/s for every caller together (the AWS fault proxy). CA: "
+            f"Route 53: {_route53_limit(full)} for every caller together (the AWS fault "
+            "proxy). CA: "
             "Let's Encrypt's limits at the ACME front (300 orders / 3 h / account, 50 "
             "certificates / week / registered domain, 5 / week / exact set; ARI renewals "
             "inside their window exempt), periods shortened as stated. Double issuance is "

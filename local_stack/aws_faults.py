@@ -33,10 +33,11 @@ the action:
   pending  forward, but report the Route 53 change PENDING, then and in every later GetChange
            (for `seconds` after the change when given, as real Route 53 does for 60-120 s)
 
-Account limits: AWS throttles per account, whoever calls. Route 53 allows 5 requests per
-second per account, so with a limit on `route53` every client of the proxy (every issuer run,
-the sweep, the tests) draws on one token bucket of `burst` requests (default: `rate`) refilled
-at `rate` per second; a call finding it empty is answered as AWS answers it (`error`, default
+Account limits: AWS throttles per account, whoever calls. Route 53 allows 10 requests per
+second per account with a burst of 50 (since 2026-07-30; 5/s before), so with a limit on
+`route53` every client of the proxy (every issuer run, the sweep, the tests) draws on one token
+bucket of `burst` requests (default: `rate`) refilled at `rate` per second; a call finding it
+empty is answered as AWS answers it (`error`, default
 Throttling: HTTP 400 and the service's XML error body) and never reaches moto. The limit is
 checked before any rule, and a throttled call does not count toward a rule's `skip`/`count`.
 Off until set: the stack starts without limits.
@@ -71,12 +72,15 @@ from local_stack.http_plumbing import (
     json_answer,
     serve_in_thread,
 )
+from wildcert.adapters.route53 import ROUTE53_QUOTA
 
 CONTROL_PREFIX = "/_faults/"
 ACTIONS = frozenset({"error", "reset", "delay", "pending"})
 RESET_WHEN = frozenset({"before", "after"})
 CALLS_KEPT = 5000
-ROUTE53_REQUESTS_PER_SECOND = 5.0  # per account, across every client (Route 53's quotas page)
+# Per account, across every client: wildcert's own assumption of Route 53's quota.
+ROUTE53_REQUESTS_PER_SECOND = ROUTE53_QUOTA.rate
+ROUTE53_BURST = float(ROUTE53_QUOTA.burst)
 THROTTLING = "Throttling"
 ROUTE53_XMLNS = "https://route53.amazonaws.com/doc/2013-04-01/"
 DEFAULT_DELAY = 1.0
@@ -860,9 +864,10 @@ class AwsFaults:
         self._call("POST", "clear", {"stats": stats})
 
     def limit(self, service: str = "route53", rate: float = ROUTE53_REQUESTS_PER_SECOND,
-              burst: float | None = None, error: str | None = None) -> dict[str, Any]:
+              burst: float | None = ROUTE53_BURST, error: str | None = None) -> dict[str, Any]:
         """Put an account-wide limit on `service`: every client shares `burst` requests,
-        refilled at `rate` per second (Route 53: 5 per second by default)."""
+        refilled at `rate` per second (Route 53's 10 per second with a burst of 50 by
+        default; `burst=None`: `rate`)."""
         fields = {"rate": rate, "burst": burst or rate, "error": error}
         body = {service: {k: v for k, v in fields.items() if v is not None}}
         return dict(self._call("POST", "limits", body)[service])

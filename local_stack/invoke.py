@@ -158,7 +158,26 @@ def deliveries(args: argparse.Namespace, function: Function,
         yield Delivery("a direct invoke (the operators)", _request_of(given))
         return
     source = str(args.event) if args.event else "--request"
+    if function is ISSUER and _sqs_records(given):
+        # The issuer's only SQS event source is the renewal queue, and it takes no other
+        # queue's records: a sample message is delivered as one of the stack's queue.
+        given = _from_renewal_queue(given, env["RENEWAL_QUEUE_ARN"])
+        source += " (its records as the stack's renewal queue's)"
     yield Delivery(f"{function.directory} <- {source}", given)
+
+
+def _sqs_records(event: Any) -> list[dict[str, Any]]:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        return []
+    return [r for r in records if isinstance(r, dict) and r.get("eventSource") == "aws:sqs"]
+
+
+def _from_renewal_queue(event: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    region = queue_arn.split(":")[3]
+    records = [{**r, "eventSourceARN": queue_arn, "awsRegion": region}
+               if r.get("eventSource") == "aws:sqs" else r for r in event["Records"]]
+    return {**event, "Records": records}
 
 
 def _given(args: argparse.Namespace) -> Any:
@@ -221,7 +240,7 @@ def _queued_renewals(env: Mapping[str, str]) -> Iterator[Delivery]:
         body = json.loads(message["Body"])
         reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
         yield Delivery(f"issuer <- the renewal queue: {body.get('name')} ({reason})",
-                       sqs_event(message, arn), None)
+                       sqs_event(message, arn), (url, message["ReceiptHandle"]))
 
 
 def _receive(url: str, limit: int) -> Iterator[dict[str, Any]]:
@@ -249,24 +268,20 @@ def run(function: Function, delivery: Delivery, env: Mapping[str, str], report: 
         report.show()
         return False
     print(json.dumps(answer, indent=2, sort_keys=True))
-    _settle(delivery, answer, env)
+    _settle(delivery, answer)
     report.show()
     return True
 
 
-def _settle(delivery: Delivery, answer: Any, env: Mapping[str, str]) -> None:
-    """What Lambda does with the message afterwards: delete it unless it failed."""
-    sqs = _client("sqs")
-    if delivery.receipt is not None:
-        url, receipt = delivery.receipt
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+def _settle(delivery: Delivery, answer: Any) -> None:
+    """What Lambda does with a message it delivered: delete it, unless the function reported it
+    as a batch item failure (then SQS brings it back, as the issuer arranged)."""
+    if delivery.receipt is None:
         return
-    records = delivery.event.get("Records") if isinstance(delivery.event, dict) else None
-    if not records or not isinstance(answer, dict) or answer.get("batchItemFailures"):
+    if isinstance(answer, dict) and answer.get("batchItemFailures"):
         return
-    queue_url = env["RENEWAL_QUEUE_URL"]
-    if records[0].get("eventSourceARN", "").rsplit(":", 1)[-1] == queue_url.rsplit("/", 1)[-1]:
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=records[0]["receiptHandle"])
+    url, receipt = delivery.receipt
+    _client("sqs").delete_message(QueueUrl=url, ReceiptHandle=receipt)
 
 
 class Report:

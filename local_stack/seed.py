@@ -56,6 +56,7 @@ class Seeded:
     outcome_queue_url: str = ""
     request_queue_url: str = ""
     renewal_queue_url: str = ""
+    renewal_queue_arn: str = ""
     renewal_dlq_url: str = ""
 
 
@@ -77,10 +78,11 @@ def seed(ports: Ports) -> Seeded:
         for future in done:
             future.result()
         outcome_url, request_url = bus.result()
-        renewal_url, renewal_dlq_url = renewals.result()
+        renewal_url, renewal_arn, renewal_dlq_url = renewals.result()
         return Seeded(kms_key_arn=key_arn, zone_ids=zones.result(),
                       outcome_queue_url=outcome_url, request_queue_url=request_url,
-                      renewal_queue_url=renewal_url, renewal_dlq_url=renewal_dlq_url)
+                      renewal_queue_url=renewal_url, renewal_queue_arn=renewal_arn,
+                      renewal_dlq_url=renewal_dlq_url)
 
 
 def _kms_key(kms: Any) -> str:
@@ -186,15 +188,16 @@ def _event_bus(events: Any, sqs: Any) -> tuple[str, str]:
     return urls[0], urls[1]
 
 
-def _renewal_queues(sqs: Any) -> tuple[str, str]:
-    """The queue the sweep and the watch send renewals to, and its dead-letter queue."""
+def _renewal_queues(sqs: Any) -> tuple[str, str, str]:
+    """The queue the sweep and the watch send renewals to, and its dead-letter queue:
+    (URL, ARN, dead-letter queue URL)."""
     dlq_url, dlq_arn = _queue(sqs, RENEWAL_DLQ)
-    url, _ = _queue(sqs, RENEWAL_QUEUE, {
+    url, arn = _queue(sqs, RENEWAL_QUEUE, {
         "VisibilityTimeout": str(RENEWAL_VISIBILITY_SECONDS),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                      "maxReceiveCount": RENEWAL_MAX_RECEIVES}),
     })
-    return url, dlq_url
+    return url, arn, dlq_url
 
 
 def _queue(sqs: Any, name: str, attributes: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -235,6 +238,9 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
         "TEAMS_FILE": str(teams_file(directory)),
         "EVENT_BUS_NAME": EVENT_BUS,
+        # The only queue whose records the issuer takes (the template's RenewalQueue); tests
+        # with a renewal queue of their own set it to theirs.
+        "RENEWAL_QUEUE_ARN": seeded.renewal_queue_arn,
         "DNS_SERVER_OVERRIDE": f"{HOST}:{ports.dns}",
         # The watch resolves endpoints through the stack's DNS; its test servers are on loopback.
         "WATCH_ALLOW_LOOPBACK": "true",

@@ -7,7 +7,7 @@ import os
 import ssl
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,20 @@ def unique(prefix: str) -> str:
 
 def client(service: str) -> Any:
     return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+
+
+def queue_arn(url: str) -> str:
+    return str(client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"])
+
+
+def as_renewal_queue(url: str, setenv: Callable[[str, str], None]) -> str:
+    """Make the queue at `url` the renewal queue: the sweep and the watch send to it, and the
+    issuer takes its records (and no other queue's). Its ARN."""
+    setenv("RENEWAL_QUEUE_URL", url)
+    arn = queue_arn(url)
+    setenv("RENEWAL_QUEUE_ARN", arn)
+    return arn
 
 
 REPO = Path(__file__).resolve().parents[2]

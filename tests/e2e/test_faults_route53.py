@@ -24,7 +24,7 @@ from tests.e2e.faults_support import (
 )
 from tests.e2e.support import ISSUER, invoke, slack_payloads, wildcard_request
 from wildcert.adapters import aws
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")
 
@@ -102,7 +102,7 @@ def test_a_change_pending_past_the_deadline_fails_cleanly(stack: Stack) -> None:
 
 def test_botocore_makes_one_attempt_under_wildcerts_own_route53_retries(stack: Stack) -> None:
     """adapters.aws.OWN_RETRIES: route53.py retries Route 53 itself, so botocore must not retry
-    underneath and multiply the calls against Route 53's 5 requests per second."""
+    underneath and multiply the calls against Route 53's account-wide request limit."""
     stack.aws_faults.add(service="route53", operation="ListHostedZones", error="Throttling",
                          count=1)
     with pytest.raises(ClientError) as raised:

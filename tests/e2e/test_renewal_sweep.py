@@ -23,6 +23,7 @@ from local_stack.lambda_runtime import sqs_event
 from tests.e2e.support import (
     ISSUER,
     SWEEP,
+    as_renewal_queue,
     client,
     invoke,
     s3_keys,
@@ -54,7 +55,7 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A queue of this test's own, as RENEWAL_QUEUE_URL."""
     sqs = client("sqs")
     url = sqs.create_queue(QueueName=unique("renewals-"))["QueueUrl"]
-    monkeypatch.setenv("RENEWAL_QUEUE_URL", url)
+    as_renewal_queue(url, monkeypatch.setenv)
     monkeypatch.setenv("SWEEP_INTERVAL_DAYS", "30")
     monkeypatch.delenv("WATCH_INTERVAL_HOURS", raising=False)
     yield url

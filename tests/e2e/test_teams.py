@@ -36,7 +36,7 @@ from tests.e2e.support import (
     zone_ids,
 )
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 # Fault rules (the rate limit, an event bus outage) are this module's own.
 pytestmark = pytest.mark.usefixtures("fresh_faults")
@@ -188,6 +188,33 @@ def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> No
                                         "domains": [f"login.{label}.alpha.example.com"]}))
     refused(result, "suffix-not-allowed")
     assert f"login.{label}.alpha.example.com" in result["message"]
+    assert World.now(stack) == before
+
+
+def test_beta_cannot_list_alphas_hosts_as_its_endpoints(stack: Stack) -> None:
+    """Alpha's hosts are in the stack's hosted zones, but not under beta's suffixes."""
+    label = unique("e")
+    before = World.now(stack)
+    result = send(team_event("beta", {
+        "name": f"beta.{label}", "domains": [f"*.{label}.beta.example.net"],
+        "endpoints": [f"www.{label}.beta.example.net:443",
+                      f"login.{label}.alpha.example.com:443"]}))
+    refused(result, "endpoint-not-allowed")
+    assert f"login.{label}.alpha.example.com:443" in result["message"]
+    assert World.now(stack) == before
+
+
+def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(stack: Stack) -> None:
+    """Beta maps a queue of its own to the issuer and asks for alpha's host names through it:
+    the record names its queue, and only the renewal queue's records are taken."""
+    label = unique("q")
+    before = World.now(stack)
+    beta_queue = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:beta-{label}"
+    asked = {"name": f"alpha.{label}", "domains": [f"login.{label}.alpha.example.com"],
+             "key_type": "ec256"}
+    (result,) = send(renewal_message({**asked, "serial": None}, beta_queue))["results"]
+    refused(result, "queue-not-allowed")
+    assert beta_queue in result["message"]
     assert World.now(stack) == before
 
 
@@ -392,11 +419,13 @@ def test_the_certificate_cap_counts_what_the_team_owns(stack: Stack, small_team:
 # -- names from before teams -------------------------------------------------------------------
 
 
-def renewal_message(meta: dict[str, Any]) -> dict[str, Any]:
-    """What the sweep puts on the renewal queue for a stored certificate, as Lambda delivers it."""
+def renewal_message(meta: dict[str, Any], queue_arn: str | None = None) -> dict[str, Any]:
+    """What the sweep puts on the renewal queue for a stored certificate, as Lambda delivers it
+    (from `queue_arn`: by default the renewal queue, RENEWAL_QUEUE_ARN)."""
     body = {"domains": meta["domains"], "name": meta["name"], "key_type": meta["key_type"],
             "force": True, "renews": meta["serial"]}
     return {"Records": [{"eventSource": "aws:sqs", "messageId": str(uuid.uuid4()),
+                         "eventSourceARN": queue_arn or os.environ["RENEWAL_QUEUE_ARN"],
                          "body": json.dumps(body)}]}
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from .iam_sim import Principal, Stack, evaluate
 from .infra_template import ACCOUNT, BASE_PARAMS, PARTITION, REGION
 
 ROOT = f"arn:{PARTITION}:iam::{ACCOUNT}:root"
@@ -391,12 +392,65 @@ def decide(
     return allowed
 
 
+@dataclass(frozen=True)
+class Expect:
+    """A request the policy simulator must decide as `allowed`; `message` if it does not.
+
+    `identity` are the principal's identity statements, `policy` the resource's policy
+    (statements of the stack, or a subset of them to check one side alone).
+    """
+
+    identity: tuple[Statement, ...]
+    policy: tuple[Statement, ...]
+    request: Request
+    allowed: bool
+    message: str
+
+
+def expect(
+    identity: Iterable[Statement], policy: Iterable[Statement], request: Request, allowed: bool,
+    message: str,
+) -> Expect:
+    return Expect(tuple(identity), tuple(policy), request, allowed, message)
+
+
+def _document(statements: Iterable[Statement]) -> dict[str, Any] | None:
+    raw = [s.raw for s in statements]
+    return {"Version": "2012-10-17", "Statement": raw} if raw else None
+
+
+def judge(resources: dict[str, dict[str, Any]], expectations: list[Expect]) -> list[str]:
+    """Evaluates every expectation in one simulator run; the messages of those it refutes."""
+    if not expectations:
+        return []
+    stack = Stack(resources)
+    asks = []
+    for e in expectations:
+        context = stack.concrete(e.request.full_context())
+        tags = tuple((k.split("/", 1)[1], v) for k, v in context.items()
+                     if k.startswith(TAG_KEY_PREFIX))
+        arn = stack.concrete(e.request.principal)
+        identity = _document(e.identity)
+        principal = Principal(arn, arn, tuple(stack.concrete([identity])) if identity else (),
+                              tags)
+        policy = _document(e.policy)
+        asks.append(stack.ask(principal, e.request.action, stack.concrete(e.request.resource),
+                              context, resource_account=ACCOUNT,
+                              resource_policy=stack.concrete(policy)))
+    return [e.message for e, d in zip(expectations, evaluate(asks), strict=True)
+            if d.allowed != e.allowed]
+
+
+TAG_KEY_PREFIX = "aws:PrincipalTag/"
+
+
 # ----------------------------------------------------------------------------- invariants
 def violations(
     resources: dict[str, dict[str, Any]], params: dict[str, Any] | None = None
 ) -> list[str]:
     params = {**BASE_PARAMS, **(params or {})}
     found: list[str] = []
+    pending: list[Expect] = []
     for check in (
         check_no_wildcard_allows,
         check_route53,
@@ -419,8 +473,12 @@ def violations(
         check_event_source_mapping,
         check_schedules,
     ):
-        found.extend(check(resources, params))
-    return found
+        for item in check(resources, params):
+            if isinstance(item, Expect):
+                pending.append(item)
+            else:
+                found.append(item)
+    return found + judge(resources, pending)
 
 
 def _resources_of(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -1025,17 +1083,15 @@ def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
     for statement in allows:
         if statement.resources != [REQUEST_BUS]:
             yield f"issuer role: events:PutEvents on {statement.resources}, not the request bus"
-        if _normalised_condition(statement.condition) != {
-            "StringEquals": {"events:source": ["wildcert"]}
-        }:
-            yield (f"issuer role: events:PutEvents under {statement.condition}, "
-                   "not only with source `wildcert`")
-    if not allows:
-        yield "issuer role: cannot put outcome events on the request bus"
-    for source in ("wildcert.team.alpha", "aws.s3"):
-        request = Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS, {"events:source": source})
-        if decide(identity, [], request):
-            yield f"issuer role: may put events with source {source!r}"
+    # Its own policy alone (the bus's Denies are checked with the bus).
+    for sources, wanted in ((["wildcert"], True), (["wildcert", "wildcert"], True),
+                            (["wildcert.team.alpha"], False), (["aws.s3"], False),
+                            (["wildcert", "wildcert.team.alpha"], False), ([], False)):
+        context = {"events:source": sources} if sources else {}
+        request = Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS, context)
+        yield expect(identity, [], request, wanted,
+                     f"issuer role: {'cannot' if wanted else 'may'} put events with "
+                     f"sources {sources}")
 
 
 TEAM_TAG = "aws:PrincipalTag/wildcert-team"
@@ -1057,35 +1113,6 @@ def bus_statements(resources) -> list[Statement]:
 
 def _account_of(arn: str) -> str:
     return arn.split(":")[4]
-
-
-def bus_may_put(
-    policy: list[Statement], principal: str, source: str, tag: str | None
-) -> bool:
-    """May `principal` (tagged wildcert-team=`tag`) put `source` on the request bus?
-
-    Worst case: its own IAM policy allows events:PutEvents on everything. Within the account
-    that is enough unless the bus policy denies; from another account the bus policy must also
-    allow it.
-    """
-    context: dict[str, Any] = {"aws:PrincipalArn": principal, "events:source": source}
-    if tag is not None:
-        context[TEAM_TAG] = tag
-    account = _account_of(principal)
-    allowed = False
-    for statement in policy:
-        if not statement.grants("events:PutEvents", REQUEST_BUS, context):
-            continue
-        names = statement.principals
-        if not any(n in ("*", principal, account, f"arn:{PARTITION}:iam::{account}:root")
-                   for n in names):
-            continue
-        verdict = condition_holds(statement.condition, context)
-        if statement.effect == "Deny" and verdict is True:
-            return False
-        if statement.effect == "Allow" and verdict is not False:
-            allowed = True
-    return allowed or account == ACCOUNT
 
 
 def _pattern_matches(values: list[Any], text: str) -> bool:
@@ -1121,50 +1148,53 @@ def check_request_bus(resources, params) -> Iterator[str]:
                        f"source {source!r} (pattern {sources})")
     policy = bus_statements(resources)
     accounts = team_accounts(params)
-    for statement in policy:
-        if statement.effect != "Allow":
-            continue
-        where = f"{statement.owner}/{statement.raw.get('Sid', '')}"
-        extra = sorted(set(statement.principals) - set(accounts))
-        if extra:
-            yield f"{where}: the bus policy admits {extra}, not TeamAccountIds {accounts}"
-        if _normalised_condition(statement.condition) != {
-            "StringEquals": {"events:source": [TEAM_SOURCE]}
-        }:
-            yield (f"{where}: the bus admits {statement.principals} under "
-                   f"{statement.condition}, not only with source {TEAM_SOURCE}")
     allows = [s for s in policy if s.effect == "Allow"]
-    # Each side alone must hold the line: the Denies for every principal, the Allow for the
-    # other accounts (a Deny loosened later must not leave the Allow as the only guard).
+    # Worst case: the sender's own IAM policy allows events:PutEvents on everything. Within
+    # the account that is enough unless the bus policy denies; from another account the bus
+    # policy must also allow it. Each side alone must hold the line: the Denies for every
+    # principal, the Allow for the other accounts (a Deny loosened later must not leave the
+    # Allow as the only guard). One PutEvents call carries one source per entry.
     home = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
-    cases = [(home, "wildcert.team.alpha", "alpha", True)]
-    cases += [(home, "wildcert.team.beta", "alpha", False),
-              (home, "wildcert.team.alpha", None, False),
-              (home, "wildcert.team.alpha", "beta", False),
-              (home, "wildcert", "alpha", False),
-              (home, "wildcert", None, False),
-              (ISSUER_ROLE.replace("<IssuerRole.Arn>", f"arn:{PARTITION}:iam::{ACCOUNT}:role/x"),
-               "wildcert", None, False),
-              (f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-ci", "wildcert.team.alpha",
-               "alpha", False)]
+    alpha, beta = "wildcert.team.alpha", "wildcert.team.beta"
+    cases: list[tuple[str, list[str], str | None, bool]] = [
+        (home, [alpha], "alpha", True),
+        (home, [alpha, alpha], "alpha", True),
+        (home, [beta], "alpha", False),
+        (home, [alpha, beta], "alpha", False),
+        (home, [alpha], None, False),
+        (home, [alpha], "beta", False),
+        (home, ["wildcert"], "alpha", False),
+        (home, [alpha, "wildcert"], "alpha", False),
+        (home, ["wildcert"], None, False),
+        (home, ["aws.s3", "wildcert"], None, False),
+        (f"arn:{PARTITION}:iam::{ACCOUNT}:role/x", ["wildcert"], None, False),
+        (f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-ci", [alpha], "alpha", False),
+    ]
     for account in accounts:
         away = f"arn:{PARTITION}:iam::{account}:role/alpha-ci"
-        cases += [(away, "wildcert.team.alpha", "alpha", True),
-                  (away, "wildcert.team.beta", "alpha", False),
-                  (away, "wildcert.team.alpha", None, False),
-                  (away, "wildcert", "alpha", False)]
-    for principal, source, tag, wanted in cases:
-        if bus_may_put(policy, principal, source, tag) != wanted:
-            yield (f"request bus: a role {principal} tagged {tag!r} "
-                   f"{'cannot' if wanted else 'may'} put source {source!r}")
-        away = _account_of(principal) != ACCOUNT
-        if away and not wanted and bus_may_put(allows, principal, source, tag):
-            yield (f"request bus: its Allow alone lets {principal} tagged {tag!r} "
-                   f"put source {source!r}")
-    context = {"aws:PrincipalArn": ISSUER_ROLE, "events:source": "wildcert"}
-    if any(s.effect == "Deny" and s.grants("events:PutEvents", REQUEST_BUS, context)
-           and condition_holds(s.condition, context) is True for s in policy):
-        yield "request bus: the issuer cannot put its outcome events"
+        cases += [(away, [alpha], "alpha", True),
+                  (away, [beta], "alpha", False),
+                  (away, [alpha, beta], "alpha", False),
+                  (away, [alpha], None, False),
+                  (away, ["wildcert"], "alpha", False)]
+    anything = [Statement("anyone", {"Effect": "Allow", "Action": "events:PutEvents",
+                                     "Resource": "*"})]
+    for principal, sources, tag, wanted in cases:
+        context: dict[str, Any] = {"events:source": sources}
+        if tag is not None:
+            context[TEAM_TAG] = tag
+        request = Request(principal, "events:PutEvents", REQUEST_BUS, context)
+        yield expect(anything, policy, request, wanted,
+                     f"request bus: a role {principal} tagged {tag!r} "
+                     f"{'cannot' if wanted else 'may'} put sources {sources}")
+        if _account_of(principal) != ACCOUNT and not wanted:
+            yield expect(anything, allows, request, False,
+                         f"request bus: its Allow alone lets {principal} tagged {tag!r} "
+                         f"put sources {sources}")
+    issuer = identity_statements(resources, "IssuerRole")
+    yield expect(issuer, policy, Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS,
+                                         {"events:source": ["wildcert"]}),
+                 True, "request bus: the issuer cannot put its outcome events")
 
 
 def _job_key_statement_problem(statement: Statement) -> str | None:
@@ -1445,10 +1475,11 @@ def check_dead_letters(resources, params) -> Iterator[str]:
         yield "DeadLetterQueue: not encrypted"
     if not _queue_depth_alarm(resources, "DeadLetterQueue"):
         yield "no alarm on messages in the DLQ"
-    topic = params.get("AlarmTopicArn")
+    # Every alarm tells someone: the topic given, else the stack's own.
+    topic = params.get("AlarmTopicArn") or "<AlarmTopic>"
     for alarm in _alarms(resources):
         actions = alarm.get("AlarmActions")
-        if topic and actions != [topic]:
+        if actions != [topic]:
             yield f"alarm {alarm.get('MetricName')}: actions {actions}, not {topic}"
     dlq_policy = _queue_policy(resources, "DeadLetterQueue")
     functions = {f"<{spec.function}.Arn>" for spec in FUNCTIONS}

@@ -91,9 +91,12 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
     plain = resolved_stack({}, sam)
     assert "ReservedConcurrentExecutions" not in plain["IssuerFunction"]["Properties"]
     assert "LoggingConfiguration" not in plain["CertBucket"]["Properties"]
-    assert "AlarmActions" not in plain["DeadLetterQueueAlarm"]["Properties"]
+    # Without a topic given, the stack's own is every alarm's.
+    assert plain["DeadLetterQueueAlarm"]["Properties"]["AlarmActions"] == ["<AlarmTopic>"]
+    assert {"AlarmTopic", "AlarmTopicKey"} <= set(plain)
     assert {"RenewalSweepScheduleRule", "WatchScheduleRule"} <= set(plain)
     full = resolved_stack(PARAMETER_SETS["staging-with-admins-alarms-reserved"], sam)
+    assert not {"AlarmTopic", "AlarmTopicKey"} & set(full)
     assert full["IssuerFunction"]["Properties"]["ReservedConcurrentExecutions"] == "4"
     assert full["RenewalSweepScheduleRule"]["Properties"]["ScheduleExpression"] == (
         "cron(30 4 ? * MON,THU *)"
@@ -659,7 +662,16 @@ def issuer_events_any_source(sam):
 
 def issuer_events_team_source(sam):
     _statement(issuer_doc(sam), "PutOutcomeEvents")["Condition"] = {
-        "StringLike": {"events:source": "wildcert*"}}
+        "ForAllValues:StringLike": {"events:source": "wildcert*"}}
+
+
+def issuer_events_single_valued(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents")["Condition"] = {
+        "StringEquals": {"events:source": "wildcert"}}
+
+
+def issuer_events_without_null_check(sam):
+    _statement(issuer_doc(sam), "PutOutcomeEvents")["Condition"].pop("Null")
 
 
 def issuer_events_any_bus(sam):
@@ -696,12 +708,17 @@ def bus_allow_any_source(sam):
 
 
 def bus_allow_like_star(sam):
-    team_allow(sam)["Condition"] = {"StringLike": {"events:source": "wildcert.team.*"}}
+    team_allow(sam)["Condition"] = {"ForAllValues:StringLike": {"events:source": "wildcert.team.*"}}
 
 
 def bus_allow_without_tag(sam):
+    team_allow(sam)["Condition"] = {"ForAllValues:StringEquals": {
+        "events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}}
+
+
+def bus_allow_single_valued(sam):
     team_allow(sam)["Condition"] = {
-        "StringEquals": {"events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}}
+        "StringEquals": {"events:source": "wildcert.team.${aws:PrincipalTag/wildcert-team}"}}
 
 
 def bus_allow_anyone(sam):
@@ -709,17 +726,37 @@ def bus_allow_anyone(sam):
 
 
 def bus_deny_without_source(sam):
-    team_deny(sam)["Condition"].pop("StringNotEquals")
+    team_deny(sam)["Condition"].pop("ForAnyValue:StringNotEquals")
 
 
 def bus_deny_like_star(sam):
-    team_deny(sam)["Condition"]["StringNotLike"] = {"events:source": "wildcert.team.*"}
-    team_deny(sam)["Condition"].pop("StringNotEquals")
+    team_deny(sam)["Condition"]["ForAnyValue:StringNotLike"] = {"events:source": "wildcert.team.*"}
+    team_deny(sam)["Condition"].pop("ForAnyValue:StringNotEquals")
 
 
 def bus_deny_without_tag(sam):
-    team_deny(sam)["Condition"]["StringNotEquals"] = {
+    team_deny(sam)["Condition"]["ForAnyValue:StringNotEquals"] = {
         "events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}
+
+
+def bus_deny_single_valued(sam):
+    condition = team_deny(sam)["Condition"]
+    condition["StringNotEquals"] = condition.pop("ForAnyValue:StringNotEquals")
+
+
+def bus_deny_for_all_values(sam):
+    condition = team_deny(sam)["Condition"]
+    condition["ForAllValues:StringNotEquals"] = condition.pop("ForAnyValue:StringNotEquals")
+
+
+def bus_untagged_deny_single_valued(sam):
+    condition = _bus_statement(sam, "RequestBusDenyTeamSourcesToUntagged")["Condition"]
+    condition["StringLike"] = condition.pop("ForAnyValue:StringLike")
+
+
+def bus_outcome_deny_single_valued(sam):
+    condition = _bus_statement(sam, "RequestBusDenyOutcomeSourceToOthers")["Condition"]
+    condition["StringEquals"] = condition.pop("ForAnyValue:StringEquals")
 
 
 def bus_deny_dropped(sam):
@@ -846,6 +883,10 @@ def unchanged(sam):
     pass
 
 
+def alarm_tells_no_one(sam: dict[str, Any]) -> None:
+    del sam["Resources"]["TeamsPolicyBrokenAlarm"]["Properties"]["AlarmActions"]
+
+
 MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "route53 record names widened": (widen_record_names, "route53:ChangeResourceRecordSets"),
     "route53 UPSERT allowed": (allow_upsert, "route53:ChangeResourceRecordSets"),
@@ -899,8 +940,12 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "issuer invoked by any rule": (issuer_invoked_by_any_rule, "its resource policy admits"),
     "issuer invoked by the account": (issuer_invoked_by_account, "its resource policy admits"),
     # teams: outcome events and the teams' webhooks
-    "issuer puts any source": (issuer_events_any_source, "not only with source `wildcert`"),
-    "issuer puts team sources": (issuer_events_team_source, "not only with source `wildcert`"),
+    "issuer puts any source": (issuer_events_any_source, "issuer role: may put events with"),
+    "issuer puts team sources": (issuer_events_team_source, "sources ['wildcert.team.alpha']"),
+    "issuer source single-valued": (issuer_events_single_valued,
+                                    "issuer role: cannot put events with sources ['wildcert']"),
+    "issuer source without Null": (issuer_events_without_null_check,
+                                   "issuer role: may put events with sources []"),
     "issuer puts on any bus": (issuer_events_any_bus, "not the request bus"),
     "issuer without EVENT_BUS_NAME": (issuer_without_bus, "EVENT_BUS_NAME"),
     "issuer without staging URL": (issuer_without_staging, "ACME_STAGING_DIRECTORY_URL"),
@@ -1010,6 +1055,7 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         reader_denied_archived_keys,
         "reader role: cannot GetObject example-com/archive/0abc/privkey.pem",
     ),
+    "an alarm tells no one": (alarm_tells_no_one, "alarm TeamsPolicyBroken: actions None"),
 }
 
 # Mutations that only show under particular parameters.
@@ -1031,20 +1077,31 @@ PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str,
     "key team readers untagged": (key_team_readers_untagged, TEAMS,
                                   "TeamReadersDecryptThroughS3"),
     # the request bus: a role tagged alpha sends as beta
-    "bus Allow without condition": (bus_allow_any_source, TEAMS, "not only with source"),
+    "bus Allow without condition": (bus_allow_any_source, TEAMS, "its Allow alone lets"),
     "bus Allow StringLike *": (bus_allow_like_star, TEAMS, "its Allow alone lets"),
     "bus Allow without the tag": (bus_allow_without_tag, TEAMS, "its Allow alone lets"),
-    "bus Allow to anyone": (bus_allow_anyone, TEAMS, "the bus policy admits ['*']"),
-    "bus Deny without source": (bus_deny_without_source, {}, "cannot put source"),
-    "bus Deny StringNotLike *": (bus_deny_like_star, {}, "tagged 'alpha' may put source "
-                                                        "'wildcert.team.beta'"),
-    "bus Deny without the tag": (bus_deny_without_tag, {}, "tagged 'beta' may put source "
-                                                           "'wildcert.team.alpha'"),
-    "bus Deny dropped": (bus_deny_dropped, TEAMS, "tagged 'alpha' may put source "
-                                                 "'wildcert.team.beta'"),
-    "bus untagged Deny dropped": (bus_untagged_deny_dropped, {}, "tagged None may put source "
-                                                                 "'wildcert.team.alpha'"),
-    "bus outcome Deny dropped": (bus_outcome_deny_dropped, {}, "may put source 'wildcert'"),
+    "bus Allow single-valued": (bus_allow_single_valued, TEAMS,
+                                "tagged 'alpha' cannot put sources ['wildcert.team.alpha']"),
+    "bus Allow to anyone": (bus_allow_anyone, TEAMS, "role/alpha-ci tagged 'alpha' may put"),
+    "bus Deny without source": (bus_deny_without_source, {}, "cannot put sources"),
+    "bus Deny StringNotLike *": (bus_deny_like_star, {}, "tagged 'alpha' may put sources "
+                                                        "['wildcert.team.beta']"),
+    "bus Deny without the tag": (bus_deny_without_tag, {}, "tagged 'beta' may put sources "
+                                                           "['wildcert.team.alpha']"),
+    "bus Deny single-valued": (bus_deny_single_valued, {}, "tagged 'beta' may put sources "
+                                                           "['wildcert.team.alpha']"),
+    "bus Deny ForAllValues": (bus_deny_for_all_values, {}, "tagged 'alpha' may put sources "
+                                                           "['wildcert.team.alpha', "
+                                                           "'wildcert.team.beta']"),
+    "bus Deny dropped": (bus_deny_dropped, TEAMS, "tagged 'alpha' may put sources "
+                                                 "['wildcert.team.beta']"),
+    "bus untagged Deny dropped": (bus_untagged_deny_dropped, {}, "tagged None may put sources "
+                                                                 "['wildcert.team.alpha']"),
+    "bus untagged Deny single-valued": (bus_untagged_deny_single_valued, {},
+                                        "tagged None may put sources ['wildcert.team.alpha']"),
+    "bus outcome Deny dropped": (bus_outcome_deny_dropped, {}, "may put sources ['wildcert']"),
+    "bus outcome Deny single-valued": (bus_outcome_deny_single_valued, {},
+                                       "may put sources ['wildcert']"),
     "bus outcome Deny hits the issuer": (bus_outcome_deny_hits_issuer, {},
                                          "the issuer cannot put its outcome events"),
     "request rule hears any source": (rule_any_source, {}, "matches source 'wildcert'"),

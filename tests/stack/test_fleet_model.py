@@ -39,7 +39,7 @@ def test_a_renewal_and_the_limit_that_binds() -> None:
     assert today.route53_calls == 2 + 9 + 4 + 2  # writes, GetChange, GetHostedZone
     rates = throughput(Fleet(workers=3), today)
     assert rates["workers"] == pytest.approx(3 * 3600 / 120)
-    assert rates["route53"] == pytest.approx(5 * 3600 / 17)
+    assert rates["route53"] == pytest.approx(10 * 3600 / 17)
     assert hours_to_renew_all(Fleet(workers=3), today) == (pytest.approx(5000 / 90), "workers")
     # Not exempt, 10 workers outpace 100 orders an hour: 300 at their pace, then 100/h.
     strict = Fleet(workers=10, ari_exempt=False)

@@ -1,4 +1,5 @@
-"""The AWS fault proxy's account-wide Route 53 limit: 5 requests/s shared by every client.
+"""The AWS fault proxy's account-wide Route 53 limit: 10 requests/s with a burst of 50, shared
+by every client (Route 53's quota since 2026-07-30; 5/s before).
 
 Plain boto3 clients make one attempt each (`total_max_attempts=1`), so every refusal reaches
 the caller; wildcert's own ChallengeRecords then shows its retries get through the limit.
@@ -77,26 +78,26 @@ def test_off_by_default(faults: AwsFaults, proxied) -> None:
     assert faults.stats()["faults_fired"] == {}
 
 
-def test_a_burst_beyond_five_is_throttled_as_route53_does(stack: Stack, faults: AwsFaults,
-                                                          proxied) -> None:
-    assert faults.limit("route53") == {"rate": 5.0, "burst": 5.0, "error": "Throttling",
+def test_a_burst_beyond_fifty_is_throttled_as_route53_does(stack: Stack, faults: AwsFaults,
+                                                           proxied) -> None:
+    assert faults.limit("route53") == {"rate": 10.0, "burst": 50.0, "error": "Throttling",
                                        "allowed": 0, "throttled": 0}
     route53 = proxied("route53")
-    outcomes, elapsed = _hammer([route53.list_hosted_zones] * 20, threads=4)
+    outcomes, elapsed = _hammer([route53.list_hosted_zones] * 90, threads=4)
     allowed = outcomes.count("ok")
     assert set(outcomes) == {"ok", "Throttling"}
-    # A full bucket of 5, plus what 5/s refilled while the 20 calls ran; never more.
-    assert 5 <= allowed <= 5 + 5 * elapsed + 1, (allowed, elapsed)
-    assert faults.limits()["route53"] == {"rate": 5.0, "burst": 5.0, "error": "Throttling",
-                                          "allowed": allowed, "throttled": 20 - allowed}
-    assert faults.stats()["faults_fired"] == {"route53 ListHostedZones throttled": 20 - allowed}
+    # A full bucket of 50, plus what 10/s refilled while the 90 calls ran; never more.
+    assert 50 <= allowed <= 50 + 10 * elapsed + 1, (allowed, elapsed)
+    assert faults.limits()["route53"] == {"rate": 10.0, "burst": 50.0, "error": "Throttling",
+                                          "allowed": allowed, "throttled": 90 - allowed}
+    assert faults.stats()["faults_fired"] == {"route53 ListHostedZones throttled": 90 - allowed}
     throttled = [c for c in faults.calls(service="route53") if c["fault"]]
     assert {(c["status"], c["fault"]) for c in throttled} == {
         (400, "route53 ListHostedZones throttled")}
 
     # The answer is Route 53's own: HTTP 400, Sender, Throttling, "Rate exceeded".
     with pytest.raises(ClientError) as raised:
-        for _ in range(10):
+        for _ in range(60):
             route53.get_hosted_zone(Id=stack.zone_id("example.com"))
     error = raised.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
@@ -132,8 +133,8 @@ def test_a_throttled_change_never_reaches_moto(stack: Stack, faults: AwsFaults,
     assert all(s["Name"].rstrip(".") != name for s in found["ResourceRecordSets"])
 
 
-def test_sustained_rate_stays_at_five_per_second(faults: AwsFaults, proxied) -> None:
-    """Callers that never stop get 5/s on average, whatever their number."""
+def test_sustained_rate_stays_at_ten_per_second(faults: AwsFaults, proxied) -> None:
+    """Callers that never stop get the burst of 50, then 10/s, whatever their number."""
     faults.limit("route53")
     route53 = proxied("route53")
     stop = threading.Event()
@@ -148,17 +149,16 @@ def test_sustained_rate_stays_at_five_per_second(faults: AwsFaults, proxied) -> 
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    time.sleep(3.0)
+    time.sleep(4.0)
     stop.set()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    assert 5 + 5 * 2.0 <= len(admitted) <= 5 + 5 * elapsed + 1, (len(admitted), elapsed)
-    # After the first burst, no second holds more than the refill: 5 (+1 at a boundary).
-    steady = [t for t in admitted if t - started >= 1.0]
-    for second in range(1, 3):
-        inside = [t for t in steady if second <= t - started < second + 1]
-        assert len(inside) <= 6, (second, len(inside))
+    assert 50 + 10 * 2.0 <= len(admitted) <= 50 + 10 * elapsed + 1, (len(admitted), elapsed)
+    # Once the burst is spent, no second holds more than the refill: 10 (+1 at a boundary).
+    for second in (2, 3):
+        inside = [t for t in admitted if second <= t - started < second + 1]
+        assert len(inside) <= 11, (second, len(inside))
     assert faults.limits()["route53"]["throttled"] > 0
 
 

@@ -17,7 +17,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from wildcert.adapters.bucket import certificates
-from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore, Cooldown
+from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
 from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
 from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, LeaseLost
 from wildcert.adapters.bucket.objects import (
@@ -29,7 +29,7 @@ from wildcert.adapters.bucket.objects import (
 )
 from wildcert.adapters.bucket.teams import TeamLedger
 from wildcert.logic import ari, ratelimit
-from wildcert.logic.ratelimit import Scope
+from wildcert.logic.ratelimit import Cooldown, Scope
 from wildcert.logic.times import iso
 
 NAME = "certs-unit"

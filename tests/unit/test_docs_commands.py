@@ -32,6 +32,9 @@ SERVICES = {"s3api": "s3"}
 HIGH_LEVEL = {("s3", "ls"), ("s3", "cp"), ("s3", "sync"), ("s3", "rm")}
 # Positional arguments some commands take (lambda invoke's output file).
 POSITIONAL = {("lambda", "invoke"): 1}
+# Options the AWS CLI renames from the API's member names (awscli/customizations/argrename.py),
+# for the commands the docs use.
+RENAMED = {("sns", "subscribe"): {"--notification-endpoint": "--endpoint"}}
 
 
 def test_every_shell_block_says_how_it_is_tested() -> None:
@@ -116,7 +119,8 @@ def aws_problems(args: list[str]) -> list[str]:
     known = set(options) | booleans | GLOBAL | PAGING
     problems: list[str] = []
     positional = POSITIONAL.get((service, command), 0)
-    words = args[2:]
+    renamed = RENAMED.get((service, command), {})
+    words = [renamed.get(word, word) for word in args[2:]]
     index = 0
     while index < len(words):
         word = words[index]

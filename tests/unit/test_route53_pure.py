@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wildcert.adapters.route53 import (
+    ROUTE53_QUOTA,
+    ApiQuota,
     HostedZone,
     RecordSet,
     explain,
@@ -193,3 +195,35 @@ def test_explanations_name_zone_record_and_remedy() -> None:
     assert "fix ALLOWED_ZONES" in missing
     offline = explain(EndpointConnectionError(endpoint_url="https://r53"), doing="x", zone=ZONE)
     assert "unreachable" in offline
+
+
+def test_the_quota_is_route53s_current_one_and_sizes_the_throttling_backoff() -> None:
+    """10 requests/s with a burst of 50 per account since 2026-07-30 (5/s before)."""
+    assert (ROUTE53_QUOTA.rate, ROUTE53_QUOTA.burst) == (10.0, 50)
+    now, before = ROUTE53_QUOTA.throttle_backoff(), ApiQuota(5.0, 5).throttle_backoff()
+    # A token comes back twice as fast, so the first retry comes sooner; the whole budget
+    # (10 attempts, steps up to 20 s: 1.5 to 2 minutes) rides out the account's other callers.
+    assert (now.base, before.base) == (0.5, 1.0)
+    assert now.attempts == before.attempts == 10 and now.cap == before.cap == 20.0
+    steps = [min(now.cap, now.base * 2 ** k) for k in range(now.attempts - 1)]
+    assert 90 <= sum(steps) <= 120
+
+
+def test_throttling_advice_states_the_quota_it_assumed() -> None:
+    throttled = client_error("Throttling", "Rate exceeded")
+    assert "allows 10 Route 53 requests per second (burst 50), shared with everything else" in (
+        explain(throttled, doing="x", zone=ZONE))
+    assert "allows 2.5 Route 53 requests per second (burst 7)" in (
+        explain(throttled, doing="x", zone=ZONE, quota=ApiQuota(2.5, 7)))
+
+
+def test_the_issuer_writes_under_the_quota_its_settings_state() -> None:
+    from wildcert.deadline import Deadline
+    from wildcert.jobs.issue.pipeline import Services
+    from wildcert.settings import Settings
+
+    settings = Settings.from_env({"CERT_BUCKET": "b", "KMS_KEY_ID": "k", "ALLOWED_ZONES": "Z1",
+                                  "ROUTE53_REQUESTS_PER_SECOND": "4", "ROUTE53_REQUEST_BURST": "8"})
+    records = Services(settings, Deadline.after(30), client_factory=lambda _: None).route53
+    assert records.quota == ApiQuota(4.0, 8)
+    assert records.throttle.base == 1.25

@@ -355,7 +355,7 @@ def test_endless_throttling_ends_in_a_useful_error(
     message = str(caught.value)
     assert f"example.com ({zone.id})" in message
     assert "_acme-challenge.example.com" in message
-    assert "5 Route 53 requests per second" in message
+    assert "10 Route 53 requests per second (burst 50)" in message
     assert calls.made["ChangeResourceRecordSets"] == FAST_THROTTLE.attempts
     # The renewal comes back in minutes (the queue's 90-minute timeout otherwise).
     assert caught.value.retry_after == THROTTLED_COMEBACK_SECONDS
@@ -481,3 +481,17 @@ def test_name_servers_come_from_the_delegation_set(
 def test_name_servers_of_a_missing_zone_say_what_to_fix(records: ChallengeRecords) -> None:
     with pytest.raises(Route53Error, match=r"ZGONE.*fix ALLOWED_ZONES"):
         records.name_servers(HostedZone("ZGONE", "gone.example"))
+
+
+def test_a_private_zone_is_listed_marked_and_never_written(
+    records: ChallengeRecords, make_zone: Callable[..., HostedZone], calls: Calls, raw: Any
+) -> None:
+    public, twin = make_zone("example.com"), make_zone("example.com", private=True)
+    listed = records.listed_zones([twin.id, public.id])
+    assert listed == [HostedZone(twin.id, "example.com", private=True),
+                      HostedZone(public.id, "example.com")]
+    assert records.allowed_zones([twin.id, public.id]) == [listed[1]]
+    with pytest.raises(Route53Error, match=r"which is private: wildcert never writes"):
+        records.add(challenge(listed[0], "a"))
+    assert calls.made["ChangeResourceRecordSets"] == 0
+    assert txt_sets(raw, twin) == {}

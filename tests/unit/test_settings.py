@@ -30,7 +30,8 @@ def test_every_variable_overrides_its_setting() -> None:
            "EXPIRY_WARNING_DAYS": "3", "WATCH_INTERVAL_HOURS": "6",
            "SHORTEST_LIFETIME_DAYS": "45",
            "ENDPOINT_PORTS": " 8443, 443 ,", "WATCH_ALLOW_LOOPBACK": "TRUE",
-           "ARCHIVED_KEY_RETENTION_DAYS": "100"}
+           "ARCHIVED_KEY_RETENTION_DAYS": "100", "ROUTE53_REQUESTS_PER_SECOND": "5",
+           "ROUTE53_REQUEST_BURST": "5"}
     settings = Settings.from_env(env)
     defaults = Settings(bucket="certs", kms_key_id="key", allowed_zone_ids=("Z1", "Z2"))
     changed = {f.name for f in dataclasses.fields(Settings)
@@ -43,6 +44,7 @@ def test_every_variable_overrides_its_setting() -> None:
     assert settings.record_ttl == 30 and isinstance(settings.record_ttl, int)
     assert settings.watch_interval_hours == 6.0 and settings.renew_at_remaining_fraction == 0.5
     assert settings.archived_key_retention_days == 100
+    assert (settings.route53_requests_per_second, settings.route53_request_burst) == (5.0, 5)
 
 
 def test_every_problem_is_named_at_once() -> None:

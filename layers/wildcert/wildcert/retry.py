@@ -1,7 +1,7 @@
 """Bounded exponential backoff with full jitter, inside a Deadline.
 
 Full jitter (a uniform wait between 0 and the exponential step) spreads concurrent callers
-apart, which matters for Route 53's account-wide 5 requests/s and for lock-free record merges.
+apart, which matters for Route 53's account-wide request limit and for lock-free record merges.
 """
 
 from __future__ import annotations

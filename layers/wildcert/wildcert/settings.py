@@ -41,6 +41,8 @@ class Settings:
     propagation_timeout_seconds: float = 180.0
     record_ttl: int = 60
     renewal_queue_url: str | None = None
+    # The issuer takes SQS records from this queue only (their eventSourceARN); none: from none.
+    renewal_queue_arn: str | None = None
     expiry_warning_days: float = 14.0
     # Set only where the watch runs on a schedule: the sweep then leaves ARI moments further
     # away than this to the watch instead of looking a whole sweep interval ahead.
@@ -61,6 +63,13 @@ class Settings:
     event_bus_name: str | None = None
     # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
     teams_file: str | None = None
+    # The CloudWatch namespace of wildcert's metrics (one per stack, so staging and production
+    # never add up).
+    metrics_namespace: str = "wildcert"
+    # Route 53's API limit for the whole account (10/s, burst 50 since 2026-07-30), shared
+    # with everything else there: it sizes the throttling backoff and is named in errors.
+    route53_requests_per_second: float = 10.0
+    route53_request_burst: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -172,8 +181,10 @@ TEXTS = {
     "slack_webhook_secret": "SLACK_WEBHOOK_SECRET",
     "dns_server_override": "DNS_SERVER_OVERRIDE",
     "renewal_queue_url": "RENEWAL_QUEUE_URL",
+    "renewal_queue_arn": "RENEWAL_QUEUE_ARN",
     "event_bus_name": "EVENT_BUS_NAME",
     "teams_file": "TEAMS_FILE",
+    "metrics_namespace": "METRICS_NAMESPACE",
 }
 NUMBERS = {
     "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),
@@ -184,4 +195,6 @@ NUMBERS = {
     "watch_interval_hours": Number("WATCH_INTERVAL_HOURS", 1.0, 168.0),
     "shortest_lifetime_days": Number("SHORTEST_LIFETIME_DAYS", 1.0, 3650.0),
     "archived_key_retention_days": Number("ARCHIVED_KEY_RETENTION_DAYS", 1, 36500, whole=True),
+    "route53_requests_per_second": Number("ROUTE53_REQUESTS_PER_SECOND", 1.0, 1000.0),
+    "route53_request_burst": Number("ROUTE53_REQUEST_BURST", 1, 10000, whole=True),
 }

@@ -38,12 +38,36 @@ DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 # Route 53's words when a batch no longer matches the zone (someone else wrote in between).
 CONFLICT_MARKERS = ("Tried to delete resource record set", "Tried to create resource record set")
 
-# Route 53 allows 5 requests/s per account, shared with every other caller, so throttling
-# backs off in whole seconds and for up to about two minutes (1+2+4+8+16+4x20 s at most): a
-# renewal that gives up waits the queue's 90-minute visibility timeout before its next try,
-# and the fleet bench's Route 53 stress (bench/fleet.py, 1 request/s left to wildcert) lost
-# 2-5 renewals in 30 with the former 6 attempts capped at 8 s.
-THROTTLE_BACKOFF = Backoff(attempts=10, base=1.0, cap=20.0)
+
+
+@dataclass(frozen=True)
+class ApiQuota:
+    """Route 53's API limit for the whole account, shared with every other caller there.
+
+    Since 2026-07-30 Route 53 admits 10 requests/s per account with a burst of 50 (5/s
+    before); the stack's ROUTE53_REQUESTS_PER_SECOND and ROUTE53_REQUEST_BURST
+    (template parameters Route53RequestsPerSecond, Route53RequestBurst) state it for
+    accounts whose quota differs.
+    """
+
+    rate: float = 10.0
+    burst: int = 50
+
+    def throttle_backoff(self) -> Backoff:
+        """Retries of a throttled call: the first step refills a renewal's few calls
+        (5 requests' worth: 0.5 s at 10/s), doubling to 20 s, 10 attempts: about 90 s at
+        most per call at 10/s (two minutes at 5/s). A renewal that gives up waits the
+        renewal queue's visibility timeout, and the fleet bench's Route 53 stress (1
+        request/s left to wildcert) lost renewals with 6 attempts capped at 8 s."""
+        return Backoff(attempts=10, base=5.0 / self.rate, cap=20.0)
+
+    def words(self) -> str:
+        return (f"{self.rate:g} Route 53 requests per second (burst {self.burst}), shared "
+                "with everything else the account runs")
+
+
+ROUTE53_QUOTA = ApiQuota()
+THROTTLE_BACKOFF = ROUTE53_QUOTA.throttle_backoff()
 CONFLICT_BACKOFF = Backoff(attempts=10, base=0.05, cap=2.0)
 INSYNC_FIRST_POLL = 1.0
 INSYNC_MAX_POLL = 15.0
@@ -51,10 +75,14 @@ INSYNC_MAX_POLL = 15.0
 
 @dataclass(frozen=True)
 class HostedZone:
-    """A public hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot."""
+    """A hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot.
+
+    A private zone (split-horizon DNS: answered only inside its VPCs) is kept to explain
+    refusals and is never written: the CA's validation servers cannot see it."""
 
     id: str
     name: str
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,7 +273,8 @@ def is_conflict(error: BaseException) -> bool:
 
 
 def explain(
-    error: BaseException, *, doing: str, zone: HostedZone | None = None, record: str = ""
+    error: BaseException, *, doing: str, zone: HostedZone | None = None, record: str = "",
+    quota: ApiQuota = ROUTE53_QUOTA,
 ) -> str:
     """A message for the user: what failed, where, Route 53's words, and what to do."""
     where = f"hosted zone {zone.name} ({zone.id})" if zone else "Route 53"
@@ -270,7 +299,7 @@ def explain(
     if code in THROTTLED:
         return (
             f"Could not {what}: Route 53 kept refusing after retries ({words}). The account "
-            "allows 5 Route 53 requests per second: retry later or run fewer issuances at once."
+            f"allows {quota.words()}: retry later or run fewer issuances at once."
         )
     if is_conflict(error):
         return (
@@ -299,14 +328,16 @@ class ChallengeRecords:
         *,
         deadline: Deadline,
         ttl: int = 60,
-        throttle: Backoff = THROTTLE_BACKOFF,
+        throttle: Backoff | None = None,
         conflict: Backoff = CONFLICT_BACKOFF,
         rng: random.Random | None = None,
+        quota: ApiQuota = ROUTE53_QUOTA,
     ) -> None:
         self.client = client
         self.deadline = deadline
         self.ttl = ttl
-        self.throttle = throttle
+        self.quota = quota
+        self.throttle = throttle if throttle is not None else quota.throttle_backoff()
         self.conflict = conflict
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         # Record sets as this instance last read or wrote them: the first guess of each write.
@@ -314,38 +345,45 @@ class ChallengeRecords:
 
     # -- public API
 
+    def _explain(self, error: BaseException, **where: Any) -> str:
+        return explain(error, quota=self.quota, **where)
+
     def allowed_zones(self, zone_ids: Sequence[str]) -> list[HostedZone]:
         """The public zones among `zone_ids`, from one paginated ListHostedZones."""
+        return [z for z in self.listed_zones(zone_ids) if not z.private]
+
+    def listed_zones(self, zone_ids: Sequence[str]) -> list[HostedZone]:
+        """Every zone `zone_ids` names, private ones marked, from one paginated
+        ListHostedZones; a private zone is logged with what happens to its names."""
         wanted = list(dict.fromkeys(bare_zone_id(z) for z in zone_ids if z.strip()))
         found: dict[str, HostedZone] = {}
-        private: list[str] = []
         try:
             for page in self._zone_pages():
                 for zone in page.get("HostedZones", []):
                     zone_id = bare_zone_id(zone["Id"])
-                    if zone_id not in wanted:
-                        continue
-                    if zone.get("Config", {}).get("PrivateZone"):
-                        private.append(zone_id)
-                        continue
-                    found[zone_id] = HostedZone(zone_id, canonical_name(zone["Name"]))
+                    if zone_id in wanted:
+                        found[zone_id] = HostedZone(
+                            zone_id, canonical_name(zone["Name"]),
+                            private=bool(zone.get("Config", {}).get("PrivateZone")))
         except (ClientError, BotoCoreError) as error:
-            raise Route53Error(explain(error, doing="list the hosted zones")) from error
-        if private:
-            log.warning("skipping private hosted zones %s: ACME cannot see them", private)
-        missing = [z for z in wanted if z not in found and z not in private]
+            raise Route53Error(self._explain(error, doing="list the hosted zones")) from error
+        missing = [z for z in wanted if z not in found]
         if missing:
             raise Route53Error(
                 f"ALLOWED_ZONES names hosted zone(s) {', '.join(missing)} that this account's "
                 "Route 53 does not have: fix ALLOWED_ZONES (IDs look like Z0123456789ABC)."
             )
-        return [found[z] for z in wanted if z in found]
+        zones = [found[z] for z in wanted]
+        _log_private(zones)
+        return zones
 
     def name_servers(self, zone: HostedZone) -> list[str]:
         try:
             answer = self._call(lambda: self.client.get_hosted_zone(Id=zone.id), "GetHostedZone")
         except (ClientError, BotoCoreError) as error:
-            raise Route53Error(explain(error, doing="read the name servers", zone=zone)) from error
+            raise Route53Error(
+                self._explain(error, doing="read the name servers", zone=zone)
+            ) from error
         servers = answer.get("DelegationSet", {}).get("NameServers", [])
         if not servers:
             raise Route53Error(
@@ -374,7 +412,7 @@ class ChallengeRecords:
             current = self._read(zone, name)
         except (ClientError, BotoCoreError) as error:
             raise Route53Error(
-                explain(error, doing="read", zone=zone, record=f"TXT {name}")
+                self._explain(error, doing="read", zone=zone, record=f"TXT {name}")
             ) from error
         return set(current.values()) if current else set()
 
@@ -395,7 +433,9 @@ class ChallengeRecords:
             try:
                 submitted = self._submit(zone, names, plan, guess)
             except (ClientError, BotoCoreError) as error:
-                raise Route53Error(explain(error, doing=doing, zone=zone, record=label)) from error
+                raise Route53Error(
+                    self._explain(error, doing=doing, zone=zone, record=label)
+                ) from error
             if submitted:
                 pending.append(submitted)
         if wait:
@@ -492,7 +532,7 @@ class ChallengeRecords:
             )
         except (ClientError, BotoCoreError) as error:
             raise Route53Error(
-                explain(error, doing=f"check change {pending.change_id}", zone=pending.zone)
+                self._explain(error, doing=f"check change {pending.change_id}", zone=pending.zone)
             ) from error
         return bool(answer["ChangeInfo"]["Status"] == "INSYNC")
 
@@ -546,10 +586,30 @@ def _record_set(zone: HostedZone, name: str, rrset: Mapping[str, Any]) -> Record
     return RecordSet(name, int(rrset["TTL"]), raw)
 
 
+def _log_private(zones: Sequence[HostedZone]) -> None:
+    public = {z.name: z for z in zones if not z.private}
+    for zone in zones:
+        twin = public.get(zone.name)
+        if not zone.private:
+            continue
+        if twin is not None:
+            log.info("hosted zone %s: the public zone %s is used, the private zone %s "
+                     "(split-horizon) is never written", zone.name, twin.id, zone.id)
+        else:
+            log.warning("hosted zone %s (%s) is private: never written; names only in it "
+                        "are refused (the CA cannot see a private zone)", zone.name, zone.id)
+
+
 def _by_zone(records: Sequence[ChallengeRecord]) -> dict[HostedZone, dict[str, list[str]]]:
     grouped: dict[HostedZone, dict[str, list[str]]] = {}
     for record in records:
         name = canonical_name(record.name)
+        if record.zone.private:
+            raise Route53Error(
+                f"{name} would be written to hosted zone {record.zone.name} "
+                f"({record.zone.id}), which is private: wildcert never writes a private zone "
+                "(the CA cannot see it). Use a public hosted zone of that name."
+            )
         if not in_zone(name, record.zone):
             raise Route53Error(
                 f"{name} is not inside hosted zone {record.zone.name} ({record.zone.id}): "

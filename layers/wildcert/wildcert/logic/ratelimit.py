@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from wildcert.logic.times import iso, parse_time
 
 ACCOUNT = "account"  # every order of the ACME account
 DOMAIN = "domain"  # every name at or under a registered domain
 IDENTIFIER = "identifier"  # one name (failed authorizations)
 NAMES = "names"  # one exact set of names
+DEFAULT_WAIT_SECONDS = 3600.0
 
 _PER_DOMAIN = re.compile(r'already issued for:?\s*"?(?P<name>[a-z0-9.-]+\.[a-z0-9-]+)"?',
                          re.IGNORECASE)
@@ -71,6 +75,43 @@ class Scope:
         return f"the exact set of names {self.value}"
 
 
+ACCOUNT_SCOPE = Scope(ACCOUNT)
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """The CA said to stop ordering for `scope` until `until`."""
+
+    scope: Scope
+    until: dt.datetime
+    reason: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps({"scope": self.scope.kind, "value": self.scope.value,
+                           "until": iso(self.until), "reason": self.reason[:500]}).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Cooldown:
+        body = json.loads(raw)
+        scope = Scope(str(body.get("scope", ACCOUNT)), str(body.get("value", "")))
+        return cls(scope, parse_time(body["until"]), str(body.get("reason", "")))
+
+
+def holding(cooldowns: Iterable[Cooldown], domains: Sequence[str],
+            now: dt.datetime) -> Cooldown | None:
+    """The cooldown in force that an order for `domains` would count against (the one that
+    ends last), if any."""
+    waiting = [c for c in cooldowns if c.until > now and c.scope.covers(domains)]
+    return max(waiting, key=lambda c: c.until, default=None)
+
+
+def cooldown_after(detail: str | None, retry_after: float | None, domains: Sequence[str],
+                   now: dt.datetime, reason: str) -> Cooldown:
+    """What a `rateLimited` answer to an order of `domains` limits, and until when."""
+    wait = wait_seconds(retry_after, detail, now)
+    return Cooldown(scope_of(detail, domains), now + dt.timedelta(seconds=wait), reason)
+
+
 def scope_of(detail: str | None, domains: Sequence[str]) -> Scope:
     """The scope a `rateLimited` problem's detail names, for an order of `domains`."""
     text = detail or ""
@@ -95,6 +136,15 @@ def retry_after_in_detail(detail: str | None, now: dt.datetime) -> float | None:
     except ValueError:
         return None
     return max(0.0, (when - now).total_seconds())
+
+
+def wait_seconds(retry_after: float | None, detail: str | None, now: dt.datetime) -> float:
+    """How long a `rateLimited` answer says to wait: its Retry-After, else the time its detail
+    names, else an hour (Let's Encrypt always sends Retry-After; this is a fallback)."""
+    if retry_after is not None:
+        return retry_after
+    named = retry_after_in_detail(detail, now)
+    return DEFAULT_WAIT_SECONDS if named is None else named
 
 
 def _names_key(domains: Sequence[str]) -> str:

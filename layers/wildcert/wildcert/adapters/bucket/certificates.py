@@ -37,14 +37,13 @@ from wildcert.logic.certificates import (
     serial_hex,
     sha256_hex,
 )
-from wildcert.logic.ratelimit import ACCOUNT, Scope
+from wildcert.logic.ratelimit import ACCOUNT_SCOPE, Cooldown, Scope
 from wildcert.logic.times import iso, parse_time
 
 # A rate limit met again this soon after the last wait for it ended is told as the same one.
 COOLDOWN_QUIET = dt.timedelta(hours=1)
 
 logger = logging.getLogger("wildcert.adapters.bucket.certificates")
-ACCOUNT_SCOPE = Scope(ACCOUNT)
 
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
@@ -275,25 +274,6 @@ class CertificateStore:
         if until is None or until < cooldown.until:
             self.set_ca_cooldown(directory_url, cooldown)
         return until is None or until + quiet <= now
-
-
-@dataclass(frozen=True)
-class Cooldown:
-    """The CA said to stop ordering for `scope` until `until`."""
-
-    scope: Scope
-    until: dt.datetime
-    reason: str = ""
-
-    def to_json(self) -> bytes:
-        return json.dumps({"scope": self.scope.kind, "value": self.scope.value,
-                           "until": iso(self.until), "reason": self.reason[:500]}).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> Cooldown:
-        body = json.loads(raw)
-        scope = Scope(str(body.get("scope", ACCOUNT_SCOPE.kind)), str(body.get("value", "")))
-        return cls(scope, parse_time(body["until"]), str(body.get("reason", "")))
 
 
 def _directory_digest(directory_url: str) -> str:

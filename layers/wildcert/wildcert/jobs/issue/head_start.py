@@ -22,12 +22,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wildcert.adapters.bucket.certificates import AccountRecord, Cooldown
+from wildcert.adapters.bucket.certificates import AccountRecord
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.wiring import Services
+from wildcert.logic.ratelimit import Cooldown
 
 if TYPE_CHECKING:
     from wildcert.adapters.acme import AcmeSession
-    from wildcert.jobs.issue.pipeline import Services
 
 
 @dataclass(frozen=True)

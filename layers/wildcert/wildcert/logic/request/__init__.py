@@ -75,7 +75,8 @@ class Requester:
 
     kind: "eventbridge" (a team's event: `account` and `source` as EventBridge set them, the
     event's id), "queue" (the renewal queue, which only the sweep and the watch write to: it
-    acts for the certificate's owner) or "direct" (an Invoke: the operators).
+    acts for the certificate's owner), "other-queue" (an SQS record of any other queue, its
+    ARN in `source`: refused, whoever sent it) or "direct" (an Invoke: the operators).
     """
 
     kind: str
@@ -134,11 +135,13 @@ class RequestRejected(Exception):
 
 def parse_request(raw: object, zone_names: Collection[str], *,
                   endpoint_ports: Collection[int] = DEFAULT_ENDPOINT_PORTS,
-                  namespace: str = "") -> CertificateRequest:
+                  namespace: str = "",
+                  private_zone_names: Collection[str] = ()) -> CertificateRequest:
     """Validate a decoded request against the hosted zones it may use.
 
     ``zone_names`` are the names of the allowed public hosted zones (case and a trailing dot
     do not matter); every domain, and every endpoint's host, must lie in one of them.
+    ``private_zone_names`` only explain a refusal: a name only they cover is refused as such.
     ``endpoint_ports`` are the ports endpoints may use (ENDPOINT_PORTS). ``namespace`` starts
     a name the request leaves out (a team's ``<team>.``). Raises ``RequestRejected`` listing
     every problem found.
@@ -154,7 +157,8 @@ def parse_request(raw: object, zone_names: Collection[str], *,
         )
     findings: list[str] = []
     check_field_names(raw, findings)
-    domains = check_domains(raw.get("domains"), tuple(zone_names), findings)
+    domains = check_domains(raw.get("domains"), tuple(zone_names), findings,
+                            private=tuple(private_zone_names))
     name = check_name(raw.get("name"), findings)
     key_type = check_key_type(raw.get("key_type"), findings)
     force = check_force(raw.get("force"), findings)

@@ -33,12 +33,18 @@ def eventbridge_requester(event: EventBridgeEvent) -> Requester:
                      source=_field(event, "source"), event_id=_field(event, "id"))
 
 
-def queue_requester(record: SQSRecord) -> Requester:
+def queue_requester(record: SQSRecord, renewal_queue_arn: str | None) -> Requester:
     """A message of the renewal queue: the sweep or the watch, for the certificate's owner.
 
     Only they may send to it. A whole EventBridge event in the body (as a rule targeting a
     queue would deliver it) is that event's sender instead, and held to its team's policy.
+    A record of any other queue (its `eventSourceARN` is not `renewal_queue_arn`) says nothing
+    about who sent it: an "other-queue" requester, which the issuer refuses.
     """
+    source = record.get("eventSourceARN") if isinstance(record.raw_event, dict) else None
+    if not renewal_queue_arn or source != renewal_queue_arn:
+        return Requester("other-queue", source=source if isinstance(source, str) else None,
+                         event_id=message_id(record))
     try:
         payload = record.json_body if isinstance(record.raw_event, dict) else None
     except (TypeError, ValueError, KeyError, RecursionError):  # no body: the request rejects it

@@ -87,8 +87,10 @@ def check_field_names(raw: dict[object, object], findings: list[str]) -> None:
 # --- domains ----------------------------------------------------------------------------------
 
 
-def check_domains(value: object, zone_names: Collection[str], findings: list[str]) -> list[str]:
-    """The unique normalised names, each covered by one of ``zone_names``, first one first."""
+def check_domains(value: object, zone_names: Collection[str], findings: list[str],
+                  private: Collection[str] = ()) -> list[str]:
+    """The unique normalised names, each covered by one of ``zone_names``, first one first.
+    A name only a ``private`` zone covers is refused with that reason."""
     shape = _domains_shape_problem(value)
     if shape or not isinstance(value, list | tuple):
         findings.append(shape or "domains must be a list of host names.")
@@ -113,7 +115,9 @@ def check_domains(value: object, zone_names: Collection[str], findings: list[str
         first_index[result.name] = index
         distinct += 1
         if zone_for(result.name, zone_names) is None:
-            problems.append(_uncovered_problem(where, entry, result.name, zone_names))
+            hidden = zone_for(result.name, private)
+            problems.append(_private_problem(where, entry, result.name, hidden) if hidden
+                            else _uncovered_problem(where, entry, result.name, zone_names))
             continue
         names.append(result.name)
 
@@ -155,6 +159,16 @@ def _uncovered_problem(where: str, entry: str, name: str, zone_names: Collection
     return (
         f"{where} {shown} is not in any hosted zone this deployment may use; "
         f"request names under one of: {_zone_list(zone_names)}."
+    )
+
+
+def _private_problem(where: str, entry: str, name: str, zone: str) -> str:
+    shown = show(entry) if entry == name else f"{show(entry)} ({name})"
+    return (
+        f"{where} {shown} is only in the private hosted zone {show(zone, 64)}, which wildcert "
+        "never writes: the CA validates through public DNS and cannot see a private zone. "
+        "Ask the operator to add a public hosted zone for it (it may share the private "
+        "zone's name)."
     )
 
 
