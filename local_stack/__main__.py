@@ -122,6 +122,8 @@ def _describe(stack: Stack) -> None:
     rows = [
         ("ACME directory (front)", f"https://{HOST}:{ports.acme_front}/dir (ARI, faults)"),
         ("Pebble itself", f"https://{HOST}:{ports.acme}/dir"),
+        ("second CA (EAB, front)", f"https://{HOST}:{ports.second_acme_front}/dir"),
+        ("second CA's roots", f"https://{HOST}:{ports.second_pebble_management}/roots/0"),
         ("AWS APIs (fault proxy)", f"http://{HOST}:{ports.aws_faults} -> moto :{ports.moto}"),
         ("authoritative DNS", f"{HOST}:{ports.dns} (UDP+TCP)"),
         ("Slack sink", f"http://{HOST}:{ports.slack} (GET /_stats, POST /_control)"),
@@ -135,7 +137,8 @@ def _describe(stack: Stack) -> None:
         ("renewal queue", stack.env.get("RENEWAL_QUEUE_URL", "?") + " (+ -dlq)"),
         ("teams", stack.env.get("TEAMS_FILE", "?")),
         ("env (source it)", str(files.env_sh(stack.directory))),
-        ("logs", f"{files.serve_log(stack.directory)}, {files.pebble_log(stack.directory)}"),
+        ("logs", f"{files.serve_log(stack.directory)}, {files.pebble_log(stack.directory)}, "
+                 f"{files.pebble_log(stack.directory, 'pebble-second')}"),
     ]
     for label, where in rows:
         print(f"  {label:<24} {where}")
