@@ -19,13 +19,12 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from wildcert import metrics
+from wildcert import layer_build, metrics
 from wildcert.adapters import aws, slack
 from wildcert.adapters.slack import Channels, SlackNotifier, Unreachable
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams, TeamsError, parse_teams
 from wildcert.logic.teams import broken as broken_teams
-from wildcert.sdk_floor import require_botocore
 from wildcert.settings import Settings
 
 # Libraries whose records below WARNING carry secrets or what a secret protects: botocore logs
@@ -140,7 +139,7 @@ def configure_logging() -> None:
 
 
 configure_logging()
-require_botocore()  # at INIT: a too-old runtime SDK fails here, by name, not mid-issuance
+layer_build.check()  # at INIT: a layer deployed on another Python or SDK fails here, by name
 
 # The Powertools logger owns the "wildcert" logger, so every wildcert.* module logs JSON.
 logger = Logger(service="wildcert", logger_handler=None, logger_formatter=RedactingFormatter())
