@@ -55,7 +55,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import zone_for
+from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
 
 if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
     from wildcert.adapters.acme import AcmeSession, Order
@@ -97,12 +97,12 @@ class Issuer:
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
+        zone_of = self._zone_choice(ask, request, zones)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
-        zone_of = _zones_by_identifier(request, zones)
         *preferred, last = self._cas(ask.team, request)
         passed: list[str] = []
         for ca in preferred:
@@ -183,6 +183,8 @@ class Issuer:
         if isinstance(found, Refusal):
             raise Refused("policy", [found])
         ask.team = found
+        self.services.zone_session = session_name(found.id if found else None,
+                                                  ask.request_id or self.holder)
         logger.info("requester: %s (%s)", ask.requester,
                     f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
         return found
@@ -216,6 +218,17 @@ class Issuer:
             ask.owner = self.services.teams.namespace_owner(request.name)
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
+
+    def _zone_choice(self, ask: Ask, request: CertificateRequest,
+                     zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
+        """The zone of each name; a team's zone serves only that team's certificates."""
+        zone_of = _zones_by_identifier(request, zones)
+        problems = [problem for name, zone in zone_of.items()
+                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
+                                                        ask.owner))]
+        if problems:
+            raise Refused("policy", problems)
+        return zone_of
 
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> None:
