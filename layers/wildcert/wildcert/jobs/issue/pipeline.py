@@ -120,7 +120,7 @@ class Issuer:
 
     def _order_from_cas(self, ask: Ask, request: CertificateRequest,
                         current: StoredCertificate | None,
-                        zone_of: Mapping[str, HostedZone]) -> Outcome:
+                        zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at its CAs in order of preference, the next when one cannot serve."""
         *preferred, last = self._cas(ask.team, request)
         passed: list[str] = []
