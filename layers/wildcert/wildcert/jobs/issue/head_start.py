@@ -39,9 +39,11 @@ class HeadStart:
     session: Future[AcmeSession | None]  # the stored account's, with the CA's directory
     deadline: Deadline
     ca_bundle: str | None
+    team: str | None = None  # whose ACME account: a team's; None: the operators'
 
     @classmethod
-    def begin(cls, services: Services, directory_url: str) -> HeadStart:
+    def begin(cls, services: Services, directory_url: str,
+              team: str | None = None) -> HeadStart:
         store, deadline = services.store, services.deadline
         ca_bundle = services.settings.acme_ca_bundle
         # Threads of its own: `session` waits for `account`, which a pool shared with other
@@ -49,7 +51,7 @@ class HeadStart:
         pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="wildcert-head-start")
         try:
             pool.submit(_load_dns)
-            account = pool.submit(store.load_account, directory_url)
+            account = pool.submit(store.load_account, directory_url, team)
             return cls(
                 probe=pool.submit(store.probe),
                 account=account,
@@ -57,6 +59,7 @@ class HeadStart:
                 session=pool.submit(_stored_account_session, account, deadline, ca_bundle),
                 deadline=deadline,
                 ca_bundle=ca_bundle,
+                team=team,
             )
         finally:
             pool.shutdown(wait=False)  # each thread ends with its piece

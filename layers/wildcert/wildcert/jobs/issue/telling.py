@@ -12,6 +12,7 @@ from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
+from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet
 from wildcert.logic.request import CertificateRequest
 
@@ -34,7 +35,7 @@ class Teller:
 
     def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                location: str, issued: IssuedSet, *, renewal: bool,
-               replaces: str | None, recovered: bool) -> Outcome:
+               replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
         outcome = Outcome("issued", request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
@@ -43,10 +44,12 @@ class Teller:
             "recovered": recovered,
             "replaces": replaces,
             "ca": request.ca,
+            "acme_ca": ca.name,
+            "fallback": fallback,
             **ask.about(),
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
-                               meta.serial, renewal=renewal, team=ask.team_id)
+                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
         return self.tell(ask, outcome, "renewed" if renewal else "issued", message)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
@@ -83,14 +86,14 @@ class Teller:
         said = details.get("stage") or details.get("serial") or details.get("reason") or ""
         logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
                     said, ask.requester, ask.team_id or "none (operators)")
-        if message is not None:
-            self.channels.post(message, ask.team_id)
+        delivery = self.channels.post(message, ask.team_id) if message is not None else None
         if event is not None:
-            self.services.events.put(event, event_detail(event, outcome, ask))
+            self.services.events.put(event, event_detail(event, outcome, ask, delivery))
         return outcome
 
 
-def event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
+def event_detail(kind: str, outcome: Outcome, ask: Ask,
+                 delivery: slack.Delivery | None = None) -> dict[str, Any]:
     """The outcome event's detail, as docs/TEAMS.md describes it: every key always present."""
     details = outcome.details
     return {
@@ -102,9 +105,14 @@ def event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
         "not_after": details.get("not_after"),
         "location": details.get("location"),
         "ca": ask.request.ca if ask.request else None,
+        "acme_ca": details.get("acme_ca"),
+        "fallback": details.get("fallback"),
         "stage": details.get("stage"),
         "reason": details.get("message") or details.get("reason"),
         "rules": list(details.get("rules") or []),
         "retry_after": details.get("retry_after"),
         "requester": ask.requester.as_json(),
+        # Whether the team's channel and the operators' heard: a channel that was not
+        # reached is said here, so a team's automation sees it too.
+        "notifications": delivery.as_json() if delivery else None,
     }
