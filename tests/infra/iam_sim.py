@@ -14,6 +14,7 @@ never part of the layer or the functions).
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import subprocess
@@ -149,21 +150,48 @@ class EvaluatorError(RuntimeError):
     pass
 
 
+class _Evaluator:
+    """The Node process, started on first use and kept for the test run (one per worker)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+
+    def run(self, payload: str) -> str:
+        if self.process is None or self.process.poll() is not None:
+            if not (EVALUATOR_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
+                raise EvaluatorError(
+                    f"the IAM simulator is not installed in {EVALUATOR_DIR}/node_modules: run "
+                    f"`make deps` (or `make iam-sim`)")
+            self.process = subprocess.Popen(
+                ["node", str(EVALUATOR)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True, cwd=EVALUATOR_DIR)
+            atexit.register(self.close)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(payload + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            self.close()
+            raise EvaluatorError("the IAM evaluator stopped (its error is above)")
+        return line
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+_EVALUATOR = _Evaluator()
+
+
 def run_evaluator(
     simulations: Sequence[dict[str, Any]], keys: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """One Node process for the whole batch."""
-    if not (EVALUATOR_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
-        raise EvaluatorError(
-            f"the IAM simulator is not installed in {EVALUATOR_DIR}/node_modules: run `make deps` "
-            f"(or `npm ci --prefix {EVALUATOR_DIR}`)")
-    payload = json.dumps({"simulations": list(simulations), "keys": list(keys)})
-    done = subprocess.run(
-        ["node", str(EVALUATOR)], input=payload, capture_output=True, text=True,
-        cwd=EVALUATOR_DIR, timeout=300, check=False)
-    if done.returncode != 0:
-        raise EvaluatorError(f"the IAM evaluator failed: {done.stderr[-2000:]}")
-    out: dict[str, Any] = json.loads(done.stdout)
+    """One batch: a line to the evaluator, a line back."""
+    out: dict[str, Any] = json.loads(
+        _EVALUATOR.run(json.dumps({"simulations": list(simulations), "keys": list(keys)})))
     return out
 
 

@@ -1,19 +1,15 @@
-// Evaluates IAM requests with @cloud-copilot/iam-simulate, one batch per process.
+// Evaluates IAM requests with @cloud-copilot/iam-simulate: one batch per line, so one process
+// serves a whole test run.
 //
-// stdin:  {"simulations": [<Simulation>...], "keys": ["events:source", ...]}
+// stdin:  one line per batch: {"simulations": [<Simulation>...], "keys": ["events:source", ...]}
 //         (a Simulation is the simulator's own input: request, identityPolicies,
 //         serviceControlPolicies, resourceControlPolicies, resourcePolicy, ...)
-// stdout: {"results": [{"decision", "error", "denied_by", "allowed_by", "ignored_keys"}...],
+// stdout: one line per batch: {"results": [{"decision", "error", "denied_by", "allowed_by", "ignored_keys"}...],
 //          "key_types": {"events:source": "ArrayOfString", ...}}
 //
 // Test-only (the simulator is AGPL-licensed and never ships with wildcert).
+import { createInterface } from 'node:readline'
 import { runSimulation, typeForContextKey } from '@cloud-copilot/iam-simulate'
-
-async function readStdin() {
-  const chunks = []
-  for await (const chunk of process.stdin) chunks.push(chunk)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-}
 
 // "<policy>#<Sid or index>" for each statement of one analysis list.
 function statementNames(statements) {
@@ -60,9 +56,14 @@ async function keyType(key) {
   }
 }
 
-const input = await readStdin()
-const results = []
-for (const simulation of input.simulations || []) results.push(await evaluate(simulation))
-const keyTypes = {}
-for (const key of input.keys || []) keyTypes[key] = await keyType(key)
-process.stdout.write(JSON.stringify({ results, key_types: keyTypes }))
+async function batch(input) {
+  const results = []
+  for (const simulation of input.simulations || []) results.push(await evaluate(simulation))
+  const keyTypes = {}
+  for (const key of input.keys || []) keyTypes[key] = await keyType(key)
+  return { results, key_types: keyTypes }
+}
+
+for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  if (line.trim()) process.stdout.write(JSON.stringify(await batch(JSON.parse(line))) + '\n')
+}
