@@ -177,13 +177,10 @@ def footprint_findings(results: dict[str, Any]) -> list[str]:
             "own, so the larger of the two counts). Both load cryptography, pyOpenSSL, "
             "requests, acme and botocore; wildcert's process also makes the S3 client (S3's "
             "service model is botocore's largest) and loads dnspython and the Slack SDK, "
-            "where certbot leaves S3 to a second process. What keeps wildcert below: "
-            "botocore's models read as plain dicts without their documentation and its "
-            "endpoint data cut to the services wildcert calls (adapters/aws.py: about 10 MiB "
-            "less), the Slack SDK loaded when the outcome is posted rather than during the "
-            "order (0.9 MiB), and the issuer's MALLOC_ARENA_MAX=2 from template.yaml, which "
-            "the bench's issuer processes run with (1.7 MiB: the head start's threads share "
-            "two glibc arenas). The piece-by-piece table above shows where the rest goes.")
+            "where certbot leaves S3 to a second process. botocore loads its models and "
+            "endpoint data as it ships them (the `sdk` section measures what the lean "
+            "loader wildcert no longer uses saved). The piece-by-piece table above shows "
+            "where the rest goes.")
     return found
 
 

@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
+from bench.fleet_worker import queue_arn  # noqa: E402
 from bench.wildcert_runner import QUIET_LOGS  # noqa: E402
 
 WORK = BENCH / "work"
@@ -184,6 +185,8 @@ class Fleet:
     def env(self) -> dict[str, str]:
         return {**os.environ, **self.stack.env, **QUIET_LOGS,
                 "RENEWAL_QUEUE_URL": self.queue_url,
+                # The issuer takes records of this queue only; fleet_worker names it so.
+                "RENEWAL_QUEUE_ARN": queue_arn(self.queue_url),
                 "SWEEP_INTERVAL_DAYS": f"{self.facts.sweep_interval_days:g}",
                 "WATCH_INTERVAL_HOURS": f"{self.facts.watch_interval_hours:g}",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),

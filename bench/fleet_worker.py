@@ -76,11 +76,11 @@ class Recorder:
         original = entry.issue_record
         recorder = self
 
-        def recorded(issuer: Any, record: Any, index: int) -> dict[str, Any]:
+        def recorded(issuer: Any, record: Any, index: int, *rest: Any) -> dict[str, Any]:
             note: dict[str, Any] = {"message_id": record.message_id}
             recorder.current.append(note)
             try:
-                outcome = original(issuer, record, index)
+                outcome = original(issuer, record, index, *rest)
             except Exception as failure:
                 note.update(_failure(failure))
                 raise
@@ -101,6 +101,11 @@ def _failure(failure: BaseException) -> dict[str, Any]:
             "deferred": bool(getattr(failure, "deferred", False)),
             "retry_after": getattr(failure, "retry_after", None),
             "error": str(failure)[:400]}
+
+
+def queue_arn(queue_url: str) -> str:
+    """The ARN moto gives the queue at `queue_url`: what Lambda names as a record's source."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rstrip('/').rsplit('/', 1)[-1]}"
 
 
 def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -130,7 +135,7 @@ def poll(worker: str, queue_url: str, batch: int, stop: Path, out: Path) -> None
     recorder = Recorder()
     recorder.install()
     sqs = aws.client("sqs")
-    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rstrip('/').rsplit('/', 1)[-1]}"
+    arn = queue_arn(queue_url)
     Path(f"{out}.ready").touch()  # imported: a warm container waiting for its first event
     with out.open("a") as log:
         while True:
@@ -141,7 +146,7 @@ def poll(worker: str, queue_url: str, batch: int, stop: Path, out: Path) -> None
                 if stop.exists():
                     return
                 continue
-            event = {"Records": [lambda_record(m, queue_arn) for m in messages]}
+            event = {"Records": [lambda_record(m, arn) for m in messages]}
             recorder.current = []
             started = time.time()
             error = None

@@ -268,8 +268,8 @@ def acme_section(results: dict[str, Any]) -> list[str]:
         "tools use the stack's `ACME_DIRECTORY_URL`, so they take the same path.", "",
         *table(("step", "minimum", *(name for _, name in TOOLS)), rows), "",
         "The same requests as wildcert saw them: a response hook the bench installs on each "
-        "session's HTTP session (`AcmeSession.http`) names every request by its step. It "
-        "sees what the front answers too, so it should match the table above:", "",
+        "session's requests session (`AcmeSession.net.session`) names every request by its "
+        "step. It sees what the front answers too, so it should match the table above:", "",
         *table(("step (wildcert's HTTP session)", "cold", "warm"), client),
     ]
 

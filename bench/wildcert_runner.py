@@ -165,12 +165,12 @@ class WorkCounters:
         class CountedSession(acme_client.AcmeSession):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
-                self.http.hooks["response"].append(AcmeSteps(self, counts).hook)
+                self.net.session.hooks["response"].append(AcmeSteps(self, counts).hook)
 
         # The issuance makes its sessions from the adapter module when it needs one
         # (wildcert.jobs.issue.head_start), so they are counted ones while installed.
         self._replace(acme_client, "AcmeSession", CountedSession)
-        self._time(acme_client.DeadlineHttp, "request", "ACME HTTP requests")
+        self._time(acme_client.DeadlineTransport, "send", "ACME HTTP requests")
         self._time(dns_checks, "_query", "DNS queries")
         self._time(deadline.Deadline, "sleep", "poll and backoff sleeps")
         for service in ("route53", "s3"):

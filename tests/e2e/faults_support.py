@@ -22,7 +22,7 @@ from local_stack import Stack
 from tests.e2e.support import assert_valid_stored, challenge_values, s3_keys, slack_texts
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 
 @contextlib.contextmanager

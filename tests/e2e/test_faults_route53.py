@@ -24,7 +24,7 @@ from tests.e2e.faults_support import (
 )
 from tests.e2e.support import ISSUER, invoke, slack_payloads, wildcard_request
 from wildcert.adapters import aws
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")
 

@@ -28,7 +28,7 @@ from tests.e2e.faults_support import (
 )
 from tests.e2e.support import ISSUER, invoke, slack_payloads, wildcard_request
 from wildcert.adapters.bucket.leases import InFlight
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.logic.certificates import load_key
 from wildcert.logic.times import parse_time
 

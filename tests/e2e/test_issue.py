@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.e2e.faults_support import journal
 from tests.e2e.support import (
     ISSUER,
     assert_valid_stored,
@@ -28,7 +29,7 @@ from tests.e2e.support import (
 from wildcert.adapters import acme as acme_client
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.objects import Bucket
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 
 def test_wildcard_and_apex(stack) -> None:
@@ -259,3 +260,20 @@ def test_stale_renewal_request_is_skipped() -> None:
     assert again["status"] == "skipped" and "already replaced" in again["reason"]
     assert {k.split("/")[2] for k in s3_keys(f"{label}/archive/")} == {
         first["serial"], renewed["serial"]}
+
+
+def test_a_first_domain_longer_than_a_common_name_issues_with_sans_only(stack) -> None:
+    """A subject CN holds at most 64 characters: a longer first name is issued without a CN,
+    its names in the SAN extension only, and leaves no lease or journal behind."""
+    label = unique("long")
+    first = f"{label}.{'a' * 40}.{'b' * 20}.example.com"
+    assert len(first) > 64
+    domains = [first, f"{label}.example.com"]
+    result = invoke(ISSUER, {"domains": domains, "name": label})
+    assert result["status"] == "issued", result
+    assert_valid_stored(label, domains)
+    _, files = stored_set(label)
+    leaf = x509.load_pem_x509_certificate(files["cert.pem"])
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(sans.get_values_for_type(x509.DNSName)) == sorted(domains)
+    assert journal(label) is None

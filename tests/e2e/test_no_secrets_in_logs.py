@@ -27,7 +27,7 @@ from tests.e2e.faults_support import journal, moto, read_object
 from tests.e2e.support import ISSUER, invoke, unique, wildcard_request
 from wildcert import runtime
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.logic.certificates import load_key
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")

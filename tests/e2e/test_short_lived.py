@@ -18,12 +18,13 @@ import pytest
 from local_stack import Stack
 from local_stack.pebble import VALIDITY_VARIABLE
 from tests.conftest import stack_environment, start_stack
-from tests.e2e.support import client, stored_set, unique
+from tests.e2e.support import as_renewal_queue, client, stored_set, unique
 from tests.e2e.test_renewal_sweep import issue, mine, receive_all
 from wildcert import runtime
 from wildcert.adapters import aws
 from wildcert.jobs.issue import entry as issue_entry
-from wildcert.jobs.issue.pipeline import Issuer, Services
+from wildcert.jobs.issue.pipeline import Issuer
+from wildcert.jobs.issue.wiring import Services
 from wildcert.jobs.over_inventory import renewal_parts
 from wildcert.jobs.sweep.job import Sweep, SweepEvent
 from wildcert.jobs.watch.job import Watch, WatchEvent
@@ -54,7 +55,7 @@ def _on_the_stack(short_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("SHORTEST_LIFETIME_DAYS", "6")
     monkeypatch.setenv("SWEEP_INTERVAL_DAYS", "1")  # a daily sweep, as the template requires
     queue = client("sqs").create_queue(QueueName=unique("renewals-"))["QueueUrl"]
-    monkeypatch.setenv("RENEWAL_QUEUE_URL", queue)
+    as_renewal_queue(queue, monkeypatch.setenv)
     aws.forget_clients()  # wildcert's clients must talk to this stack, not the session's
     yield
     aws.forget_clients()
@@ -80,7 +81,8 @@ def renew(queued: Any, when: dt.datetime) -> dict[str, Any]:
     settings = Settings.from_env()
     issuer = Issuer(Services(settings, runtime.deadline(None)), runtime.notifier(settings),
                     now=lambda: when)
-    (renewed,) = issue_entry.issue_with(issuer, queued.sqs_event(), None)["results"]
+    (renewed,) = issue_entry.issue_with(issuer, queued.sqs_event(), None,
+                                        renewal_queue=settings.renewal_queue_arn)["results"]
     assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
     return dict(renewed)
 

@@ -36,7 +36,7 @@ from tests.e2e.support import (
     zone_ids,
 )
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 # Fault rules (the rate limit, an event bus outage) are this module's own.
 pytestmark = pytest.mark.usefixtures("fresh_faults")
@@ -191,6 +191,33 @@ def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> No
     assert World.now(stack) == before
 
 
+def test_beta_cannot_list_alphas_hosts_as_its_endpoints(stack: Stack) -> None:
+    """Alpha's hosts are in the stack's hosted zones, but not under beta's suffixes."""
+    label = unique("e")
+    before = World.now(stack)
+    result = send(team_event("beta", {
+        "name": f"beta.{label}", "domains": [f"*.{label}.beta.example.net"],
+        "endpoints": [f"www.{label}.beta.example.net:443",
+                      f"login.{label}.alpha.example.com:443"]}))
+    refused(result, "endpoint-not-allowed")
+    assert f"login.{label}.alpha.example.com:443" in result["message"]
+    assert World.now(stack) == before
+
+
+def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(stack: Stack) -> None:
+    """Beta maps a queue of its own to the issuer and asks for alpha's host names through it:
+    the record names its queue, and only the renewal queue's records are taken."""
+    label = unique("q")
+    before = World.now(stack)
+    beta_queue = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:beta-{label}"
+    asked = {"name": f"alpha.{label}", "domains": [f"login.{label}.alpha.example.com"],
+             "key_type": "ec256"}
+    (result,) = send(renewal_message({**asked, "serial": None}, beta_queue))["results"]
+    refused(result, "queue-not-allowed")
+    assert beta_queue in result["message"]
+    assert World.now(stack) == before
+
+
 def test_a_team_cannot_ask_for_a_whole_zone(stack: Stack) -> None:
     before = World.now(stack)
     result = send(team_event("beta", {"domains": ["*.example.com"]}))
@@ -248,8 +275,9 @@ def test_staging_uses_its_own_directory_and_account(stack: Stack) -> None:
     store = CertificateStore.__new__(CertificateStore)
     staging = os.environ["ACME_STAGING_DIRECTORY_URL"]
     assert staging != os.environ["ACME_DIRECTORY_URL"]
+    # Alpha's own account at the staging directory.
     account = json.loads(moto("s3").get_object(
-        Bucket=os.environ["CERT_BUCKET"], Key=store.account_key(staging))["Body"].read())
+        Bucket=os.environ["CERT_BUCKET"], Key=store.account_key(staging, "alpha"))["Body"].read())
     (order,) = orders_for(stack, domains)
     assert order["protected"]["kid"] == account["account_url"]
 
@@ -342,6 +370,68 @@ def test_a_rate_limit_for_betas_domain_leaves_alphas_order_untouched(
         clear_cooldowns()
 
 
+@pytest.fixture
+def ca_limits(stack: Stack) -> Iterator[Stack]:
+    """The CA's own limits (the front's model of Let's Encrypt's), counted from now."""
+    stack.acme_front.reset()
+    yield stack
+    stack.acme_front.reset()
+    clear_cooldowns()
+
+
+def beta_until_limited(label: str) -> StageFailure:
+    """Beta's first new certificate is issued; its second meets the CA's limit and waits."""
+    first = send(team_event("beta", {"name": f"beta.{label}",
+                                       "domains": [f"{label}.beta.example.net"]}))
+    assert first["status"] == "issued", first
+    with pytest.raises(StageFailure) as limited:
+        send(team_event("beta", {"name": f"beta.{label}-2",
+                                   "domains": [f"{label}-2.beta.example.net"]}))
+    assert limited.value.deferred, limited.value.message
+    return limited.value
+
+
+def test_betas_domain_limit_never_holds_alphas_renewal_of_its_exact_set(
+        ca_limits: Stack) -> None:
+    """The CA exempts a renewal of an exact set from the per-registered-domain limit, so the
+    cooldown beta's orders started for example.net must not hold alpha's renewal."""
+    stack = ca_limits
+    label = unique("ex")
+    domains = [f"{label}.alpha.example.net"]
+    first = send(team_event("alpha", {"name": f"alpha.{label}", "domains": domains}))
+    assert first["status"] == "issued", first
+    stack.acme_front.set_limits(certificates_per_domain=1)
+    limited = beta_until_limited(label)
+    assert "example.net" in limited.message
+
+    meta, _ = stored_set(f"alpha.{label}")
+    (renewed,) = send(renewal_message(meta))["results"]
+    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    assert len(orders_for(stack, domains)) == 2
+    assert stack.acme_front.limits()["exempt"]["renewal"] >= 1
+
+
+def test_betas_account_wide_order_limit_never_stops_alpha(ca_limits: Stack) -> None:
+    """Each team orders with an ACME account of its own: beta spending its account's new
+    orders leaves alpha's untouched."""
+    stack = ca_limits
+    label = unique("ac")
+    stack.acme_front.set_limits(orders_per_account=1)
+    beta_until_limited(label)
+    assert stack.acme_front.limits()["refused"].get("newOrdersPerAccount", 0) >= 1
+
+    domains = [f"{label}.alpha.example.com"]
+    result = send(team_event("alpha", {"name": f"alpha.{label}", "domains": domains}))
+    assert result["status"] == "issued", result
+    (alphas,) = orders_for(stack, domains)
+    (betas,) = orders_for(stack, [f"{label}.beta.example.net"])
+    assert alphas["protected"]["kid"] != betas["protected"]["kid"]
+    # Each team's account is its own, per directory, next to the operators' default one.
+    directory = os.environ["ACME_DIRECTORY_URL"]
+    assert {"alpha", "beta"} <= {key.rsplit("/", 1)[-1].removesuffix(".json") for key in
+                                 s3_keys_direct(CertificateStore.accounts_prefix(directory))}
+
+
 def clear_cooldowns() -> None:
     s3 = moto("s3")
     for key in s3_keys_direct("_wildcert/ca-cooldown/"):
@@ -392,11 +482,13 @@ def test_the_certificate_cap_counts_what_the_team_owns(stack: Stack, small_team:
 # -- names from before teams -------------------------------------------------------------------
 
 
-def renewal_message(meta: dict[str, Any]) -> dict[str, Any]:
-    """What the sweep puts on the renewal queue for a stored certificate, as Lambda delivers it."""
+def renewal_message(meta: dict[str, Any], queue_arn: str | None = None) -> dict[str, Any]:
+    """What the sweep puts on the renewal queue for a stored certificate, as Lambda delivers it
+    (from `queue_arn`: by default the renewal queue, RENEWAL_QUEUE_ARN)."""
     body = {"domains": meta["domains"], "name": meta["name"], "key_type": meta["key_type"],
             "force": True, "renews": meta["serial"]}
     return {"Records": [{"eventSource": "aws:sqs", "messageId": str(uuid.uuid4()),
+                         "eventSourceARN": queue_arn or os.environ["RENEWAL_QUEUE_ARN"],
                          "body": json.dumps(body)}]}
 
 

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from local_stack.seed import RENEWAL_QUEUE
 from local_stack.seed import ZONES as STACK_ZONES
 from tests.e2e import test_bad_input_stack as bad_input
 from tests.unit import test_request_fuzz as unit
 from wildcert.logic.request import KEY_TYPES, is_eventbridge
 
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:wildcert-requests"
+# The local stack's renewal queue (RENEWAL_QUEUE_ARN): the only queue the issuer takes.
+QUEUE_ARN = f"arn:aws:sqs:us-east-1:123456789012:{RENEWAL_QUEUE}"
 DETAIL_TYPE = "wildcert.certificate.requested"
 # A request whose domains sit under this label passes validation and is refused by the CAA
 # precheck: the fuzz puts `0 issue "sectigo.com"` there in the stack's example.com zone.

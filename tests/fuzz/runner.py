@@ -37,7 +37,7 @@ from tests.fuzz import cases as fuzz_cases
 from tests.fuzz.watch import Counters, Delta, Meters, SlackLog, Snapshot, slack_problems, snapshot
 from tests.unit import test_request_fuzz as unit
 from wildcert.deadline import Deadline
-from wildcert.jobs.issue.pipeline import Services
+from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.request import (
     CertificateRequest,
     RequestRejected,

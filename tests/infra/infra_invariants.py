@@ -33,6 +33,7 @@ SECRET = "<SlackWebhookSecret>"
 STACK_NAME = "wildcert-test"
 SECRETS_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{STACK_NAME}"
 TEAM_SECRETS = f"{SECRETS_ARN}/slack/*"  # the teams' webhooks: <stack>/slack/<team>
+EAB_SECRETS = f"{SECRETS_ARN}/acme-eab/*"  # the CAs' EAB credentials: <stack>/acme-eab/<ca>
 REQUEST_BUS = "<RequestBus.Arn>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
@@ -835,6 +836,7 @@ def check_issuer_access(resources, params) -> Iterator[Expect | str]:
         yield can(action, ARCHIVED_KEY, False, f"issuer role: may {action} {ARCHIVED_KEY}",
                   **tagged)
     for secret, allowed in ((SECRET, True), (f"{SECRETS_ARN}/slack/alpha-AbCdEf", True),
+                            (f"{SECRETS_ARN}/acme-eab/second-ca-AbCdEf", True),
                             (f"{SECRETS_ARN}/other-AbCdEf", False),
                             (f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:x-AbCdEf",
                              False)):
@@ -990,6 +992,9 @@ def check_route53(resources, params) -> Iterator[Expect | str]:
                 "Route 53: the issuer may change a domain's name servers")
 
 
+CATCH_RULE = "UnmatchedRequestRule"
+
+
 def check_request_bus(resources, params) -> Iterator[Expect | str]:
     """Teams put only their own source; the request rule hears teams, never outcomes."""
     rules = [
@@ -999,8 +1004,15 @@ def check_request_bus(resources, params) -> Iterator[Expect | str]:
                for t in rule["Properties"].get("Targets", []))
         and rule["Properties"].get("EventBusName") == "<RequestBus>"
     ]
+    # The request rule, and the catch rule that brings the rest to be answered (which rule
+    # takes which event is evaluated by EventBridge's matcher in test_infra_request_routing).
+    catch = [(n, r) for n, r in rules if n == CATCH_RULE]
+    rules = [(n, r) for n, r in rules if n != CATCH_RULE]
     if len(rules) != 1:
-        yield f"request bus: {len(rules)} rules target the issuer, expected 1"
+        yield f"request bus: {len(rules)} request rules target the issuer, expected 1"
+    for name, rule in catch:
+        if rule.get("EventPattern", {}).get("source") != [{"anything-but": "wildcert"}]:
+            yield f"{name}: may catch the issuer's own outcomes (source 'wildcert'): a loop"
     for name, rule in rules:
         sources = rule.get("EventPattern", {}).get("source")
         for source, wanted in (("wildcert.team.alpha", True), ("wildcert", False),
@@ -1147,17 +1159,19 @@ def check_renewal_queue_senders(resources, params) -> Iterator[Expect | str]:
 
 
 def check_issuer_invokers(resources, params) -> Iterator[Expect | str]:
-    """Only the request rule may invoke the issuer through its resource policy (the queue is
-    polled with the issuer's own role); a direct Invoke is an operator's IAM action, in this
-    account only."""
+    """Only the request rule and the catch rule may invoke the issuer through its resource
+    policy (the queue is polled with the issuer's own role); a direct Invoke is an operator's
+    IAM action, in this account only."""
     function = f"<{ISSUER.function}.Arn>"
     policy = [Statement(name, permission_statement(name, p["Properties"], function))
               for name, p in _resources_of(resources, "AWS::Lambda::Permission").items()
               if p["Properties"].get("FunctionName") in (f"<{ISSUER.function}>", function)]
     rule = "<IssueRequestRule.Arn>"
     other_rule = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/someone-elses"
+    catch = f"<{CATCH_RULE}.Arn>"
     for principal, context, wanted in (
         ("events.amazonaws.com", {"aws:SourceArn": rule, "aws:SourceAccount": ACCOUNT}, True),
+        ("events.amazonaws.com", {"aws:SourceArn": catch, "aws:SourceAccount": ACCOUNT}, True),
         ("events.amazonaws.com", {"aws:SourceArn": other_rule, "aws:SourceAccount": ACCOUNT},
          False),
         ("events.amazonaws.com", {}, False),
@@ -1326,10 +1340,11 @@ def check_dead_letters(resources, params) -> Iterator[Expect | str]:
         yield "DeadLetterQueue: not encrypted"
     if not _queue_depth_alarm(resources, "DeadLetterQueue"):
         yield "no alarm on messages in the DLQ"
-    topic = params.get("AlarmTopicArn")
+    # Every alarm tells someone: the topic given, else the stack's own.
+    topic = params.get("AlarmTopicArn") or "<AlarmTopic>"
     for alarm in _alarms(resources):
         actions = alarm.get("AlarmActions")
-        if topic and actions != [topic]:
+        if actions != [topic]:
             yield f"alarm {alarm.get('MetricName')}: actions {actions}, not {topic}"
     dlq_policy = _queue_policy(resources, "DeadLetterQueue")
     functions = {f"<{spec.function}.Arn>" for spec in FUNCTIONS}

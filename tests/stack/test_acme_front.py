@@ -14,7 +14,7 @@ from cryptography import x509
 from local_stack import Stack
 from local_stack.acme_front import FrontClient
 from tests.e2e.support import ISSUER, invoke, stored_set, unique
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.logic import ari
 
 pytestmark = pytest.mark.stack

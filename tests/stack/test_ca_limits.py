@@ -21,7 +21,7 @@ from wildcert.adapters.acme import AcmeSession
 from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.deadline import Deadline
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 
 pytestmark = pytest.mark.stack
 

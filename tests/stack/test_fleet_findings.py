@@ -16,9 +16,9 @@ import pytest
 
 from local_stack import Stack
 from tests.e2e.faults_support import journal, leftover_challenges
-from tests.e2e.support import ISSUER, client, invoke, slack_texts, unique
+from tests.e2e.support import ISSUER, as_renewal_queue, client, invoke, slack_texts, unique
 from wildcert.adapters.bucket.certificates import CertificateStore
-from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS
+from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS
 
 pytestmark = pytest.mark.stack
 
@@ -104,7 +104,7 @@ def _poll_until_empty(queue_url: str, seconds: float) -> list[dict[str, Any]]:
 
 
 def test_renewals_waiting_for_the_order_bucket_never_reach_the_dead_letter_queue(
-    limits_off: Stack, stack_env: dict[str, str]
+    limits_off: Stack, stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = limits_off
     sqs = client("sqs")
@@ -116,6 +116,7 @@ def test_renewals_waiting_for_the_order_bucket_never_reach_the_dead_letter_queue
         "VisibilityTimeout": "5400",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})})[
         "QueueUrl"]
+    as_renewal_queue(queue, monkeypatch.setenv)
     try:
         labels = [unique("wait") for _ in range(6)]
         sqs.send_message_batch(QueueUrl=queue, Entries=[

@@ -150,7 +150,7 @@ def ca() -> Iterator[ScriptedCa]:
 
 def counted_session(ca: ScriptedCa, counts: Counter[str]) -> AcmeSession:
     session = scripted_session(ca, FakeTime())
-    session.http.hooks["response"].append(AcmeSteps(session, counts).hook)
+    session.net.session.hooks["response"].append(AcmeSteps(session, counts).hook)
     return session
 
 

@@ -46,6 +46,21 @@ def test_csr_carries_all_names() -> None:
     assert csr.is_signature_valid
 
 
+@pytest.mark.parametrize("length", [64, 65, 200])
+def test_a_first_name_too_long_for_a_common_name_is_in_the_sans_only(length: int) -> None:
+    labels = ["a" * 50] * 4
+    first = ".".join(labels) + ".example.com"
+    first = first[len(first) - length:].lstrip(".").rjust(length, "x")
+    assert len(first) == length
+    key = certs.generate_key("ec256")
+    csr = x509.load_pem_x509_csr(certs.make_csr(key, (first, "example.com")))
+    common = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert [a.value for a in common] == ([first] if length <= 64 else [])
+    sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == [first, "example.com"]
+    assert csr.is_signature_valid
+
+
 def test_issued_set_splits_and_verifies() -> None:
     domains = ("*.example.com", "example.com")
     key, fullchain = _ca_and_leaf(domains)

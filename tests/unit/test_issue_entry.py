@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from wildcert.jobs.issue import entry
-from wildcert.jobs.issue.pipeline import Outcome, StageFailure
+from wildcert.jobs.issue.outcome import Outcome, StageFailure
 from wildcert.logic.request import (
     DIRECT,
     Requester,
@@ -56,14 +56,20 @@ class ScriptedIssuer:
         raise AssertionError(f"unexpected request {raw!r}")
 
 
-def record(then: str, message_id: str | None) -> dict[str, Any]:
-    found = {"eventSource": "aws:sqs", "body": json.dumps({"then": then})}
+RENEWAL_QUEUE = "arn:aws:sqs:eu-west-1:123456789012:wildcert-RenewalQueue-1"
+
+
+def record(then: str, message_id: str | None, queue: str | None = None) -> dict[str, Any]:
+    """An SQS record; of `queue` if given (without one, no queue can be asked to delay it)."""
+    found = {"eventSource": "aws:sqs", "body": json.dumps({"then": then}),
+             **({"eventSourceARN": queue} if queue else {})}
     return found if message_id is None else {**found, "messageId": message_id}
 
 
 def run(event: object) -> tuple[dict[str, Any], ScriptedIssuer]:
     issuer = ScriptedIssuer()
-    return entry.issue_with(issuer, event, None), issuer  # type: ignore[arg-type]
+    return (entry.issue_with(issuer, event, None, renewal_queue=RENEWAL_QUEUE),  # type: ignore[arg-type]
+            issuer)
 
 
 def test_each_sqs_record_is_one_request_named_by_its_message_id() -> None:
@@ -129,7 +135,7 @@ def test_an_empty_batch_does_nothing() -> None:
 
 
 def test_eventbridge_event_id_is_the_request_id() -> None:
-    event = {"version": "0", "id": "evt-1", "detail-type": "wildcert request",
+    event = {"version": "0", "id": "evt-1", "detail-type": "wildcert.certificate.requested",
              "source": "ops", "detail": {"then": "issued"}}
     response, issuer = run(event)
     assert response["status"] == "issued"
@@ -150,7 +156,8 @@ def test_direct_request_has_no_request_id_and_failures_are_raised() -> None:
     with pytest.raises(StageFailure):
         run({"then": "rate-limited"})
     with pytest.raises(StageFailure):
-        run({"detail-type": "x", "source": "ops", "detail": {"then": "fail"}})
+        run({"detail-type": "wildcert.certificate.requested", "source": "ops",
+             "detail": {"then": "fail"}})
 
 
 @pytest.mark.parametrize("event", [None, [], "x", 5, [{"domains": ["example.com"]}]])
@@ -172,12 +179,27 @@ def test_each_envelope_says_who_is_asking() -> None:
     # The renewal queue acts for the certificate's owner; a whole EventBridge event in a
     # message is still that event's sender, held to its team's policy.
     wrapped = json.dumps({**event, "detail": {"then": "issued"}})
-    _, issuer = run({"Records": [record("issued", "m-1"),
+    # A record of any other queue says nothing about its sender: "other-queue", refused.
+    beta = "arn:aws:sqs:eu-west-1:210987654321:beta-own"
+    _, issuer = run({"Records": [record("issued", "m-1", queue=RENEWAL_QUEUE),
                                  {"eventSource": "aws:sqs", "messageId": "m-2",
-                                  "body": wrapped},
+                                  "eventSourceARN": RENEWAL_QUEUE, "body": wrapped},
                                  {"eventSource": "aws:sqs", "messageId": "m-3",
-                                  "body": "not json"}]})
+                                  "eventSourceARN": RENEWAL_QUEUE, "body": "not json"},
+                                 record("issued", "m-4", queue=beta),
+                                 {"eventSource": "aws:sqs", "messageId": "m-5",
+                                  "eventSourceARN": beta, "body": wrapped},
+                                 {"eventSource": "aws:sqs", "messageId": "m-6",
+                                  "body": json.dumps({"then": "issued"})}]})
     assert issuer.requesters == [Requester("queue", event_id="m-1"),
                                  Requester("eventbridge", "123456789012",
                                            "wildcert.team.alpha", "evt-3"),
-                                 Requester("queue", event_id="m-3")]
+                                 Requester("queue", event_id="m-3"),
+                                 Requester("other-queue", source=beta, event_id="m-4"),
+                                 Requester("other-queue", source=beta, event_id="m-5"),
+                                 Requester("other-queue", event_id="m-6")]
+    # Without a renewal queue configured, no record is the renewal queue's.
+    issuer = ScriptedIssuer()
+    entry.issue_with(issuer, {"Records": [record("issued", "m-7", queue=RENEWAL_QUEUE)]},  # type: ignore[arg-type]
+                     None)
+    assert issuer.requesters == [Requester("other-queue", source=RENEWAL_QUEUE, event_id="m-7")]

@@ -89,15 +89,16 @@ def test_the_sample_outcome_events_have_the_documented_detail(path: Path) -> Non
 
 
 def test_the_issuer_sends_the_documented_detail() -> None:
+    from wildcert.jobs.issue.ask import Ask
     from wildcert.jobs.issue.outcome import Outcome
-    from wildcert.jobs.issue.pipeline import Ask, _event_detail
+    from wildcert.jobs.issue.telling import event_detail
     from wildcert.logic.request import Requester
 
     ask = Ask({"domains": ["a.example.com"]}, Requester("queue", event_id="m-1"), "m-1",
               owner="alpha")
     outcome = Outcome("skipped", "alpha.a", ("a.example.com",),
                       {"serial": "ab", "not_after": "2027", "reason": "not due"})
-    detail = _event_detail("skipped", outcome, ask)
+    detail = event_detail("skipped", outcome, ask)
     assert tuple(detail) == DETAIL_KEYS
     assert detail["team"] == "alpha" and detail["reason"] == "not due"
     assert detail["requester"] == {"kind": "queue", "event_id": "m-1"}

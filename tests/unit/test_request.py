@@ -472,7 +472,7 @@ def eventbridge(detail: object) -> dict:
     return {
         "version": "0",
         "id": "1",
-        "detail-type": "wildcert request",
+        "detail-type": "wildcert.certificate.requested",
         "source": "acme.team",
         "account": "123456789012",
         "time": "2025-01-01T00:00:00Z",
@@ -684,5 +684,11 @@ def test_a_requester_says_only_what_the_envelope_said() -> None:
     odd = eventbridge_requester(EventBridgeEvent({**event, "account": 5, "source": "a\nb",
                                                   "id": "x" * 300}))
     assert odd == Requester("eventbridge")
-    record = SQSRecord(sqs_record({"domains": ["a.example.com"]}, message_id="m-9"))
-    assert queue_requester(record) == Requester("queue", event_id="m-9")
+    queue = "arn:aws:sqs:eu-west-1:123456789012:renewals"
+    record = SQSRecord({**sqs_record({"domains": ["a.example.com"]}, message_id="m-9"),
+                        "eventSourceARN": queue})
+    assert queue_requester(record, queue) == Requester("queue", event_id="m-9")
+    assert queue_requester(record, queue + "-2") == Requester("other-queue", source=queue,
+                                                               event_id="m-9")
+    assert queue_requester(record, None) == Requester("other-queue", source=queue,
+                                                       event_id="m-9")

@@ -158,10 +158,38 @@ def test_an_event_from_no_team_or_a_foreign_account_is_refused(
     assert f"(rule: {rule})" in str(found)
 
 
+def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(policy: Teams) -> None:
+    queue = "arn:aws:sqs:eu-west-1:210987654321:beta-own"
+    for policy_in_force in (policy, teams.NO_TEAMS):
+        found = teams.identify(policy_in_force, Requester("other-queue", source=queue))
+        assert isinstance(found, Refusal) and found.rule == teams.QUEUE_NOT_ALLOWED
+        assert queue in found.message and "renewal queue" in found.message
+
+
 def test_without_teams_every_event_is_refused() -> None:
     found = teams.identify(teams.NO_TEAMS, Requester("eventbridge", "123456789012",
                                                      "wildcert.team.alpha"))
     assert isinstance(found, Refusal) and found.rule == teams.UNKNOWN_SOURCE
+
+
+def test_a_broken_policy_refuses_every_team_and_keeps_what_it_could_read() -> None:
+    text = GOOD + """
+    [teams.gamma]
+    sources = ["wildcert.team.gamma"]
+    accounts = ["123456789012"]
+    suffixes = ["example.com"]
+    """
+    with pytest.raises(TeamsError) as raised:
+        parse_teams(text)
+    policy = teams.broken(raised.value.problems, raised.value.found)
+    assert policy.problems == raised.value.problems and "alpha" in policy.teams
+    found = teams.identify(policy, Requester("eventbridge", "123456789012",
+                                             "wildcert.team.alpha", "e-1"))
+    assert isinstance(found, Refusal) and found.rule == teams.TEAMS_POLICY_BROKEN
+    assert "operators" in found.message and "gamma" not in found.message
+    # Renewals and the operators need no team.
+    assert teams.identify(policy, Requester("queue", event_id="m-1")) is None
+    assert teams.identify(policy, Requester("direct")) is None
 
 
 # -- the rules ---------------------------------------------------------------------------------
@@ -194,6 +222,20 @@ def test_each_rule_is_named(policy: Teams) -> None:
     assert "'login.alpha.example.com' is not under a suffix of team beta" in said[3]
     assert "'notbeta.example.net'" in said[4]  # whole labels: not under beta.example.net
     assert all(f"(rule: {r.rule})" in str(r) for r in found)
+
+
+def test_endpoints_must_be_the_teams_own_hosts(policy: Teams) -> None:
+    """Hosts inside the hosted zones are not enough: an endpoint is under one of the team's
+    suffixes (or is one), so the watch never reports on another team's servers for it."""
+    beta = policy.teams["beta"]
+    asked = request({"name": "beta.web", "domains": ["*.web.beta.example.net"],
+                     "endpoints": ["www.web.beta.example.net:443", "beta.example.net:443",
+                                   "login.alpha.example.com:443", "notbeta.example.net:443"]})
+    found = teams.refusals(beta, asked, exists=False, owner=None)
+    assert rules(found) == [teams.ENDPOINT_NOT_ALLOWED, teams.ENDPOINT_NOT_ALLOWED]
+    assert "'login.alpha.example.com:443' is not a host under a suffix of team beta" in str(
+        found[0])
+    assert "'notbeta.example.net:443'" in str(found[1])
 
 
 @pytest.mark.parametrize(("owner", "whose"), [("alpha", "team alpha"),
@@ -229,3 +271,69 @@ def test_the_caps(policy: Teams) -> None:
     assert "owns 3 certificate(s)" in capped.message
     forced = teams.forced_cap(alpha, "2027-03-01")
     assert forced.rule == teams.FORCED_PER_DAY_CAP_REACHED and "2027-03-01" in forced.message
+
+
+# -- admission: policy, then caps, counted only when the request would be ordered ------------
+
+
+class Counted:
+    """Counts kept in memory, recording every call (the bucket's ledger on the real path)."""
+
+    def __init__(self, owned: int = 0, forced: int = 0) -> None:
+        self.owned_now, self.forced_now = owned, forced
+        self.calls: list[str] = []
+
+    def owned(self, team_id: str, *, cap: int | None = None) -> int:
+        self.calls.append(f"owned {team_id} cap={cap}")
+        return self.owned_now
+
+    def take_forced(self, team_id: str, day: str, limit: int,
+                    request_id: str | None = None) -> int | None:
+        self.calls.append(f"forced {team_id} {day} {limit} {request_id}")
+        if self.forced_now >= limit:
+            return None
+        self.forced_now += 1
+        return self.forced_now
+
+
+def asking(team: Team, asked: CertificateRequest, *, stored: bool = False,
+           owner: str | None = None, orders: bool = True,
+           forcing: bool = False) -> teams.Asking:
+    return teams.Asking(team, asked, stored=stored, owner=owner, orders=orders,
+                        forcing=forcing, day="2027-03-01", request_id="m-1")
+
+
+def test_admission_counts_a_new_certificate_against_the_cap(policy: Teams) -> None:
+    alpha = policy.teams["alpha"]
+    new = request({"domains": ["a.alpha.example.com"]}, alpha.namespace)
+    counts = Counted(owned=2)
+    admitted = teams.admit(asking(alpha, new), counts)
+    assert admitted.admitted and admitted.owned == 2 and counts.calls == ["owned alpha cap=3"]
+    capped = teams.admit(asking(alpha, new), Counted(owned=3))
+    assert rules(list(capped.refusals)) == [teams.CERTIFICATE_CAP_REACHED]
+
+
+def test_admission_takes_a_forced_reissue_only_when_force_makes_it_one(policy: Teams) -> None:
+    alpha = policy.teams["alpha"]
+    own = request({"name": "alpha.web", "domains": ["a.alpha.example.com"], "force": True})
+    counts = Counted(forced=1)
+    first = teams.admit(asking(alpha, own, stored=True, owner="alpha", forcing=True), counts)
+    assert first.admitted and first.forced == 2
+    assert counts.calls == ["forced alpha 2027-03-01 2 m-1"]
+    again = teams.admit(asking(alpha, own, stored=True, owner="alpha", forcing=True), counts)
+    assert rules(list(again.refusals)) == [teams.FORCED_PER_DAY_CAP_REACHED]
+    due = teams.admit(asking(alpha, own, stored=True, owner="alpha"), Counted())
+    assert due == teams.Admission()  # a renewal that is due anyway is not counted
+
+
+def test_admission_counts_nothing_for_a_refused_or_answered_request(policy: Teams) -> None:
+    beta = policy.teams["beta"]
+    theirs = request({"name": "alpha.web", "domains": ["x.beta.example.net"]})
+    counts = Counted()
+    refused = teams.admit(asking(beta, theirs, stored=True, owner="alpha", forcing=True),
+                          counts)
+    assert rules(list(refused.refusals)) == [teams.NAME_OWNED_BY_ANOTHER_TEAM]
+    mine = request({"name": "beta.web", "domains": ["x.beta.example.net"]})
+    answered = teams.admit(asking(beta, mine, stored=True, owner="beta", orders=False,
+                                  forcing=True), counts)
+    assert answered.admitted and counts.calls == []

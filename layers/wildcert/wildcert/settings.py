@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wildcert.logic.cas import ONE_CA_NAME, STAGING_NAME, Ca, parse_cas
 from wildcert.logic.renewal import schedule_problems
+from wildcert.logic.zones import OtherAccountZone, parse_other_account_zones
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -41,6 +43,8 @@ class Settings:
     propagation_timeout_seconds: float = 180.0
     record_ttl: int = 60
     renewal_queue_url: str | None = None
+    # The issuer takes SQS records from this queue only (their eventSourceARN); none: from none.
+    renewal_queue_arn: str | None = None
     expiry_warning_days: float = 14.0
     # Set only where the watch runs on a schedule: the sweep then leaves ARI moments further
     # away than this to the watch instead of looking a whole sweep interval ahead.
@@ -61,10 +65,18 @@ class Settings:
     event_bus_name: str | None = None
     # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
     teams_file: str | None = None
+    # The CloudWatch namespace of wildcert's metrics (one per stack, so staging and production
+    # never add up).
+    metrics_namespace: str = "wildcert"
     # Route 53's API limit for the whole account (10/s, burst 50 since 2026-07-30), shared
     # with everything else there: it sizes the throttling backoff and is named in errors.
     route53_requests_per_second: float = 10.0
     route53_request_burst: int = 50
+    # The operators' hosted zones in other accounts, each with the role the issuer assumes
+    # there (docs/ZONES.md); a team's are in teams.toml.
+    other_account_zones: tuple[OtherAccountZone, ...] = ()
+    # ACME_CAS: the CAs in order of preference (logic/cas.py); None: the one-CA settings above.
+    acme_cas: tuple[Ca, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +94,7 @@ class Settings:
             if not text(variable):
                 problems.append(f"{variable} is not set")
         zones = tuple(z.rsplit("/", 1)[-1] for z in listing("ALLOWED_ZONES"))
-        if not zones:
+        if not zones and not text("OTHER_ACCOUNT_ZONES"):
             problems.append("ALLOWED_ZONES lists no hosted zone IDs")
         given: dict[str, Any] = {
             setting: text(variable) for setting, variable in TEXTS.items() if text(variable)
@@ -94,6 +106,13 @@ class Settings:
                 given[setting] = limits.read(text(limits.variable), problems)
         if listing("ENDPOINT_PORTS"):
             given["endpoint_ports"] = _ports("ENDPOINT_PORTS", listing("ENDPOINT_PORTS"), problems)
+        if text("OTHER_ACCOUNT_ZONES"):
+            given["other_account_zones"], found = parse_other_account_zones(
+                text("OTHER_ACCOUNT_ZONES"))
+            problems.extend(found)
+        if text("ACME_CAS"):
+            given["acme_cas"], found = parse_cas(text("ACME_CAS"))
+            problems.extend(found)
         if text("WATCH_ALLOW_LOOPBACK"):
             given["watch_allow_loopback"] = _switch("WATCH_ALLOW_LOOPBACK",
                                                     text("WATCH_ALLOW_LOOPBACK"), problems)
@@ -119,6 +138,22 @@ class Settings:
     def directory_for(self, ca: str) -> str:
         """The ACME directory a request's `ca` ("production" or "staging") names."""
         return self.staging_directory_url if ca == "staging" else self.directory_url
+
+    @property
+    def cas(self) -> tuple[Ca, ...]:
+        """The production CAs in order of preference: ACME_CAS, or the one-CA settings."""
+        if self.acme_cas:
+            return self.acme_cas
+        return (Ca(ONE_CA_NAME, self.directory_url, self.caa_identities,
+                   profile=self.acme_profile),)
+
+    def cas_for(self, ca: str) -> tuple[Ca, ...]:
+        """The CAs a request's `ca` may use, in order: staging is the first CA's twin alone."""
+        if ca == STAGING_NAME:
+            first = self.cas[0]
+            return (Ca(STAGING_NAME, self.staging_directory_url, first.caa_identities,
+                       profile=first.profile),)
+        return self.cas
 
 
 @dataclass(frozen=True)
@@ -176,8 +211,10 @@ TEXTS = {
     "slack_webhook_secret": "SLACK_WEBHOOK_SECRET",
     "dns_server_override": "DNS_SERVER_OVERRIDE",
     "renewal_queue_url": "RENEWAL_QUEUE_URL",
+    "renewal_queue_arn": "RENEWAL_QUEUE_ARN",
     "event_bus_name": "EVENT_BUS_NAME",
     "teams_file": "TEAMS_FILE",
+    "metrics_namespace": "METRICS_NAMESPACE",
 }
 NUMBERS = {
     "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),

@@ -1,15 +1,22 @@
 """The ACME protocol (RFC 8555) against Let's Encrypt or any compatible CA, on `acme` + `josepy`.
 
-`acme` does the JWS signing, the nonces and the message types, through its public API only
-(`ClientNetwork.post`/`get`, `ClientV2.get_directory`/`new_account`/`answer_challenge`).
-wildcert drives the order itself because the library's polling sleeps a fixed second, ignores
-Retry-After on authorizations, cannot send `replaces`, and drops the Retry-After of error
-responses (needed for `rateLimited`): the HTTP session `acme` sends through is wildcert's own
-(`DeadlineHttp`), which keeps the last response and caps every timeout by the deadline.
+`acme` does the JWS signing, the nonces and the message types, through its public API only:
+`ClientNetwork` (constructor, `post`, `get`, `account`) and the `messages` types. wildcert drives
+the order itself because the library's polling sleeps a fixed second, ignores Retry-After on
+authorizations and cannot send `replaces`.
+
+Two things `acme`'s exceptions do not carry come from requests' own public API instead:
+- the CA's answer to a refused request (its Retry-After says when a `rateLimited` limit lifts,
+  its status whether a failure without a problem document is worth retrying): a response hook
+  on the client's requests session (requests' `hooks`) shows each call the responses it got;
+- the deadline and the CA bundle: a transport adapter (`DeadlineTransport`) mounted on the
+  client's requests session caps every request's timeout (the nonce requests too) by the
+  invocation's deadline and checks TLS against the bundle.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import email.utils
 import time
@@ -21,6 +28,7 @@ import josepy as jose
 import requests
 from acme import challenges, client, errors, messages
 from cryptography import x509
+from requests.adapters import HTTPAdapter
 
 from wildcert import retry
 from wildcert.adapters.acme_types import AcmeError, OrderStatus
@@ -102,30 +110,74 @@ class OrderState:
         return self.status is OrderStatus.VALID and self.certificate_url is not None
 
 
-class DeadlineHttp(requests.Session):
-    """The HTTP session `acme` sends through (its public `ClientNetwork.session`).
+class DeadlineTransport(HTTPAdapter):
+    """requests' transport for the CA: each request's timeout capped by the invocation's
+    deadline (a slow CA must not hold the invocation past it), and TLS checked against
+    `verify` when it names a CA bundle (True: whatever requests was asked for)."""
 
-    Keeps the last response, whose Retry-After `acme` drops when it raises the CA's problem
-    document, and caps every request's timeout by the invocation's deadline: a slow CA must
-    not hold the invocation past it. TLS is checked against `verify` (a CA bundle or True),
-    which stands in for the plain "verify" `acme` asks for on each request.
-    """
-
-    def __init__(self, deadline: Deadline, timeout: float, *, verify: str | bool = True):
+    def __init__(self, deadline: Deadline, verify: str | bool = True):
         super().__init__()
         self.deadline = deadline
-        self.timeout = timeout
         self.verify = verify
-        self.last_response: requests.Response | None = None
 
-    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = max(1.0, min(self.timeout, self.deadline.remaining()))
-        if kwargs.get("verify", True) is True:
-            kwargs["verify"] = self.verify
-        self.last_response = None
-        response = super().request(method, url, *args, **kwargs)
-        self.last_response = response
-        return response
+    def send(self, request: requests.PreparedRequest, stream: bool = False,  # noqa: PLR0917
+             timeout: Any = None, verify: bool | str = True, cert: Any = None,
+             proxies: Any = None) -> requests.Response:
+        cap = max(1.0, self.deadline.remaining())
+        if isinstance(timeout, tuple):
+            timeout = tuple(cap if t is None else min(t, cap) for t in timeout)
+        else:
+            timeout = cap if timeout is None else min(timeout, cap)
+        if verify is not False and self.verify is not True:
+            verify = self.verify  # also over REQUESTS_CA_BUNDLE, which requests put in its place
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                            proxies=proxies)
+
+
+class Refused(Exception):
+    """`acme`'s exception for one request, with the CA's answer to it (None if none came)."""
+
+    def __init__(self, error: Exception, response: requests.Response | None):
+        super().__init__(str(error))
+        self.error = error
+        self.response = response
+
+    @property
+    def retry_after(self) -> float | None:
+        """The CA's Retry-After, in seconds (retry.call waits at least that long)."""
+        if self.response is None:
+            return None
+        return parse_retry_after(self.response.headers.get("Retry-After"))
+
+
+# The responses the current call got (its thread's or task's own: calls never mix).
+_SEEN: contextvars.ContextVar[list[requests.Response] | None] = contextvars.ContextVar(
+    "wildcert_acme_responses", default=None)
+
+
+def seen(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A requests response hook: note the response for the call that is waiting for it."""
+    responses = _SEEN.get()
+    if responses is not None:
+        responses.append(response)
+
+
+def answered(send: Callable[[], T]) -> T:
+    """`send()`, with `acme`'s exception turned into Refused carrying the CA's answer.
+
+    `acme` raises for a response that is not a success (RFC 7807 problem or not) or lacks a
+    nonce; the call's responses are its request, the nonce it fetched and the one resend after
+    `badNonce` at most, so the answer refused is the last that was not a success.
+    """
+    responses: list[requests.Response] = []
+    token = _SEEN.set(responses)
+    try:
+        return send()
+    except (messages.Error, errors.Error) as exc:
+        failed = [r for r in responses if not r.ok]
+        raise Refused(exc, failed[-1] if failed else None) from exc
+    finally:
+        _SEEN.reset(token)
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -147,23 +199,24 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
 
 def error_code(error: BaseException) -> str | None:
     """The ACME error type without its URN prefix, also for types `acme` does not know."""
+    if isinstance(error, Refused):
+        error = error.error
     if isinstance(error, messages.Error) and error.typ:
         return str(error.typ).rsplit(":", maxsplit=1)[-1]
     return None
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, Refused):
+        if _problem_document(error.error) or error.response is None:
+            return _describe(error.error)
+        return f"HTTP {error.response.status_code} from {error.response.url}"
     if isinstance(error, messages.Error):
         parts = [error.detail or error.description or str(error)]
         for sub in error.subproblems or ():
             who = sub.identifier.value if sub.identifier else "?"
             parts.append(f"{who}: {sub.detail}")
         return f"{error_code(error) or 'error'}: " + "; ".join(p for p in parts if p)
-    if isinstance(error, errors.ClientError) and error.args and isinstance(
-        error.args[0], requests.Response
-    ):
-        response = error.args[0]
-        return f"HTTP {response.status_code} from {response.url}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -182,12 +235,41 @@ def _problem(error: object) -> str | None:
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, requests.ConnectionError | requests.Timeout):
         return True
-    if isinstance(error, messages.Error):
-        return error.code in TRANSIENT_CODES
-    if isinstance(error, errors.ClientError) and error.args:
-        response = error.args[0]
-        return isinstance(response, requests.Response) and response.status_code >= 500
-    return isinstance(error, errors.BadNonce | errors.MissingNonce)
+    if not isinstance(error, Refused):
+        return False
+    if isinstance(error.error, messages.Error) and error.error.code in TRANSIENT_CODES:
+        return True
+    if isinstance(error.error, errors.BadNonce | errors.MissingNonce):
+        return True
+    # A server error without an ACME error type: a proxy's or load balancer's answer.
+    return (error.response is not None and error.response.status_code >= 500
+            and not _problem_document(error.error))
+
+
+def _problem_document(error: Exception) -> bool:
+    """Whether the CA answered with a problem document that says something (RFC 7807)."""
+    return isinstance(error, messages.Error) and (
+        str(error.typ).startswith(ERROR_PREFIX) or bool(error.detail))
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    """The CA could not serve the request (as opposed to refusing it)."""
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return True
+    if not isinstance(error, Refused):
+        return False
+    if isinstance(error.error, messages.Error) and error.error.code == "serverInternal":
+        return True
+    return error.response is not None and error.response.status_code >= 500
+
+
+@dataclass(frozen=True)
+class ExternalAccount:
+    """An External Account Binding credential (RFC 8555 §7.3.4): the CA's key id and the
+    base64url HMAC key it issued with it."""
+
+    kid: str
+    hmac_key: str
 
 
 def account_jwk(key_pem: bytes) -> jose.JWK:
@@ -211,11 +293,11 @@ class AcmeSession:
         key = self.key = account_jwk(account_key_pem)
         alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
         self.net = client.ClientNetwork(key, alg=alg, user_agent=USER_AGENT, timeout=int(timeout))
-        # acme sends every request through its public `session`: ours, not its default.
-        self.http = DeadlineHttp(deadline, timeout, verify=ca_bundle or True)
-        self.net.session.close()
-        self.net.session = self.http
-        self._client: client.ClientV2 | None = None
+        transport = DeadlineTransport(deadline, verify=ca_bundle or True)
+        for scheme in ("https://", "http://"):
+            self.net.session.mount(scheme, transport)
+        self.net.session.hooks["response"].append(seen)
+        self._directory: messages.Directory | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -226,14 +308,13 @@ class AcmeSession:
             return retry.call(fn, is_transient=_is_transient, deadline=self.deadline, what=what)
         except AcmeError:
             raise
-        except (messages.Error, errors.Error, requests.RequestException) as exc:
+        except (Refused, messages.Error, errors.Error, requests.RequestException) as exc:
             raise self._error(what, exc) from exc
 
     def _error(self, what: str, exc: BaseException) -> AcmeError:
         code = error_code(exc)
-        retry_after = None
-        if self.http.last_response is not None:
-            retry_after = parse_retry_after(self.http.last_response.headers.get("Retry-After"))
+        retry_after = exc.retry_after if isinstance(exc, Refused) else None
+        problem = exc.error if isinstance(exc, Refused) else exc
         hint = ""
         if code == "rateLimited":
             hint = " The CA's rate limit was hit; retry after the time it gives."
@@ -247,34 +328,31 @@ class AcmeSession:
             f"{what} failed at {self.directory_url}: {_describe(exc)}.{hint}",
             code=code,
             retry_after=retry_after,
-            detail=exc.detail if isinstance(exc, messages.Error) else None,
+            detail=problem.detail if isinstance(problem, messages.Error) else None,
+            unavailable=_is_unavailable(exc),
         )
 
     def _signed(self, what: str, url: str,
                 payload: jose.JSONDeSerializable | None) -> requests.Response:
         """A signed POST (POST-as-GET when `payload` is None), retried when transient."""
-        directory = self.directory
-        return self._call(
-            what, lambda: self.net.post(url, payload, new_nonce_url=directory["newNonce"])
-        )
+        nonces = self.directory["newNonce"]
+        return self._call(what, lambda: answered(
+            lambda: self.net.post(url, payload, new_nonce_url=nonces)))
 
-    @property
-    def client(self) -> client.ClientV2:
-        if self._client is None:
-            cached = _DIRECTORIES.get(self.directory_url)
-            if cached is None or cached[1] < time.monotonic():
-                fetched = self._call(
-                    "fetching the ACME directory",
-                    lambda: client.ClientV2.get_directory(self.directory_url, self.net),
-                )
-                cached = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
-                _DIRECTORIES[self.directory_url] = cached
-            self._client = client.ClientV2(cached[0], self.net)
-        return self._client
+    def _get(self, what: str, url: str) -> requests.Response:
+        return self._call(what, lambda: answered(lambda: self.net.get(url)))
 
     @property
     def directory(self) -> messages.Directory:
-        return self.client.directory
+        if self._directory is None:
+            cached = _DIRECTORIES.get(self.directory_url)
+            if cached is None or cached[1] < time.monotonic():
+                fetched = messages.Directory.from_json(
+                    self._get("fetching the ACME directory", self.directory_url).json())
+                cached = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
+                _DIRECTORIES[self.directory_url] = cached
+            self._directory = cached[0]
+        return self._directory
 
     def profiles(self) -> dict[str, str]:
         meta = getattr(self.directory, "meta", None)
@@ -286,7 +364,7 @@ class AcmeSession:
         offered = self.profiles()
         if profile not in offered and self.directory_url in _DIRECTORIES:
             del _DIRECTORIES[self.directory_url]
-            self._client = None  # the cached directory may predate the profile: look again
+            self._directory = None  # the cached one may predate the profile: look again
             offered = self.profiles()
         if profile not in offered:
             names = ", ".join(sorted(offered)) or "none"
@@ -307,10 +385,7 @@ class AcmeSession:
         base = self.renewal_info_url
         if base is None:
             raise AcmeError(f"{self.directory_url} does not offer ACME Renewal Information")
-        response = self._call(
-            "fetching renewal information",
-            lambda: self.net.get(f"{base.rstrip('/')}/{cert_id}"),
-        )
+        response = self._get("fetching renewal information", f"{base.rstrip('/')}/{cert_id}")
         return dict(response.json()), parse_retry_after(response.headers.get("Retry-After"))
 
     # -- account ------------------------------------------------------------------------------
@@ -319,19 +394,34 @@ class AcmeSession:
             uri=account_url, body=messages.Registration()
         )
 
-    def register(self, email: str | None) -> str:
-        """Create the account (or find the existing one for this key); return its URL."""
+    @property
+    def requires_external_account(self) -> bool:
+        meta = getattr(self.directory, "meta", None)
+        return bool(getattr(meta, "external_account_required", False))
+
+    def register(self, email: str | None, external: ExternalAccount | None = None) -> str:
+        """Create the account (or find the existing one for this key); return its URL.
+
+        `external` binds it to the CA's account (EAB), which CAs other than Let's Encrypt
+        require; the HMAC key signs the binding and goes nowhere else.
+        """
+        binding = None
+        if external is not None:
+            binding = messages.ExternalAccountBinding.from_data(
+                self.key.public_key(), external.kid, external.hmac_key, self.directory)
         registration = messages.NewRegistration.from_data(
-            email=email, terms_of_service_agreed=True
+            email=email, terms_of_service_agreed=True, external_account_binding=binding
         )
 
-        def create() -> str:
-            try:
-                return self.client.new_account(registration).uri
-            except errors.ConflictError as existing:
-                return str(existing.location)
-
-        url = self._call("registering the ACME account", create)
+        # RFC 8555 §7.3: 201 and a new account, or 200 and the one this key already has;
+        # either way its URL is the Location.
+        self.net.account = None  # newAccount is signed with the key itself, not an account
+        response = self._signed("registering the ACME account", self.directory["newAccount"],
+                                registration)
+        url = response.headers.get("Location")
+        if not url:
+            raise AcmeError(f"registering the ACME account at {self.directory_url} returned no "
+                            "account URL (no Location header); retry the request.")
         self.use_account(url)
         return url
 
@@ -391,10 +481,8 @@ class AcmeSession:
 
     def _answer(self, item: DnsChallenge) -> None:
         response = item.challenge.chall.response(self.key)
-        self._call(
-            f"answering the dns-01 challenge for {item.identifier}",
-            lambda: self.client.answer_challenge(item.challenge, response),
-        )
+        self._signed(f"answering the dns-01 challenge for {item.identifier}",
+                     item.challenge.uri, response)
 
     def wait_until_ready(self, order_url: str, pending: tuple[DnsChallenge, ...]) -> None:
         """Poll the order (one request a round for every authorization) until validated.
@@ -502,13 +590,13 @@ class RenewalInfoReader:
             response = requests.get(url, timeout=self._timeout, verify=self._verify,
                                     headers={"User-Agent": USER_AGENT})
             if response.status_code >= 500:
-                raise errors.ClientError(response)
+                raise Refused(errors.ClientError(f"HTTP {response.status_code}"), response)
             return response
 
         try:
             response = retry.call(once, is_transient=_is_transient, deadline=self.deadline,
                                   what=what, attempts=3)
-        except (errors.Error, requests.RequestException) as exc:
+        except (Refused, requests.RequestException) as exc:
             raise AcmeError(f"{what} failed at {url}: {_describe(exc)}.") from exc
         if response.status_code != 200:
             code = "notFound" if response.status_code == 404 else None

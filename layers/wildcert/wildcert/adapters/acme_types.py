@@ -17,11 +17,14 @@ class AcmeError(Exception):
     """The CA refused or failed; the message carries the CA's own words and what to do."""
 
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,
-                 detail: str | None = None):
+                 detail: str | None = None, unavailable: bool = False):
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
         self.detail = detail  # the CA's problem detail alone: it says what a rate limit counts
+        # The CA did not answer, or failed on its side (5xx, serverInternal), past the retries:
+        # another CA may be asked instead.
+        self.unavailable = unavailable
 
 
 class OrderStatus(enum.Enum):

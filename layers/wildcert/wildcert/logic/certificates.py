@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import NameOID
 
 PrivateKey = CertificateIssuerPrivateKeyTypes
+MAX_COMMON_NAME = 64  # RFC 5280's ub-common-name
 
 
 class CertificateError(Exception):
@@ -57,12 +58,12 @@ def make_csr(key: PrivateKey, domains: tuple[str, ...]) -> bytes:
     builder = x509.CertificateSigningRequestBuilder().add_extension(
         x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]), critical=False
     )
-    # The CN is optional for ACME; include it when it fits, as older TLS stacks still read it.
-    if len(domains[0]) <= 64:
-        builder = builder.subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domains[0])])
-        )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    # The CN is optional for ACME; include it when it fits (64 characters), as older TLS stacks
+    # still read it. Without it the subject is empty and the names are in the SANs only.
+    subject = ([x509.NameAttribute(NameOID.COMMON_NAME, domains[0])]
+               if len(domains[0]) <= MAX_COMMON_NAME else [])
+    csr = builder.subject_name(x509.Name(subject)).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
 
 
 def split_pem_chain(fullchain_pem: str | bytes) -> list[bytes]:

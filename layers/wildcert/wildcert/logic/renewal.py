@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -209,3 +210,13 @@ def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
     if same and not is_due(lifetime, now, remaining_fraction=remaining_fraction):
         return "the stored certificate covers these domains and is not due"
     return None
+
+
+def forced_reissue(current: StoredCertificate, request: CertificateRequest, now: dt.datetime, *,
+                   remaining_fraction: float) -> bool:
+    """Is `force` what makes this request a reissue (without it, it would be skipped)?"""
+    if not request.force:
+        return False
+    unforced = dataclasses.replace(request, force=False)
+    return skip_reason(current, unforced, None, now,
+                       remaining_fraction=remaining_fraction) is not None

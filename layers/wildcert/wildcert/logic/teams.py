@@ -4,6 +4,12 @@ Pure: the text of the policy file in, a `Teams` value (or every problem with the
 out; a request and what is stored in, the rules it breaks out. Reading the file is the
 runtime's job (`wildcert.runtime.teams`).
 
+The issuance asks two questions, each one call:
+    identify(teams, requester)  who is asking (before the request is read: a team's request
+                                is named in its namespace)
+    admit(asking, counts)       may that team have this request served: every rule of its
+                                policy, then its caps (counted through `counts`, the bucket)
+
     [teams.alpha]
     sources = ["wildcert.team.alpha"]       # EventBridge sources it sends with
     accounts = ["123456789012"]             # AWS accounts it sends from
@@ -14,6 +20,7 @@ runtime's job (`wildcert.runtime.teams`).
     max_certificates = 50                   # certificates it may own
     max_forced_per_day = 10                 # forced reissues a day (UTC)
     staging = false                         # may ask for the CA's staging directory
+    acme_cas = ["letsencrypt"]              # the ACME_CAS it may use; unset: all of them
     slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
 
 A team's certificate names are `<team>.<rest>`: the bucket prefix its readers may read. The
@@ -27,11 +34,12 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
 from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import show
+from wildcert.logic.zones import OtherAccountZone, other_account_zone
 
 TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
 SOURCE_PREFIX = "wildcert.team."
@@ -40,8 +48,10 @@ MAX_CAP = 100_000
 
 # The rules a request can break, as outcomes, Slack and events name them.
 UNKNOWN_SOURCE = "unknown-source"
+QUEUE_NOT_ALLOWED = "queue-not-allowed"
 ACCOUNT_NOT_ALLOWED = "account-not-allowed"
 SUFFIX_NOT_ALLOWED = "suffix-not-allowed"
+ENDPOINT_NOT_ALLOWED = "endpoint-not-allowed"
 APEX_NOT_ALLOWED = "apex-not-allowed"
 WILDCARD_AT_SUFFIX_NOT_ALLOWED = "wildcard-at-suffix-not-allowed"
 KEY_TYPE_NOT_ALLOWED = "key-type-not-allowed"
@@ -50,6 +60,7 @@ NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
 STAGING_NOT_ALLOWED = "staging-not-allowed"
 CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
 FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+TEAMS_POLICY_BROKEN = "teams-policy-broken"
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,9 @@ class Team:
     max_forced_per_day: int = 10
     staging: bool = False
     slack_webhook_secret: str | None = None
+    # Its hosted zones in other accounts (its own, usually), each with the role to reach it.
+    zones: tuple[OtherAccountZone, ...] = ()
+    acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
     def namespace(self) -> str:
@@ -74,7 +88,11 @@ class Team:
 
 @dataclass(frozen=True)
 class Teams:
+    """The teams' policy. With `problems` it is broken: no team request is taken, and
+    `teams` holds what could be read, for what needs no trust (whose channel, whose name)."""
+
     teams: Mapping[str, Team]
+    problems: tuple[str, ...] = ()
 
     def get(self, team_id: str | None) -> Team | None:
         return self.teams.get(team_id) if team_id else None
@@ -108,8 +126,9 @@ class Refusal:
 class TeamsError(ValueError):
     """The policy file is wrong; `problems` lists every problem found."""
 
-    def __init__(self, where: str, problems: Sequence[str]):
+    def __init__(self, where: str, problems: Sequence[str], found: Sequence[Team] = ()):
         self.problems = tuple(problems)
+        self.found = tuple(found)  # the teams that could be read, problems and all
         listed = "\n".join(f"- {p}" for p in self.problems)
         super().__init__(f"{where} has {len(self.problems)} problem(s):\n{listed}")
 
@@ -117,7 +136,8 @@ class TeamsError(ValueError):
 # -- the file ----------------------------------------------------------------------------------
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
-           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret")
+           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
+           "acme_cas", "zones")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -136,8 +156,13 @@ def parse_teams(text: str, where: str = "teams.toml") -> Teams:
               if (team := _team(team_id, table, problems)) is not None]
     problems.extend(_overlaps(parsed))
     if problems:
-        raise TeamsError(where, problems)
+        raise TeamsError(where, problems, parsed)
     return Teams({team.id: team for team in parsed})
+
+
+def broken(problems: Sequence[str], found: Sequence[Team] = ()) -> Teams:
+    """A policy with problems: it refuses every team request and keeps what could be read."""
+    return Teams({team.id: team for team in found}, problems=tuple(problems))
 
 
 def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
@@ -179,9 +204,22 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     secret = table.get("slack_webhook_secret")
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
         found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
+    zones = _zones(table.get("zones", []), team_id, where, found)
+    if "acme_cas" in table:
+        values["acme_cas"] = _strings(table, "acme_cas", where, found)
     problems.extend(found)
-    return Team(team_id, sources, accounts, suffixes, key_types=key_types,
+    return Team(team_id, sources, accounts, suffixes, key_types=key_types, zones=zones,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)
+
+
+def _zones(value: object, team_id: str, where: str,
+           found: list[str]) -> tuple[OtherAccountZone, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        found.append(f"{where}: zones must be a list of tables ([[teams.{team_id}.zones]])")
+        return ()
+    zones = (other_account_zone(entry, f"{where} zones[{i}]", found, team=team_id)
+             for i, entry in enumerate(value))
+    return tuple(z for z in zones if z is not None)
 
 
 def _strings(table: Mapping[str, Any], key: str, where: str, found: list[str],
@@ -247,10 +285,21 @@ def _under(name: str, suffix: str) -> bool:
 def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
     """The team an EventBridge event comes from, or why it comes from none; None otherwise.
 
-    A direct invoke is the operators; a queue message acts for the stored certificate's owner.
+    A direct invoke is the operators; a message of the renewal queue acts for the stored
+    certificate's owner; a message of any other queue is refused: nothing says who sent it.
     """
+    if requester.kind == "other-queue":
+        return Refusal(QUEUE_NOT_ALLOWED, (
+            f"the SQS message comes from {show(requester.source)}, not the renewal queue; the "
+            "issuer takes messages of the renewal queue only (teams ask with an EventBridge "
+            "event, docs/TEAMS.md)"))
     if requester.kind != "eventbridge":
         return None
+    if teams.problems:
+        return Refusal(TEAMS_POLICY_BROKEN, (
+            "wildcert's teams policy (teams.toml) has a problem the operators must fix, so no "
+            "team request is taken until then; renewals of existing certificates go on. The "
+            "operators have been told; send the request again once they have fixed it"))
     team = teams.for_source(requester.source)
     if team is None:
         return Refusal(UNKNOWN_SOURCE, (
@@ -281,6 +330,7 @@ def refusals(team: Team, request: CertificateRequest, *, exists: bool,
             f"the name {show(request.name)} is outside team {team.id}'s namespace: its names "
             f"start with {show(team.namespace)} (leave name out to get one)")))
     found.extend(_domain_refusals(team, request.domains))
+    found.extend(_endpoint_refusals(team, request.endpoints))
     if request.key_type not in team.key_types:
         found.append(Refusal(KEY_TYPE_NOT_ALLOWED, (
             f"key_type {show(request.key_type)} is not allowed for team {team.id}; use one of "
@@ -314,6 +364,16 @@ def _domain_refusals(team: Team, domains: Iterable[str]) -> list[Refusal]:
     return found
 
 
+def _endpoint_refusals(team: Team, endpoints: Iterable[str]) -> list[Refusal]:
+    """An endpoint is one of the team's own hosts: at or under one of its suffixes."""
+    suffixes = ", ".join(show(s) for s in team.suffixes)
+    return [Refusal(ENDPOINT_NOT_ALLOWED, (
+                f"endpoint {show(endpoint)} is not a host under a suffix of team {team.id} "
+                f"({suffixes}); the watch checks only the team's own servers"))
+            for endpoint in endpoints
+            if not any(_under(endpoint.rpartition(":")[0], s) for s in team.suffixes)]
+
+
 def certificate_cap(team: Team, owned: int) -> Refusal | None:
     """Why a new certificate would take `team` over its cap, if it would."""
     if owned < team.max_certificates:
@@ -327,3 +387,67 @@ def forced_cap(team: Team, day: str) -> Refusal:
     return Refusal(FORCED_PER_DAY_CAP_REACHED, (
         f"team {team.id} has used its {team.max_forced_per_day} forced reissue(s) for {day} "
         "(UTC); ask again tomorrow, or without force to renew only when due"))
+
+
+# -- admission: the one question the issuance asks about a team's request ---------------------
+
+
+@dataclass(frozen=True)
+class Asking:
+    """What the issuance knows when it asks whether `team` may have `request` served."""
+
+    team: Team
+    request: CertificateRequest
+    stored: bool  # a certificate is stored under the request's name
+    owner: str | None  # the stored certificate's team; None: the operators (or none stored)
+    orders: bool  # the request would be ordered (it is not answered by the stored certificate)
+    forcing: bool  # `force` is what makes it ordered (it counts towards the daily cap)
+    day: str  # today (UTC), ISO: forced reissues are counted per day
+    request_id: str | None  # the same request delivered again is counted once
+
+
+class Counts(Protocol):
+    """Where a team's caps are counted (the bucket: `adapters.bucket.teams.TeamLedger`)."""
+
+    def owned(self, team_id: str, *, cap: int | None = None) -> int: ...
+
+    def take_forced(self, team_id: str, day: str, limit: int,
+                    request_id: str | None = None) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer: admitted when nothing refuses; what was counted, for the log."""
+
+    refusals: tuple[Refusal, ...] = ()
+    owned: int | None = None  # certificates the team owns (asked for a new one)
+    forced: int | None = None  # forced reissues counted today, this one included
+
+    @property
+    def admitted(self) -> bool:
+        return not self.refusals
+
+
+def admit(asking: Asking, counts: Counts) -> Admission:
+    """May `asking.team` have its request served? Its policy first (names, hosts, key types,
+    CA), then, for a request that would be ordered, its caps: a new certificate within
+    `max_certificates`, a forced reissue within today's `max_forced_per_day` (taking one).
+
+    Counting happens only once the policy admits the request, and never for a request the
+    stored certificate answers. Errors of `counts` propagate (the caller names the stage).
+    """
+    team = asking.team
+    broken = refusals(team, asking.request, exists=asking.stored, owner=asking.owner)
+    if broken or not asking.orders:
+        return Admission(tuple(broken))
+    if not asking.stored:
+        owned = counts.owned(team.id, cap=team.max_certificates)
+        refusal = certificate_cap(team, owned)
+        return Admission(() if refusal is None else (refusal,), owned=owned)
+    if asking.forcing:
+        count = counts.take_forced(team.id, asking.day, team.max_forced_per_day,
+                                   asking.request_id)
+        if count is None:
+            return Admission((forced_cap(team, asking.day),))
+        return Admission(forced=count)
+    return Admission()

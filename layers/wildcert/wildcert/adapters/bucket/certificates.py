@@ -37,14 +37,13 @@ from wildcert.logic.certificates import (
     serial_hex,
     sha256_hex,
 )
-from wildcert.logic.ratelimit import ACCOUNT, Scope
+from wildcert.logic.ratelimit import ACCOUNT_SCOPE, Cooldown, Scope
 from wildcert.logic.times import iso, parse_time
 
 # A rate limit met again this soon after the last wait for it ended is told as the same one.
 COOLDOWN_QUIET = dt.timedelta(hours=1)
 
 logger = logging.getLogger("wildcert.adapters.bucket.certificates")
-ACCOUNT_SCOPE = Scope(ACCOUNT)
 
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
@@ -118,11 +117,16 @@ class StoredCertificate:
 
 @dataclass(frozen=True)
 class AccountRecord:
-    """The ACME account for one directory: its key and, once registered, its URL."""
+    """An ACME account at one directory: its key and, once registered, its URL.
+
+    team: the team whose certificates it orders; None: the operators' (the default account).
+    Each team has its own, so one team's account-wide limits at the CA never touch another.
+    """
 
     directory_url: str
     key_pem: str
     account_url: str | None = None
+    team: str | None = None
 
 
 class CertificateStore:
@@ -213,30 +217,40 @@ class CertificateStore:
 
     # -- ACME account -------------------------------------------------------------------------
     @staticmethod
-    def account_key(directory_url: str) -> str:
-        return f"{STATE_PREFIX}/acme-accounts/{_directory_digest(directory_url)}.json"
+    def account_key(directory_url: str, team: str | None = None) -> str:
+        """The operators' account `<digest>.json`; a team's `<digest>/<team>.json`."""
+        digest = _directory_digest(directory_url)
+        if team is None:
+            return f"{STATE_PREFIX}/acme-accounts/{digest}.json"
+        return f"{CertificateStore.accounts_prefix(directory_url)}{team}.json"
 
-    def load_account(self, directory_url: str) -> AccountRecord | None:
-        found = self.bucket.get(self.account_key(directory_url))
-        return None if found is None else AccountRecord(**json.loads(found.body))
+    @staticmethod
+    def accounts_prefix(directory_url: str) -> str:
+        """Where the teams' accounts at this directory are."""
+        return f"{STATE_PREFIX}/acme-accounts/{_directory_digest(directory_url)}/"
+
+    def load_account(self, directory_url: str, team: str | None = None) -> AccountRecord | None:
+        found = self.bucket.get(self.account_key(directory_url, team))
+        if found is None:
+            return None
+        return AccountRecord(**{**json.loads(found.body), "team": team})
 
     def create_account(self, record: AccountRecord) -> AccountRecord:
         """Store a new account key unless another run stored one first; return the winner."""
-        key = self.account_key(record.directory_url)
+        key = self.account_key(record.directory_url, record.team)
         try:
-            self.bucket.put(key, json.dumps(asdict(record)).encode(), content_type=JSON,
-                            if_none_match=True)
+            self.bucket.put(key, _account_json(record), content_type=JSON, if_none_match=True)
             return record
         except PreconditionFailed:
             pass
-        winner = self.load_account(record.directory_url)
+        winner = self.load_account(record.directory_url, record.team)
         if winner is None:
             raise StorageError(f"{self.bucket.url(key)} vanished while creating the account")
         return winner
 
     def update_account(self, record: AccountRecord) -> None:
-        self.bucket.put(self.account_key(record.directory_url),
-                        json.dumps(asdict(record)).encode(), content_type=JSON)
+        self.bucket.put(self.account_key(record.directory_url, record.team),
+                        _account_json(record), content_type=JSON)
 
     # -- the CA's rate limits, shared by every attempt ----------------------------------
     # One object per directory and scope (logic.ratelimit): a limit on one registered domain
@@ -277,23 +291,9 @@ class CertificateStore:
         return until is None or until + quiet <= now
 
 
-@dataclass(frozen=True)
-class Cooldown:
-    """The CA said to stop ordering for `scope` until `until`."""
-
-    scope: Scope
-    until: dt.datetime
-    reason: str = ""
-
-    def to_json(self) -> bytes:
-        return json.dumps({"scope": self.scope.kind, "value": self.scope.value,
-                           "until": iso(self.until), "reason": self.reason[:500]}).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> Cooldown:
-        body = json.loads(raw)
-        scope = Scope(str(body.get("scope", ACCOUNT_SCOPE.kind)), str(body.get("value", "")))
-        return cls(scope, parse_time(body["until"]), str(body.get("reason", "")))
+def _account_json(record: AccountRecord) -> bytes:
+    """The stored form: the team is in the object's key, not in it (older readers)."""
+    return json.dumps({k: v for k, v in asdict(record).items() if k != "team"}).encode()
 
 
 def _directory_digest(directory_url: str) -> str:

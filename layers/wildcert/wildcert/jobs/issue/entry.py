@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
 from wildcert.adapters import aws, sqs
-from wildcert.jobs.issue.pipeline import Issuer, Services, StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
+from wildcert.jobs.issue.pipeline import Issuer
+from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import redelivery
-from wildcert.logic.request import DIRECT, Requester, is_eventbridge
+from wildcert.logic.request import DIRECT, Requester, UnreadableEvent, is_eventbridge
 from wildcert.logic.request.envelope import (
     eventbridge_detail,
     eventbridge_requester,
@@ -56,26 +58,32 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     """
     settings = Settings.from_env()
     teams = runtime.teams(settings)
-    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams),
-                    runtime.channels(settings, teams))
-    return issue_with(issuer, event, context)
+    channels = runtime.channels(settings, teams)
+    runtime.tell_policy_problems(teams, channels, settings)
+    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams), channels)
+    return issue_with(issuer, event, context, renewal_queue=settings.renewal_queue_arn)
 
 
-def issue_with(issuer: Issuer, event: Any, context: Any) -> dict[str, Any]:
+def issue_with(issuer: Issuer, event: Any, context: Any,
+               renewal_queue: str | None = None) -> dict[str, Any]:
+    """renewal_queue: the ARN of the only queue whose records are taken (RENEWAL_QUEUE_ARN)."""
     if isinstance(event, dict) and "Records" in event:
-        return issue_batch(issuer, event, context)
+        return issue_batch(issuer, event, context, renewal_queue)
     if is_eventbridge(event):
         from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
         bridge = EventBridgeEvent(event)
         requester = eventbridge_requester(bridge)
+        detail = eventbridge_detail(bridge)
+        if isinstance(detail, UnreadableEvent):  # what the catch rule brings: say what it is
+            runtime.logger.warning("%s (sent by %s)", detail.problem, requester)
         # EventBridge redelivers with the same event id: it makes a forced request idempotent.
-        return issuer.handle(eventbridge_detail(bridge), requester.event_id,
-                             requester=requester).as_dict()
+        return issuer.handle(detail, requester.event_id, requester=requester).as_dict()
     return issuer.handle(event, None, requester=DIRECT).as_dict()
 
 
-def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any,
+                renewal_queue: str | None = None) -> dict[str, Any]:
     """One request per SQS record: `results` holds every outcome returned (a busy one too),
     `batchItemFailures` the messages SQS must deliver again."""
     from aws_lambda_powertools.utilities.batch import (
@@ -101,7 +109,7 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
     def record_handler(record: SQSRecord) -> None:
         request_id = message_id(record)
         try:
-            results.append(issue_record(issuer, record, next(positions)))
+            results.append(issue_record(issuer, record, next(positions), renewal_queue))
         except Exception as failure:
             if isinstance(failure, Redeliver):
                 results.append(failure.outcome)
@@ -121,12 +129,13 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any) -> dict[str
     return {"results": results, "batchItemFailures": response["batchItemFailures"]}
 
 
-def issue_record(issuer: Issuer, record: SQSRecord, index: int) -> dict[str, Any]:
+def issue_record(issuer: Issuer, record: SQSRecord, index: int,
+                 renewal_queue: str | None = None) -> dict[str, Any]:
     """The outcome of one SQS record's request; raises if the message must come back later,
     unless it was sent anew (a wait that would have spent its receives)."""
     try:
         outcome = issuer.handle(sqs_request(record, index), request_id_of(record),
-                                requester=queue_requester(record)).as_dict()
+                                requester=queue_requester(record, renewal_queue)).as_dict()
     except StageFailure as failure:
         if failure.retry_after:
             sent_as = come_back(record, failure.retry_after, waiting=failure.deferred)

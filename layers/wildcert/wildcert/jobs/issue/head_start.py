@@ -22,12 +22,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wildcert.adapters.bucket.certificates import AccountRecord, Cooldown
+from wildcert.adapters.bucket.certificates import AccountRecord
 from wildcert.deadline import Deadline
+from wildcert.jobs.issue.wiring import Services
+from wildcert.logic.ratelimit import Cooldown
 
 if TYPE_CHECKING:
     from wildcert.adapters.acme import AcmeSession
-    from wildcert.jobs.issue.pipeline import Services
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ class HeadStart:
     session: Future[AcmeSession | None]  # the stored account's, with the CA's directory
     deadline: Deadline
     ca_bundle: str | None
+    team: str | None = None  # whose ACME account: a team's; None: the operators'
 
     @classmethod
-    def begin(cls, services: Services, directory_url: str) -> HeadStart:
+    def begin(cls, services: Services, directory_url: str,
+              team: str | None = None) -> HeadStart:
         store, deadline = services.store, services.deadline
         ca_bundle = services.settings.acme_ca_bundle
         # Threads of its own: `session` waits for `account`, which a pool shared with other
@@ -48,7 +51,7 @@ class HeadStart:
         pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="wildcert-head-start")
         try:
             pool.submit(_load_dns)
-            account = pool.submit(store.load_account, directory_url)
+            account = pool.submit(store.load_account, directory_url, team)
             return cls(
                 probe=pool.submit(store.probe),
                 account=account,
@@ -56,6 +59,7 @@ class HeadStart:
                 session=pool.submit(_stored_account_session, account, deadline, ca_bundle),
                 deadline=deadline,
                 ca_bundle=ca_bundle,
+                team=team,
             )
         finally:
             pool.shutdown(wait=False)  # each thread ends with its piece

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,6 +25,7 @@ from wildcert.adapters.bucket.certificates import StorageError
 from wildcert.adapters.bucket.leases import LeaseLost
 from wildcert.adapters.route53 import Route53Error
 from wildcert.logic.certificates import CertificateError
+from wildcert.logic.teams import Refusal
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,6 +45,16 @@ class StageFailure(Exception):
         self.deferred = deferred
         self.told = deferred if told is None else told
         self.outcome: dict[str, Any] | None = None  # as told, set by Issuer.handle
+
+
+class Refused(Exception):
+    """The request is refused (validation, team policy, CAA): nothing was created anywhere."""
+
+    def __init__(self, stage_name: str, problems: Sequence[str | Refusal]):
+        super().__init__(f"[{stage_name}] " + "; ".join(str(p) for p in problems))
+        self.stage = stage_name
+        self.problems = [str(p) for p in problems]
+        self.rules = [p.rule for p in problems if isinstance(p, Refusal)]
 
 
 @dataclass(frozen=True)

@@ -2,59 +2,55 @@
 
 `Issuer.issue` is the whole flow, step by step in the order it runs:
 
-    who is asking → validate → whose name → team policy → skip? → team caps
+    who is asking → validate → whose name → skip? → team admission (policy, caps)
     → bucket precheck (and the CA's cooldowns) → CAA → lease → order → publish TXT
     → wait for the name servers → answer → finalize → verify → store → tell
 
 Each step below it is one small method, tagged with the stage a user sees when it fails
-(see `wildcert.jobs.issue.outcome`), and logs one line. Every outcome is told the same way
-(`_tell`): one log line with the requester, Slack (the team's channel and the operators'), and
-an outcome event on the bus.
+(see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
+(`wiring.Services`), what keeps an order safe across a dead container (`crash_safety`: the
+lease, the journal, recovery, publish and cleanup, the certificate's checks) and how every
+outcome is told (`telling.Teller`: one log line, Slack, an outcome event).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
-from wildcert.adapters import aws, slack
-from wildcert.adapters.acme_types import AcmeError, OrderStatus, new_account_key_pem
+from wildcert.adapters import slack
+from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
-    CertificateStore,
-    Cooldown,
     StorageError,
     StoredCertificate,
 )
-from wildcert.adapters.bucket.leases import Busy, InFlight, Journal, Lease
-from wildcert.adapters.bucket.objects import Bucket
-from wildcert.adapters.bucket.teams import TeamLedger
-from wildcert.adapters.dns import caa_preflight, wait_for_txt
-from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ApiQuota, ChallengeRecord, ChallengeRecords, HostedZone
-from wildcert.deadline import Deadline
-from wildcert.jobs.issue.head_start import HeadStart
-from wildcert.jobs.issue.outcome import Outcome, StageFailure, in_stage, stage
-from wildcert.logic import ari, ratelimit, teams
-from wildcert.logic.certificates import (
-    IssuedSet,
-    PrivateKey,
-    generate_key,
-    key_pem,
-    load_key,
-    make_csr,
-    verify_set,
+from wildcert.adapters.bucket.leases import Busy
+from wildcert.adapters.dns import (
+    LookupFailed,
+    caa_preflight,
+    challenge_delegations,
+    wait_for_txt,
 )
-from wildcert.logic.renewal import skip_reason
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
+from wildcert.jobs.issue.accounts import register
+from wildcert.jobs.issue.ask import Ask, owner_of
+from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
+from wildcert.jobs.issue.head_start import HeadStart
+from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
+from wildcert.jobs.issue.telling import Teller
+from wildcert.jobs.issue.wiring import Services
+from wildcert.logic import ari, cas, ratelimit, teams
+from wildcert.logic.cas import Ca
+from wildcert.logic.certificates import IssuedSet, PrivateKey, generate_key, make_csr
+from wildcert.logic.renewal import forced_reissue, skip_reason
 from wildcert.logic.request import (
     DIRECT,
     CertificateRequest,
@@ -62,127 +58,16 @@ from wildcert.logic.request import (
     RequestRejected,
     parse_request,
 )
-from wildcert.logic.teams import NO_TEAMS, Refusal, Team, Teams
+from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import zone_for
-from wildcert.settings import Settings
+from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
 
 if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
     from wildcert.adapters.acme import AcmeSession, Order
 
-__all__ = ["Ask", "Issuer", "Outcome", "Services", "StageFailure"]
+__all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
-logger = logging.getLogger("wildcert.jobs.issue.pipeline")
-CLEANUP_SECONDS = 15.0
-# A lease outlives the attempt's own deadline by this much, so a live holder never loses it.
-LEASE_MARGIN_SECONDS = 60.0
-DEFAULT_RATE_LIMIT_WAIT = 3600.0  # Let's Encrypt always sends Retry-After; this is a fallback
-
-
-@dataclass
-class Services:
-    """The outside systems, built lazily so a rejected request touches none of them."""
-
-    settings: Settings
-    deadline: Deadline
-    client_factory: Callable[[str], Any] = aws.client
-    teams: Teams = NO_TEAMS
-
-    def route53_within(self, deadline: Deadline) -> ChallengeRecords:
-        quota = ApiQuota(self.settings.route53_requests_per_second,
-                         self.settings.route53_request_burst)
-        return ChallengeRecords(
-            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
-            quota=quota,
-        )
-
-    @property
-    def route53(self) -> ChallengeRecords:
-        return self.route53_within(self.deadline)
-
-    @property
-    def bucket(self) -> Bucket:
-        return Bucket(self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id)
-
-    @property
-    def store(self) -> CertificateStore:
-        days = self.settings.archived_key_retention_days
-        return CertificateStore(self.bucket, None if days is None else dt.timedelta(days=days))
-
-    @property
-    def leases(self) -> InFlight:
-        return InFlight(self.bucket)
-
-    @property
-    def ledger(self) -> TeamLedger:
-        return TeamLedger(self.bucket)
-
-    @property
-    def events(self) -> OutcomeEvents:
-        return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
-
-    def zones(self) -> list[HostedZone]:
-        """The public zones requests may use."""
-        return [z for z in self.listed_zones() if not z.private]
-
-    def listed_zones(self) -> list[HostedZone]:
-        """Every zone the settings name, private ones marked (never written)."""
-        ids = self.settings.allowed_zone_ids
-        # Zone names never change in practice; one ListHostedZones per container is plenty
-        # under Route 53's account-wide request limit.
-        if ids not in _ZONES:
-            _ZONES[ids] = self.route53.listed_zones(ids)
-        return _ZONES[ids]
-
-
-_ZONES: dict[tuple[str, ...], list[HostedZone]] = {}
-
-
-@dataclass
-class Ask:
-    """One request on its way through the pipeline: what was sent, by whom, and, as the steps
-    find out, which team asks and which team the name belongs to."""
-
-    raw: object
-    requester: Requester = DIRECT
-    request_id: str | None = None
-    team: Team | None = None  # the asking team; None: the operators, or the renewal queue
-    owner: str | None = None  # the team the certificate belongs to; None: the operators
-    request: CertificateRequest | None = None
-
-    @property
-    def team_id(self) -> str | None:
-        """The team to tell: the one asking, else the one owning the name."""
-        return self.team.id if self.team else self.owner
-
-    def identity(self) -> tuple[str | None, list[str]]:
-        if self.request is not None:
-            return self.request.name, list(self.request.domains)
-        return _best_effort_identity(self.raw)
-
-    def about(self) -> dict[str, Any]:
-        return {"team": self.team_id, "requester": self.requester.as_json()}
-
-
-class Refused(Exception):
-    """The request is refused (validation, team policy, CAA): nothing was created anywhere."""
-
-    def __init__(self, stage_name: str, problems: Sequence[str | Refusal]):
-        super().__init__(f"[{stage_name}] " + "; ".join(str(p) for p in problems))
-        self.stage = stage_name
-        self.problems = [str(p) for p in problems]
-        self.rules = [p.rule for p in problems if isinstance(p, Refusal)]
-
-
-@dataclass
-class HeldLease:
-    """The name's lease while this attempt holds it, and what a dead predecessor left."""
-
-    lease: Lease
-    previous: Journal | None
-    # Set once a certificate exists: from then on a failure keeps the order for the retry.
-    certificate_exists: bool = False
-    recovered: bool = False  # the certificate came from the predecessor's order
+logger = logging.getLogger(__name__)
 
 
 class Issuer:
@@ -193,9 +78,11 @@ class Issuer:
         self.services = services
         self.settings = services.settings
         self.deadline = services.deadline
-        self.channels = (notifier if isinstance(notifier, slack.Channels)
-                         else slack.Channels(notifier))
+        channels = (notifier if isinstance(notifier, slack.Channels)
+                    else slack.Channels(notifier))
         self.now = now
+        self.safety = CrashSafety(services, channels, now, self.holder)
+        self.tell = Teller(services, channels)
 
     def handle(self, raw: object, request_id: str | None = None,
                requester: Requester = DIRECT) -> Outcome:
@@ -204,9 +91,9 @@ class Issuer:
         try:
             return self.issue(ask)
         except Refused as refused:
-            return self._rejected(ask, refused)
+            return self.tell.rejected(ask, refused)
         except StageFailure as failure:
-            failure.outcome = self._failed(ask, failure).as_dict()
+            failure.outcome = self.tell.failed(ask, failure).as_dict()
             raise
 
     def issue(self, ask: Ask) -> Outcome:
@@ -215,37 +102,82 @@ class Issuer:
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
-        self._policy(team, request, current)
+        zone_of = self._zone_choice(ask, request, zones)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
+        if not (current is not None and reason):  # before the caps count it: it may refuse
+            zone_of = self._delegated(ask, zone_of, zones)
+        self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
-            return self._skipped(ask, request, current, reason)
-        self._caps(ask, team, request, current)
-        ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
-        account = self._bucket_precheck(request, ahead)
-        self._caa(request, account)
-        zone_of = _zones_by_identifier(request, zones)
+            return self.tell.skipped(ask, request, current, reason)
+        *preferred, last = self._cas(ask.team, request)
+        passed: list[str] = []
+        for ca in preferred:
+            try:
+                return self._issue_at(ca, ask, request, current, zone_of)
+            except StageFailure as failure:
+                if not self._fails_over(failure):
+                    raise
+                logger.warning("failover: CA %s is unavailable (%s); trying the next CA",
+                               ca.name, failure.message)
+                passed.append(f"{ca.name}: {failure.message}")
         try:
-            with self._lease(request) as held:
-                session = self._acme_session(account, ahead)
-                replaces = self._replaces(session, current)
-                issued = self._recover(session, held, request)
+            return self._issue_at(last, ask, request, current, zone_of)
+        except StageFailure as failure:
+            if passed:
+                failure.message += " (CAs tried before it: " + " | ".join(passed) + ")"
+            raise
+
+    def _issue_at(self, ca: Ca, ask: Ask, request: CertificateRequest,
+                  current: StoredCertificate | None,
+                  zone_of: Mapping[str, ChallengeSite]) -> Outcome:
+        """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
+        ahead = HeadStart.begin(self.services, ca.directory_url, team=self._account_team(ask))
+        account = self._bucket_precheck(request, current, ahead, ca)
+        self._caa(request, account, ca)
+        safety = self.safety
+        try:
+            with safety.lease(request) as held:
+                session, account = self._acme_session(account, ahead, ca)
+                replaces = self._replaces(session, current, ca, account)
+                issued = safety.recover(session, held, request)
                 if issued is None:
-                    order = self._order(session, request, replaces)
+                    order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
                     records = _challenge_records(order, zone_of)
-                    self._journal(held, order, key, records)
-                    with self._published(held, records):
+                    safety.journal(held, order, key, records)
+                    with safety.published(held, records):
                         self._wait_for_name_servers(records)
                         self._answer(session, order)
                         fullchain = self._finalize(session, order, key, request)
-                    issued = self._verify(key, fullchain, request)
+                    issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(ask, request, issued, current, session)
+                meta, location = self._store(ask, request, issued, current, session, ca=ca,
+                                             account=account)
         except Busy as busy:
-            return self._busy(ask, request, busy)
-        return self._issued(ask, request, meta, location, issued, renewal=current is not None,
-                            replaces=replaces, recovered=held.recovered)
+            return self.tell.busy(ask, request, busy)
+        return self.tell.issued(ask, request, meta, location, issued,
+                                renewal=current is not None, replaces=replaces,
+                                recovered=held.recovered, ca=ca,
+                                fallback=ca != self.settings.cas_for(request.ca)[0])
+
+    def _cas(self, team: Team | None, request: CertificateRequest) -> tuple[Ca, ...]:
+        """The CAs this request may use, most preferred first (teams.toml may narrow them)."""
+        usable = cas.usable(self.settings.cas_for(request.ca), team.acme_cas if team else None)
+        if not usable:
+            assert team is not None  # only a team's list can leave none
+            raise Refused("policy", [f"team {team.id} may use none of the deployment's CAs "
+                                     f"({', '.join(c.name for c in self.settings.cas)}); "
+                                     "fix acme_cas in teams.toml"])
+        return usable
+
+    def _fails_over(self, failure: StageFailure) -> bool:
+        """The CA could not serve (or asked for a wait longer than the request has left)."""
+        cause = failure.__cause__
+        unavailable = isinstance(cause, AcmeError) and cause.unavailable
+        wait = failure.retry_after if failure.deferred else None
+        return cas.fails_over(unavailable=unavailable, wait=wait,
+                              remaining=self.deadline.remaining())
 
     # -- the steps, in pipeline order ---------------------------------------------------------
     @in_stage("precheck")
@@ -258,6 +190,8 @@ class Issuer:
         if isinstance(found, Refusal):
             raise Refused("policy", [found])
         ask.team = found
+        self.services.zone_session = session_name(found.id if found else None,
+                                                  ask.request_id or self.holder)
         logger.info("requester: %s (%s)", ask.requester,
                     f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
         return found
@@ -284,7 +218,7 @@ class Issuer:
         """The team the certificate belongs to: as stored; a new one, the asking team's, or the
         team whose namespace its name is in (that team's readers can read it)."""
         if current is not None:
-            ask.owner = _owner_of(current)
+            ask.owner = owner_of(current)
         elif ask.team is not None:
             ask.owner = ask.team.id
         else:
@@ -292,168 +226,172 @@ class Issuer:
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
 
-    def _policy(self, team: Team | None, request: CertificateRequest,
-                current: StoredCertificate | None) -> None:
-        """A team asks only for its own names and hosts, key types and CA: else refused."""
+    def _zone_choice(self, ask: Ask, request: CertificateRequest,
+                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
+        that team's certificates."""
+        zone_of = _zones_by_identifier(request, zones)
+        problems = [problem for name, zone in zone_of.items()
+                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
+                                                        ask.owner))]
+        if problems:
+            raise Refused("policy", problems)
+        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
+                for name, zone in zone_of.items()}
+
+    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
+                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """Where a record that is a CNAME on its zone's name servers points, the values go,
+        if that is in a zone the certificate's team may use: else refused, naming both."""
+        delegated = self._delegations(list(sites.values()))
+        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
+        problems = []
+        for name, site in list(sites.items()):
+            target = delegated.get(site.name)
+            if target is None:
+                continue
+            found = zone_for(target, usable)
+            if found is None:
+                whose = f"team {ask.owner}" if ask.owner else "the operators"
+                problems.append(
+                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
+                    f"may use: the challenge values would have to be written there. Point the "
+                    f"CNAME into a zone of yours, or remove it to prove {name} in "
+                    f"{site.zone.where()}.")
+                continue
+            sites[name] = ChallengeSite(usable[found], target)
+            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
+                        target, usable[found].where())
+        if problems:
+            raise Refused("policy", problems)
+        return sites
+
+    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
+        try:
+            with stage("dns"):
+                return challenge_delegations([s.name for s in sites], self._name_servers(
+                    {s.name: s.zone for s in sites}), deadline=self.deadline)
+        except LookupFailed as error:
+            raise StageFailure("dns", f"could not tell whether a challenge record is "
+                               f"delegated by a CNAME: {error}. Retried later.") from error
+
+    def _name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
+        """Each record's zone's name servers, or the DNS server override for all."""
+        if self.settings.dns_server_override:
+            return self.settings.dns_server_override
+        route53 = self.services.route53
+        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
+        return {name: by_zone[zone] for name, zone in zones.items()}
+
+    def _admit(self, ask: Ask, request: CertificateRequest,
+               current: StoredCertificate | None, *, orders: bool) -> None:
+        """A team asks only for its own names and hosts, key types and CA, and within its caps
+        (counted only for a request that would be ordered): else refused."""
+        team = ask.team
         if team is None:
             return
-        broken = teams.refusals(team, request, exists=current is not None,
-                                owner=_owner_of(current))
-        if broken:
-            raise Refused("policy", broken)
-        logger.info("policy: team %s may ask for %s", team.id, request.name)
+        asking = teams.Asking(
+            team, request, stored=current is not None, owner=owner_of(current), orders=orders,
+            forcing=orders and current is not None and forced_reissue(
+                current, request, self.now(),
+                remaining_fraction=self.settings.renew_at_remaining_fraction),
+            day=self.now().date().isoformat(), request_id=ask.request_id)
+        with stage("precheck"):
+            admission = teams.admit(asking, self.services.ledger)
+        if not admission.admitted:
+            raise Refused("policy", admission.refusals)
+        counted = (f"; owns {admission.owned} of {team.max_certificates}"
+                   if admission.owned is not None else
+                   f"; forced reissue {admission.forced} of {team.max_forced_per_day} today"
+                   if admission.forced is not None else "")
+        logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
 
-    def _skipped(self, ask: Ask, request: CertificateRequest, current: StoredCertificate,
-                 reason: str) -> Outcome:
-        outcome = Outcome("skipped", request.name, request.domains, {
-            "serial": current.serial, "not_after": current.not_after, "reason": reason,
-            **ask.about()})
-        return self._tell(ask, outcome, "skipped", None)
+    def _account_team(self, ask: Ask) -> str | None:
+        """Whose ACME account orders: the certificate's owning team's; else the operators'."""
+        return ask.owner if self.services.teams.get(ask.owner) else None
 
-    def _caps(self, ask: Ask, team: Team | None, request: CertificateRequest,
-              current: StoredCertificate | None) -> None:
-        """A new certificate within the team's cap; a forced reissue within today's."""
-        if team is None:
-            return
-        ledger = self.services.ledger
-        if current is None:
-            with stage("precheck"):
-                owned = ledger.owned(team.id, cap=team.max_certificates)
-            refusal = teams.certificate_cap(team, owned)
-            if refusal is not None:
-                raise Refused("policy", [refusal])
-            logger.info("caps: team %s owns at most %d of %d certificates", team.id, owned,
-                        team.max_certificates)
-        elif self._forcing(request, current):
-            day = self.now().date().isoformat()
-            with stage("precheck"):
-                count = ledger.take_forced(team.id, day, team.max_forced_per_day,
-                                           ask.request_id)
-            if count is None:
-                raise Refused("policy", [teams.forced_cap(team, day)])
-            logger.info("caps: forced reissue %d of %d today for team %s", count,
-                        team.max_forced_per_day, team.id)
-
-    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart) -> AccountRecord:
+    def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
+                         ahead: HeadStart, ca: Ca) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
-        directory = self.settings.directory_for(request.ca)
+        directory = ca.directory_url
         with stage("precheck"):
             ahead.probe.result()
             account = ahead.account.result() or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode()))
+                AccountRecord(directory, new_account_key_pem().decode(), team=ahead.team))
             cooldowns = ahead.cooldowns.result()
-        logger.info("bucket precheck: writable, account key for %s", directory)
+        logger.info("bucket precheck: writable, %s account key for %s",
+                    f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        waiting = [c for c in cooldowns if c.until > now and c.scope.covers(request.domains)]
-        if waiting:
-            last = max(waiting, key=lambda c: c.until)
+        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
+                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
+                                 renewal=renewal)
+        if held is not None:
             raise StageFailure(
                 "acme",
-                f"the CA rate-limited {last.scope.describe()} until {last.until.isoformat()}; "
+                f"CA {ca.name} rate-limited {held.scope.describe()} until "
+                f"{held.until.isoformat()}; "
                 "the request waits instead of spending another order",
-                retry_after=(last.until - now).total_seconds(), deferred=True,
+                retry_after=(held.until - now).total_seconds(), deferred=True,
             )
         return account
 
-    def _caa(self, request: CertificateRequest, account: AccountRecord) -> None:
+    def _caa(self, request: CertificateRequest, account: AccountRecord, ca: Ca) -> None:
         with stage("precheck"):
             problems = caa_preflight(
                 request.domains,
                 resolver_address=self.settings.dns_server_override,
-                identities=self.settings.caa_identities,
+                identities=ca.caa_identities,
                 account_uri=account.account_url,
                 deadline=self.deadline,
             )
-        logger.info("caa: %s", "; ".join(problems) if problems else "the CA may issue")
+        logger.info("caa: %s", "; ".join(problems) if problems else f"CA {ca.name} may issue")
         if problems:
             raise Refused("precheck", problems)
 
-    @contextlib.contextmanager
-    def _lease(self, request: CertificateRequest) -> Iterator[HeldLease]:
-        """Hold the name for this attempt; on the way out leave what a retry must finish."""
-        leases = self.services.leases
-        now = self.now()
-        journal = Journal(
-            name=request.name, holder=self.holder, domains=request.domains,
-            key_type=request.key_type,
-            expires_at=InFlight.until(now, self.deadline.remaining() + LEASE_MARGIN_SECONDS),
-        )
-        with stage("precheck"):
-            lease, previous = leases.acquire(journal, now)
-        logger.info("lease: %s holds %s until %s", self.holder, request.name, journal.expires_at)
-        held = HeldLease(lease, previous)
-        try:
-            yield held
-        except StageFailure:
-            self._let_go(leases, lease, keep_order=held.certificate_exists)
-            raise
-        # Any other error leaves the lease to expire: the next attempt finishes from the journal.
-        self._let_go(leases, lease, keep_order=False)
-
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart) -> AcmeSession:
+    def _acme_session(self, account: AccountRecord, ahead: HeadStart,
+                      ca: Ca) -> tuple[AcmeSession, AccountRecord]:
         session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
-            url = session.register(self.settings.contact_email)
-            self.services.store.update_account(dataclasses.replace(account, account_url=url))
-        return session
+            url = register(session, ca, self.settings.contact_email,
+                           lambda: self.services.client_factory("secretsmanager"))
+            account = dataclasses.replace(account, account_url=url)
+            self.services.store.update_account(account)
+        return session, account
 
     @in_stage("acme")
-    def _replaces(self, session: AcmeSession, current: StoredCertificate | None) -> str | None:
-        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
+    def _replaces(self, session: AcmeSession, current: StoredCertificate | None,
+                  ca: Ca, account: AccountRecord) -> str | None:
+        """The ARI CertID of the certificate this order renews, if the CA speaks ARI and
+        issued it (`replaces` names a certificate of the CA it is sent to, RFC 9773 §5) to this
+        account (the CA refuses to let another account's order replace it)."""
         if current is None or not current.extra.get("ari_id"):
+            return None
+        if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
+            return None
+        if not _ordered_by(current, account):
+            logger.info("order: %s was ordered by another ACME account; no replaces",
+                        current.name)
             return None
         return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
-    def _recover(self, session: AcmeSession, held: HeldLease,
-                 request: CertificateRequest) -> IssuedSet | None:
-        """Clean up after a dead attempt and, if the CA already issued or validated, finish."""
-        previous = held.previous
-        if previous is None:
-            return None
-        if previous.records:
-            self._cleanup(held.lease, [
-                ChallengeRecord(HostedZone(zid, zname), name, value)
-                for zid, zname, name, value in previous.records
-            ])
-        same = (sorted(previous.domains) == sorted(request.domains)
-                and previous.key_type == request.key_type)
-        if not (same and previous.order_url and previous.key_pem):
-            return None
-        with stage("acme"):
-            try:
-                state = session.fetch_order(previous.order_url)
-            except AcmeError as exc:
-                logger.info("recover: previous order %s is gone (%s); ordering anew",
-                            previous.order_url, exc)
-                return None
-            key = load_key(previous.key_pem.encode())
-            if state.status is OrderStatus.VALID and state.certificate_url:
-                fullchain = session.download(state.certificate_url)
-            elif state.status is OrderStatus.READY:
-                fullchain = session.finalize(previous.order_url, state.finalize_url,
-                                             make_csr(key, request.domains))
-            else:
-                return None
-        logger.info("recover: finished the order %s of an attempt that died",
-                    previous.order_url)
-        held.recovered = True
-        return self._verify(key, fullchain, request)
-
     @in_stage("acme")
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               replaces: str | None) -> Order:
-        profile = self.settings.acme_profile
+               replaces: str | None, ca: Ca, account: AccountRecord) -> Order:
+        profile = ca.profile
         session.check_profile(profile)
         try:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                raise self._rate_limited(exc, session.directory_url, request) from exc
+                raise self._rate_limited(exc, session.directory_url, request,
+                                         account.team) from exc
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -463,33 +401,6 @@ class Issuer:
         logger.info("order: %s, %d challenge(s) to answer", order.url, len(order.challenges))
         return order
 
-    @in_stage("storage")
-    def _journal(self, held: HeldLease, order: Order, key: PrivateKey,
-                 records: Sequence[ChallengeRecord]) -> None:
-        # Journaled before anything is added, so whoever comes after a crash can clean up
-        # and finish this order instead of ordering a second certificate.
-        self.services.leases.record(
-            held.lease, order_url=order.url, key_pem=key_pem(key).decode(),
-            records=tuple((r.zone.id, r.zone.name, r.name, r.value) for r in records),
-        )
-
-    @contextlib.contextmanager
-    def _published(self, held: HeldLease, records: Sequence[ChallengeRecord]) -> Iterator[None]:
-        """The challenge values are in Route 53 inside the block, and removed after it."""
-        if not records:  # every authorization was still valid from an earlier order
-            yield
-            return
-        if self.deadline.expired():
-            raise StageFailure("dns", "no time left to add the challenge records: the "
-                               "invocation's deadline passed; the request is retried")
-        try:
-            with stage("dns"):
-                self.services.route53.add(records)
-            logger.info("publish: %s", ", ".join(sorted({r.name for r in records})))
-            yield
-        finally:
-            self._cleanup(held.lease, records)
-
     @in_stage("dns")
     def _wait_for_name_servers(self, records: Sequence[ChallengeRecord]) -> None:
         if not records:
@@ -497,13 +408,7 @@ class Issuer:
         expected: dict[str, set[str]] = {}
         for record in records:
             expected.setdefault(record.name, set()).add(record.value)
-        servers: Mapping[str, Sequence[str]] | str
-        if self.settings.dns_server_override:
-            servers = self.settings.dns_server_override
-        else:
-            route53 = self.services.route53
-            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
-            servers = {r.name: by_zone[r.zone] for r in records}
+        servers = self._name_servers({r.name: r.zone for r in records})
         wait_for_txt(expected, servers, deadline=self.deadline,
                      timeout=self.settings.propagation_timeout_seconds)
         logger.info("propagation: every name server shows %d value(s)", len(records))
@@ -524,17 +429,9 @@ class Issuer:
         logger.info("finalize: %s issued", order.url)
         return fullchain
 
-    @in_stage("acme")
-    def _verify(self, key: PrivateKey, fullchain: str,
-                request: CertificateRequest) -> IssuedSet:
-        issued = IssuedSet.from_fullchain(key, fullchain)
-        verify_set(issued, request.domains)
-        logger.info("verify: key matches, chain and names check out")
-        return issued
-
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
-               current: StoredCertificate | None,
-               session: AcmeSession) -> tuple[StoredCertificate, str]:
+               current: StoredCertificate | None, session: AcmeSession, *,
+               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -545,103 +442,38 @@ class Issuer:
             **({"endpoints": endpoints} if endpoints else {}),
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            "acme_ca": ca.name,
+            "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
+            # Which ACME account ordered it: only that account's order may `replace` it.
+            **({"acme_account": account.account_url} if account.account_url else {}),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
         logger.info("store: %s serial %s until %s", location, meta.serial, meta.not_after)
         return meta, location
 
-    def _issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
-                location: str, issued: IssuedSet, *, renewal: bool,
-                replaces: str | None, recovered: bool) -> Outcome:
-        outcome = Outcome("issued", request.name, request.domains, {
-            "serial": meta.serial, "not_after": meta.not_after, "location": location,
-            "files": [f"{request.name}/{f}" for f in issued.files()] + [
-                f"{request.name}/cert.json"],
-            "renewal": renewal,
-            "recovered": recovered,
-            "replaces": replaces,
-            "ca": request.ca,
-            **ask.about(),
-        })
-        message = slack.issued(request.name, request.domains, meta.not_after, location,
-                               meta.serial, renewal=renewal, team=ask.team_id)
-        return self._tell(ask, outcome, "renewed" if renewal else "issued", message)
-
-    def _busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
-        """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
-        outcome = Outcome("busy", request.name, request.domains, {
-            "reason": str(busy), "retry_after": busy.retry_after, **ask.about()})
-        return self._tell(ask, outcome, None, None)
-
-    def _rejected(self, ask: Ask, refused: Refused) -> Outcome:
-        name, domains = ask.identity()
-        outcome = Outcome("rejected", name, tuple(domains), {
-            "stage": refused.stage, "problems": refused.problems, "rules": refused.rules,
-            "message": "; ".join(refused.problems), **ask.about(),
-        })
-        message = slack.rejected(name, domains, refused.problems, team=ask.team_id,
-                                 requester=str(ask.requester))
-        return self._tell(ask, outcome, "rejected", message)
-
-    def _failed(self, ask: Ask, failure: StageFailure) -> Outcome:
-        """Told once: a wait the CA asked for is told by the run that met it, not by each run
-        that then waits."""
-        name, domains = ask.identity()
-        outcome = Outcome("failed", name, tuple(domains), {
-            "stage": failure.stage, "reason": failure.message, "deferred": failure.deferred,
-            "retry_after": failure.retry_after, **ask.about()})
-        message = None if failure.told else slack.failed(
-            name or "unnamed", domains, failure.stage, failure.message, team=ask.team_id)
-        return self._tell(ask, outcome, "failed", message)
-
-    def _tell(self, ask: Ask, outcome: Outcome, event: str | None,
-              message: slack.Message | None) -> Outcome:
-        """One log line naming the requester, Slack, and the outcome event."""
-        details = outcome.details
-        said = details.get("stage") or details.get("serial") or details.get("reason") or ""
-        logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
-                    said, ask.requester, ask.team_id or "none (operators)")
-        if message is not None:
-            self.channels.post(message, ask.team_id)
-        if event is not None:
-            self.services.events.put(event, _event_detail(event, outcome, ask))
-        return outcome
-
     # -- what the steps share -----------------------------------------------------------------
-    def _forcing(self, request: CertificateRequest, current: StoredCertificate) -> bool:
-        """Is `force` what makes this a reissue (without it, the request would be skipped)?"""
-        if not request.force:
-            return False
-        unforced = dataclasses.replace(request, force=False)
-        return skip_reason(current, unforced, None, self.now(),
-                           remaining_fraction=self.settings.renew_at_remaining_fraction) is not None
-
-    def _rate_limited(self, exc: AcmeError, directory: str,
-                      request: CertificateRequest) -> StageFailure:
+    def _rate_limited(self, exc: AcmeError, directory: str, request: CertificateRequest,
+                      team: str | None) -> StageFailure:
         """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said.
 
         The request is deferred, not failed. Runs that passed the cooldown check just before
         another run met the limit meet it too; only a run that starts the cooldown tells Slack.
         """
         now = self.now()
-        scope = ratelimit.scope_of(exc.detail, request.domains)
-        wait = exc.retry_after
-        if wait is None:
-            wait = ratelimit.retry_after_in_detail(exc.detail, now)
-        wait = DEFAULT_RATE_LIMIT_WAIT if wait is None else wait
-        until = now + dt.timedelta(seconds=wait)
-        logger.warning("rate limit: the CA limited %s until %s", scope.describe(), iso(until))
+        cooldown = ratelimit.cooldown_after(exc.detail, exc.retry_after, request.domains, now,
+                                            str(exc), account=team or "")
+        scope, wait = cooldown.scope.describe(), (cooldown.until - now).total_seconds()
+        logger.warning("rate limit: the CA limited %s until %s", scope, iso(cooldown.until))
         started = True
         try:
-            started = self.services.store.start_ca_cooldown(
-                directory, Cooldown(scope, until, str(exc)), now)
+            started = self.services.store.start_ca_cooldown(directory, cooldown, now)
         except (StorageError, ClientError, BotoCoreError) as error:
             logger.warning("could not record the CA's rate limit: %s", error)
         return StageFailure(
-            "acme", f"{exc}; the request waits for {scope.describe()} and is retried "
-            "automatically", retry_after=wait, deferred=True, told=not started)
+            "acme", f"{exc}; the request waits for {scope} and is retried automatically",
+            retry_after=wait, deferred=True, told=not started)
 
     def _renewal_info(self, session: AcmeSession, issued: IssuedSet) -> dict[str, Any]:
         """ari_id always; the CA's window when it offers ARI (best effort: the sweep retries)."""
@@ -659,79 +491,39 @@ class Issuer:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
 
-    def _let_go(self, leases: InFlight, lease: Lease, *, keep_order: bool) -> None:
-        """Give the name up. What the next attempt must finish stays in the journal.
 
-        keep_order: the certificate exists but is not stored, so order and key stay for the
-        retry. Challenge values a cleanup could not remove stay too, for the next attempt to
-        remove. Never raises: the certificate (or the failure) being reported matters more,
-        and an unreleased lease expires by itself.
-        """
+def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
+    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
+    operators' default account (before each team had its own)."""
+    recorded = current.extra.get("acme_account")
+    if recorded:
+        return bool(recorded == account.account_url)
+    return account.team is None
+
+
+def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
+               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
+    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
+    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
+    everything. A certificate of another CA is no renewal at this one."""
+    if current is None or not same_ca:
+        return None
+    window = current.extra.get("ari")
+    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
+            and _ordered_by(current, account)
+            and set(current.domains) & set(request.domains)):
         try:
-            if keep_order:
-                leases.park(lease, self.now(), records=lease.leftover)
-            elif lease.leftover:
-                leases.park(lease, self.now(), records=lease.leftover, forget_order=True)
-            else:
-                leases.release(lease)
-        except Exception as exc:
-            logger.error("could not update the in-flight journal of %s: %s",
-                         lease.journal.name, exc)
-
-    def _cleanup(self, lease: Lease, records: Sequence[ChallengeRecord]) -> None:
-        """Remove exactly these values; what cannot be removed stays journaled on the lease.
-
-        Its own budget: cleanup must run even when the order used up the deadline, and the
-        deadline's reserve is there for exactly this.
-        """
-        route53 = self.services.route53_within(Deadline.after(CLEANUP_SECONDS))
-        try:
-            route53.remove(records)
-        except Exception as exc:
-            lease.leftover.extend(
-                (r.zone.id, r.zone.name, r.name, r.value) for r in records
-                if (r.zone.id, r.zone.name, r.name, r.value) not in lease.leftover
-            )
-            logger.error("cleanup: could not remove challenge records %s: %s",
-                         sorted({r.name for r in records}), exc)
-            self.channels.post(slack.failed(
-                lease.journal.name, [r.name for r in records], "dns",
-                f"cleanup failed: could not remove the _acme-challenge TXT values this order "
-                f"added: {exc}. "
-                f"They are harmless; the next run for {lease.journal.name} removes them.",
-            ))
-            return
-        logger.info("cleanup: removed %d challenge value(s)", len(records))
+            if ari.RenewalInfo.from_json(window).start <= now:
+                return ratelimit.ARI_RENEWAL
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable window exempts nothing
+    same_set = sorted(d.lower() for d in current.domains) == sorted(
+        d.lower() for d in request.domains)
+    return ratelimit.SET_RENEWAL if same_set else None
 
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
                "eventbridge": "no team"}
-
-
-def _owner_of(current: StoredCertificate | None) -> str | None:
-    """The team a stored certificate belongs to; None: the operators (or no certificate)."""
-    team = current.extra.get("team") if current is not None else None
-    return team if isinstance(team, str) and team else None
-
-
-def _event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
-    """The outcome event's detail, as docs/TEAMS.md describes it: every key always present."""
-    details = outcome.details
-    return {
-        "status": kind,
-        "team": ask.team_id,
-        "name": outcome.name,
-        "domains": list(outcome.domains),
-        "serial": details.get("serial"),
-        "not_after": details.get("not_after"),
-        "location": details.get("location"),
-        "ca": ask.request.ca if ask.request else None,
-        "stage": details.get("stage"),
-        "reason": details.get("message") or details.get("reason"),
-        "rules": list(details.get("rules") or []),
-        "retry_after": details.get("retry_after"),
-        "requester": ask.requester.as_json(),
-    }
 
 
 def _zones_by_identifier(request: CertificateRequest,
@@ -753,22 +545,14 @@ def _zones_by_identifier(request: CertificateRequest,
 
 
 def _challenge_records(order: Order,
-                       zone_of: Mapping[str, HostedZone]) -> list[ChallengeRecord]:
+                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
     records = []
     for challenge in order.challenges:
-        zone = zone_of.get(challenge.identifier)
-        if zone is None:  # validation already checked; the CA changed identifiers
+        site = zone_of.get(challenge.identifier)
+        if site is None:  # validation already checked; the CA changed identifiers
             raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
                                "which no allowed zone covers")
-        records.append(ChallengeRecord(zone, challenge.record_name, challenge.value))
+        # The record the CA reads, or the name its CNAME delegates to.
+        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
     return records
 
-
-def _best_effort_identity(raw: object) -> tuple[str | None, list[str]]:
-    """What to call a rejected request in messages, without trusting any of it."""
-    if not isinstance(raw, dict):
-        return None, []
-    name = raw.get("name") if isinstance(raw.get("name"), str) else None
-    domains = raw.get("domains")
-    shown = [d for d in domains[:20] if isinstance(d, str)] if isinstance(domains, list) else []
-    return (name[:128] if name else None), [d[:253] for d in shown]

@@ -75,7 +75,8 @@ class Requester:
 
     kind: "eventbridge" (a team's event: `account` and `source` as EventBridge set them, the
     event's id), "queue" (the renewal queue, which only the sweep and the watch write to: it
-    acts for the certificate's owner) or "direct" (an Invoke: the operators).
+    acts for the certificate's owner), "other-queue" (an SQS record of any other queue, its
+    ARN in `source`: refused, whoever sent it) or "direct" (an Invoke: the operators).
     """
 
     kind: str
@@ -105,6 +106,8 @@ class UnreadableEvent:
     """Stands in for a request that could not be taken out of its envelope (``envelope``)."""
 
     problem: str
+    # What the envelope held where the request would be, to name it in messages only.
+    held: object = None
 
 
 def is_eventbridge(event: object) -> TypeGuard[dict[Any, Any]]:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # the callers made these; a direct request never loads them
 # EventBridge's account is 12 digits and a source at most 256 characters; anything else is
 # not EventBridge's and is recorded as absent.
 MAX_ENVELOPE_FIELD = 256
+# The one detail-type of a team's request (the request rule's, docs/TEAMS.md).
+REQUEST_DETAIL_TYPE = "wildcert.certificate.requested"
 
 
 def eventbridge_requester(event: EventBridgeEvent) -> Requester:
@@ -33,12 +35,18 @@ def eventbridge_requester(event: EventBridgeEvent) -> Requester:
                      source=_field(event, "source"), event_id=_field(event, "id"))
 
 
-def queue_requester(record: SQSRecord) -> Requester:
+def queue_requester(record: SQSRecord, renewal_queue_arn: str | None) -> Requester:
     """A message of the renewal queue: the sweep or the watch, for the certificate's owner.
 
     Only they may send to it. A whole EventBridge event in the body (as a rule targeting a
     queue would deliver it) is that event's sender instead, and held to its team's policy.
+    A record of any other queue (its `eventSourceARN` is not `renewal_queue_arn`) says nothing
+    about who sent it: an "other-queue" requester, which the issuer refuses.
     """
+    source = record.get("eventSourceARN") if isinstance(record.raw_event, dict) else None
+    if not renewal_queue_arn or source != renewal_queue_arn:
+        return Requester("other-queue", source=source if isinstance(source, str) else None,
+                         event_id=message_id(record))
     try:
         payload = record.json_body if isinstance(record.raw_event, dict) else None
     except (TypeError, ValueError, KeyError, RecursionError):  # no body: the request rejects it
@@ -58,11 +66,22 @@ def _field(event: EventBridgeEvent, key: str) -> str | None:
 
 
 def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:
-    """The request an EventBridge event carries in its ``detail``."""
+    """The request an EventBridge event carries in its ``detail``.
+
+    Only a request's detail-type is one: anything else on the request bus reaches the issuer
+    through the catch rule (template.yaml), to be answered rather than dropped.
+    """
     if "detail" not in event:
         return UnreadableEvent(
             f"The EventBridge event{where} has no 'detail'; put the request object in the "
             "event's Detail."
+        )
+    detail_type = event.get("detail-type")
+    if detail_type != REQUEST_DETAIL_TYPE:
+        return UnreadableEvent(
+            f"The EventBridge event{where} has detail-type {show(detail_type)}, not "
+            f"'{REQUEST_DETAIL_TYPE}', so it is no certificate request; send it again with "
+            f"DetailType \"{REQUEST_DETAIL_TYPE}\".", held=event.detail
         )
     return event.detail
 

@@ -1,0 +1,118 @@
+"""How every outcome of an issuance is told, the same way each time: one log line naming the
+requester, Slack (the team's channel and the operators'), and an outcome event on the bus."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from wildcert.adapters import slack
+from wildcert.adapters.bucket.certificates import StoredCertificate
+from wildcert.adapters.bucket.leases import Busy
+from wildcert.jobs.issue.ask import Ask
+from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
+from wildcert.jobs.issue.wiring import Services
+from wildcert.logic.cas import Ca
+from wildcert.logic.certificates import IssuedSet
+from wildcert.logic.request import CertificateRequest
+
+logger = logging.getLogger(__name__)
+
+
+class Teller:
+    """Tells each kind of outcome; returns it, as told."""
+
+    def __init__(self, services: Services, channels: slack.Channels):
+        self.services = services
+        self.channels = channels
+
+    def skipped(self, ask: Ask, request: CertificateRequest, current: StoredCertificate,
+                reason: str) -> Outcome:
+        outcome = Outcome("skipped", request.name, request.domains, {
+            "serial": current.serial, "not_after": current.not_after, "reason": reason,
+            **ask.about()})
+        return self.tell(ask, outcome, "skipped", None)
+
+    def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
+               location: str, issued: IssuedSet, *, renewal: bool,
+               replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
+        outcome = Outcome("issued", request.name, request.domains, {
+            "serial": meta.serial, "not_after": meta.not_after, "location": location,
+            "files": [f"{request.name}/{f}" for f in issued.files()] + [
+                f"{request.name}/cert.json"],
+            "renewal": renewal,
+            "recovered": recovered,
+            "replaces": replaces,
+            "ca": request.ca,
+            "acme_ca": ca.name,
+            "fallback": fallback,
+            **ask.about(),
+        })
+        message = slack.issued(request.name, request.domains, meta.not_after, location,
+                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
+        return self.tell(ask, outcome, "renewed" if renewal else "issued", message)
+
+    def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
+        """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
+        outcome = Outcome("busy", request.name, request.domains, {
+            "reason": str(busy), "retry_after": busy.retry_after, **ask.about()})
+        return self.tell(ask, outcome, None, None)
+
+    def rejected(self, ask: Ask, refused: Refused) -> Outcome:
+        name, domains = ask.identity()
+        outcome = Outcome("rejected", name, tuple(domains), {
+            "stage": refused.stage, "problems": refused.problems, "rules": refused.rules,
+            "message": "; ".join(refused.problems), **ask.about(),
+        })
+        message = slack.rejected(name, domains, refused.problems, team=ask.team_id,
+                                 requester=str(ask.requester))
+        return self.tell(ask, outcome, "rejected", message)
+
+    def failed(self, ask: Ask, failure: StageFailure) -> Outcome:
+        """Told once: a wait the CA asked for is told by the run that met it, not by each run
+        that then waits."""
+        name, domains = ask.identity()
+        outcome = Outcome("failed", name, tuple(domains), {
+            "stage": failure.stage, "reason": failure.message, "deferred": failure.deferred,
+            "retry_after": failure.retry_after, **ask.about()})
+        message = None if failure.told else slack.failed(
+            name or "unnamed", domains, failure.stage, failure.message, team=ask.team_id)
+        return self.tell(ask, outcome, "failed", message)
+
+    def tell(self, ask: Ask, outcome: Outcome, event: str | None,
+             message: slack.Message | None) -> Outcome:
+        """One log line naming the requester, Slack, and the outcome event."""
+        details = outcome.details
+        said = details.get("stage") or details.get("serial") or details.get("reason") or ""
+        logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
+                    said, ask.requester, ask.team_id or "none (operators)")
+        delivery = self.channels.post(message, ask.team_id) if message is not None else None
+        if event is not None:
+            self.services.events.put(event, event_detail(event, outcome, ask, delivery))
+        return outcome
+
+
+def event_detail(kind: str, outcome: Outcome, ask: Ask,
+                 delivery: slack.Delivery | None = None) -> dict[str, Any]:
+    """The outcome event's detail, as docs/TEAMS.md describes it: every key always present."""
+    details = outcome.details
+    return {
+        "status": kind,
+        "team": ask.team_id,
+        "name": outcome.name,
+        "domains": list(outcome.domains),
+        "serial": details.get("serial"),
+        "not_after": details.get("not_after"),
+        "location": details.get("location"),
+        "ca": ask.request.ca if ask.request else None,
+        "acme_ca": details.get("acme_ca"),
+        "fallback": details.get("fallback"),
+        "stage": details.get("stage"),
+        "reason": details.get("message") or details.get("reason"),
+        "rules": list(details.get("rules") or []),
+        "retry_after": details.get("retry_after"),
+        "requester": ask.requester.as_json(),
+        # Whether the team's channel and the operators' heard: a channel that was not
+        # reached is said here, so a team's automation sees it too.
+        "notifications": delivery.as_json() if delivery else None,
+    }

@@ -1,0 +1,93 @@
+"""The issuance's composition root: the outside systems an issuance talks to, built from the
+settings and one client factory, each only when a step first needs it (a rejected request
+touches none of them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wildcert.adapters import aws
+from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.bucket.leases import InFlight
+from wildcert.adapters.bucket.objects import Bucket
+from wildcert.adapters.bucket.teams import TeamLedger
+from wildcert.adapters.events import OutcomeEvents
+from wildcert.adapters.route53 import ApiQuota, ChallengeRecords, HostedZone
+from wildcert.deadline import Deadline
+from wildcert.logic.teams import NO_TEAMS, Teams
+from wildcert.logic.zones import ZoneAccess
+from wildcert.settings import Settings
+
+
+@dataclass
+class Services:
+    """The outside systems, built lazily so a rejected request touches none of them."""
+
+    settings: Settings
+    deadline: Deadline
+    client_factory: Callable[[str], Any] = aws.client
+    teams: Teams = NO_TEAMS
+    assume: Callable[..., Any] = aws.assumed_client
+    # The STS session name a zone in another account sees: the team and the request.
+    zone_session: str = "wildcert-operators-direct"
+
+    def route53_within(self, deadline: Deadline) -> ChallengeRecords:
+        quota = ApiQuota(self.settings.route53_requests_per_second,
+                         self.settings.route53_request_burst)
+        return ChallengeRecords(
+            self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
+            quota=quota, clients=self._zone_client,
+        )
+
+    def _zone_client(self, access: ZoneAccess) -> Any:
+        return self.assume("route53", access.role_arn, access.external_id, self.zone_session)
+
+    @property
+    def route53(self) -> ChallengeRecords:
+        return self.route53_within(self.deadline)
+
+    @property
+    def bucket(self) -> Bucket:
+        return Bucket(self.client_factory("s3"), self.settings.bucket, self.settings.kms_key_id)
+
+    @property
+    def store(self) -> CertificateStore:
+        days = self.settings.archived_key_retention_days
+        return CertificateStore(self.bucket, None if days is None else dt.timedelta(days=days))
+
+    @property
+    def leases(self) -> InFlight:
+        return InFlight(self.bucket)
+
+    @property
+    def ledger(self) -> TeamLedger:
+        return TeamLedger(self.bucket)
+
+    @property
+    def events(self) -> OutcomeEvents:
+        return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
+
+    def zones(self) -> list[HostedZone]:
+        """The public zones requests may use."""
+        return [z for z in self.listed_zones() if not z.private]
+
+    def listed_zones(self) -> list[HostedZone]:
+        """Every zone the settings name, private ones marked (never written)."""
+        ids = self.settings.allowed_zone_ids
+        # Zone names never change in practice; one ListHostedZones per container is plenty
+        # under Route 53's account-wide request limit.
+        if ids not in _ZONES:
+            _ZONES[ids] = self.route53.listed_zones(ids) if ids else []
+        return [*_ZONES[ids], *self._other_account_zones()]
+
+    def _other_account_zones(self) -> list[HostedZone]:
+        """The operators' zones in other accounts, then each team's, from their settings."""
+        configured = [*self.settings.other_account_zones,
+                      *(z for team in self.teams.teams.values() for z in team.zones)]
+        return [HostedZone(z.id, z.name, access=z.access, team=z.team) for z in configured]
+
+
+_ZONES: dict[tuple[str, ...], list[HostedZone]] = {}
