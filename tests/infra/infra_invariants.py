@@ -292,14 +292,25 @@ def judge(resources: dict[str, dict[str, Any]], expectations: list[Expect]) -> l
                      if k.startswith(TAG_KEY_PREFIX))
         identity = document(e.identity)
         principal = Principal(arn, arn, (identity,) if identity else (), tags)
-        asks.append(stack.ask(principal, e.request.action, stack.concrete(e.request.resource),
-                              context, resource_account=ACCOUNT,
+        resource = stack.concrete(e.request.resource)
+        # An ARN without an account: S3's are the stack's; Route 53's zone is the caller's own
+        # (the issuer's here, a zone account's role there).
+        owner = account_of(arn) if resource.startswith(f"arn:{PARTITION}:route53:") else ACCOUNT
+        asks.append(stack.ask(principal, e.request.action, resource, context,
+                              resource_account=account_of(resource) if resource.count(":") > 4
+                              and resource.split(":")[4] else owner,
                               resource_policy=document(e.policy)))
     return [e.message for e, d in zip(expectations, evaluate(asks), strict=True)
             if d.allowed != e.allowed]
 
 
 TAG_KEY_PREFIX = "aws:PrincipalTag/"
+
+
+def decide(identity: Iterable[Statement], policy: Iterable[Statement], request: Request,
+           resources: dict[str, dict[str, Any]] | None = None) -> bool:
+    """One request, decided by the simulator: is it allowed? (`resources` name the tokens.)"""
+    return not judge(resources or {}, [expect(identity, policy, request, True, "denied")])
 
 
 # ----------------------------------------------------------------------------- invariants
