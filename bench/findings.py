@@ -280,8 +280,9 @@ METHOD = (
     "Layers: `pip install --target --platform manylinux2014_aarch64 --python-version 3.13 "
     "--implementation cp --only-binary=:all:` of layers/wildcert/requirements.txt (+ the "
     "wildcert package) and of certbot==5.8.0 certbot-dns-route53==5.8.0; boto3, botocore, "
-    "s3transfer and jmespath removed from both (the Lambda runtime ships them); zipped = "
-    "deflate of the tree under `python/`.",
+    "s3transfer and jmespath removed from both, so the two compare package for package "
+    "(the layer wildcert ships, with its pinned SDK and bytecode, is measured in the SDK "
+    "section); zipped = deflate of the tree under `python/`.",
     "Scale: one new process per N and run (bench/scale_worker.py): a warm-up invocation, "
     "then N certificates, each its own label, from a `ThreadPoolExecutor` of 8 threads calling "
     "the handler. RSS sampled every 50 ms plus VmHWM; CPU of the worker (`os.times`) and of "

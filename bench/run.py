@@ -7,6 +7,8 @@ counts are stable) in bench/work/stack, then measures side by side:
   work      ACME requests, AWS API calls and DNS queries per certificate, counted
   cold      a fresh process importing each tool's entry point: wall time and peak RSS
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
+  sdk       the layer with its pinned AWS SDK and bytecode, and botocore's own loader, each
+            against the way before it: layer size and cold start (bench/sdk.py)
   scale     N certificates from a thread pool of handler calls
   lifetimes a year of virtual time over the real sweep, watch and renewal decisions for 90-,
             64-, 45- and 6-day certificates (bench/lifetimes.py; no stack needed)
@@ -15,6 +17,8 @@ counts are stable) in bench/work/stack, then measures side by side:
             where one limit binds hard (bench/fleet.py)
 and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
 `--report-only` rebuilds the report and the plot from bench/work/results.json.
+`--section sdk` runs that section alone and rewrites its part of bench/RESULTS.md, saying
+when it ran; the other sections keep the numbers of their own run.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from bench import (  # noqa: E402 - the repository root must be on sys.path firs
     process,
     report,
     scale,
+    sdk,
     wildcert_runner,
 )
 from bench.aws_proxy import CountingProxy  # noqa: E402
@@ -80,7 +85,7 @@ QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1
                lifetime_certificates=4, fleet_n=fleet.QUICK.n, fleet_stress=False)
 
 
-def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
+def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions, N up to 50")
     parser.add_argument("--reps", type=int, help="timed issuances per tool")
@@ -98,7 +103,11 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
                         help="skip the two small fleet runs where one limit binds hard")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild RESULTS.md and the plot from bench/work/results.json")
+    parser.add_argument("--section", choices=("sdk",),
+                        help="run this section alone and rewrite its part of RESULTS.md")
     args = parser.parse_args(argv)
+    if args.section:
+        return Config(cold_runs=args.cold_runs or Config.cold_runs), f"section:{args.section}"
     config = QUICK if args.quick else Config()
     overrides: dict[str, Any] = {
         "reps": args.reps, "work_reps": args.work_reps, "cold_runs": args.cold_runs,
@@ -156,6 +165,31 @@ def measure_layers(results: dict[str, Any]) -> None:
     sam = layers.SAM_LAYER / "python"
     built["sam_build"] = dataclasses.asdict(layers.measure(sam)) if sam.is_dir() else None
     results["layers"] = built
+
+
+def measure_sdk(config: Config) -> dict[str, Any]:
+    measured = sdk.run(config.cold_runs)
+    measured["measured"] = {**{k: v for k, v in machine.describe().items()
+                               if k in ("date", "nproc")},
+                            "load_average": machine.load_average(),
+                            **machine.source_tree(ROOT)}
+    return measured
+
+
+def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
+    """RESULTS.md with its sdk section replaced (or put before the scale section)."""
+    lines = markdown_path.read_text().splitlines()
+    new = report.sdk_section(results)
+    if report.SDK_HEADING in lines:
+        start = lines.index(report.SDK_HEADING)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+    else:
+        start = end = next((i for i, line in enumerate(lines) if line.startswith("## Scale")),
+                           len(lines))
+    text = "\n".join([*lines[:start], *new, "", *lines[end:]]) + "\n"
+    markdown_path.write_text(text)
+    return text
 
 
 def simulate_lifetimes(config: Config, results: dict[str, Any]) -> None:
@@ -369,6 +403,8 @@ def run_all(config: Config) -> dict[str, Any]:
     if config.layers:
         with section(results, "layers"):
             measure_layers(results)
+        with section(results, "sdk"):
+            results["sdk"] = measure_sdk(config)
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
     if config.lifetime_certificates:
@@ -389,6 +425,15 @@ def median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     config, report_only = parse_args(argv)
+    if report_only == "section:sdk":
+        process.start()
+        try:
+            results = {"sdk": measure_sdk(config)}
+        finally:
+            process.stop()
+        (WORK / "sdk.json").write_text(json.dumps(results, indent=1) + "\n")
+        print(rewrite_sdk_section(BENCH / "RESULTS.md", results))
+        return 0
     if report_only:
         results = json.loads(RESULTS_JSON.read_text())
     else:
