@@ -295,9 +295,10 @@ def aws_section(results: dict[str, Any]) -> list[str]:
     ]
     return [
         "### AWS API calls", "",
-        "Proxy: a counting reverse proxy on loopback in front of moto (`AWS_ENDPOINT_URL`), "
-        "so every HTTP request is seen from outside the tool. botocore: `before-call` events on "
-        "wildcert's cached clients (`aws.client`), Route 53 and S3 only. n/c: not counted.", "",
+        "Proxy: the local stack's AWS fault proxy in front of moto (`AWS_ENDPOINT_URL`), which "
+        "counts every call by operation, seen from outside the tool. botocore: `before-call` "
+        "events on wildcert's cached clients (`aws.client`), Route 53 and S3 only. n/c: not "
+        "counted.", "",
         *table(("service operation", "wildcert cold (proxy)", "wildcert cold (botocore)",
                 "wildcert warm (botocore)", "certbot + S3 hook (proxy)"), rows),
     ]

@@ -54,7 +54,6 @@ from bench import (  # noqa: E402 - the repository root must be on sys.path firs
     sdk,
     wildcert_runner,
 )
-from bench.aws_proxy import CountingProxy  # noqa: E402
 from bench.observe import Observers  # noqa: E402
 from bench.pebble_log import LogCursor  # noqa: E402
 
@@ -230,14 +229,13 @@ def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, 
 
 def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
     label = wildcert_runner.unique_label
-    proxy = tools.observers.proxy.url
     work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
                                              "certbot": []}
     tools.counters.install()
     try:
         for _ in range(config.work_reps):
             cold, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
-                tools.stack.env, label("wc"), tools.out("count"), endpoint=proxy, count=True))
+                tools.stack.env, label("wc"), tools.out("count"), count=True))
             work["wildcert_cold"].append({**seen, **_client_side(cold.work)})
             tools.counters.reset()
             (seconds, _), seen = counted(
@@ -245,8 +243,7 @@ def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
             snapshot = tools.counters.snapshot()
             work["wildcert_warm"].append({**seen, **_client_side(snapshot),
                                           "spent": {**snapshot["spent"], "total": seconds}})
-            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc"),
-                                                                proxy))
+            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
             work["certbot"].append(seen)
     finally:
         tools.counters.uninstall()
@@ -327,13 +324,12 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
     with section(results, "stack start"):
         stack = start_stack(config)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
-    proxy = CountingProxy(stack.ports.moto).start()
     try:
         tools = Tools(
             stack=stack, app=load_handler(stack.env),
             certbot=certbot_runner.CertbotSetup(certbot_python.parent.parent,
                                                 scratch / "certbot", stack.env),
-            observers=Observers(LogCursor(stack.directory / "pebble.log"), proxy, stack),
+            observers=Observers(LogCursor(stack.directory / "pebble.log"), stack),
             counters=wildcert_runner.WorkCounters(), scratch=scratch,
         )
         with section(results, "first runs"):
@@ -347,7 +343,6 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
         with section(results, "scale"):
             measure_scale(tools, config, results)
     finally:
-        proxy.stop()
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
