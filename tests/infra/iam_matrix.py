@@ -24,6 +24,7 @@ ALPHA, BETA, GAMMA = "wildcert.team.alpha", "wildcert.team.beta", "wildcert.team
 GET, PUT, LIST = "s3:GetObject", "s3:PutObject", "s3:ListBucket"
 DECRYPT, PUT_EVENTS, INVOKE = "kms:Decrypt", "events:PutEvents", "lambda:InvokeFunction"
 SEND, ASSUME = "sqs:SendMessage", "sts:AssumeRole"
+SECRET = "secretsmanager:GetSecretValue"
 DIRECT = (("kms:ViaService", "none"),)  # kms:Decrypt called directly, not through a service
 
 
@@ -104,6 +105,9 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot send to the renewal queue", Row("alpha's team role", SEND,
                                                  "the renewal queue")),
         ("cannot assume beta's role", Row("alpha's team role", ASSUME, "beta's team role")),
+        ("cannot read a CA's EAB secret", Row("alpha's team role", SECRET, "an EAB secret")),
+        ("cannot use the alarm topic's key", Row("alpha's team role", "kms:GenerateDataKey",
+                                                 "the alarm topic's key")),
     ]),
     ("team gamma, in the stack's account (role tagged by the operators, TeamPolicy)", [
         ("sends its source", Row("gamma's role", PUT_EVENTS, "the request bus", source(GAMMA),
@@ -179,6 +183,21 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot consume a team's queue", Row("the issuer", "sqs:ReceiveMessage",
                                               "a queue of alpha's account")),
         ("cannot assume a team's role", Row("the issuer", ASSUME, "alpha's team role")),
+        ("cannot assume a role of a team's account (no ZoneAccountIds)",
+         Row("the issuer", ASSUME, "a role of alpha's account")),
+        ("reads a CA's EAB secret", Row("the issuer", SECRET, "an EAB secret", allowed=True)),
+        ("reads the Slack secret", Row("the issuer", SECRET, "the Slack secret",
+                                       allowed=True)),
+    ]),
+    ("CloudWatch alarms (the service) and the alarm topic", [
+        ("encrypt for the topic", Row("CloudWatch alarms", "kms:GenerateDataKey",
+                                      "the alarm topic's key",
+                                      (("aws:SourceAccount", ACCOUNT),), allowed=True)),
+        ("not for another account's alarms", Row("CloudWatch alarms", "kms:GenerateDataKey",
+                                                 "the alarm topic's key",
+                                                 (("aws:SourceAccount", "999988887777"),))),
+        ("cannot use the certificates' key", Row("CloudWatch alarms", DECRYPT, "the key",
+                                                 (("aws:SourceAccount", ACCOUNT),))),
     ]),
     ("the sweep's and the watch's roles", [
         ("the sweep reads a cert.json", Row("the sweep", GET, "a cert.json", allowed=True)),

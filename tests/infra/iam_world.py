@@ -122,7 +122,12 @@ class World:
             "a role of alpha's account": role_arn(ALPHA_ACCOUNT, "alpha-app"),
             "a role of the stack's account": role_arn(ACCOUNT, "gamma-app"),
             "a queue of alpha's account": f"arn:{PARTITION}:sqs:{REGION}:{ALPHA_ACCOUNT}:q",
+            "an EAB secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+                             f"{STACK}/acme-eab/second-ca-AbCdEf",
+            "the Slack secret": stack.ref("SlackWebhookSecret"),
         }
+        if "AlarmTopicKey" in stack.resources:
+            self.resources["the alarm topic's key"] = stack.arn("AlarmTopicKey")
         admin = (ADMINISTRATOR,)
         team_policy = stack.document("TeamPolicy")
         org = (scp(),)
@@ -160,6 +165,8 @@ class World:
             role_arn(ACCOUNT, "platform-admin"), admin, scps=org)
         p["an operator"] = Principal(
             "the operators (AdminRoleArns, exempt in the SCP)", OPERATOR, admin, scps=org)
+        p["CloudWatch alarms"] = Principal("CloudWatch alarms (the service)",
+                                           "cloudwatch.amazonaws.com")
         for logical, label in (("IssuerRole", "issuer"), ("RenewalSweepRole", "sweep"),
                                ("WatchRole", "watch"), ("ReaderRole", "reader")):
             p[f"the {label}"] = stack.role(logical, f"the {label}'s role")
