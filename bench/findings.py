@@ -264,10 +264,10 @@ METHOD = (
     "changes hit all of them; tables show the median with the range. The machine is shared "
     "with other work: the load averages at the start and end are in the machine table.",
     "Work is counted in runs of its own, never in timed ones: ACME requests from Pebble's log "
-    "(and the front's counters for what it answers itself), AWS calls from a counting reverse "
-    "proxy on loopback (certbot, and wildcert's cold process) and from botocore `before-call` "
-    "events on wildcert's clients, DNS queries from wildcert's `dns_checks.STATS` and the "
-    "stack DNS server's counters, Slack posts from the sink.",
+    "(and the front's counters for what it answers itself), AWS calls from the stack's AWS "
+    "fault proxy, which both tools' calls pass (`AWS_ENDPOINT_URL`), and from botocore "
+    "`before-call` events on wildcert's clients, DNS queries from wildcert's "
+    "`dns_checks.STATS` and the stack DNS server's counters, Slack posts from the sink.",
     "Cold start: a fresh `python -c` that imports the entry point with a perf_counter around "
     "the import; wall time from spawn to exit; peak RSS from the child's own `wait4` rusage. "
     "Both venvs use the same Python build; one unrecorded run per kind first (bytecode "

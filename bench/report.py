@@ -295,9 +295,10 @@ def aws_section(results: dict[str, Any]) -> list[str]:
     ]
     return [
         "### AWS API calls", "",
-        "Proxy: a counting reverse proxy on loopback in front of moto (`AWS_ENDPOINT_URL`), "
-        "so every HTTP request is seen from outside the tool. botocore: `before-call` events on "
-        "wildcert's cached clients (`aws.client`), Route 53 and S3 only. n/c: not counted.", "",
+        "Proxy: the local stack's AWS fault proxy in front of moto (`AWS_ENDPOINT_URL`), which "
+        "counts every call by operation, seen from outside the tool. botocore: `before-call` "
+        "events on wildcert's cached clients (`aws.client`), Route 53 and S3 only. n/c: not "
+        "counted.", "",
         *table(("service operation", "wildcert cold (proxy)", "wildcert cold (botocore)",
                 "wildcert warm (botocore)", "certbot + S3 hook (proxy)"), rows),
     ]
@@ -475,34 +476,6 @@ def scale_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def lifetimes_section(results: dict[str, Any]) -> list[str]:
-    runs = results.get("lifetimes") or []
-    if not runs:
-        return []
-    from bench import lifetimes
-
-    outcomes = [lifetimes.Outcome(**run) for run in runs]
-    expired = sum(o.expired for o in outcomes)
-    required = [o for o in outcomes if o.scenario != "watch-down"]
-    late = [o for o in required if o.late_hours > 0]
-    verdict = ("met" if not expired and not late else
-               f"not met: {expired} expired, {len(late)} years with a certificate served late")
-    return [
-        "## Renewal over a year of virtual time", "",
-        f"bench/lifetimes.py: the real sweep, watch and issuer decisions, with an in-memory "
-        f"bucket, queue and CA, {outcomes[0].certificates} certificates per year, on the "
-        "schedule the template derives from each lifetime. \"late\" is measured from the "
-        "renewal point the bucket held (the end of the CA's window under ARI, else the "
-        "lifetime threshold), \"past the moment chosen\" from the moment picked inside the "
-        "window; forced renewals are left out of both. See docs/RENEWAL.md.", "",
-        f"Target: 0 certificates expired in any year, 0 served past their renewal point in the "
-        f"calm, outage, missed-run and revocation years ({len(required)} of them): **{verdict}**"
-        f" ({expired} expired in {len(outcomes)} years; the watch-down years, a stopped watch "
-        "and a missed sweep together, are shown but not part of the target).", "",
-        *lifetimes.table(outcomes),
-    ]
-
-
 def sleeps_section(results: dict[str, Any]) -> list[str]:
     sleeps = results.get("certbot_sleeps") or []
     rows = [(f"`{s['file']}:{s['line']}`", f"`{s['function']}`", f"`{s['code']}`")
@@ -553,7 +526,7 @@ def render(results: dict[str, Any], notes: Sequence[str] = ()) -> str:
         acme_section(results), aws_section(results), dns_section(results),
         cold_section(results), cold_memory_section(results), layer_section(results),
         sdk_section(results), scale_section(results),
-        lifetimes_section(results), fleet_report.section(results), sleeps_section(results),
+        fleet_report.section(results), sleeps_section(results),
         list(notes), list(FUZZ_SECTION), raw_section(results),
     ]
     return "\n".join("\n".join(part) + "\n" for part in parts if part)

@@ -10,8 +10,6 @@ counts are stable) in bench/work/stack, then measures side by side:
   sdk       the layer with its pinned AWS SDK and bytecode, and botocore's own loader, each
             against the way before it: layer size and cold start (bench/sdk.py)
   scale     N certificates from a thread pool of handler calls
-  lifetimes a year of virtual time over the real sweep, watch and renewal decisions for 90-,
-            64-, 45- and 6-day certificates (bench/lifetimes.py; no stack needed)
   fleet     500 due certificates renewed through sweep -> queue -> issuer under Route 53's
             and Let's Encrypt's limits, on a stack of its own, plus two small stress runs
             where one limit binds hard (bench/fleet.py)
@@ -56,7 +54,6 @@ from bench import (  # noqa: E402 - the repository root must be on sys.path firs
     sdk,
     wildcert_runner,
 )
-from bench.aws_proxy import CountingProxy  # noqa: E402
 from bench.observe import Observers  # noqa: E402
 from bench.pebble_log import LogCursor  # noqa: E402
 
@@ -76,13 +73,12 @@ class Config:
     concurrency: int = 8
     port_base: int = 15000
     layers: bool = True
-    lifetime_certificates: int = 12  # per simulated year; 0 skips the simulation
     fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
     fleet_stress: bool = True
 
 
 QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
-               lifetime_certificates=4, fleet_n=fleet.QUICK.n, fleet_stress=False)
+               fleet_n=fleet.QUICK.n, fleet_stress=False)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
@@ -96,8 +92,6 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser.add_argument("--concurrency", type=int, help="threads calling the handler")
     parser.add_argument("--port-base", type=int, help="first port base to try (default 15000)")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer builds")
-    parser.add_argument("--lifetime-certificates", type=int,
-                        help="certificates per simulated year (0 skips the simulation)")
     parser.add_argument("--fleet", type=int, help="due certificates in the fleet run (0: none)")
     parser.add_argument("--no-fleet-stress", action="store_true",
                         help="skip the two small fleet runs where one limit binds hard")
@@ -115,7 +109,6 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
         "port_base": args.port_base,
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
-        "lifetime_certificates": args.lifetime_certificates,
         "fleet_n": args.fleet, "fleet_stress": False if args.no_fleet_stress else None,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -192,15 +185,6 @@ def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
     return text
 
 
-def simulate_lifetimes(config: Config, results: dict[str, Any]) -> None:
-    from bench import lifetimes
-
-    outcomes = lifetimes.run(lifetimes.cases(certificates=config.lifetime_certificates))
-    results["lifetimes"] = [dataclasses.asdict(o) for o in outcomes]
-    expired = sum(o.expired for o in outcomes)
-    say(f"  {len(outcomes)} simulated years, {expired} certificates expired")
-
-
 @dataclasses.dataclass
 class Tools:
     """Everything the runs need, made once per bench."""
@@ -220,7 +204,6 @@ def load_handler(stack_env: dict[str, str]) -> Any:
     """The issuer handler in this process: a warm container after its first invocation."""
     os.environ.update(stack_env)
     os.environ.update(wildcert_runner.QUIET_LOGS)
-    # The lifetimes simulation ran the sweep and the watch here first: their logger exists.
     logging.getLogger("wildcert").setLevel(wildcert_runner.QUIET_LOGS["POWERTOOLS_LOG_LEVEL"])
     return wildcert_runner.import_handler()
 
@@ -246,14 +229,13 @@ def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, 
 
 def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
     label = wildcert_runner.unique_label
-    proxy = tools.observers.proxy.url
     work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
                                              "certbot": []}
     tools.counters.install()
     try:
         for _ in range(config.work_reps):
             cold, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
-                tools.stack.env, label("wc"), tools.out("count"), endpoint=proxy, count=True))
+                tools.stack.env, label("wc"), tools.out("count"), count=True))
             work["wildcert_cold"].append({**seen, **_client_side(cold.work)})
             tools.counters.reset()
             (seconds, _), seen = counted(
@@ -261,8 +243,7 @@ def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
             snapshot = tools.counters.snapshot()
             work["wildcert_warm"].append({**seen, **_client_side(snapshot),
                                           "spent": {**snapshot["spent"], "total": seconds}})
-            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc"),
-                                                                proxy))
+            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
             work["certbot"].append(seen)
     finally:
         tools.counters.uninstall()
@@ -343,13 +324,12 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
     with section(results, "stack start"):
         stack = start_stack(config)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
-    proxy = CountingProxy(stack.ports.moto).start()
     try:
         tools = Tools(
             stack=stack, app=load_handler(stack.env),
             certbot=certbot_runner.CertbotSetup(certbot_python.parent.parent,
                                                 scratch / "certbot", stack.env),
-            observers=Observers(LogCursor(stack.directory / "pebble.log"), proxy, stack),
+            observers=Observers(LogCursor(stack.directory / "pebble.log"), stack),
             counters=wildcert_runner.WorkCounters(), scratch=scratch,
         )
         with section(results, "first runs"):
@@ -363,7 +343,6 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
         with section(results, "scale"):
             measure_scale(tools, config, results)
     finally:
-        proxy.stop()
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -407,9 +386,6 @@ def run_all(config: Config) -> dict[str, Any]:
             results["sdk"] = measure_sdk(config)
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
-    if config.lifetime_certificates:
-        with section(results, "lifetimes"):
-            simulate_lifetimes(config, results)
     run_on_stack(config, certbot_python, results)
     with section(results, "fleet"):
         measure_fleet(config, results)

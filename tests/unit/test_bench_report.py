@@ -79,20 +79,6 @@ def test_a_whole_report_renders_with_findings() -> None:
     assert "[docs/FUZZ.md](../docs/FUZZ.md)" in markdown  # regenerating keeps the link
 
 
-def test_the_lifetime_simulation_gets_a_section() -> None:
-    from dataclasses import asdict
-
-    from bench import lifetimes
-
-    outcomes = lifetimes.run(lifetimes.cases([6], ("calm",), certificates=2, days=10))
-    results = {**small_results(), "lifetimes": [asdict(o) for o in outcomes]}
-    markdown = report.render(results)
-    assert "## Renewal over a year of virtual time" in markdown
-    assert "| 6 d | no | calm | 1 d / 12 h | 0 |" in markdown
-    assert "| 6 d | yes | calm | 1 d / 12 h | 0 |" in markdown
-    assert "Renewal over a year" not in report.render(small_results())
-
-
 def _sdk_results(cpu: dict[str, float]) -> dict[str, Any]:
     size = {"unzipped_bytes": 2**20, "zipped_bytes": 2**19, "files": 3, "top": []}
     cold = {key: {"label": key, "samples": {f: [value] for f in (
