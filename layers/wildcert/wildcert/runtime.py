@@ -22,6 +22,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from wildcert.adapters import aws
 from wildcert.adapters.slack import Channels, SlackNotifier
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 from wildcert.logic.teams import NO_TEAMS, Teams, parse_teams
 from wildcert.sdk_floor import require_botocore
 from wildcert.settings import Settings, SettingsError
@@ -82,7 +83,7 @@ class Redactor:
 redact = Redactor()
 
 
-class RedactedError(Exception):
+class RedactedError(WildcertError):
     """Stands in for a logged exception whose text held a secret."""
 
 

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wildcert.errors import WildcertError
 from wildcert.logic.renewal import schedule_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 
-class SettingsError(ValueError):
+class SettingsError(WildcertError, ValueError):
     """A deployment setting is missing or malformed: the operator must fix the stack."""
 
 

@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 from wildcert import retry
 from wildcert.adapters.acme_types import AcmeError, OrderStatus
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 
 USER_AGENT = "wildcert/0.1 (+acme-python)"
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
@@ -134,7 +135,7 @@ class DeadlineTransport(HTTPAdapter):
                             proxies=proxies)
 
 
-class Refused(Exception):
+class Refused(WildcertError):
     """`acme`'s exception for one request, with the CA's answer to it (None if none came)."""
 
     def __init__(self, error: Exception, response: requests.Response | None):

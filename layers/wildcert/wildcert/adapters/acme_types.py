@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 
+from wildcert.errors import WildcertError
 from wildcert.logic.certificates import generate_key, key_pem
 
 
-class AcmeError(Exception):
+class AcmeError(WildcertError):
     """The CA refused or failed; the message carries the CA's own words and what to do."""
 
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,

@@ -14,6 +14,10 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError
+
+from wildcert.errors import WildcertError
+
 if TYPE_CHECKING:
     from botocore.config import Config
     from botocore.session import Session
@@ -38,6 +42,16 @@ OWN_RETRIES: dict[str, dict[str, Any]] = {
     "events": {"retries": {"mode": "standard", "total_max_attempts": 1}, "read_timeout": 5},
 }
 
+
+
+class AwsError(WildcertError):
+    """An AWS call failed, in AWS's own words (`error_text`); `code` is AWS's error code."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
 _CLIENTS: dict[str, Any] = {}
 # botocore clients are thread-safe, making them is not: the issuance's set-up threads and the
 # Slack secret's reader may ask for their first client at the same time.
@@ -58,7 +72,12 @@ def client(service: str) -> Any:
         return made
     with _LOCK:
         if service not in _CLIENTS:
-            _CLIENTS[service] = _session().create_client(service, config=client_config(service))
+            try:
+                _CLIENTS[service] = _session().create_client(
+                    service, config=client_config(service))
+            except BotoCoreError as exc:  # no region, a bad endpoint: a setting to fix
+                raise AwsError(f"could not make the AWS {service} client: "
+                               f"{error_text(exc)}") from exc
         return _CLIENTS[service]
 
 

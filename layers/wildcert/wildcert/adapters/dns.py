@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from wildcert import retry
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 from wildcert.logic import caa
 from wildcert.logic.zones import canonical_name
 
@@ -63,7 +64,7 @@ class QueryStats:
 STATS = QueryStats()
 
 
-class LookupFailed(Exception):
+class LookupFailed(WildcertError):
     """A query got no usable answer; `transient` ones (SERVFAIL, time-outs) are retried."""
 
     def __init__(self, message: str, *, transient: bool = True) -> None:
@@ -381,7 +382,7 @@ class Unseen:
         return f"{text}; it shows no TXT values there"
 
 
-class PropagationTimeout(TimeoutError):
+class PropagationTimeout(WildcertError, TimeoutError):
     """The name servers did not all show the challenge values in time."""
 
     def __init__(self, unseen: Sequence[Unseen], waited: float, *, override: bool) -> None:

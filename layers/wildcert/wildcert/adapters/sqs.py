@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from wildcert import retry
 from wildcert.adapters import aws
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 
 logger = logging.getLogger("wildcert.adapters.sqs")
 
@@ -76,7 +77,7 @@ class SendResult:
     failed: tuple[tuple[str, str], ...]  # (name, why)
 
 
-class _Transient(Exception):
+class _Transient(WildcertError):
     """Some entries of a batch failed on the service's side; resend just those."""
 
     def __init__(self, pending: dict[str, Renewal], errors: dict[str, str]):

@@ -13,11 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
+from wildcert.errors import WildcertError
+
 PrivateKey = CertificateIssuerPrivateKeyTypes
 MAX_COMMON_NAME = 64  # RFC 5280's ub-common-name
 
 
-class CertificateError(Exception):
+class CertificateError(WildcertError):
     """A certificate set is inconsistent (key, chain or names do not match)."""
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wildcert import runtime
 from wildcert.adapters import aws, sqs
+from wildcert.errors import WildcertError
 from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.jobs.issue.pipeline import Issuer
 from wildcert.jobs.issue.wiring import Services
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 BUSY_RETRY_SECONDS = 60.0
 
 
-class Redeliver(Exception):
+class Redeliver(WildcertError):
     """A message to hand back to SQS: another attempt holds the certificate's lease."""
 
     def __init__(self, outcome: dict[str, Any]) -> None:

@@ -22,19 +22,18 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert.adapters import slack
 from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
-    StorageError,
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
+from wildcert.errors import WildcertError
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
 from wildcert.jobs.issue.head_start import HeadStart
@@ -337,7 +336,7 @@ class Issuer:
         started = True
         try:
             started = self.services.store.start_ca_cooldown(directory, cooldown, now)
-        except (StorageError, ClientError, BotoCoreError) as error:
+        except WildcertError as error:
             logger.warning("could not record the CA's rate limit: %s", error)
         return StageFailure(
             "acme", f"{exc}; the request waits for {scope} and is retried automatically",

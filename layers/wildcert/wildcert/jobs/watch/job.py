@@ -37,6 +37,7 @@ from wildcert.adapters import slack
 from wildcert.adapters.bucket.archive import ArchivedKeys, Cleanup
 from wildcert.adapters.bucket.inventory import Entry
 from wildcert.adapters.dns import LookupFailed, addresses_of
+from wildcert.errors import WildcertError
 from wildcert.jobs.over_inventory import (
     Look,
     OverInventory,
@@ -131,7 +132,7 @@ def sni_for(domains: Sequence[str]) -> str:
     return f"{SNI_LABEL}.{domains[0][2:]}"
 
 
-class NotProbed(Exception):
+class NotProbed(WildcertError):
     """The watch did not connect to an endpoint; the message is the finding's text."""
 
     def __init__(self, text: str, kind: str):
