@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SAM_ENV ?= default
 
 .PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
-	fuzz clean stack-start stack-stop oldest-sdk iam-sim
+	fuzz clean stack-start stack-stop iam-sim
 
 all: test
 
@@ -53,23 +53,6 @@ iam-sim: $(IAM_SIM_STAMP) ## the IAM policy simulator the infrastructure tests u
 
 deps: stack-deps $(TOOLS_STAMP) $(IAM_SIM_STAMP) ## everything: pebble, the venv, sam, checkov, the IAM simulator
 
-# The oldest AWS SDK the functions declare (wildcert/sdk_floor.py) with the layer's
-# requirements: tests/e2e/test_oldest_sdk.py issues a certificate with it.
-OLDEST_SDK := $(VENV)/oldest-sdk
-OLDEST_SDK_STAMP := $(OLDEST_SDK)/.installed
-OLDEST_SDK_PINS := boto3==1.35.69 botocore==1.35.69
-# Kept cheap (about 20 s): no pip of its own (the main venv's pip installs into it) and no
-# bytecode compiled up front (Python writes it for what the test imports).
-$(OLDEST_SDK_STAMP): layers/wildcert/requirements.txt requirements/dev.txt Makefile | $(STAMP)
-	rm -rf $(OLDEST_SDK)
-	$(PYTHON) -m venv --without-pip $(OLDEST_SDK)
-	$(PY) -m pip --python $(OLDEST_SDK)/bin/python install -q --disable-pip-version-check \
-	  --no-compile $(OLDEST_SDK_PINS) $$(grep -E '^pytest==' requirements/dev.txt) \
-	  -r layers/wildcert/requirements.txt
-	touch $(OLDEST_SDK_STAMP)
-
-oldest-sdk: $(OLDEST_SDK_STAMP) ## a venv with the oldest AWS SDK the functions accept (for make test)
-
 demo: stack-deps ## issue a real wildcard certificate on the local stack and show it
 	$(PY) scripts/demo.py
 
@@ -77,7 +60,7 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: deps lint oldest-sdk ## lint, then every test (unit, end-to-end, stack, infrastructure)
+test: deps lint ## lint, then every test (unit, end-to-end, stack, infrastructure)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
 
 test-fast: deps ## the tests that need no local stack

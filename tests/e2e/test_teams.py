@@ -191,6 +191,19 @@ def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> No
     assert World.now(stack) == before
 
 
+def test_beta_cannot_list_alphas_hosts_as_its_endpoints(stack: Stack) -> None:
+    """Alpha's hosts are in the stack's hosted zones, but not under beta's suffixes."""
+    label = unique("e")
+    before = World.now(stack)
+    result = send(team_event("beta", {
+        "name": f"beta.{label}", "domains": [f"*.{label}.beta.example.net"],
+        "endpoints": [f"www.{label}.beta.example.net:443",
+                      f"login.{label}.alpha.example.com:443"]}))
+    refused(result, "endpoint-not-allowed")
+    assert f"login.{label}.alpha.example.com:443" in result["message"]
+    assert World.now(stack) == before
+
+
 def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(stack: Stack) -> None:
     """Beta maps a queue of its own to the issuer and asks for alpha's host names through it:
     the record names its queue, and only the renewal queue's records are taken."""

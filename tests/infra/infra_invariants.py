@@ -1475,10 +1475,11 @@ def check_dead_letters(resources, params) -> Iterator[str]:
         yield "DeadLetterQueue: not encrypted"
     if not _queue_depth_alarm(resources, "DeadLetterQueue"):
         yield "no alarm on messages in the DLQ"
-    topic = params.get("AlarmTopicArn")
+    # Every alarm tells someone: the topic given, else the stack's own.
+    topic = params.get("AlarmTopicArn") or "<AlarmTopic>"
     for alarm in _alarms(resources):
         actions = alarm.get("AlarmActions")
-        if topic and actions != [topic]:
+        if actions != [topic]:
             yield f"alarm {alarm.get('MetricName')}: actions {actions}, not {topic}"
     dlq_policy = _queue_policy(resources, "DeadLetterQueue")
     functions = {f"<{spec.function}.Arn>" for spec in FUNCTIONS}

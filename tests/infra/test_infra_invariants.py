@@ -91,9 +91,12 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
     plain = resolved_stack({}, sam)
     assert "ReservedConcurrentExecutions" not in plain["IssuerFunction"]["Properties"]
     assert "LoggingConfiguration" not in plain["CertBucket"]["Properties"]
-    assert "AlarmActions" not in plain["DeadLetterQueueAlarm"]["Properties"]
+    # Without a topic given, the stack's own is every alarm's.
+    assert plain["DeadLetterQueueAlarm"]["Properties"]["AlarmActions"] == ["<AlarmTopic>"]
+    assert {"AlarmTopic", "AlarmTopicKey"} <= set(plain)
     assert {"RenewalSweepScheduleRule", "WatchScheduleRule"} <= set(plain)
     full = resolved_stack(PARAMETER_SETS["staging-with-admins-alarms-reserved"], sam)
+    assert not {"AlarmTopic", "AlarmTopicKey"} & set(full)
     assert full["IssuerFunction"]["Properties"]["ReservedConcurrentExecutions"] == "4"
     assert full["RenewalSweepScheduleRule"]["Properties"]["ScheduleExpression"] == (
         "cron(30 4 ? * MON,THU *)"
@@ -880,6 +883,10 @@ def unchanged(sam):
     pass
 
 
+def alarm_tells_no_one(sam: dict[str, Any]) -> None:
+    del sam["Resources"]["TeamsPolicyBrokenAlarm"]["Properties"]["AlarmActions"]
+
+
 MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "route53 record names widened": (widen_record_names, "route53:ChangeResourceRecordSets"),
     "route53 UPSERT allowed": (allow_upsert, "route53:ChangeResourceRecordSets"),
@@ -1048,6 +1055,7 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         reader_denied_archived_keys,
         "reader role: cannot GetObject example-com/archive/0abc/privkey.pem",
     ),
+    "an alarm tells no one": (alarm_tells_no_one, "alarm TeamsPolicyBroken: actions None"),
 }
 
 # Mutations that only show under particular parameters.

@@ -1,12 +1,14 @@
 """`sam build` on a clean copy of the tree, then a look inside the built layer.
 
 The copy holds what a fresh clone would (tracked files plus new files not ignored by git), so
-the build cannot lean on a venv, egg-info or caches lying around. No Docker and no python3.13
-are needed: the layer and every function use `BuildMethod: makefile`.
+the build cannot lean on a venv, egg-info or caches lying around. No Docker is needed: the layer
+and every function use `BuildMethod: makefile`; the layer's bytecode is compiled by a local
+Python 3.13 (pyenv's on these machines), the runtime's version.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -20,7 +22,8 @@ import pytest
 from .infra_tools import REPO, tool
 
 EM_AARCH64 = 183
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+SDK = ("boto3", "botocore", "s3transfer")
+RUNTIME_TAG = "cpython-313"  # template.yaml's python3.13
 THIRD_PARTY = ("acme", "cryptography", "josepy", "dns", "slack_sdk", "aws_lambda_powertools")
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + all layers
 # Logical id -> directory under functions/ (each built by a copy of functions/issuer/Makefile).
@@ -97,9 +100,6 @@ def test_layer_has_the_package_and_its_dependencies(built: Path, tree: Path) -> 
         )
     for package in THIRD_PARTY:
         assert (python / package / "__init__.py").is_file(), f"{package} missing from the layer"
-    for package in RUNTIME_PROVIDED:
-        leftovers = [p.name for p in python.glob(f"{package}*")]
-        assert not leftovers, f"{leftovers}: the Lambda runtime provides {package}"
     assert not (python / "bin").exists()
     teams = python / "wildcert_teams.toml"
     assert teams.is_file(), "the teams' policy is not in the layer (the issuer's TEAMS_FILE)"
@@ -107,18 +107,57 @@ def test_layer_has_the_package_and_its_dependencies(built: Path, tree: Path) -> 
     assert not list(python.rglob("*.cpython-311.pyc")), "bytecode for the build machine's Python"
 
 
+def _pinned(tree: Path) -> dict[str, str]:
+    lines = (tree / "layers" / "wildcert" / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("#")[0].strip().split("==") for line in lines
+                if "==" in line.split("#")[0])
+    return {name: pins[name] for name in SDK}
+
+
+@pytest.mark.sam_build
+def test_layer_ships_the_pinned_sdk_and_records_what_it_was_built_for(built: Path,
+                                                                       tree: Path) -> None:
+    """The functions run the boto3/botocore the tests ran, not the runtime's."""
+    python = built / "WildcertLayer" / "python"
+    pinned = _pinned(tree)
+    for name, version in pinned.items():
+        assert (python / name / "__init__.py").is_file(), f"{name} missing from the layer"
+        assert (python / f"{name}-{version}.dist-info").is_dir(), f"{name} is not {version}"
+    record = json.loads((python / "wildcert_layer.json").read_text())
+    assert record == {"python": "3.13", "sdk": pinned}
+
+
+@pytest.mark.sam_build
+def test_layer_bytecode_is_for_the_runtimes_python_and_needs_no_source_dates(built: Path) -> None:
+    """Every module has its cpython-313 .pyc, hash-based and unchecked: /opt is read-only, so
+    Lambda could never write them, and a zip's file times cannot invalidate them."""
+    python = built / "WildcertLayer" / "python"
+    sources = [p for p in python.rglob("*.py") if p.is_file()]
+    missing = [str(p.relative_to(python)) for p in sources
+               if not (p.parent / "__pycache__" / f"{p.stem}.{RUNTIME_TAG}.pyc").is_file()]
+    assert not missing, f"{len(missing)} modules without {RUNTIME_TAG} bytecode: {missing[:5]}"
+    for package in ("botocore", "boto3", "wildcert"):
+        compiled = python / package / "__pycache__" / f"__init__.{RUNTIME_TAG}.pyc"
+        header = compiled.read_bytes()[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        assert flags == 0b01, f"{compiled}: not unchecked-hash bytecode (flags {flags:#b})"
+    others = {p.name.split(".")[1] for p in python.rglob("*.pyc")} - {RUNTIME_TAG}
+    assert not others, f"bytecode for other Pythons: {others}"
+
+
 @pytest.mark.sam_build
 def test_layer_package_imports_from_the_layer_alone(built: Path) -> None:
     python = built / "WildcertLayer" / "python"
     for module in (python / "wildcert").glob("*.py"):
         compile(module.read_text(), str(module), "exec")
-    # -I -S: no site-packages (the dev venv has wildcert installed), no PYTHONPATH.
+    # -I -S: no site-packages (the dev venv has wildcert installed), no PYTHONPATH; -B: no
+    # bytecode for this Python written into the layer.
     probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import wildcert, wildcert.settings; "
-        "print(wildcert.__file__)"
+        "import sys; sys.path.insert(0, sys.argv[1]); import wildcert, wildcert.settings, "
+        "wildcert.layer_build; print(wildcert.__file__)"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", probe, str(python)],
+        [sys.executable, "-I", "-S", "-B", "-c", probe, str(python)],
         capture_output=True,
         text=True,
         check=False,
@@ -182,3 +221,29 @@ def test_function_artifact_and_layer_size(built: Path) -> None:
     out.parent.mkdir(exist_ok=True)
     out.write_text(report)
     assert size + max(functions.values()) < LAMBDA_UNZIPPED_LIMIT
+
+
+def _layer_make(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "-s", "-C", str(REPO / "layers" / "wildcert"), "build-WildcertLayer",
+         f"ARTIFACTS_DIR={tmp_path}", *overrides],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_the_layer_build_stops_clearly_without_the_runtimes_python(tmp_path: Path) -> None:
+    """No Python 3.13 to compile with: the build says so and what to do, and builds nothing
+    (a layer without bytecode would start about twice as slowly, silently)."""
+    done = _layer_make(tmp_path, "RUNTIME_PYTHON=", f"PYENV_ROOT={tmp_path / 'no-pyenv'}")
+    assert done.returncode != 0
+    assert "No Python 3.13 found to compile the layer's bytecode" in done.stderr
+    assert "pyenv install 3.13" in done.stderr and "RUNTIME_PYTHON=" in done.stderr
+    assert not (tmp_path / "python").exists()
+
+
+def test_the_layer_build_refuses_a_python_of_another_version(tmp_path: Path) -> None:
+    done = _layer_make(tmp_path, f"RUNTIME_PYTHON={sys.executable}")
+    found = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert done.returncode != 0
+    assert f"is Python {found}, not 3.13" in done.stderr
+    assert not (tmp_path / "python").exists()

@@ -21,7 +21,7 @@ from wildcert.jobs.issue.outcome import StageFailure, stage
 
 PACKAGE = Path(wildcert.__file__).parent
 # Raised while the runtime loads, before any job runs: it fails the container's INIT by name.
-OUTSIDE_THE_BASE = {"wildcert.sdk_floor.SdkTooOld"}
+OUTSIDE_THE_BASE = {"wildcert.layer_build.LayerMismatch"}
 
 
 def wildcert_modules() -> list[str]:

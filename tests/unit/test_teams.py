@@ -172,6 +172,26 @@ def test_without_teams_every_event_is_refused() -> None:
     assert isinstance(found, Refusal) and found.rule == teams.UNKNOWN_SOURCE
 
 
+def test_a_broken_policy_refuses_every_team_and_keeps_what_it_could_read() -> None:
+    text = GOOD + """
+    [teams.gamma]
+    sources = ["wildcert.team.gamma"]
+    accounts = ["123456789012"]
+    suffixes = ["example.com"]
+    """
+    with pytest.raises(TeamsError) as raised:
+        parse_teams(text)
+    policy = teams.broken(raised.value.problems, raised.value.found)
+    assert policy.problems == raised.value.problems and "alpha" in policy.teams
+    found = teams.identify(policy, Requester("eventbridge", "123456789012",
+                                             "wildcert.team.alpha", "e-1"))
+    assert isinstance(found, Refusal) and found.rule == teams.TEAMS_POLICY_BROKEN
+    assert "operators" in found.message and "gamma" not in found.message
+    # Renewals and the operators need no team.
+    assert teams.identify(policy, Requester("queue", event_id="m-1")) is None
+    assert teams.identify(policy, Requester("direct")) is None
+
+
 # -- the rules ---------------------------------------------------------------------------------
 
 
@@ -202,6 +222,20 @@ def test_each_rule_is_named(policy: Teams) -> None:
     assert "'login.alpha.example.com' is not under a suffix of team beta" in said[3]
     assert "'notbeta.example.net'" in said[4]  # whole labels: not under beta.example.net
     assert all(f"(rule: {r.rule})" in str(r) for r in found)
+
+
+def test_endpoints_must_be_the_teams_own_hosts(policy: Teams) -> None:
+    """Hosts inside the hosted zones are not enough: an endpoint is under one of the team's
+    suffixes (or is one), so the watch never reports on another team's servers for it."""
+    beta = policy.teams["beta"]
+    asked = request({"name": "beta.web", "domains": ["*.web.beta.example.net"],
+                     "endpoints": ["www.web.beta.example.net:443", "beta.example.net:443",
+                                   "login.alpha.example.com:443", "notbeta.example.net:443"]})
+    found = teams.refusals(beta, asked, exists=False, owner=None)
+    assert rules(found) == [teams.ENDPOINT_NOT_ALLOWED, teams.ENDPOINT_NOT_ALLOWED]
+    assert "'login.alpha.example.com:443' is not a host under a suffix of team beta" in str(
+        found[0])
+    assert "'notbeta.example.net:443'" in str(found[1])
 
 
 @pytest.mark.parametrize(("owner", "whose"), [("alpha", "team alpha"),

@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from wildcert.adapters import aws
+from wildcert import layer_build, metrics
+from wildcert.adapters import aws, slack
 from wildcert.adapters.slack import Channels, SlackNotifier
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
-from wildcert.logic.teams import NO_TEAMS, Teams, parse_teams
-from wildcert.sdk_floor import require_botocore
-from wildcert.settings import Settings, SettingsError
+from wildcert.logic.teams import NO_TEAMS, Teams, TeamsError, parse_teams
+from wildcert.logic.teams import broken as broken_teams
+from wildcert.settings import Settings
 
 # Libraries whose records below WARNING carry secrets or what a secret protects: botocore logs
 # request and response bodies (GetSecretValue's SecretString is the webhook URL) and the signed
@@ -139,7 +140,7 @@ def configure_logging() -> None:
 
 
 configure_logging()
-require_botocore()  # at INIT: a too-old runtime SDK fails here, by name, not mid-issuance
+layer_build.check()  # at INIT: a layer deployed on another Python or SDK fails here, by name
 
 # The Powertools logger owns the "wildcert" logger, so every wildcert.* module logs JSON.
 logger = Logger(service="wildcert", logger_handler=None, logger_formatter=RedactingFormatter())
@@ -229,23 +230,48 @@ def teams(settings: Settings) -> Teams:
     """The teams' policy: read once per container, and again only when the file changes.
 
     TEAMS_FILE names it (default: the layer's copy). A named file that is missing, or any
-    problem in the file, stops every request: a wrong policy must not let one through.
-    Without TEAMS_FILE and without the layer's copy there are no teams: only the operators.
+    problem in the file, makes a broken policy: no team request is taken (a wrong policy must
+    not let one through), while renewals and the operators' invokes go on
+    (`tell_policy_problems` raises the alarm). Without TEAMS_FILE and without the layer's copy
+    there are no teams: only the operators.
     """
     path = Path(settings.teams_file) if settings.teams_file else LAYER_TEAMS_FILE
     try:
         stamp = path.stat().st_mtime_ns
     except OSError as error:
         if settings.teams_file:
-            raise SettingsError(f"TEAMS_FILE={settings.teams_file} cannot be read: "
-                                f"{error.strerror}") from None
+            return broken_teams([f"TEAMS_FILE={settings.teams_file} cannot be read: "
+                                 f"{error.strerror}"])
         return NO_TEAMS
     key = (str(path), stamp)
     if key not in _TEAMS:
         _TEAMS.clear()
-        _TEAMS[key] = parse_teams(path.read_text(encoding="utf-8"), str(path))
+        try:
+            _TEAMS[key] = parse_teams(path.read_text(encoding="utf-8"), str(path))
+        except (TeamsError, OSError, UnicodeDecodeError) as error:
+            problems = (error.problems if isinstance(error, TeamsError)
+                        else [f"{path} cannot be read: {error}"])
+            _TEAMS[key] = broken_teams(problems, getattr(error, "found", ()))
         logger.info("teams: %d team(s) from %s", len(_TEAMS[key]), path)
     return _TEAMS[key]
+
+
+_TOLD: set[tuple[str, ...]] = set()
+
+
+def tell_policy_problems(policy: Teams, channels: Channels, settings: Settings) -> None:
+    """While the teams' policy is broken: the alarm's metric on every invocation, and one
+    error log line and one operators' post per container (not one per request)."""
+    if not policy.problems:
+        return
+    metrics.put(settings.metrics_namespace, metrics.TEAMS_POLICY_BROKEN, 1)
+    where = settings.teams_file or str(LAYER_TEAMS_FILE)
+    if (where, *policy.problems) in _TOLD:
+        return
+    _TOLD.add((where, *policy.problems))
+    logger.error("teams: %s has %d problem(s); team requests are refused until it is fixed: "
+                 "%s", where, len(policy.problems), "; ".join(policy.problems))
+    channels.operators.post(slack.policy_broken(where, policy.problems))
 
 
 def deadline(context: Any) -> Deadline:

@@ -64,6 +64,9 @@ class Settings:
     event_bus_name: str | None = None
     # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
     teams_file: str | None = None
+    # The CloudWatch namespace of wildcert's metrics (one per stack, so staging and production
+    # never add up).
+    metrics_namespace: str = "wildcert"
     # Route 53's API limit for the whole account (10/s, burst 50 since 2026-07-30), shared
     # with everything else there: it sizes the throttling backoff and is named in errors.
     route53_requests_per_second: float = 10.0
@@ -182,6 +185,7 @@ TEXTS = {
     "renewal_queue_arn": "RENEWAL_QUEUE_ARN",
     "event_bus_name": "EVENT_BUS_NAME",
     "teams_file": "TEAMS_FILE",
+    "metrics_namespace": "METRICS_NAMESPACE",
 }
 NUMBERS = {
     "renew_at_remaining_fraction": Number("RENEW_AT_REMAINING_FRACTION", 0.05, 0.95),

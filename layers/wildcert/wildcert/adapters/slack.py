@@ -290,3 +290,15 @@ def event_rejected(job: str, problems: Sequence[str]) -> Message:
         lines=(f":no_entry: {escape(job, 60).capitalize()} event rejected; nothing was checked "
                "or queued", *_bullets([escape(p, 300) for p in problems], 15)),
     )
+
+
+def policy_broken(where: str, problems: Sequence[str]) -> Message:
+    """The operators' one post per container while teams.toml has problems."""
+    return Message(
+        text=f"wildcert: the teams policy {plain(where, 200)} has {len(problems)} problem(s); "
+             "team requests are refused until it is fixed",
+        lines=(f":rotating_light: The teams policy *{escape(where, 200)}* has {len(problems)} "
+               "problem(s). Every team request is refused until it is fixed and deployed; "
+               "renewals and direct invokes go on.",
+               *_bullets([escape(p, 300) for p in problems], 15)),
+    )

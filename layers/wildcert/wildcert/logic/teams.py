@@ -50,6 +50,7 @@ UNKNOWN_SOURCE = "unknown-source"
 QUEUE_NOT_ALLOWED = "queue-not-allowed"
 ACCOUNT_NOT_ALLOWED = "account-not-allowed"
 SUFFIX_NOT_ALLOWED = "suffix-not-allowed"
+ENDPOINT_NOT_ALLOWED = "endpoint-not-allowed"
 APEX_NOT_ALLOWED = "apex-not-allowed"
 WILDCARD_AT_SUFFIX_NOT_ALLOWED = "wildcard-at-suffix-not-allowed"
 KEY_TYPE_NOT_ALLOWED = "key-type-not-allowed"
@@ -58,6 +59,7 @@ NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
 STAGING_NOT_ALLOWED = "staging-not-allowed"
 CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
 FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+TEAMS_POLICY_BROKEN = "teams-policy-broken"
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,11 @@ class Team:
 
 @dataclass(frozen=True)
 class Teams:
+    """The teams' policy. With `problems` it is broken: no team request is taken, and
+    `teams` holds what could be read, for what needs no trust (whose channel, whose name)."""
+
     teams: Mapping[str, Team]
+    problems: tuple[str, ...] = ()
 
     def get(self, team_id: str | None) -> Team | None:
         return self.teams.get(team_id) if team_id else None
@@ -116,8 +122,9 @@ class Refusal:
 class TeamsError(WildcertError, ValueError):
     """The policy file is wrong; `problems` lists every problem found."""
 
-    def __init__(self, where: str, problems: Sequence[str]):
+    def __init__(self, where: str, problems: Sequence[str], found: Sequence[Team] = ()):
         self.problems = tuple(problems)
+        self.found = tuple(found)  # the teams that could be read, problems and all
         listed = "\n".join(f"- {p}" for p in self.problems)
         super().__init__(f"{where} has {len(self.problems)} problem(s):\n{listed}")
 
@@ -144,8 +151,13 @@ def parse_teams(text: str, where: str = "teams.toml") -> Teams:
               if (team := _team(team_id, table, problems)) is not None]
     problems.extend(_overlaps(parsed))
     if problems:
-        raise TeamsError(where, problems)
+        raise TeamsError(where, problems, parsed)
     return Teams({team.id: team for team in parsed})
+
+
+def broken(problems: Sequence[str], found: Sequence[Team] = ()) -> Teams:
+    """A policy with problems: it refuses every team request and keeps what could be read."""
+    return Teams({team.id: team for team in found}, problems=tuple(problems))
 
 
 def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
@@ -265,6 +277,11 @@ def identify(teams: Teams, requester: Requester) -> Team | Refusal | None:
             "event, docs/TEAMS.md)"))
     if requester.kind != "eventbridge":
         return None
+    if teams.problems:
+        return Refusal(TEAMS_POLICY_BROKEN, (
+            "wildcert's teams policy (teams.toml) has a problem the operators must fix, so no "
+            "team request is taken until then; renewals of existing certificates go on. The "
+            "operators have been told; send the request again once they have fixed it"))
     team = teams.for_source(requester.source)
     if team is None:
         return Refusal(UNKNOWN_SOURCE, (
@@ -295,6 +312,7 @@ def refusals(team: Team, request: CertificateRequest, *, exists: bool,
             f"the name {show(request.name)} is outside team {team.id}'s namespace: its names "
             f"start with {show(team.namespace)} (leave name out to get one)")))
     found.extend(_domain_refusals(team, request.domains))
+    found.extend(_endpoint_refusals(team, request.endpoints))
     if request.key_type not in team.key_types:
         found.append(Refusal(KEY_TYPE_NOT_ALLOWED, (
             f"key_type {show(request.key_type)} is not allowed for team {team.id}; use one of "
@@ -326,6 +344,16 @@ def _domain_refusals(team: Team, domains: Iterable[str]) -> list[Refusal]:
             found.append(Refusal(SUFFIX_NOT_ALLOWED, (
                 f"{show(domain)} is not under a suffix of team {team.id} ({suffixes})")))
     return found
+
+
+def _endpoint_refusals(team: Team, endpoints: Iterable[str]) -> list[Refusal]:
+    """An endpoint is one of the team's own hosts: at or under one of its suffixes."""
+    suffixes = ", ".join(show(s) for s in team.suffixes)
+    return [Refusal(ENDPOINT_NOT_ALLOWED, (
+                f"endpoint {show(endpoint)} is not a host under a suffix of team {team.id} "
+                f"({suffixes}); the watch checks only the team's own servers"))
+            for endpoint in endpoints
+            if not any(_under(endpoint.rpartition(":")[0], s) for s in team.suffixes)]
 
 
 def certificate_cap(team: Team, owned: int) -> Refusal | None:

@@ -59,8 +59,9 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     """
     settings = Settings.from_env()
     teams = runtime.teams(settings)
-    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams),
-                    runtime.channels(settings, teams))
+    channels = runtime.channels(settings, teams)
+    runtime.tell_policy_problems(teams, channels, settings)
+    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams), channels)
     return issue_with(issuer, event, context, renewal_queue=settings.renewal_queue_arn)
 
 
