@@ -64,16 +64,12 @@ def test_a_stage_names_any_wildcert_error_and_passes_a_busy_name_on() -> None:
         raise KeyError("x")
 
 
+@pytest.mark.usefixtures("fresh_container")
 def test_a_client_that_cannot_be_made_is_an_aws_error(monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
     for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no region from outside loopback
-    monkeypatch.setattr(aws, "_CLIENTS", {})
-    aws._session.cache_clear()
-    try:
-        with pytest.raises(aws.AwsError, match="could not make the AWS sqs client: NoRegion"):
-            aws.client("sqs")
-    finally:
-        aws._session.cache_clear()
+    with pytest.raises(aws.AwsError, match="could not make the AWS sqs client: NoRegion"):
+        aws.client("sqs")

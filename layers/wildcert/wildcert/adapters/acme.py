@@ -30,7 +30,7 @@ from acme import challenges, client, errors, messages
 from cryptography import x509
 from requests.adapters import HTTPAdapter
 
-from wildcert import retry
+from wildcert import container, retry
 from wildcert.adapters.acme_types import AcmeError, OrderStatus
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
@@ -41,7 +41,6 @@ TRANSIENT_CODES = frozenset({"badNonce", "serverInternal"})
 T = TypeVar("T")
 # A warm container reuses the directory: CAs change it rarely and announce it long before.
 DIRECTORY_TTL_SECONDS = 3600.0
-_DIRECTORIES: dict[str, tuple[messages.Directory, float]] = {}
 
 
 class NewOrderWithReplaces(messages.NewOrder):
@@ -325,12 +324,13 @@ class AcmeSession:
     @property
     def directory(self) -> messages.Directory:
         if self._directory is None:
-            cached = _DIRECTORIES.get(self.directory_url)
+            directories = container.current().directories
+            cached = directories.get(self.directory_url)
             if cached is None or cached[1] < time.monotonic():
                 fetched = messages.Directory.from_json(
                     self._get("fetching the ACME directory", self.directory_url).json())
                 cached = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
-                _DIRECTORIES[self.directory_url] = cached
+                directories[self.directory_url] = cached
             self._directory = cached[0]
         return self._directory
 
@@ -342,8 +342,9 @@ class AcmeSession:
         if not profile:
             return
         offered = self.profiles()
-        if profile not in offered and self.directory_url in _DIRECTORIES:
-            del _DIRECTORIES[self.directory_url]
+        directories = container.current().directories
+        if profile not in offered and self.directory_url in directories:
+            del directories[self.directory_url]
             self._directory = None  # the cached one may predate the profile: look again
             offered = self.profiles()
         if profile not in offered:

@@ -10,12 +10,11 @@ shares the endpoint data and the models the session loaded once.
 
 from __future__ import annotations
 
-import functools
-import threading
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
 
+from wildcert import container
 from wildcert.errors import WildcertError
 
 if TYPE_CHECKING:
@@ -52,10 +51,6 @@ class AwsError(WildcertError):
         self.code = code
 
 
-_CLIENTS: dict[str, Any] = {}
-# botocore clients are thread-safe, making them is not: the issuance's set-up threads and the
-# Slack secret's reader may ask for their first client at the same time.
-_LOCK = threading.Lock()
 
 
 def client_config(service: str | None = None) -> Config:
@@ -67,31 +62,30 @@ def client_config(service: str | None = None) -> Config:
 
 def client(service: str) -> Any:
     """The container's client for `service`, made on first use."""
-    made = _CLIENTS.get(service)
+    state = container.current()
+    made = state.clients.get(service)
     if made is not None:
         return made
-    with _LOCK:
-        if service not in _CLIENTS:
+    with state.lock:
+        if service not in state.clients:
             try:
-                _CLIENTS[service] = _session().create_client(
+                state.clients[service] = session().create_client(
                     service, config=client_config(service))
             except BotoCoreError as exc:  # no region, a bad endpoint: a setting to fix
                 raise AwsError(f"could not make the AWS {service} client: "
                                f"{error_text(exc)}") from exc
-        return _CLIENTS[service]
+        return state.clients[service]
 
 
-def forget_clients() -> None:
-    """Drop the container's clients: the next call makes new ones (a changed endpoint, say)."""
-    with _LOCK:
-        _CLIENTS.clear()
+def session() -> Session:
+    """The container's botocore session, made on first use."""
+    state = container.current()
+    with state.lock:
+        if state.aws_session is None:
+            from botocore.session import get_session
 
-
-@functools.cache
-def _session() -> Session:
-    from botocore.session import get_session
-
-    return get_session()
+            state.aws_session = get_session()
+        return state.aws_session
 
 
 def error_code(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from wildcert import container
 from wildcert.adapters.bucket.objects import Bucket, PreconditionFailed, StorageError
 from wildcert.logic.certificates import (
     IssuedSet,
@@ -49,7 +50,6 @@ STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
 METADATA_VERSION = 1
 PROBE_TTL_SECONDS = 3600.0
-_PROBED: dict[tuple[str, str], float] = {}
 PEM = "application/x-pem-file"
 JSON = "application/json"
 # What the lifecycle rule `expire-archived-private-keys` (template.yaml) selects on.
@@ -143,7 +143,8 @@ class CertificateStore:
         two invocations, and the probe costs three requests.
         """
         bucket = self.bucket
-        if _PROBED.get((bucket.name, bucket.kms_key_id), 0.0) > time.monotonic():
+        probed = container.current().probed
+        if probed.get((bucket.name, bucket.kms_key_id), 0.0) > time.monotonic():
             return
         key = f"{STATE_PREFIX}/probe/{uuid.uuid4().hex}"
         bucket.put(key, b"probe", content_type="text/plain")
@@ -154,7 +155,7 @@ class CertificateStore:
                 f"{bucket.url()} stored the probe without our KMS key "
                 f"(got {head.encryption!r} {head.kms_key_id!r}); check KMS_KEY_ID."
             )
-        _PROBED[(bucket.name, bucket.kms_key_id)] = time.monotonic() + PROBE_TTL_SECONDS
+        probed[(bucket.name, bucket.kms_key_id)] = time.monotonic() + PROBE_TTL_SECONDS
 
     # -- certificates -------------------------------------------------------------------------
     def current(self, name: str) -> StoredCertificate | None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wildcert import container
 from wildcert.adapters import aws
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight
@@ -72,9 +73,7 @@ class Services:
         ids = self.settings.allowed_zone_ids
         # Zone names never change in practice; one ListHostedZones per container is plenty
         # under Route 53's account-wide request limit.
-        if ids not in _ZONES:
-            _ZONES[ids] = self.route53.listed_zones(ids)
-        return _ZONES[ids]
-
-
-_ZONES: dict[tuple[str, ...], list[HostedZone]] = {}
+        kept = container.current().zones
+        if ids not in kept:
+            kept[ids] = self.route53.listed_zones(ids)
+        return kept[ids]
