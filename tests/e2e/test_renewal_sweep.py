@@ -32,9 +32,9 @@ from tests.e2e.support import (
     stored_set,
     unique,
 )
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
 from wildcert.adapters.bucket.objects import Bucket
+from wildcert.logic.certificates import StoredCertificate
 
 
 @dataclass(frozen=True)
