@@ -1,17 +1,12 @@
-"""What a new issuer container loads and makes before its first request, and how it shares it.
+"""What a new issuer container makes before its first request, and how it shares it.
 
-Lambda bills INIT: importing the entry point loads only what every request needs. The ACME
-stack, dnspython and the Slack SDK wait for the request that uses them, the AWS SDK for the
-first AWS call; AWS clients come from one botocore session, once per service and container,
-however many threads ask at once; the Slack webhook secret is read in the background and kept.
+AWS clients come from one botocore session, once per service and container, however many
+threads ask at once; the Slack webhook secret is read in the background and kept.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,30 +22,8 @@ from wildcert.adapters import aws, slack
 from wildcert.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-# Loaded by the paths that need them, never by the import of the entry point.
-NOT_AT_IMPORT = ("acme", "josepy", "requests", "dns", "slack_sdk", "boto3", "s3transfer",
-                 "botocore.session", "botocore.client", "asyncio",
-                 "aws_lambda_powertools.utilities.batch",
-                 "aws_lambda_powertools.utilities.data_classes")
 SECRET_ID = "wildcert/slack-webhook"
 WEBHOOK = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefghijklmnopqrstuvwx"
-
-
-def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
-    return sorted(n for n in names if any(m == n or m.startswith(f"{n}.") for m in modules))
-
-
-def test_importing_the_issuer_entry_point_loads_only_what_every_request_needs() -> None:
-    code = "import json, sys\nimport app\nprint(json.dumps(sorted(sys.modules)))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "functions" / "issuer"), str(REPO / "layers" / "wildcert")])
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    modules = json.loads(done.stdout)
-    assert "wildcert.jobs.issue.entry" in modules and "aws_lambda_powertools" in modules
-    assert loaded(modules, NOT_AT_IMPORT) == []
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import email.utils
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,9 +32,9 @@ from cryptography import x509
 from requests.adapters import HTTPAdapter
 
 from wildcert import container, retry
-from wildcert.adapters.acme_types import AcmeError, OrderStatus
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
+from wildcert.logic.certificates import generate_key, key_pem
 
 USER_AGENT = "wildcert/0.1 (+acme-python)"
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
@@ -41,6 +42,31 @@ TRANSIENT_CODES = frozenset({"badNonce", "serverInternal"})
 T = TypeVar("T")
 # A warm container reuses the directory: CAs change it rarely and announce it long before.
 DIRECTORY_TTL_SECONDS = 3600.0
+
+
+class AcmeError(WildcertError):
+    """The CA refused or failed; the message carries the CA's own words and what to do."""
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,
+                 detail: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+        self.detail = detail  # the CA's problem detail alone: it says what a rate limit counts
+
+
+class OrderStatus(enum.Enum):
+    """An order's status (RFC 8555 §7.1.6)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    PROCESSING = "processing"
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+def new_account_key_pem() -> bytes:
+    return key_pem(generate_key("ec256"))
 
 
 class NewOrderWithReplaces(messages.NewOrder):

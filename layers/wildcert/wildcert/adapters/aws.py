@@ -10,16 +10,15 @@ shares the endpoint data and the models the session loaded once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import botocore.session
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError
+from botocore.session import Session
 
 from wildcert import container
 from wildcert.errors import WildcertError
-
-if TYPE_CHECKING:
-    from botocore.config import Config
-    from botocore.session import Session
 
 # total_max_attempts counts the first attempt too (botocore's max_attempts counts retries).
 # AWS answers these APIs in well under a second: a short read timeout keeps one stuck call
@@ -55,8 +54,6 @@ class AwsError(WildcertError):
 
 def client_config(service: str | None = None) -> Config:
     """The botocore Config of `service`'s client (CLIENT_SETTINGS, then the service's own)."""
-    from botocore.config import Config
-
     return Config(**{**CLIENT_SETTINGS, **OWN_RETRIES.get(service or "", {})})
 
 
@@ -82,9 +79,7 @@ def session() -> Session:
     state = container.current()
     with state.lock:
         if state.aws_session is None:
-            from botocore.session import get_session
-
-            state.aws_session = get_session()
+            state.aws_session = botocore.session.get_session()
         return state.aws_session
 
 

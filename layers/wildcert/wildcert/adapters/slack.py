@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
 logger = logging.getLogger("wildcert.adapters.slack")
 
 MAX_TEXT = 2800  # Slack section blocks take 3000 characters
@@ -99,12 +105,6 @@ class SlackNotifier:
         if not self._url:
             logger.info("slack disabled: %s", message.text)
             return False
-        from slack_sdk.http_retry.builtin_handlers import (
-            ConnectionErrorRetryHandler,
-            RateLimitErrorRetryHandler,
-        )
-        from slack_sdk.webhook import WebhookClient
-
         client = WebhookClient(
             self._url,
             timeout=self._timeout,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from wildcert.adapters.bucket.certificates import STATE_PREFIX
+from wildcert.adapters.bucket.inventory import ManagedCertificates
 from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed, StorageError
 from wildcert.logic.teams import MAX_CAP
 
@@ -31,9 +32,6 @@ class TeamLedger:
         names = self.bucket.folders(prefix=f"{team_id}.")
         if cap is not None and len(names) < cap:
             return len(names)
-        # Only a team at its cap needs the inventory: the issuer's start does not load it.
-        from wildcert.adapters.bucket.inventory import ManagedCertificates
-
         inventory = ManagedCertificates(self.bucket).load(names)
         return sum(1 for entry in inventory.entries if entry.meta.extra.get("team") == team_id)
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 from wildcert import runtime
 from wildcert.adapters import aws, sqs
@@ -28,11 +35,6 @@ from wildcert.logic.request.envelope import (
 )
 from wildcert.logic.times import iso, parse_time
 from wildcert.settings import Settings
-
-# Powertools' event classes and its batch utility (which loads asyncio) are imported by the
-# paths that read those envelopes: a direct request needs neither.
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
 BUSY_RETRY_SECONDS = 60.0
 
@@ -71,8 +73,6 @@ def issue_with(issuer: Issuer, event: Any, context: Any,
     if isinstance(event, dict) and "Records" in event:
         return issue_batch(issuer, event, context, renewal_queue)
     if is_eventbridge(event):
-        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-
         bridge = EventBridgeEvent(event)
         requester = eventbridge_requester(bridge)
         # EventBridge redelivers with the same event id: it makes a forced request idempotent.
@@ -85,12 +85,6 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any,
                 renewal_queue: str | None = None) -> dict[str, Any]:
     """One request per SQS record: `results` holds every outcome returned (a busy one too),
     `batchItemFailures` the messages SQS must deliver again."""
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
     records = event["Records"]
     if not isinstance(records, list):
         queue = Requester("queue")

@@ -20,23 +20,21 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
+from wildcert.adapters.acme import AcmeError, AcmeSession, Order, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
 from wildcert.errors import WildcertError
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
@@ -53,9 +51,6 @@ from wildcert.logic.request import (
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
 from wildcert.logic.zones import zone_for
-
-if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
-    from wildcert.adapters.acme import AcmeSession, Order
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -99,14 +94,13 @@ class Issuer:
         self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
-        ahead = HeadStart.begin(self.services, self.settings.directory_for(request.ca))
-        account = self._bucket_precheck(request, ahead)
+        account = self._bucket_precheck(request)
         self._caa(request, account)
         zone_of = _zones_by_identifier(request, zones)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session = self._acme_session(account, ahead)
+                session = self._acme_session(account)
                 replaces = self._replaces(session, current)
                 issued = safety.recover(session, held, request)
                 if issued is None:
@@ -195,16 +189,16 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
 
-    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart) -> AccountRecord:
+    def _bucket_precheck(self, request: CertificateRequest) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
         directory = self.settings.directory_for(request.ca)
         with stage("precheck"):
-            ahead.probe.result()
-            account = ahead.account.result() or store.create_account(
+            store.probe()
+            account = store.load_account(directory) or store.create_account(
                 AccountRecord(directory, new_account_key_pem().decode()))
-            cooldowns = ahead.cooldowns.result()
+            cooldowns = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, account key for %s", directory)
         now = self.now()
         held = ratelimit.holding(cooldowns, request.domains, now)
@@ -219,20 +213,14 @@ class Issuer:
 
     def _caa(self, request: CertificateRequest, account: AccountRecord) -> None:
         with stage("precheck"):
-            problems = caa_preflight(
-                request.domains,
-                resolver_address=self.settings.dns_server_override,
-                identities=self.settings.caa_identities,
-                account_uri=account.account_url,
-                deadline=self.deadline,
-            )
+            problems = self.services.caa_problems(request.domains, account.account_url)
         logger.info("caa: %s", "; ".join(problems) if problems else "the CA may issue")
         if problems:
             raise Refused("precheck", problems)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart) -> AcmeSession:
-        session = ahead.session_for(account)
+    def _acme_session(self, account: AccountRecord) -> AcmeSession:
+        session = self.services.acme_session(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
@@ -270,18 +258,7 @@ class Issuer:
     def _wait_for_name_servers(self, records: Sequence[ChallengeRecord]) -> None:
         if not records:
             return
-        expected: dict[str, set[str]] = {}
-        for record in records:
-            expected.setdefault(record.name, set()).add(record.value)
-        servers: Mapping[str, Sequence[str]] | str
-        if self.settings.dns_server_override:
-            servers = self.settings.dns_server_override
-        else:
-            route53 = self.services.route53
-            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
-            servers = {r.name: by_zone[r.zone] for r in records}
-        wait_for_txt(expected, servers, deadline=self.deadline,
-                     timeout=self.settings.propagation_timeout_seconds)
+        self.services.wait_until_published(records)
         logger.info("propagation: every name server shows %d value(s)", len(records))
 
     @in_stage("acme")

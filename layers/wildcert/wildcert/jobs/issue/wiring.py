@@ -5,18 +5,20 @@ touches none of them)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from wildcert import container
 from wildcert.adapters import aws
-from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.acme import AcmeSession
+from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
+from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ApiQuota, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import ApiQuota, ChallengeRecord, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams
 from wildcert.settings import Settings
@@ -63,6 +65,33 @@ class Services:
     @property
     def events(self) -> OutcomeEvents:
         return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
+
+    def acme_session(self, account: AccountRecord) -> AcmeSession:
+        """A session with the CA of `account`, signed with its key."""
+        return AcmeSession(account.directory_url, account.key_pem.encode(),
+                           deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+
+    def caa_problems(self, domains: Sequence[str], account_uri: str | None) -> list[str]:
+        """Why CAA would stop the CA issuing for `domains` (none: it may issue)."""
+        return caa_preflight(domains, resolver_address=self.settings.dns_server_override,
+                             identities=self.settings.caa_identities, account_uri=account_uri,
+                             deadline=self.deadline)
+
+    def wait_until_published(self, records: Sequence[ChallengeRecord]) -> None:
+        """Until every authoritative name server of each record's zone (or the one DNS server
+        the settings name) shows its values."""
+        expected: dict[str, set[str]] = {}
+        for record in records:
+            expected.setdefault(record.name, set()).add(record.value)
+        servers: Mapping[str, Sequence[str]] | str
+        if self.settings.dns_server_override:
+            servers = self.settings.dns_server_override
+        else:
+            route53 = self.route53
+            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
+            servers = {r.name: by_zone[r.zone] for r in records}
+        wait_for_txt(expected, servers, deadline=self.deadline,
+                     timeout=self.settings.propagation_timeout_seconds)
 
     def zones(self) -> list[HostedZone]:
         """The public zones requests may use."""
