@@ -111,13 +111,16 @@ def _describe(stack: Stack) -> None:
         ("ACME directory (front)", f"https://{HOST}:{ports.acme_front}/dir (ARI, faults)"),
         ("Pebble itself", f"https://{HOST}:{ports.acme}/dir"),
         ("Pebble roots", f"https://{HOST}:{ports.pebble_management}/roots/0"),
+        ("second CA (EAB, front)", f"https://{HOST}:{ports.second_acme_front}/dir"),
+        ("second CA's roots", f"https://{HOST}:{ports.second_pebble_management}/roots/0"),
         ("AWS APIs (fault proxy)", f"http://{HOST}:{ports.aws_faults} -> moto :{ports.moto}"),
         ("authoritative DNS", f"{HOST}:{ports.dns} (UDP+TCP)"),
         ("Slack sink", f"http://{HOST}:{ports.slack} (GET /_stats, POST /_control)"),
         ("TLS CA to trust", str(files.tls_ca(stack.directory))),
         ("Slack messages", str(files.slack_log(stack.directory))),
         ("env (source it)", str(files.env_sh(stack.directory))),
-        ("logs", f"{files.serve_log(stack.directory)}, {files.pebble_log(stack.directory)}"),
+        ("logs", f"{files.serve_log(stack.directory)}, {files.pebble_log(stack.directory)}, "
+                 f"{files.pebble_log(stack.directory, 'pebble-second')}"),
     ]
     for label, where in rows:
         print(f"  {label:<24} {where}")

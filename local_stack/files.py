@@ -17,8 +17,8 @@ def serve_log(directory: Path) -> Path:
     return directory / "serve.log"
 
 
-def pebble_log(directory: Path) -> Path:
-    return directory / "pebble.log"
+def pebble_log(directory: Path, name: str = "pebble") -> Path:
+    return directory / f"{name}.log"
 
 
 def slack_log(directory: Path) -> Path:
@@ -31,6 +31,11 @@ def env_sh(directory: Path) -> Path:
 
 def env_json(directory: Path) -> Path:
     return directory / "env.json"
+
+
+def second_ca_eab(directory: Path) -> Path:
+    """The second CA's External Account Binding: {"kid": ..., "hmac_key": ...} (0600)."""
+    return directory / "second-ca-eab.json"
 
 
 def tls_ca(directory: Path) -> Path:

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -108,23 +108,56 @@ def _builder(
     )
 
 
-def write_config(path: Path, ports: Ports, tls: TlsFiles,
+@dataclass(frozen=True)
+class PebbleRole:
+    """Which of the stack's CAs a Pebble plays: its ports, log and what it asks of accounts.
+
+    `eab_keys` (key id -> base64url HMAC key) makes accounts need External Account Binding.
+    `env` is added to the Pebble variables the stack passes down (they still win).
+    """
+
+    name: str
+    acme: int
+    management: int
+    http01: int
+    tlsalpn01: int
+    eab_keys: Mapping[str, str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def first(cls, ports: Ports) -> PebbleRole:
+        return cls("pebble", ports.acme, ports.pebble_management, ports.http01,
+                   ports.tlsalpn01)
+
+    @classmethod
+    def second(cls, ports: Ports, eab_keys: Mapping[str, str]) -> PebbleRole:
+        """The EAB CA. Valid authorizations are always reused: a name validated once for an
+        account needs no challenge again, as a CA that pre-approves domains answers."""
+        return cls("pebble-second", ports.second_acme, ports.second_pebble_management,
+                   ports.second_http01, ports.second_tlsalpn01, dict(eab_keys),
+                   {"PEBBLE_AUTHZREUSE": "100"})
+
+
+def write_config(path: Path, role: PebbleRole, tls: TlsFiles,
                  validity_seconds: int | None = None) -> None:
     config: dict[str, dict[str, object]] = {
         "pebble": {
-            "listenAddress": f"{HOST}:{ports.acme}",
-            "managementListenAddress": f"{HOST}:{ports.pebble_management}",
+            "listenAddress": f"{HOST}:{role.acme}",
+            "managementListenAddress": f"{HOST}:{role.management}",
             "certificate": str(tls.cert),
             "privateKey": str(tls.key),
-            "httpPort": ports.http01,
-            "tlsPort": ports.tlsalpn01,
+            "httpPort": role.http01,
+            "tlsPort": role.tlsalpn01,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "externalAccountBindingRequired": role.eab_keys is not None,
         }
     }
+    if role.eab_keys is not None:
+        config["pebble"]["externalAccountMACKeys"] = dict(role.eab_keys)
     if validity_seconds is not None:
         config["pebble"]["certificateValidityPeriod"] = validity_seconds
     path.write_text(json.dumps(config, indent=2) + "\n")
+    path.chmod(0o600)  # the EAB MAC keys are secrets
 
 
 def validity_seconds(env: Mapping[str, str]) -> int | None:
@@ -136,18 +169,24 @@ def validity_seconds(env: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-def pebble_environment(inherited: Mapping[str, str]) -> dict[str, str]:
+def pebble_environment(inherited: Mapping[str, str],
+                       role_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Our defaults, overridden by any PEBBLE_* the caller set (e.g. PEBBLE_WFE_NONCEREJECT)."""
     env = {key: value for key, value in inherited.items() if not key.startswith("PEBBLE_")}
     env.update(DEFAULT_PEBBLE_ENV)
+    env.update(role_env or {})
     env.update({key: value for key, value in inherited.items() if key.startswith("PEBBLE_")})
     return env
 
 
 @dataclass
 class Pebble:
+    """One Pebble; every Pebble of a stack serves with the same TLS identity (one CA bundle
+    for clients), while each makes its own issuing root."""
+
     directory: Path
-    ports: Ports
+    role: PebbleRole
+    dns_port: int
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -156,19 +195,21 @@ class Pebble:
 
     @property
     def log_path(self) -> Path:
-        return files.pebble_log(self.directory)
+        return files.pebble_log(self.directory, self.role.name)
 
     def start(self, inherited_env: Mapping[str, str]) -> None:
-        tls = write_tls(self.tls_dir)
-        config = self.directory / "pebble-config.json"
-        write_config(config, self.ports, tls, validity_seconds(inherited_env))
+        ca = self.tls_dir / "ca.pem"
+        tls = (TlsFiles(ca, self.tls_dir / "cert.pem", self.tls_dir / "key.pem")
+               if ca.exists() else write_tls(self.tls_dir))
+        config = self.directory / f"{self.role.name}-config.json"
+        write_config(config, self.role, tls, validity_seconds(inherited_env))
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [PEBBLE_BINARY, "-config", str(config), "-dnsserver", f"{HOST}:{self.ports.dns}"],
+                [PEBBLE_BINARY, "-config", str(config), "-dnsserver", f"{HOST}:{self.dns_port}"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=pebble_environment(inherited_env),
+                env=pebble_environment(inherited_env, self.role.env),
                 cwd=self.directory,
                 # The death signal follows the spawning thread: start() runs on the main one.
                 preexec_fn=_die_with_parent(),  # noqa: PLW1509
@@ -183,7 +224,7 @@ class Pebble:
                 raise PebbleFailed(
                     f"pebble exited with {self.process.returncode}: {files.tail(self.log_path)}"
                 )
-            if _answers(f"https://{HOST}:{self.ports.acme}/dir", context):
+            if _answers(f"https://{HOST}:{self.role.acme}/dir", context):
                 return
             time.sleep(0.05)
         raise PebbleFailed(

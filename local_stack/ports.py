@@ -43,6 +43,29 @@ class Ports:
         """The ACME front before Pebble: what wildcert's ACME_DIRECTORY_URL names."""
         return self.base + 4
 
+    # The second CA: another Pebble (its own root, External Account Binding required) and a
+    # front of its own, so faults and counts at one CA never touch the other.
+    @property
+    def second_acme(self) -> int:
+        return self.base + 5
+
+    @property
+    def second_pebble_management(self) -> int:
+        return self.base + 6
+
+    @property
+    def second_http01(self) -> int:
+        return self.base + 7
+
+    @property
+    def second_tlsalpn01(self) -> int:
+        return self.base + 8
+
+    @property
+    def second_acme_front(self) -> int:
+        """The second CA's front: what the stack's second entry of ACME_CAS names."""
+        return self.base + 9
+
     @property
     def moto(self) -> int:
         return self.base + 10
@@ -66,6 +89,9 @@ class Ports:
             ("Pebble ACME", self.acme, socket.SOCK_STREAM),
             ("Pebble management", self.pebble_management, socket.SOCK_STREAM),
             ("ACME front", self.acme_front, socket.SOCK_STREAM),
+            ("second Pebble ACME", self.second_acme, socket.SOCK_STREAM),
+            ("second Pebble management", self.second_pebble_management, socket.SOCK_STREAM),
+            ("second ACME front", self.second_acme_front, socket.SOCK_STREAM),
             ("moto", self.moto, socket.SOCK_STREAM),
             ("AWS fault proxy", self.aws_faults, socket.SOCK_STREAM),
             ("DNS (TCP)", self.dns, socket.SOCK_STREAM),

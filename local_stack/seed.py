@@ -28,6 +28,12 @@ SLACK_WEBHOOK_PATH = "/services/T000/B000/local"
 TEAM_SECRETS = {"alpha": "wildcert/slack/alpha"}
 TEAM_WEBHOOK_PATHS = {"alpha": "/services/T000/B000/alpha"}
 TEAMS_FILE = REPO_ROOT / "local_stack" / "teams.toml"
+# The second CA (an EAB-requiring Pebble): where its key id and HMAC key live, its CAA identity.
+SECOND_CA_EAB_SECRET = "wildcert/acme-eab/second"  # noqa: S105 - the name of the secret
+SECOND_CA_NAME = "second"
+SECOND_CA_IDENTITY = "second-ca.test"
+FIRST_CA_NAME = "pebble"
+FIRST_CA_IDENTITY = "letsencrypt.org"
 EVENT_BUS = "wildcert-local"
 OUTCOME_RULE = "wildcert-local-outcomes"
 OUTCOME_QUEUE = "wildcert-local-outcomes"
@@ -44,7 +50,7 @@ class Seeded:
     renewal_queue_arn: str = ""
 
 
-def seed(ports: Ports) -> Seeded:
+def seed(ports: Ports, directory: Path) -> Seeded:
     endpoint = f"http://{HOST}:{ports.moto}"
     # Independent services, seeded side by side: this is most of `start`'s own time.
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -58,6 +64,7 @@ def seed(ports: Ports) -> Seeded:
         done = [
             pool.submit(_bucket, s3.result(), key_arn),
             pool.submit(_slack_secret, secrets.result(), key_arn, ports),
+            pool.submit(_eab_secret, secrets.result(), key_arn, directory),
         ]
         for future in done:
             future.result()
@@ -160,6 +167,27 @@ def _queue_arn(sqs: Any, name: str) -> str:
         "Attributes"]["QueueArn"])
 
 
+def _eab_secret(secrets: Any, key_arn: str, directory: Path) -> None:
+    """The second CA's EAB credential as an operator stores one: {"kid", "hmac_key"}."""
+    secrets.create_secret(
+        Name=SECOND_CA_EAB_SECRET,
+        Description="External Account Binding for the local stack's second CA",
+        KmsKeyId=key_arn,
+        SecretString=files.second_ca_eab(directory).read_text().strip(),
+    )
+
+
+def acme_cas(ports: Ports) -> list[dict[str, Any]]:
+    """ACME_CAS for both of the stack's CAs, the first preferred (tests set it; the stack's
+    own settings keep the one-CA form)."""
+    return [
+        {"name": FIRST_CA_NAME, "directory": f"https://{HOST}:{ports.acme_front}/dir",
+         "caa_identities": [FIRST_CA_IDENTITY]},
+        {"name": SECOND_CA_NAME, "directory": f"https://{HOST}:{ports.second_acme_front}/dir",
+         "eab_secret": SECOND_CA_EAB_SECRET, "caa_identities": [SECOND_CA_IDENTITY]},
+    ]
+
+
 def _outcome_events(events: Any, sqs: Any) -> str:
     """The bus the issuer puts outcomes on, and a rule copying them to a queue tests read."""
     events.create_event_bus(Name=EVENT_BUS)
@@ -207,6 +235,10 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "WILDCERT_PEBBLE_DIRECTORY_URL": f"https://{HOST}:{ports.acme}/dir",
         "WILDCERT_ACME_FRONT_URL": f"https://{HOST}:{ports.acme_front}",
         "WILDCERT_PEBBLE_ROOTS_URL": f"https://{HOST}:{ports.pebble_management}/roots/0",
+        "WILDCERT_ACME_CAS": json.dumps(acme_cas(ports)),
+        "WILDCERT_SECOND_ACME_FRONT_URL": f"https://{HOST}:{ports.second_acme_front}",
+        "WILDCERT_SECOND_PEBBLE_ROOTS_URL":
+            f"https://{HOST}:{ports.second_pebble_management}/roots/0",
         "WILDCERT_SLACK_LOG": str(files.slack_log(directory)),
         "WILDCERT_SLACK_SINK": f"http://{HOST}:{ports.slack}",
         "WILDCERT_OUTCOME_QUEUE_URL": seeded.outcome_queue_url,

@@ -4,8 +4,10 @@ the ACME front before it."""
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -24,7 +26,7 @@ from local_stack import files, route53_strict
 from local_stack.acme_front import FrontServer
 from local_stack.aws_faults import AwsFaultServer
 from local_stack.dns_server import DnsServer
-from local_stack.pebble import Pebble
+from local_stack.pebble import Pebble, PebbleRole
 from local_stack.ports import EXIT_PORT_IN_USE, HOST, PortInUse, Ports, ensure_free
 from local_stack.route53_source import Route53Source
 from local_stack.slack_sink import SinkState, SlackSink
@@ -44,10 +46,12 @@ class Services:
     directory: Path
     ports: Ports
     pebble: Pebble
+    second_pebble: Pebble
     moto: ThreadedMotoServer | None = None
     dns: DnsServer | None = None
     sink: SlackSink | None = None
     front: FrontServer | None = None
+    second_front: FrontServer | None = None
     aws_faults: AwsFaultServer | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     _stopped: bool = False
@@ -59,6 +63,7 @@ class Services:
     def start(self) -> None:
         # Pebble first, while this is the only thread: it is forked with a death signal.
         self.pebble.start(os.environ)
+        self.second_pebble.start(os.environ)
         self.moto = _start_moto(self.ports.moto)
         self.aws_faults = AwsFaultServer(HOST, self.ports.aws_faults, self.ports.moto)
         self.aws_faults.start()
@@ -78,8 +83,12 @@ class Services:
         # Pebble wrote its TLS files in start(): the front serves with the same identity.
         self.front = FrontServer(HOST, self.ports.acme_front, self.ports.acme, self.pebble.tls_dir)
         self.front.start()
+        self.second_front = FrontServer(HOST, self.ports.second_acme_front,
+                                        self.ports.second_acme, self.pebble.tls_dir)
+        self.second_front.start()
         _check_dns(self.ports.dns)
         self.pebble.wait_ready(SERVICE_START_SECONDS)
+        self.second_pebble.wait_ready(SERVICE_START_SECONDS)
         warming.join(SERVICE_START_SECONDS)
 
     def stop(self) -> None:
@@ -87,10 +96,12 @@ class Services:
             return
         self._stopped = True
         self.pebble.stop()
+        self.second_pebble.stop()
         # Each server's shutdown waits out its poll interval: do them side by side.
         stoppers = [
             threading.Thread(target=_stop_quietly, args=(service,), daemon=True)
-            for service in (self.front, self.aws_faults, self.sink, self.dns, self.moto)
+            for service in (self.front, self.second_front, self.aws_faults, self.sink, self.dns,
+                            self.moto)
             if service is not None
         ]
         for stopper in stoppers:
@@ -137,7 +148,9 @@ def serve(directory: Path, ports: Ports) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     files.ready(directory).unlink(missing_ok=True)
     files.pid(directory).write_text(f"{os.getpid()}\n")
-    services = Services(directory, ports, Pebble(directory, ports))
+    services = Services(directory, ports, Pebble(directory, PebbleRole.first(ports), ports.dns),
+                        Pebble(directory, PebbleRole.second(ports, _second_ca_eab(directory)),
+                               ports.dns))
     atexit.register(services.stop)
     _on_signals(services)
     started = time.monotonic()
@@ -169,6 +182,16 @@ def serve(directory: Path, ports: Ports) -> int:
     _forget(directory)
     log.info("stopped in %.2f s", time.monotonic() - stopping)
     return 0
+
+
+def _second_ca_eab(directory: Path) -> dict[str, str]:
+    """A fresh EAB key for the second CA, kept where `seed` puts it into Secrets Manager."""
+    kid = "wildcert-local"
+    hmac_key = secrets.token_urlsafe(48)  # 64 base64url characters, no padding, like Pebble's
+    path = files.second_ca_eab(directory)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"kid": kid, "hmac_key": hmac_key}) + "\n")
+    return {kid: hmac_key}
 
 
 def _on_signals(services: Services) -> None:

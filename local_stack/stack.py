@@ -89,7 +89,7 @@ class Stack:
         stack._spawn(pebble_env or {})
         stack._wait_ready(timeout)
         try:
-            stack.env = stack_env(directory, stack.ports, seed(stack.ports))
+            stack.env = stack_env(directory, stack.ports, seed(stack.ports, directory))
         except Exception as error:
             stack.stop()
             raise StackError(f"seeding moto failed: {error}") from error
@@ -247,14 +247,20 @@ class Stack:
         return FrontClient(HOST, self.ports.acme_front, files.tls_ca(self.directory))
 
     @property
+    def second_acme_front(self) -> FrontClient:
+        """The second CA's front (External Account Binding required, authorizations reused)."""
+        return FrontClient(HOST, self.ports.second_acme_front, files.tls_ca(self.directory))
+
+    @property
     def aws_faults(self) -> AwsFaults:
         """The AWS fault proxy's control API: fault rules on AWS calls, and their counts."""
         return AwsFaults(HOST, self.ports.aws_faults)
 
-    def pebble_root_pem(self) -> str:
-        """Pebble's current root certificate (it makes a new one each run)."""
+    def pebble_root_pem(self, *, second: bool = False) -> str:
+        """A Pebble's current root certificate (each makes a new one each run)."""
         context = ssl.create_default_context(cafile=str(files.tls_ca(self.directory)))
-        url = f"https://{HOST}:{self.ports.pebble_management}/roots/0"
+        port = self.ports.second_pebble_management if second else self.ports.pebble_management
+        url = f"https://{HOST}:{port}/roots/0"
         with https_opener(context).open(url, timeout=5) as response:
             return str(response.read().decode())
 

@@ -33,6 +33,7 @@ SECRET = "<SlackWebhookSecret>"
 STACK_NAME = "wildcert-test"
 SECRETS_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{STACK_NAME}"
 TEAM_SECRETS = f"{SECRETS_ARN}/slack/*"  # the teams' webhooks: <stack>/slack/<team>
+EAB_SECRETS = f"{SECRETS_ARN}/acme-eab/*"  # the CAs' EAB credentials: <stack>/acme-eab/<ca>
 REQUEST_BUS = "<RequestBus.Arn>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
@@ -959,6 +960,7 @@ def check_issuer_access(resources, params) -> Iterator[str]:
     if [(s.actions, s.resources) for s in secrets] != [
         (["secretsmanager:GetSecretValue"], [SECRET]),
         (["secretsmanager:GetSecretValue"], [TEAM_SECRETS]),
+        (["secretsmanager:GetSecretValue"], [EAB_SECRETS]),
     ]:
         granted = [(s.actions, s.resources) for s in secrets]
         yield f"issuer role: Secrets Manager access is {granted}"
@@ -1262,7 +1264,7 @@ def check_key(resources, params) -> Iterator[str]:
                 crypto == ["kms:GenerateDataKey"]
                 and via == {SM_VIA}
                 and {str(c) for c in as_list(secret_context)}
-                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS}
+                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS, EAB_SECRETS}
             ):
                 yield (
                     f"{where}: the account may use the key ({crypto}); only GenerateDataKey "

@@ -62,7 +62,7 @@ def test_start_status_stop_leaves_no_process(stack: Stack, tmp_path: Path) -> No
     assert "reject 0% of good nonces" in (directory / "pebble.log").read_text()
     assert f"https://127.0.0.1:{base}/dir" in started.stdout
     pid = int((directory / "serve.pid").read_text())
-    assert len(_group_members(pid)) == 2  # serve and Pebble
+    assert len(_group_members(pid)) == 3  # serve and the two Pebbles
     assert (directory / "ready").exists() and (directory / "env").exists()
 
     status = _run("status", "--dir", str(directory))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wildcert.errors import WildcertError
+from wildcert.logic.cas import ONE_CA_NAME, STAGING_NAME, Ca, parse_cas
 from wildcert.logic.renewal import schedule_problems
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
@@ -71,6 +72,8 @@ class Settings:
     # with everything else there: it sizes the throttling backoff and is named in errors.
     route53_requests_per_second: float = 10.0
     route53_request_burst: int = 50
+    # ACME_CAS: the CAs in order of preference (logic/cas.py); None: the one-CA settings above.
+    acme_cas: tuple[Ca, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +103,9 @@ class Settings:
                 given[setting] = limits.read(text(limits.variable), problems)
         if listing("ENDPOINT_PORTS"):
             given["endpoint_ports"] = _ports("ENDPOINT_PORTS", listing("ENDPOINT_PORTS"), problems)
+        if text("ACME_CAS"):
+            given["acme_cas"], found = parse_cas(text("ACME_CAS"))
+            problems.extend(found)
         if text("WATCH_ALLOW_LOOPBACK"):
             given["watch_allow_loopback"] = _switch("WATCH_ALLOW_LOOPBACK",
                                                     text("WATCH_ALLOW_LOOPBACK"), problems)
@@ -125,6 +131,22 @@ class Settings:
     def directory_for(self, ca: str) -> str:
         """The ACME directory a request's `ca` ("production" or "staging") names."""
         return self.staging_directory_url if ca == "staging" else self.directory_url
+
+    @property
+    def cas(self) -> tuple[Ca, ...]:
+        """The production CAs in order of preference: ACME_CAS, or the one-CA settings."""
+        if self.acme_cas:
+            return self.acme_cas
+        return (Ca(ONE_CA_NAME, self.directory_url, self.caa_identities,
+                   profile=self.acme_profile),)
+
+    def cas_for(self, ca: str) -> tuple[Ca, ...]:
+        """The CAs a request's `ca` may use, in order: staging is the first CA's twin alone."""
+        if ca == STAGING_NAME:
+            first = self.cas[0]
+            return (Ca(STAGING_NAME, self.staging_directory_url, first.caa_identities,
+                       profile=first.profile),)
+        return self.cas
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,14 @@ class AcmeError(WildcertError):
     """The CA refused or failed; the message carries the CA's own words and what to do."""
 
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,
-                 detail: str | None = None):
+                 detail: str | None = None, unavailable: bool = False):
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
         self.detail = detail  # the CA's problem detail alone: it says what a rate limit counts
+        # The CA did not answer, or failed on its side (5xx, serverInternal), past the retries:
+        # another CA may be asked instead.
+        self.unavailable = unavailable
 
 
 class OrderStatus(enum.Enum):
@@ -278,6 +281,26 @@ def _problem_document(error: Exception) -> bool:
         str(error.typ).startswith(ERROR_PREFIX) or bool(error.detail))
 
 
+def _is_unavailable(error: BaseException) -> bool:
+    """The CA could not serve the request (as opposed to refusing it)."""
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return True
+    if not isinstance(error, Refused):
+        return False
+    if isinstance(error.error, messages.Error) and error.error.code == "serverInternal":
+        return True
+    return error.response is not None and error.response.status_code >= 500
+
+
+@dataclass(frozen=True)
+class ExternalAccount:
+    """An External Account Binding credential (RFC 8555 §7.3.4): the CA's key id and the
+    base64url HMAC key it issued with it."""
+
+    kid: str
+    hmac_key: str
+
+
 def account_jwk(key_pem: bytes) -> jose.JWK:
     return jose.JWK.load(key_pem)
 
@@ -335,6 +358,7 @@ class AcmeSession:
             code=code,
             retry_after=retry_after,
             detail=problem.detail if isinstance(problem, messages.Error) else None,
+            unavailable=_is_unavailable(exc),
         )
 
     def _signed(self, what: str, url: str,
@@ -401,10 +425,23 @@ class AcmeSession:
             uri=account_url, body=messages.Registration()
         )
 
-    def register(self, email: str | None) -> str:
-        """Create the account (or find the existing one for this key); return its URL."""
+    @property
+    def requires_external_account(self) -> bool:
+        meta = getattr(self.directory, "meta", None)
+        return bool(getattr(meta, "external_account_required", False))
+
+    def register(self, email: str | None, external: ExternalAccount | None = None) -> str:
+        """Create the account (or find the existing one for this key); return its URL.
+
+        `external` binds it to the CA's account (EAB), which CAs other than Let's Encrypt
+        require; the HMAC key signs the binding and goes nowhere else.
+        """
+        binding = None
+        if external is not None:
+            binding = messages.ExternalAccountBinding.from_data(
+                self.key.public_key(), external.kid, external.hmac_key, self.directory)
         registration = messages.NewRegistration.from_data(
-            email=email, terms_of_service_agreed=True
+            email=email, terms_of_service_agreed=True, external_account_binding=binding
         )
 
         # RFC 8555 §7.3: 201 and a new account, or 200 and the one this key already has;

@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import Session
 
 from wildcert import container
@@ -81,6 +81,18 @@ def session() -> Session:
         if state.aws_session is None:
             state.aws_session = botocore.session.get_session()
         return state.aws_session
+
+
+def secret_string(secrets: Any, secret_id: str) -> str:
+    """A Secrets Manager secret's SecretString, read through the `secrets` client; AwsError
+    (with AWS's error code) when it cannot be read."""
+    try:
+        return str(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"reading the secret {secret_id} failed: {error_text(exc)}",
+                       error_code(exc)) from exc
+    except KeyError:
+        raise AwsError(f"the secret {secret_id} holds no SecretString") from None
 
 
 def error_code(exc: BaseException) -> str:

@@ -175,7 +175,7 @@ def _for_team(team: str | None) -> str:
 
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
-    renewal: bool = False, team: str | None = None,
+    renewal: bool = False, team: str | None = None, ca: str | None = None,
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
@@ -187,6 +187,7 @@ def issued(
             f"Expires: {escape(not_after)}",
             f"Stored at: {escape(location)}",
             f"Serial: {escape(serial)}",
+            *((f"CA: {escape(ca)}",) if ca else ()),
         ),
     )
 

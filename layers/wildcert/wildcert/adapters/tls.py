@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from wildcert.logic.request.endpoints import Endpoint, refused_address
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 5.0
+# One endpoint, resolution and every address tried included.
+ENDPOINT_SECONDS = 12.0
 MAX_ADDRESSES = 4  # tried in turn when one fails, like socket.create_connection
 
 
@@ -76,13 +79,20 @@ class Prober:
     allow_loopback: bool = False
     fetch: Fetch = fetch_certificate
     timeout: float = PROBE_TIMEOUT_SECONDS
+    budget: float = ENDPOINT_SECONDS  # for the whole endpoint, every address included
+    clock: Callable[[], float] = time.monotonic
 
     def __call__(self, endpoint: Endpoint, sni: str) -> x509.Certificate:
+        ends = self.clock() + self.budget
         addresses = self._checked(endpoint)
         failure: OSError | ValueError | None = None
         for address in addresses[:MAX_ADDRESSES]:
+            left = ends - self.clock()
+            if left <= 0:
+                failure = failure or TimeoutError(f"no time left for {endpoint}")
+                break
             try:
-                return self.fetch(address, endpoint.port, sni, self.timeout)
+                return self.fetch(address, endpoint.port, sni, min(self.timeout, left))
             except (OSError, ValueError) as exc:  # ssl.SSLError and socket errors are OSErrors
                 logger.debug("%s at %s (SNI %s): %s: %s", endpoint, address, sni,
                              type(exc).__name__, exc)

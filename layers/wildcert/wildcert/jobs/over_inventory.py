@@ -20,6 +20,7 @@ from wildcert.adapters.bucket.inventory import (
 )
 from wildcert.adapters.bucket.objects import Bucket, StorageError
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
+from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
 from wildcert.logic.renewal import Decision, Horizons, decide
 from wildcert.logic.request import is_eventbridge
@@ -221,6 +222,7 @@ class OverInventory:
     reader: RenewalInfoReader
     queue: RenewalQueue | None  # None only for a dry run
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    deadline: Deadline | None = None  # the invocation's; None: no limit (tests, tools)
 
     def look(self, *, dry_run: bool, refresh_all: bool = False) -> Look:
         """Read every cert.json and refresh the CA's windows (all of them on request).
@@ -267,6 +269,7 @@ def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
         "reader": RenewalInfoReader(settings.directory_url, deadline=deadline,
                                     ca_bundle=settings.acme_ca_bundle),
         "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
+        "deadline": deadline,
     }
 
 

@@ -20,6 +20,7 @@ The issuance asks two questions, each one call:
     max_certificates = 50                   # certificates it may own
     max_forced_per_day = 10                 # forced reissues a day (UTC)
     staging = false                         # may ask for the CA's staging directory
+    acme_cas = ["letsencrypt"]              # the ACME_CAS it may use; unset: all of them
     slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
 
 A team's certificate names are `<team>.<rest>`: the bucket prefix its readers may read. The
@@ -75,6 +76,7 @@ class Team:
     max_forced_per_day: int = 10
     staging: bool = False
     slack_webhook_secret: str | None = None
+    acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
     def namespace(self) -> str:
@@ -132,7 +134,8 @@ class TeamsError(WildcertError, ValueError):
 # -- the file ----------------------------------------------------------------------------------
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
-           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret")
+           "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
+           "acme_cas")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -199,6 +202,8 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     secret = table.get("slack_webhook_secret")
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
         found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
+    if "acme_cas" in table:
+        values["acme_cas"] = _strings(table, "acme_cas", where, found)
     problems.extend(found)
     return Team(team_id, sources, accounts, suffixes, key_types=key_types,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)

@@ -33,12 +33,14 @@ from wildcert.adapters.bucket.certificates import (
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
 from wildcert.errors import WildcertError
+from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
-from wildcert.logic import ari, ratelimit, teams
+from wildcert.logic import ari, cas, ratelimit, teams
+from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet, PrivateKey, generate_key, make_csr
 from wildcert.logic.renewal import forced_reissue, skip_reason
 from wildcert.logic.request import (
@@ -94,17 +96,39 @@ class Issuer:
         self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
-        account = self._bucket_precheck(request)
-        self._caa(request, account)
         zone_of = _zones_by_identifier(request, zones)
+        *preferred, last = self._cas(ask.team, request)
+        passed: list[str] = []
+        for ca in preferred:
+            try:
+                return self._issue_at(ca, ask, request, current, zone_of)
+            except StageFailure as failure:
+                if not self._fails_over(failure):
+                    raise
+                logger.warning("failover: CA %s is unavailable (%s); trying the next CA",
+                               ca.name, failure.message)
+                passed.append(f"{ca.name}: {failure.message}")
+        try:
+            return self._issue_at(last, ask, request, current, zone_of)
+        except StageFailure as failure:
+            if passed:
+                failure.message += " (CAs tried before it: " + " | ".join(passed) + ")"
+            raise
+
+    def _issue_at(self, ca: Ca, ask: Ask, request: CertificateRequest,
+                  current: StoredCertificate | None,
+                  zone_of: Mapping[str, HostedZone]) -> Outcome:
+        """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
+        account = self._bucket_precheck(request, current, ca, self._account_team(ask))
+        self._caa(request, account, ca)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session = self._acme_session(account)
-                replaces = self._replaces(session, current)
+                session, account = self._acme_session(account, ca)
+                replaces = self._replaces(session, current, ca, account)
                 issued = safety.recover(session, held, request)
                 if issued is None:
-                    order = self._order(session, request, replaces)
+                    order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
                     records = _challenge_records(order, zone_of)
                     safety.journal(held, order, key, records)
@@ -114,12 +138,32 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(ask, request, issued, current, session)
+                meta, location = self._store(ask, request, issued, current, session, ca=ca,
+                                             account=account)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
                                 renewal=current is not None, replaces=replaces,
-                                recovered=held.recovered)
+                                recovered=held.recovered, ca=ca,
+                                fallback=ca != self.settings.cas_for(request.ca)[0])
+
+    def _cas(self, team: Team | None, request: CertificateRequest) -> tuple[Ca, ...]:
+        """The CAs this request may use, most preferred first (teams.toml may narrow them)."""
+        usable = cas.usable(self.settings.cas_for(request.ca), team.acme_cas if team else None)
+        if not usable:
+            assert team is not None  # only a team's list can leave none
+            raise Refused("policy", [f"team {team.id} may use none of the deployment's CAs "
+                                     f"({', '.join(c.name for c in self.settings.cas)}); "
+                                     "fix acme_cas in teams.toml"])
+        return usable
+
+    def _fails_over(self, failure: StageFailure) -> bool:
+        """The CA could not serve (or asked for a wait longer than the request has left)."""
+        cause = failure.__cause__
+        unavailable = isinstance(cause, AcmeError) and cause.unavailable
+        wait = failure.retry_after if failure.deferred else None
+        return cas.fails_over(unavailable=unavailable, wait=wait,
+                              remaining=self.deadline.remaining())
 
     # -- the steps, in pipeline order ---------------------------------------------------------
     @in_stage("precheck")
@@ -189,62 +233,86 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
 
-    def _bucket_precheck(self, request: CertificateRequest) -> AccountRecord:
+    def _account_team(self, ask: Ask) -> str | None:
+        """Whose ACME account orders: the certificate's owning team's; else the operators'."""
+        return ask.owner if self.services.teams.get(ask.owner) else None
+
+    def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
+                         ca: Ca, team: str | None) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
-        directory = self.settings.directory_for(request.ca)
+        directory = ca.directory_url
         with stage("precheck"):
             store.probe()
-            account = store.load_account(directory) or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode()))
+            account = store.load_account(directory, team) or store.create_account(
+                AccountRecord(directory, new_account_key_pem().decode(), team=team))
             cooldowns = store.ca_cooldowns(directory)
-        logger.info("bucket precheck: writable, account key for %s", directory)
+        logger.info("bucket precheck: writable, %s account key for %s",
+                    f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        held = ratelimit.holding(cooldowns, request.domains, now)
+        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
+                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
+                                 renewal=renewal)
         if held is not None:
             raise StageFailure(
                 "acme",
-                f"the CA rate-limited {held.scope.describe()} until {held.until.isoformat()}; "
+                f"CA {ca.name} rate-limited {held.scope.describe()} until "
+                f"{held.until.isoformat()}; "
                 "the request waits instead of spending another order",
                 retry_after=(held.until - now).total_seconds(), deferred=True,
             )
         return account
 
-    def _caa(self, request: CertificateRequest, account: AccountRecord) -> None:
+    def _caa(self, request: CertificateRequest, account: AccountRecord, ca: Ca) -> None:
         with stage("precheck"):
-            problems = self.services.caa_problems(request.domains, account.account_url)
-        logger.info("caa: %s", "; ".join(problems) if problems else "the CA may issue")
+            problems = self.services.caa_problems(request.domains, ca.caa_identities,
+                                                  account.account_url)
+        logger.info("caa: %s", "; ".join(problems) if problems else f"CA {ca.name} may issue")
         if problems:
             raise Refused("precheck", problems)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord) -> AcmeSession:
+    def _acme_session(self, account: AccountRecord,
+                      ca: Ca) -> tuple[AcmeSession, AccountRecord]:
         session = self.services.acme_session(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
-            url = session.register(self.settings.contact_email)
-            self.services.store.update_account(dataclasses.replace(account, account_url=url))
-        return session
+            url = register(session, ca, self.settings.contact_email,
+                           lambda: self.services.client_factory("secretsmanager"))
+            account = dataclasses.replace(account, account_url=url)
+            self.services.store.update_account(account)
+        return session, account
 
     @in_stage("acme")
-    def _replaces(self, session: AcmeSession, current: StoredCertificate | None) -> str | None:
-        """The ARI CertID of the certificate this order renews, if the CA speaks ARI."""
+    def _replaces(self, session: AcmeSession, current: StoredCertificate | None,
+                  ca: Ca, account: AccountRecord) -> str | None:
+        """The ARI CertID of the certificate this order renews, if the CA speaks ARI and
+        issued it (`replaces` names a certificate of the CA it is sent to, RFC 9773 §5) to this
+        account (the CA refuses to let another account's order replace it)."""
         if current is None or not current.extra.get("ari_id"):
+            return None
+        if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
+            return None
+        if not _ordered_by(current, account):
+            logger.info("order: %s was ordered by another ACME account; no replaces",
+                        current.name)
             return None
         return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
     @in_stage("acme")
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               replaces: str | None) -> Order:
-        profile = self.settings.acme_profile
+               replaces: str | None, ca: Ca, account: AccountRecord) -> Order:
+        profile = ca.profile
         session.check_profile(profile)
         try:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                raise self._rate_limited(exc, session.directory_url, request) from exc
+                raise self._rate_limited(exc, session.directory_url, request,
+                                         account.team) from exc
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -278,8 +346,8 @@ class Issuer:
         return fullchain
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
-               current: StoredCertificate | None,
-               session: AcmeSession) -> tuple[StoredCertificate, str]:
+               current: StoredCertificate | None, session: AcmeSession, *,
+               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -290,7 +358,11 @@ class Issuer:
             **({"endpoints": endpoints} if endpoints else {}),
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            "acme_ca": ca.name,
+            "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
+            # Which ACME account ordered it: only that account's order may `replace` it.
+            **({"acme_account": account.account_url} if account.account_url else {}),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
@@ -298,8 +370,8 @@ class Issuer:
         return meta, location
 
     # -- what the steps share -----------------------------------------------------------------
-    def _rate_limited(self, exc: AcmeError, directory: str,
-                      request: CertificateRequest) -> StageFailure:
+    def _rate_limited(self, exc: AcmeError, directory: str, request: CertificateRequest,
+                      team: str | None) -> StageFailure:
         """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said.
 
         The request is deferred, not failed. Runs that passed the cooldown check just before
@@ -307,7 +379,7 @@ class Issuer:
         """
         now = self.now()
         cooldown = ratelimit.cooldown_after(exc.detail, exc.retry_after, request.domains, now,
-                                            str(exc))
+                                            str(exc), account=team or "")
         scope, wait = cooldown.scope.describe(), (cooldown.until - now).total_seconds()
         logger.warning("rate limit: the CA limited %s until %s", scope, iso(cooldown.until))
         started = True
@@ -334,6 +406,36 @@ class Issuer:
         except (AcmeError, ari.InvalidRenewalInfo) as exc:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
+
+
+def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
+    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
+    operators' default account (before each team had its own)."""
+    recorded = current.extra.get("acme_account")
+    if recorded:
+        return bool(recorded == account.account_url)
+    return account.team is None
+
+
+def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
+               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
+    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
+    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
+    everything. A certificate of another CA is no renewal at this one."""
+    if current is None or not same_ca:
+        return None
+    window = current.extra.get("ari")
+    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
+            and _ordered_by(current, account)
+            and set(current.domains) & set(request.domains)):
+        try:
+            if ari.RenewalInfo.from_json(window).start <= now:
+                return ratelimit.ARI_RENEWAL
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable window exempts nothing
+    same_set = sorted(d.lower() for d in current.domains) == sorted(
+        d.lower() for d in request.domains)
+    return ratelimit.SET_RENEWAL if same_set else None
 
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",

@@ -11,6 +11,7 @@ from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
+from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet, StoredCertificate
 from wildcert.logic.request import CertificateRequest
 
@@ -33,7 +34,7 @@ class Teller:
 
     def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                location: str, issued: IssuedSet, *, renewal: bool,
-               replaces: str | None, recovered: bool) -> Outcome:
+               replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
         outcome = Outcome("issued", request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
@@ -42,10 +43,12 @@ class Teller:
             "recovered": recovered,
             "replaces": replaces,
             "ca": request.ca,
+            "acme_ca": ca.name,
+            "fallback": fallback,
             **ask.about(),
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
-                               meta.serial, renewal=renewal, team=ask.team_id)
+                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
         return self.tell(ask, outcome, "renewed" if renewal else "issued", message)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
@@ -101,6 +104,8 @@ def event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
         "not_after": details.get("not_after"),
         "location": details.get("location"),
         "ca": ask.request.ca if ask.request else None,
+        "acme_ca": details.get("acme_ca"),
+        "fallback": details.get("fallback"),
         "stage": details.get("stage"),
         "reason": details.get("message") or details.get("reason"),
         "rules": list(details.get("rules") or []),

@@ -71,10 +71,12 @@ class Services:
         return AcmeSession(account.directory_url, account.key_pem.encode(),
                            deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
 
-    def caa_problems(self, domains: Sequence[str], account_uri: str | None) -> list[str]:
-        """Why CAA would stop the CA issuing for `domains` (none: it may issue)."""
+    def caa_problems(self, domains: Sequence[str], identities: Sequence[str],
+                     account_uri: str | None) -> list[str]:
+        """Why CAA would stop the CA known by `identities` issuing for `domains` (none: it
+        may)."""
         return caa_preflight(domains, resolver_address=self.settings.dns_server_override,
-                             identities=self.settings.caa_identities, account_uri=account_uri,
+                             identities=identities, account_uri=account_uri,
                              deadline=self.deadline)
 
     def wait_until_published(self, records: Sequence[ChallengeRecord]) -> None:

@@ -1,0 +1,57 @@
+"""Registering wildcert's ACME account at a CA, with the CA's External Account Binding when it
+has one. The EAB HMAC key is read from Secrets Manager at registration only, signs the binding
+and is dropped: it is in no log, message or error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from wildcert.adapters.acme import AcmeError, AcmeSession, ExternalAccount
+from wildcert.adapters.aws import AwsError, secret_string
+from wildcert.logic.cas import Ca
+
+
+def register(session: AcmeSession, ca: Ca, email: str | None,
+             secrets: Callable[[], Any]) -> str:
+    """The account URL at `ca` for the session's key, created if need be."""
+    if ca.eab_secret is None:
+        if session.requires_external_account:
+            raise AcmeError(
+                f"CA {ca.name} ({ca.directory_url}) requires External Account Binding and its "
+                "ACME_CAS entry names no eab_secret: store the key id and HMAC key the CA "
+                'issued in Secrets Manager as {"kid": ..., "hmac_key": ...} and name that '
+                "secret in the entry's eab_secret.")
+        return session.register(email)
+    external = external_account(ca, secrets)
+    try:
+        return session.register(email, external)
+    except AcmeError as exc:
+        if exc.unavailable:
+            raise
+        raise AcmeError(
+            f"CA {ca.name} refused wildcert's account: {exc} Check that the secret "
+            f"{ca.eab_secret} holds the key id and HMAC key the CA issued for this deployment "
+            "(an EAB credential is often single-use: ask the CA for a new one if it was used).",
+            code=exc.code) from exc
+
+
+def external_account(ca: Ca, secrets: Callable[[], Any]) -> ExternalAccount:
+    where = f"CA {ca.name}'s External Account Binding (secret {ca.eab_secret})"
+    if ca.eab_secret is None:
+        raise AcmeError(f"{where}: its ACME_CAS entry names no eab_secret to read.")
+    try:
+        raw = secret_string(secrets(), ca.eab_secret)
+    except AwsError as exc:
+        raise AcmeError(f"could not read {where}: {exc.code or exc}; create the secret as "
+                        '{"kid": ..., "hmac_key": ...} and let the issuer role read it.') from exc
+    try:
+        body = json.loads(raw)
+        kid, hmac_key = body["kid"], body["hmac_key"]
+    except (ValueError, KeyError, TypeError):
+        raise AcmeError(f"{where} is not a JSON object with \"kid\" and \"hmac_key\"; "
+                        "store it in that form.") from None
+    if not (isinstance(kid, str) and kid and isinstance(hmac_key, str) and hmac_key):
+        raise AcmeError(f"{where} has an empty kid or hmac_key; store the CA's values.")
+    return ExternalAccount(kid, hmac_key)
