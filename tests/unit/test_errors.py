@@ -73,3 +73,14 @@ def test_a_client_that_cannot_be_made_is_an_aws_error(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no region from outside loopback
     with pytest.raises(aws.AwsError, match="could not make the AWS sqs client: NoRegion"):
         aws.client("sqs")
+
+
+def test_logic_imports_only_logic_and_the_error_base() -> None:
+    """logic/ decides on values: it reaches no adapter, job or library of an outside system."""
+    reaching = []
+    for path in sorted((PACKAGE / "logic").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("wildcert"):
+                if not (node.module or "").startswith(("wildcert.logic", "wildcert.errors")):
+                    reaching.append(f"{path.relative_to(PACKAGE)}: {node.module}")
+    assert reaching == []

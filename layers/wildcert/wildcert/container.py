@@ -18,6 +18,8 @@ keeps from one invocation to the next, and how long each piece is kept.
                                       (adapters/acme.py)                rarely change
     bucket probe        probed        PROBE_TTL_SECONDS (1 h) each      bucket policy and key grants
                                       (adapters/bucket/certificates)    do not change between runs
+    queues' receives    max_receives  for the container's life          a queue's redrive policy is
+                                                                        set with the stack
     background reads    reader        for the container's life          the Slack webhook is read
                                                                         while a request starts
 
@@ -56,6 +58,7 @@ class Container:
     told: set[tuple[str, ...]] = field(default_factory=set)
     directories: dict[str, tuple[Any, float]] = field(default_factory=dict)  # acme Directory
     probed: dict[tuple[str, str], float] = field(default_factory=dict)
+    max_receives: dict[str, int | None] = field(default_factory=dict)
     reader: ThreadPoolExecutor = field(default_factory=_reader)
     # Making the session and the clients is not thread-safe: the Slack secret's reader and an
     # issuance's set-up may ask for their first client at the same time. Reentrant: a client's
