@@ -33,7 +33,12 @@ from wildcert.adapters.bucket.objects import (
     StoredObject,
 )
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import (
+    ChallengeRecord,
+    ChallengeRecords,
+    ChallengeSite,
+    HostedZone,
+)
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.teams import NO_TEAMS, Teams
@@ -143,9 +148,9 @@ class RecordedSlack(slack.SlackNotifier):
         super().__init__("https://hooks.slack.com/services/T0/B0/x")
         self.posted: list[str] = []
 
-    def post(self, message: slack.Message) -> bool:
+    def send(self, message: slack.Message) -> str:
         self.posted.append(message.text)
-        return True
+        return slack.POSTED
 
 
 @dataclass
@@ -287,6 +292,9 @@ class FakeServices(Services):
     def caa_problems(self, domains: Sequence[str], identities: Sequence[str],
                      account_uri: str | None) -> list[str]:
         return list(self.caa)
+
+    def challenge_delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        return {}  # no _acme-challenge record is a CNAME
 
     def wait_until_published(self, records: Sequence[ChallengeRecord]) -> None:
         self.published_when_waited.append(

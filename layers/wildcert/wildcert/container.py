@@ -6,6 +6,9 @@ keeps from one invocation to the next, and how long each piece is kept.
     AWS session         aws_session   for the container's life          endpoint data and service
                                                                         models load once
     AWS clients         clients       for the container's life          thread-safe, one a service
+    assumed roles'      assumed       until CREDENTIALS_MARGIN_SECONDS  a zone in another account is
+      clients                         before their credentials expire   written through its role
+                                      (adapters/aws.py)
     hosted zones        zones         for the container's life          zone names never change;
                                                                         Route 53's request limit is
                                                                         the whole account's
@@ -52,6 +55,8 @@ class Container:
 
     aws_session: Session | None = None
     clients: dict[str, Any] = field(default_factory=dict)
+    # (service, role, external id, session name) -> (client, credentials' expiry, epoch s)
+    assumed: dict[tuple[str, str, str, str], tuple[Any, float]] = field(default_factory=dict)
     zones: dict[tuple[str, ...], list[HostedZone]] = field(default_factory=dict)
     secrets: dict[str, tuple[str | bytes, float]] = field(default_factory=dict)
     teams: dict[tuple[str, int], Teams] = field(default_factory=dict)

@@ -10,6 +10,9 @@ shares the endpoint data and the models the session loaded once.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import botocore.session
@@ -81,6 +84,51 @@ def session() -> Session:
         if state.aws_session is None:
             state.aws_session = botocore.session.get_session()
         return state.aws_session
+
+
+# An assumed role's credentials are used until this long before they expire.
+CREDENTIALS_MARGIN_SECONDS = 300.0
+ASSUMED_ROLE_SECONDS = 900  # STS's minimum: a request's few zone calls need no more
+
+
+class AssumeRoleFailed(WildcertError):
+    """STS refused a role a zone names; the message says which role and what to check."""
+
+
+log = logging.getLogger(__name__)
+
+
+def assumed_client(service: str, role_arn: str, external_id: str, session_name: str,
+                   *, now: Callable[[], float] = time.time) -> Any:
+    """A client for `service` acting as `role_arn` (a role in another account), made once per
+    container and session name and remade before its credentials expire."""
+    state = container.current()
+    key = (service, role_arn, external_id, session_name)
+    with state.lock:
+        cached = state.assumed.get(key)
+    if cached is not None and cached[1] - CREDENTIALS_MARGIN_SECONDS > now():
+        return cached[0]
+    try:
+        credentials = client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name, ExternalId=external_id,
+            DurationSeconds=ASSUMED_ROLE_SECONDS)["Credentials"]
+    except (ClientError, BotoCoreError) as error:
+        raise AssumeRoleFailed(
+            f"could not assume {role_arn} (session {session_name}): {error_text(error)}. "
+            "Check that the zone's owner deployed deploy/zone-access-role.yaml with this "
+            "issuer's role ARN and the zone's external id, and that the role name starts "
+            "with wildcert-zone-access."
+        ) from error
+    made = session().create_client(
+        service, config=client_config(service),
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"])
+    expiry = float(credentials["Expiration"].timestamp())
+    log.info("assumed %s as session %s for %s", role_arn, session_name, service)
+    with state.lock:
+        state.assumed[key] = (made, expiry)
+    return made
 
 
 def secret_string(secrets: Any, secret_id: str) -> str:

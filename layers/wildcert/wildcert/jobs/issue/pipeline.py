@@ -31,7 +31,8 @@ from wildcert.adapters.bucket.certificates import (
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.route53 import ChallengeRecord, HostedZone
+from wildcert.adapters.dns import LookupFailed
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
 from wildcert.errors import WildcertError
 from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.ask import Ask, owner_of
@@ -52,7 +53,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import zone_for
+from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -91,12 +92,14 @@ class Issuer:
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
+        zone_of = self._zone_choice(ask, request, zones)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
+        if not (current is not None and reason):  # before the caps count it: it may refuse
+            zone_of = self._delegated(ask, zone_of, zones)
         self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
-        zone_of = _zones_by_identifier(request, zones)
         *preferred, last = self._cas(ask.team, request)
         passed: list[str] = []
         for ca in preferred:
@@ -117,7 +120,7 @@ class Issuer:
 
     def _issue_at(self, ca: Ca, ask: Ask, request: CertificateRequest,
                   current: StoredCertificate | None,
-                  zone_of: Mapping[str, HostedZone]) -> Outcome:
+                  zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
         account = self._bucket_precheck(request, current, ca, self._account_team(ask))
         self._caa(request, account, ca)
@@ -176,6 +179,8 @@ class Issuer:
         if isinstance(found, Refusal):
             raise Refused("policy", [found])
         ask.team = found
+        self.services.zone_session = session_name(found.id if found else None,
+                                                  ask.request_id or self.holder)
         logger.info("requester: %s (%s)", ask.requester,
                     f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
         return found
@@ -209,6 +214,55 @@ class Issuer:
             ask.owner = self.services.teams.namespace_owner(request.name)
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
+
+    def _zone_choice(self, ask: Ask, request: CertificateRequest,
+                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
+        that team's certificates."""
+        zone_of = _zones_by_identifier(request, zones)
+        problems = [problem for name, zone in zone_of.items()
+                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
+                                                        ask.owner))]
+        if problems:
+            raise Refused("policy", problems)
+        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
+                for name, zone in zone_of.items()}
+
+    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
+                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """Where a record that is a CNAME on its zone's name servers points, the values go,
+        if that is in a zone the certificate's team may use: else refused, naming both."""
+        delegated = self._delegations(list(sites.values()))
+        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
+        problems = []
+        for name, site in list(sites.items()):
+            target = delegated.get(site.name)
+            if target is None:
+                continue
+            found = zone_for(target, usable)
+            if found is None:
+                whose = f"team {ask.owner}" if ask.owner else "the operators"
+                problems.append(
+                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
+                    f"may use: the challenge values would have to be written there. Point the "
+                    f"CNAME into a zone of yours, or remove it to prove {name} in "
+                    f"{site.zone.where()}.")
+                continue
+            sites[name] = ChallengeSite(usable[found], target)
+            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
+                        target, usable[found].where())
+        if problems:
+            raise Refused("policy", problems)
+        return sites
+
+    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
+        try:
+            with stage("dns"):
+                return self.services.challenge_delegations(sites)
+        except LookupFailed as error:
+            raise StageFailure("dns", f"could not tell whether a challenge record is "
+                               f"delegated by a CNAME: {error}. Retried later.") from error
 
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> None:
@@ -461,13 +515,14 @@ def _zones_by_identifier(request: CertificateRequest,
 
 
 def _challenge_records(order: Order,
-                       zone_of: Mapping[str, HostedZone]) -> list[ChallengeRecord]:
+                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
     records = []
     for challenge in order.challenges:
-        zone = zone_of.get(challenge.identifier)
-        if zone is None:  # validation already checked; the CA changed identifiers
+        site = zone_of.get(challenge.identifier)
+        if site is None:  # validation already checked; the CA changed identifiers
             raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
                                "which no allowed zone covers")
-        records.append(ChallengeRecord(zone, challenge.record_name, challenge.value))
+        # The record the CA reads, or the name its CNAME delegates to.
+        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
     return records
 

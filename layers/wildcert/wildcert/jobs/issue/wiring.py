@@ -16,11 +16,18 @@ from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStor
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
-from wildcert.adapters.dns import caa_preflight, wait_for_txt
+from wildcert.adapters.dns import caa_preflight, challenge_delegations, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ApiQuota, ChallengeRecord, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import (
+    ApiQuota,
+    ChallengeRecord,
+    ChallengeRecords,
+    ChallengeSite,
+    HostedZone,
+)
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams
+from wildcert.logic.zones import ZoneAccess
 from wildcert.settings import Settings
 
 
@@ -32,14 +39,20 @@ class Services:
     deadline: Deadline
     client_factory: Callable[[str], Any] = aws.client
     teams: Teams = NO_TEAMS
+    assume: Callable[..., Any] = aws.assumed_client
+    # The STS session name a zone in another account sees: the team and the request.
+    zone_session: str = "wildcert-operators-direct"
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         quota = ApiQuota(self.settings.route53_requests_per_second,
                          self.settings.route53_request_burst)
         return ChallengeRecords(
             self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
-            quota=quota,
+            quota=quota, clients=self._zone_client,
         )
+
+    def _zone_client(self, access: ZoneAccess) -> Any:
+        return self.assume("route53", access.role_arn, access.external_id, self.zone_session)
 
     @property
     def route53(self) -> ChallengeRecords:
@@ -85,15 +98,22 @@ class Services:
         expected: dict[str, set[str]] = {}
         for record in records:
             expected.setdefault(record.name, set()).add(record.value)
-        servers: Mapping[str, Sequence[str]] | str
+        wait_for_txt(expected, self.name_servers({r.name: r.zone for r in records}),
+                     deadline=self.deadline, timeout=self.settings.propagation_timeout_seconds)
+
+    def challenge_delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        """The `_acme-challenge` records that are CNAMEs on their zones' name servers, and
+        where each points."""
+        return challenge_delegations([s.name for s in sites], self.name_servers(
+            {s.name: s.zone for s in sites}), deadline=self.deadline)
+
+    def name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
+        """Each record's zone's name servers, or the DNS server override for all."""
         if self.settings.dns_server_override:
-            servers = self.settings.dns_server_override
-        else:
-            route53 = self.route53
-            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
-            servers = {r.name: by_zone[r.zone] for r in records}
-        wait_for_txt(expected, servers, deadline=self.deadline,
-                     timeout=self.settings.propagation_timeout_seconds)
+            return self.settings.dns_server_override
+        route53 = self.route53
+        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
+        return {name: by_zone[zone] for name, zone in zones.items()}
 
     def zones(self) -> list[HostedZone]:
         """The public zones requests may use."""
@@ -106,5 +126,11 @@ class Services:
         # under Route 53's account-wide request limit.
         kept = container.current().zones
         if ids not in kept:
-            kept[ids] = self.route53.listed_zones(ids)
-        return kept[ids]
+            kept[ids] = self.route53.listed_zones(ids) if ids else []
+        return [*kept[ids], *self._other_account_zones()]
+
+    def _other_account_zones(self) -> list[HostedZone]:
+        """The operators' zones in other accounts, then each team's, from their settings."""
+        configured = [*self.settings.other_account_zones,
+                      *(z for team in self.teams.teams.values() for z in team.zones)]
+        return [HostedZone(z.id, z.name, access=z.access, team=z.team) for z in configured]
