@@ -305,8 +305,10 @@ class Issuer:
         logger.info("bucket precheck: writable, %s account key for %s",
                     f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
-                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        same_ca = current is not None and cas.issuer_of(current.extra,
+                                                        self.settings.cas) == ca.name
+        renewal = ratelimit.exemption(current, request.domains, now, same_ca=same_ca,
+                                      account_url=account.account_url, account_team=account.team)
         held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
                                  renewal=renewal)
         if held is not None:
@@ -350,7 +352,7 @@ class Issuer:
             return None
         if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
             return None
-        if not _ordered_by(current, account):
+        if not ratelimit.ordered_by(current, account.account_url, account.team):
             logger.info("order: %s was ordered by another ACME account; no replaces",
                         current.name)
             return None
@@ -460,36 +462,6 @@ class Issuer:
         except (AcmeError, ari.InvalidRenewalInfo) as exc:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
-
-
-def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
-    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
-    operators' default account (before each team had its own)."""
-    recorded = current.extra.get("acme_account")
-    if recorded:
-        return bool(recorded == account.account_url)
-    return account.team is None
-
-
-def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
-               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
-    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
-    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
-    everything. A certificate of another CA is no renewal at this one."""
-    if current is None or not same_ca:
-        return None
-    window = current.extra.get("ari")
-    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
-            and _ordered_by(current, account)
-            and set(current.domains) & set(request.domains)):
-        try:
-            if ari.RenewalInfo.from_json(window).start <= now:
-                return ratelimit.ARI_RENEWAL
-        except (KeyError, TypeError, ValueError):
-            pass  # an unreadable window exempts nothing
-    same_set = sorted(d.lower() for d in current.domains) == sorted(
-        d.lower() for d in request.domains)
-    return ratelimit.SET_RENEWAL if same_set else None
 
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
