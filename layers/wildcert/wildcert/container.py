@@ -26,7 +26,8 @@ keeps from one invocation to the next, and how long each piece is kept.
     background reads    reader        for the container's life          the Slack webhook is read
                                                                         while a request starts
 
-Nothing else is kept at module level. A test starts from a new container (`start_afresh`,
+Nothing else is kept at module level but `adapters/dns.STATS`, the DNS query counts `make
+bench` reads and resets. A test starts from a new container (`start_afresh`,
 the `fresh_container` fixture) instead of reaching into a module's globals.
 """
 
