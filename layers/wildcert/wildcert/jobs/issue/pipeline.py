@@ -2,9 +2,10 @@
 
 `Issuer.issue` is the whole flow, step by step in the order it runs:
 
-    who is asking → validate → whose name → skip? → team admission (policy, caps)
-    → bucket precheck (and the CA's cooldowns) → CAA → lease → order → publish TXT
-    → wait for the name servers → answer → finalize → verify → store → tell
+    who is asking → validate → whose name → which zones (CNAME delegations) → skip?
+    → team admission (policy, caps) → at each CA in order of preference: bucket precheck
+    (and that CA's cooldowns) → CAA → lease → order → publish TXT → wait for the name
+    servers → answer → finalize → verify → store → tell
 
 Each step below it is one small method, tagged with the stage a user sees when it fails
 (see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
