@@ -129,10 +129,10 @@ def test_other_domains_or_key_type_is_not_skipped() -> None:
     invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
     domains = [f"{label}.example.com", f"*.{label}.example.com"]
     wider = invoke(ISSUER, {"domains": domains, "name": label})
-    assert wider["status"] == "issued"
+    assert wider["status"] == "renewed"  # it replaced the stored one
     assert stored_key(label) == KEYS["ec256"]
     rekeyed = invoke(ISSUER, {"domains": domains, "name": label, "key_type": "rsa2048"})
-    assert rekeyed["status"] == "issued"
+    assert rekeyed["status"] == "renewed"
     assert stored_key(label) == KEYS["rsa2048"]
 
 
