@@ -32,9 +32,9 @@ from tests.e2e.support import (
     stored_set,
     unique,
 )
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
 from wildcert.adapters.bucket.objects import Bucket
+from wildcert.logic.certificates import StoredCertificate
 
 
 @dataclass(frozen=True)
@@ -230,8 +230,8 @@ def test_rejected_event_queues_nothing_and_says_why(queue) -> None:
     posted = len(slack_payloads())
     result = invoke(SWEEP, {"force": {"serial": ["abc"]}, "dryrun": True})
     assert result["status"] == "rejected"
-    assert 'unknown field "serial"' in result["message"]
-    assert 'unknown field "dryrun"' in result["message"]
+    assert "unknown field 'serial'" in result["message"]
+    assert "unknown field 'dryrun'" in result["message"]
     assert receive_all(queue) == []
     texts = slack_texts()[posted:]
     assert len(texts) == 1 and "event rejected" in texts[0]

@@ -17,8 +17,7 @@ import pytest
 from local_stack import Stack
 from local_stack.acme_front import FrontClient
 from tests.e2e.support import ISSUER, invoke, stored_set, unique
-from wildcert.adapters.acme import AcmeSession
-from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
+from wildcert.adapters.acme import AcmeError, AcmeSession, new_account_key_pem
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.outcome import StageFailure

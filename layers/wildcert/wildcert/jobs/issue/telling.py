@@ -7,13 +7,12 @@ import logging
 from typing import Any
 
 from wildcert.adapters import slack
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.cas import Ca
-from wildcert.logic.certificates import IssuedSet
+from wildcert.logic.certificates import IssuedSet, StoredCertificate
 from wildcert.logic.request import CertificateRequest
 
 logger = logging.getLogger(__name__)
