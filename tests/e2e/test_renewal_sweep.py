@@ -173,7 +173,7 @@ def test_sweep_queues_exactly_the_due_then_the_issuer_renews_once(queue, cleanup
     first = invoke(ISSUER, message.sqs_event())
     assert first["batchItemFailures"] == []
     (renewed,) = first["results"]
-    assert renewed["status"] == "issued" and renewed["renewal"] is True
+    assert renewed["status"] == "renewed" and renewed["renewal"] is True
     assert renewed["serial"] != meta["serial"]
     again = invoke(ISSUER, message.sqs_event())
     (duplicate,) = again["results"]
@@ -222,7 +222,7 @@ def test_forced_incident_renewal_by_serial_domain_and_name(queue, cleanup) -> No
     assert "Force matched nothing" in slack_texts()[-1]
 
     (renewed,) = invoke(ISSUER, queued[f"{label}-b"].sqs_event())["results"]
-    assert renewed["status"] == "issued" and renewed["serial"] != serial_b
+    assert renewed["status"] == "renewed" and renewed["serial"] != serial_b
     assert stored_set(f"{label}-b")[0]["endpoints"] == [f"www.{label}b.example.com:443"]
 
 

@@ -82,7 +82,7 @@ def renew(queued: Any, when: dt.datetime) -> dict[str, Any]:
                     now=lambda: when)
     (renewed,) = issue_entry.issue_with(issuer, queued.sqs_event(), None,
                                         renewal_queue=settings.renewal_queue_arn)["results"]
-    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    assert renewed["status"] == "renewed" and renewed["renewal"] is True, renewed
     return dict(renewed)
 
 

@@ -53,7 +53,7 @@ class Refused(WildcertError):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # issued | skipped | rejected | busy (returned); failed (told, then raised)
+    status: str  # issued | renewed | skipped | rejected | busy (returned); failed (told, raised)
     name: str | None
     domains: tuple[str, ...]
     details: Mapping[str, Any] = field(default_factory=dict)
