@@ -25,7 +25,7 @@ from tests.e2e.test_teams import OutcomeEvents
 from wildcert.adapters.acme import AcmeSession
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight
-from wildcert.jobs.issue import crash_safety, pipeline
+from wildcert.jobs.issue import crash_safety, pipeline, wiring
 from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.jobs.issue.pipeline import Issuer
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("fresh_faults")
 STEPS: dict[str, tuple[Any, str, str]] = {
     "order": (AcmeSession, "new_order", "acme"),
     "journal": (InFlight, "record", "storage"),
-    "propagation": (pipeline, "wait_for_txt", "dns"),
+    "propagation": (wiring, "wait_for_txt", "dns"),
     "answer": (AcmeSession, "answer", "acme"),
     "csr": (pipeline, "make_csr", "acme"),
     "verify": (crash_safety, "verify_set", "acme"),
