@@ -64,6 +64,19 @@ def client(service: str) -> Any:
         return _CLIENTS[service]
 
 
+def regional_client(service: str, region: str) -> Any:
+    """The container's client for `service` in `region` (ACM imports are regional)."""
+    key = f"{service}@{region}"
+    made = _CLIENTS.get(key)
+    if made is not None:
+        return made
+    with _LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = _session().create_client(service, region_name=region,
+                                                     config=client_config(service))
+        return _CLIENTS[key]
+
+
 def forget_clients() -> None:
     """Drop the container's clients: the next call makes new ones (a changed endpoint, say)."""
     with _LOCK:
