@@ -42,7 +42,7 @@ def test_imported_where_asked_and_reimported_to_the_same_arns(stack: Stack) -> N
     assert {"Key": "wildcert-name", "Value": label} in tags
 
     again = invoke(ISSUER, {**request, "force": True})
-    assert again["status"] == "issued", again
+    assert again["status"] == "renewed", again
     renewed = stored_set(label)[0]
     assert renewed["serial"] != meta["serial"] and renewed["acm"] == arns  # same ARNs
     for arn in arns.values():

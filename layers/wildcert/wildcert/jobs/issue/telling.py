@@ -8,13 +8,12 @@ from typing import Any
 
 from wildcert.adapters import slack
 from wildcert.adapters.acm import AcmImports
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.cas import Ca
-from wildcert.logic.certificates import IssuedSet
+from wildcert.logic.certificates import IssuedSet, StoredCertificate
 from wildcert.logic.request import CertificateRequest
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,10 @@ class Teller:
                location: str, issued: IssuedSet, *, renewal: bool,
                replaces: str | None, recovered: bool, ca: Ca, fallback: bool,
                acm: AcmImports | None = None) -> Outcome:
-        outcome = Outcome("issued", request.name, request.domains, {
+        # One word in the answer and the event: a certificate that replaced the one stored
+        # under its name is renewed, a first one issued.
+        status = "renewed" if renewal else "issued"
+        outcome = Outcome(status, request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
                 f"{request.name}/cert.json"],
@@ -56,7 +58,7 @@ class Teller:
                                meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name,
                                acm=meta.extra.get("acm") or {},
                                acm_problems=acm.problems if acm else ())
-        return self.tell(ask, outcome, "renewed" if renewal else "issued", message)
+        return self.tell(ask, outcome, status, message)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
         """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
