@@ -39,7 +39,14 @@ from wildcert.errors import WildcertError
 from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
+from wildcert.jobs.issue.outcome import (
+    Outcome,
+    Refused,
+    StageFailure,
+    in_stage,
+    stage,
+    unexpected,
+)
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
@@ -90,6 +97,11 @@ class Issuer:
         except StageFailure as failure:
             failure.outcome = self.tell.failed(ask, failure).as_dict()
             raise
+        except Exception as exc:  # a bug: still an outcome, told and raised as a failure
+            logger.error("unexpected error handling %s", ask.identity()[0], exc_info=exc)
+            bug = unexpected(exc)
+            bug.outcome = self.tell.failed(ask, bug).as_dict()
+            raise bug from exc
 
     def issue(self, ask: Ask) -> Outcome:
         zones = self._zones()

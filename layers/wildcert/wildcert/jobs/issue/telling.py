@@ -61,10 +61,13 @@ class Teller:
         return self.tell(ask, outcome, status, message)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
-        """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
+        """Another attempt holds the name: not an outcome yet, so no Slack post. The renewal
+        queue's message comes back by itself; nothing delivers a team's event again, so the
+        team is told with an event (it asks again after `retry_after`)."""
         outcome = Outcome("busy", request.name, request.domains, {
             "reason": str(busy), "retry_after": busy.retry_after, **ask.about()})
-        return self.tell(ask, outcome, None, None)
+        told = "busy" if ask.requester.kind == "eventbridge" else None
+        return self.tell(ask, outcome, told, None)
 
     def rejected(self, ask: Ask, refused: Refused) -> Outcome:
         name, domains = ask.identity()
