@@ -446,12 +446,14 @@ class Issuer:
 
     def _acm(self, request: CertificateRequest, issued: IssuedSet,
              current: StoredCertificate | None) -> AcmImports:
-        """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps."""
-        if not request.acm:
-            return AcmImports()
+        """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
+        A request that does not say (a renewal from the queue) goes where the last one went."""
         previous = dict((current.extra if current else {}).get("acm") or {})
-        return import_certificate(acm_regions(request.acm), request.name, issued,
-                                  previous=previous, client_for=self.services.acm)
+        regions = acm_regions(request.acm) if request.acm else tuple(previous)
+        if not regions:
+            return AcmImports()
+        return import_certificate(regions, request.name, issued, previous=previous,
+                                  client_for=self.services.acm)
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
