@@ -75,7 +75,7 @@ def test_a_zone_in_another_account_set_up_as_the_docs_show(
     teams = tmp_path / "teams.toml"
     teams.write_text(ALPHA.format(account=ZONE_ACCOUNT, suffix=zone_name) + entry)
     monkeypatch.setenv("TEAMS_FILE", str(teams))
-    container.start_afresh()  # the issuer's clients and zones as a new container has them
+    container.start_afresh()
     label = unique("docs")
     domains = [f"www.{zone_name}"]
     result = invoke(ISSUER, {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,6 +87,7 @@ POSTED = "posted"
 OFF = "off"  # no webhook configured: Slack is off
 NO_CHANNEL = "no channel of its own"  # the operators' post is the team's news
 NOT_REACHED = "not reached: "
+HELD_BACK = "held back: the team's refusals are summarised"  # the operators' channel skipped
 
 
 class SlackNotifier:
@@ -178,6 +179,14 @@ class Channels:
         self._notifier = notifier
         self._teams: dict[str, SlackNotifier | str] = {}
 
+    def post_summarised(self, message: Message, team: str,
+                        summary: Message | None) -> Delivery:
+        """`message` to the team's own channel; the operators get `summary` (None: nothing)."""
+        said = self._post_to_team(message, team)
+        if summary is None:
+            return Delivery(said, HELD_BACK)
+        return Delivery(said, self.operators.send(summary))
+
     def post(self, message: Message, team: str | None = None) -> Delivery:
         said = self._post_to_team(message, team) if team else None
         if said is not None and said.startswith(NOT_REACHED):
@@ -218,6 +227,7 @@ def _for_team(team: str | None) -> str:
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
     renewal: bool = False, team: str | None = None, ca: str | None = None,
+    acm: Mapping[str, str] | None = None, acm_problems: Sequence[str] = (),
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
@@ -230,6 +240,8 @@ def issued(
             f"Stored at: {escape(location)}",
             f"Serial: {escape(serial)}",
             *((f"CA: {escape(ca)}",) if ca else ()),
+            *(f"ACM {escape(region)}: {escape(arn)}" for region, arn in (acm or {}).items()),
+            *(f":warning: {escape(problem, 600)}" for problem in acm_problems),
         ),
     )
 
@@ -263,6 +275,17 @@ def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str], 
             *shown,
         ),
     )
+
+
+def with_summary(message: Message, team: str, held_back: int) -> Message:
+    """A team's refusal as the operators see it: the first of the hour, and how many earlier
+    ones they were spared (the team's channel and the outcome events had each)."""
+    lines = [f"_Only team {escape(team, 40)}'s first refusal each hour is posted here; each "
+             "goes to its own channel (if it has one) and to the bus as an outcome event._"]
+    if held_back:
+        lines.insert(0, f":information_source: {held_back} more refusal(s) of team "
+                        f"{escape(team, 40)} since the last one posted here.")
+    return Message(message.text, (*message.lines, *lines))
 
 
 def _bullets(items: Sequence[str], limit: int) -> list[str]:
