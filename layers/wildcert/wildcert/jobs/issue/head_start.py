@@ -18,9 +18,11 @@ busy lease) finishes in the background and is dropped.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wildcert.adapters.bucket.certificates import AccountRecord
 from wildcert.deadline import Deadline
@@ -39,11 +41,13 @@ class HeadStart:
     session: Future[AcmeSession | None]  # the stored account's, with the CA's directory
     deadline: Deadline
     ca_bundle: str | None
+    kms: Callable[[], Any]  # a KMS client, for an account key held there
 
     @classmethod
     def begin(cls, services: Services, directory_url: str) -> HeadStart:
         store, deadline = services.store, services.deadline
         ca_bundle = services.settings.acme_ca_bundle
+        kms = functools.partial(services.client_factory, "kms")
         # Threads of its own: `session` waits for `account`, which a pool shared with other
         # issuances might not have started yet.
         pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="wildcert-head-start")
@@ -54,9 +58,11 @@ class HeadStart:
                 probe=pool.submit(store.probe),
                 account=account,
                 cooldowns=pool.submit(store.ca_cooldowns, directory_url),
-                session=pool.submit(_stored_account_session, account, deadline, ca_bundle),
+                session=pool.submit(_stored_account_session, account, deadline, ca_bundle,
+                                    kms),
                 deadline=deadline,
                 ca_bundle=ca_bundle,
+                kms=kms,
             )
         finally:
             pool.shutdown(wait=False)  # each thread ends with its piece
@@ -66,24 +72,34 @@ class HeadStart:
         made = self.session.result()
         if made is not None:
             return made
-        return new_session(account, self.deadline, self.ca_bundle)
+        return new_session(account, self.deadline, self.ca_bundle, self.kms)
 
 
-def new_session(account: AccountRecord, deadline: Deadline, ca_bundle: str | None) -> AcmeSession:
+def new_session(account: AccountRecord, deadline: Deadline, ca_bundle: str | None,
+                kms: Callable[[], Any]) -> AcmeSession:
     from wildcert.adapters.acme import AcmeSession
 
-    return AcmeSession(account.directory_url, account.key_pem.encode(), deadline=deadline,
+    return AcmeSession(account.directory_url, account_key(account, kms), deadline=deadline,
                        ca_bundle=ca_bundle)
 
 
+def account_key(account: AccountRecord, kms: Callable[[], Any]) -> Any:
+    """The account's key as AcmeSession takes it: the stored PEM, or a JWK signing in KMS."""
+    if account.kms_key_id:
+        from wildcert.adapters.kms_key import account_jwk
+
+        return account_jwk(kms(), account.kms_key_id)
+    return account.key_pem.encode()
+
+
 def _stored_account_session(account: Future[AccountRecord | None], deadline: Deadline,
-                            ca_bundle: str | None) -> AcmeSession | None:
+                            ca_bundle: str | None, kms: Callable[[], Any]) -> AcmeSession | None:
     import wildcert.adapters.acme  # noqa: F401 - loaded while the account key is read
 
     stored = account.result()
     if stored is None:
         return None
-    session = new_session(stored, deadline, ca_bundle)
+    session = new_session(stored, deadline, ca_bundle, kms)
     session.directory  # noqa: B018 - fetched now, while the bucket's requests wait
     return session
 

@@ -35,10 +35,10 @@ from wildcert.adapters.bucket.certificates import (
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.adapters.dns import caa_preflight, wait_for_txt
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
-from wildcert.jobs.issue.accounts import register
+from wildcert.jobs.issue import accounts
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.head_start import HeadStart
+from wildcert.jobs.issue.head_start import HeadStart, new_session
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
@@ -247,8 +247,7 @@ class Issuer:
         directory = ca.directory_url
         with stage("precheck"):
             ahead.probe.result()
-            account = ahead.account.result() or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode()))
+            account = ahead.account.result() or store.create_account(self._new_account(directory))
             cooldowns = ahead.cooldowns.result()
         logger.info("bucket precheck: writable, account key for %s", directory)
         now = self.now()
@@ -276,15 +275,31 @@ class Issuer:
         if problems:
             raise Refused("precheck", problems)
 
+    def _new_account(self, directory: str) -> AccountRecord:
+        kms_key = self.settings.account_kms_key
+        if kms_key:
+            return AccountRecord(directory, "", kms_key_id=kms_key)
+        return AccountRecord(directory, new_account_key_pem().decode())
+
     @in_stage("acme")
     def _acme_session(self, account: AccountRecord, ahead: HeadStart, ca: Ca) -> AcmeSession:
         session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
-        else:
-            url = register(session, ca, self.settings.contact_email,
-                           lambda: self.services.client_factory("secretsmanager"))
-            self.services.store.update_account(dataclasses.replace(account, account_url=url))
+            return accounts.to_kms(session, account, self.settings.account_kms_key,
+                                   self.services.store, ahead.kms)
+        kms_key = self.settings.account_kms_key
+        if kms_key and account.kms_key_id != kms_key:
+            # Never registered: nothing to roll over, the KMS key registers instead.
+            account = self._new_account(account.directory_url)
+            session = new_session(account, self.deadline, self.settings.acme_ca_bundle,
+                                  ahead.kms)
+        url = accounts.register(session, ca, self.settings.contact_email,
+                                lambda: self.services.client_factory("secretsmanager"))
+        stored = dataclasses.replace(account, account_url=url)
+        self.services.store.update_account(stored)
+        if stored.kms_key_id:
+            self.services.store.forget_account_history(stored)
         return session
 
     @in_stage("acme")
