@@ -447,6 +447,19 @@ class AcmeSession:
         self.key = self.net.key = new_key
         self.net.alg = _alg(new_key)
 
+    def revoke(self, certificate_pem: bytes, reason: int) -> bool:
+        """Revoke a certificate of this account (RFC 8555 §7.6) with an RFC 5280 reason code;
+        False when the CA says it was revoked already."""
+        certificate = x509.load_pem_x509_certificate(certificate_pem)
+        try:
+            self._signed("revoking the certificate", str(self.directory["revokeCert"]),
+                         messages.Revocation(certificate=certificate, reason=reason))
+        except AcmeError as exc:
+            if exc.code == "alreadyRevoked":
+                return False
+            raise
+        return True
+
     # -- order --------------------------------------------------------------------------------
     def new_order(
         self, domains: tuple[str, ...], *, profile: str | None = None, replaces: str | None = None

@@ -40,6 +40,7 @@ from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
 from wildcert.jobs.issue.head_start import HeadStart, new_session
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
+from wildcert.jobs.issue.revoke import Revoker
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
@@ -53,6 +54,7 @@ from wildcert.logic.request import (
     RequestRejected,
     parse_request,
 )
+from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
 from wildcert.logic.zones import zone_for
@@ -84,6 +86,8 @@ class Issuer:
         """Issue what `raw` asks for; every outcome is told once, and a failure is raised."""
         ask = Ask(raw, requester, request_id)
         try:
+            if is_revoke(raw):
+                return self._revoker().handle(ask)
             return self.issue(ask)
         except Refused as refused:
             return self.tell.rejected(ask, refused)
@@ -93,7 +97,7 @@ class Issuer:
 
     def issue(self, ask: Ask) -> Outcome:
         zones = self._zones()
-        team = self._who(ask)
+        team = self.who(ask)
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
@@ -176,7 +180,12 @@ class Issuer:
     def _zones(self) -> list[HostedZone]:
         return self.services.listed_zones()
 
-    def _who(self, ask: Ask) -> Team | None:
+    def _revoker(self) -> Revoker:
+        """Revoke and re-key; the reissues tell Slack nothing (the revoker posts a summary)."""
+        quiet = slack.Channels(slack.SlackNotifier(None))
+        return Revoker(self, Issuer(self.services, quiet, self.now, self.holder))
+
+    def who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
         found = teams.identify(self.services.teams, ask.requester)
         if isinstance(found, Refusal):
@@ -379,6 +388,9 @@ class Issuer:
             **({"endpoints": endpoints} if endpoints else {}),
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            # Serials of this name revoked so far: pullers never install them.
+            **({"revoked": current.extra["revoked"]}
+               if current and current.extra.get("revoked") else {}),
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
