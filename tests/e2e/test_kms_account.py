@@ -70,6 +70,13 @@ def test_a_kms_held_account_registers_and_orders(
                   if r["url"].startswith(directory.split("/dir")[0]) and r["status"] == 201]
     assert any(_kms_jwk_matches(stack, kms_key, r["protected"]["jwk"]) for r in registered)
 
+    revoked = invoke(ISSUER, {"revoke": {"names": [result["name"]], "reason": "superseded"}})
+    [done] = revoked["certificates"]
+    assert done["serial"] == result["serial"] and done["replaced_by"], done
+    answers = [r["status"] for r in stack.acme_front.requests("revokeCert")
+               if r["protected"].get("kid") == record["account_url"]]
+    assert answers.count(200) == 1, answers  # signed by the KMS-held account
+
 
 def test_an_account_rolls_over_from_its_bucket_key_to_kms(
         stack: Stack, monkeypatch: pytest.MonkeyPatch, kms_key: str) -> None:
