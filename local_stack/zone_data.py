@@ -31,6 +31,7 @@ _MOTO_SOA = re.compile(r"^\{'Value': '(.*)'\}$")
 class HostedZone:
     zone_id: str
     origin: dns.name.Name
+    account: str = ""  # the AWS account holding it ("": the stack's own)
 
 
 @dataclass

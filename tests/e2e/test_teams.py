@@ -275,8 +275,9 @@ def test_staging_uses_its_own_directory_and_account(stack: Stack) -> None:
     store = CertificateStore.__new__(CertificateStore)
     staging = os.environ["ACME_STAGING_DIRECTORY_URL"]
     assert staging != os.environ["ACME_DIRECTORY_URL"]
+    # Alpha's own account at the staging directory.
     account = json.loads(moto("s3").get_object(
-        Bucket=os.environ["CERT_BUCKET"], Key=store.account_key(staging))["Body"].read())
+        Bucket=os.environ["CERT_BUCKET"], Key=store.account_key(staging, "alpha"))["Body"].read())
     (order,) = orders_for(stack, domains)
     assert order["protected"]["kid"] == account["account_url"]
 
@@ -367,6 +368,68 @@ def test_a_rate_limit_for_betas_domain_leaves_alphas_order_untouched(
         assert len(stack.acme_front.new_orders()) == new_orders
     finally:
         clear_cooldowns()
+
+
+@pytest.fixture
+def ca_limits(stack: Stack) -> Iterator[Stack]:
+    """The CA's own limits (the front's model of Let's Encrypt's), counted from now."""
+    stack.acme_front.reset()
+    yield stack
+    stack.acme_front.reset()
+    clear_cooldowns()
+
+
+def beta_until_limited(label: str) -> StageFailure:
+    """Beta's first new certificate is issued; its second meets the CA's limit and waits."""
+    first = send(team_event("beta", {"name": f"beta.{label}",
+                                       "domains": [f"{label}.beta.example.net"]}))
+    assert first["status"] == "issued", first
+    with pytest.raises(StageFailure) as limited:
+        send(team_event("beta", {"name": f"beta.{label}-2",
+                                   "domains": [f"{label}-2.beta.example.net"]}))
+    assert limited.value.deferred, limited.value.message
+    return limited.value
+
+
+def test_betas_domain_limit_never_holds_alphas_renewal_of_its_exact_set(
+        ca_limits: Stack) -> None:
+    """The CA exempts a renewal of an exact set from the per-registered-domain limit, so the
+    cooldown beta's orders started for example.net must not hold alpha's renewal."""
+    stack = ca_limits
+    label = unique("ex")
+    domains = [f"{label}.alpha.example.net"]
+    first = send(team_event("alpha", {"name": f"alpha.{label}", "domains": domains}))
+    assert first["status"] == "issued", first
+    stack.acme_front.set_limits(certificates_per_domain=1)
+    limited = beta_until_limited(label)
+    assert "example.net" in limited.message
+
+    meta, _ = stored_set(f"alpha.{label}")
+    (renewed,) = send(renewal_message(meta))["results"]
+    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    assert len(orders_for(stack, domains)) == 2
+    assert stack.acme_front.limits()["exempt"]["renewal"] >= 1
+
+
+def test_betas_account_wide_order_limit_never_stops_alpha(ca_limits: Stack) -> None:
+    """Each team orders with an ACME account of its own: beta spending its account's new
+    orders leaves alpha's untouched."""
+    stack = ca_limits
+    label = unique("ac")
+    stack.acme_front.set_limits(orders_per_account=1)
+    beta_until_limited(label)
+    assert stack.acme_front.limits()["refused"].get("newOrdersPerAccount", 0) >= 1
+
+    domains = [f"{label}.alpha.example.com"]
+    result = send(team_event("alpha", {"name": f"alpha.{label}", "domains": domains}))
+    assert result["status"] == "issued", result
+    (alphas,) = orders_for(stack, domains)
+    (betas,) = orders_for(stack, [f"{label}.beta.example.net"])
+    assert alphas["protected"]["kid"] != betas["protected"]["kid"]
+    # Each team's account is its own, per directory, next to the operators' default one.
+    directory = os.environ["ACME_DIRECTORY_URL"]
+    assert {"alpha", "beta"} <= {key.rsplit("/", 1)[-1].removesuffix(".json") for key in
+                                 s3_keys_direct(CertificateStore.accounts_prefix(directory))}
 
 
 def clear_cooldowns() -> None:

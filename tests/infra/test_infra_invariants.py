@@ -113,7 +113,7 @@ def test_optional_parameters_switch_resources(sam: dict[str, Any]) -> None:
     dead_letter_sources = unscheduled["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"][
         "Statement"
     ][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert dead_letter_sources == ["<IssueRequestRule.Arn>"]
+    assert dead_letter_sources == ["<IssueRequestRule.Arn>", "<UnmatchedRequestRule.Arn>"]
     assert full["CertBucket"]["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == (
         "central-s3-access-logs"
     )

@@ -40,7 +40,8 @@ ACCEPTED_SUPPRESSIONS = {
 def test_cfn_lint_is_clean() -> None:
     started = time.monotonic()
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--", "template.yaml"],
+        [str(Path(sys.executable).parent / "cfn-lint"), "--", "template.yaml",
+         "deploy/zone-access-role.yaml"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -228,6 +228,23 @@ def test_the_first_account_stored_wins(bucket: Bucket) -> None:
     assert store.load_account("https://ca/dir").account_url == "https://ca/acct/1"  # type: ignore[union-attr]
 
 
+def test_each_team_has_an_account_of_its_own_per_directory(bucket: Bucket) -> None:
+    store = CertificateStore(bucket)
+    operators = store.create_account(AccountRecord("https://ca/dir", "default key"))
+    alpha = store.create_account(AccountRecord("https://ca/dir", "alpha key", team="alpha"))
+    beta = store.create_account(AccountRecord("https://ca/dir", "beta key", team="beta"))
+    assert store.load_account("https://ca/dir") == operators
+    assert store.load_account("https://ca/dir", "alpha") == alpha
+    assert store.load_account("https://ca/dir", "beta") == beta
+    assert store.load_account("https://ca/other", "alpha") is None
+    store.update_account(dataclasses.replace(alpha, account_url="https://ca/acct/7"))
+    assert store.load_account("https://ca/dir", "alpha") == dataclasses.replace(
+        alpha, account_url="https://ca/acct/7")
+    assert store.load_account("https://ca/dir").account_url is None  # type: ignore[union-attr]
+    prefix = CertificateStore.accounts_prefix("https://ca/dir")
+    assert CertificateStore.account_key("https://ca/dir", "alpha") == f"{prefix}alpha.json"
+
+
 def test_ca_cooldowns_round_trip_one_object_per_scope(bucket: Bucket) -> None:
     store = CertificateStore(bucket)
     assert store.ca_cooldowns("https://ca/dir") == []

@@ -310,7 +310,7 @@ def test_a_name_that_does_not_resolve_is_reported_without_connecting() -> None:
 def test_check_endpoints_uses_the_ports_it_is_given() -> None:
     stored = entry("web", endpoints=["www.example.com:443", "www.example.com:8443"])
     prober = Prober(resolve=Resolver(["10.0.0.1"]), fetch=never_connect)
-    found = check_endpoints([stored], NOW, WARN, probe=prober, ports=(443,))
+    found = check_endpoints([stored], NOW, WARN, probe=prober, ports=(443,)).findings
     assert [f.kind for f in found] == ["refused", "refused"]
     assert "resolves to a private address" in found[0].text
     assert "uses port 8443" in found[1].text

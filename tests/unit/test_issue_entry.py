@@ -135,7 +135,7 @@ def test_an_empty_batch_does_nothing() -> None:
 
 
 def test_eventbridge_event_id_is_the_request_id() -> None:
-    event = {"version": "0", "id": "evt-1", "detail-type": "wildcert request",
+    event = {"version": "0", "id": "evt-1", "detail-type": "wildcert.certificate.requested",
              "source": "ops", "detail": {"then": "issued"}}
     response, issuer = run(event)
     assert response["status"] == "issued"
@@ -156,7 +156,8 @@ def test_direct_request_has_no_request_id_and_failures_are_raised() -> None:
     with pytest.raises(StageFailure):
         run({"then": "rate-limited"})
     with pytest.raises(StageFailure):
-        run({"detail-type": "x", "source": "ops", "detail": {"then": "fail"}})
+        run({"detail-type": "wildcert.certificate.requested", "source": "ops",
+             "detail": {"then": "fail"}})
 
 
 @pytest.mark.parametrize("event", [None, [], "x", 5, [{"domains": ["example.com"]}]])

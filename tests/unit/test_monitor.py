@@ -10,11 +10,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from tests.unit.fakes import FakeTime
 from tests.unit.test_sweep import NOW, entry
 from wildcert.adapters import slack
 from wildcert.jobs.over_inventory import EventRejected
 from wildcert.jobs.watch.job import (
+    ENDPOINT_SECONDS,
+    PROBE_RESERVE_SECONDS,
     Finding,
+    Prober,
     check_endpoint,
     check_endpoints,
     compare_served,
@@ -99,7 +103,7 @@ def test_unreachable_and_malformed_endpoints_are_findings() -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
     stored = entry("web", endpoints=["www.example.com:443", "nonsense:port"])
-    found = check_endpoints([stored], NOW, WARN, probe=refused)
+    found = check_endpoints([stored], NOW, WARN, probe=refused).findings
     assert [f.kind for f in found] == ["unreachable", "refused"]
     assert found[0].text == "could not get a certificate from www.example.com:443 (SNI example.com)"
     assert "not host:port" in found[1].text
@@ -136,3 +140,46 @@ def test_watch_message_lists_every_finding() -> None:
     assert body.startswith(":rotating_light: Certificate watch: 30 findings across 50")
     assert "• *c0*: expires in 0 days" in body and "• and 5 more" in body
     assert "Queued for renewal: c1" in body and "*c2*: AccessDenied" in body
+
+
+def test_time_is_shared_between_teams_and_what_was_not_checked_is_reported() -> None:
+    """Alpha at its cap (50 certificates) with endpoints that each take 6.25 s needs 312 s,
+    more than the watch's 300 s: checked in turn between teams, beta's endpoint is checked,
+    the probing ends inside the deadline with time to spare, and the report names what was not
+    checked for whom."""
+    clock = FakeTime()
+    deadline = clock.deadline(300)
+
+    def slow(endpoint: Endpoint, sni: str) -> x509.Certificate:
+        clock.sleep(6.25)
+        if endpoint.host.endswith("beta.example.net"):  # an old serial: a stale host
+            return leaf(0xABC000, NOW - dt.timedelta(days=40))
+        raise TimeoutError("timed out")
+
+    alpha = [entry(f"alpha.w{i}", team="alpha", endpoints=[f"w{i}.alpha.example.com:443"])
+             for i in range(50)]
+    beta = [entry("beta.web", team="beta", endpoints=["web.beta.example.net:443"])]
+    done = check_endpoints(alpha + beta, NOW, WARN, probe=slow, workers=1, deadline=deadline)
+    assert clock.now <= 300 - PROBE_RESERVE_SECONDS
+    assert [f.name for f in done.findings if f.kind == "stale"] == ["beta.web"]
+    assert done.checked == {"alpha": done.checked["alpha"], "beta": 1}
+    assert done.unchecked == {"alpha": 50 - done.checked["alpha"]} and done.unchecked["alpha"] > 0
+    (summary,) = [f for f in done.findings if f.kind == "unchecked"]
+    assert summary.name == "team alpha"
+    assert f"{done.unchecked['alpha']} of 50 endpoint(s) not checked" in summary.text
+
+
+def test_an_endpoint_has_a_deadline_of_its_own_across_its_addresses() -> None:
+    clock = FakeTime()
+    tried: list[float] = []
+
+    def hangs(address: str, port: int, sni: str, timeout: float) -> x509.Certificate:
+        tried.append(timeout)
+        clock.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    prober = Prober(resolve=lambda host: ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"],
+                    allow_loopback=True, fetch=hangs, clock=clock.clock)
+    with pytest.raises(OSError):
+        prober(Endpoint("www.example.com", 443), "www.example.com")
+    assert clock.now <= ENDPOINT_SECONDS and len(tried) >= 2

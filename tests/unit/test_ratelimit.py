@@ -66,8 +66,38 @@ def test_a_failed_authorization_limit_is_one_names() -> None:
     assert not scope.covers(["www.alpha.example.com"])
 
 
-def test_the_accounts_limit_makes_everything_wait() -> None:
+def test_the_accounts_limit_makes_everything_of_that_account_wait() -> None:
     assert Scope(ratelimit.ACCOUNT).covers(["anything.example.org"])
+    beta = scope_of(NEW_ORDERS, ORDER, account="beta")
+    assert beta == Scope(ratelimit.ACCOUNT, "beta") and beta.key == "account-beta"
+    assert beta.covers(["anything.example.org"], account="beta")
+    # Each team orders with its own account, the operators with the default one.
+    assert not beta.covers(ORDER, account="alpha") and not beta.covers(ORDER)
+    assert not Scope(ratelimit.ACCOUNT).covers(ORDER, account="alpha")
+    assert "team beta's" in beta.describe()
+
+
+def cooldown(detail: str, domains: tuple[str, ...] = ORDER, account: str = "") -> \
+        ratelimit.Cooldown:
+    return ratelimit.cooldown_after(detail, 3600, domains, NOW, "limited", account=account)
+
+
+def test_a_cooldown_never_holds_what_the_ca_exempts() -> None:
+    """An exact-set renewal passes the per-registered-domain limit (not the exact set's, not
+    the account's); an ARI renewal with `replaces` passes every limit."""
+    later = NOW + dt.timedelta(minutes=1)
+    domain, names, account = cooldown(PER_DOMAIN), cooldown(EXACT_SET), cooldown(NEW_ORDERS)
+    assert ratelimit.holding([domain], ORDER, later) == domain
+    assert ratelimit.holding([domain], ORDER, later, renewal=ratelimit.SET_RENEWAL) is None
+    assert ratelimit.holding([names], ORDER, later, renewal=ratelimit.SET_RENEWAL) == names
+    assert ratelimit.holding([account], ORDER, later, renewal=ratelimit.SET_RENEWAL) == account
+    every = [domain, names, account, cooldown(FAILED_AUTHZ)]
+    assert ratelimit.holding(every, ORDER, later, renewal=ratelimit.ARI_RENEWAL) is None
+    assert ratelimit.holding(every, ORDER, later) is not None
+    # One team's account-wide cooldown holds no other account's orders.
+    betas = cooldown(NEW_ORDERS, account="beta")
+    assert ratelimit.holding([betas], ORDER, later, account="alpha") is None
+    assert ratelimit.holding([betas], ORDER, later, account="beta") == betas
 
 
 def test_scopes_have_distinct_stable_keys() -> None:

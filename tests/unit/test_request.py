@@ -472,7 +472,7 @@ def eventbridge(detail: object) -> dict:
     return {
         "version": "0",
         "id": "1",
-        "detail-type": "wildcert request",
+        "detail-type": "wildcert.certificate.requested",
         "source": "acme.team",
         "account": "123456789012",
         "time": "2025-01-01T00:00:00Z",

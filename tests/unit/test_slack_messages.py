@@ -134,9 +134,9 @@ class Recorder(slack.SlackNotifier):
         super().__init__(url)
         self.posted: list[slack.Message] = []
 
-    def post(self, message: slack.Message) -> bool:
+    def send(self, message: slack.Message) -> str:
         self.posted.append(message)
-        return True
+        return slack.POSTED
 
 
 def test_a_teams_message_goes_to_its_channel_and_the_operators() -> None:
@@ -167,6 +167,42 @@ def test_a_teams_message_goes_to_its_channel_and_the_operators() -> None:
         channels.post(message, team)
         assert operators.posted == [message]
     assert set(made) == {"https://hooks.slack.com/services/ALPHA"}
+
+
+class Dead(Recorder):
+    def send(self, message: slack.Message) -> str:
+        return slack.NOT_REACHED + "HTTP 404 no_service"
+
+
+def test_a_team_channel_not_reached_is_said_in_the_operators_post() -> None:
+    operators = Recorder("https://hooks.slack.com/services/OPS")
+
+    def webhook(team: str) -> str | None:
+        if team == "misnamed":
+            raise slack.Unreachable("secret wildcert/slack/misnamd cannot be read "
+                                    "(ResourceNotFoundException)")
+        return {"dead": "https://hooks.slack.com/services/DEAD",
+                "alpha": "https://hooks.slack.com/services/ALPHA"}.get(team)
+
+    channels = slack.Channels(operators, webhook,
+                              notifier=lambda url: Dead(url) if "DEAD" in url else Recorder(url))
+    message = slack.issued("x.web", ["web.example.com"], "2027", "s3://b/x.web/", "ab")
+    misnamed = channels.post(message, "misnamed")
+    assert misnamed.team_channel is not None and misnamed.team_channel.startswith("not reached")
+    assert "ResourceNotFoundException" in misnamed.team_channel
+    (told,) = operators.posted
+    assert told.lines[:-1] == message.lines
+    assert "misnamed" in told.lines[-1] and "wildcert/slack/misnamd" in told.lines[-1]
+    dead = channels.post(message, "dead")
+    assert dead.as_json() == {"team_channel": "not reached: HTTP 404 no_service",
+                              "operators_channel": "posted"}
+    assert "HTTP 404" in operators.posted[-1].lines[-1]
+    # Heard, or no channel of its own, or no team at all: the post is the message as it is.
+    assert channels.post(message, "alpha").team_channel == "posted"
+    assert channels.post(message, "beta").team_channel == "no channel of its own"
+    assert channels.post(message).as_json() == {"team_channel": None,
+                                                 "operators_channel": "posted"}
+    assert operators.posted[-3:] == [message] * 3
 
 
 def test_team_messages_name_the_team_inertly() -> None:

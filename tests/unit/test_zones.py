@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from wildcert.logic.zones import zone_for
+from wildcert.logic.zones import (
+    OtherAccountZone,
+    ZoneAccess,
+    foreign_zone_problem,
+    parse_other_account_zones,
+    session_name,
+    zone_for,
+)
 
 ZONES = ("example.com", "team.example.com", "example.org", "com.example.net", "xn--bcher-kva.de")
 
@@ -70,3 +77,82 @@ def test_root_zone_is_ignored() -> None:
 
 def test_accepts_any_iterable_once() -> None:
     assert zone_for("www.example.org", (z for z in ZONES)) == "example.org"
+
+
+# -- zones in other accounts ------------------------------------------------------------------
+ROLE = "arn:aws:iam::222222222222:role/wildcert-zone-access-alpha"
+ALPHA = """
+[teams.alpha]
+sources = ["wildcert.team.alpha"]
+accounts = ["222222222222"]
+suffixes = ["alpha.example.org"]
+"""
+
+
+def test_a_teams_zone_in_its_own_account_is_read_from_teams_toml() -> None:
+    from wildcert.logic.teams import parse_teams
+
+    policy = parse_teams(ALPHA + f"""
+[[teams.alpha.zones]]
+id = "/hostedzone/Z0ALPHA123"
+name = "Example.ORG."
+role = "{ROLE}"
+external_id = "alpha-zone-7f3a"
+""")
+    zone = policy.teams["alpha"].zones[0]
+    assert zone == OtherAccountZone("Z0ALPHA123", "example.org",
+                                    ZoneAccess(ROLE, "alpha-zone-7f3a"), team="alpha")
+    assert zone.access.account == "222222222222"
+    assert "alpha-zone-7f3a" not in repr(zone)
+
+
+def test_every_problem_of_a_zone_entry_is_named() -> None:
+    from wildcert.logic.teams import TeamsError, parse_teams
+
+    with pytest.raises(TeamsError) as raised:
+        parse_teams(ALPHA + """
+[[teams.alpha.zones]]
+id = "not a zone"
+name = "example.org"
+external_id = "x y"
+role = "arn:aws:iam::222222222222:role/admin"
+colour = "red"
+
+[[teams.alpha.zones]]
+id = "Z1"
+""")
+    problems = "\n".join(raised.value.problems)
+    assert "unknown key 'colour'" in problems
+    assert "id 'not a zone' is not a hosted zone id" in problems
+    assert "must be the ARN of a role named wildcert-zone-access*" in problems
+    assert "external_id must be 2 to 1224" in problems
+    assert "zones[1]: name, role, external_id must be given as text" in problems
+
+
+def test_the_operators_zones_in_other_accounts_are_one_setting() -> None:
+    zones, problems = parse_other_account_zones(
+        f"Z0OPS1 ops.example.org {ROLE} ext-1, Z0OPS2 net.example {ROLE} ext-2 ,")
+    assert problems == []
+    assert [(z.id, z.name, z.team) for z in zones] == [
+        ("Z0OPS1", "ops.example.org", None), ("Z0OPS2", "net.example", None)]
+    _, problems = parse_other_account_zones(f"Z0OPS1 {ROLE} ext-1")
+    assert problems == ["OTHER_ACCOUNT_ZONES entry 1 must be '<zone id> <zone name> <role ARN> "
+                        "<external id>'; it has 3 part(s)"]
+
+
+def test_the_session_name_names_team_and_request_within_stss_limits() -> None:
+    assert session_name("alpha", "6a7e8feb-b491") == "wildcert-alpha-6a7e8feb-b491"
+    assert session_name(None, None) == "wildcert-operators-direct"
+    long = session_name("alpha", "x" * 100 + "/#?")
+    assert len(long) == 64 and set(long) <= set("abcdefghijklmnopqrstuvwxyz-x")
+
+
+def test_a_teams_zone_serves_only_that_teams_certificates() -> None:
+    assert foreign_zone_problem("a.example.org", "zone", None, "beta") is None
+    assert foreign_zone_problem("a.example.org", "zone", "alpha", "alpha") is None
+    refused = foreign_zone_problem("a.example.org", "hosted zone example.org (Z1)", "alpha",
+                                   "beta")
+    assert refused is not None and refused.startswith(
+        "a.example.org is in hosted zone example.org (Z1), which belongs to team alpha: it "
+        "never serves team beta's certificates.")
+    assert "the operators'" in str(foreign_zone_problem("a", "z", "alpha", None))

@@ -21,7 +21,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from wildcert import layer_build, metrics
 from wildcert.adapters import aws, slack
-from wildcert.adapters.slack import Channels, SlackNotifier
+from wildcert.adapters.slack import Channels, SlackNotifier, Unreachable
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams, TeamsError, parse_teams
 from wildcert.logic.teams import broken as broken_teams
@@ -169,24 +169,35 @@ def forget_secrets() -> None:
 
 
 def webhook_url(secret_id: str | None) -> str | None:
-    """The Slack webhook URL from Secrets Manager (plain string, or JSON with `url`)."""
+    """The Slack webhook URL from Secrets Manager (plain string, or JSON with `url`); None
+    when there is none or it cannot be read (logged: Slack must not stop an issuance)."""
     if not secret_id:
         return None
     try:
-        value = read_secret(secret_id)
-    except Exception as exc:  # Slack is optional: a missing secret must not stop issuance
-        logger.warning("cannot read Slack webhook secret %s: %s", secret_id, type(exc).__name__)
+        return read_webhook(secret_id)
+    except Unreachable as problem:
+        logger.warning("Slack webhook %s", problem)
         return None
+
+
+def read_webhook(secret_id: str) -> str:
+    """The webhook URL the secret holds; raises Unreachable saying why not (never its value)."""
+    try:
+        value = read_secret(secret_id)
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        raise Unreachable(f"secret {secret_id} cannot be read ({code})") from None
     text = value.decode() if isinstance(value, bytes) else str(value)
     text = text.strip()
     redact.add(text)
     if text.startswith("{"):
         try:
             text = str(json.loads(text).get("url", ""))
-        except ValueError:
-            return None
+        except (ValueError, AttributeError):
+            text = ""
     if not text.startswith(("https://", "http://")):
-        return None
+        raise Unreachable(f"secret {secret_id} holds no webhook URL (a plain URL, or JSON "
+                          "with \"url\")")
     redact.add(*webhook_parts(text))
     return text
 
@@ -215,7 +226,9 @@ def channels(settings: Settings, policy: Teams) -> Channels:
 
     def team_webhook(team_id: str) -> str | None:
         team = policy.get(team_id)
-        return webhook_url(team.slack_webhook_secret) if team else None
+        if team is None or not team.slack_webhook_secret:
+            return None
+        return read_webhook(team.slack_webhook_secret)
 
     return Channels(notifier(settings), team_webhook)
 

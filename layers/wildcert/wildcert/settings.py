@@ -14,6 +14,7 @@ from typing import Any
 
 from wildcert.logic.cas import ONE_CA_NAME, STAGING_NAME, Ca, parse_cas
 from wildcert.logic.renewal import schedule_problems
+from wildcert.logic.zones import OtherAccountZone, parse_other_account_zones
 
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -71,6 +72,9 @@ class Settings:
     # with everything else there: it sizes the throttling backoff and is named in errors.
     route53_requests_per_second: float = 10.0
     route53_request_burst: int = 50
+    # The operators' hosted zones in other accounts, each with the role the issuer assumes
+    # there (docs/ZONES.md); a team's are in teams.toml.
+    other_account_zones: tuple[OtherAccountZone, ...] = ()
     # ACME_CAS: the CAs in order of preference (logic/cas.py); None: the one-CA settings above.
     acme_cas: tuple[Ca, ...] | None = None
     # ACME_ACCOUNT_KMS_KEY: an ECC_NIST_P256 SIGN_VERIFY KMS key the ACME accounts sign with
@@ -93,7 +97,7 @@ class Settings:
             if not text(variable):
                 problems.append(f"{variable} is not set")
         zones = tuple(z.rsplit("/", 1)[-1] for z in listing("ALLOWED_ZONES"))
-        if not zones:
+        if not zones and not text("OTHER_ACCOUNT_ZONES"):
             problems.append("ALLOWED_ZONES lists no hosted zone IDs")
         given: dict[str, Any] = {
             setting: text(variable) for setting, variable in TEXTS.items() if text(variable)
@@ -105,6 +109,10 @@ class Settings:
                 given[setting] = limits.read(text(limits.variable), problems)
         if listing("ENDPOINT_PORTS"):
             given["endpoint_ports"] = _ports("ENDPOINT_PORTS", listing("ENDPOINT_PORTS"), problems)
+        if text("OTHER_ACCOUNT_ZONES"):
+            given["other_account_zones"], found = parse_other_account_zones(
+                text("OTHER_ACCOUNT_ZONES"))
+            problems.extend(found)
         if text("ACME_CAS"):
             given["acme_cas"], found = parse_cas(text("ACME_CAS"))
             problems.extend(found)

@@ -11,7 +11,9 @@ shares the endpoint data and the models the session loaded once.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +68,57 @@ def forget_clients() -> None:
     """Drop the container's clients: the next call makes new ones (a changed endpoint, say)."""
     with _LOCK:
         _CLIENTS.clear()
+        _ASSUMED.clear()
+
+
+# An assumed role's credentials are used until this long before they expire.
+CREDENTIALS_MARGIN_SECONDS = 300.0
+ASSUMED_ROLE_SECONDS = 900  # STS's minimum: a request's few zone calls need no more
+
+
+class AssumeRoleFailed(RuntimeError):
+    """STS refused a role a zone names; the message says which role and what to check."""
+
+
+_ASSUMED: dict[tuple[str, str, str, str], tuple[Any, float]] = {}
+log = logging.getLogger(__name__)
+
+
+def assumed_client(service: str, role_arn: str, external_id: str, session_name: str,
+                   *, now: Callable[[], float] | None = None) -> Any:
+    """A client for `service` acting as `role_arn` (a role in another account), made once per
+    container and session name and remade before its credentials expire."""
+    import time
+
+    clock = now or time.time
+    key = (service, role_arn, external_id, session_name)
+    with _LOCK:
+        cached = _ASSUMED.get(key)
+    if cached is not None and cached[1] - CREDENTIALS_MARGIN_SECONDS > clock():
+        return cached[0]
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        credentials = client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name, ExternalId=external_id,
+            DurationSeconds=ASSUMED_ROLE_SECONDS)["Credentials"]
+    except (ClientError, BotoCoreError) as error:
+        raise AssumeRoleFailed(
+            f"could not assume {role_arn} (session {session_name}): {error_text(error)}. "
+            "Check that the zone's owner deployed deploy/zone-access-role.yaml with this "
+            "issuer's role ARN and the zone's external id, and that the role name starts "
+            "with wildcert-zone-access."
+        ) from error
+    made = _session().create_client(
+        service, config=client_config(service),
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"])
+    expiry = float(credentials["Expiration"].timestamp())
+    log.info("assumed %s as session %s for %s", role_arn, session_name, service)
+    with _LOCK:
+        _ASSUMED[key] = (made, expiry)
+    return made
 
 
 @functools.cache

@@ -26,7 +26,8 @@ DETAIL_TYPE_PREFIX = "wildcert.certificate."
 KINDS = ("issued", "renewed", "skipped", "rejected", "failed")
 # Every outcome event's detail has exactly these keys (null when they do not apply).
 DETAIL_KEYS = ("status", "team", "name", "domains", "serial", "not_after", "location", "ca",
-               "acme_ca", "fallback", "stage", "reason", "rules", "retry_after", "requester")
+               "acme_ca", "fallback", "stage", "reason", "rules", "retry_after", "requester",
+               "notifications")
 ATTEMPTS = 3
 PAUSE_SECONDS = 0.2
 MAX_DETAIL_BYTES = 200_000  # PutEvents takes 256 KiB per entry, envelope included

@@ -23,7 +23,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from wildcert import retry
 from wildcert.deadline import Deadline
-from wildcert.logic.zones import canonical_name
+from wildcert.logic.zones import ZoneAccess, canonical_name
 from wildcert.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,14 @@ class HostedZone:
     id: str
     name: str
     private: bool = False
+    # A zone in another account: the role there the issuer assumes, and the team whose
+    # certificates it serves (None: the operators').
+    access: ZoneAccess | None = None
+    team: str | None = None
+
+    def where(self) -> str:
+        account = f", account {self.access.account}" if self.access else ""
+        return f"hosted zone {self.name} ({self.id}{account})"
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,15 @@ class ChallengeRecord:
     zone: HostedZone
     name: str
     value: str
+
+
+@dataclass(frozen=True)
+class ChallengeSite:
+    """Where one name's DNS-01 values go: `_acme-challenge.<name>`, or the name its CNAME
+    delegates to, and the zone holding that record."""
+
+    zone: HostedZone
+    name: str
 
 
 # A renewal that Route 53 kept throttling through every retry comes back this soon, not after
@@ -277,7 +294,9 @@ def explain(
     quota: ApiQuota = ROUTE53_QUOTA,
 ) -> str:
     """A message for the user: what failed, where, Route 53's words, and what to do."""
-    where = f"hosted zone {zone.name} ({zone.id})" if zone else "Route 53"
+    where = zone.where() if zone else "Route 53"
+    role = (f"the zone's role {zone.access.role_arn} (deploy/zone-access-role.yaml)"
+            if zone and zone.access else "the function's role")
     what = f"{doing} {record} in {where}" if record else f"{doing} in {where}"
     words = _aws_words(error)
     code = _error_code(error)
@@ -288,13 +307,16 @@ def explain(
         )
         arn = f"arn:aws:route53:::hostedzone/{zone.id}" if zone else "Route 53"
         return (
-            f"Could not {what}: {words}. Check that the function's role may call "
+            f"Could not {what}: {words}. Check that {role} may call "
             f"route53:{operation or '<operation>'} on {arn}{scope}."
         )
     if code == "NoSuchHostedZone":
         return (
-            f"Could not {what}: {words}. The zone does not exist in this account: fix "
-            "ALLOWED_ZONES or recreate the zone."
+            f"Could not {what}: {words}. The zone does not exist in "
+            + ("the role's account: fix the zone's id in its settings (teams.toml or "
+               "OTHER_ACCOUNT_ZONES)" if zone and zone.access else
+               "this account: fix ALLOWED_ZONES")
+            + " or recreate the zone."
         )
     if code in THROTTLED:
         return (
@@ -332,8 +354,12 @@ class ChallengeRecords:
         conflict: Backoff = CONFLICT_BACKOFF,
         rng: random.Random | None = None,
         quota: ApiQuota = ROUTE53_QUOTA,
+        clients: Callable[[ZoneAccess], Any] | None = None,
     ) -> None:
         self.client = client
+        # A zone in another account is reached through a client acting as its role there.
+        self.clients = clients
+        self._verified: set[HostedZone] = set()
         self.deadline = deadline
         self.ttl = ttl
         self.quota = quota
@@ -347,6 +373,39 @@ class ChallengeRecords:
 
     def _explain(self, error: BaseException, **where: Any) -> str:
         return explain(error, quota=self.quota, **where)
+
+    def _client(self, zone: HostedZone) -> Any:
+        """The client for `zone`: the function's own, or one acting as the zone's role."""
+        if zone.access is None:
+            return self.client
+        if self.clients is None:
+            raise Route53Error(f"{zone.where()} is in another account and no role can be "
+                               "assumed here: this is a bug in the issuer's set-up.")
+        try:
+            return self.clients(zone.access)
+        except RuntimeError as error:
+            raise Route53Error(f"Could not reach {zone.where()}: {error}") from error
+
+    def _verify(self, zone: HostedZone) -> None:
+        """A zone in another account is written only once Route 53 there confirms it is the
+        public zone its settings name (they are typed by hand)."""
+        if zone.access is None or zone in self._verified:
+            return
+        try:
+            answer = self._call(lambda: self._client(zone).get_hosted_zone(Id=zone.id),
+                                "GetHostedZone")
+        except (ClientError, BotoCoreError) as error:
+            raise Route53Error(self._explain(error, doing="read", zone=zone)) from error
+        found = answer.get("HostedZone", {})
+        name = canonical_name(str(found.get("Name", "")))
+        if name != zone.name or found.get("Config", {}).get("PrivateZone"):
+            what = "a private zone" if found.get("Config", {}).get("PrivateZone") else (
+                f"zone {name}")
+            raise Route53Error(
+                f"{zone.where()} is {what} in Route 53, not the public zone {zone.name} its "
+                "settings name: fix the zone's id or name in teams.toml or OTHER_ACCOUNT_ZONES."
+            )
+        self._verified.add(zone)
 
     def allowed_zones(self, zone_ids: Sequence[str]) -> list[HostedZone]:
         """The public zones among `zone_ids`, from one paginated ListHostedZones."""
@@ -379,7 +438,8 @@ class ChallengeRecords:
 
     def name_servers(self, zone: HostedZone) -> list[str]:
         try:
-            answer = self._call(lambda: self.client.get_hosted_zone(Id=zone.id), "GetHostedZone")
+            answer = self._call(lambda: self._client(zone).get_hosted_zone(Id=zone.id),
+                                "GetHostedZone")
         except (ClientError, BotoCoreError) as error:
             raise Route53Error(
                 self._explain(error, doing="read the name servers", zone=zone)
@@ -448,6 +508,7 @@ class ChallengeRecords:
         plan: Planner,
         guess: Callable[[Sequence[str], int, str], RecordSet | None],
     ) -> _Pending | None:
+        self._verify(zone)
         state = {
             name: self._seen[(zone.id, name)]
             if (zone.id, name) in self._seen
@@ -476,7 +537,7 @@ class ChallengeRecords:
                 return None
             try:
                 answer = self._call(
-                    lambda: self.client.change_resource_record_sets(
+                    lambda: self._client(zone).change_resource_record_sets(
                         HostedZoneId=zone.id,
                         ChangeBatch={"Comment": "wildcert dns-01", "Changes": changes},
                     ),
@@ -528,7 +589,8 @@ class ChallengeRecords:
     def _insync(self, pending: _Pending) -> bool:
         try:
             answer = self._call(
-                lambda: self.client.get_change(Id=pending.change_id), "GetChange"
+                lambda: self._client(pending.zone).get_change(Id=pending.change_id),
+                "GetChange"
             )
         except (ClientError, BotoCoreError) as error:
             raise Route53Error(
@@ -540,7 +602,7 @@ class ChallengeRecords:
 
     def _read(self, zone: HostedZone, name: str) -> RecordSet | None:
         answer = self._call(
-            lambda: self.client.list_resource_record_sets(
+            lambda: self._client(zone).list_resource_record_sets(
                 HostedZoneId=zone.id, StartRecordName=name, StartRecordType=TXT, MaxItems="1"
             ),
             f"ListResourceRecordSets {name}",

@@ -75,6 +75,12 @@ class Message:
         }
 
 
+POSTED = "posted"
+OFF = "off"  # no webhook configured: Slack is off
+NO_CHANNEL = "no channel of its own"  # the operators' post is the team's news
+NOT_REACHED = "not reached: "
+
+
 class SlackNotifier:
     def __init__(self, webhook_url: str | Callable[[], str | None] | None, *,
                  timeout: int = 10):
@@ -96,9 +102,13 @@ class SlackNotifier:
         return self._url == url
 
     def post(self, message: Message) -> bool:
+        return self.send(message) == POSTED
+
+    def send(self, message: Message) -> str:
+        """Post `message`: POSTED, OFF (no webhook), or "not reached: <why>" (never the URL)."""
         if not self._url:
             logger.info("slack disabled: %s", message.text)
-            return False
+            return OFF
         from slack_sdk.http_retry.builtin_handlers import (
             ConnectionErrorRetryHandler,
             RateLimitErrorRetryHandler,
@@ -116,16 +126,13 @@ class SlackNotifier:
         try:
             response = client.send_dict(message.payload())
         except Exception as exc:  # any failure of Slack is logged, never raised
-            logger.warning("slack post failed: %s", self._scrub(f"{type(exc).__name__}: {exc}"))
-            return False
-        if response.status_code != 200:
-            logger.warning(
-                "slack post failed: HTTP %s %s",
-                response.status_code,
-                self._scrub(str(response.body)[:200]),
-            )
-            return False
-        return True
+            problem = self._scrub(f"{type(exc).__name__}: {exc}")
+        else:
+            if response.status_code == 200:
+                return POSTED
+            problem = self._scrub(f"HTTP {response.status_code} {str(response.body)[:200]}")
+        logger.warning("slack post failed: %s", problem)
+        return NOT_REACHED + problem
 
     def _scrub(self, text: str) -> str:
         """Take the webhook URL, and its path (the token) alone, out of a text to log."""
@@ -136,32 +143,65 @@ class SlackNotifier:
         return text.replace(path, "<webhook path>") if len(path) > 1 else text
 
 
+class Unreachable(Exception):
+    """A channel that cannot be posted to, and why; the text never holds the webhook URL."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message: the team's channel (None: no team to tell) and the
+    operators'. Each is POSTED, OFF, NO_CHANNEL or "not reached: <why>"."""
+
+    team_channel: str | None
+    operators_channel: str
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"team_channel": self.team_channel, "operators_channel": self.operators_channel}
+
+
 class Channels:
     """Where a message goes: the operators' channel always, and the team's own when it has one.
 
     A team without a webhook (or whose webhook is the operators') gets its news in the
-    operators' channel: one post, never two. Team webhooks are looked up on first use.
+    operators' channel: one post, never two. Team webhooks are looked up on first use; one
+    that cannot be read or posted to is said in the operators' post, so it never fails
+    silently.
     """
 
     def __init__(self, operators: SlackNotifier,
                  team_webhook: Callable[[str], str | None] = lambda team: None, *,
                  notifier: Callable[[str], SlackNotifier] = SlackNotifier):
         self.operators = operators
-        self._team_webhook = team_webhook
+        self._team_webhook = team_webhook  # may raise Unreachable
         self._notifier = notifier
-        self._teams: dict[str, SlackNotifier | None] = {}
+        self._teams: dict[str, SlackNotifier | str] = {}
 
-    def post(self, message: Message, team: str | None = None) -> None:
-        own = self._team(team) if team else None
-        if own is not None:
-            own.post(message)
-        self.operators.post(message)
+    def post(self, message: Message, team: str | None = None) -> Delivery:
+        said = self._post_to_team(message, team) if team else None
+        if said is not None and said.startswith(NOT_REACHED):
+            message = Message(message.text, (
+                *message.lines,
+                f":warning: Team *{escape(team, 40)}*'s own Slack channel was not reached "
+                f"({escape(said.removeprefix(NOT_REACHED), 400)}): only this channel heard. "
+                f"Check slack_webhook_secret of [teams.{escape(team, 40)}] in teams.toml."))
+        return Delivery(said, self.operators.send(message))
 
-    def _team(self, team: str) -> SlackNotifier | None:
+    def _post_to_team(self, message: Message, team: str) -> str:
+        own = self._team(team)
+        return own.send(message) if isinstance(own, SlackNotifier) else own
+
+    def _team(self, team: str) -> SlackNotifier | str:
+        """The team's notifier, or what stands in for one: NO_CHANNEL, or why it is
+        unreachable."""
         if team not in self._teams:
-            url = self._team_webhook(team)
-            same = url is not None and self.operators.posts_to(url)
-            self._teams[team] = self._notifier(url) if url and not same else None
+            try:
+                url = self._team_webhook(team)
+            except Unreachable as problem:
+                self._teams[team] = NOT_REACHED + str(problem)
+            else:
+                same = url is not None and self.operators.posts_to(url)
+                self._teams[team] = (self._notifier(url) if url and not same
+                                     else NO_CHANNEL)
         return self._teams[team]
 
 

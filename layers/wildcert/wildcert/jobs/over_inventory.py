@@ -21,6 +21,7 @@ from wildcert.adapters.bucket.inventory import (
 )
 from wildcert.adapters.bucket.objects import Bucket, StorageError
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
+from wildcert.deadline import Deadline
 from wildcert.logic import cas
 from wildcert.logic.cas import STAGING_NAME
 from wildcert.logic.renewal import Decision, Horizons, decide
@@ -233,6 +234,7 @@ class OverInventory:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     # The other CAs' (ACME_CAS), by name: ARI is asked only of the CA that issued a certificate.
     other_readers: Mapping[str, RenewalInfoReader] = field(default_factory=dict)
+    deadline: Deadline | None = None  # the invocation's; None: no limit (tests, tools)
 
     def look(self, *, dry_run: bool, refresh_all: bool = False) -> Look:
         """Read every cert.json and refresh the CA's windows (all of them on request).
@@ -299,6 +301,7 @@ def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
                                                      ca_bundle=settings.acme_ca_bundle)
                           for ca in (*settings.cas[1:], *settings.cas_for(STAGING_NAME))},
         "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
+        "deadline": deadline,
     }
 
 

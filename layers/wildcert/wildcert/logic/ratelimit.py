@@ -12,7 +12,12 @@ and only a few per account; its problem document's `detail` says which, e.g.
 
 A limit wildcert cannot place (new orders, registrations, wording it does not know) is taken
 as the whole account's: waiting too broadly costs time, ordering into a limit costs the
-account's standing with the CA.
+account's standing with the CA. Each team orders with an ACME account of its own (the
+operators with the default one), so an account's cooldown holds only that account's orders.
+
+A cooldown never holds an order the CA exempts from the limit it records (`holding`): a
+renewal of the exact set of names a stored certificate has is exempt from the per-registered-
+domain limit, and an ARI renewal carrying `replaces` inside its window from every limit.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ ACCOUNT = "account"  # every order of the ACME account
 DOMAIN = "domain"  # every name at or under a registered domain
 IDENTIFIER = "identifier"  # one name (failed authorizations)
 NAMES = "names"  # one exact set of names
+# What the CA exempts an order from, as `holding` reads it.
+SET_RENEWAL = "set-renewal"  # the exact set a stored certificate has: not the per-domain limit
+ARI_RENEWAL = "ari-renewal"  # carries `replaces` inside the ARI window: no limit at all
 DEFAULT_WAIT_SECONDS = 3600.0
 
 _PER_DOMAIN = re.compile(r'already issued for:?\s*"?(?P<name>[a-z0-9.-]+\.[a-z0-9-]+)"?',
@@ -45,12 +53,12 @@ class Scope:
     """What one rate limit covers."""
 
     kind: str
-    value: str = ""
+    value: str = ""  # ACCOUNT: the team whose account it is ("": the operators' default one)
 
-    def covers(self, domains: Sequence[str]) -> bool:
-        """Would an order for `domains` count against this limit?"""
+    def covers(self, domains: Sequence[str], account: str = "") -> bool:
+        """Would an order for `domains` with the account of `account` count against it?"""
         if self.kind == ACCOUNT:
-            return True
+            return self.value == account
         if self.kind == NAMES:
             return _names_key(domains) == self.value
         bases = {d.removeprefix("*.").lower() for d in domains}
@@ -62,12 +70,13 @@ class Scope:
     def key(self) -> str:
         """A short, stable file name for this scope."""
         if self.kind == ACCOUNT:
-            return ACCOUNT
+            return f"{ACCOUNT}-{self.value}" if self.value else ACCOUNT
         return f"{self.kind}-{hashlib.sha256(self.value.encode()).hexdigest()[:16]}"
 
     def describe(self) -> str:
         if self.kind == ACCOUNT:
-            return "the whole ACME account"
+            return (f"team {self.value}'s whole ACME account" if self.value
+                    else "the operators' whole ACME account")
         if self.kind == DOMAIN:
             return f"names under {self.value}"
         if self.kind == IDENTIFIER:
@@ -97,23 +106,31 @@ class Cooldown:
         return cls(scope, parse_time(body["until"]), str(body.get("reason", "")))
 
 
-def holding(cooldowns: Iterable[Cooldown], domains: Sequence[str],
-            now: dt.datetime) -> Cooldown | None:
-    """The cooldown in force that an order for `domains` would count against (the one that
-    ends last), if any."""
-    waiting = [c for c in cooldowns if c.until > now and c.scope.covers(domains)]
+def holding(cooldowns: Iterable[Cooldown], domains: Sequence[str], now: dt.datetime, *,
+            account: str = "", renewal: str | None = None) -> Cooldown | None:
+    """The cooldown in force that an order for `domains`, with the account of `account` (a
+    team id; "": the operators'), would count against (the one that ends last), if any.
+
+    renewal: SET_RENEWAL or ARI_RENEWAL when the CA exempts the order from limits (above).
+    """
+    if renewal == ARI_RENEWAL:
+        return None
+    waiting = [c for c in cooldowns if c.until > now and c.scope.covers(domains, account)
+               and not (renewal == SET_RENEWAL and c.scope.kind == DOMAIN)]
     return max(waiting, key=lambda c: c.until, default=None)
 
 
 def cooldown_after(detail: str | None, retry_after: float | None, domains: Sequence[str],
-                   now: dt.datetime, reason: str) -> Cooldown:
+                   now: dt.datetime, reason: str, *, account: str = "") -> Cooldown:
     """What a `rateLimited` answer to an order of `domains` limits, and until when."""
     wait = wait_seconds(retry_after, detail, now)
-    return Cooldown(scope_of(detail, domains), now + dt.timedelta(seconds=wait), reason)
+    return Cooldown(scope_of(detail, domains, account), now + dt.timedelta(seconds=wait),
+                    reason)
 
 
-def scope_of(detail: str | None, domains: Sequence[str]) -> Scope:
-    """The scope a `rateLimited` problem's detail names, for an order of `domains`."""
+def scope_of(detail: str | None, domains: Sequence[str], account: str = "") -> Scope:
+    """The scope a `rateLimited` problem's detail names, for an order of `domains` with the
+    account of `account` (a team id; "": the operators')."""
     text = detail or ""
     if _EXACT_SET.search(text):
         return Scope(NAMES, _names_key(domains))
@@ -123,7 +140,7 @@ def scope_of(detail: str | None, domains: Sequence[str]) -> Scope:
     found = _PER_DOMAIN.search(text)
     if found:
         return Scope(DOMAIN, found["name"].lower().rstrip("."))
-    return Scope(ACCOUNT)
+    return Scope(ACCOUNT, account)
 
 
 def retry_after_in_detail(detail: str | None, now: dt.datetime) -> float | None:

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
 from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import show
+from wildcert.logic.zones import OtherAccountZone, other_account_zone
 
 TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
 SOURCE_PREFIX = "wildcert.team."
@@ -75,6 +76,8 @@ class Team:
     max_forced_per_day: int = 10
     staging: bool = False
     slack_webhook_secret: str | None = None
+    # Its hosted zones in other accounts (its own, usually), each with the role to reach it.
+    zones: tuple[OtherAccountZone, ...] = ()
     acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
@@ -134,7 +137,7 @@ class TeamsError(ValueError):
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
            "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
-           "acme_cas")
+           "acme_cas", "zones")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -201,11 +204,22 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     secret = table.get("slack_webhook_secret")
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
         found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
+    zones = _zones(table.get("zones", []), team_id, where, found)
     if "acme_cas" in table:
         values["acme_cas"] = _strings(table, "acme_cas", where, found)
     problems.extend(found)
-    return Team(team_id, sources, accounts, suffixes, key_types=key_types,
+    return Team(team_id, sources, accounts, suffixes, key_types=key_types, zones=zones,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)
+
+
+def _zones(value: object, team_id: str, where: str,
+           found: list[str]) -> tuple[OtherAccountZone, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        found.append(f"{where}: zones must be a list of tables ([[teams.{team_id}.zones]])")
+        return ()
+    zones = (other_account_zone(entry, f"{where} zones[{i}]", found, team=team_id)
+             for i, entry in enumerate(value))
+    return tuple(z for z in zones if z is not None)
 
 
 def _strings(table: Mapping[str, Any], key: str, where: str, found: list[str],

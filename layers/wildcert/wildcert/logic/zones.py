@@ -5,7 +5,10 @@ Pure: no AWS calls. The caller passes the names of the zones it may use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def canonical_name(name: str) -> str:
@@ -38,3 +41,107 @@ def zone_for(name: str, zone_names: Iterable[str]) -> str | None:
         if found is not None:
             return found
     return None
+
+
+# -- zones in other accounts ------------------------------------------------------------------
+# A zone in another AWS account is written through a role there that the zone's owner makes
+# with deploy/zone-access-role.yaml; the issuer's own role may assume only roles so named.
+ZONE_ROLE_PREFIX = "wildcert-zone-access"
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
+EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")  # STS's own rule for ExternalId
+ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
+SESSION_NAME_LIMIT = 64
+_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+@dataclass(frozen=True)
+class ZoneAccess:
+    """The role in a zone's own account the issuer assumes to read and change it."""
+
+    role_arn: str
+    external_id: str = field(repr=False)  # not a secret, but no log needs it
+
+    @property
+    def account(self) -> str:
+        found = ROLE_ARN.fullmatch(self.role_arn)
+        return found.group(1) if found else ""
+
+
+@dataclass(frozen=True)
+class OtherAccountZone:
+    """A hosted zone in another account: its id and name, the role to reach it, and the team
+    whose names it serves (None: the operators')."""
+
+    id: str
+    name: str
+    access: ZoneAccess
+    team: str | None = None
+
+
+def other_account_zone(entry: Mapping[str, Any], where: str, found: list[str],
+                       team: str | None = None) -> OtherAccountZone | None:
+    """A zone from its settings (`id`, `name`, `role`, `external_id`); problems go to `found`."""
+    known = ("id", "name", "role", "external_id")
+    found.extend(f"{where}: unknown key {key!r}; the keys are {', '.join(known)}"
+                 for key in entry if key not in known)
+    values = {key: entry.get(key) for key in known}
+    missing = [key for key, value in values.items() if not isinstance(value, str) or not value]
+    if missing:
+        found.append(f"{where}: {', '.join(missing)} must be given as text")
+        return None
+    zone_id, name, role, external_id = (str(values[k]).strip() for k in known)
+    zone_id = zone_id.rsplit("/", 1)[-1]
+    problems = []
+    if not ZONE_ID.fullmatch(zone_id):
+        problems.append(f"{where}: id {zone_id!r} is not a hosted zone id (Z0123456789ABC)")
+    role_match = ROLE_ARN.fullmatch(role)
+    if role_match is None or not role_match.group(2).startswith(ZONE_ROLE_PREFIX):
+        problems.append(f"{where}: role {role!r} must be the ARN of a role named "
+                        f"{ZONE_ROLE_PREFIX}* (deploy/zone-access-role.yaml makes it): the "
+                        "issuer may assume no other")
+    if not EXTERNAL_ID.fullmatch(external_id):
+        problems.append(f"{where}: external_id must be 2 to 1224 of the characters STS "
+                        "allows (letters, digits, +=,.@:/-_)")
+    if not canonical_name(name) or " " in name:
+        problems.append(f"{where}: name {name!r} is not a zone name")
+    found.extend(problems)
+    if problems:
+        return None
+    return OtherAccountZone(zone_id, canonical_name(name), ZoneAccess(role, external_id), team)
+
+
+def parse_other_account_zones(text: str, where: str = "OTHER_ACCOUNT_ZONES"
+                              ) -> tuple[tuple[OtherAccountZone, ...], list[str]]:
+    """The operators' zones in other accounts: comma-separated entries, each
+    `<zone id> <zone name> <role ARN> <external id>` separated by blanks."""
+    zones: list[OtherAccountZone] = []
+    found: list[str] = []
+    for index, entry in enumerate(e for e in text.split(",") if e.strip()):
+        parts = entry.split()
+        if len(parts) != 4:
+            found.append(f"{where} entry {index + 1} must be '<zone id> <zone name> <role ARN> "
+                         f"<external id>'; it has {len(parts)} part(s)")
+            continue
+        zone = other_account_zone(dict(zip(("id", "name", "role", "external_id"), parts,
+                                           strict=True)), f"{where} entry {index + 1}", found)
+        if zone is not None:
+            zones.append(zone)
+    return tuple(zones), found
+
+
+def session_name(team: str | None, request_id: str | None) -> str:
+    """The STS session name a zone's owner sees in CloudTrail: the team and the request."""
+    text = f"wildcert-{team or 'operators'}-{request_id or 'direct'}"
+    return _SESSION_UNSAFE.sub("-", text)[:SESSION_NAME_LIMIT]
+
+
+def foreign_zone_problem(domain: str, zone: str, zone_team: str | None,
+                         owner: str | None) -> str | None:
+    """Why `domain` may not be proved in `zone` (a team's zone serves only that team's
+    certificates), or None."""
+    if zone_team is None or zone_team == owner:
+        return None
+    whose = f"team {owner}'s" if owner else "the operators'"
+    return (f"{domain} is in {zone}, which belongs to team {zone_team}: it never "
+            f"serves {whose} certificates. Ask for a name in a zone of your own, or have "
+            f"team {zone_team} ask for it.")

@@ -117,8 +117,10 @@ class StoredCertificate:
 
 @dataclass(frozen=True)
 class AccountRecord:
-    """The ACME account for one directory: its key and, once registered, its URL.
+    """An ACME account at one directory: its key and, once registered, its URL.
 
+    team: the team whose certificates it orders; None: the operators' (the default account).
+    Each team has its own, so one team's account-wide limits at the CA never touch another.
     The key is `key_pem` here, or (`kms_key_id`) a KMS signing key whose private half never
     leaves KMS; then `key_pem` is empty and no private key of the account is in the bucket.
     """
@@ -126,6 +128,7 @@ class AccountRecord:
     directory_url: str
     key_pem: str
     account_url: str | None = None
+    team: str | None = None
     kms_key_id: str | None = None
 
 
@@ -217,35 +220,46 @@ class CertificateStore:
 
     # -- ACME account -------------------------------------------------------------------------
     @staticmethod
-    def account_key(directory_url: str) -> str:
-        return f"{STATE_PREFIX}/acme-accounts/{_directory_digest(directory_url)}.json"
+    def account_key(directory_url: str, team: str | None = None) -> str:
+        """The operators' account `<digest>.json`; a team's `<digest>/<team>.json`."""
+        digest = _directory_digest(directory_url)
+        if team is None:
+            return f"{STATE_PREFIX}/acme-accounts/{digest}.json"
+        return f"{CertificateStore.accounts_prefix(directory_url)}{team}.json"
 
-    def load_account(self, directory_url: str) -> AccountRecord | None:
-        found = self.bucket.get(self.account_key(directory_url))
-        return None if found is None else AccountRecord(**json.loads(found.body))
+    @staticmethod
+    def accounts_prefix(directory_url: str) -> str:
+        """Where the teams' accounts at this directory are."""
+        return f"{STATE_PREFIX}/acme-accounts/{_directory_digest(directory_url)}/"
+
+    def load_account(self, directory_url: str, team: str | None = None) -> AccountRecord | None:
+        found = self.bucket.get(self.account_key(directory_url, team))
+        if found is None:
+            return None
+        return AccountRecord(**{**json.loads(found.body), "team": team})
 
     def create_account(self, record: AccountRecord) -> AccountRecord:
         """Store a new account key unless another run stored one first; return the winner."""
-        key = self.account_key(record.directory_url)
+        key = self.account_key(record.directory_url, record.team)
         try:
-            self.bucket.put(key, json.dumps(asdict(record)).encode(), content_type=JSON,
-                            if_none_match=True)
+            self.bucket.put(key, _account_json(record), content_type=JSON, if_none_match=True)
             return record
         except PreconditionFailed:
             pass
-        winner = self.load_account(record.directory_url)
+        winner = self.load_account(record.directory_url, record.team)
         if winner is None:
             raise StorageError(f"{self.bucket.url(key)} vanished while creating the account")
         return winner
 
     def update_account(self, record: AccountRecord) -> None:
-        self.bucket.put(self.account_key(record.directory_url),
-                        json.dumps(asdict(record)).encode(), content_type=JSON)
+        self.bucket.put(self.account_key(record.directory_url, record.team),
+                        _account_json(record), content_type=JSON)
 
     def forget_account_history(self, record: AccountRecord) -> int:
         """Delete every earlier version of the account's object (the bucket keeps them), so
         a key it held once is gone; returns how many were deleted."""
-        return self.bucket.delete_earlier_versions(self.account_key(record.directory_url))
+        return self.bucket.delete_earlier_versions(
+            self.account_key(record.directory_url, record.team))
 
     # -- the CA's rate limits, shared by every attempt ----------------------------------
     # One object per directory and scope (logic.ratelimit): a limit on one registered domain
@@ -284,6 +298,11 @@ class CertificateStore:
         if until is None or until < cooldown.until:
             self.set_ca_cooldown(directory_url, cooldown)
         return until is None or until + quiet <= now
+
+
+def _account_json(record: AccountRecord) -> bytes:
+    """The stored form: the team is in the object's key, not in it (older readers)."""
+    return json.dumps({k: v for k, v in asdict(record).items() if k != "team"}).encode()
 
 
 def _directory_digest(directory_url: str) -> str:

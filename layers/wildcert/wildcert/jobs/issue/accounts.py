@@ -48,12 +48,16 @@ def register(session: AcmeSession, ca: Ca, email: str | None,
 
 
 def to_kms(session: AcmeSession, account: AccountRecord, kms_key: str | None,
-           store: CertificateStore, kms: Callable[[], Any]) -> AcmeSession:
+           store: CertificateStore, kms: Callable[[], Any]) -> tuple[AcmeSession, AccountRecord]:
     """Move a registered account to the KMS key by ACME key rollover (RFC 8555 §7.3.5), when
     the setting names one and the account is not there yet: its URL and history stay. Then
-    the bucket forgets the old key, earlier versions of the account's object included."""
-    if not kms_key or account.kms_key_id == kms_key:
-        return session
+    the bucket forgets the old key, earlier versions of the account's object included.
+
+    The operators' account only: a CA binds one key to one account, so a team's account keeps
+    its own key in the bucket.
+    """
+    if not kms_key or account.kms_key_id == kms_key or account.team is not None:
+        return session, account
     from wildcert.adapters.kms_key import account_jwk
 
     session.change_key(account_jwk(kms(), kms_key))
@@ -62,7 +66,7 @@ def to_kms(session: AcmeSession, account: AccountRecord, kms_key: str | None,
     deleted = store.forget_account_history(moved)
     logger.info("account: %s rolled over to KMS key %s; %d earlier version(s) of its object "
                 "deleted", account.account_url, kms_key, deleted)
-    return session
+    return session, moved
 
 
 def external_account(ca: Ca, secrets: Callable[[], Any]) -> ExternalAccount:

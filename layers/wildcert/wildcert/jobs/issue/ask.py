@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wildcert.adapters.bucket.certificates import StoredCertificate
-from wildcert.logic.request import DIRECT, CertificateRequest, Requester
+from wildcert.logic.request import DIRECT, CertificateRequest, Requester, UnreadableEvent
 from wildcert.logic.teams import Team
 
 
@@ -45,6 +45,8 @@ def owner_of(current: StoredCertificate | None) -> str | None:
 
 def _best_effort_identity(raw: object) -> tuple[str | None, list[str]]:
     """What to call a rejected request in messages, without trusting any of it."""
+    if isinstance(raw, UnreadableEvent):
+        raw = raw.held
     if not isinstance(raw, dict):
         return None, []
     name = raw.get("name") if isinstance(raw.get("name"), str) else None

@@ -99,8 +99,9 @@ class CrashSafety:
         if previous is None:
             return None
         if previous.records:
+            known = {z.id: z for z in self.services.listed_zones()}
             self._cleanup(held.lease, [
-                ChallengeRecord(HostedZone(zid, zname), name, value)
+                ChallengeRecord(known.get(zid, HostedZone(zid, zname)), name, value)
                 for zid, zname, name, value in previous.records
             ])
         same = (sorted(previous.domains) == sorted(request.domains)

@@ -14,7 +14,7 @@ from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.jobs.issue.pipeline import Issuer
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import redelivery
-from wildcert.logic.request import DIRECT, Requester, is_eventbridge
+from wildcert.logic.request import DIRECT, Requester, UnreadableEvent, is_eventbridge
 from wildcert.logic.request.envelope import (
     eventbridge_detail,
     eventbridge_requester,
@@ -74,9 +74,11 @@ def issue_with(issuer: Issuer, event: Any, context: Any,
 
         bridge = EventBridgeEvent(event)
         requester = eventbridge_requester(bridge)
+        detail = eventbridge_detail(bridge)
+        if isinstance(detail, UnreadableEvent):  # what the catch rule brings: say what it is
+            runtime.logger.warning("%s (sent by %s)", detail.problem, requester)
         # EventBridge redelivers with the same event id: it makes a forced request idempotent.
-        return issuer.handle(eventbridge_detail(bridge), requester.event_id,
-                             requester=requester).as_dict()
+        return issuer.handle(detail, requester.event_id, requester=requester).as_dict()
     return issuer.handle(event, None, requester=DIRECT).as_dict()
 
 

@@ -42,9 +42,11 @@ class HeadStart:
     deadline: Deadline
     ca_bundle: str | None
     kms: Callable[[], Any]  # a KMS client, for an account key held there
+    team: str | None = None  # whose ACME account: a team's; None: the operators'
 
     @classmethod
-    def begin(cls, services: Services, directory_url: str) -> HeadStart:
+    def begin(cls, services: Services, directory_url: str,
+              team: str | None = None) -> HeadStart:
         store, deadline = services.store, services.deadline
         ca_bundle = services.settings.acme_ca_bundle
         kms = functools.partial(services.client_factory, "kms")
@@ -53,7 +55,7 @@ class HeadStart:
         pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="wildcert-head-start")
         try:
             pool.submit(_load_dns)
-            account = pool.submit(store.load_account, directory_url)
+            account = pool.submit(store.load_account, directory_url, team)
             return cls(
                 probe=pool.submit(store.probe),
                 account=account,
@@ -63,6 +65,7 @@ class HeadStart:
                 deadline=deadline,
                 ca_bundle=ca_bundle,
                 kms=kms,
+                team=team,
             )
         finally:
             pool.shutdown(wait=False)  # each thread ends with its piece

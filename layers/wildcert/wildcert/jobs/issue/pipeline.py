@@ -33,8 +33,13 @@ from wildcert.adapters.bucket.certificates import (
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import caa_preflight, wait_for_txt
-from wildcert.adapters.route53 import ChallengeRecord, HostedZone
+from wildcert.adapters.dns import (
+    LookupFailed,
+    caa_preflight,
+    challenge_delegations,
+    wait_for_txt,
+)
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
 from wildcert.jobs.issue import accounts
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
@@ -57,7 +62,7 @@ from wildcert.logic.request import (
 from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import zone_for
+from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
 
 if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
     from wildcert.adapters.acme import AcmeSession, Order
@@ -101,12 +106,14 @@ class Issuer:
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
+        zone_of = self._zone_choice(ask, request, zones)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
+        if not (current is not None and reason):  # before the caps count it: it may refuse
+            zone_of = self._delegated(ask, zone_of, zones)
         self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
-        zone_of = _zones_by_identifier(request, zones)
         *preferred, last = self._cas(ask.team, request)
         passed: list[str] = []
         for ca in preferred:
@@ -127,19 +134,19 @@ class Issuer:
 
     def _issue_at(self, ca: Ca, ask: Ask, request: CertificateRequest,
                   current: StoredCertificate | None,
-                  zone_of: Mapping[str, HostedZone]) -> Outcome:
+                  zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
-        ahead = HeadStart.begin(self.services, ca.directory_url)
-        account = self._bucket_precheck(request, ahead, ca)
+        ahead = HeadStart.begin(self.services, ca.directory_url, team=self._account_team(ask))
+        account = self._bucket_precheck(request, current, ahead, ca)
         self._caa(request, account, ca)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session = self._acme_session(account, ahead, ca)
-                replaces = self._replaces(session, current, ca)
+                session, account = self._acme_session(account, ahead, ca)
+                replaces = self._replaces(session, current, ca, account)
                 issued = safety.recover(session, held, request)
                 if issued is None:
-                    order = self._order(session, request, replaces, ca)
+                    order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
                     records = _challenge_records(order, zone_of)
                     safety.journal(held, order, key, records)
@@ -149,7 +156,8 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                meta, location = self._store(ask, request, issued, current, session, ca=ca)
+                meta, location = self._store(ask, request, issued, current, session, ca=ca,
+                                             account=account)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
@@ -191,6 +199,8 @@ class Issuer:
         if isinstance(found, Refusal):
             raise Refused("policy", [found])
         ask.team = found
+        self.services.zone_session = session_name(found.id if found else None,
+                                                  ask.request_id or self.holder)
         logger.info("requester: %s (%s)", ask.requester,
                     f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
         return found
@@ -225,6 +235,64 @@ class Issuer:
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
 
+    def _zone_choice(self, ask: Ask, request: CertificateRequest,
+                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
+        that team's certificates."""
+        zone_of = _zones_by_identifier(request, zones)
+        problems = [problem for name, zone in zone_of.items()
+                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
+                                                        ask.owner))]
+        if problems:
+            raise Refused("policy", problems)
+        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
+                for name, zone in zone_of.items()}
+
+    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
+                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """Where a record that is a CNAME on its zone's name servers points, the values go,
+        if that is in a zone the certificate's team may use: else refused, naming both."""
+        delegated = self._delegations(list(sites.values()))
+        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
+        problems = []
+        for name, site in list(sites.items()):
+            target = delegated.get(site.name)
+            if target is None:
+                continue
+            found = zone_for(target, usable)
+            if found is None:
+                whose = f"team {ask.owner}" if ask.owner else "the operators"
+                problems.append(
+                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
+                    f"may use: the challenge values would have to be written there. Point the "
+                    f"CNAME into a zone of yours, or remove it to prove {name} in "
+                    f"{site.zone.where()}.")
+                continue
+            sites[name] = ChallengeSite(usable[found], target)
+            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
+                        target, usable[found].where())
+        if problems:
+            raise Refused("policy", problems)
+        return sites
+
+    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
+        try:
+            with stage("dns"):
+                return challenge_delegations([s.name for s in sites], self._name_servers(
+                    {s.name: s.zone for s in sites}), deadline=self.deadline)
+        except LookupFailed as error:
+            raise StageFailure("dns", f"could not tell whether a challenge record is "
+                               f"delegated by a CNAME: {error}. Retried later.") from error
+
+    def _name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
+        """Each record's zone's name servers, or the DNS server override for all."""
+        if self.settings.dns_server_override:
+            return self.settings.dns_server_override
+        route53 = self.services.route53
+        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
+        return {name: by_zone[zone] for name, zone in zones.items()}
+
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> None:
         """A team asks only for its own names and hosts, key types and CA, and within its caps
@@ -248,19 +316,28 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
 
-    def _bucket_precheck(self, request: CertificateRequest, ahead: HeadStart,
-                         ca: Ca) -> AccountRecord:
+    def _account_team(self, ask: Ask) -> str | None:
+        """Whose ACME account orders: the certificate's owning team's; else the operators'."""
+        return ask.owner if self.services.teams.get(ask.owner) else None
+
+    def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
+                         ahead: HeadStart, ca: Ca) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
         directory = ca.directory_url
         with stage("precheck"):
             ahead.probe.result()
-            account = ahead.account.result() or store.create_account(self._new_account(directory))
+            account = ahead.account.result() or store.create_account(
+                self._new_account(directory, ahead.team))
             cooldowns = ahead.cooldowns.result()
-        logger.info("bucket precheck: writable, account key for %s", directory)
+        logger.info("bucket precheck: writable, %s account key for %s",
+                    f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        held = ratelimit.holding(cooldowns, request.domains, now)
+        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
+                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
+                                 renewal=renewal)
         if held is not None:
             raise StageFailure(
                 "acme",
@@ -284,54 +361,64 @@ class Issuer:
         if problems:
             raise Refused("precheck", problems)
 
-    def _new_account(self, directory: str) -> AccountRecord:
+    def _new_account(self, directory: str, team: str | None) -> AccountRecord:
+        """A key in KMS for the operators' account when the setting names one: a CA binds one
+        key to one account, so the teams' accounts keep keys of their own in the bucket."""
         kms_key = self.settings.account_kms_key
-        if kms_key:
+        if kms_key and team is None:
             return AccountRecord(directory, "", kms_key_id=kms_key)
-        return AccountRecord(directory, new_account_key_pem().decode())
+        return AccountRecord(directory, new_account_key_pem().decode(), team=team)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart, ca: Ca) -> AcmeSession:
+    def _acme_session(self, account: AccountRecord, ahead: HeadStart,
+                      ca: Ca) -> tuple[AcmeSession, AccountRecord]:
         session = ahead.session_for(account)
         if account.account_url:
             session.use_account(account.account_url)
-            return accounts.to_kms(session, account, self.settings.account_kms_key,
-                                   self.services.store, ahead.kms)
-        kms_key = self.settings.account_kms_key
-        if kms_key and account.kms_key_id != kms_key:
+            session, account = accounts.to_kms(session, account, self.settings.account_kms_key,
+                                               self.services.store, ahead.kms)
+            return session, account
+        wanted = self._new_account(account.directory_url, account.team)
+        if wanted.kms_key_id and account.kms_key_id != wanted.kms_key_id:
             # Never registered: nothing to roll over, the KMS key registers instead.
-            account = self._new_account(account.directory_url)
+            account = wanted
             session = new_session(account, self.deadline, self.settings.acme_ca_bundle,
                                   ahead.kms)
         url = accounts.register(session, ca, self.settings.contact_email,
                                 lambda: self.services.client_factory("secretsmanager"))
-        stored = dataclasses.replace(account, account_url=url)
-        self.services.store.update_account(stored)
-        if stored.kms_key_id:
-            self.services.store.forget_account_history(stored)
-        return session
+        account = dataclasses.replace(account, account_url=url)
+        self.services.store.update_account(account)
+        if account.kms_key_id:
+            self.services.store.forget_account_history(account)
+        return session, account
 
     @in_stage("acme")
     def _replaces(self, session: AcmeSession, current: StoredCertificate | None,
-                  ca: Ca) -> str | None:
+                  ca: Ca, account: AccountRecord) -> str | None:
         """The ARI CertID of the certificate this order renews, if the CA speaks ARI and
-        issued it: `replaces` names a certificate of the CA it is sent to (RFC 9773 §5)."""
+        issued it (`replaces` names a certificate of the CA it is sent to, RFC 9773 §5) to this
+        account (the CA refuses to let another account's order replace it)."""
         if current is None or not current.extra.get("ari_id"):
             return None
         if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
+            return None
+        if not _ordered_by(current, account):
+            logger.info("order: %s was ordered by another ACME account; no replaces",
+                        current.name)
             return None
         return str(current.extra["ari_id"]) if session.renewal_info_url else None
 
     @in_stage("acme")
     def _order(self, session: AcmeSession, request: CertificateRequest,
-               replaces: str | None, ca: Ca) -> Order:
+               replaces: str | None, ca: Ca, account: AccountRecord) -> Order:
         profile = ca.profile
         session.check_profile(profile)
         try:
             order = session.new_order(request.domains, profile=profile, replaces=replaces)
         except AcmeError as exc:
             if exc.code == "rateLimited":
-                raise self._rate_limited(exc, session.directory_url, request) from exc
+                raise self._rate_limited(exc, session.directory_url, request,
+                                         account.team) from exc
             if exc.code != "alreadyReplaced" or not replaces:
                 raise
             # Another order already claimed the old certificate (RFC 9773 §5): order
@@ -348,13 +435,7 @@ class Issuer:
         expected: dict[str, set[str]] = {}
         for record in records:
             expected.setdefault(record.name, set()).add(record.value)
-        servers: Mapping[str, Sequence[str]] | str
-        if self.settings.dns_server_override:
-            servers = self.settings.dns_server_override
-        else:
-            route53 = self.services.route53
-            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
-            servers = {r.name: by_zone[r.zone] for r in records}
+        servers = self._name_servers({r.name: r.zone for r in records})
         wait_for_txt(expected, servers, deadline=self.deadline,
                      timeout=self.settings.propagation_timeout_seconds)
         logger.info("propagation: every name server shows %d value(s)", len(records))
@@ -377,7 +458,7 @@ class Issuer:
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
-               ca: Ca) -> tuple[StoredCertificate, str]:
+               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -394,6 +475,8 @@ class Issuer:
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
+            # Which ACME account ordered it: only that account's order may `replace` it.
+            **({"acme_account": account.account_url} if account.account_url else {}),
         })
         with stage("storage"):
             location = self.services.store.save(meta, issued)
@@ -401,8 +484,8 @@ class Issuer:
         return meta, location
 
     # -- what the steps share -----------------------------------------------------------------
-    def _rate_limited(self, exc: AcmeError, directory: str,
-                      request: CertificateRequest) -> StageFailure:
+    def _rate_limited(self, exc: AcmeError, directory: str, request: CertificateRequest,
+                      team: str | None) -> StageFailure:
         """Make what the CA limited wait: only that (logic.ratelimit), for as long as it said.
 
         The request is deferred, not failed. Runs that passed the cooldown check just before
@@ -410,7 +493,7 @@ class Issuer:
         """
         now = self.now()
         cooldown = ratelimit.cooldown_after(exc.detail, exc.retry_after, request.domains, now,
-                                            str(exc))
+                                            str(exc), account=team or "")
         scope, wait = cooldown.scope.describe(), (cooldown.until - now).total_seconds()
         logger.warning("rate limit: the CA limited %s until %s", scope, iso(cooldown.until))
         started = True
@@ -439,6 +522,36 @@ class Issuer:
         return extra
 
 
+def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
+    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
+    operators' default account (before each team had its own)."""
+    recorded = current.extra.get("acme_account")
+    if recorded:
+        return bool(recorded == account.account_url)
+    return account.team is None
+
+
+def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
+               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
+    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
+    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
+    everything. A certificate of another CA is no renewal at this one."""
+    if current is None or not same_ca:
+        return None
+    window = current.extra.get("ari")
+    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
+            and _ordered_by(current, account)
+            and set(current.domains) & set(request.domains)):
+        try:
+            if ari.RenewalInfo.from_json(window).start <= now:
+                return ratelimit.ARI_RENEWAL
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable window exempts nothing
+    same_set = sorted(d.lower() for d in current.domains) == sorted(
+        d.lower() for d in request.domains)
+    return ratelimit.SET_RENEWAL if same_set else None
+
+
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
                "eventbridge": "no team"}
 
@@ -462,13 +575,14 @@ def _zones_by_identifier(request: CertificateRequest,
 
 
 def _challenge_records(order: Order,
-                       zone_of: Mapping[str, HostedZone]) -> list[ChallengeRecord]:
+                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
     records = []
     for challenge in order.challenges:
-        zone = zone_of.get(challenge.identifier)
-        if zone is None:  # validation already checked; the CA changed identifiers
+        site = zone_of.get(challenge.identifier)
+        if site is None:  # validation already checked; the CA changed identifiers
             raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
                                "which no allowed zone covers")
-        records.append(ChallengeRecord(zone, challenge.record_name, challenge.value))
+        # The record the CA reads, or the name its CNAME delegates to.
+        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
     return records
 

@@ -122,7 +122,12 @@ class Revoker:
     def _revoke(self, request: RevokeRequest, meta: StoredCertificate) -> None:
         ca = self._ca_of(meta)
         store = self.services.store
-        account = store.load_account(ca.directory_url)
+        # The account that ordered it: its owning team's, or (ordered before teams had their
+        # own, or the operators') the operators'.
+        owner = owner_of(meta) if self.services.teams.get(owner_of(meta)) else None
+        account = store.load_account(ca.directory_url, owner) if owner else None
+        if account is None or not account.account_url:
+            account = store.load_account(ca.directory_url)
         if account is None or not account.account_url:
             raise AcmeError(f"no ACME account at CA {ca.name} to revoke {meta.name} with")
         session = new_session(account, self.issuer.deadline, self.settings.acme_ca_bundle,

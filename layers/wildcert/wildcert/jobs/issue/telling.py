@@ -86,14 +86,14 @@ class Teller:
         said = details.get("stage") or details.get("serial") or details.get("reason") or ""
         logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
                     said, ask.requester, ask.team_id or "none (operators)")
-        if message is not None:
-            self.channels.post(message, ask.team_id)
+        delivery = self.channels.post(message, ask.team_id) if message is not None else None
         if event is not None:
-            self.services.events.put(event, event_detail(event, outcome, ask))
+            self.services.events.put(event, event_detail(event, outcome, ask, delivery))
         return outcome
 
 
-def event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
+def event_detail(kind: str, outcome: Outcome, ask: Ask,
+                 delivery: slack.Delivery | None = None) -> dict[str, Any]:
     """The outcome event's detail, as docs/TEAMS.md describes it: every key always present."""
     details = outcome.details
     return {
@@ -112,4 +112,7 @@ def event_detail(kind: str, outcome: Outcome, ask: Ask) -> dict[str, Any]:
         "rules": list(details.get("rules") or []),
         "retry_after": details.get("retry_after"),
         "requester": ask.requester.as_json(),
+        # Whether the team's channel and the operators' heard: a channel that was not
+        # reached is said here, so a team's automation sees it too.
+        "notifications": delivery.as_json() if delivery else None,
     }

@@ -18,6 +18,7 @@ from wildcert.adapters.events import OutcomeEvents
 from wildcert.adapters.route53 import ApiQuota, ChallengeRecords, HostedZone
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams
+from wildcert.logic.zones import ZoneAccess
 from wildcert.settings import Settings
 
 
@@ -29,14 +30,20 @@ class Services:
     deadline: Deadline
     client_factory: Callable[[str], Any] = aws.client
     teams: Teams = NO_TEAMS
+    assume: Callable[..., Any] = aws.assumed_client
+    # The STS session name a zone in another account sees: the team and the request.
+    zone_session: str = "wildcert-operators-direct"
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         quota = ApiQuota(self.settings.route53_requests_per_second,
                          self.settings.route53_request_burst)
         return ChallengeRecords(
             self.client_factory("route53"), deadline=deadline, ttl=self.settings.record_ttl,
-            quota=quota,
+            quota=quota, clients=self._zone_client,
         )
+
+    def _zone_client(self, access: ZoneAccess) -> Any:
+        return self.assume("route53", access.role_arn, access.external_id, self.zone_session)
 
     @property
     def route53(self) -> ChallengeRecords:
@@ -73,8 +80,14 @@ class Services:
         # Zone names never change in practice; one ListHostedZones per container is plenty
         # under Route 53's account-wide request limit.
         if ids not in _ZONES:
-            _ZONES[ids] = self.route53.listed_zones(ids)
-        return _ZONES[ids]
+            _ZONES[ids] = self.route53.listed_zones(ids) if ids else []
+        return [*_ZONES[ids], *self._other_account_zones()]
+
+    def _other_account_zones(self) -> list[HostedZone]:
+        """The operators' zones in other accounts, then each team's, from their settings."""
+        configured = [*self.settings.other_account_zones,
+                      *(z for team in self.teams.teams.values() for z in team.zones)]
+        return [HostedZone(z.id, z.name, access=z.access, team=z.team) for z in configured]
 
 
 _ZONES: dict[tuple[str, ...], list[HostedZone]] = {}

@@ -10,7 +10,11 @@ not renewed, or renewed but never installed, is wildcert's job. The watch
     with the one stored: an older serial means the host never picked up the renewal. An
     endpoint is a host name on an ENDPOINT_PORTS port (`logic.request.endpoints`), resolved
     once and connected to only if every address is public; what the finding says about a
-    failed connection does not tell a closed port from a filtered one;
+    failed connection does not tell a closed port from a filtered one. Each endpoint has
+    ENDPOINT_SECONDS, and probing stops PROBE_RESERVE_SECONDS before the invocation's
+    deadline; the teams' endpoints are taken in turn (one of each team's, then the next), so a
+    team with many slow endpoints never uses up another's time, and what was not checked is
+    reported per team;
   * deletes the archived private keys of certificates past not_after that cert.json no longer
     names (adapters/bucket/archive.py), last, so it never holds up a renewal.
 
@@ -26,6 +30,8 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ from wildcert.adapters import slack
 from wildcert.adapters.bucket.archive import ArchivedKeys, Cleanup
 from wildcert.adapters.bucket.inventory import Entry
 from wildcert.adapters.dns import LookupFailed, addresses_of
+from wildcert.deadline import Deadline
 from wildcert.jobs.over_inventory import (
     Look,
     OverInventory,
@@ -64,6 +71,10 @@ logger = logging.getLogger("wildcert.jobs.watch.job")
 WATCH_FIELDS = ("dry_run", "refresh_ari")
 DEFAULT_WATCH_INTERVAL = dt.timedelta(hours=12)
 PROBE_TIMEOUT_SECONDS = 5.0
+# One endpoint, resolution and every address tried included.
+ENDPOINT_SECONDS = 12.0
+# What probing leaves of the invocation: the archived-key clean-up and the report.
+PROBE_RESERVE_SECONDS = 45.0
 PROBE_WORKERS = 16
 MAX_ADDRESSES = 4  # tried in turn when one fails, like socket.create_connection
 # The label put before a wildcard's base when a certificate has no other name to ask for.
@@ -193,13 +204,20 @@ class Prober:
     allow_loopback: bool = False
     fetch: Fetch = fetch_certificate
     timeout: float = PROBE_TIMEOUT_SECONDS
+    budget: float = ENDPOINT_SECONDS  # for the whole endpoint, every address included
+    clock: Callable[[], float] = time.monotonic
 
     def __call__(self, endpoint: Endpoint, sni: str) -> x509.Certificate:
+        ends = self.clock() + self.budget
         addresses = self._checked(endpoint)
         failure: OSError | ValueError | None = None
         for address in addresses[:MAX_ADDRESSES]:
+            left = ends - self.clock()
+            if left <= 0:
+                failure = failure or TimeoutError(f"no time left for {endpoint}")
+                break
             try:
-                return self.fetch(address, endpoint.port, sni, self.timeout)
+                return self.fetch(address, endpoint.port, sni, min(self.timeout, left))
             except (OSError, ValueError) as exc:  # ssl.SSLError and socket errors are OSErrors
                 logger.debug("%s at %s (SNI %s): %s: %s", endpoint, address, sni,
                              type(exc).__name__, exc)
@@ -279,16 +297,72 @@ def check_endpoint(entry: Entry, text: str, now: dt.datetime, warning: dt.timede
     return compare_served(entry, endpoint, sni, served, now=now, warning=warning)
 
 
+@dataclass(frozen=True)
+class EndpointRound:
+    """What the endpoint checks found, and how many endpoints each team had checked and not
+    (the operators' certificates under "operators")."""
+
+    findings: list[Finding]
+    checked: dict[str, int]
+    unchecked: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "unchecked": self.unchecked}
+
+
+OPERATORS = "operators"
+_NOT_CHECKED = Finding("", "unchecked", "")  # a job that found no time left
+
+
+def whose(entry: Entry) -> str:
+    team = entry.meta.extra.get("team")
+    return team if isinstance(team, str) and team else OPERATORS
+
+
+def in_turn(jobs: Sequence[tuple[Entry, str]], turn: int = 0) -> list[int]:
+    """The order to check `jobs` (entry, endpoint) in, as indices: one of each team's in turn,
+    the first of every team, then the second, … `turn` rotates each team's list, so runs that
+    cannot check everything leave different endpoints out each time."""
+    by_team: dict[str, list[int]] = {}
+    for index, (entry, _) in enumerate(jobs):
+        by_team.setdefault(whose(entry), []).append(index)
+    queues = [q[turn % len(q):] + q[:turn % len(q)] for q in by_team.values()]
+    longest = max((len(q) for q in queues), default=0)
+    return [q[i] for i in range(longest) for q in queues if i < len(q)]
+
+
 def check_endpoints(entries: Iterable[Entry], now: dt.datetime, warning: dt.timedelta, *,
                     probe: Probe = DEFAULT_PROBE, ports: Collection[int] = DEFAULT_PORTS,
-                    workers: int = PROBE_WORKERS) -> list[Finding]:
+                    workers: int = PROBE_WORKERS,
+                    deadline: Deadline | None = None) -> EndpointRound:
+    """Check every endpoint, the teams' in turn, while `deadline` leaves an endpoint's time
+    and the reserve; what was left unchecked is one finding per team."""
     jobs = [(entry, text) for entry in entries for text in entry.endpoints]
     if not jobs:
-        return []
+        return EndpointRound([], {}, {})
+
+    def run(index: int) -> tuple[int, Finding | None]:
+        if deadline is not None and deadline.remaining() < ENDPOINT_SECONDS + PROBE_RESERVE_SECONDS:
+            return index, _NOT_CHECKED
+        entry, text = jobs[index]
+        return index, check_endpoint(entry, text, now, warning, probe, ports=ports)
+
     with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        results = pool.map(
-            lambda job: check_endpoint(job[0], job[1], now, warning, probe, ports=ports), jobs)
-        return [f for f in results if f is not None]
+        found = dict(pool.map(run, in_turn(jobs, turn=int(now.timestamp() // 3600))))
+    results = [found[index] for index in range(len(jobs))]  # findings in the inventory's order
+    checked: Counter[str] = Counter()
+    unchecked: Counter[str] = Counter()
+    for (entry, _), result in zip(jobs, results, strict=True):
+        (unchecked if result is _NOT_CHECKED else checked)[whose(entry)] += 1
+    findings = [f for f in results if f is not None and f is not _NOT_CHECKED]
+    totals = checked + unchecked
+    findings += [Finding(OPERATORS if team == OPERATORS else f"team {team}", "unchecked", (
+        f"{count} of {totals[team]} endpoint(s) not checked: the watch ran out of time "
+        "(endpoints are checked in turn between teams; another run checks others first)"))
+        for team, count in sorted(unchecked.items())]
+    if unchecked:
+        logger.warning("watch: out of time, endpoints not checked: %s", dict(unchecked))
+    return EndpointRound(findings, dict(checked), dict(unchecked))
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -299,10 +373,12 @@ class WatchReport:
     done: Round
     findings: tuple[Finding, ...]
     archived_keys: Cleanup = field(default_factory=Cleanup)
+    endpoints: EndpointRound = field(default_factory=lambda: EndpointRound([], {}, {}))
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.done.as_dict(), "findings": [f.as_dict() for f in self.findings],
-                "archived_keys": self.archived_keys.as_dict()}
+                "archived_keys": self.archived_keys.as_dict(),
+                "endpoints": self.endpoints.as_dict()}
 
     @property
     def worth_posting(self) -> bool:
@@ -336,15 +412,16 @@ class Watch(OverInventory):
         findings = [Finding(b.name, "broken", b.problem) for b in look.inventory.broken]
         findings += [f for e in look.entries if (f := expiry_finding(e, now, warning))]
         findings += [f for e in look.entries if (f := fallback_finding(e, self.settings.cas))]
-        findings += check_endpoints(look.entries, now, warning,
+        endpoints = check_endpoints(look.entries, now, warning,
                                     probe=self.probe or prober_for(self.settings),
-                                    ports=self.settings.endpoint_ports)
+                                    ports=self.settings.endpoint_ports, deadline=self.deadline)
+        findings += endpoints.findings
         cleanup = self.clean_archives(look)
         findings += [Finding(name, "archive", problem) for name, problem in cleanup.problems]
         logger.info("watch checked %d, %d findings, queued %d of %d, %d archived keys %s",
                     done.checked, len(findings), len(done.sent.queued), len(done.planned),
                     len(cleanup.deleted), "to delete" if look.dry_run else "deleted")
-        return WatchReport(done, tuple(findings), cleanup)
+        return WatchReport(done, tuple(findings), cleanup, endpoints)
 
     def clean_archives(self, look: Look) -> Cleanup:
         """Expired archived keys of every name with a readable cert.json or none at all; a

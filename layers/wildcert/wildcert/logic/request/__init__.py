@@ -106,6 +106,8 @@ class UnreadableEvent:
     """Stands in for a request that could not be taken out of its envelope (``envelope``)."""
 
     problem: str
+    # What the envelope held where the request would be, to name it in messages only.
+    held: object = None
 
 
 def is_eventbridge(event: object) -> TypeGuard[dict[Any, Any]]:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # the callers made these; a direct request never loads them
 # EventBridge's account is 12 digits and a source at most 256 characters; anything else is
 # not EventBridge's and is recorded as absent.
 MAX_ENVELOPE_FIELD = 256
+# The one detail-type of a team's request (the request rule's, docs/TEAMS.md).
+REQUEST_DETAIL_TYPE = "wildcert.certificate.requested"
 
 
 def eventbridge_requester(event: EventBridgeEvent) -> Requester:
@@ -64,11 +66,22 @@ def _field(event: EventBridgeEvent, key: str) -> str | None:
 
 
 def eventbridge_detail(event: EventBridgeEvent, where: str = "") -> object:
-    """The request an EventBridge event carries in its ``detail``."""
+    """The request an EventBridge event carries in its ``detail``.
+
+    Only a request's detail-type is one: anything else on the request bus reaches the issuer
+    through the catch rule (template.yaml), to be answered rather than dropped.
+    """
     if "detail" not in event:
         return UnreadableEvent(
             f"The EventBridge event{where} has no 'detail'; put the request object in the "
             "event's Detail."
+        )
+    detail_type = event.get("detail-type")
+    if detail_type != REQUEST_DETAIL_TYPE:
+        return UnreadableEvent(
+            f"The EventBridge event{where} has detail-type {show(detail_type)}, not "
+            f"'{REQUEST_DETAIL_TYPE}', so it is no certificate request; send it again with "
+            f"DetailType \"{REQUEST_DETAIL_TYPE}\".", held=event.detail
         )
     return event.detail
 
