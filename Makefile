@@ -10,7 +10,7 @@ STAMP ?= $(VENV)/.installed
 SAM_ENV ?= default
 
 .PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
-	fuzz clean stack-start stack-stop iam-sim invoke outcomes
+	fuzz clean stack-start stack-stop iam-sim invoke outcomes team-resources
 
 all: test
 
@@ -95,7 +95,13 @@ FUZZ_CASES ?= 10000
 fuzz: stack-deps ## 10,000 generated events through the issuer's handler; writes docs/FUZZ.md
 	$(PY) -m tests.fuzz --cases $(FUZZ_CASES)
 
+# template.yaml holds resources generated from layers/wildcert/teams.toml (each team's reader
+# role and bus permission): a build refuses a template out of step with the file.
+team-resources: $(STAMP) ## regenerate template.yaml's teams' sections from teams.toml
+	$(PY) scripts/team_resources.py
+
 build: $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
+	$(PY) scripts/team_resources.py --check
 	$(SAM) build --config-env $(SAM_ENV)
 
 # GUIDED=1 asks for the parameters and saves them in samconfig.toml (the first deployment);

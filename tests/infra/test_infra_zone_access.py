@@ -1,7 +1,8 @@
 """Zones in other accounts, as IAM decides them: the issuer's role may assume only the zone
 roles of ZoneAccountIds, and deploy/zone-access-role.yaml's role may only be assumed by the
 issuer with the zone's external id, and may only create and delete _acme-challenge TXT records
-in its zones. Evaluated with the invariants' policy evaluator on the resolved templates."""
+in its zones. Evaluated by the IAM policy simulator (infra_invariants.decide) on the resolved
+templates."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ ZONE_ROLE = f"arn:aws:iam::{ZONE_ACCOUNT}:role/wildcert-zone-access-alpha"
 def issuer_can_assume(params: dict[str, Any], role_arn: str) -> bool:
     resources = resolved_stack(params)
     identity = identity_statements(resources, ISSUER.role)
-    return decide(identity, [], Request(f"<{ISSUER.role}.Arn>", "sts:AssumeRole", role_arn))
+    # The role's side (its trust, in the zone's account) admits the issuer: its own policy
+    # decides.
+    trust = [Statement("trust", {"Effect": "Allow", "Action": "sts:AssumeRole",
+                                 "Principal": {"AWS": f"<{ISSUER.role}.Arn>"},
+                                 "Resource": role_arn})]
+    return decide(identity, trust, Request(f"<{ISSUER.role}.Arn>", "sts:AssumeRole", role_arn),
+                  resources)
 
 
 def test_the_issuer_assumes_no_role_unless_zone_accounts_are_listed() -> None:
@@ -58,9 +65,12 @@ def test_only_the_issuer_with_the_external_id_may_assume_the_zone_role(zone_role
     _, trust = zone_role
     arn = ZONE_ROLE
 
+    # The caller's own policy allows it (another account: both sides must): the trust decides.
+    own = [Statement("own", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})]
+
     def may(principal: str, external_id: str | None) -> bool:
         context = {} if external_id is None else {"sts:ExternalId": external_id}
-        return decide([], trust, Request(principal, "sts:AssumeRole", arn, context))
+        return decide(own, trust, Request(principal, "sts:AssumeRole", arn, context))
 
     assert may(ISSUER_ROLE, "alpha-zone-7f3a")
     assert not may(ISSUER_ROLE, "beta-zone-91c2")
@@ -71,7 +81,7 @@ def test_only_the_issuer_with_the_external_id_may_assume_the_zone_role(zone_role
 
 def _change(names: list[str], types: list[str], actions: list[str],
             zone: str = ZONE) -> Request:
-    return Request("<ZoneAccessRole.Arn>", "route53:ChangeResourceRecordSets",
+    return Request(ZONE_ROLE, "route53:ChangeResourceRecordSets",
                    f"arn:aws:route53:::hostedzone/{zone}", {
                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
                        "route53:ChangeResourceRecordSetsRecordTypes": types,
@@ -92,8 +102,9 @@ def test_the_zone_role_writes_only_acme_challenge_txt_records_with_create_and_de
     ):
         assert not decide(identity, [], request), request.context
     for action in ("route53:GetHostedZone", "route53:ListResourceRecordSets"):
-        assert decide(identity, [], Request("<ZoneAccessRole.Arn>", action,
+        assert decide(identity, [], Request(ZONE_ROLE, action,
                                             f"arn:aws:route53:::hostedzone/{ZONE}"))
-    for action in ("route53:DeleteHostedZone", "route53:ChangeTagsForResource", "iam:PassRole"):
-        assert not decide(identity, [], Request("<ZoneAccessRole.Arn>", action,
+    for action in ("route53:DeleteHostedZone", "route53:ChangeTagsForResource"):
+        assert not decide(identity, [], Request(ZONE_ROLE, action,
                                                 f"arn:aws:route53:::hostedzone/{ZONE}"))
+    assert not decide(identity, [], Request(ZONE_ROLE, "iam:PassRole", ZONE_ROLE))

@@ -51,7 +51,7 @@ from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
 from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet, PrivateKey, generate_key, make_csr
-from wildcert.logic.renewal import forced_reissue, skip_reason
+from wildcert.logic.renewal import early_reissue, skip_reason
 from wildcert.logic.request import (
     DIRECT,
     CertificateRequest,
@@ -70,6 +70,8 @@ if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_s
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
 logger = logging.getLogger(__name__)
+# A new name's place under the team's cap outlives the attempt's deadline by this much.
+RESERVATION_MARGIN_SECONDS = 60.0
 
 
 class Issuer:
@@ -111,9 +113,19 @@ class Issuer:
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if not (current is not None and reason):  # before the caps count it: it may refuse
             zone_of = self._delegated(ask, zone_of, zones)
-        self._admit(ask, request, current, orders=not reason)
+        reserved = self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
+        try:
+            return self._order_from_cas(ask, request, current, zone_of)
+        finally:
+            if reserved:  # stored (now counted as owned), refused or failed: either way done
+                self._release(ask, reserved)
+
+    def _order_from_cas(self, ask: Ask, request: CertificateRequest,
+                        current: StoredCertificate | None,
+                        zone_of: Mapping[str, ChallengeSite]) -> Outcome:
+        """The request at its CAs in order of preference, the next when one cannot serve."""
         *preferred, last = self._cas(ask.team, request)
         passed: list[str] = []
         for ca in preferred:
@@ -294,18 +306,21 @@ class Issuer:
         return {name: by_zone[zone] for name, zone in zones.items()}
 
     def _admit(self, ask: Ask, request: CertificateRequest,
-               current: StoredCertificate | None, *, orders: bool) -> None:
+               current: StoredCertificate | None, *, orders: bool) -> str | None:
         """A team asks only for its own names and hosts, key types and CA, and within its caps
-        (counted only for a request that would be ordered): else refused."""
+        (counted only for a request that would be ordered): else refused. The new name it
+        reserved, if any, for `_release` once the request ends."""
         team = ask.team
         if team is None:
-            return
+            return None
+        now = self.now()
         asking = teams.Asking(
             team, request, stored=current is not None, owner=owner_of(current), orders=orders,
-            forcing=orders and current is not None and forced_reissue(
-                current, request, self.now(),
-                remaining_fraction=self.settings.renew_at_remaining_fraction),
-            day=self.now().date().isoformat(), request_id=ask.request_id)
+            early=orders and current is not None and early_reissue(
+                current, now, remaining_fraction=self.settings.renew_at_remaining_fraction),
+            day=now.date().isoformat(), request_id=ask.request_id,
+            hold_until=iso(now + dt.timedelta(
+                seconds=self.deadline.remaining() + RESERVATION_MARGIN_SECONDS)))
         with stage("precheck"):
             admission = teams.admit(asking, self.services.ledger)
         if not admission.admitted:
@@ -315,6 +330,17 @@ class Issuer:
                    f"; forced reissue {admission.forced} of {team.max_forced_per_day} today"
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
+        return admission.reserved
+
+    def _release(self, ask: Ask, name: str) -> None:
+        """Give back the new name's place under the cap; never raises (it lapses anyway)."""
+        if ask.team is None:
+            return
+        try:
+            self.services.ledger.release(ask.team.id, name)
+        except Exception as exc:
+            logger.warning("could not release team %s's reservation of %s (it lapses by "
+                           "itself): %s", ask.team.id, name, exc)
 
     def _account_team(self, ask: Ask) -> str | None:
         """Whose ACME account orders: the certificate's owning team's; else the operators'."""
