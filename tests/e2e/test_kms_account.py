@@ -89,7 +89,7 @@ def test_an_account_rolls_over_from_its_bucket_key_to_kms(
     monkeypatch.setenv("ACME_ACCOUNT_KMS_KEY", kms_key)
     changed = len(stack.acme_front.requests("keyChange"))
     renewed = invoke(ISSUER, {**request, "force": True})
-    assert renewed["status"] == "issued", renewed
+    assert renewed["status"] == "renewed", renewed
     rollovers = stack.acme_front.requests("keyChange")[changed:]
     assert [r["status"] for r in rollovers][-1] == 200
     assert _kms_jwk_matches(stack, kms_key, _inner_jwk(rollovers[-1]))

@@ -407,7 +407,7 @@ def test_betas_domain_limit_never_holds_alphas_renewal_of_its_exact_set(
 
     meta, _ = stored_set(f"alpha.{label}")
     (renewed,) = send(renewal_message(meta))["results"]
-    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    assert renewed["status"] == "renewed" and renewed["renewal"] is True, renewed
     assert len(orders_for(stack, domains)) == 2
     assert stack.acme_front.limits()["exempt"]["renewal"] >= 1
 
@@ -474,7 +474,7 @@ def test_the_certificate_cap_counts_what_the_team_owns(stack: Stack, small_team:
     refused(ask("three"), "certificate-cap-reached")
     assert World.now(stack) == before
     # Renewing what it owns is not a new certificate; the second forced one today is refused.
-    assert ask("one", force=True)["status"] == "issued"
+    assert ask("one", force=True)["status"] == "renewed"
     before = World.now(stack)
     refused(ask("two", force=True), "forced-per-day-cap-reached")
     assert World.now(stack) == before
@@ -540,7 +540,7 @@ def test_a_name_from_before_teams_is_still_renewed_for_the_operators(stack: Stac
 
     response = send(renewal_message(meta))
     (renewed,) = response["results"]
-    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    assert renewed["status"] == "renewed" and renewed["renewal"] is True, renewed
     meta, _ = stored_set(label)
     assert "team" not in meta and meta["serial"] == renewed["serial"]
     assert meta["requester"]["kind"] == "queue"
@@ -556,7 +556,7 @@ def test_a_teams_renewal_from_the_queue_acts_for_the_owner(
     meta, _ = stored_set(name)
     since = len(stack.slack_messages())
     (renewed,) = send(renewal_message(meta))["results"]
-    assert renewed["status"] == "issued" and renewed["team"] == "alpha", renewed
+    assert renewed["status"] == "renewed" and renewed["team"] == "alpha", renewed
     assert stored_set(name)[0]["team"] == "alpha"
     assert sorted(p for p, _ in slack_posts(stack, since)) == sorted([ALPHA, OPERATORS])
     kinds = [e["detail-type"] for e in outcome_events.about(name)]
@@ -581,6 +581,6 @@ def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) ->
     assert assign_team.main([label, "alpha"]) == 0
     assert stored_set(label)[0]["team"] == "alpha"
     renewed = send(team_event("alpha", {"name": label, "domains": domains, "force": True}))
-    assert renewed["status"] == "issued", renewed
+    assert renewed["status"] == "renewed", renewed
     refused(send(team_event("beta", {"name": label, "domains": domains})),
             "name-owned-by-another-team")

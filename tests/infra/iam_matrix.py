@@ -9,8 +9,9 @@ named administrators). `markdown(decisions)` is the table docs/DEPLOY.md shows b
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from .iam_sim import Decision
+from .iam_sim import SM_VIA, Decision
 from .iam_world import OPERATOR, TEAM_ACCOUNT_IDS, Row, source, tag_keys, via_s3
 from .infra_template import ACCOUNT
 
@@ -24,6 +25,17 @@ ALPHA, BETA, GAMMA = "wildcert.team.alpha", "wildcert.team.beta", "wildcert.team
 GET, PUT, LIST = "s3:GetObject", "s3:PutObject", "s3:ListBucket"
 DECRYPT, PUT_EVENTS, INVOKE = "kms:Decrypt", "events:PutEvents", "lambda:InvokeFunction"
 SEND, ASSUME = "sqs:SendMessage", "sts:AssumeRole"
+SECRET = "secretsmanager:GetSecretValue"
+CHANGE = "route53:ChangeResourceRecordSets"
+
+
+def challenge(names: tuple[str, ...] = ("_acme-challenge.web.example.com",),
+              types: tuple[str, ...] = ("TXT",),
+              actions: tuple[str, ...] = ("CREATE",)) -> tuple[tuple[str, Any], ...]:
+    """A Route 53 change's context: the record names, types and actions it carries."""
+    return (("route53:ChangeResourceRecordSetsNormalizedRecordNames", list(names)),
+            ("route53:ChangeResourceRecordSetsRecordTypes", list(types)),
+            ("route53:ChangeResourceRecordSetsActions", list(actions)))
 DIRECT = (("kms:ViaService", "none"),)  # kms:Decrypt called directly, not through a service
 
 
@@ -104,6 +116,9 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot send to the renewal queue", Row("alpha's team role", SEND,
                                                  "the renewal queue")),
         ("cannot assume beta's role", Row("alpha's team role", ASSUME, "beta's team role")),
+        ("cannot read a CA's EAB secret", Row("alpha's team role", SECRET, "an EAB secret")),
+        ("cannot use the alarm topic's key", Row("alpha's team role", "kms:GenerateDataKey",
+                                                 "the alarm topic's key")),
     ]),
     ("team gamma, in the stack's account (role tagged by the operators, TeamPolicy)", [
         ("sends its source", Row("gamma's role", PUT_EVENTS, "the request bus", source(GAMMA),
@@ -152,6 +167,10 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot pass the tag as a session tag (SCP)",
          Row("an untagged administrator", "sts:TagSession", "gamma's team role",
              tag_keys("wildcert-team"))),
+        ("encrypts the Slack secret it writes, through Secrets Manager",
+         Row("an untagged administrator", "kms:GenerateDataKey", "the key", (
+             ("kms:ViaService", SM_VIA),
+             ("kms:EncryptionContext:SecretARN", "the Slack secret")), allowed=True)),
         ("invokes the issuer: an operator by definition",
          Row("an untagged administrator", INVOKE, "the issuer", allowed=True)),
     ]),
@@ -179,12 +198,55 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot consume a team's queue", Row("the issuer", "sqs:ReceiveMessage",
                                               "a queue of alpha's account")),
         ("cannot assume a team's role", Row("the issuer", ASSUME, "alpha's team role")),
+        ("cannot assume a role of a team's account (no ZoneAccountIds)",
+         Row("the issuer", ASSUME, "a role of alpha's account")),
+        ("writes _acme-challenge TXT in an allowed zone",
+         Row("the issuer", CHANGE, "an allowed zone", challenge(), allowed=True)),
+        ("no other record type", Row("the issuer", CHANGE, "an allowed zone",
+                                     challenge(types=("A",)))),
+        ("no UPSERT", Row("the issuer", CHANGE, "an allowed zone",
+                          challenge(actions=("UPSERT",)))),
+        ("no other name", Row("the issuer", CHANGE, "an allowed zone",
+                              challenge(names=("www.example.com",)))),
+        ("no other zone", Row("the issuer", CHANGE, "another zone", challenge())),
+        ("sends failures to the dead-letter queue", Row("the issuer", SEND,
+                                                        "the dead-letter queue", allowed=True)),
+        ("defers a renewal message", Row("the issuer", "sqs:ChangeMessageVisibility",
+                                         "the renewal queue", allowed=True)),
+        ("reads a team's Slack secret", Row("the issuer", SECRET, "a team's Slack secret",
+                                            allowed=True)),
+        ("reads a CA's EAB secret", Row("the issuer", SECRET, "an EAB secret", allowed=True)),
+        ("reads the Slack secret", Row("the issuer", SECRET, "the Slack secret",
+                                       allowed=True)),
+    ]),
+    ("CloudWatch alarms (the service) and the alarm topic", [
+        ("encrypt for the topic", Row("CloudWatch alarms", "kms:GenerateDataKey",
+                                      "the alarm topic's key",
+                                      (("aws:SourceAccount", ACCOUNT),), allowed=True)),
+        ("not for another account's alarms", Row("CloudWatch alarms", "kms:GenerateDataKey",
+                                                 "the alarm topic's key",
+                                                 (("aws:SourceAccount", "999988887777"),))),
+        ("cannot use the certificates' key", Row("CloudWatch alarms", DECRYPT, "the key",
+                                                 (("aws:SourceAccount", ACCOUNT),))),
     ]),
     ("the sweep's and the watch's roles", [
         ("the sweep reads a cert.json", Row("the sweep", GET, "a cert.json", allowed=True)),
         ("the sweep queues renewals", Row("the sweep", SEND, "the renewal queue",
                                           allowed=True)),
         ("the sweep cannot read a private key", Row("the sweep", GET, "alpha's private key")),
+        ("the sweep rewrites a cert.json", Row("the sweep", PUT, "a cert.json", allowed=True)),
+        ("the sweep encrypts through S3", Row("the sweep", "kms:GenerateDataKey", "the key",
+                                              via_s3(), allowed=True)),
+        ("the sweep sends failures to the dead-letter queue",
+         Row("the sweep", SEND, "the dead-letter queue", allowed=True)),
+        ("the sweep reads the Slack secret", Row("the sweep", SECRET, "the Slack secret",
+                                                 allowed=True)),
+        ("the sweep cannot change DNS", Row("the sweep", CHANGE, "an allowed zone",
+                                            challenge())),
+        ("the watch reads an archived cert.pem", Row("the watch", GET, "an archived cert.pem",
+                                                     allowed=True)),
+        ("the watch cannot change DNS", Row("the watch", CHANGE, "an allowed zone",
+                                            challenge())),
         ("the watch deletes an archived private key",
          Row("the watch", "s3:DeleteObject", "an archived private key", allowed=True)),
         ("the watch cannot read a private key", Row("the watch", GET,
@@ -202,6 +264,12 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("decrypts through S3", Row("the reader", DECRYPT, "the key", via_s3(),
                                     allowed=True)),
         ("cannot read wildcert's state", Row("the reader", GET, "the ACME account key")),
+        ("lists under a certificate's prefix", Row("the reader", LIST, "the bucket",
+                                                   (("s3:prefix", "web/"),), allowed=True)),
+        ("not under _wildcert/", Row("the reader", LIST, "the bucket",
+                                     (("s3:prefix", "_wildcert/"),))),
+        ("cannot read an old version of a private key",
+         Row("the reader", "s3:GetObjectVersion", "alpha's private key")),
         ("cannot write", Row("the reader", PUT, "alpha's cert.pem")),
     ]),
 ]

@@ -18,6 +18,7 @@ import atexit
 import json
 import re
 import subprocess
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,9 @@ def _physical(logical: str, kind: str, props: dict[str, Any]) -> tuple[str, dict
     if kind == "AWS::S3::Bucket":
         bucket = name.lower()
         return bucket, {"Arn": f"{arn}:s3:::{bucket}"}
-    if kind == "AWS::KMS::Key":
-        return KEY_ID, {"Arn": f"{arn}:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}", "KeyId": KEY_ID}
+    if kind == "AWS::KMS::Key":  # each key its own id; the certificates' key a fixed one
+        key = KEY_ID if logical == "CertKey" else str(uuid.uuid5(uuid.NAMESPACE_URL, logical))
+        return key, {"Arn": f"{arn}:kms:{REGION}:{ACCOUNT}:key/{key}", "KeyId": key}
     if kind == "AWS::IAM::Role":
         role = str(props.get("RoleName") or name)
         path = str(props.get("Path") or "/")
@@ -112,7 +114,14 @@ class Principal:
     def account(self) -> str:
         return account_of(self.arn)
 
+    @property
+    def service(self) -> bool:
+        """An AWS service principal (cloudwatch.amazonaws.com), not an IAM identity."""
+        return not self.arn.startswith("arn:")
+
     def context(self) -> dict[str, Any]:
+        if self.service:
+            return {"aws:SecureTransport": "true"}
         tags = {**dict(self.tags), **dict(self.session_tags)}
         context: dict[str, Any] = {
             "aws:PrincipalArn": self.arn,

@@ -20,6 +20,7 @@ from wildcert.logic.teams import parse_teams
 from .iam_sim import S3_VIA, Ask, Principal, Stack
 from .infra_template import (
     ACCOUNT,
+    BASE_PARAMS,
     PARTITION,
     REGION,
     REPO,
@@ -95,6 +96,7 @@ class World:
         self.params = params
         stack = self.stack = Stack(resolved_stack(params, sam_with_teams()))
         bucket = stack.arn("CertBucket")
+        zones = [*BASE_PARAMS["HostedZoneIds"]]
         self.resources: dict[str, str] = {
             "alpha's private key": f"{bucket}/alpha.web/privkey.pem",
             "alpha's cert.pem": f"{bucket}/alpha.web/cert.pem",
@@ -122,7 +124,17 @@ class World:
             "a role of alpha's account": role_arn(ALPHA_ACCOUNT, "alpha-app"),
             "a role of the stack's account": role_arn(ACCOUNT, "gamma-app"),
             "a queue of alpha's account": f"arn:{PARTITION}:sqs:{REGION}:{ALPHA_ACCOUNT}:q",
+            "an EAB secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+                             f"{STACK}/acme-eab/second-ca-AbCdEf",
+            "the Slack secret": stack.ref("SlackWebhookSecret"),
+            "a team's Slack secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:"
+                                     f"secret:{STACK}/slack/alpha-AbCdEf",
+            "an archived cert.pem": f"{bucket}/web/archive/0abc/cert.pem",
+            "an allowed zone": f"arn:{PARTITION}:route53:::hostedzone/{zones[0]}",
+            "another zone": f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000",
         }
+        if "AlarmTopicKey" in stack.resources:
+            self.resources["the alarm topic's key"] = stack.arn("AlarmTopicKey")
         admin = (ADMINISTRATOR,)
         team_policy = stack.document("TeamPolicy")
         org = (scp(),)
@@ -160,6 +172,8 @@ class World:
             role_arn(ACCOUNT, "platform-admin"), admin, scps=org)
         p["an operator"] = Principal(
             "the operators (AdminRoleArns, exempt in the SCP)", OPERATOR, admin, scps=org)
+        p["CloudWatch alarms"] = Principal("CloudWatch alarms (the service)",
+                                           "cloudwatch.amazonaws.com")
         for logical, label in (("IssuerRole", "issuer"), ("RenewalSweepRole", "sweep"),
                                ("WatchRole", "watch"), ("ReaderRole", "reader")):
             p[f"the {label}"] = stack.role(logical, f"the {label}'s role")

@@ -8,7 +8,7 @@ from functools import cache
 from scripts.team_resources import main as team_resources_main
 
 from .iam_matrix import PARAMS, markdown, rows
-from .iam_sim import Decision, evaluate
+from .iam_sim import Decision, Principal, evaluate
 from .iam_world import ALPHA_ACCOUNT, BETA_ACCOUNT, Row, World, source
 from .infra_template import REPO, load_sam
 
@@ -97,3 +97,22 @@ def test_reader_principal_cannot_be_an_account_root() -> None:
 
 def test_template_is_in_step_with_teams_toml() -> None:
     assert team_resources_main(["--check"]) == 0
+
+
+def test_every_role_of_the_stack_is_assumed_only_by_whom_it_is_for() -> None:
+    """sts:AssumeRole on every role the stack holds, by everyone the matrix knows (each with
+    sts:AssumeRole on * of its own where it has a policy)."""
+    w = world()
+    w.principals["Lambda"] = Principal("Lambda (the service)", "lambda.amazonaws.com")
+    roles = sorted(n for n, r in w.stack.resources.items() if r["Type"] == "AWS::IAM::Role")
+    # A team's account is its own: anyone there (whatever its tags) may be its team.
+    homes = {ALPHA_ACCOUNT: "TeamAlphaRole", BETA_ACCOUNT: "TeamBetaRole"}
+    for_whom = {(who, homes[p.account]) for who, p in w.principals.items()
+                if p.account in homes and not p.service}
+    for_whom.add(("the reader's principal", "ReaderRole"))
+    for_whom |= {("Lambda", role) for role in ("IssuerRole", "RenewalSweepRole", "WatchRole")}
+    asked = [Row(who, "sts:AssumeRole", w.stack.arn(role),
+                 allowed=(who, role) in for_whom)
+             for who in sorted(w.principals) for role in roles]
+    assert {role for _, role in for_whom} <= set(roles)
+    assert decide(w, *asked) == []

@@ -12,22 +12,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import josepy as jose
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from wildcert.adapters.aws import error_text
+from wildcert.errors import WildcertError
 
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
 KEY_SPEC = "ECC_NIST_P256"
 RAW_LIMIT = 4096  # bytes KMS signs as a message; beyond, it takes the digest
 
 
-class KmsKeyError(ValueError):
-    """The KMS key is not one an ACME account can use (wrong spec or usage)."""
+class KmsKeyError(WildcertError):
+    """The KMS key cannot sign for the account: wrong spec or usage, or KMS refused."""
 
 
-def account_jwk(kms: Any, key_id: str) -> Any:
+def account_jwk(kms: Any, key_id: str) -> jose.JWK:
     """The account key `josepy` signs with (a JWKEC), its private half in KMS."""
-    import josepy as jose
-
     return jose.JWKEC(key=KmsAccountKey(kms, key_id))
 
 
@@ -42,9 +45,19 @@ class KmsAccountKey:
         self.key_id = key_id
         self._public: ec.EllipticCurvePublicKey | None = None
 
+    def _kms(self, doing: str, call: Any, **arguments: Any) -> Any:
+        try:
+            return call(**arguments)
+        except (ClientError, BotoCoreError) as exc:
+            raise KmsKeyError(
+                f"{doing} the ACME account's KMS key {self.key_id} failed: {error_text(exc)}; "
+                "the issuer role needs kms:Sign and kms:GetPublicKey on it (the template's "
+                "AcmeAccountKey grants them)") from exc
+
     def public_key(self) -> ec.EllipticCurvePublicKey:
         if self._public is None:
-            answer = self.kms.get_public_key(KeyId=self.key_id)
+            answer = self._kms("reading the public key of", self.kms.get_public_key,
+                               KeyId=self.key_id)
             # KeySpec, or its older name that some KMS implementations still send alone.
             spec = answer.get("KeySpec") or answer.get("CustomerMasterKeySpec")
             if spec != KEY_SPEC or answer.get("KeyUsage") != "SIGN_VERIFY":
@@ -68,6 +81,6 @@ class KmsAccountKey:
             digest = hashes.Hash(hashes.SHA256())
             digest.update(data)
             message, kind = digest.finalize(), "DIGEST"
-        answer = self.kms.sign(KeyId=self.key_id, Message=message, MessageType=kind,
-                               SigningAlgorithm=SIGNING_ALGORITHM)
+        answer = self._kms("signing with", self.kms.sign, KeyId=self.key_id, Message=message,
+                           MessageType=kind, SigningAlgorithm=SIGNING_ALGORITHM)
         return bytes(answer["Signature"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from wildcert.errors import WildcertError
 from wildcert.logic.request.fields import normalise_serial
 
 REASONS: Mapping[str, int] = {
@@ -26,7 +27,7 @@ SELECTORS = ("names", "domains", "serials")
 MAX_ITEMS = 100
 
 
-class RevokeRejected(ValueError):
+class RevokeRejected(WildcertError):
     def __init__(self, problems: list[str]):
         super().__init__("; ".join(problems))
         self.problems = problems

@@ -8,19 +8,15 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from wildcert.adapters.acme_types import AcmeError
-from wildcert.adapters.aws import error_code
+from wildcert.adapters.acme import AcmeError, AcmeSession, ExternalAccount
+from wildcert.adapters.aws import AwsError, secret_string
 from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
+from wildcert.adapters.kms_key import account_jwk
 from wildcert.logic.cas import Ca
 
 logger = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from wildcert.adapters.acme import AcmeSession, ExternalAccount
 
 
 def register(session: AcmeSession, ca: Ca, email: str | None,
@@ -58,8 +54,6 @@ def to_kms(session: AcmeSession, account: AccountRecord, kms_key: str | None,
     """
     if not kms_key or account.kms_key_id == kms_key or account.team is not None:
         return session, account
-    from wildcert.adapters.kms_key import account_jwk
-
     session.change_key(account_jwk(kms(), kms_key))
     moved = dataclasses.replace(account, key_pem="", kms_key_id=kms_key)
     store.update_account(moved)
@@ -70,13 +64,13 @@ def to_kms(session: AcmeSession, account: AccountRecord, kms_key: str | None,
 
 
 def external_account(ca: Ca, secrets: Callable[[], Any]) -> ExternalAccount:
-    from wildcert.adapters.acme import ExternalAccount
-
     where = f"CA {ca.name}'s External Account Binding (secret {ca.eab_secret})"
+    if ca.eab_secret is None:
+        raise AcmeError(f"{where}: its ACME_CAS entry names no eab_secret to read.")
     try:
-        raw = secrets().get_secret_value(SecretId=ca.eab_secret)["SecretString"]
-    except (ClientError, BotoCoreError) as exc:
-        raise AcmeError(f"could not read {where}: {error_code(exc)}; create the secret as "
+        raw = secret_string(secrets(), ca.eab_secret)
+    except AwsError as exc:
+        raise AcmeError(f"could not read {where}: {exc.code or exc}; create the secret as "
                         '{"kid": ..., "hmac_key": ...} and let the issuer role read it.') from exc
     try:
         body = json.loads(raw)

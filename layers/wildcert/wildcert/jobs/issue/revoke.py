@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme_types import AcmeError
+from wildcert.adapters.acme import AcmeError
 from wildcert.adapters.bucket.certificates import CERT_FILES, StoredCertificate
 from wildcert.adapters.bucket.inventory import ManagedCertificates
+from wildcert.errors import WildcertError
 from wildcert.jobs.issue.ask import Ask, owner_of
-from wildcert.jobs.issue.head_start import new_session
-from wildcert.jobs.issue.outcome import EXPECTED_ERRORS, Outcome, Refused, StageFailure
+from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.logic import cas
 from wildcert.logic.cas import STAGING_NAME, Ca
 from wildcert.logic.revocation import RevokeRejected, RevokeRequest, parse_revoke
@@ -98,7 +98,7 @@ class Revoker:
                           meta: StoredCertificate) -> Revoked:
         try:
             self._revoke(request, meta)
-        except (StageFailure, *EXPECTED_ERRORS) as exc:
+        except (StageFailure, WildcertError) as exc:
             logger.error("revoke: %s serial %s not revoked: %s", meta.name, meta.serial, exc)
             return Revoked(meta.name, meta.serial, error=f"not revoked: {exc}")
         store = self.services.store
@@ -130,8 +130,7 @@ class Revoker:
             account = store.load_account(ca.directory_url)
         if account is None or not account.account_url:
             raise AcmeError(f"no ACME account at CA {ca.name} to revoke {meta.name} with")
-        session = new_session(account, self.issuer.deadline, self.settings.acme_ca_bundle,
-                              lambda: self.services.client_factory("kms"))
+        session = self.services.acme_session(account)
         session.use_account(account.account_url)
         stored = store.bucket.get(meta.archive + "cert.pem")
         if stored is None:
@@ -152,7 +151,7 @@ class Revoker:
         for filename in CERT_FILES:
             try:
                 self.services.bucket.delete(f"{name}/{filename}")
-            except EXPECTED_ERRORS as exc:
+            except WildcertError as exc:
                 logger.error("revoke: could not remove %s/%s: %s", name, filename, exc)
 
 

@@ -7,13 +7,12 @@ import logging
 from typing import Any
 
 from wildcert.adapters import slack
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.cas import Ca
-from wildcert.logic.certificates import IssuedSet
+from wildcert.logic.certificates import IssuedSet, StoredCertificate
 from wildcert.logic.request import CertificateRequest
 
 logger = logging.getLogger(__name__)
@@ -36,7 +35,10 @@ class Teller:
     def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                location: str, issued: IssuedSet, *, renewal: bool,
                replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
-        outcome = Outcome("issued", request.name, request.domains, {
+        # One word in the answer and the event: a certificate that replaced the one stored
+        # under its name is renewed, a first one issued.
+        status = "renewed" if renewal else "issued"
+        outcome = Outcome(status, request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
                 f"{request.name}/cert.json"],
@@ -50,7 +52,7 @@ class Teller:
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
                                meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
-        return self.tell(ask, outcome, "renewed" if renewal else "issued", message)
+        return self.tell(ask, outcome, status, message)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
         """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
