@@ -36,7 +36,7 @@ from wildcert.adapters.bucket.leases import Busy
 from wildcert.adapters.dns import LookupFailed
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
 from wildcert.errors import WildcertError
-from wildcert.jobs.issue.accounts import register
+from wildcert.jobs.issue import accounts
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
 from wildcert.jobs.issue.outcome import (
@@ -47,6 +47,7 @@ from wildcert.jobs.issue.outcome import (
     stage,
     unexpected,
 )
+from wildcert.jobs.issue.revoke import Revoker
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
@@ -61,6 +62,7 @@ from wildcert.logic.request import (
     parse_request,
 )
 from wildcert.logic.request.acm import regions as acm_regions
+from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
 from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
@@ -91,6 +93,8 @@ class Issuer:
         """Issue what `raw` asks for; every outcome is told once, and a failure is raised."""
         ask = Ask(raw, requester, request_id)
         try:
+            if is_revoke(raw):
+                return self._revoker().handle(ask)
             return self.issue(ask)
         except Refused as refused:
             return self.tell.rejected(ask, refused)
@@ -105,7 +109,7 @@ class Issuer:
 
     def issue(self, ask: Ask) -> Outcome:
         zones = self._zones()
-        team = self._who(ask)
+        team = self.who(ask)
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
@@ -202,7 +206,12 @@ class Issuer:
     def _zones(self) -> list[HostedZone]:
         return self.services.listed_zones()
 
-    def _who(self, ask: Ask) -> Team | None:
+    def _revoker(self) -> Revoker:
+        """Revoke and re-key; the reissues tell Slack nothing (the revoker posts a summary)."""
+        quiet = slack.Channels(slack.SlackNotifier(None))
+        return Revoker(self, Issuer(self.services, quiet, self.now, self.holder))
+
+    def who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
         found = teams.identify(self.services.teams, ask.requester)
         if isinstance(found, Refusal):
@@ -343,7 +352,7 @@ class Issuer:
         with stage("precheck"):
             store.probe()
             account = store.load_account(directory, team) or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode(), team=team))
+                self._new_account(directory, team))
             cooldowns = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, %s account key for %s",
                     f"team {account.team}'s" if account.team else "the operators'", directory)
@@ -372,17 +381,33 @@ class Issuer:
         if problems:
             raise Refused("precheck", problems)
 
+    def _new_account(self, directory: str, team: str | None) -> AccountRecord:
+        """A key in KMS for the operators' account when the setting names one: a CA binds one
+        key to one account, so the teams' accounts keep keys of their own in the bucket."""
+        kms_key = self.settings.account_kms_key
+        if kms_key and team is None:
+            return AccountRecord(directory, "", kms_key_id=kms_key)
+        return AccountRecord(directory, new_account_key_pem().decode(), team=team)
+
     @in_stage("acme")
     def _acme_session(self, account: AccountRecord,
                       ca: Ca) -> tuple[AcmeSession, AccountRecord]:
         session = self.services.acme_session(account)
         if account.account_url:
             session.use_account(account.account_url)
-        else:
-            url = register(session, ca, self.settings.contact_email,
-                           lambda: self.services.client_factory("secretsmanager"))
-            account = dataclasses.replace(account, account_url=url)
-            self.services.store.update_account(account)
+            return accounts.to_kms(session, account, self.settings.account_kms_key,
+                                   self.services.store, lambda: self.services.client_factory("kms"))
+        wanted = self._new_account(account.directory_url, account.team)
+        if wanted.kms_key_id and account.kms_key_id != wanted.kms_key_id:
+            # Never registered: nothing to roll over, the KMS key registers instead.
+            account = wanted
+            session = self.services.acme_session(account)
+        url = accounts.register(session, ca, self.settings.contact_email,
+                                lambda: self.services.client_factory("secretsmanager"))
+        account = dataclasses.replace(account, account_url=url)
+        self.services.store.update_account(account)
+        if account.kms_key_id:
+            self.services.store.forget_account_history(account)
         return session, account
 
     @in_stage("acme")
@@ -473,6 +498,9 @@ class Issuer:
             **({"acm": acm.arns} if acm and acm.arns else {}),  # ACM ARNs by region
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            # Serials of this name revoked so far: pullers never install them.
+            **({"revoked": current.extra["revoked"]}
+               if current and current.extra.get("revoked") else {}),
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
