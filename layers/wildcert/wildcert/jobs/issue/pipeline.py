@@ -428,8 +428,11 @@ class Issuer:
         regions = acm_regions(request.acm) if request.acm else tuple(previous)
         if not regions:
             return AcmImports()
-        return import_certificate(regions, request.name, issued, previous=previous,
+        done = import_certificate(regions, request.name, issued, previous=previous,
                                   client_for=self.services.acm)
+        # A region whose re-import failed keeps the ARN that still holds the old certificate.
+        kept = {region: previous[region] for region in regions if region in previous}
+        return AcmImports({**kept, **done.arns}, done.problems)
 
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
@@ -443,9 +446,7 @@ class Issuer:
             **meta.extra, **self._renewal_info(session, issued),
             **({"request_id": ask.request_id} if ask.request_id else {}),
             **({"endpoints": endpoints} if endpoints else {}),
-            # ACM ARNs by region: a failed re-import keeps the ARN that still holds the old one.
-            **({"acm": {**((current.extra if current else {}).get("acm") or {}), **acm.arns}}
-               if acm and acm.arns else {}),
+            **({"acm": acm.arns} if acm and acm.arns else {}),  # ACM ARNs by region
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
             # Serials of this name revoked so far: pullers never install them.
