@@ -277,6 +277,22 @@ def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str], 
     )
 
 
+def revoked(reason: str, lines: Sequence[str], *, team: str | None = None,
+            failed: int = 0) -> Message:
+    """One summary of a revoke-and-rekey request: each certificate, revoked and replaced."""
+    mark = ":rotating_light:" if failed else ":recycle:"
+    return Message(
+        text=f"wildcert revoked {len(lines)} certificate(s) ({plain(reason, 60)}){_for_team(team)}",
+        lines=(
+            f"{mark} Revoked {len(lines)} certificate(s), reason *{escape(reason, 60)}*"
+            + (f"; {failed} not replaced" if failed else ""),
+            *_team_line(team),
+            *_bullets(list(lines), 20),
+            "Servers install the replacements at their next wildcert-pull run.",
+        ),
+    )
+
+
 def with_summary(message: Message, team: str, held_back: int) -> Message:
     """A team's refusal as the operators see it: the first of the hour, and how many earlier
     ones they were spared (the team's channel and the outcome events had each)."""
