@@ -50,6 +50,9 @@ TEMPLATE = REPO_ROOT / "template.yaml"
 OUTCOME_RULE = "wildcert-local-outcomes"
 OUTCOME_QUEUE = "wildcert-local-outcomes"
 RENEWAL_QUEUE = "wildcert-local-renewals"
+# Team alpha's own bus (teams.toml outcome_bus_arn), and a queue its rule copies events to.
+ALPHA_BUS = "wildcert-local-alpha"
+ALPHA_OUTCOME_QUEUE = "wildcert-local-alpha-outcomes"
 RENEWAL_DLQ = "wildcert-local-renewals-dlq"
 RENEWAL_MAX_RECEIVES = 10  # template.yaml's RenewalQueue redrive policy
 RENEWAL_VISIBILITY_SECONDS = 5400
@@ -67,6 +70,7 @@ class Seeded:
     renewal_queue_url: str = ""
     renewal_queue_arn: str = ""
     renewal_dlq_url: str = ""
+    alpha_outcome_queue_url: str = ""
 
 
 def seed(ports: Ports, directory: Path) -> Seeded:
@@ -79,6 +83,8 @@ def seed(ports: Ports, directory: Path) -> Seeded:
         bus = pool.submit(lambda: _event_bus(local_client("events", endpoint),
                                              local_client("sqs", endpoint)))
         renewals = pool.submit(lambda: _renewal_queues(local_client("sqs", endpoint)))
+        alpha = pool.submit(lambda: _team_bus(local_client("events", endpoint),
+                                              local_client("sqs", endpoint)))
         key_arn = _kms_key(local_client("kms", endpoint))
         account_key_arn = _account_key(local_client("kms", endpoint))
         done = [
@@ -94,7 +100,8 @@ def seed(ports: Ports, directory: Path) -> Seeded:
                       zone_ids=zones.result(),
                       outcome_queue_url=outcome_url, request_queue_url=request_url,
                       renewal_queue_url=renewal_url, renewal_queue_arn=renewal_arn,
-                      renewal_dlq_url=renewal_dlq_url)
+                      renewal_dlq_url=renewal_dlq_url,
+                      alpha_outcome_queue_url=alpha.result())
 
 
 def _kms_key(kms: Any) -> str:
@@ -231,6 +238,17 @@ def _event_bus(events: Any, sqs: Any) -> tuple[str, str]:
     return urls[OUTCOME_QUEUE], urls[REQUEST_QUEUE]
 
 
+def _team_bus(events: Any, sqs: Any) -> str:
+    """Team alpha's own bus in its account, and a rule copying what arrives to a queue."""
+    events.create_event_bus(Name=ALPHA_BUS)
+    url, arn = _queue(sqs, ALPHA_OUTCOME_QUEUE)
+    events.put_rule(Name=ALPHA_OUTCOME_QUEUE, EventBusName=ALPHA_BUS,
+                    EventPattern=json.dumps({"source": ["wildcert"]}))
+    events.put_targets(Rule=ALPHA_OUTCOME_QUEUE, EventBusName=ALPHA_BUS,
+                       Targets=[{"Id": "outcomes", "Arn": arn}])
+    return url
+
+
 class _CfnLoader(yaml.SafeLoader):
     """YAML with CloudFormation's short tags (!Ref, !GetAtt, ...), which the patterns do not use."""
 
@@ -316,6 +334,7 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "WILDCERT_SLACK_SINK": f"http://{HOST}:{ports.slack}",
         "RENEWAL_QUEUE_URL": seeded.renewal_queue_url,
         "WILDCERT_OUTCOME_QUEUE_URL": seeded.outcome_queue_url,
+        "WILDCERT_ALPHA_OUTCOME_QUEUE_URL": seeded.alpha_outcome_queue_url,
         "WILDCERT_REQUEST_QUEUE_URL": seeded.request_queue_url,
         "WILDCERT_RENEWAL_DLQ_URL": seeded.renewal_dlq_url,
         "WILDCERT_ZONE_EXAMPLE_COM": zones["example.com"],

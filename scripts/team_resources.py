@@ -8,6 +8,8 @@ A team whose roles live in accounts of its own gets, in the stack's account:
   `sts:TagSession` (no session tag can stand in for the stack's tag).
 - `Team<Id>Requests`: the request bus's permission for the team's accounts (again only those
   in TeamAccountIds) to send the team's sources, and only those.
+- `Team<Id>Outcomes` (with `outcome_bus_arn`): the issuer's permission to put the team's
+  outcome events, source `wildcert` only, on the team's own bus.
 
 Nothing else trusts another account: a tag set in a team's account means nothing to the bucket,
 the key or the bus. Run after changing teams.toml (`make team-resources`); `make build` and the
@@ -97,6 +99,33 @@ def team_resources(team: Team) -> str:
 """
 
 
+def outcome_bus(team: Team) -> str:
+    """The issuer's permission to put the team's outcome events on its own bus, if it has one
+    (teams.toml `outcome_bus_arn`; the bus's own policy must admit the stack's account)."""
+    if not team.outcome_bus_arn:
+        return ""
+    name = logical_id(team)
+    return f"""
+  # Team {team.id}'s outcome events are copied to its own bus, with source wildcert only.
+  {name}Outcomes:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: {name}OutcomeBus
+      Roles: [!Ref IssuerRole]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: events:PutEvents
+            Resource: {team.outcome_bus_arn}
+            Condition:
+              ForAllValues:StringEquals:
+                events:source: ["wildcert"]
+              "Null":
+                events:source: "false"
+"""
+
+
 def team_outputs(team: Team) -> str:
     name = logical_id(team)
     return f"""  {name}RoleArn:
@@ -108,7 +137,7 @@ def team_outputs(team: Team) -> str:
 def sections(teams: Teams) -> dict[str, str]:
     ordered = [teams.teams[k] for k in sorted(teams.teams)]
     return {
-        RESOURCES: "".join(team_resources(t) for t in ordered),
+        RESOURCES: "".join(team_resources(t) + outcome_bus(t) for t in ordered),
         OUTPUTS: "".join(team_outputs(t) for t in ordered),
     }
 

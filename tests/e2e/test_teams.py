@@ -255,6 +255,30 @@ def test_a_teams_refusals_reach_the_operators_as_a_summary(stack: Stack) -> None
     assert tally.to_operators("alpha", "2999-01-01T00") == (True, 14)
 
 
+def test_each_team_hears_its_own_outcomes_on_its_own_bus(
+        stack: Stack, outcome_events: OutcomeEvents) -> None:
+    """Alpha's teams.toml names a bus of its own: its outcomes (issued, refused) arrive there
+    as on the stack's bus; beta's never do."""
+    own = OutcomeEvents(os.environ["WILDCERT_ALPHA_OUTCOME_QUEUE_URL"])
+    own.drain()
+    label = unique("ob")
+    issued = send(team_event("alpha", {"name": f"alpha.{label}",
+                                         "domains": [f"{label}.alpha.example.com"]}))
+    assert issued["status"] == "issued", issued
+    refused(send(team_event("alpha", {"name": f"alpha.{label}-x", "key_type": "rsa4096",
+                                        "domains": [f"{label}.alpha.example.com"]})),
+            "key-type-not-allowed")
+    refused(send(team_event("beta", {"name": f"beta.{label}",
+                                       "domains": [f"{label}.alpha.example.com"]})),
+            "suffix-not-allowed")
+    seen = own.drain()
+    assert sorted((e["detail-type"], e["detail"]["name"]) for e in seen) == [
+        ("wildcert.certificate.issued", f"alpha.{label}"),
+        ("wildcert.certificate.rejected", f"alpha.{label}-x")]
+    assert {e["detail"]["team"] for e in seen} == {"alpha"}
+    assert len(outcome_events.about(f"beta.{label}")) == 1  # on the stack's bus only
+
+
 def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(stack: Stack) -> None:
     """Beta maps a queue of its own to the issuer and asks for alpha's host names through it:
     the record names its queue, and only the renewal queue's records are taken."""

@@ -137,9 +137,12 @@ class RecordedEvents(OutcomeEvents):
     def __init__(self) -> None:
         super().__init__(lambda: None, "bus")
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.copies: list[tuple[str, str, dict[str, Any]]] = []  # (team's bus, kind, detail)
 
-    def put(self, kind: str, detail: Mapping[str, Any]) -> bool:
+    def put(self, kind: str, detail: Mapping[str, Any], also_to: str | None = None) -> bool:
         self.sent.append((kind, dict(detail)))
+        if also_to:
+            self.copies.append((also_to, kind, dict(detail)))
         return True
 
 

@@ -115,7 +115,11 @@ def test_the_answer_and_the_event_use_one_word(renewal: bool) -> None:
     from wildcert.logic.request import Requester
 
     sent: list[tuple[str, dict[str, Any]]] = []
-    services = SimpleNamespace(events=SimpleNamespace(put=lambda kind, d: sent.append((kind, d))))
+    from wildcert.logic.teams import NO_TEAMS
+
+    services = SimpleNamespace(
+        events=SimpleNamespace(put=lambda kind, d, also_to=None: sent.append((kind, d))),
+        teams=NO_TEAMS)
     channels = SimpleNamespace(post=lambda message, team: None)
     ask = Ask({"domains": ["a.example.com"]}, Requester("direct"), None)
     request = SimpleNamespace(name="a", domains=("a.example.com",), ca="production")

@@ -51,3 +51,13 @@ def test_regenerating_twice_changes_nothing(files) -> None:
 def test_a_template_without_its_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         team_resources.render("Resources: {}\n", parse_teams(TEAMS))
+
+
+def test_a_teams_own_outcome_bus_gets_the_issuers_permission_for_it_alone(files) -> None:
+    template, teams = files
+    bus = "arn:aws:events:eu-west-1:444455556666:event-bus/alpha-ops-outcomes"
+    teams.write_text(TEAMS + f'outcome_bus_arn = "{bus}"\n')
+    assert team_resources.main([]) == 0
+    text = template.read_text()
+    assert "  TeamAlphaOpsOutcomes:\n" in text and f"Resource: {bus}" in text
+    assert "Roles: [!Ref IssuerRole]" in text

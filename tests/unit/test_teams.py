@@ -342,3 +342,18 @@ def test_admission_counts_nothing_for_a_refused_or_answered_request(policy: Team
     answered = teams.admit(asking(beta, mine, stored=True, owner="beta", orders=False,
                                   early=True), counts)
     assert answered.admitted and counts.calls == []
+
+
+def test_a_teams_own_outcome_bus_is_in_one_of_its_accounts() -> None:
+    bus = "arn:aws:events:eu-west-1:123456789012:event-bus/alpha-outcomes"
+
+    def with_bus(arn: str) -> str:
+        return GOOD.replace("staging = true\n", f'staging = true\noutcome_bus_arn = "{arn}"\n')
+
+    good = parse_teams(with_bus(bus))
+    assert good.teams["alpha"].outcome_bus_arn == bus
+    assert good.teams["beta"].outcome_bus_arn is None
+    for wrong, said in ((bus.replace("123456789012", "999999999999"), "not one of the team's"),
+                        ("alpha-outcomes", "must be an EventBridge bus ARN")):
+        with pytest.raises(TeamsError, match=said):
+            parse_teams(with_bus(wrong))

@@ -42,11 +42,17 @@ class OutcomeEvents:
         self.bus_name = bus_name
         self._sleep = sleep
 
-    def put(self, kind: str, detail: Mapping[str, Any]) -> bool:
-        """Send one outcome; True once EventBridge took it."""
+    def put(self, kind: str, detail: Mapping[str, Any], also_to: str | None = None) -> bool:
+        """Send one outcome; True once EventBridge took it. `also_to`: a team's own bus (ARN)
+        that gets a copy, sent on its own so neither bus's failure holds the other."""
+        if also_to:
+            self._put(kind, detail, also_to)
+        return self._put(kind, detail, self.bus_name)
+
+    def _put(self, kind: str, detail: Mapping[str, Any], bus: str | None) -> bool:
         if kind not in KINDS:
             raise ValueError(f"unknown outcome kind {kind!r}")
-        if not self.bus_name:
+        if not bus:
             logger.debug("no event bus configured: outcome %s not sent", kind)
             return False
         body = json.dumps(detail, sort_keys=True, default=str)
@@ -54,7 +60,7 @@ class OutcomeEvents:
             body = json.dumps({**{k: detail.get(k) for k in ("team", "name", "stage")},
                                "reason": "the outcome was too large for an event"})
         entry = {"Source": SOURCE, "DetailType": DETAIL_TYPE_PREFIX + kind, "Detail": body,
-                 "EventBusName": self.bus_name}
+                 "EventBusName": bus}
         problem = ""
         for attempt in range(ATTEMPTS):
             if attempt:
@@ -69,5 +75,5 @@ class OutcomeEvents:
             failed = (response.get("Entries") or [{}])[0]
             problem = f"{failed.get('ErrorCode', 'failed')}: {failed.get('ErrorMessage', '')}"
         logger.warning("could not put the %s event for %s on %s after %d attempts: %s",
-                       kind, detail.get("name"), self.bus_name, ATTEMPTS, problem)
+                       kind, detail.get("name"), bus, ATTEMPTS, problem)
         return False

@@ -45,6 +45,8 @@ from wildcert.logic.zones import OtherAccountZone, other_account_zone
 TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
 SOURCE_PREFIX = "wildcert.team."
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
+BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:(?P<account>[0-9]{12}):event-bus/"
+                     r"[A-Za-z0-9._/-]{1,256}")
 MAX_CAP = 100_000
 
 # The rules a request can break, as outcomes, Slack and events name them.
@@ -78,6 +80,8 @@ class Team:
     max_forced_per_day: int = 10
     staging: bool = False
     slack_webhook_secret: str | None = None
+    # An EventBridge bus in one of the team's accounts that gets a copy of its outcome events.
+    outcome_bus_arn: str | None = None
     # Its hosted zones in other accounts (its own, usually), each with the role to reach it.
     zones: tuple[OtherAccountZone, ...] = ()
     acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
@@ -139,7 +143,7 @@ class TeamsError(WildcertError, ValueError):
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
            "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
-           "acme_cas", "zones")
+           "acme_cas", "zones", "outcome_bus_arn")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -207,6 +211,17 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     if secret is not None and (not isinstance(secret, str) or not secret.strip()):
         found.append(f"{where}: slack_webhook_secret must be a secret's name or ARN")
     zones = _zones(table.get("zones", []), team_id, where, found)
+    bus = table.get("outcome_bus_arn")
+    if bus is not None:
+        matched = BUS_ARN.fullmatch(bus) if isinstance(bus, str) else None
+        if matched is None:
+            found.append(f"{where}: outcome_bus_arn must be an EventBridge bus ARN "
+                         "(arn:aws:events:<region>:<account>:event-bus/<name>)")
+        elif matched["account"] not in accounts:
+            found.append(f"{where}: outcome_bus_arn {show(bus)} is in account "
+                         f"{matched['account']}, not one of the team's accounts")
+        else:
+            values["outcome_bus_arn"] = bus
     if "acme_cas" in table:
         values["acme_cas"] = _strings(table, "acme_cas", where, found)
     problems.extend(found)

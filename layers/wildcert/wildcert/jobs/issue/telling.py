@@ -146,7 +146,11 @@ class Teller:
         elif message is not None:
             delivery = self.channels.post(message, ask.team_id)
         if event is not None:
-            self.services.events.put(event, event_detail(event, outcome, ask, delivery))
+            # The team told hears it on its own bus too: the outcome of its own request, or
+            # of its own certificate, never another team's.
+            team = self.services.teams.get(ask.team_id)
+            self.services.events.put(event, event_detail(event, outcome, ask, delivery),
+                                     also_to=team.outcome_bus_arn if team else None)
         return outcome
 
 
