@@ -141,7 +141,7 @@ def _issue_eventbridge(result: dict[str, Any], queue: str) -> None:
 def _issue_team_refused(result: dict[str, Any], queue: str) -> None:
     # Team beta asks for alpha.web, which issue-eventbridge.json just gave team alpha.
     assert result["status"] == "rejected" and result["stage"] == "policy", result
-    assert result["rules"] == ["name-owned-by-another-team"] and result["team"] == "beta"
+    assert result["rules"] == ["name-outside-namespace"] and result["team"] == "beta"
     assert stored_set(TEAM[0])[0]["team"] == "alpha"
 
 

@@ -79,7 +79,7 @@ def test_a_forced_request_renews_the_stored_certificate() -> None:
     services = FakeServices()
     first = issuer(services).handle(request())
     again = issuer(services).handle(request(force=True))
-    assert again.status == "issued" and again.details["renewal"] is True
+    assert again.status == "renewed" and again.details["renewal"] is True
     assert again.details["serial"] != first.details["serial"]
     assert len(services.ca.orders) == 2 and kinds(services) == ["issued", "renewed"]
     stored = CertificateStore(services.memory).current("web")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -218,6 +218,7 @@ def _for_team(team: str | None) -> str:
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
     renewal: bool = False, team: str | None = None, ca: str | None = None,
+    acm: Mapping[str, str] | None = None, acm_problems: Sequence[str] = (),
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
@@ -230,6 +231,8 @@ def issued(
             f"Stored at: {escape(location)}",
             f"Serial: {escape(serial)}",
             *((f"CA: {escape(ca)}",) if ca else ()),
+            *(f"ACM {escape(region)}: {escape(arn)}" for region, arn in (acm or {}).items()),
+            *(f":warning: {escape(problem, 600)}" for problem in acm_problems),
         ),
     )
 

@@ -320,16 +320,22 @@ def refusals(team: Team, request: CertificateRequest, *, exists: bool,
     exists: a certificate is stored under the name; owner: its team (None: the operators).
     """
     found: list[Refusal] = []
-    if exists and owner != team.id:
+    in_namespace = (request.name.startswith(team.namespace)
+                    and len(request.name) > len(team.namespace))
+    if exists and owner == team.id:
+        pass  # its own, wherever the name is (the operators may give it any name)
+    elif not in_namespace:
+        # The same words whether the name is unused or another's: a refusal must not tell a
+        # team which names exist outside its own namespace.
+        found.append(Refusal(NAME_OUTSIDE_NAMESPACE, (
+            f"the name {show(request.name)} is not team {team.id}'s: its names start with "
+            f"{show(team.namespace)} (leave name out to get one), or were given to it by "
+            "the operators")))
+    elif exists:
         whose = f"team {owner}" if owner else "the operators"
         found.append(Refusal(NAME_OWNED_BY_ANOTHER_TEAM, (
             f"the certificate {show(request.name)} belongs to {whose}; team {team.id} may "
             f"only ask for its own names (which start with {show(team.namespace)})")))
-    elif not exists and not (request.name.startswith(team.namespace)
-                             and len(request.name) > len(team.namespace)):
-        found.append(Refusal(NAME_OUTSIDE_NAMESPACE, (
-            f"the name {show(request.name)} is outside team {team.id}'s namespace: its names "
-            f"start with {show(team.namespace)} (leave name out to get one)")))
     found.extend(_domain_refusals(team, request.domains))
     found.extend(_endpoint_refusals(team, request.endpoints))
     if request.key_type not in team.key_types:

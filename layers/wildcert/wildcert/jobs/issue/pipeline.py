@@ -2,9 +2,10 @@
 
 `Issuer.issue` is the whole flow, step by step in the order it runs:
 
-    who is asking → validate → whose name → skip? → team admission (policy, caps)
-    → bucket precheck (and the CA's cooldowns) → CAA → lease → order → publish TXT
-    → wait for the name servers → answer → finalize → verify → store → tell
+    who is asking → validate → whose name → which zones (CNAME delegations) → skip?
+    → team admission (policy, caps) → at each CA in order of preference: bucket precheck
+    (and that CA's cooldowns) → CAA → lease → order → publish TXT → wait for the name
+    servers → answer → finalize → verify → store → tell
 
 Each step below it is one small method, tagged with the stage a user sees when it fails
 (see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
@@ -25,6 +26,7 @@ from typing import Any
 from cryptography import x509
 
 from wildcert.adapters import slack
+from wildcert.adapters.acm import AcmImports, import_certificate
 from wildcert.adapters.acme import AcmeError, AcmeSession, Order, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
@@ -37,7 +39,14 @@ from wildcert.errors import WildcertError
 from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
+from wildcert.jobs.issue.outcome import (
+    Outcome,
+    Refused,
+    StageFailure,
+    in_stage,
+    stage,
+    unexpected,
+)
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
@@ -51,6 +60,7 @@ from wildcert.logic.request import (
     RequestRejected,
     parse_request,
 )
+from wildcert.logic.request.acm import regions as acm_regions
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
 from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
@@ -87,6 +97,11 @@ class Issuer:
         except StageFailure as failure:
             failure.outcome = self.tell.failed(ask, failure).as_dict()
             raise
+        except Exception as exc:  # a bug: still an outcome, told and raised as a failure
+            logger.error("unexpected error handling %s", ask.identity()[0], exc_info=exc)
+            bug = unexpected(exc)
+            bug.outcome = self.tell.failed(ask, bug).as_dict()
+            raise bug from exc
 
     def issue(self, ask: Ask) -> Outcome:
         zones = self._zones()
@@ -153,14 +168,16 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
+                imported = self._acm(request, issued, current)
                 meta, location = self._store(ask, request, issued, current, session, ca=ca,
-                                             account=account)
+                                             account=account, acm=imported)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
                                 renewal=current is not None, replaces=replaces,
                                 recovered=held.recovered, ca=ca,
-                                fallback=ca != self.settings.cas_for(request.ca)[0])
+                                fallback=ca != self.settings.cas_for(request.ca)[0],
+                                acm=imported)
 
     def _cas(self, team: Team | None, request: CertificateRequest) -> tuple[Ca, ...]:
         """The CAs this request may use, most preferred first (teams.toml may narrow them)."""
@@ -427,9 +444,21 @@ class Issuer:
         logger.info("finalize: %s issued", order.url)
         return fullchain
 
+    def _acm(self, request: CertificateRequest, issued: IssuedSet,
+             current: StoredCertificate | None) -> AcmImports:
+        """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
+        A request that does not say (a renewal from the queue) goes where the last one went."""
+        previous = dict((current.extra if current else {}).get("acm") or {})
+        regions = acm_regions(request.acm) if request.acm else tuple(previous)
+        if not regions:
+            return AcmImports()
+        return import_certificate(regions, request.name, issued, previous=previous,
+                                  client_for=self.services.acm)
+
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
-               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
+               ca: Ca, account: AccountRecord,
+               acm: AcmImports | None = None) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -438,6 +467,9 @@ class Issuer:
             **meta.extra, **self._renewal_info(session, issued),
             **({"request_id": ask.request_id} if ask.request_id else {}),
             **({"endpoints": endpoints} if endpoints else {}),
+            # ACM ARNs by region: a failed re-import keeps the ARN that still holds the old one.
+            **({"acm": {**((current.extra if current else {}).get("acm") or {}), **acm.arns}}
+               if acm and acm.arns else {}),
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
             "acme_ca": ca.name,

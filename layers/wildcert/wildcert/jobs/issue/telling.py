@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from wildcert.adapters import slack
+from wildcert.adapters.acm import AcmImports
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
@@ -34,7 +35,8 @@ class Teller:
 
     def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                location: str, issued: IssuedSet, *, renewal: bool,
-               replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
+               replaces: str | None, recovered: bool, ca: Ca, fallback: bool,
+               acm: AcmImports | None = None) -> Outcome:
         # One word in the answer and the event: a certificate that replaced the one stored
         # under its name is renewed, a first one issued.
         status = "renewed" if renewal else "issued"
@@ -48,17 +50,24 @@ class Teller:
             "ca": request.ca,
             "acme_ca": ca.name,
             "fallback": fallback,
+            **({"acm": meta.extra["acm"]} if meta.extra.get("acm") else {}),
+            **({"acm_problems": list(acm.problems)} if acm and acm.problems else {}),
             **ask.about(),
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
-                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
+                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name,
+                               acm=meta.extra.get("acm") or {},
+                               acm_problems=acm.problems if acm else ())
         return self.tell(ask, outcome, status, message)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
-        """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
+        """Another attempt holds the name: not an outcome yet, so no Slack post. The renewal
+        queue's message comes back by itself; nothing delivers a team's event again, so the
+        team is told with an event (it asks again after `retry_after`)."""
         outcome = Outcome("busy", request.name, request.domains, {
             "reason": str(busy), "retry_after": busy.retry_after, **ask.about()})
-        return self.tell(ask, outcome, None, None)
+        told = "busy" if ask.requester.kind == "eventbridge" else None
+        return self.tell(ask, outcome, told, None)
 
     def rejected(self, ask: Ask, refused: Refused) -> Outcome:
         name, domains = ask.identity()

@@ -40,6 +40,7 @@ class Services:
     client_factory: Callable[[str], Any] = aws.client
     teams: Teams = NO_TEAMS
     assume: Callable[..., Any] = aws.assumed_client
+    regional_client_factory: Callable[[str, str], Any] = aws.regional_client
     # The STS session name a zone in another account sees: the team and the request.
     zone_session: str = "wildcert-operators-direct"
 
@@ -53,6 +54,10 @@ class Services:
 
     def _zone_client(self, access: ZoneAccess) -> Any:
         return self.assume("route53", access.role_arn, access.external_id, self.zone_session)
+
+    def acm(self, region: str) -> Any:
+        """An ACM client in `region` (imports are regional)."""
+        return self.regional_client_factory("acm", region)
 
     @property
     def route53(self) -> ChallengeRecords:
