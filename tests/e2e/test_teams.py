@@ -39,10 +39,17 @@ from tests.e2e.support import (
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight, Journal
 from wildcert.adapters.bucket.objects import Bucket
+from wildcert.jobs.issue import telling
 from wildcert.jobs.issue.outcome import StageFailure
 
-# Fault rules (the rate limit, an event bus outage) are this module's own.
-pytestmark = pytest.mark.usefixtures("fresh_faults")
+# Fault rules (the rate limit, an event bus outage) are this module's own, and so is the
+# count of each team's refusals the operators' channel was spared.
+pytestmark = pytest.mark.usefixtures("fresh_faults", "fresh_refusal_tally")
+
+
+@pytest.fixture
+def fresh_refusal_tally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telling, "_TALLY", telling.RefusalTally())
 
 ACCOUNT = "123456789012"
 OPERATORS = SLACK_WEBHOOK_PATH
@@ -180,8 +187,9 @@ def test_beta_cannot_overwrite_alphas_certificate(stack: Stack) -> None:
     assert World.now(stack) == before
     meta, _ = stored_set(name)
     assert meta["serial"] == first["serial"] and meta["team"] == "alpha"
-    # Beta hears of its refusals (through the operators' channel); alpha's channel hears nothing.
-    assert [path for path, _ in slack_posts(stack, since)] == [OPERATORS, OPERATORS]
+    # Beta (no channel of its own) hears through the operators' channel, which gets its first
+    # refusal of the hour only; alpha's channel hears nothing.
+    assert [path for path, _ in slack_posts(stack, since)] == [OPERATORS]
 
 
 def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> None:
@@ -227,6 +235,24 @@ def test_a_teams_request_that_meets_a_lease_is_told_busy(
         assert told["detail"]["team"] == "alpha" and told["detail"]["retry_after"] > 500
     finally:
         leases.release(lease)
+
+
+def test_a_teams_refusals_reach_the_operators_as_a_summary(stack: Stack) -> None:
+    """Fifteen junk requests: alpha's channel hears each, the operators' channel the first
+    (saying the rest are not posted there), and the next hour's first says how many were
+    held back."""
+    since = len(stack.slack_messages())
+    for index in range(15):
+        refused(send(team_event("alpha", {"name": f"beta.junk{index}",
+                                            "domains": [f"x{index}.alpha.example.com"]})),
+                "name-outside-namespace")
+    posts = slack_posts(stack, since)
+    assert [p for p, _ in posts].count(ALPHA) == 15
+    (summary,) = [text for path, text in posts if path == OPERATORS]
+    assert "first refusal each hour" in summary and "beta.junk0" in summary
+    # An hour later the operators hear again, with the count they were spared.
+    tally = telling._TALLY
+    assert tally.to_operators("alpha", "2999-01-01T00") == (True, 14)
 
 
 def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(stack: Stack) -> None:

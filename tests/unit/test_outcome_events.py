@@ -119,7 +119,7 @@ def test_the_answer_and_the_event_use_one_word(renewal: bool) -> None:
     channels = SimpleNamespace(post=lambda message, team: None)
     ask = Ask({"domains": ["a.example.com"]}, Requester("direct"), None)
     request = SimpleNamespace(name="a", domains=("a.example.com",), ca="production")
-    meta = SimpleNamespace(serial="ab", not_after="2031-01-01T00:00:00Z")
+    meta = SimpleNamespace(serial="ab", not_after="2031-01-01T00:00:00Z", extra={})
     issued = SimpleNamespace(files=lambda: ("cert.pem",))
     outcome = Teller(services, channels).issued(  # type: ignore[arg-type]
         ask, request, meta, "s3://b/a/", issued, renewal=renewal, replaces=None,
