@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from local_stack import files
 from local_stack.ports import HOST, Ports
 from local_stack.route53_source import LOCAL_CREDENTIALS, local_client
@@ -40,11 +42,11 @@ FIRST_CA_NAME = "pebble"
 FIRST_CA_IDENTITY = "letsencrypt.org"
 # As the stack `wildcert` names them (template.yaml: "${AWS::StackName}-requests").
 EVENT_BUS = "wildcert-requests"
-# template.yaml's IssueRequestRule: what a team sends, routed to the issuer.
-REQUEST_RULE = "wildcert-requests-to-issuer"
-REQUEST_PATTERN = {"source": [{"prefix": "wildcert.team."}],
-                   "detail-type": ["wildcert.certificate.requested"]}
-REQUEST_QUEUE = "wildcert-local-requests"  # stands for the rule's target, the issuer
+# template.yaml's rules on the request bus whose target is the issuer, as the template writes
+# them: teams' requests, and the events that look like requests but match no rule (answered).
+REQUEST_RULES = ("IssueRequestRule", "UnmatchedRequestRule")
+REQUEST_QUEUE = "wildcert-local-requests"  # stands for the rules' target, the issuer
+TEMPLATE = REPO_ROOT / "template.yaml"
 OUTCOME_RULE = "wildcert-local-outcomes"
 OUTCOME_QUEUE = "wildcert-local-outcomes"
 RENEWAL_QUEUE = "wildcert-local-renewals"
@@ -58,6 +60,7 @@ DELEGATION_TTL = 172800
 @dataclass(frozen=True)
 class Seeded:
     kms_key_arn: str
+    account_key_arn: str
     zone_ids: Mapping[str, str]  # zone name (no final dot) -> bare hosted zone id
     outcome_queue_url: str = ""
     request_queue_url: str = ""
@@ -77,6 +80,7 @@ def seed(ports: Ports, directory: Path) -> Seeded:
                                              local_client("sqs", endpoint)))
         renewals = pool.submit(lambda: _renewal_queues(local_client("sqs", endpoint)))
         key_arn = _kms_key(local_client("kms", endpoint))
+        account_key_arn = _account_key(local_client("kms", endpoint))
         done = [
             pool.submit(_bucket, s3.result(), key_arn),
             pool.submit(_slack_secret, secrets.result(), key_arn, ports),
@@ -86,7 +90,8 @@ def seed(ports: Ports, directory: Path) -> Seeded:
             future.result()
         outcome_url, request_url = bus.result()
         renewal_url, renewal_arn, renewal_dlq_url = renewals.result()
-        return Seeded(kms_key_arn=key_arn, zone_ids=zones.result(),
+        return Seeded(kms_key_arn=key_arn, account_key_arn=account_key_arn,
+                      zone_ids=zones.result(),
                       outcome_queue_url=outcome_url, request_queue_url=request_url,
                       renewal_queue_url=renewal_url, renewal_queue_arn=renewal_arn,
                       renewal_dlq_url=renewal_dlq_url)
@@ -99,6 +104,14 @@ def _kms_key(kms: Any) -> str:
         KeySpec="SYMMETRIC_DEFAULT",
     )["KeyMetadata"]
     kms.create_alias(AliasName=KEY_ALIAS, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
+def _account_key(kms: Any) -> str:
+    """What the template's AcmeAccountKey is: ACME account keys that never leave KMS (tests
+    and the demo turn it on with ACME_ACCOUNT_KMS_KEY; the stack's own settings do not)."""
+    key = kms.create_key(Description="wildcert local stack: ACME account key",
+                         KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]
     return str(key["Arn"])
 
 
@@ -205,15 +218,31 @@ def _event_bus(events: Any, sqs: Any) -> tuple[str, str]:
     """The request bus, its rule for teams' requests, and a rule copying the issuer's outcome
     events to a queue the tests and the invoke tool read: (outcome queue, request queue)."""
     events.create_event_bus(Name=EVENT_BUS)
-    routes = ((OUTCOME_RULE, {"source": ["wildcert"]}, OUTCOME_QUEUE),
-              (REQUEST_RULE, REQUEST_PATTERN, REQUEST_QUEUE))
-    urls = []
+    routes = [(OUTCOME_RULE, {"source": ["wildcert"]}, OUTCOME_QUEUE),
+              *((name, pattern, REQUEST_QUEUE) for name, pattern in request_rules().items())]
+    urls: dict[str, str] = {}
     for rule, pattern, queue in routes:
-        url, arn = _queue(sqs, queue)
+        if queue not in urls:
+            urls[queue], _ = _queue(sqs, queue)
+        arn = sqs.get_queue_attributes(QueueUrl=urls[queue], AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
         events.put_rule(Name=rule, EventBusName=EVENT_BUS, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=rule, EventBusName=EVENT_BUS, Targets=[{"Id": queue, "Arn": arn}])
-        urls.append(url)
-    return urls[0], urls[1]
+    return urls[OUTCOME_QUEUE], urls[REQUEST_QUEUE]
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, ...), which the patterns do not use."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
+
+
+def request_rules() -> dict[str, Any]:
+    """The event pattern of each of template.yaml's rules that send the request bus's events
+    to the issuer: the stack routes what a deployment routes."""
+    resources = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)["Resources"]  # noqa: S506
+    return {name: resources[name]["Properties"]["EventPattern"] for name in REQUEST_RULES}
 
 
 def _renewal_queues(sqs: Any) -> tuple[str, str, str]:
@@ -279,6 +308,7 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "WILDCERT_ACME_FRONT_URL": f"https://{HOST}:{ports.acme_front}",
         "WILDCERT_PEBBLE_ROOTS_URL": f"https://{HOST}:{ports.pebble_management}/roots/0",
         "WILDCERT_ACME_CAS": json.dumps(acme_cas(ports)),
+        "WILDCERT_ACCOUNT_KMS_KEY": seeded.account_key_arn,
         "WILDCERT_SECOND_ACME_FRONT_URL": f"https://{HOST}:{ports.second_acme_front}",
         "WILDCERT_SECOND_PEBBLE_ROOTS_URL":
             f"https://{HOST}:{ports.second_pebble_management}/roots/0",

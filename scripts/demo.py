@@ -5,8 +5,10 @@ $WILDCERT_STACK_DIR; one already running there is used as it is) with its two te
 (local_stack/teams.toml), and invokes the issuer Lambda's handler as EventBridge would: team
 alpha asks for a wildcard certificate (events/issue-eventbridge.json) and gets it; team beta
 asks for alpha's certificate name (events/issue-team-refused.json) and is refused, with the rule
-it broke. Prints the certificate, the S3 objects, what each Slack channel received and the
-outcome events, then what to try next. Stops a stack it started, unless given --keep.
+it broke; team alpha then gets a certificate whose hosted zone lives in another AWS account
+(222222222222), written through the role the issuer assumes there (docs/ZONES.md). Prints the
+certificate, the S3 objects, what each Slack channel received and the outcome events, then what
+to try next. Stops a stack it started, unless given --keep.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +26,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "wildcert")]
 
 DEMO_DIR = Path(os.environ.get("WILDCERT_STACK_DIR") or ROOT / ".local-stack")
 DEMO_PORT_BASE = int(os.environ.get("WILDCERT_DEMO_PORT_BASE", "14000"))
+ZONE_ACCOUNT, ZONE = "222222222222", "apps.alpha.example.com"
+ZONE_ENTRY = """
+[[teams.alpha.zones]]
+id = "{zone_id}"
+name = "{zone}"
+role = "arn:aws:iam::{account}:role/wildcert-zone-access-alpha"
+external_id = "demo-{zone_id}"
+"""
 
 NEXT_STEPS = """
-What to try next (the stack keeps running until `make stack-stop`; docs/LOCAL.md has more):
+What to try next on the running stack (`make stack-stop` ends it; docs/LOCAL.md has more):
   make invoke FN=issuer EVENT=events/issue-wildcard.json        # the operators' request
   make invoke FN=issuer TEAM=alpha REQUEST='{{"domains": ["*.alpha.example.com"]}}'
   make invoke FN=renewal_sweep EVENT=events/sweep-force-incident.json
@@ -90,6 +101,22 @@ def show_outcome_events(env: dict[str, str]) -> None:
         print(f"  {event['detail-type']:<34} team {detail['team']}: {detail['name']} {said}")
 
 
+def zone_in_another_account(env: dict[str, str]) -> tuple[str, Path]:
+    """Team alpha's zone in account ZONE_ACCOUNT (made once per stack), and the stack's teams
+    file with that zone added to alpha."""
+    from local_stack.route53_source import account_client
+
+    route53 = account_client("route53", env["WILDCERT_MOTO_URL"], ZONE_ACCOUNT)
+    found = [z["Id"] for z in route53.list_hosted_zones()["HostedZones"]
+             if z["Name"] == ZONE + "."]
+    zone_id = str(found[0] if found else route53.create_hosted_zone(
+        Name=ZONE, CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+    teams = DEMO_DIR / "teams-with-zones.toml"
+    teams.write_text(Path(env["TEAMS_FILE"]).read_text()
+                     + ZONE_ENTRY.format(zone_id=zone_id, zone=ZONE, account=ZONE_ACCOUNT))
+    return zone_id, teams
+
+
 def start_or_attach(directory: Path) -> tuple[object, bool]:
     """The stack running in `directory`, or a new one: (stack, started here)."""
     from local_stack import Stack
@@ -142,15 +169,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {problem}")
         if refused.get("status") != "rejected":
             return 1
+
+        zone_id, teams_file = zone_in_another_account(env)
+        os.environ["TEAMS_FILE"] = str(teams_file)
+        other = {**alpha, "id": str(uuid.uuid4()),
+                 "detail": {"domains": [f"*.{ZONE}", ZONE], "name": "alpha.apps"}}
+        print(f"\nTeam alpha asks for a name in its zone {ZONE} ({zone_id}), which lives in "
+              f"account {ZONE_ACCOUNT}: {json.dumps(other['detail'])}")
+        result = invoke(ISSUER, other)
+        print(f"Result: {result['status']} {result['name']}, serial {result.get('serial')}: "
+              f"the challenge values went into that account's zone through role "
+              f"wildcert-zone-access-alpha ({teams_file.name} names it)")
+        if result.get("status") not in {"issued", "skipped"}:
+            print(json.dumps(result, indent=2))
+            return 1
         show_slack(env)
         show_outcome_events(env)
-        if keep or not started:
-            print(NEXT_STEPS.format(bucket=env["CERT_BUCKET"]))
+        running = keep or not started
+        if not running:
+            stack.stop()  # type: ignore[attr-defined]
+            print("\nLocal stack stopped. To try the commands below, leave it running first: "
+                  "`make demo KEEP=1` or `make stack-start`.")
+        print(NEXT_STEPS.format(bucket=env["CERT_BUCKET"]))
         return 0
     finally:
-        if started and not keep:
+        if started and not keep:  # stopped above unless something failed first
             stack.stop()  # type: ignore[attr-defined]
-            print("\nLocal stack stopped. `make demo KEEP=1` leaves it running, to try more.")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ PAGING = {"--page-size", "--max-items", "--starting-token"}
 V2_ONLY = {"--cli-binary-format", "--no-cli-pager", "--cli-auto-prompt", "--no-cli-auto-prompt"}
 # CLI names that are not botocore's, and the high-level commands that are not operations.
 SERVICES = {"s3api": "s3"}
-HIGH_LEVEL = {("s3", "ls"), ("s3", "cp"), ("s3", "sync"), ("s3", "rm")}
+HIGH_LEVEL = {("s3", "ls"), ("s3", "cp"), ("s3", "sync"), ("s3", "rm"),
+              # awscli/customizations/cloudformation/deploy.py, in v1 and v2
+              ("cloudformation", "deploy")}
 # Positional arguments some commands take (lambda invoke's output file).
 POSITIONAL = {("lambda", "invoke"): 1}
 # Options the AWS CLI renames from the API's member names (awscli/customizations/argrename.py),

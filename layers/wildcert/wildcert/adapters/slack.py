@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from wildcert.errors import WildcertError
 
 logger = logging.getLogger("wildcert.adapters.slack")
 
@@ -79,6 +87,7 @@ POSTED = "posted"
 OFF = "off"  # no webhook configured: Slack is off
 NO_CHANNEL = "no channel of its own"  # the operators' post is the team's news
 NOT_REACHED = "not reached: "
+HELD_BACK = "held back: the team's refusals are summarised"  # the operators' channel skipped
 
 
 class SlackNotifier:
@@ -109,12 +118,6 @@ class SlackNotifier:
         if not self._url:
             logger.info("slack disabled: %s", message.text)
             return OFF
-        from slack_sdk.http_retry.builtin_handlers import (
-            ConnectionErrorRetryHandler,
-            RateLimitErrorRetryHandler,
-        )
-        from slack_sdk.webhook import WebhookClient
-
         client = WebhookClient(
             self._url,
             timeout=self._timeout,
@@ -143,7 +146,7 @@ class SlackNotifier:
         return text.replace(path, "<webhook path>") if len(path) > 1 else text
 
 
-class Unreachable(Exception):
+class Unreachable(WildcertError):
     """A channel that cannot be posted to, and why; the text never holds the webhook URL."""
 
 
@@ -175,6 +178,14 @@ class Channels:
         self._team_webhook = team_webhook  # may raise Unreachable
         self._notifier = notifier
         self._teams: dict[str, SlackNotifier | str] = {}
+
+    def post_summarised(self, message: Message, team: str,
+                        summary: Message | None) -> Delivery:
+        """`message` to the team's own channel; the operators get `summary` (None: nothing)."""
+        said = self._post_to_team(message, team)
+        if summary is None:
+            return Delivery(said, HELD_BACK)
+        return Delivery(said, self.operators.send(summary))
 
     def post(self, message: Message, team: str | None = None) -> Delivery:
         said = self._post_to_team(message, team) if team else None
@@ -216,6 +227,7 @@ def _for_team(team: str | None) -> str:
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
     renewal: bool = False, team: str | None = None, ca: str | None = None,
+    acm: Mapping[str, str] | None = None, acm_problems: Sequence[str] = (),
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
@@ -228,6 +240,8 @@ def issued(
             f"Stored at: {escape(location)}",
             f"Serial: {escape(serial)}",
             *((f"CA: {escape(ca)}",) if ca else ()),
+            *(f"ACM {escape(region)}: {escape(arn)}" for region, arn in (acm or {}).items()),
+            *(f":warning: {escape(problem, 600)}" for problem in acm_problems),
         ),
     )
 
@@ -261,6 +275,33 @@ def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str], 
             *shown,
         ),
     )
+
+
+def revoked(reason: str, lines: Sequence[str], *, team: str | None = None,
+            failed: int = 0) -> Message:
+    """One summary of a revoke-and-rekey request: each certificate, revoked and replaced."""
+    mark = ":rotating_light:" if failed else ":recycle:"
+    return Message(
+        text=f"wildcert revoked {len(lines)} certificate(s) ({plain(reason, 60)}){_for_team(team)}",
+        lines=(
+            f"{mark} Revoked {len(lines)} certificate(s), reason *{escape(reason, 60)}*"
+            + (f"; {failed} not replaced" if failed else ""),
+            *_team_line(team),
+            *_bullets(list(lines), 20),
+            "Servers install the replacements at their next wildcert-pull run.",
+        ),
+    )
+
+
+def with_summary(message: Message, team: str, held_back: int) -> Message:
+    """A team's refusal as the operators see it: the first of the hour, and how many earlier
+    ones they were spared (the team's channel and the outcome events had each)."""
+    lines = [f"_Only team {escape(team, 40)}'s first refusal each hour is posted here; each "
+             "goes to its own channel (if it has one) and to the bus as an outcome event._"]
+    if held_back:
+        lines.insert(0, f":information_source: {held_back} more refusal(s) of team "
+                        f"{escape(team, 40)} since the last one posted here.")
+    return Message(message.text, (*message.lines, *lines))
 
 
 def _bullets(items: Sequence[str], limit: int) -> list[str]:

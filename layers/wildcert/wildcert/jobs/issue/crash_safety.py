@@ -20,14 +20,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme_types import AcmeError, OrderStatus
+from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus
 from wildcert.adapters.bucket.leases import InFlight, Journal, Lease
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
 from wildcert.deadline import Deadline
-from wildcert.jobs.issue.outcome import StageFailure, in_stage, stage
+from wildcert.jobs.issue.outcome import StageFailure, in_stage, stage, unexpected
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.certificates import (
     IssuedSet,
@@ -38,9 +37,6 @@ from wildcert.logic.certificates import (
     verify_set,
 )
 from wildcert.logic.request import CertificateRequest
-
-if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
-    from wildcert.adapters.acme import AcmeSession, Order
 
 logger = logging.getLogger(__name__)
 CLEANUP_SECONDS = 15.0
@@ -89,7 +85,12 @@ class CrashSafety:
         except StageFailure:
             self._let_go(leases, lease, keep_order=held.certificate_exists)
             raise
-        # Any other error leaves the lease to expire: the next attempt finishes from the journal.
+        except Exception as exc:
+            # A bug: the name is given up as after any failure (the order kept only when a
+            # certificate exists), so later deliveries are not answered busy until it expires.
+            logger.error("unexpected error while holding %s", request.name, exc_info=exc)
+            self._let_go(leases, lease, keep_order=held.certificate_exists)
+            raise unexpected(exc) from exc
         self._let_go(leases, lease, keep_order=False)
 
     def recover(self, session: AcmeSession, held: HeldLease,

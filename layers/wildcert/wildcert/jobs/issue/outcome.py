@@ -7,6 +7,9 @@ Stages, as users see them in Slack, in outcome events and in errors:
     dns         challenge records in Route 53 and their propagation
     acme        the CA: account, order, validation, finalization, the certificate's checks
     storage     writing the certificate set (or the order's journal) to the bucket
+    internal    an error wildcert did not expect outside every other stage (a bug): logged
+                with its traceback, told like any failure, the request retried
+An unexpected error inside a stage is that stage's failure, said to be unexpected.
 """
 
 from __future__ import annotations
@@ -14,24 +17,19 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from wildcert.adapters.acme_types import AcmeError
-from wildcert.adapters.aws import error_text
-from wildcert.adapters.bucket.certificates import StorageError
-from wildcert.adapters.bucket.leases import LeaseLost
-from wildcert.adapters.route53 import Route53Error
-from wildcert.logic.certificates import CertificateError
+from wildcert.adapters.bucket.leases import Busy
+from wildcert.errors import WildcertError
 from wildcert.logic.teams import Refusal
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class StageFailure(Exception):
+class StageFailure(WildcertError):
     """A failure after bounded retries, tagged with the stage it happened in."""
 
     def __init__(self, stage: str, message: str, *, retry_after: float | None = None,
@@ -47,7 +45,7 @@ class StageFailure(Exception):
         self.outcome: dict[str, Any] | None = None  # as told, set by Issuer.handle
 
 
-class Refused(Exception):
+class Refused(WildcertError):
     """The request is refused (validation, team policy, CAA): nothing was created anywhere."""
 
     def __init__(self, stage_name: str, problems: Sequence[str | Refusal]):
@@ -59,7 +57,7 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # issued | skipped | rejected | busy (returned); failed (told, then raised)
+    status: str  # issued | renewed | skipped | rejected | busy (returned); failed (told, raised)
     name: str | None
     domains: tuple[str, ...]
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -69,8 +67,24 @@ class Outcome:
                 **self.details}
 
 
-EXPECTED_ERRORS = (AcmeError, Route53Error, StorageError, CertificateError, ClientError,
-                   BotoCoreError, TimeoutError, LeaseLost)
+# Outcomes of their own, never a stage's failure: another attempt holds the name, a refusal.
+PASSED_ON = (Busy,)
+INTERNAL = "internal"
+# The innermost stage an unexpected error left, for `unexpected` to name.
+_FAILED_IN: ContextVar[tuple[BaseException, str] | None] = ContextVar("wildcert_failed_in",
+                                                                      default=None)
+MAX_UNEXPECTED_TEXT = 200
+
+
+def unexpected(exc: Exception) -> StageFailure:
+    """An error no step expected, as a failure of the stage it came out of (else `internal`):
+    a bug must end in an outcome like any failure, never in silence."""
+    found = _FAILED_IN.get()
+    where = found[1] if found is not None and found[0] is exc else INTERNAL
+    said = " ".join(str(exc).split())[:MAX_UNEXPECTED_TEXT]
+    return StageFailure(where, f"unexpected {type(exc).__name__}" + (f": {said}" if said else "")
+                        + "; the request is retried, and if it fails again the operators must "
+                        "look at the issuer's log (it has the traceback)")
 
 
 @contextlib.contextmanager
@@ -78,11 +92,15 @@ def stage(name: str) -> Iterator[None]:
     """Turn an outside system's expected failure into a StageFailure naming `name`."""
     try:
         yield
-    except StageFailure:
+    except (StageFailure, Refused, *PASSED_ON):
         raise
-    except EXPECTED_ERRORS as exc:
-        message = error_text(exc) if isinstance(exc, ClientError | BotoCoreError) else str(exc)
-        raise StageFailure(name, message, retry_after=getattr(exc, "retry_after", None)) from exc
+    except (WildcertError, TimeoutError) as exc:
+        raise StageFailure(name, str(exc), retry_after=getattr(exc, "retry_after", None)) from exc
+    except Exception as exc:
+        found = _FAILED_IN.get()
+        if found is None or found[0] is not exc:  # the innermost stage names it
+            _FAILED_IN.set((exc, name))
+        raise
 
 
 def in_stage(name: str) -> Callable[[Callable[P, T]], Callable[P, T]]:

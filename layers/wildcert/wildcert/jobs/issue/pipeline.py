@@ -2,15 +2,17 @@
 
 `Issuer.issue` is the whole flow, step by step in the order it runs:
 
-    who is asking → validate → whose name → skip? → team admission (policy, caps)
-    → bucket precheck (and the CA's cooldowns) → CAA → lease → order → publish TXT
-    → wait for the name servers → answer → finalize → verify → store → tell
+    who is asking → validate → whose name → which zones (CNAME delegations) → skip?
+    → team admission (policy, caps) → at each CA in order of preference: bucket precheck
+    (and that CA's cooldowns) → CAA → lease → order → publish TXT → wait for the name
+    servers → answer → finalize → verify → store → tell
 
 Each step below it is one small method, tagged with the stage a user sees when it fails
 (see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
 (`wiring.Services`), what keeps an order safe across a dead container (`crash_safety`: the
-lease, the journal, recovery, publish and cleanup, the certificate's checks) and how every
-outcome is told (`telling.Teller`: one log line, Slack, an outcome event).
+lease, the journal, recovery, publish and cleanup, the certificate's checks), where each
+challenge value is written (`challenge_sites`) and how every outcome is told
+(`telling.Teller`: one log line, Slack, an outcome event).
 """
 
 from __future__ import annotations
@@ -20,31 +22,32 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
+from wildcert.adapters.acm import AcmImports, import_certificate
+from wildcert.adapters.acme import AcmeError, AcmeSession, Order, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
-    StorageError,
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import (
-    LookupFailed,
-    caa_preflight,
-    challenge_delegations,
-    wait_for_txt,
-)
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
-from wildcert.jobs.issue.accounts import register
+from wildcert.errors import WildcertError
+from wildcert.jobs.issue import accounts, challenge_sites
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.head_start import HeadStart
-from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
+from wildcert.jobs.issue.outcome import (
+    Outcome,
+    Refused,
+    StageFailure,
+    in_stage,
+    stage,
+    unexpected,
+)
+from wildcert.jobs.issue.revoke import Revoker
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
@@ -58,12 +61,11 @@ from wildcert.logic.request import (
     RequestRejected,
     parse_request,
 )
+from wildcert.logic.request.acm import regions as acm_regions
+from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
-
-if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
-    from wildcert.adapters.acme import AcmeSession, Order
+from wildcert.logic.zones import session_name
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -91,24 +93,31 @@ class Issuer:
         """Issue what `raw` asks for; every outcome is told once, and a failure is raised."""
         ask = Ask(raw, requester, request_id)
         try:
+            if is_revoke(raw):
+                return self._revoker().handle(ask)
             return self.issue(ask)
         except Refused as refused:
             return self.tell.rejected(ask, refused)
         except StageFailure as failure:
             failure.outcome = self.tell.failed(ask, failure).as_dict()
             raise
+        except Exception as exc:  # a bug: still an outcome, told and raised as a failure
+            logger.error("unexpected error handling %s", ask.identity()[0], exc_info=exc)
+            bug = unexpected(exc)
+            bug.outcome = self.tell.failed(ask, bug).as_dict()
+            raise bug from exc
 
     def issue(self, ask: Ask) -> Outcome:
         zones = self._zones()
-        team = self._who(ask)
+        team = self.who(ask)
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
-        zone_of = self._zone_choice(ask, request, zones)
+        zone_of = challenge_sites.chosen(request, zones, ask.owner)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if not (current is not None and reason):  # before the caps count it: it may refuse
-            zone_of = self._delegated(ask, zone_of, zones)
+            zone_of = challenge_sites.delegated(self.services, zone_of, zones, ask.owner)
         reserved = self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
@@ -144,19 +153,18 @@ class Issuer:
                   current: StoredCertificate | None,
                   zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
-        ahead = HeadStart.begin(self.services, ca.directory_url, team=self._account_team(ask))
-        account = self._bucket_precheck(request, current, ahead, ca)
+        account = self._bucket_precheck(request, current, ca, self._account_team(ask))
         self._caa(request, account, ca)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session, account = self._acme_session(account, ahead, ca)
+                session, account = self._acme_session(account, ca)
                 replaces = self._replaces(session, current, ca, account)
                 issued = safety.recover(session, held, request)
                 if issued is None:
                     order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
-                    records = _challenge_records(order, zone_of)
+                    records = challenge_sites.records(order, zone_of)
                     safety.journal(held, order, key, records)
                     with safety.published(held, records):
                         self._wait_for_name_servers(records)
@@ -164,14 +172,16 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
+                imported = self._acm(request, issued, current)
                 meta, location = self._store(ask, request, issued, current, session, ca=ca,
-                                             account=account)
+                                             account=account, acm=imported)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
                                 renewal=current is not None, replaces=replaces,
                                 recovered=held.recovered, ca=ca,
-                                fallback=ca != self.settings.cas_for(request.ca)[0])
+                                fallback=ca != self.settings.cas_for(request.ca)[0],
+                                acm=imported)
 
     def _cas(self, team: Team | None, request: CertificateRequest) -> tuple[Ca, ...]:
         """The CAs this request may use, most preferred first (teams.toml may narrow them)."""
@@ -196,7 +206,12 @@ class Issuer:
     def _zones(self) -> list[HostedZone]:
         return self.services.listed_zones()
 
-    def _who(self, ask: Ask) -> Team | None:
+    def _revoker(self) -> Revoker:
+        """Revoke and re-key; the reissues tell Slack nothing (the revoker posts a summary)."""
+        quiet = slack.Channels(slack.SlackNotifier(None))
+        return Revoker(self, Issuer(self.services, quiet, self.now, self.holder))
+
+    def who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
         found = teams.identify(self.services.teams, ask.requester)
         if isinstance(found, Refusal):
@@ -238,64 +253,6 @@ class Issuer:
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
 
-    def _zone_choice(self, ask: Ask, request: CertificateRequest,
-                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
-        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
-        that team's certificates."""
-        zone_of = _zones_by_identifier(request, zones)
-        problems = [problem for name, zone in zone_of.items()
-                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
-                                                        ask.owner))]
-        if problems:
-            raise Refused("policy", problems)
-        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
-                for name, zone in zone_of.items()}
-
-    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
-                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
-        """Where a record that is a CNAME on its zone's name servers points, the values go,
-        if that is in a zone the certificate's team may use: else refused, naming both."""
-        delegated = self._delegations(list(sites.values()))
-        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
-        problems = []
-        for name, site in list(sites.items()):
-            target = delegated.get(site.name)
-            if target is None:
-                continue
-            found = zone_for(target, usable)
-            if found is None:
-                whose = f"team {ask.owner}" if ask.owner else "the operators"
-                problems.append(
-                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
-                    f"may use: the challenge values would have to be written there. Point the "
-                    f"CNAME into a zone of yours, or remove it to prove {name} in "
-                    f"{site.zone.where()}.")
-                continue
-            sites[name] = ChallengeSite(usable[found], target)
-            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
-                        target, usable[found].where())
-        if problems:
-            raise Refused("policy", problems)
-        return sites
-
-    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
-        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
-        try:
-            with stage("dns"):
-                return challenge_delegations([s.name for s in sites], self._name_servers(
-                    {s.name: s.zone for s in sites}), deadline=self.deadline)
-        except LookupFailed as error:
-            raise StageFailure("dns", f"could not tell whether a challenge record is "
-                               f"delegated by a CNAME: {error}. Retried later.") from error
-
-    def _name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
-        """Each record's zone's name servers, or the DNS server override for all."""
-        if self.settings.dns_server_override:
-            return self.settings.dns_server_override
-        route53 = self.services.route53
-        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
-        return {name: by_zone[zone] for name, zone in zones.items()}
-
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> str | None:
         """A team asks only for its own names and hosts, key types and CA, and within its caps
@@ -303,6 +260,7 @@ class Issuer:
         reserved, if any, for `_release` once the request ends."""
         team = ask.team
         if team is None:
+            self._still_fits(ask, request, current, orders=orders)
             return None
         now = self.now()
         asking = teams.Asking(
@@ -323,6 +281,20 @@ class Issuer:
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
         return admission.reserved
 
+    def _still_fits(self, ask: Ask, request: CertificateRequest,
+                    current: StoredCertificate | None, *, orders: bool) -> None:
+        """A renewal from the queue of a team's certificate is held to the team's policy as
+        it is now: one that no longer fits is refused, saying what changed. The operators'
+        own renewals (direct invokes, their certificates) go on."""
+        owner = self.services.teams.get(ask.owner)
+        if ask.requester.kind != "queue" or owner is None or not orders:
+            return
+        endpoints = request.endpoints or tuple((current.extra if current else {}).get(
+            "endpoints", ()))
+        broken = teams.host_refusals(owner, request.domains, request.key_type, endpoints)
+        if broken:
+            raise Refused("policy", [teams.policy_changed(owner, request.name, broken)])
+
     def _release(self, ask: Ask, name: str) -> None:
         """Give back the new name's place under the cap; never raises (it lapses anyway)."""
         if ask.team is None:
@@ -338,21 +310,23 @@ class Issuer:
         return ask.owner if self.services.teams.get(ask.owner) else None
 
     def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
-                         ahead: HeadStart, ca: Ca) -> AccountRecord:
+                         ca: Ca, team: str | None) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
         directory = ca.directory_url
         with stage("precheck"):
-            ahead.probe.result()
-            account = ahead.account.result() or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode(), team=ahead.team))
-            cooldowns = ahead.cooldowns.result()
+            store.probe()
+            account = store.load_account(directory, team) or store.create_account(
+                self._new_account(directory, team))
+            cooldowns = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, %s account key for %s",
                     f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
-                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        same_ca = current is not None and cas.issuer_of(current.extra,
+                                                        self.settings.cas) == ca.name
+        renewal = ratelimit.exemption(current, request.domains, now, same_ca=same_ca,
+                                      account_url=account.account_url, account_team=account.team)
         held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
                                  renewal=renewal)
         if held is not None:
@@ -367,28 +341,39 @@ class Issuer:
 
     def _caa(self, request: CertificateRequest, account: AccountRecord, ca: Ca) -> None:
         with stage("precheck"):
-            problems = caa_preflight(
-                request.domains,
-                resolver_address=self.settings.dns_server_override,
-                identities=ca.caa_identities,
-                account_uri=account.account_url,
-                deadline=self.deadline,
-            )
+            problems = self.services.caa_problems(request.domains, ca.caa_identities,
+                                                  account.account_url)
         logger.info("caa: %s", "; ".join(problems) if problems else f"CA {ca.name} may issue")
         if problems:
             raise Refused("precheck", problems)
 
+    def _new_account(self, directory: str, team: str | None) -> AccountRecord:
+        """A key in KMS for the operators' account when the setting names one: a CA binds one
+        key to one account, so the teams' accounts keep keys of their own in the bucket."""
+        kms_key = self.settings.account_kms_key
+        if kms_key and team is None:
+            return AccountRecord(directory, "", kms_key_id=kms_key)
+        return AccountRecord(directory, new_account_key_pem().decode(), team=team)
+
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart,
+    def _acme_session(self, account: AccountRecord,
                       ca: Ca) -> tuple[AcmeSession, AccountRecord]:
-        session = ahead.session_for(account)
+        session = self.services.acme_session(account)
         if account.account_url:
             session.use_account(account.account_url)
-        else:
-            url = register(session, ca, self.settings.contact_email,
-                           lambda: self.services.client_factory("secretsmanager"))
-            account = dataclasses.replace(account, account_url=url)
-            self.services.store.update_account(account)
+            return accounts.to_kms(session, account, self.settings.account_kms_key,
+                                   self.services.store, lambda: self.services.client_factory("kms"))
+        wanted = self._new_account(account.directory_url, account.team)
+        if wanted.kms_key_id and account.kms_key_id != wanted.kms_key_id:
+            # Never registered: nothing to roll over, the KMS key registers instead.
+            account = wanted
+            session = self.services.acme_session(account)
+        url = accounts.register(session, ca, self.settings.contact_email,
+                                lambda: self.services.client_factory("secretsmanager"))
+        account = dataclasses.replace(account, account_url=url)
+        self.services.store.update_account(account)
+        if account.kms_key_id:
+            self.services.store.forget_account_history(account)
         return session, account
 
     @in_stage("acme")
@@ -401,7 +386,7 @@ class Issuer:
             return None
         if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
             return None
-        if not _ordered_by(current, account):
+        if not ratelimit.ordered_by(current, account.account_url, account.team):
             logger.info("order: %s was ordered by another ACME account; no replaces",
                         current.name)
             return None
@@ -431,12 +416,7 @@ class Issuer:
     def _wait_for_name_servers(self, records: Sequence[ChallengeRecord]) -> None:
         if not records:
             return
-        expected: dict[str, set[str]] = {}
-        for record in records:
-            expected.setdefault(record.name, set()).add(record.value)
-        servers = self._name_servers({r.name: r.zone for r in records})
-        wait_for_txt(expected, servers, deadline=self.deadline,
-                     timeout=self.settings.propagation_timeout_seconds)
+        self.services.wait_until_published(records)
         logger.info("propagation: every name server shows %d value(s)", len(records))
 
     @in_stage("acme")
@@ -455,9 +435,24 @@ class Issuer:
         logger.info("finalize: %s issued", order.url)
         return fullchain
 
+    def _acm(self, request: CertificateRequest, issued: IssuedSet,
+             current: StoredCertificate | None) -> AcmImports:
+        """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
+        A request that does not say (a renewal from the queue) goes where the last one went."""
+        previous = dict((current.extra if current else {}).get("acm") or {})
+        regions = acm_regions(request.acm) if request.acm else tuple(previous)
+        if not regions:
+            return AcmImports()
+        done = import_certificate(regions, request.name, issued, previous=previous,
+                                  client_for=self.services.acm)
+        # A region whose re-import failed keeps the ARN that still holds the old certificate.
+        kept = {region: previous[region] for region in regions if region in previous}
+        return AcmImports({**kept, **done.arns}, done.problems)
+
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
-               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
+               ca: Ca, account: AccountRecord,
+               acm: AcmImports | None = None) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -466,8 +461,12 @@ class Issuer:
             **meta.extra, **self._renewal_info(session, issued),
             **({"request_id": ask.request_id} if ask.request_id else {}),
             **({"endpoints": endpoints} if endpoints else {}),
+            **({"acm": acm.arns} if acm and acm.arns else {}),  # ACM ARNs by region
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            # Serials of this name revoked so far: pullers never install them.
+            **({"revoked": current.extra["revoked"]}
+               if current and current.extra.get("revoked") else {}),
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
@@ -495,7 +494,7 @@ class Issuer:
         started = True
         try:
             started = self.services.store.start_ca_cooldown(directory, cooldown, now)
-        except (StorageError, ClientError, BotoCoreError) as error:
+        except WildcertError as error:
             logger.warning("could not record the CA's rate limit: %s", error)
         return StageFailure(
             "acme", f"{exc}; the request waits for {scope} and is retried automatically",
@@ -518,67 +517,5 @@ class Issuer:
         return extra
 
 
-def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
-    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
-    operators' default account (before each team had its own)."""
-    recorded = current.extra.get("acme_account")
-    if recorded:
-        return bool(recorded == account.account_url)
-    return account.team is None
-
-
-def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
-               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
-    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
-    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
-    everything. A certificate of another CA is no renewal at this one."""
-    if current is None or not same_ca:
-        return None
-    window = current.extra.get("ari")
-    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
-            and _ordered_by(current, account)
-            and set(current.domains) & set(request.domains)):
-        try:
-            if ari.RenewalInfo.from_json(window).start <= now:
-                return ratelimit.ARI_RENEWAL
-        except (KeyError, TypeError, ValueError):
-            pass  # an unreadable window exempts nothing
-    same_set = sorted(d.lower() for d in current.domains) == sorted(
-        d.lower() for d in request.domains)
-    return ratelimit.SET_RENEWAL if same_set else None
-
-
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
                "eventbridge": "no team"}
-
-
-def _zones_by_identifier(request: CertificateRequest,
-                         zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
-    """The zone of each name to prove, chosen once: a wildcard's record lives at its base.
-    Only public zones: a private one of the same name is never written."""
-    by_name = {z.name: z for z in zones if not z.private}
-    private = {z.name: z for z in zones if z.private}
-    chosen: dict[str, HostedZone] = {}
-    for domain in request.domains:
-        zone_name = zone_for(domain, by_name)
-        if zone_name is not None:
-            zone = chosen[domain.removeprefix("*.")] = by_name[zone_name]
-            hidden = zone_for(domain, private)
-            if hidden is not None and len(hidden) >= len(zone_name):
-                logger.info("zone: %s goes to the public zone %s (%s), not the private zone "
-                            "%s (%s)", domain, zone.name, zone.id, hidden, private[hidden].id)
-    return chosen
-
-
-def _challenge_records(order: Order,
-                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
-    records = []
-    for challenge in order.challenges:
-        site = zone_of.get(challenge.identifier)
-        if site is None:  # validation already checked; the CA changed identifiers
-            raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
-                               "which no allowed zone covers")
-        # The record the CA reads, or the name its CNAME delegates to.
-        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
-    return records
-
