@@ -82,13 +82,13 @@ class Teller:
             "ca": request.ca,
             "acme_ca": ca.name,
             "fallback": fallback,
-            **({"acm": meta.extra["acm"]} if meta.extra.get("acm") else {}),
+            **({"acm": acm.arns} if acm and acm.arns else {}),
             **({"acm_problems": list(acm.problems)} if acm and acm.problems else {}),
             **ask.about(),
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
                                meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name,
-                               acm=meta.extra.get("acm") or {},
+                               acm=acm.arns if acm else {},
                                acm_problems=acm.problems if acm else ())
         return self.tell(ask, outcome, status, message)
 
