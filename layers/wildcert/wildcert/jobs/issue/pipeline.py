@@ -260,6 +260,7 @@ class Issuer:
         reserved, if any, for `_release` once the request ends."""
         team = ask.team
         if team is None:
+            self._still_fits(ask, request, current, orders=orders)
             return None
         now = self.now()
         asking = teams.Asking(
@@ -279,6 +280,20 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
         return admission.reserved
+
+    def _still_fits(self, ask: Ask, request: CertificateRequest,
+                    current: StoredCertificate | None, *, orders: bool) -> None:
+        """A renewal from the queue of a team's certificate is held to the team's policy as
+        it is now: one that no longer fits is refused, saying what changed. The operators'
+        own renewals (direct invokes, their certificates) go on."""
+        owner = self.services.teams.get(ask.owner)
+        if ask.requester.kind != "queue" or owner is None or not orders:
+            return
+        endpoints = request.endpoints or tuple((current.extra if current else {}).get(
+            "endpoints", ()))
+        broken = teams.host_refusals(owner, request.domains, request.key_type, endpoints)
+        if broken:
+            raise Refused("policy", [teams.policy_changed(owner, request.name, broken)])
 
     def _release(self, ask: Ask, name: str) -> None:
         """Give back the new name's place under the cap; never raises (it lapses anyway)."""
