@@ -217,3 +217,24 @@ def test_team_messages_name_the_team_inertly() -> None:
     assert "(team beta)" in rejected.text
     assert "Team:" not in slack.failed("web", [], "dns", "x").payload()["blocks"][0]["text"][
         "text"]
+
+
+def test_settling_waits_for_a_webhook_still_being_read() -> None:
+    """The webhook is read in the background; an invocation that posted nothing waits for
+    that read before it returns, so nothing is left running when Lambda freezes it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+
+    def slow_read() -> str:
+        release.wait(5)
+        return "https://hooks.slack.com/services/T0/B0/x"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(slow_read)
+        notifier = slack.SlackNotifier(reading.result)
+        threading.Timer(0.2, release.set).start()
+        assert not reading.done()
+        notifier.settle()
+        assert reading.done() and notifier.enabled

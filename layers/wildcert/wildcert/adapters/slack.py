@@ -107,6 +107,11 @@ class SlackNotifier:
     def enabled(self) -> bool:
         return bool(self._url)
 
+    def settle(self) -> None:
+        """Wait for a webhook URL still being read: no read outlives the invocation that
+        started it (Lambda freezes whatever is still running when the handler returns)."""
+        self.enabled  # noqa: B018 - reading the URL is the point
+
     def posts_to(self, url: str) -> bool:
         return self._url == url
 
