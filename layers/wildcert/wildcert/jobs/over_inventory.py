@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wildcert import runtime
+from wildcert import container, runtime
 from wildcert.adapters import aws, slack
 from wildcert.adapters.acme import AcmeError, RenewalInfoReader
 from wildcert.adapters.bucket.inventory import (
@@ -279,7 +279,11 @@ class OverInventory:
 
 
 def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
-    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue."""
+    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue
+    (or what the container was given instead)."""
+    outside = container.current().outside
+    if outside is not None:
+        return outside.renewal_parts(settings, context)
     deadline = runtime.deadline(context)
     queue_url = settings.renewal_queue_url
     return {
