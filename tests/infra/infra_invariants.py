@@ -819,11 +819,13 @@ def check_team_readers(resources, params) -> Iterator[str]:
             return decide(identity, [s for s in bucket if s.effect == "Deny"], request) and \
                 decide([], [*_cross, *(s for s in bucket if s.effect == "Deny")], request)
 
-        if not can(team_policy, "s3:GetObject", "alpha.web/privkey.pem"):
-            yield f"team reader {principal} tagged alpha cannot read alpha.web/privkey.pem"
+        for key in ("alpha.web/privkey.pem", f"alpha{FLEET_SUFFIX}"):  # its inventory too
+            if not can(team_policy, "s3:GetObject", key):
+                yield f"team reader {principal} tagged alpha cannot read {key}"
         for identity, label in ((team_policy, "TeamPolicy"), (anything, "s3:* of its own")):
             for key in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem",
-                        "alpha/privkey.pem", "alphabet.web/privkey.pem"):
+                        "alpha/privkey.pem", "alphabet.web/privkey.pem",
+                        f"beta{FLEET_SUFFIX}", f"operators{FLEET_SUFFIX}"):
                 if can(identity, "s3:GetObject", key):
                     yield f"team reader {principal} tagged alpha ({label}) may read {key}"
             for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
@@ -980,7 +982,8 @@ def check_renewal_job_access(resources, params) -> Iterator[str]:
             return decide(_identity, bucket, Request(_role, action, resource, context))
 
         who = f"{spec.label} role"
-        for key in ("example-com/cert.json", "a.b-c_d/cert.json"):
+        for key in ("example-com/cert.json", "a.b-c_d/cert.json", f"alpha{FLEET_SUFFIX}",
+                    f"operators{FLEET_SUFFIX}"):
             for action in ("s3:GetObject", "s3:PutObject"):
                 if not can(action, key):
                     yield f"{who}: cannot {action} {key} (the inventory is broken)"
@@ -998,6 +1001,8 @@ def check_renewal_job_access(resources, params) -> Iterator[str]:
             "_wildcert/inflight/example-com.json",
             "_wildcert/example-com/cert.json",
             "_wildcert/cert.json",
+            f"example-com/x{FLEET_SUFFIX}",
+            f"_wildcert/alpha{FLEET_SUFFIX}",
         ):
             for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
                 if can(action, key):
@@ -1030,14 +1035,15 @@ def check_renewal_job_access(resources, params) -> Iterator[str]:
         expected = {
             "logs:CreateLogStream": {f"<{spec.log_group}.Arn>"},
             "logs:PutLogEvents": {f"<{spec.log_group}.Arn>"},
-            "s3:GetObject": {f"{BUCKET}/*/cert.json"},
-            "s3:PutObject": {f"{BUCKET}/*/cert.json"},
+            # cert.json, and the fleet inventory (adapters/bucket/fleet.py)
+            "s3:GetObject": {f"{BUCKET}/*/cert.json", f"{BUCKET}/*{FLEET_SUFFIX}"},
+            "s3:PutObject": {f"{BUCKET}/*/cert.json", f"{BUCKET}/*{FLEET_SUFFIX}"},
             "s3:ListBucket": {BUCKET},
             "sqs:SendMessage": {RENEWAL_QUEUE, DLQ},
             "secretsmanager:GetSecretValue": {SECRET},
         }
         if spec is WATCH:  # archive.ArchivedKeys
-            expected["s3:GetObject"] = {f"{BUCKET}/*/cert.json", f"{BUCKET}/*/archive/*/cert.pem"}
+            expected["s3:GetObject"] |= {f"{BUCKET}/*/archive/*/cert.pem"}
             expected["s3:DeleteObject"] = {f"{BUCKET}/*/archive/*/privkey.pem"}
         granted: dict[str, set[str]] = {}
         for statement in identity:
@@ -1130,6 +1136,7 @@ def _pattern_matches(values: list[Any], text: str) -> bool:
 
 
 CATCH_RULE = "UnmatchedRequestRule"
+FLEET_SUFFIX = "._inventory.json"  # logic/fleet.py: <owner>._inventory.json at the top level
 
 
 def check_request_bus(resources, params) -> Iterator[str]:

@@ -3,15 +3,18 @@ requester, Slack (the team's channel and the operators'), and an outcome event o
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
+from wildcert import metrics
 from wildcert.adapters import slack
 from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
+from wildcert.logic import fleet
 from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet
 from wildcert.logic.request import CertificateRequest
@@ -50,7 +53,9 @@ class Teller:
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
                                meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
-        return self.tell(ask, outcome, "renewed" if renewal else "issued", message)
+        row = {**fleet.certificate_row(meta, ask.owner),
+               "renewal": fleet.state("not due", _now(), "just issued")}
+        return self.tell(ask, outcome, "renewed" if renewal else "issued", message, row=row)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
         """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
@@ -80,8 +85,9 @@ class Teller:
         return self.tell(ask, outcome, "failed", message)
 
     def tell(self, ask: Ask, outcome: Outcome, event: str | None,
-             message: slack.Message | None) -> Outcome:
-        """One log line naming the requester, Slack, and the outcome event."""
+             message: slack.Message | None, *, row: fleet.Row | None = None) -> Outcome:
+        """One log line naming the requester, Slack, the outcome event, its metric and the
+        owner's inventory (`row`: the stored certificate, when there is a new one)."""
         details = outcome.details
         said = details.get("stage") or details.get("serial") or details.get("reason") or ""
         logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
@@ -89,7 +95,38 @@ class Teller:
         delivery = self.channels.post(message, ask.team_id) if message is not None else None
         if event is not None:
             self.services.events.put(event, event_detail(event, outcome, ask, delivery))
+            self._count(event, ask)
+            self._inventory(event, outcome, ask, row)
         return outcome
+
+    def _count(self, event: str, ask: Ask) -> None:
+        name = OUTCOME_METRICS.get(event)
+        if name:
+            metrics.put(self.services.settings.metrics_namespace, name, 1,
+                        team=fleet.owner_of(ask.team_id))
+
+    def _inventory(self, event: str, outcome: Outcome, ask: Ask, row: fleet.Row | None) -> None:
+        """The outcome in the owner's inventory: a new certificate's whole row, else only the
+        last outcome of a certificate listed there. Another team's refused request for a name
+        is not the owner's news."""
+        if not outcome.name or (ask.team is not None and ask.team.id != ask.owner):
+            return
+        now = _now()
+        details = outcome.details
+        change = {**(row or {}), **fleet.outcome(
+            event, now, stage=details.get("stage"),
+            reason=details.get("message") or details.get("reason"))}
+        self.services.fleet.update(fleet.owner_of(ask.owner), {outcome.name: change}, now,
+                                   only_known=row is None)
+
+
+# The per-team counts on the dashboard (CloudWatch metrics, dimension `team`).
+OUTCOME_METRICS = {"issued": "Issued", "renewed": "Renewed", "rejected": "Refused",
+                   "failed": "Failed"}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def event_detail(kind: str, outcome: Outcome, ask: Ask,

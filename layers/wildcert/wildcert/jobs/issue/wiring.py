@@ -11,6 +11,7 @@ from typing import Any
 
 from wildcert.adapters import aws
 from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.bucket.fleet import FleetInventory
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
@@ -61,6 +62,10 @@ class Services:
     @property
     def leases(self) -> InFlight:
         return InFlight(self.bucket)
+
+    @property
+    def fleet(self) -> FleetInventory:
+        return FleetInventory(self.bucket)
 
     @property
     def ledger(self) -> TeamLedger:
