@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := $(VENV)/bin/sam
-STAMP := $(VENV)/.installed
+# ?=: a process that runs in this venv already (the docs' test) names a stamp of its own.
+STAMP ?= $(VENV)/.installed
 # samconfig.toml environment for build and deploy: default (production) or staging.
 SAM_ENV ?= default
 
 .PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
-	fuzz clean stack-start stack-stop iam-sim
+	fuzz clean stack-start stack-stop iam-sim invoke outcomes team-resources
 
 all: test
 
@@ -34,7 +35,7 @@ $(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml p
 
 # sam and checkov pin boto3 against the project and each other: each gets a venv of its own.
 # Only the infrastructure tests and the build use them.
-TOOLS_STAMP := $(VENV)/tools/.installed
+TOOLS_STAMP ?= $(VENV)/tools/.installed
 $(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt tests/infra/tools/install.sh
 	tests/infra/tools/install.sh
 	touch $(TOOLS_STAMP)
@@ -53,8 +54,26 @@ iam-sim: $(IAM_SIM_STAMP) ## the IAM policy simulator the infrastructure tests u
 
 deps: stack-deps $(TOOLS_STAMP) $(IAM_SIM_STAMP) ## everything: pebble, the venv, sam, checkov, the IAM simulator
 
-demo: stack-deps ## issue a real wildcard certificate on the local stack and show it
-	$(PY) scripts/demo.py
+# The local stack `make demo KEEP=1`, `make stack-start` and `make invoke` share.
+STACK_DIR ?= .local-stack
+
+demo: stack-deps ## two teams on the local stack (KEEP=1 leaves it running, for make invoke)
+	WILDCERT_STACK_DIR=$(STACK_DIR) $(PY) scripts/demo.py $(if $(KEEP),--keep)
+
+# make invoke FN=issuer EVENT=events/issue-wildcard.json
+# make invoke FN=issuer TEAM=alpha REQUEST='{"domains": ["*.alpha.example.com"]}'
+# make invoke FN=issuer OPERATORS=1 EVENT=events/issue-wildcard.json
+# make invoke FN=renewal_sweep EVENT=events/sweep-scheduled.json; make invoke FN=issuer RENEWALS=1
+# REQUEST reaches the tool through the environment: its JSON needs no quoting for the shell.
+invoke: ## a function's handler on the running local stack: FN=, EVENT= / REQUEST= [TEAM=|OPERATORS=1|REQUESTS=1|RENEWALS=1]
+	@test -n "$(FN)" || { echo "make invoke: FN= is issuer, renewal_sweep or watch" >&2; exit 2; }
+	@WILDCERT_STACK_DIR=$(STACK_DIR) $(PY) -m local_stack invoke $(FN) $(EVENT) \
+	  $(if $(TEAM),--team $(TEAM)) $(if $(OPERATORS),--operators) \
+	  $(if $(REQUESTS),--requests) $(if $(RENEWALS),--renewals) \
+	  $(if $(REQUEST),--request "$$REQUEST")
+
+outcomes: ## every outcome event on the running local stack so far
+	@WILDCERT_STACK_DIR=$(STACK_DIR) $(PY) -m local_stack outcomes
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -76,17 +95,26 @@ FUZZ_CASES ?= 10000
 fuzz: stack-deps ## 10,000 generated events through the issuer's handler; writes docs/FUZZ.md
 	$(PY) -m tests.fuzz --cases $(FUZZ_CASES)
 
+# template.yaml holds resources generated from layers/wildcert/teams.toml (each team's reader
+# role and bus permission): a build refuses a template out of step with the file.
+team-resources: $(STAMP) ## regenerate template.yaml's teams' sections from teams.toml
+	$(PY) scripts/team_resources.py
+
 build: $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
+	$(PY) scripts/team_resources.py --check
 	$(SAM) build --config-env $(SAM_ENV)
 
-deploy: build ## sam build, then sam deploy with samconfig.toml (SAM_ENV=staging for staging)
-	$(SAM) deploy --config-file samconfig.toml --config-env $(SAM_ENV)
+# GUIDED=1 asks for the parameters and saves them in samconfig.toml (the first deployment);
+# DEPLOY_ARGS passes more to sam deploy, e.g. DEPLOY_ARGS='--parameter-overrides AcmeCa=staging'.
+deploy: build ## sam build + sam deploy with samconfig.toml (SAM_ENV=staging first; GUIDED=1 asks)
+	$(SAM) deploy --config-file samconfig.toml --config-env $(SAM_ENV) $(if $(GUIDED),--guided) \
+	  $(DEPLOY_ARGS)
 
 stack-start: stack-deps ## start the local stack in .local-stack (port base 14000)
-	scripts/local-stack start
+	WILDCERT_STACK_DIR=$(STACK_DIR) scripts/local-stack start
 
 stack-stop: ## stop the local stack
-	scripts/local-stack stop
+	WILDCERT_STACK_DIR=$(STACK_DIR) scripts/local-stack stop
 
 clean: ## remove the venv, build output and caches
 	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache .hypothesis $(IAM_SIM)/node_modules

@@ -58,7 +58,7 @@ class CertbotSetup:
     def hook_log(self) -> Path:
         return self.home / "hook.jsonl"
 
-    def env(self, endpoint: str | None = None) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         """A clean environment: only what certbot, boto3 and the hook need."""
         stack = self.stack_env
         return {
@@ -66,7 +66,7 @@ class CertbotSetup:
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "REQUESTS_CA_BUNDLE": stack["ACME_CA_BUNDLE"],
-            "AWS_ENDPOINT_URL": endpoint or stack["AWS_ENDPOINT_URL"],
+            "AWS_ENDPOINT_URL": stack["AWS_ENDPOINT_URL"],
             "AWS_ACCESS_KEY_ID": stack["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": stack["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": stack["AWS_DEFAULT_REGION"],
@@ -102,9 +102,9 @@ class CertbotRun:
         return self.wall - self.hook_seconds
 
 
-def run(setup: CertbotSetup, label: str, endpoint: str | None = None) -> CertbotRun:
+def run(setup: CertbotSetup, label: str) -> CertbotRun:
     setup.home.mkdir(parents=True, exist_ok=True)
-    done = process.run(setup.command(label), env=setup.env(endpoint), cwd=setup.home)
+    done = process.run(setup.command(label), env=setup.env(), cwd=setup.home)
     if done.returncode != 0:
         raise RuntimeError(
             f"certbot failed ({done.returncode}) for {label}:\n{done.stdout[-2000:]}"

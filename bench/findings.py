@@ -264,10 +264,10 @@ METHOD = (
     "changes hit all of them; tables show the median with the range. The machine is shared "
     "with other work: the load averages at the start and end are in the machine table.",
     "Work is counted in runs of its own, never in timed ones: ACME requests from Pebble's log "
-    "(and the front's counters for what it answers itself), AWS calls from a counting reverse "
-    "proxy on loopback (certbot, and wildcert's cold process) and from botocore `before-call` "
-    "events on wildcert's clients, DNS queries from wildcert's `dns_checks.STATS` and the "
-    "stack DNS server's counters, Slack posts from the sink.",
+    "(and the front's counters for what it answers itself), AWS calls from the stack's AWS "
+    "fault proxy, which both tools' calls pass (`AWS_ENDPOINT_URL`), and from botocore "
+    "`before-call` events on wildcert's clients, DNS queries from wildcert's "
+    "`dns_checks.STATS` and the stack DNS server's counters, Slack posts from the sink.",
     "Cold start: a fresh `python -c` that imports the entry point with a perf_counter around "
     "the import; wall time from spawn to exit; peak RSS from the child's own `wait4` rusage. "
     "Both venvs use the same Python build; one unrecorded run per kind first (bytecode "
@@ -280,8 +280,9 @@ METHOD = (
     "Layers: `pip install --target --platform manylinux2014_aarch64 --python-version 3.13 "
     "--implementation cp --only-binary=:all:` of layers/wildcert/requirements.txt (+ the "
     "wildcert package) and of certbot==5.8.0 certbot-dns-route53==5.8.0; boto3, botocore, "
-    "s3transfer and jmespath removed from both (the Lambda runtime ships them); zipped = "
-    "deflate of the tree under `python/`.",
+    "s3transfer and jmespath removed from both, so the two compare package for package "
+    "(the layer wildcert ships, with its pinned SDK and bytecode, is measured in the SDK "
+    "section); zipped = deflate of the tree under `python/`.",
     "Scale: one new process per N and run (bench/scale_worker.py): a warm-up invocation, "
     "then N certificates, each its own label, from a `ThreadPoolExecutor` of 8 threads calling "
     "the handler. RSS sampled every 50 ms plus VmHWM; CPU of the worker (`os.times`) and of "

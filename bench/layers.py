@@ -2,8 +2,9 @@
 
 Both are `pip install --target … --platform manylinux2014_aarch64 --python-version 3.13
 --only-binary=:all:` (the way the layer is built for the arm64 python3.13 runtime), then the
-packages the Lambda runtime already ships are removed from both (boto3, botocore and their
-own dependencies s3transfer and jmespath). wildcert's layer also holds the wildcert package.
+AWS SDK is removed from both (boto3, botocore and their own dependencies s3transfer and
+jmespath), so the two compare package for package; wildcert's layer also holds the wildcert
+package. The layer wildcert ships, SDK and bytecode included, is bench/sdk.py's to measure.
 Builds are cached in bench/work/layers, keyed by what went into them.
 """
 

@@ -1,4 +1,5 @@
-"""What one run cost, seen from the servers: Pebble's log, the AWS proxy, the DNS server."""
+"""What one run cost, seen from the servers: Pebble's log, the stack's AWS fault proxy (which
+every AWS call of both tools passes, `AWS_ENDPOINT_URL`), the DNS server."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from bench.aws_proxy import CountingProxy
 from bench.pebble_log import LogCursor
 
 
@@ -19,26 +19,28 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 @dataclass
 class Observers:
     pebble: LogCursor
-    proxy: CountingProxy
-    stack: Any  # local_stack.Stack: its stats() come from the Slack sink and DNS server
+    stack: Any  # local_stack.Stack: the Slack sink, the DNS server, the AWS fault proxy
 
     def begin(self) -> dict[str, Any]:
         self.pebble.mark()
-        self.proxy.counter.take()
-        return {**self.stack.stats(), "front": self._front()}
+        return {**self.stack.stats(), "front": self._front(), "aws": self._aws()}
 
     def end(self, before: dict[str, Any]) -> dict[str, dict[str, int]]:
         after = self.stack.stats()
         return {
             "acme_server": dict(sorted(self.pebble.since_mark().items())),
             "acme_front": _delta(self._front(), before["front"]),
-            "aws_proxy": dict(sorted(self.proxy.counter.take().items())),
+            "aws_proxy": _delta(self._aws(), before["aws"]),
             "dns_server": _delta(after["dns"]["by_qtype"], before["dns"]["by_qtype"]),
             "slack": {"posts": after["slack"]["recorded"] - before["slack"]["recorded"]},
         }
 
     def _front(self) -> dict[str, int]:
         return _front_stats(self.stack)
+
+    def _aws(self) -> dict[str, int]:
+        """AWS calls by `service Operation`, as the stack's fault proxy counted them."""
+        return dict(self.stack.aws_faults.stats()["by_operation"])
 
 
 def _front_stats(stack: Any) -> dict[str, int]:

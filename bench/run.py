@@ -7,14 +7,16 @@ counts are stable) in bench/work/stack, then measures side by side:
   work      ACME requests, AWS API calls and DNS queries per certificate, counted
   cold      a fresh process importing each tool's entry point: wall time and peak RSS
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
+  sdk       the layer with its pinned AWS SDK and bytecode, and botocore's own loader, each
+            against the way before it: layer size and cold start (bench/sdk.py)
   scale     N certificates from a thread pool of handler calls
-  lifetimes a year of virtual time over the real sweep, watch and renewal decisions for 90-,
-            64-, 45- and 6-day certificates (bench/lifetimes.py; no stack needed)
   fleet     500 due certificates renewed through sweep -> queue -> issuer under Route 53's
             and Let's Encrypt's limits, on a stack of its own, plus two small stress runs
             where one limit binds hard (bench/fleet.py)
 and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
 `--report-only` rebuilds the report and the plot from bench/work/results.json.
+`--section sdk` runs that section alone and rewrites its part of bench/RESULTS.md, saying
+when it ran; the other sections keep the numbers of their own run.
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ from bench import (  # noqa: E402 - the repository root must be on sys.path firs
     process,
     report,
     scale,
+    sdk,
     wildcert_runner,
 )
-from bench.aws_proxy import CountingProxy  # noqa: E402
 from bench.observe import Observers  # noqa: E402
 from bench.pebble_log import LogCursor  # noqa: E402
 
@@ -71,16 +73,15 @@ class Config:
     concurrency: int = 8
     port_base: int = 15000
     layers: bool = True
-    lifetime_certificates: int = 12  # per simulated year; 0 skips the simulation
     fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
     fleet_stress: bool = True
 
 
 QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
-               lifetime_certificates=4, fleet_n=fleet.QUICK.n, fleet_stress=False)
+               fleet_n=fleet.QUICK.n, fleet_stress=False)
 
 
-def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
+def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions, N up to 50")
     parser.add_argument("--reps", type=int, help="timed issuances per tool")
@@ -91,14 +92,16 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
     parser.add_argument("--concurrency", type=int, help="threads calling the handler")
     parser.add_argument("--port-base", type=int, help="first port base to try (default 15000)")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer builds")
-    parser.add_argument("--lifetime-certificates", type=int,
-                        help="certificates per simulated year (0 skips the simulation)")
     parser.add_argument("--fleet", type=int, help="due certificates in the fleet run (0: none)")
     parser.add_argument("--no-fleet-stress", action="store_true",
                         help="skip the two small fleet runs where one limit binds hard")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild RESULTS.md and the plot from bench/work/results.json")
+    parser.add_argument("--section", choices=("sdk",),
+                        help="run this section alone and rewrite its part of RESULTS.md")
     args = parser.parse_args(argv)
+    if args.section:
+        return Config(cold_runs=args.cold_runs or Config.cold_runs), f"section:{args.section}"
     config = QUICK if args.quick else Config()
     overrides: dict[str, Any] = {
         "reps": args.reps, "work_reps": args.work_reps, "cold_runs": args.cold_runs,
@@ -106,7 +109,6 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
         "port_base": args.port_base,
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
-        "lifetime_certificates": args.lifetime_certificates,
         "fleet_n": args.fleet, "fleet_stress": False if args.no_fleet_stress else None,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -158,13 +160,29 @@ def measure_layers(results: dict[str, Any]) -> None:
     results["layers"] = built
 
 
-def simulate_lifetimes(config: Config, results: dict[str, Any]) -> None:
-    from bench import lifetimes
+def measure_sdk(config: Config) -> dict[str, Any]:
+    measured = sdk.run(config.cold_runs)
+    measured["measured"] = {**{k: v for k, v in machine.describe().items()
+                               if k in ("date", "nproc")},
+                            "load_average": machine.load_average(),
+                            **machine.source_tree(ROOT)}
+    return measured
 
-    outcomes = lifetimes.run(lifetimes.cases(certificates=config.lifetime_certificates))
-    results["lifetimes"] = [dataclasses.asdict(o) for o in outcomes]
-    expired = sum(o.expired for o in outcomes)
-    say(f"  {len(outcomes)} simulated years, {expired} certificates expired")
+
+def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
+    """RESULTS.md with its sdk section replaced (or put before the scale section)."""
+    lines = markdown_path.read_text().splitlines()
+    new = report.sdk_section(results)
+    if report.SDK_HEADING in lines:
+        start = lines.index(report.SDK_HEADING)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+    else:
+        start = end = next((i for i, line in enumerate(lines) if line.startswith("## Scale")),
+                           len(lines))
+    text = "\n".join([*lines[:start], *new, "", *lines[end:]]) + "\n"
+    markdown_path.write_text(text)
+    return text
 
 
 @dataclasses.dataclass
@@ -186,7 +204,6 @@ def load_handler(stack_env: dict[str, str]) -> Any:
     """The issuer handler in this process: a warm container after its first invocation."""
     os.environ.update(stack_env)
     os.environ.update(wildcert_runner.QUIET_LOGS)
-    # The lifetimes simulation ran the sweep and the watch here first: their logger exists.
     logging.getLogger("wildcert").setLevel(wildcert_runner.QUIET_LOGS["POWERTOOLS_LOG_LEVEL"])
     return wildcert_runner.import_handler()
 
@@ -212,14 +229,13 @@ def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, 
 
 def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
     label = wildcert_runner.unique_label
-    proxy = tools.observers.proxy.url
     work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
                                              "certbot": []}
     tools.counters.install()
     try:
         for _ in range(config.work_reps):
             cold, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
-                tools.stack.env, label("wc"), tools.out("count"), endpoint=proxy, count=True))
+                tools.stack.env, label("wc"), tools.out("count"), count=True))
             work["wildcert_cold"].append({**seen, **_client_side(cold.work)})
             tools.counters.reset()
             (seconds, _), seen = counted(
@@ -227,8 +243,7 @@ def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
             snapshot = tools.counters.snapshot()
             work["wildcert_warm"].append({**seen, **_client_side(snapshot),
                                           "spent": {**snapshot["spent"], "total": seconds}})
-            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc"),
-                                                                proxy))
+            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
             work["certbot"].append(seen)
     finally:
         tools.counters.uninstall()
@@ -309,13 +324,12 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
     with section(results, "stack start"):
         stack = start_stack(config)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
-    proxy = CountingProxy(stack.ports.moto).start()
     try:
         tools = Tools(
             stack=stack, app=load_handler(stack.env),
             certbot=certbot_runner.CertbotSetup(certbot_python.parent.parent,
                                                 scratch / "certbot", stack.env),
-            observers=Observers(LogCursor(stack.directory / "pebble.log"), proxy, stack),
+            observers=Observers(LogCursor(stack.directory / "pebble.log"), stack),
             counters=wildcert_runner.WorkCounters(), scratch=scratch,
         )
         with section(results, "first runs"):
@@ -329,7 +343,6 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
         with section(results, "scale"):
             measure_scale(tools, config, results)
     finally:
-        proxy.stop()
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -369,11 +382,10 @@ def run_all(config: Config) -> dict[str, Any]:
     if config.layers:
         with section(results, "layers"):
             measure_layers(results)
+        with section(results, "sdk"):
+            results["sdk"] = measure_sdk(config)
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
-    if config.lifetime_certificates:
-        with section(results, "lifetimes"):
-            simulate_lifetimes(config, results)
     run_on_stack(config, certbot_python, results)
     with section(results, "fleet"):
         measure_fleet(config, results)
@@ -389,6 +401,15 @@ def median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     config, report_only = parse_args(argv)
+    if report_only == "section:sdk":
+        process.start()
+        try:
+            results = {"sdk": measure_sdk(config)}
+        finally:
+            process.stop()
+        (WORK / "sdk.json").write_text(json.dumps(results, indent=1) + "\n")
+        print(rewrite_sdk_section(BENCH / "RESULTS.md", results))
+        return 0
     if report_only:
         results = json.loads(RESULTS_JSON.read_text())
     else:

@@ -256,15 +256,10 @@ class ColdRun:
 
 
 def invoke_cold(stack_env: dict[str, str], label: str, out: Path,
-                endpoint: str | None = None, count: bool = False) -> ColdRun:
-    """One invocation in a fresh Python process (a new container's first request).
-
-    `endpoint` sends its AWS calls elsewhere (the counting proxy); `count` installs the
-    in-process counters.
-    """
+                count: bool = False) -> ColdRun:
+    """One invocation in a fresh Python process (a new container's first request); `count`
+    installs the in-process counters."""
     env = {**os.environ, **stack_env, **QUIET_LOGS, **ISSUER_PROCESS_ENV}
-    if endpoint:
-        env["AWS_ENDPOINT_URL"] = endpoint
     script = Path(__file__).with_name("invoke_once.py")
     command = [sys.executable, str(script), label, str(out), *(["--count"] if count else [])]
     done = process.run(command, env=env, cwd=ROOT)

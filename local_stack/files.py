@@ -33,6 +33,15 @@ def env_json(directory: Path) -> Path:
     return directory / "env.json"
 
 
+def teams(directory: Path) -> Path:
+    return directory / "teams.toml"
+
+
+def outcomes(directory: Path) -> Path:
+    """Every outcome event the invoke tool received, one JSON a line."""
+    return directory / "outcomes.jsonl"
+
+
 def second_ca_eab(directory: Path) -> Path:
     """The second CA's External Account Binding: {"kid": ..., "hmac_key": ...} (0600)."""
     return directory / "second-ca-eab.json"

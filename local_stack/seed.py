@@ -1,6 +1,10 @@
-"""What a fresh local stack holds before wildcert runs: bucket, key, zones, the Slack secrets
-(the operators' and team alpha's), and the event bus whose outcome events a rule copies to a
-queue the tests read."""
+"""What a fresh local stack holds before wildcert runs, as template.yaml deploys it: bucket,
+key, zones, the Slack secrets (the operators' and team alpha's), the request bus with the rule
+that routes teams' requests to the issuer and the route of its outcome events, and the renewal
+queue with its dead-letter queue.
+
+Lambda is not part of the stack: a rule's target is a queue standing for its function, which
+`python -m local_stack invoke` delivers to the real handler (local_stack/invoke.py)."""
 
 from __future__ import annotations
 
@@ -34,10 +38,19 @@ SECOND_CA_NAME = "second"
 SECOND_CA_IDENTITY = "second-ca.test"
 FIRST_CA_NAME = "pebble"
 FIRST_CA_IDENTITY = "letsencrypt.org"
-EVENT_BUS = "wildcert-local"
+# As the stack `wildcert` names them (template.yaml: "${AWS::StackName}-requests").
+EVENT_BUS = "wildcert-requests"
+# template.yaml's IssueRequestRule: what a team sends, routed to the issuer.
+REQUEST_RULE = "wildcert-requests-to-issuer"
+REQUEST_PATTERN = {"source": [{"prefix": "wildcert.team."}],
+                   "detail-type": ["wildcert.certificate.requested"]}
+REQUEST_QUEUE = "wildcert-local-requests"  # stands for the rule's target, the issuer
 OUTCOME_RULE = "wildcert-local-outcomes"
 OUTCOME_QUEUE = "wildcert-local-outcomes"
 RENEWAL_QUEUE = "wildcert-local-renewals"
+RENEWAL_DLQ = "wildcert-local-renewals-dlq"
+RENEWAL_MAX_RECEIVES = 10  # template.yaml's RenewalQueue redrive policy
+RENEWAL_VISIBILITY_SECONDS = 5400
 CONTACT_EMAIL = "platform@example.com"
 DELEGATION_TTL = 172800
 
@@ -47,7 +60,10 @@ class Seeded:
     kms_key_arn: str
     zone_ids: Mapping[str, str]  # zone name (no final dot) -> bare hosted zone id
     outcome_queue_url: str = ""
+    request_queue_url: str = ""
+    renewal_queue_url: str = ""
     renewal_queue_arn: str = ""
+    renewal_dlq_url: str = ""
 
 
 def seed(ports: Ports, directory: Path) -> Seeded:
@@ -57,9 +73,9 @@ def seed(ports: Ports, directory: Path) -> Seeded:
         zones = pool.submit(lambda: _zones(local_client("route53", endpoint)))
         s3 = pool.submit(local_client, "s3", endpoint)
         secrets = pool.submit(local_client, "secretsmanager", endpoint)
-        outcomes = pool.submit(lambda: _outcome_events(local_client("events", endpoint),
-                                                       local_client("sqs", endpoint)))
-        renewals = pool.submit(lambda: _queue_arn(local_client("sqs", endpoint), RENEWAL_QUEUE))
+        bus = pool.submit(lambda: _event_bus(local_client("events", endpoint),
+                                             local_client("sqs", endpoint)))
+        renewals = pool.submit(lambda: _renewal_queues(local_client("sqs", endpoint)))
         key_arn = _kms_key(local_client("kms", endpoint))
         done = [
             pool.submit(_bucket, s3.result(), key_arn),
@@ -68,9 +84,12 @@ def seed(ports: Ports, directory: Path) -> Seeded:
         ]
         for future in done:
             future.result()
+        outcome_url, request_url = bus.result()
+        renewal_url, renewal_arn, renewal_dlq_url = renewals.result()
         return Seeded(kms_key_arn=key_arn, zone_ids=zones.result(),
-                      outcome_queue_url=outcomes.result(),
-                      renewal_queue_arn=renewals.result())
+                      outcome_queue_url=outcome_url, request_queue_url=request_url,
+                      renewal_queue_url=renewal_url, renewal_queue_arn=renewal_arn,
+                      renewal_dlq_url=renewal_dlq_url)
 
 
 def _kms_key(kms: Any) -> str:
@@ -161,12 +180,6 @@ def _slack_secret(secrets: Any, key_arn: str, ports: Ports) -> None:
         )
 
 
-def _queue_arn(sqs: Any, name: str) -> str:
-    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
-    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"])
-
-
 def _eab_secret(secrets: Any, key_arn: str, directory: Path) -> None:
     """The second CA's EAB credential as an operator stores one: {"kid", "hmac_key"}."""
     secrets.create_secret(
@@ -188,16 +201,46 @@ def acme_cas(ports: Ports) -> list[dict[str, Any]]:
     ]
 
 
-def _outcome_events(events: Any, sqs: Any) -> str:
-    """The bus the issuer puts outcomes on, and a rule copying them to a queue tests read."""
+def _event_bus(events: Any, sqs: Any) -> tuple[str, str]:
+    """The request bus, its rule for teams' requests, and a rule copying the issuer's outcome
+    events to a queue the tests and the invoke tool read: (outcome queue, request queue)."""
     events.create_event_bus(Name=EVENT_BUS)
-    arn = _queue_arn(sqs, OUTCOME_QUEUE)
-    url = str(sqs.get_queue_url(QueueName=OUTCOME_QUEUE)["QueueUrl"])
-    events.put_rule(Name=OUTCOME_RULE, EventBusName=EVENT_BUS,
-                    EventPattern=json.dumps({"source": ["wildcert"]}))
-    events.put_targets(Rule=OUTCOME_RULE, EventBusName=EVENT_BUS,
-                       Targets=[{"Id": "outcomes", "Arn": arn}])
-    return url
+    routes = ((OUTCOME_RULE, {"source": ["wildcert"]}, OUTCOME_QUEUE),
+              (REQUEST_RULE, REQUEST_PATTERN, REQUEST_QUEUE))
+    urls = []
+    for rule, pattern, queue in routes:
+        url, arn = _queue(sqs, queue)
+        events.put_rule(Name=rule, EventBusName=EVENT_BUS, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=rule, EventBusName=EVENT_BUS, Targets=[{"Id": queue, "Arn": arn}])
+        urls.append(url)
+    return urls[0], urls[1]
+
+
+def _renewal_queues(sqs: Any) -> tuple[str, str, str]:
+    """The queue the sweep and the watch send renewals to, and its dead-letter queue:
+    (URL, ARN, dead-letter queue URL)."""
+    dlq_url, dlq_arn = _queue(sqs, RENEWAL_DLQ)
+    url, arn = _queue(sqs, RENEWAL_QUEUE, {
+        "VisibilityTimeout": str(RENEWAL_VISIBILITY_SECONDS),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                     "maxReceiveCount": RENEWAL_MAX_RECEIVES}),
+    })
+    return url, arn, dlq_url
+
+
+def _queue(sqs: Any, name: str, attributes: Mapping[str, str] | None = None) -> tuple[str, str]:
+    url = str(sqs.create_queue(QueueName=name, Attributes=dict(attributes or {}))["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    return url, str(arn)
+
+
+def teams_file(directory: Path) -> Path:
+    """The stack's own copy of local_stack/teams.toml, which onboarding a team edits."""
+    copy = files.teams(directory)
+    if not copy.exists():
+        copy.write_text(TEAMS_FILE.read_text())
+    return copy
 
 
 def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
@@ -221,7 +264,7 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "KMS_KEY_ID": seeded.kms_key_arn,
         "ALLOWED_ZONES": ",".join(zones[name] for name in ZONES),
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
-        "TEAMS_FILE": str(TEAMS_FILE),
+        "TEAMS_FILE": str(teams_file(directory)),
         "EVENT_BUS_NAME": EVENT_BUS,
         # The only queue whose records the issuer takes (the template's RenewalQueue); tests
         # with a renewal queue of their own set it to theirs.
@@ -241,7 +284,10 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
             f"https://{HOST}:{ports.second_pebble_management}/roots/0",
         "WILDCERT_SLACK_LOG": str(files.slack_log(directory)),
         "WILDCERT_SLACK_SINK": f"http://{HOST}:{ports.slack}",
+        "RENEWAL_QUEUE_URL": seeded.renewal_queue_url,
         "WILDCERT_OUTCOME_QUEUE_URL": seeded.outcome_queue_url,
+        "WILDCERT_REQUEST_QUEUE_URL": seeded.request_queue_url,
+        "WILDCERT_RENEWAL_DLQ_URL": seeded.renewal_dlq_url,
         "WILDCERT_ZONE_EXAMPLE_COM": zones["example.com"],
         "WILDCERT_ZONE_TEAM_EXAMPLE_COM": zones["team.example.com"],
         "WILDCERT_ZONE_EXAMPLE_NET": zones["example.net"],

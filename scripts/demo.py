@@ -1,42 +1,52 @@
 """`make demo`: two teams share one wildcert on the local stack.
 
-Starts the local stack (Pebble, moto, the DNS server, the Slack sink) in .local-stack/demo with
-its two teams (local_stack/teams.toml), and invokes the issuer Lambda's handler as EventBridge
-would: team alpha asks for a wildcard certificate (events/issue-eventbridge.json) and gets it;
-team beta asks for alpha's certificate name (events/issue-team-refused.json) and is refused,
-with the rule it broke. Prints the certificate, the S3 objects, what each Slack channel
-received and the outcome events, then stops the stack again.
+Starts the local stack (Pebble, moto, the DNS server, the Slack sink) in .local-stack (or
+$WILDCERT_STACK_DIR; one already running there is used as it is) with its two teams
+(local_stack/teams.toml), and invokes the issuer Lambda's handler as EventBridge would: team
+alpha asks for a wildcard certificate (events/issue-eventbridge.json) and gets it; team beta
+asks for alpha's certificate name (events/issue-team-refused.json) and is refused, with the rule
+it broke; team alpha then gets a certificate whose hosted zone lives in another AWS account
+(222222222222), written through the role the issuer assumes there (docs/ZONES.md). Prints the
+certificate, the S3 objects, what each Slack channel received and the outcome events, then what
+to try next. Stops a stack it started, unless given --keep.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "functions" / "issuer")]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "wildcert")]
 
-DEMO_DIR = ROOT / ".local-stack" / "demo"
-DEMO_PORT_BASE = int(os.environ.get("WILDCERT_DEMO_PORT_BASE", "14100"))
+DEMO_DIR = Path(os.environ.get("WILDCERT_STACK_DIR") or ROOT / ".local-stack")
+DEMO_PORT_BASE = int(os.environ.get("WILDCERT_DEMO_PORT_BASE", "14000"))
+ZONE_ACCOUNT, ZONE = "222222222222", "apps.alpha.example.com"
+ZONE_ENTRY = """
+[[teams.alpha.zones]]
+id = "{zone_id}"
+name = "{zone}"
+role = "arn:aws:iam::{account}:role/wildcert-zone-access-alpha"
+external_id = "demo-{zone_id}"
+"""
 
-
-def lambda_context(seconds: float = 900) -> SimpleNamespace:
-    """What Lambda passes the handler, as far as wildcert reads it."""
-    end = time.monotonic() + seconds
-    return SimpleNamespace(
-        function_name="wildcert-issuer-demo",
-        function_version="$LATEST",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:wildcert-issuer-demo",
-        memory_limit_in_mb=512,
-        aws_request_id="demo-request",
-        log_group_name="/aws/lambda/wildcert-issuer-demo",
-        log_stream_name="demo",
-        get_remaining_time_in_millis=lambda: int((end - time.monotonic()) * 1000),
-    )
+NEXT_STEPS = """
+What to try next (the stack keeps running until `make stack-stop`; docs/LOCAL.md has more):
+  make invoke FN=issuer EVENT=events/issue-wildcard.json        # the operators' request
+  make invoke FN=issuer TEAM=alpha REQUEST='{{"domains": ["*.alpha.example.com"]}}'
+  make invoke FN=renewal_sweep EVENT=events/sweep-force-incident.json
+  make invoke FN=issuer RENEWALS=1                              # what the sweep queued
+  make invoke FN=watch EVENT=events/watch-scheduled.json
+  make outcomes                                                 # every outcome event so far
+  eval "$(scripts/local-stack env)"                             # then, as a server would:
+  .venv/bin/wildcert-pull --bucket {bucket} --name alpha.web --dest /tmp/wildcert/alpha.web
+  make stack-stop
+"""
 
 
 def show_certificate(env: dict[str, str], name: str) -> None:
@@ -82,63 +92,106 @@ def show_slack(env: dict[str, str]) -> None:
 
 
 def show_outcome_events(env: dict[str, str]) -> None:
-    import boto3
+    from local_stack.invoke import drain_outcomes
 
-    sqs = boto3.client("sqs", endpoint_url=env["WILDCERT_MOTO_URL"])
     print("\nOutcome events on the bus (source wildcert)")
-    while True:
-        messages = sqs.receive_message(QueueUrl=env["WILDCERT_OUTCOME_QUEUE_URL"],
-                                       MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return
-        for message in messages:
-            event = json.loads(message["Body"])
-            detail = event["detail"]
-            said = detail.get("serial") or "; ".join(detail.get("rules") or []) or ""
-            print(f"  {event['detail-type']:<34} team {detail['team']}: {detail['name']} {said}")
+    for event in drain_outcomes(env):
+        detail = event["detail"]
+        said = detail.get("serial") or "; ".join(detail.get("rules") or []) or ""
+        print(f"  {event['detail-type']:<34} team {detail['team']}: {detail['name']} {said}")
 
 
-def main() -> int:
+def zone_in_another_account(env: dict[str, str]) -> tuple[str, Path]:
+    """Team alpha's zone in account ZONE_ACCOUNT (made once per stack), and the stack's teams
+    file with that zone added to alpha."""
+    from local_stack.route53_source import account_client
+
+    route53 = account_client("route53", env["WILDCERT_MOTO_URL"], ZONE_ACCOUNT)
+    found = [z["Id"] for z in route53.list_hosted_zones()["HostedZones"]
+             if z["Name"] == ZONE + "."]
+    zone_id = str(found[0] if found else route53.create_hosted_zone(
+        Name=ZONE, CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+    teams = DEMO_DIR / "teams-with-zones.toml"
+    teams.write_text(Path(env["TEAMS_FILE"]).read_text()
+                     + ZONE_ENTRY.format(zone_id=zone_id, zone=ZONE, account=ZONE_ACCOUNT))
+    return zone_id, teams
+
+
+def start_or_attach(directory: Path) -> tuple[object, bool]:
+    """The stack running in `directory`, or a new one: (stack, started here)."""
     from local_stack import Stack
+
+    running = Stack.attach(directory)
+    if running is not None and running.is_ready() and running.env:
+        print(f"Using the local stack running in {directory} (port base {running.ports.base})")
+        return running, False
+    print(f"Starting the local stack in {directory} (port base {DEMO_PORT_BASE})")
+    began = time.monotonic()
+    stack = Stack.start(directory, DEMO_PORT_BASE)
+    print(f"  up in {time.monotonic() - began:.1f} s")
+    return stack, True
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(description=__doc__)
+    cli.add_argument("--keep", action="store_true", help="leave the stack running")
+    keep = cli.parse_args(argv).keep
+    from local_stack.lambda_runtime import ISSUER, invoke
 
     alpha = json.loads((ROOT / "events" / "issue-eventbridge.json").read_text())
     beta = json.loads((ROOT / "events" / "issue-team-refused.json").read_text())
-    print(f"Starting the local stack in {DEMO_DIR.relative_to(ROOT)} (port base {DEMO_PORT_BASE})")
-    stack = Stack.start(DEMO_DIR, DEMO_PORT_BASE)
+    stack, started = start_or_attach(DEMO_DIR.resolve())
+    env = stack.env  # type: ignore[attr-defined]
     try:
-        os.environ.update(stack.env)
+        os.environ.update(env)
         # The function's JSON logs would bury the summary; `POWERTOOLS_LOG_LEVEL=INFO make demo`
         # shows them.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        import app  # functions/issuer/app.py, the Lambda handler itself
 
         print(f"\nTeam alpha asks ({alpha['source']}, events/issue-eventbridge.json): "
               f"{json.dumps(alpha['detail'])}")
-        started = time.monotonic()
-        result = app.handler(alpha, lambda_context())
-        elapsed = time.monotonic() - started
+        began = time.monotonic()
+        result = invoke(ISSUER, alpha)
+        elapsed = time.monotonic() - began
         print(f"Result after {elapsed:.1f} s: {result['status']} {result['name']} "
               f"(team {result.get('team')}), serial {result.get('serial')}")
         if result.get("status") not in {"issued", "skipped"}:
             print(json.dumps(result, indent=2))
             return 1
-        show_certificate(stack.env, result["name"])
+        show_certificate(env, result["name"])
 
         print(f"\nTeam beta asks for alpha's name ({beta['source']}, "
               f"events/issue-team-refused.json): {json.dumps(beta['detail'])}")
-        refused = app.handler(beta, lambda_context())
+        refused = invoke(ISSUER, beta)
         print(f"Result: {refused['status']} at stage {refused.get('stage')}, "
               f"rules {', '.join(refused.get('rules') or [])}")
         for problem in refused.get("problems", []):
             print(f"  - {problem}")
         if refused.get("status") != "rejected":
             return 1
-        show_slack(stack.env)
-        show_outcome_events(stack.env)
+
+        zone_id, teams_file = zone_in_another_account(env)
+        os.environ["TEAMS_FILE"] = str(teams_file)
+        other = {**alpha, "id": str(uuid.uuid4()),
+                 "detail": {"domains": [f"*.{ZONE}", ZONE], "name": "alpha.apps"}}
+        print(f"\nTeam alpha asks for a name in its zone {ZONE} ({zone_id}), which lives in "
+              f"account {ZONE_ACCOUNT}: {json.dumps(other['detail'])}")
+        result = invoke(ISSUER, other)
+        print(f"Result: {result['status']} {result['name']}, serial {result.get('serial')}: "
+              f"the challenge values went into that account's zone through role "
+              f"wildcert-zone-access-alpha ({teams_file.name} names it)")
+        if result.get("status") not in {"issued", "skipped"}:
+            print(json.dumps(result, indent=2))
+            return 1
+        show_slack(env)
+        show_outcome_events(env)
+        if keep or not started:
+            print(NEXT_STEPS.format(bucket=env["CERT_BUCKET"]))
         return 0
     finally:
-        stack.stop()
-        print("\nLocal stack stopped.")
+        if started and not keep:
+            stack.stop()  # type: ignore[attr-defined]
+            print("\nLocal stack stopped. `make demo KEEP=1` leaves it running, to try more.")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wildcert_pull import bucket, inventory
+from wildcert_pull import __version__, bucket, inventory
 from wildcert_pull.checks import Succession, names_of
 from wildcert_pull.errors import BEFORE_ANY_WRITE, Exit, PullError
 from wildcert_pull.run import Options, pull
@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="the bucket's AWS region (default: the AWS configuration)")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: AWS_ENDPOINT_URL or AWS)")
     p.add_argument("--quiet", action="store_true", help="print nothing unless something fails")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return p
 
 

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import ssl
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from cryptography import x509
 
+from local_stack.lambda_runtime import (  # noqa: F401 - the tests' names for them
+    FUNCTIONS,
+    ISSUER,
+    LOCAL_ACCOUNT,
+    SWEEP,
+    WATCH,
+    Function,
+    LambdaContext,
+    invoke,
+)
 from wildcert.adapters.bucket.certificates import CERT_FILES
 from wildcert.logic import certificates as certs
 
@@ -46,73 +53,6 @@ def as_renewal_queue(url: str, setenv: Callable[[str, str], None]) -> str:
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
-LOCAL_ACCOUNT = "123456789012"  # moto's account
-
-
-@dataclass(frozen=True)
-class Function:
-    """One of template.yaml's functions as Lambda runs it (tests/e2e/test_entry_points.py
-    checks these against the template)."""
-
-    logical_id: str
-    directory: str  # CodeUri functions/<directory>/, Handler app.handler
-    timeout: int  # seconds
-    memory_mb: int
-
-    @property
-    def handler(self) -> Callable[[Any, Any], Any]:
-        # functions/ is on pytest's pythonpath: functions/issuer/app.py imports as issuer.app.
-        return importlib.import_module(f"{self.directory}.app").handler
-
-    def context(self, seconds: float) -> LambdaContext:
-        name = f"wildcert-{self.logical_id}-local"
-        region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        return LambdaContext(
-            function_name=name,
-            memory_limit_in_mb=str(self.memory_mb),
-            invoked_function_arn=f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:{name}",
-            aws_request_id=str(uuid.uuid4()),
-            log_group_name=f"/aws/lambda/{name}",
-            log_stream_name=f"local/[$LATEST]{uuid.uuid4().hex}",
-            deadline_ms=int((time.time() + seconds) * 1000),
-        )
-
-
-ISSUER = Function("IssuerFunction", "issuer", timeout=900, memory_mb=512)
-SWEEP = Function("RenewalSweepFunction", "renewal_sweep", timeout=300, memory_mb=512)
-WATCH = Function("WatchFunction", "watch", timeout=300, memory_mb=512)
-FUNCTIONS = (ISSUER, SWEEP, WATCH)
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """The context object of Lambda's Python runtime (awslambdaric's LambdaContext): names
-    from the function's configuration (memory as the string the runtime reads from its
-    environment) and the time left before the timeout, on the wall clock."""
-
-    function_name: str
-    memory_limit_in_mb: str
-    invoked_function_arn: str
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    deadline_ms: int
-    function_version: str = "$LATEST"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.deadline_ms - int(time.time() * 1000))
-
-
-def invoke(function: Function, event: object, *, seconds: float | None = None) -> Any:
-    """Invoke `function` as Lambda does: its handler module, the event as JSON, a context whose
-    time runs out after `seconds` (the function's timeout by default), the answer as JSON.
-
-    An exception the handler raises is raised here, as Lambda reports it as the invocation's
-    error. An answer that is not JSON fails, as it would fail in Lambda.
-    """
-    context = function.context(function.timeout if seconds is None else seconds)
-    answer = function.handler(json.loads(json.dumps(event)), context)
-    return json.loads(json.dumps(answer))
 
 
 def sample_event(filename: str) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from local_stack.lambda_runtime import sqs_event
 from tests.e2e.support import (
     ISSUER,
     SWEEP,
@@ -26,7 +27,6 @@ from tests.e2e.support import (
     client,
     invoke,
     s3_keys,
-    sample_event,
     slack_payloads,
     slack_texts,
     stored_set,
@@ -46,23 +46,8 @@ class Queued:
     queue_arn: str
 
     def sqs_event(self) -> dict[str, Any]:
-        """The event Lambda's SQS poller would hand the issuer for this message: the shape of
-        events/issue-renewal-sqs.json, filled with this message."""
-        event = sample_event("issue-renewal-sqs.json")
-        (record,) = event["Records"]
-        m = self.message
-        record.update(
-            messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"],
-            md5OfBody=m["MD5OfBody"], eventSourceARN=self.queue_arn,
-            awsRegion=self.queue_arn.split(":")[3],
-            attributes={**record["attributes"], **m.get("Attributes", {})},
-            messageAttributes={
-                key: {"stringValue": value["StringValue"], "stringListValues": [],
-                      "binaryListValues": [], "dataType": value["DataType"]}
-                for key, value in m["MessageAttributes"].items()
-            },
-        )
-        return event
+        """The event Lambda's SQS poller would hand the issuer for this message."""
+        return sqs_event(self.message, self.queue_arn)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ untouched by a refused request).
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -477,6 +478,42 @@ def test_the_certificate_cap_counts_what_the_team_owns(stack: Stack, small_team:
     before = World.now(stack)
     refused(ask("two", force=True), "forced-per-day-cap-reached")
     assert World.now(stack) == before
+
+
+def test_every_early_order_counts_towards_the_forced_cap(stack: Stack, small_team: str) -> None:
+    """Changing a certificate's domains reissues it before it is due, as `force` does: each
+    such order is counted, so the cap bounds them."""
+    team = small_team
+    name = f"{team}.web"
+
+    def ask(*labels: str) -> dict[str, Any]:
+        return send(team_event(team, {"name": name, "domains": [
+            f"{label}.{team}.example.net" for label in labels]}))
+
+    assert ask("a")["status"] == "issued"
+    assert ask("a", "b")["status"] == "issued"  # today's one early reissue
+    before = World.now(stack)
+    refused(ask("a", "b", "c"), "forced-per-day-cap-reached")
+    assert World.now(stack) == before
+
+
+def test_the_certificate_cap_holds_under_concurrent_requests(stack: Stack,
+                                                            small_team: str) -> None:
+    """With room for one more certificate, three new names asked for at once: one is issued,
+    the others are refused, and the refusals leave no reservation behind."""
+    team = small_team
+    assert send(team_event(team, {"name": f"{team}.first",
+                                    "domains": [f"first.{team}.example.net"]}))["status"] \
+        == "issued"
+    labels = [unique("c") for _ in range(3)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda label: send(team_event(team, {
+            "name": f"{team}.{label}", "domains": [f"{label}.{team}.example.net"]})), labels))
+    assert sorted(r["status"] for r in results) == ["issued", "rejected", "rejected"], results
+    for result in results:
+        if result["status"] == "rejected":
+            refused(result, "certificate-cap-reached")
+    assert len({k.split("/")[0] for k in s3_keys(f"{team}.")}) == 2
 
 
 # -- names from before teams -------------------------------------------------------------------

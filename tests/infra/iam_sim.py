@@ -14,9 +14,11 @@ never part of the layer or the functions).
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import subprocess
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 S3_VIA = f"s3.{REGION}.amazonaws.com"
 SM_VIA = f"secretsmanager.{REGION}.amazonaws.com"
 ALLOWED = "Allowed"
+FULL_AWS_ACCESS = {"Version": "2012-10-17",
+                   "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 THE_STACKS = object()  # Stack.ask: the resource's policy as the stack holds it
 
 # What a Ref and a GetAtt of each resource type give once deployed (CloudFormation's rules),
@@ -44,8 +48,9 @@ def _physical(logical: str, kind: str, props: dict[str, Any]) -> tuple[str, dict
     if kind == "AWS::S3::Bucket":
         bucket = name.lower()
         return bucket, {"Arn": f"{arn}:s3:::{bucket}"}
-    if kind == "AWS::KMS::Key":
-        return KEY_ID, {"Arn": f"{arn}:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}", "KeyId": KEY_ID}
+    if kind == "AWS::KMS::Key":  # each key its own id; the certificates' key a fixed one
+        key = KEY_ID if logical == "CertKey" else str(uuid.uuid5(uuid.NAMESPACE_URL, logical))
+        return key, {"Arn": f"{arn}:kms:{REGION}:{ACCOUNT}:key/{key}", "KeyId": key}
     if kind == "AWS::IAM::Role":
         role = str(props.get("RoleName") or name)
         path = str(props.get("Path") or "/")
@@ -109,7 +114,14 @@ class Principal:
     def account(self) -> str:
         return account_of(self.arn)
 
+    @property
+    def service(self) -> bool:
+        """An AWS service principal (cloudwatch.amazonaws.com), not an IAM identity."""
+        return not self.arn.startswith("arn:")
+
     def context(self) -> dict[str, Any]:
+        if self.service:
+            return {"aws:SecureTransport": "true"}
         tags = {**dict(self.tags), **dict(self.session_tags)}
         context: dict[str, Any] = {
             "aws:PrincipalArn": self.arn,
@@ -149,28 +161,64 @@ class EvaluatorError(RuntimeError):
     pass
 
 
+class _Evaluator:
+    """The Node process, started on first use and kept for the test run (one per worker)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+
+    def run(self, payload: str) -> str:
+        if self.process is None or self.process.poll() is not None:
+            if not (EVALUATOR_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
+                raise EvaluatorError(
+                    f"the IAM simulator is not installed in {EVALUATOR_DIR}/node_modules: run "
+                    f"`make deps` (or `make iam-sim`)")
+            self.process = subprocess.Popen(
+                ["node", str(EVALUATOR)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True, cwd=EVALUATOR_DIR)
+            atexit.register(self.close)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(payload + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            self.close()
+            raise EvaluatorError("the IAM evaluator stopped (its error is above)")
+        return line
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+_EVALUATOR = _Evaluator()
+
+
 def run_evaluator(
     simulations: Sequence[dict[str, Any]], keys: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """One Node process for the whole batch."""
-    if not (EVALUATOR_DIR / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
-        raise EvaluatorError(
-            f"the IAM simulator is not installed in {EVALUATOR_DIR}/node_modules: run `make deps` "
-            f"(or `npm ci --prefix {EVALUATOR_DIR}`)")
-    payload = json.dumps({"simulations": list(simulations), "keys": list(keys)})
-    done = subprocess.run(
-        ["node", str(EVALUATOR)], input=payload, capture_output=True, text=True,
-        cwd=EVALUATOR_DIR, timeout=300, check=False)
-    if done.returncode != 0:
-        raise EvaluatorError(f"the IAM evaluator failed: {done.stderr[-2000:]}")
-    out: dict[str, Any] = json.loads(done.stdout)
+    """One batch: a line to the evaluator, a line back."""
+    out: dict[str, Any] = json.loads(
+        _EVALUATOR.run(json.dumps({"simulations": list(simulations), "keys": list(keys)})))
     return out
 
 
+_DECIDED: dict[str, dict[str, Any]] = {}  # a simulation's JSON -> the simulator's answer
+
+
 def evaluate(asks: Sequence[Ask]) -> list[Decision]:
-    out = run_evaluator([a.simulation for a in asks])
+    """The simulator's decisions; a request already decided in this run is not asked again
+    (the mutation tests change one statement: most of their requests are the same)."""
+    keys = [json.dumps(a.simulation, sort_keys=True) for a in asks]
+    new = sorted({k for k in keys if k not in _DECIDED})
+    if new:
+        out = run_evaluator([json.loads(k) for k in new])
+        _DECIDED.update(zip(new, out["results"], strict=True))
     decisions = []
-    for ask, result in zip(asks, out["results"], strict=True):
+    for ask, result in zip(asks, (_DECIDED[k] for k in keys), strict=True):
         if result["error"]:
             raise EvaluatorError(f"{ask.describe()}: the simulator refused the request: "
                                  f"{json.dumps(result['error'])[:1500]}")
@@ -277,7 +325,7 @@ class Stack:
                 function = props["FunctionName"]
                 if resource_arn.startswith(f"arn:{PARTITION}:lambda:") and resource_arn.split(
                         ":")[6] == function.split(":")[-1]:
-                    statements.append(_permission_statement(name, props, resource_arn))
+                    statements.append(permission_statement(name, props, resource_arn))
         if not statements:
             return None
         return {"Version": "2012-10-17", "Statement": statements}
@@ -299,10 +347,12 @@ class Stack:
             },
             "identityPolicies": [{"name": f"identity{i}", "policy": p}
                                  for i, p in enumerate(principal.policies)],
+            # SCPs are allow-lists: the organisation's FullAWSAccess under the others.
             "serviceControlPolicies": (
                 [{"orgIdentifier": principal.account,
-                  "policies": [{"name": f"scp{i}", "policy": p}
-                               for i, p in enumerate(principal.scps)]}]
+                  "policies": [{"name": "FullAWSAccess", "policy": FULL_AWS_ACCESS},
+                               *({"name": f"scp{i}", "policy": p}
+                                 for i, p in enumerate(principal.scps))]}]
                 if principal.scps else []),
             "resourceControlPolicies": [],
         }
@@ -311,7 +361,7 @@ class Stack:
         return Ask(principal, action, resource, simulation)
 
 
-def _permission_statement(name: str, props: dict[str, Any], function_arn: str) -> dict[str, Any]:
+def permission_statement(name: str, props: dict[str, Any], function_arn: str) -> dict[str, Any]:
     """An AWS::Lambda::Permission as the statement Lambda adds to the function's policy."""
     principal = str(props["Principal"])
     statement: dict[str, Any] = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from .iam_sim import Principal, Stack, evaluate
+from .iam_sim import Principal, Stack, account_of, evaluate, permission_statement
 from .infra_template import ACCOUNT, BASE_PARAMS, PARTITION, REGION
 
 ROOT = f"arn:{PARTITION}:iam::{ACCOUNT}:root"
@@ -58,11 +58,6 @@ KMS_CRYPTO = (
     "kms:GenerateDataKeyPair",
     "kms:GenerateDataKeyPairWithoutPlaintext",
     "kms:CreateGrant",
-    "kms:Sign",
-    "kms:Verify",
-    "kms:GenerateMac",
-    "kms:VerifyMac",
-    "kms:DeriveSharedSecret",
 )
 
 POLICY_TYPES = {
@@ -150,10 +145,6 @@ def glob_match(pattern: str, text: str) -> bool:
     return _glob(pattern).fullmatch(text) is not None
 
 
-def action_match(pattern: str, action: str) -> bool:
-    return glob_match(pattern, action)  # IAM action names are case-insensitive
-
-
 def principals(statement: dict[str, Any]) -> list[str]:
     principal = statement.get("Principal")
     if principal is None:
@@ -191,24 +182,6 @@ class Statement:
     @property
     def principals(self) -> list[str]:
         return principals(self.raw)
-
-    def grants(
-        self, action: str, resource: str | None = None, context: dict[str, Any] | None = None
-    ) -> bool:
-        if "NotAction" in self.raw:
-            if any(action_match(p, action) for p in as_list(self.raw["NotAction"])):
-                return False
-        elif not any(action_match(p, action) for p in self.actions):
-            return False
-        if resource is None:
-            return True
-        def hit(pattern: str) -> bool:
-            filled = substitute(pattern, context or {})
-            return filled is not None and glob_match(filled, resource)
-
-        if "NotResource" in self.raw:
-            return not any(hit(str(p)) for p in as_list(self.raw["NotResource"]))
-        return any(hit(p) for p in self.resources)
 
 
 def statements(resources: dict[str, dict[str, Any]]) -> Iterator[Statement]:
@@ -258,92 +231,6 @@ def identity_statements(resources: dict[str, dict[str, Any]], role: str) -> list
     return out
 
 
-# --------------------------------------------------------------------- condition evaluation
-UNKNOWN = None
-
-
-_VARIABLE = re.compile(r"\$\{([^}]+)\}")
-
-
-def substitute(text: str, context: dict[str, Any]) -> str | None:
-    """Policy variables (${aws:PrincipalTag/x}) filled from the request; None if one is absent."""
-    missing = False
-
-    def one(match: re.Match[str]) -> str:
-        nonlocal missing
-        values = _key_values(context, match.group(1))
-        if not values:
-            missing = True
-            return ""
-        return values[0]
-
-    filled = _VARIABLE.sub(one, text)
-    return None if missing else filled
-
-
-def _key_values(context: dict[str, Any], key: str) -> list[str] | None:
-    for k, v in context.items():
-        if k.lower() == key.lower():
-            return [str(x) for x in as_list(v)]
-    return None
-
-
-def condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool | None:
-    """True/False when every operator is understood, UNKNOWN otherwise (or when undecidable)."""
-    result: bool | None = True
-    for operator, block in condition.items():
-        for key, expected in block.items():
-            # A value whose policy variable the request lacks matches nothing (IAM's rule).
-            filled = [substitute(str(e), context) for e in as_list(expected)]
-            verdict = _operator(
-                operator, [f for f in filled if f is not None], _key_values(context, key)
-            )
-            if verdict is False:
-                return False
-            if verdict is UNKNOWN:
-                result = UNKNOWN
-    return result
-
-
-def _operator(operator: str, expected: list[str], present: list[str] | None) -> bool | None:
-    qualifier = ""
-    if ":" in operator:
-        qualifier, operator = operator.split(":", 1)
-    if_exists = operator.endswith("IfExists")
-    operator = operator.removesuffix("IfExists")
-    if operator == "Null":
-        want_absent = expected[0].lower() == "true"
-        return (present is None) == want_absent
-    if present is None:
-        if if_exists or qualifier == "ForAllValues":
-            return True
-        return operator.startswith(("StringNot", "ArnNot"))
-    compare = {
-        "StringEquals": lambda v, e: v == e,
-        "StringNotEquals": lambda v, e: v == e,
-        "StringEqualsIgnoreCase": lambda v, e: v.lower() == e.lower(),
-        "StringLike": lambda v, e: glob_match(e, v),
-        "StringNotLike": lambda v, e: glob_match(e, v),
-        "ArnEquals": lambda v, e: v == e,
-        "ArnNotEquals": lambda v, e: v == e,
-        "ArnLike": lambda v, e: glob_match(e, v),
-        "ArnNotLike": lambda v, e: glob_match(e, v),
-        "Bool": lambda v, e: v.lower() == e.lower(),
-        "NumericLessThan": lambda v, e: float(v) < float(e),
-    }.get(operator)
-    if compare is None:
-        return UNKNOWN
-    negated = operator.startswith(("StringNot", "ArnNot"))
-
-    def one(value: str) -> bool:
-        hit = any(compare(value, e) for e in expected)
-        return not hit if negated else hit
-
-    if qualifier == "ForAllValues":
-        return all(one(v) for v in present)
-    return any(one(v) for v in present)
-
-
 @dataclass
 class Request:
     principal: str  # the role ARN token, e.g. READER_ROLE
@@ -353,44 +240,6 @@ class Request:
 
     def full_context(self) -> dict[str, Any]:
         return {"aws:PrincipalArn": self.principal, "aws:SecureTransport": "true", **self.context}
-
-
-def _principal_matches(statement: Statement, principal: str) -> bool:
-    names = statement.principals
-    if not names:  # identity policy: applies to its own role
-        return True
-    if statement.effect == "Deny" and ROOT in names:  # a Deny to the account hits everyone in it
-        return True
-    # An account (its id or root ARN) stands for every principal of that account.
-    account = principal.split(":")[4] if principal.count(":") >= 5 else None
-    return any(
-        n in ("*", principal)
-        or (account is not None and n in (account, f"arn:{PARTITION}:iam::{account}:root"))
-        for n in names
-    )
-
-
-def decide(
-    identity: Iterable[Statement], resource_policy: Iterable[Statement], request: Request
-) -> bool:
-    """Worst case for the defender: could this request be allowed?
-
-    Allowed when some Allow (identity policy, or resource policy naming the principal) matches
-    with conditions true-or-unknown, and no Deny matches with conditions surely true.
-    """
-    context = request.full_context()
-    allowed = False
-    for statement in [*identity, *resource_policy]:
-        if not statement.grants(request.action, request.resource, context):
-            continue
-        if statement.principals and not _principal_matches(statement, request.principal):
-            continue
-        verdict = condition_holds(statement.condition, context)
-        if statement.effect == "Deny" and verdict is True:
-            return False
-        if statement.effect == "Allow" and verdict is not False:
-            allowed = True
-    return allowed
 
 
 @dataclass(frozen=True)
@@ -425,24 +274,43 @@ def judge(resources: dict[str, dict[str, Any]], expectations: list[Expect]) -> l
     if not expectations:
         return []
     stack = Stack(resources)
+    documents: dict[tuple[int, ...], dict[str, Any] | None] = {}
+
+    def document(statements: tuple[Statement, ...]) -> dict[str, Any] | None:
+        key = tuple(id(s) for s in statements)  # the same statements, concrete once
+        if key not in documents:
+            documents[key] = stack.concrete(_document(statements))
+        return documents[key]
+
     asks = []
     for e in expectations:
         context = stack.concrete(e.request.full_context())
+        arn = stack.concrete(e.request.principal)
+        if e.request.action.startswith("kms:"):
+            context.setdefault("kms:CallerAccount", account_of(arn))
         tags = tuple((k.split("/", 1)[1], v) for k, v in context.items()
                      if k.startswith(TAG_KEY_PREFIX))
-        arn = stack.concrete(e.request.principal)
-        identity = _document(e.identity)
-        principal = Principal(arn, arn, tuple(stack.concrete([identity])) if identity else (),
-                              tags)
-        policy = _document(e.policy)
-        asks.append(stack.ask(principal, e.request.action, stack.concrete(e.request.resource),
-                              context, resource_account=ACCOUNT,
-                              resource_policy=stack.concrete(policy)))
+        identity = document(e.identity)
+        principal = Principal(arn, arn, (identity,) if identity else (), tags)
+        resource = stack.concrete(e.request.resource)
+        # An ARN without an account: S3's are the stack's; Route 53's zone is the caller's own
+        # (the issuer's here, a zone account's role there).
+        owner = account_of(arn) if resource.startswith(f"arn:{PARTITION}:route53:") else ACCOUNT
+        asks.append(stack.ask(principal, e.request.action, resource, context,
+                              resource_account=account_of(resource) if resource.count(":") > 4
+                              and resource.split(":")[4] else owner,
+                              resource_policy=document(e.policy)))
     return [e.message for e, d in zip(expectations, evaluate(asks), strict=True)
             if d.allowed != e.allowed]
 
 
 TAG_KEY_PREFIX = "aws:PrincipalTag/"
+
+
+def decide(identity: Iterable[Statement], policy: Iterable[Statement], request: Request,
+           resources: dict[str, dict[str, Any]] | None = None) -> bool:
+    """One request, decided by the simulator: is it allowed? (`resources` name the tokens.)"""
+    return not judge(resources or {}, [expect(identity, policy, request, True, "denied")])
 
 
 # ----------------------------------------------------------------------------- invariants
@@ -460,7 +328,6 @@ def violations(
         check_reader_access,
         check_issuer_access,
         check_renewal_job_access,
-        check_issuer_sqs,
         check_issuer_teams_wiring,
         check_request_bus,
         check_team_readers,
@@ -513,79 +380,6 @@ def zone_arns(params) -> set[str]:
     zones = params["HostedZoneIds"]
     zones = zones.split(",") if isinstance(zones, str) else zones
     return {f"arn:{PARTITION}:route53:::hostedzone/{z}" for z in zones}
-
-
-# What a Route 53 grant is judged by: which of these it reaches (the allowed zones are added).
-ROUTE53_PROBES = (
-    f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000",
-    f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000",
-    f"arn:{PARTITION}:s3:::not-route53",
-)
-
-
-def reach(patterns: Iterable[str], probes: Iterable[str]) -> frozenset[str]:
-    """The probes the resource patterns match: a grant's effect, whatever its spelling."""
-    return frozenset(p for p in probes if any(glob_match(r, p) for r in patterns))
-
-
-ROUTE53_CHANGE_CONDITION = {
-    "ForAllValues:StringLike": {
-        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["_acme-challenge.*"],
-    },
-    "ForAllValues:StringEquals": {
-        "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
-        "route53:ChangeResourceRecordSetsActions": ["CREATE", "DELETE"],
-    },
-}
-
-
-def _normalised_condition(condition: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
-    return {
-        op: {k: sorted(str(v) for v in as_list(vals)) for k, vals in block.items()}
-        for op, block in condition.items()
-    }
-
-
-def check_route53(resources, params) -> Iterator[str]:
-    zones = zone_arns(params)
-    probes = (*sorted(zones), *ROUTE53_PROBES)
-    change = f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000"
-    expected = {
-        "route53:ListHostedZones": [(frozenset(probes), {})],
-        "route53:GetHostedZone": [(frozenset(zones), {})],
-        "route53:ListResourceRecordSets": [(frozenset(zones), {})],
-        "route53:GetChange": [(frozenset({change}), {})],
-        "route53:ChangeResourceRecordSets": [
-            (frozenset(zones), _normalised_condition(ROUTE53_CHANGE_CONDITION))
-        ],
-    }
-    granted: dict[str, list[tuple[frozenset[str], dict[str, Any]]]] = {}
-    spelled: dict[str, list[list[str]]] = {}
-    for statement in statements(resources):
-        if statement.effect != "Allow":
-            continue
-        for action in statement.actions:
-            if not action.lower().startswith(("route53:", "route53domains:")) and action != "*":
-                continue
-            if statement.owner not in ("IssuerPolicy",):
-                yield f"{statement.owner}: grants {action}; only the issuer may touch Route 53"
-            granted.setdefault(action, []).append(
-                (reach(statement.resources, probes), _normalised_condition(statement.condition))
-            )
-            spelled.setdefault(action, []).append(statement.resources)
-    for action, grants in granted.items():
-        if action not in expected:
-            yield f"Route 53: unexpected action {action} granted"
-        elif grants != expected[action]:
-            shown = [(sorted(r), c) for r, c in grants]
-            want = [(sorted(r), c) for r, c in expected[action]]
-            yield (
-                f"Route 53: {action} granted on {spelled[action]}, reaching {shown}; "
-                f"expected exactly {want}"
-            )
-    for action in expected:
-        if action not in granted:
-            yield f"Route 53: the issuer lacks {action}"
 
 
 def check_bucket(resources, params) -> Iterator[str]:
@@ -699,383 +493,7 @@ def bucket_statements(resources) -> list[Statement]:
     ]
 
 
-def _everyone(statement: Statement) -> bool:
-    return statement.principals == ["*"]
-
-
-def allowed_bucket_principals(params) -> set[str]:
-    admins = params.get("AdminRoleArns", "")
-    admins = admins.split(",") if isinstance(admins, str) else list(admins)
-    return {ISSUER_ROLE, READER_ROLE, *JOB_ROLES} | {a for a in admins if a}
-
-
-def check_bucket_policy(resources, params) -> Iterator[str]:
-    policy = bucket_statements(resources)
-    if not policy:
-        yield "CertBucket has no bucket policy"
-        return
-    objects, bucket = f"{BUCKET}/*", BUCKET
-
-    def find(predicate) -> list[Statement]:
-        return [s for s in policy if s.effect == "Deny" and _everyone(s) and predicate(s)]
-
-    tls = find(
-        lambda s: (
-            "s3:*" in s.actions
-            and {bucket, objects} <= set(s.resources)
-            and _normalised_condition(s.condition) == {"Bool": {"aws:SecureTransport": ["false"]}}
-        )
-    )
-    if not tls:
-        yield "CertBucketPolicy: no unconditional deny of non-TLS requests (aws:SecureTransport)"
-    unencrypted = find(
-        lambda s: (
-            s.grants("s3:PutObject", f"{BUCKET}/any/key")
-            and _normalised_condition(s.condition)
-            == {"StringNotEquals": {"s3:x-amz-server-side-encryption": ["aws:kms"]}}
-        )
-    )
-    if not unencrypted:
-        yield "CertBucketPolicy: no deny of PutObject without aws:kms (exactly that condition)"
-    wrong_key = find(
-        lambda s: (
-            s.grants("s3:PutObject", f"{BUCKET}/any/key")
-            and _normalised_condition(s.condition)
-            == {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": [KEY]}}
-        )
-    )
-    if not wrong_key:
-        yield (
-            "CertBucketPolicy: no deny of PutObject naming another KMS key (exactly that condition)"
-        )
-    expected_principals = sorted(allowed_bucket_principals(params))
-    for action, resource, label in (
-        ("s3:GetObject", f"{BUCKET}/name/privkey.pem", "objects"),
-        ("s3:PutObject", f"{BUCKET}/name/privkey.pem", "objects"),
-        ("s3:DeleteObjectVersion", f"{BUCKET}/name/privkey.pem", "objects"),
-        ("s3:ListBucket", BUCKET, "listing"),
-    ):
-        # The guard may spare tagged team principals: check_team_readers holds them to
-        # their prefix.
-        guards = find(
-            lambda s, a=action, r=resource: (
-                s.grants(a, r)
-                and {k: v for k, v in _normalised_condition(s.condition).items()
-                     if (k, v) != ("Null", {TEAM_TAG: ["true"]})}
-                == {"ArnNotLike": {"aws:PrincipalArn": expected_principals}}
-            )
-        )
-        if not guards:
-            yield (
-                f"CertBucketPolicy: {label} ({action}) are not denied to every principal but "
-                f"{expected_principals}"
-            )
-    for statement in policy:
-        if statement.effect == "Allow" and not _is_team_account_read(statement, params):
-            yield f"CertBucketPolicy/{statement.raw.get('Sid')}: the bucket policy must not Allow"
-
-
-TEAM_PREFIX = f"{BUCKET}/${{aws:PrincipalTag/wildcert-team}}.*"
-
-
-def _is_team_account_read(statement: Statement, params) -> bool:
-    """The one Allow the bucket policy may hold: GetObject of <team>.* for TeamAccountIds."""
-    accounts = team_accounts(params)
-    return (
-        bool(accounts)
-        and set(statement.principals) <= set(accounts)
-        and statement.actions == ["s3:GetObject"]
-        and statement.resources == [TEAM_PREFIX]
-        and "NotResource" not in statement.raw
-    )
-
-
-def check_team_readers(resources, params) -> Iterator[str]:
-    """A role tagged wildcert-team=alpha reads alpha.* and nothing else, here or elsewhere."""
-    bucket = bucket_statements(resources)
-    team_policy = [
-        Statement("TeamPolicy", raw)
-        for raw in as_list(resources.get("TeamPolicy", {}).get("Properties", {})
-                           .get("PolicyDocument", {}).get("Statement"))
-    ]
-    if not team_policy:
-        yield "TeamPolicy is missing (the managed policy a team's roles attach)"
-    anything = [Statement("anyone", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})]
-    principals = [f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-web"]
-    principals += [f"arn:{PARTITION}:iam::{a}:role/alpha-web" for a in team_accounts(params)]
-    for principal in principals:
-        home = _account_of(principal) == ACCOUNT
-        cross = [] if home else [s for s in bucket if s.effect == "Allow"]
-
-        def can(identity, action, key, tag="alpha", _principal=principal, _home=home,
-                _cross=cross) -> bool:
-            context: dict[str, Any] = {**GOOD_SSE_HEADERS}
-            if tag is not None:
-                context[TEAM_TAG] = tag
-            request = Request(_principal, action, f"{BUCKET}/{key}", context)
-            if _home:
-                return decide(identity, bucket, request)
-            # Another account: its own IAM and the bucket policy must both allow.
-            return decide(identity, [s for s in bucket if s.effect == "Deny"], request) and \
-                decide([], [*_cross, *(s for s in bucket if s.effect == "Deny")], request)
-
-        for key in ("alpha.web/privkey.pem", f"alpha{FLEET_SUFFIX}"):  # its inventory too
-            if not can(team_policy, "s3:GetObject", key):
-                yield f"team reader {principal} tagged alpha cannot read {key}"
-        for identity, label in ((team_policy, "TeamPolicy"), (anything, "s3:* of its own")):
-            for key in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem",
-                        "alpha/privkey.pem", "alphabet.web/privkey.pem",
-                        f"beta{FLEET_SUFFIX}", f"operators{FLEET_SUFFIX}"):
-                if can(identity, "s3:GetObject", key):
-                    yield f"team reader {principal} tagged alpha ({label}) may read {key}"
-            for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
-                if can(identity, action, "alpha.web/privkey.pem"):
-                    yield f"team reader {principal} tagged alpha ({label}) may {action} its own"
-            if can(identity, "s3:GetObject", "alpha.web/privkey.pem", tag=None) and not home:
-                yield f"an untagged role of {principal} may read alpha.web/privkey.pem"
-        if can(anything, "s3:GetObject", "alpha.web/privkey.pem", tag=None):
-            yield f"an untagged role {principal} with s3:* may read alpha.web/privkey.pem"
-        # Tag values may hold . / _ : = + @: a tag that is a path must not reach a key.
-        for tag, key in (("_wildcert/acme-accounts/0123", "_wildcert/acme-accounts/0123.json"),
-                         ("web/privkey", "web/privkey.pem"),
-                         ("beta.web/privkey", "beta.web/privkey.pem"),
-                         ("_wildcert", "_wildcert.x/y")):
-            if can(anything, "s3:GetObject", key, tag=tag):
-                yield f"a role {principal} tagged {tag!r} may read {key}"
-    stranger = f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-web"
-    request = Request(stranger, "s3:GetObject", f"{BUCKET}/alpha.web/privkey.pem",
-                      {TEAM_TAG: "alpha"})
-    if decide([], bucket, request):
-        yield f"the bucket policy admits {stranger}, not in TeamAccountIds"
-    for statement in team_policy:
-        if statement.effect == "Allow" and statement.grants("s3:GetObject") and \
-                statement.resources != [TEAM_PREFIX]:
-            yield f"TeamPolicy/{statement.raw.get('Sid')}: reads {statement.resources}"
-
-
-def check_reader_access(resources, params) -> Iterator[str]:
-    identity = identity_statements(resources, "ReaderRole")
-    bucket = bucket_statements(resources)
-
-    def can(action: str, key: str | None, **context: Any) -> bool:
-        resource = BUCKET if key is None else f"{BUCKET}/{key}"
-        if action.startswith("s3:Put"):  # a write that passes the bucket's encryption denies
-            context = {**GOOD_SSE_HEADERS, **context}
-        return decide(identity, bucket, Request(READER_ROLE, action, resource, context))
-
-    for key in (
-        "_wildcert/account/key.json",
-        "_wildcert/account.pem",
-        "_wildcert/name/cert.json",
-        "_wildcert/leases/name.pem",
-    ):
-        for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"):
-            if can(action, key):
-                yield f"reader role: may {action} {key}"
-    for prefix in ("_wildcert/", "_", "", None):
-        context = {} if prefix is None else {"s3:prefix": prefix}
-        if can("s3:ListBucket", None, **context):
-            yield f"reader role: may list the bucket with prefix {prefix!r}"
-    for key in ("example-com/privkey.pem", "example-com/cert.json"):
-        for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
-            if can(action, key):
-                yield f"reader role: may {action} {key}"
-    # The puller installs the live set from the archive cert.json names, key included: a
-    # blanket Deny of archived keys would break it (expired ones are deleted instead).
-    for key in ("example-com/cert.json", "example-com/fullchain.pem", "example-com/privkey.pem",
-                ARCHIVED_KEY):
-        if not can("s3:GetObject", key):
-            yield f"reader role: cannot GetObject {key} (the reader is broken)"
-    for key in ("example-com/privkey.pem", ARCHIVED_KEY):
-        for action in ("s3:GetObjectVersion", "s3:GetObjectVersionAttributes"):
-            if can(action, key):
-                yield f"reader role: may {action} {key} (old private keys)"
-    if not any(
-        s.effect == "Deny" and READER_ROLE in s.principals and not s.condition
-        and all(s.grants("s3:GetObjectVersion", f"{BUCKET}/{k}")
-                for k in ("example-com/privkey.pem", ARCHIVED_KEY))
-        for s in bucket
-    ):
-        yield "CertBucketPolicy: no Deny of old private-key versions for the reader"
-    if not can("s3:ListBucket", None, **{"s3:prefix": "example-com/"}):
-        yield "reader role: cannot list a certificate's prefix"
-    for statement in identity:
-        if statement.effect == "Allow" and any(
-            not a.lower().startswith(("s3:get", "s3:list", "kms:decrypt"))
-            for a in statement.actions
-        ):
-            sid = statement.raw.get("Sid")
-            yield f"reader role: {statement.owner}/{sid} grants {statement.actions}"
-
-
-def check_issuer_access(resources, params) -> Iterator[str]:
-    identity = identity_statements(resources, "IssuerRole")
-    bucket = bucket_statements(resources)
-    good = GOOD_SSE_HEADERS
-
-    def can(principal: str, action: str, key: str, context: dict[str, Any]) -> bool:
-        ident = (
-            identity
-            if principal == ISSUER_ROLE
-            else [Statement("anyone", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})]
-        )
-        return decide(ident, bucket, Request(principal, action, f"{BUCKET}/{key}", context))
-
-    if not can(ISSUER_ROLE, "s3:PutObject", "_wildcert/account.json", good):
-        yield "issuer role: cannot write its state with the right encryption headers"
-    if can(ISSUER_ROLE, "s3:PutObject", "name/cert.pem", {}):
-        yield "issuer role: may PutObject without SSE-KMS headers"
-    if can(
-        ISSUER_ROLE,
-        "s3:PutObject",
-        "name/cert.pem",
-        {
-            **good,
-            "s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY,
-        },
-    ):
-        yield "issuer role: may PutObject with another KMS key"
-    if can(ISSUER_ROLE, "s3:PutObject", "name/cert.pem", {**good, "aws:SecureTransport": "false"}):
-        yield "issuer role: may PutObject without TLS"
-    # Archived keys carry the lifecycle tag: PutObject with Tagging needs PutObjectTagging too,
-    # on exactly those keys, and the bucket's encryption denies still let the write through.
-    tagged = {**good, "s3:RequestObjectTag/wildcert-key": "archived"}
-    for action in ("s3:PutObject", "s3:PutObjectTagging"):
-        if not can(ISSUER_ROLE, action, ARCHIVED_KEY, tagged):
-            yield f"issuer role: cannot {action} {ARCHIVED_KEY} with its lifecycle tag"
-    for key in ("example-com/privkey.pem", "example-com/cert.json", *ARCHIVED_OTHERS,
-                "_wildcert/acme-accounts/0123456789abcdef.json"):
-        if can(ISSUER_ROLE, "s3:PutObjectTagging", key, tagged):
-            yield f"issuer role: may s3:PutObjectTagging {key}"
-    for action in ("s3:PutObjectVersionTagging", "s3:DeleteObjectTagging",
-                   "s3:DeleteObjectVersionTagging"):
-        if can(ISSUER_ROLE, action, ARCHIVED_KEY, tagged):
-            yield f"issuer role: may {action} {ARCHIVED_KEY}"
-    stranger = f"arn:aws:iam::{ACCOUNT}:role/someone-with-s3-star"
-    if can(stranger, "s3:GetObject", "name/privkey.pem", {}):
-        yield "a role with s3:* in its own policy may read private keys"
-    secrets = [
-        s
-        for s in identity
-        if s.effect == "Allow" and any(a.lower().startswith("secretsmanager:") for a in s.actions)
-    ]
-    if [(s.actions, s.resources) for s in secrets] != [
-        (["secretsmanager:GetSecretValue"], [SECRET]),
-        (["secretsmanager:GetSecretValue"], [TEAM_SECRETS]),
-        (["secretsmanager:GetSecretValue"], [EAB_SECRETS]),
-    ]:
-        granted = [(s.actions, s.resources) for s in secrets]
-        yield f"issuer role: Secrets Manager access is {granted}"
-
-
-def check_renewal_job_access(resources, params) -> Iterator[str]:
-    """The sweep and the watch read and annotate <name>/cert.json, list names, queue renewals."""
-    bucket = bucket_statements(resources)
-    for spec in RENEWAL_JOBS:
-        role = f"<{spec.role}.Arn>"
-        identity = identity_statements(resources, spec.role)
-
-        def can(action: str, key: str | None, _identity=identity, _role=role, **context) -> bool:
-            resource = BUCKET if key is None else f"{BUCKET}/{key}"
-            if action.startswith("s3:Put"):  # a write that passes the bucket's encryption denies
-                context = {**GOOD_SSE_HEADERS, **context}
-            return decide(_identity, bucket, Request(_role, action, resource, context))
-
-        who = f"{spec.label} role"
-        for key in ("example-com/cert.json", "a.b-c_d/cert.json", f"alpha{FLEET_SUFFIX}",
-                    f"operators{FLEET_SUFFIX}"):
-            for action in ("s3:GetObject", "s3:PutObject"):
-                if not can(action, key):
-                    yield f"{who}: cannot {action} {key} (the inventory is broken)"
-        if not can("s3:ListBucket", None, **{"s3:delimiter": "/"}):
-            yield f"{who}: cannot list the certificate names (ListObjectsV2, Delimiter='/')"
-        if can("s3:PutObject", "example-com/cert.json",
-               **{"s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY}):
-            yield f"{who}: may PutObject cert.json with another KMS key"
-        for key in (
-            "example-com/privkey.pem",
-            "example-com/fullchain.pem",
-            "example-com/archive/0abc/privkey.pem",
-            "example-com/archive/0abc/cert.json",
-            "_wildcert/acme-accounts/0123456789abcdef.json",
-            "_wildcert/inflight/example-com.json",
-            "_wildcert/example-com/cert.json",
-            "_wildcert/cert.json",
-            f"example-com/x{FLEET_SUFFIX}",
-            f"_wildcert/alpha{FLEET_SUFFIX}",
-        ):
-            for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
-                if can(action, key):
-                    yield f"{who}: may {action} {key}"
-        for key in ("example-com/cert.json", "example-com/privkey.pem", *ARCHIVED_OTHERS,
-                    "_wildcert/archive/0abc/privkey.pem"):
-            for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
-                if can(action, key):
-                    yield f"{who}: may {action} {key}"
-        # Only the watch deletes expired archived keys (a delete marker: never a version).
-        if can("s3:DeleteObjectVersion", ARCHIVED_KEY):
-            yield f"{who}: may s3:DeleteObjectVersion {ARCHIVED_KEY}"
-        if spec is WATCH:
-            for action, key in (("s3:DeleteObject", ARCHIVED_KEY),
-                                ("s3:GetObject", ARCHIVED_OTHERS[0])):
-                if not can(action, key):
-                    yield f"{who}: cannot {action} {key} (expired archived keys stay)"
-        elif can("s3:DeleteObject", ARCHIVED_KEY):
-            yield f"{who}: may s3:DeleteObject {ARCHIVED_KEY}"
-        # Defence in depth, as for the reader: its own Deny and the bucket's each keep
-        # wildcert's state out of reach of a later, wider Allow.
-        state = f"{BUCKET}/_wildcert/acme-accounts/x.json"
-        if not any(s.effect == "Deny" and s.grants("s3:GetObject", state)
-                   and s.grants("s3:PutObject", state) and not s.condition for s in identity):
-            yield f"{who}: no explicit Deny of _wildcert/ in its own policy"
-        if not any(s.effect == "Deny" and role in s.principals and s.grants("s3:GetObject", state)
-                   and not s.condition for s in bucket):
-            yield f"CertBucketPolicy: no Deny of _wildcert/ for the {who}"
-        # Exactly what the code calls, on exactly these resources.
-        expected = {
-            "logs:CreateLogStream": {f"<{spec.log_group}.Arn>"},
-            "logs:PutLogEvents": {f"<{spec.log_group}.Arn>"},
-            # cert.json, and the fleet inventory (adapters/bucket/fleet.py)
-            "s3:GetObject": {f"{BUCKET}/*/cert.json", f"{BUCKET}/*{FLEET_SUFFIX}"},
-            "s3:PutObject": {f"{BUCKET}/*/cert.json", f"{BUCKET}/*{FLEET_SUFFIX}"},
-            "s3:ListBucket": {BUCKET},
-            "sqs:SendMessage": {RENEWAL_QUEUE, DLQ},
-            "secretsmanager:GetSecretValue": {SECRET},
-        }
-        if spec is WATCH:  # archive.ArchivedKeys
-            expected["s3:GetObject"] |= {f"{BUCKET}/*/archive/*/cert.pem"}
-            expected["s3:DeleteObject"] = {f"{BUCKET}/*/archive/*/privkey.pem"}
-        granted: dict[str, set[str]] = {}
-        for statement in identity:
-            if statement.effect != "Allow":
-                continue
-            for action in statement.actions:
-                if action.lower().startswith(("route53:", "route53domains:")):
-                    yield f"{who}: grants {action}; only the issuer may touch Route 53"
-                granted.setdefault(action, set()).update(statement.resources)
-        for action, where in sorted(granted.items()):
-            if action not in expected:
-                yield f"{who}: grants {action}, which the sweep/watch code never calls"
-            elif where != expected[action]:
-                yield f"{who}: {action} on {sorted(where)}, expected {sorted(expected[action])}"
-        for action in sorted(set(expected) - set(granted)):
-            yield f"{who}: lacks {action}"
-
-
-def check_issuer_sqs(resources, params) -> Iterator[str]:
-    granted: dict[str, set[str]] = {}
-    for statement in identity_statements(resources, "IssuerRole"):
-        if statement.effect != "Allow":
-            continue
-        for action in statement.actions:
-            if action.lower().startswith("sqs:"):
-                granted.setdefault(action, set()).update(statement.resources)
-    if granted != ISSUER_SQS:
-        shown = {a: sorted(r) for a, r in sorted(granted.items())}
-        yield f"issuer role: SQS access is {shown}, expected {ISSUER_SQS}"
-
-
-def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
+def check_issuer_teams_wiring(resources, params) -> Iterator[Expect | str]:
     """Outcome events on the request bus as `wildcert` only; the staging directory is known."""
     env = (resources.get(ISSUER.function, {}).get("Properties", {})
            .get("Environment", {}).get("Variables", {}))
@@ -1087,10 +505,10 @@ def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
     if env.get("TEAMS_FILE"):
         yield f"issuer: TEAMS_FILE={env['TEAMS_FILE']!r} (the layer's copy is the policy)"
     identity = identity_statements(resources, "IssuerRole")
-    allows = [s for s in identity if s.effect == "Allow" and s.grants("events:PutEvents")]
-    for statement in allows:
-        if statement.resources != [REQUEST_BUS]:
-            yield f"issuer role: events:PutEvents on {statement.resources}, not the request bus"
+    other_bus = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/default"
+    yield expect(identity, [], Request(ISSUER_ROLE, "events:PutEvents", other_bus,
+                                       {"events:source": ["wildcert"]}), False,
+                 "issuer role: may put events on a bus other than the request bus")
     # Its own policy alone (the bus's Denies are checked with the bus).
     for sources, wanted in ((["wildcert"], True), (["wildcert", "wildcert"], True),
                             (["wildcert.team.alpha"], False), (["aws.s3"], False),
@@ -1100,15 +518,6 @@ def check_issuer_teams_wiring(resources, params) -> Iterator[str]:
         yield expect(identity, [], request, wanted,
                      f"issuer role: {'cannot' if wanted else 'may'} put events with "
                      f"sources {sources}")
-
-
-TEAM_TAG = "aws:PrincipalTag/wildcert-team"
-TEAM_SOURCE = "wildcert.team.${aws:PrincipalTag/wildcert-team}"
-OTHER_ACCOUNT = "999988887777"  # never a team account in the parameter sets
-
-
-def team_accounts(params) -> list[str]:
-    return [a for a in str(params.get("TeamAccountIds", "")).split(",") if a]
 
 
 def bus_statements(resources) -> list[Statement]:
@@ -1135,11 +544,476 @@ def _pattern_matches(values: list[Any], text: str) -> bool:
     return False
 
 
+# ------------------------------------------------------------------- evaluated access rules
+# Each check below yields Expect requests; `violations` has the policy simulator decide them
+# all at once (`judge`). A principal's "own policy" is the worst case its administrators could
+# attach: the stack's resource policies must hold the line whatever it says.
+TEAM_TAG = "aws:PrincipalTag/wildcert-team"
+OTHER_ACCOUNT = "999988887777"  # never a team account in the parameter sets
+ALPHA_ACCOUNT, BETA_ACCOUNT = "444455556666", "777788889999"  # alpha's and beta's (teams.toml)
+TEAM_HOMES = {"alpha": ALPHA_ACCOUNT, "beta": BETA_ACCOUNT}
+
+
+def own_policy(*actions: str) -> list[Statement]:
+    """An identity policy allowing `actions` (or everything) on everything."""
+    return [Statement("its own policy", {"Effect": "Allow", "Action": list(actions) or "*",
+                                         "Resource": "*"})]
+
+
+def probe(  # noqa: PLR0917 - reads as the request it builds
+    identity: Iterable[Statement], policy: Iterable[Statement], principal: str,
+          action: str, resource: str, allowed: bool, message: str, **context: Any) -> Expect:
+    return expect(identity, policy, Request(principal, action, resource, context), allowed,
+                  message)
+
+
+def team_accounts(params) -> list[str]:
+    return [a for a in str(params.get("TeamAccountIds", "")).split(",") if a]
+
+
+def role_of(account: str, name: str) -> str:
+    return f"arn:{PARTITION}:iam::{account}:role/{name}"
+
+
+def admin_examples(params) -> list[str]:
+    """A role ARN each AdminRoleArns entry stands for (its wildcards filled in)."""
+    admins = params.get("AdminRoleArns", "")
+    admins = admins.split(",") if isinstance(admins, str) else list(admins)
+    return [a.replace("*", "x").replace("?", "y") for a in admins if a]
+
+
+def check_bucket_policy(resources, params) -> Iterator[Expect | str]:
+    policy = bucket_statements(resources)
+    if not policy:
+        yield "CertBucket has no bucket policy"
+        return
+    issuer = identity_statements(resources, "IssuerRole")
+    obj = f"{BUCKET}/name/privkey.pem"
+
+    def issuer_put(allowed: bool, message: str, **context: Any) -> Expect:
+        return probe(issuer, policy, ISSUER_ROLE, "s3:PutObject", obj, allowed, message,
+                     **context)
+
+    yield issuer_put(True, "issuer role: cannot PutObject with SSE-KMS and the stack's key",
+                     **GOOD_SSE_HEADERS)
+    yield issuer_put(False, "CertBucketPolicy: a PutObject without SSE-KMS is not denied")
+    yield issuer_put(False, "CertBucketPolicy: a PutObject naming aws:kms without a key id is "
+                     "not denied", **{"s3:x-amz-server-side-encryption": "aws:kms"})
+    yield issuer_put(False, "CertBucketPolicy: a PutObject naming another KMS key is not "
+                     "denied", **{**GOOD_SSE_HEADERS,
+                                  "s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY})
+    yield issuer_put(False, "CertBucketPolicy: a PutObject without SSE-KMS (the key id alone) "
+                     "is not denied", **{"s3:x-amz-server-side-encryption-aws-kms-key-id": KEY})
+    yield issuer_put(False, "CertBucketPolicy: a PutObject with SSE-S3 is not denied",
+                     **{"s3:x-amz-server-side-encryption": "AES256"})
+    for who, identity in ((ISSUER_ROLE, issuer),
+                          (READER_ROLE, identity_statements(resources, "ReaderRole"))):
+        for action, resource in (("s3:GetObject", obj), ("s3:ListBucket", BUCKET)):
+            yield probe(identity, policy, who, action, resource, False,
+                        f"CertBucketPolicy: {who} may {action} without TLS "
+                        "(aws:SecureTransport false)", **{"aws:SecureTransport": "false"})
+            yield probe(identity, policy, who, action, resource, False,
+                        f"CertBucketPolicy: {who} may {action} over TLS 1.1",
+                        **{"s3:TlsVersion": "1.1"})
+    # Objects and listings: the functions, the reader and the named administrators only,
+    # whatever anyone else's own policy grants (a team's tagged roles: check_team_readers).
+    stranger = role_of(ACCOUNT, "someone-with-s3-star")
+    for action, resource in (("s3:GetObject", obj), ("s3:PutObject", obj),
+                             ("s3:DeleteObject", obj), ("s3:DeleteObjectVersion", obj),
+                             ("s3:PutObjectAcl", obj), ("s3:ListBucket", BUCKET),
+                             ("s3:ListBucketVersions", BUCKET)):
+        yield probe(own_policy("s3:*"), policy, stranger, action, resource, False,
+                    f"CertBucketPolicy: a role with s3:* of its own may {action} "
+                    f"({'objects' if resource == obj else 'listing'})", **GOOD_SSE_HEADERS)
+        for admin in admin_examples(params):
+            yield probe(own_policy("s3:*"), policy, admin, action, resource, True,
+                        f"CertBucketPolicy: administrator {admin} cannot {action}",
+                        **GOOD_SSE_HEADERS)
+    # No other account, whatever it is or its roles' tags.
+    for account in (*team_accounts(params), OTHER_ACCOUNT):
+        for tag in (None, "alpha"):
+            for action, resource in (("s3:GetObject", f"{BUCKET}/alpha.web/privkey.pem"),
+                                     ("s3:ListBucket", BUCKET)):
+                context = {TEAM_TAG: tag} if tag else {}
+                yield probe(own_policy(), policy, role_of(account, "alpha-web"), action,
+                            resource, False, f"CertBucketPolicy: a role of account {account} "
+                            f"tagged {tag!r} may {action} {resource}", **context)
+
+
+def check_team_readers(resources, params) -> Iterator[Expect | str]:
+    """A role of this account tagged wildcert-team=alpha reads alpha.* and nothing else;
+    a role of another account nothing, whatever its tags."""
+    bucket = bucket_statements(resources)
+    key = key_statements(resources)
+    team_policy = [
+        Statement("TeamPolicy", raw)
+        for raw in as_list(resources.get("TeamPolicy", {}).get("Properties", {})
+                           .get("PolicyDocument", {}).get("Statement"))
+    ]
+    if not team_policy:
+        yield "TeamPolicy is missing (the managed policy a team's roles attach)"
+    home = role_of(ACCOUNT, "alpha-web")
+
+    def read(  # noqa: PLR0917 - reads as the request it builds
+        identity, key_name: str, allowed: bool, message: str, tag: str | None = "alpha",
+             action: str = "s3:GetObject", principal: str = home) -> Expect:
+        context: dict[str, Any] = {**GOOD_SSE_HEADERS}
+        if tag is not None:
+            context[TEAM_TAG] = tag
+        return probe(identity, bucket, principal, action, f"{BUCKET}/{key_name}", allowed,
+                     message, **context)
+
+    for key_name in ("alpha.web/privkey.pem", f"alpha{FLEET_SUFFIX}"):  # its inventory too
+        yield read(team_policy, key_name, True,
+                   f"team reader {home} tagged alpha cannot read {key_name}")
+    yield probe(team_policy, key, home, "kms:Decrypt", KEY, True,
+                f"team reader {home} tagged alpha cannot decrypt through S3",
+                **{TEAM_TAG: "alpha", "kms:ViaService": S3_VIA})
+    for identity, label in ((team_policy, "TeamPolicy"), (own_policy("s3:*"), "s3:* of its own")):
+        for key_name in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem",
+                         "alpha/privkey.pem", "alphabet.web/privkey.pem",
+                         f"beta{FLEET_SUFFIX}", f"operators{FLEET_SUFFIX}"):
+            yield read(identity, key_name, False,
+                       f"team reader {home} tagged alpha ({label}) may read {key_name}")
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
+            yield read(identity, "alpha.web/privkey.pem", False,
+                       f"team reader {home} tagged alpha ({label}) may {action} its own",
+                       action=action)
+    yield read(own_policy("s3:*"), "alpha.web/privkey.pem", False,
+               f"an untagged role {home} with s3:* may read alpha.web/privkey.pem", tag=None)
+    # TeamPolicy alone, without the bucket's Denies, keeps a team to its prefix too.
+    for key_name in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem"):
+        yield probe(team_policy, [], home, "s3:GetObject", f"{BUCKET}/{key_name}", False,
+                    f"TeamPolicy alone lets a role tagged alpha read {key_name}",
+                    **{TEAM_TAG: "alpha"})
+    for via, allowed in ((S3_VIA, False), (SM_VIA, False), ("none", False)):
+        yield probe(own_policy("kms:*"), key, home, "kms:Decrypt", KEY, allowed,
+                    f"CertKey: an untagged role with kms:* may decrypt via {via}",
+                    **{"kms:ViaService": via})
+    yield probe(own_policy("kms:*"), key, home, "kms:Decrypt", KEY, False,
+                "CertKey/TeamReadersDecryptThroughS3: a tagged role may decrypt directly",
+                **{TEAM_TAG: "alpha", "kms:ViaService": "none"})
+    # Tag values may hold . / _ : = + @: a tag that is a path must not reach a key.
+    for tag, key_name in (("_wildcert/acme-accounts/0123", "_wildcert/acme-accounts/0123.json"),
+                          ("web/privkey", "web/privkey.pem"),
+                          ("beta.web/privkey", "beta.web/privkey.pem"),
+                          ("_wildcert", "_wildcert.x/y")):
+        yield read(own_policy(), key_name, False,
+                   f"a role {home} tagged {tag!r} may read {key_name}", tag=tag)
+    # Another account: nothing, whatever it tags (it reads through its team's role here).
+    for account in (*team_accounts(params), OTHER_ACCOUNT):
+        away = role_of(account, "alpha-web")
+        for tag in ("alpha", None):
+            yield read(own_policy(), "alpha.web/privkey.pem", False,
+                       f"a role of account {account} tagged {tag!r} may read "
+                       "alpha.web/privkey.pem", tag=tag, principal=away)
+            context = {"kms:ViaService": S3_VIA, **({TEAM_TAG: tag} if tag else {})}
+            yield probe(own_policy(), key, away, "kms:Decrypt", KEY, False,
+                        f"CertKey: a role of account {account} tagged {tag!r} may decrypt "
+                        "through S3", **context)
+    for name, resource in sorted(resources.items()):
+        if resource["Type"] != "AWS::IAM::Role" or not name.startswith("Team"):
+            continue
+        yield from _team_role(resources, name, params)
+
+
+def _team_role(resources, name: str, params) -> Iterator[Expect | str]:
+    """A generated Team<Id>Role: its team's prefix through S3, assumed from its accounts."""
+    props = resources[name]["Properties"]
+    tags = {t["Key"]: t["Value"] for t in as_list(props.get("Tags"))}
+    team = tags.get("wildcert-team")
+    if team is None:
+        yield f"{name}: not tagged wildcert-team"
+        return
+    role = f"<{name}.Arn>"
+    identity = identity_statements(resources, name)
+    bucket = bucket_statements(resources)
+    context = {TEAM_TAG: team}
+    yield probe(identity, bucket, role, "s3:GetObject", f"{BUCKET}/{team}.web/privkey.pem",
+                True, f"{name}: cannot read {team}.web/privkey.pem", **context)
+    yield probe(identity, key_statements(resources), role, "kms:Decrypt", KEY, True,
+                f"{name}: cannot decrypt through S3", **context, **{"kms:ViaService": S3_VIA})
+    for other in ("other.web/privkey.pem", "_wildcert/account.json"):
+        yield probe(identity, bucket, role, "s3:GetObject", f"{BUCKET}/{other}", False,
+                    f"{name}: may read {other}", **context)
+    trust = [Statement(name, raw) for raw in
+             as_list(props["AssumeRolePolicyDocument"].get("Statement"))]
+    home = TEAM_HOMES.get(team)
+    listed = team_accounts(params)
+    for account in sorted({*listed, *TEAM_HOMES.values(), OTHER_ACCOUNT, ACCOUNT}):
+        allowed = account == home and account in listed
+        yield probe(own_policy(), trust, role_of(account, "admin"), "sts:AssumeRole", role,
+                    allowed, f"{name}: an administrator of account {account} "
+                    f"{'cannot' if allowed else 'may'} assume it")
+        if allowed:
+            yield probe(own_policy(), trust, role_of(account, "admin"), "sts:TagSession", role,
+                        False, f"{name}: session tags may be passed to it",
+                        **{"aws:TagKeys": ["wildcert-team"], "aws:RequestTag/wildcert-team":
+                           "beta" if team == "alpha" else "alpha"})
+
+
+def key_statements(resources) -> list[Statement]:
+    key = resources.get("CertKey", {}).get("Properties", {})
+    return [Statement("CertKey", raw) for raw in
+            as_list(key.get("KeyPolicy", {}).get("Statement"))]
+
+
+def check_reader_access(resources, params) -> Iterator[Expect | str]:
+    identity = identity_statements(resources, "ReaderRole")
+    bucket = bucket_statements(resources)
+
+    def can(action: str, key: str | None, allowed: bool, message: str,
+            who: list[Statement] = identity, **context: Any) -> Expect:
+        resource = BUCKET if key is None else f"{BUCKET}/{key}"
+        if action.startswith("s3:Put"):  # a write that passes the bucket's encryption denies
+            context = {**GOOD_SSE_HEADERS, **context}
+        return probe(who, bucket, READER_ROLE, action, resource, allowed, message, **context)
+
+    for key in ("_wildcert/account/key.json", "_wildcert/account.pem",
+                "_wildcert/name/cert.json", "_wildcert/leases/name.pem"):
+        for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"):
+            yield can(action, key, False, f"reader role: may {action} {key}")
+    for prefix in ("_wildcert/", "_", "", None):
+        context = {} if prefix is None else {"s3:prefix": prefix}
+        yield can("s3:ListBucket", None, False,
+                  f"reader role: may list the bucket with prefix {prefix!r}", **context)
+    for key in ("example-com/privkey.pem", "example-com/cert.json"):
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
+            yield can(action, key, False, f"reader role: may {action} {key}")
+    # The puller installs the live set from the archive cert.json names, key included: a
+    # blanket Deny of archived keys would break it (expired ones are deleted instead).
+    for key in ("example-com/cert.json", "example-com/fullchain.pem", "example-com/privkey.pem",
+                ARCHIVED_KEY, f"operators{FLEET_SUFFIX}", f"alpha{FLEET_SUFFIX}"):
+        yield can("s3:GetObject", key, True, f"reader role: cannot GetObject {key} "
+                  "(the reader is broken)")
+    yield can("s3:PutObject", f"alpha{FLEET_SUFFIX}", False,
+              f"reader role: may PutObject alpha{FLEET_SUFFIX}")
+    for key in ("example-com/privkey.pem", ARCHIVED_KEY):
+        for action in ("s3:GetObjectVersion", "s3:GetObjectVersionAttributes"):
+            yield can(action, key, False, f"reader role: may {action} {key} (old private keys)")
+            yield can(action, key, False, "CertBucketPolicy: no Deny of old private-key "
+                      "versions for the reader", who=own_policy("s3:*"))
+    yield can("s3:ListBucket", None, True, "reader role: cannot list a certificate's prefix",
+              **{"s3:prefix": "example-com/"})
+    for action, resource in (("kms:Encrypt", KEY), ("kms:GenerateDataKey", KEY),
+                             ("kms:CreateGrant", KEY), ("sqs:SendMessage", RENEWAL_QUEUE),
+                             ("events:PutEvents", REQUEST_BUS),
+                             ("secretsmanager:GetSecretValue", SECRET),
+                             ("s3:PutBucketPolicy", BUCKET)):
+        yield probe(identity, [], READER_ROLE, action, resource, False,
+                    f"reader role: its policy grants {action}",
+                    **{"kms:ViaService": S3_VIA})
+    # Its trust: ReaderPrincipalArn, no one else of that account.
+    trust = [Statement("ReaderRole", raw) for raw in as_list(
+        resources["ReaderRole"]["Properties"]["AssumeRolePolicyDocument"].get("Statement"))]
+    reader = str(params.get("ReaderPrincipalArn"))
+    account = reader.split(":")[4]
+    yield probe(own_policy(), trust, reader, "sts:AssumeRole", READER_ROLE, True,
+                f"ReaderRole: {reader} cannot assume it")
+    yield probe(own_policy(), trust, role_of(account, "anyone-else"), "sts:AssumeRole",
+                READER_ROLE, False, f"ReaderRole: another role of account {account} with "
+                "sts:AssumeRole on * may assume it")
+    yield probe(own_policy(), trust, reader, "sts:TagSession", READER_ROLE, False,
+                "ReaderRole: session tags may be passed to it",
+                **{"aws:TagKeys": ["wildcert-team"]})
+
+
+def check_issuer_access(resources, params) -> Iterator[Expect | str]:
+    identity = identity_statements(resources, "IssuerRole")
+    bucket = bucket_statements(resources)
+    good = GOOD_SSE_HEADERS
+
+    def can(action: str, key: str, allowed: bool, message: str, **context: Any) -> Expect:
+        return probe(identity, bucket, ISSUER_ROLE, action, f"{BUCKET}/{key}", allowed,
+                     message, **context)
+
+    yield can("s3:PutObject", "_wildcert/account.json", True,
+              "issuer role: cannot write its state with the right encryption headers", **good)
+    yield can("s3:GetObject", "_wildcert/account.json", True, "issuer role: cannot read its state")
+    yield can("s3:PutObject", "name/cert.pem", False, "issuer role: may PutObject without "
+              "SSE-KMS headers")
+    yield can("s3:PutObject", "name/cert.pem", False, "issuer role: may PutObject with another "
+              "KMS key", **{**good, "s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY})
+    yield can("s3:PutObject", "name/cert.pem", False, "issuer role: may PutObject without TLS",
+              **{**good, "aws:SecureTransport": "false"})
+    # Archived keys carry the lifecycle tag: PutObject with Tagging needs PutObjectTagging too,
+    # on exactly those keys, and the bucket's encryption denies still let the write through.
+    tagged = {**good, "s3:RequestObjectTag/wildcert-key": "archived"}
+    for action in ("s3:PutObject", "s3:PutObjectTagging"):
+        yield can(action, ARCHIVED_KEY, True,
+                  f"issuer role: cannot {action} {ARCHIVED_KEY} with its lifecycle tag", **tagged)
+    for key in ("example-com/privkey.pem", "example-com/cert.json", *ARCHIVED_OTHERS,
+                "_wildcert/acme-accounts/0123456789abcdef.json"):
+        yield can("s3:PutObjectTagging", key, False,
+                  f"issuer role: may s3:PutObjectTagging {key}", **tagged)
+    for action in ("s3:PutObjectVersionTagging", "s3:DeleteObjectTagging",
+                   "s3:DeleteObjectVersionTagging"):
+        yield can(action, ARCHIVED_KEY, False, f"issuer role: may {action} {ARCHIVED_KEY}",
+                  **tagged)
+    for secret, allowed in ((SECRET, True), (f"{SECRETS_ARN}/slack/alpha-AbCdEf", True),
+                            (f"{SECRETS_ARN}/acme-eab/second-ca-AbCdEf", True),
+                            (f"{SECRETS_ARN}/other-AbCdEf", False),
+                            (f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:x-AbCdEf",
+                             False)):
+        yield probe(identity, [], ISSUER_ROLE, "secretsmanager:GetSecretValue", secret, allowed,
+                    f"issuer role: {'cannot' if allowed else 'may'} read secret {secret}")
+    for action in ("secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"):
+        yield probe(identity, [], ISSUER_ROLE, action, SECRET, False,
+                    f"issuer role: may {action} the Slack secret")
+    # Not a team: it assumes no role and reads no queue of a team's.
+    yield probe(identity, [], ISSUER_ROLE, "sts:AssumeRole", role_of(ALPHA_ACCOUNT, "x"), False,
+                "issuer role: may assume roles")
+    for action, queue in (("sqs:ReceiveMessage", f"arn:{PARTITION}:sqs:{REGION}:"
+                                                 f"{ALPHA_ACCOUNT}:team-queue"),
+                          ("sqs:ReceiveMessage", DLQ), ("sqs:ReceiveMessage", RENEWAL_DLQ)):
+        yield probe(identity, [], ISSUER_ROLE, action, queue, False,
+                    f"issuer role: may {action} {queue}")
+    for action, queues in ISSUER_SQS.items():
+        for queue in queues:
+            yield probe(identity, [], ISSUER_ROLE, action, queue, True,
+                        f"issuer role: cannot {action} {queue}")
+
+
+def check_renewal_job_access(resources, params) -> Iterator[Expect | str]:
+    """The sweep and the watch read and annotate <name>/cert.json, list names, queue renewals."""
+    bucket = bucket_statements(resources)
+    for spec in RENEWAL_JOBS:
+        role = f"<{spec.role}.Arn>"
+        identity = identity_statements(resources, spec.role)
+        who = f"{spec.label} role"
+
+        def can(action: str, key: str | None, allowed: bool, message: str,
+                _identity=identity, _role=role, _bucket=bucket, **context) -> Expect:
+            resource = BUCKET if key is None else f"{BUCKET}/{key}"
+            if action.startswith("s3:Put"):  # passes the bucket's encryption denies
+                context = {**GOOD_SSE_HEADERS, **context}
+            return probe(_identity, _bucket, _role, action, resource, allowed, message,
+                         **context)
+
+        for key in ("example-com/cert.json", "a.b-c_d/cert.json", f"alpha{FLEET_SUFFIX}",
+                    f"operators{FLEET_SUFFIX}"):
+            for action in ("s3:GetObject", "s3:PutObject"):
+                yield can(action, key, True, f"{who}: cannot {action} {key} "
+                          "(the inventory is broken)")
+        yield can("s3:ListBucket", None, True, f"{who}: cannot list the certificate names "
+                  "(ListObjectsV2, Delimiter='/')", **{"s3:delimiter": "/"})
+        yield can("s3:PutObject", "example-com/cert.json", False,
+                  f"{who}: may PutObject cert.json with another KMS key",
+                  **{"s3:x-amz-server-side-encryption-aws-kms-key-id": OTHER_KEY})
+        for key in ("example-com/privkey.pem", "example-com/fullchain.pem",
+                    "example-com/archive/0abc/privkey.pem", "example-com/archive/0abc/cert.json",
+                    "_wildcert/acme-accounts/0123456789abcdef.json",
+                    "_wildcert/inflight/example-com.json", "_wildcert/example-com/cert.json",
+                    "_wildcert/cert.json", f"example-com/x{FLEET_SUFFIX}",
+                    f"_wildcert/alpha{FLEET_SUFFIX}"):
+            for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
+                yield can(action, key, False, f"{who}: may {action} {key}")
+        for key in ("example-com/cert.json", "example-com/privkey.pem", *ARCHIVED_OTHERS,
+                    "_wildcert/archive/0abc/privkey.pem"):
+            for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
+                yield can(action, key, False, f"{who}: may {action} {key}")
+        # Only the watch deletes expired archived keys (a delete marker: never a version).
+        yield can("s3:DeleteObjectVersion", ARCHIVED_KEY, False,
+                  f"{who}: may s3:DeleteObjectVersion {ARCHIVED_KEY}")
+        if spec is WATCH:
+            for action, key in (("s3:DeleteObject", ARCHIVED_KEY),
+                                ("s3:GetObject", ARCHIVED_OTHERS[0])):
+                yield can(action, key, True, f"{who}: cannot {action} {key} "
+                          "(expired archived keys stay)")
+        else:
+            yield can("s3:DeleteObject", ARCHIVED_KEY, False,
+                      f"{who}: may s3:DeleteObject {ARCHIVED_KEY}")
+        # Defence in depth, as for the reader: its own Deny and the bucket's each keep
+        # wildcert's state out of reach of a later, wider Allow.
+        state = "_wildcert/acme-accounts/x.json"
+        own_denies = [s for s in identity if s.effect == "Deny"]
+        for action in ("s3:GetObject", "s3:PutObject"):
+            yield can(action, state, False, f"{who}: no explicit Deny of _wildcert/ in its "
+                      "own policy", _identity=[*own_denies, *own_policy("s3:*")], _bucket=[])
+            yield can(action, state, False, f"CertBucketPolicy: no Deny of _wildcert/ for the "
+                      f"{who}", _identity=own_policy("s3:*"))
+        for action, resource in (("sqs:SendMessage", RENEWAL_QUEUE),
+                                 ("sqs:SendMessage", DLQ),
+                                 ("secretsmanager:GetSecretValue", SECRET)):
+            yield probe(identity, [], role, action, resource, True,
+                        f"{who}: cannot {action} {resource}")
+        for action, resource in (("sqs:ReceiveMessage", RENEWAL_QUEUE),
+                                 ("sqs:DeleteMessage", RENEWAL_QUEUE),
+                                 ("sqs:SendMessage", RENEWAL_DLQ),
+                                 ("events:PutEvents", REQUEST_BUS),
+                                 ("lambda:InvokeFunction", f"<{ISSUER.function}.Arn>"),
+                                 ("secretsmanager:GetSecretValue",
+                                  f"{SECRETS_ARN}/slack/alpha-AbCdEf"),
+                                 ("s3:PutBucketPolicy", BUCKET)):
+            yield probe(identity, [], role, action, resource, False,
+                        f"{who}: may {action} {resource}")
+
+
+def check_route53(resources, params) -> Iterator[Expect | str]:
+    """Only the issuer touches Route 53: _acme-challenge TXT in the allowed zones, nothing else."""
+    zones = sorted(zone_arns(params))
+    other_zone = f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000"
+    issuer = identity_statements(resources, "IssuerRole")
+
+    def change(  # noqa: PLR0917 - reads as the request it builds
+        zone: str, allowed: bool, message: str, names=("_acme-challenge.a.example.com",),
+               types=("TXT",), actions=("CREATE",), role: str = ISSUER_ROLE,
+               identity: list[Statement] = issuer) -> Expect:
+        return probe(identity, [], role, "route53:ChangeResourceRecordSets", zone, allowed,
+                     message, **{
+                         "route53:ChangeResourceRecordSetsNormalizedRecordNames": list(names),
+                         "route53:ChangeResourceRecordSetsRecordTypes": list(types),
+                         "route53:ChangeResourceRecordSetsActions": list(actions)})
+
+    for zone in zones:
+        yield change(zone, True, f"Route 53: the issuer cannot create challenge TXT in {zone}")
+        yield change(zone, True, f"Route 53: the issuer cannot delete challenge TXT in {zone}",
+                     actions=("DELETE",))
+        yield change(zone, False, f"Route 53: the issuer may UPSERT in {zone}",
+                     actions=("UPSERT",))
+        yield change(zone, False, f"Route 53: the issuer may write A records in {zone}",
+                     types=("A",))
+        yield change(zone, False, f"Route 53: the issuer may write TXT and A in {zone}",
+                     types=("TXT", "A"))
+        yield change(zone, False, f"Route 53: the issuer may write www.* in {zone}",
+                     names=("www.a.example.com",))
+        yield change(zone, False, f"Route 53: the issuer may write a name beside the "
+                     f"challenge in {zone}", names=("_acme-challenge.a.example.com",
+                                                    "a.example.com"))
+        for action in ("route53:GetHostedZone", "route53:ListResourceRecordSets"):
+            yield probe(issuer, [], ISSUER_ROLE, action, zone, True,
+                        f"Route 53: the issuer lacks {action} on {zone}")
+        for action in ("route53:DeleteHostedZone", "route53:UpdateHostedZoneComment",
+                       "route53:ChangeTagsForResource", "route53:CreateKeySigningKey"):
+            yield probe(issuer, [], ISSUER_ROLE, action, zone, False,
+                        f"Route 53: the issuer may {action} on {zone}")
+        for spec in (SWEEP, WATCH):
+            identity = identity_statements(resources, spec.role)
+            role = f"<{spec.role}.Arn>"
+            yield change(zone, False, f"{spec.role}: may change records; only the issuer may "
+                         "touch Route 53", role=role, identity=identity)
+            yield probe(identity, [], role, "route53:ListResourceRecordSets", zone, False,
+                        f"{spec.role}: may read records; only the issuer may touch Route 53")
+            yield probe(identity, [], role, "route53:ListHostedZones", "*", False,
+                        f"{spec.role}: may list zones; only the issuer may touch Route 53")
+    yield change(other_zone, False, "Route 53: the issuer may write a zone not in "
+                 "HostedZoneIds")
+    yield probe(issuer, [], ISSUER_ROLE, "route53:ListResourceRecordSets", other_zone, False,
+                "Route 53: the issuer may read a zone not in HostedZoneIds")
+    yield probe(issuer, [], ISSUER_ROLE, "route53:ListHostedZones", "*", True,
+                "Route 53: the issuer lacks route53:ListHostedZones")
+    yield probe(issuer, [], ISSUER_ROLE, "route53:GetChange",
+                f"arn:{PARTITION}:route53:::change/C0EXAMPLE00000", True,
+                "Route 53: the issuer lacks route53:GetChange")
+    yield probe(issuer, [], ISSUER_ROLE, "route53domains:UpdateDomainNameservers", "*", False,
+                "Route 53: the issuer may change a domain's name servers")
+
+
 CATCH_RULE = "UnmatchedRequestRule"
 FLEET_SUFFIX = "._inventory.json"  # logic/fleet.py: <owner>._inventory.json at the top level
 
 
-def check_request_bus(resources, params) -> Iterator[str]:
+def check_request_bus(resources, params) -> Iterator[Expect | str]:
     """Teams put only their own source; the request rule hears teams, never outcomes."""
     rules = [
         (name, rule["Properties"])
@@ -1167,12 +1041,14 @@ def check_request_bus(resources, params) -> Iterator[str]:
                        f"source {source!r} (pattern {sources})")
     policy = bus_statements(resources)
     accounts = team_accounts(params)
+    teams = {t["Value"] for r in _resources_of(resources, "AWS::IAM::Role").values()
+             for t in as_list(r["Properties"].get("Tags")) if t.get("Key") == "wildcert-team"}
     allows = [s for s in policy if s.effect == "Allow"]
     # Worst case: the sender's own IAM policy allows events:PutEvents on everything. Within
     # the account that is enough unless the bus policy denies; from another account the bus
-    # policy must also allow it. Each side alone must hold the line: the Denies for every
-    # principal, the Allow for the other accounts (a Deny loosened later must not leave the
-    # Allow as the only guard). One PutEvents call carries one source per entry.
+    # policy must also allow it. Each side alone must hold the line: the Denies in this
+    # account, the Allows for the other accounts. One PutEvents call carries one source per
+    # entry. Tags set in another account mean nothing.
     home = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
     alpha, beta = "wildcert.team.alpha", "wildcert.team.beta"
     cases: list[tuple[str, list[str], str | None, bool]] = [
@@ -1187,27 +1063,30 @@ def check_request_bus(resources, params) -> Iterator[str]:
         (home, ["wildcert"], None, False),
         (home, ["aws.s3", "wildcert"], None, False),
         (f"arn:{PARTITION}:iam::{ACCOUNT}:role/x", ["wildcert"], None, False),
-        (f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-ci", [alpha], "alpha", False),
     ]
-    for account in accounts:
-        away = f"arn:{PARTITION}:iam::{account}:role/alpha-ci"
-        cases += [(away, [alpha], "alpha", True),
-                  (away, [beta], "alpha", False),
-                  (away, [alpha, beta], "alpha", False),
-                  (away, [alpha], None, False),
-                  (away, ["wildcert"], "alpha", False)]
-    anything = [Statement("anyone", {"Effect": "Allow", "Action": "events:PutEvents",
-                                     "Resource": "*"})]
+    for team, account in TEAM_HOMES.items():
+        other = beta if team == "alpha" else alpha
+        mine = f"wildcert.team.{team}"
+        away = f"arn:{PARTITION}:iam::{account}:role/ci"
+        admitted = account in accounts and team in teams
+        cases += [(away, [mine], None, admitted),
+                  (away, [mine], "beta" if team == "alpha" else "alpha", admitted),
+                  (away, [other], team, False),
+                  (away, [mine, other], None, False),
+                  (away, ["wildcert"], team, False),
+                  (away, ["wildcert.team.gamma"], "gamma", False)]
+    stranger = f"arn:{PARTITION}:iam::{OTHER_ACCOUNT}:role/alpha-ci"
+    cases += [(stranger, [alpha], "alpha", False), (stranger, [alpha], None, False)]
     for principal, sources, tag, wanted in cases:
         context: dict[str, Any] = {"events:source": sources}
         if tag is not None:
             context[TEAM_TAG] = tag
         request = Request(principal, "events:PutEvents", REQUEST_BUS, context)
-        yield expect(anything, policy, request, wanted,
+        yield expect(own_policy("events:PutEvents"), policy, request, wanted,
                      f"request bus: a role {principal} tagged {tag!r} "
                      f"{'cannot' if wanted else 'may'} put sources {sources}")
         if _account_of(principal) != ACCOUNT and not wanted:
-            yield expect(anything, allows, request, False,
+            yield expect(own_policy("events:PutEvents"), allows, request, False,
                          f"request bus: its Allow alone lets {principal} tagged {tag!r} "
                          f"put sources {sources}")
     issuer = identity_statements(resources, "IssuerRole")
@@ -1216,128 +1095,124 @@ def check_request_bus(resources, params) -> Iterator[str]:
                  True, "request bus: the issuer cannot put its outcome events")
 
 
-def _job_key_statement_problem(statement: Statement) -> str | None:
-    """Why a key-policy statement for the sweep/watch roles grants too much, or None."""
-    via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
-    actions = set(statement.actions)
-    if via == {S3_VIA} and actions <= {"kms:Decrypt", "kms:GenerateDataKey"}:
-        return None
-    secret_context = statement.condition.get("StringLike", {}).get(
-        "kms:EncryptionContext:SecretARN", ""
-    )
-    if (
-        via == {SM_VIA}
-        and actions == {"kms:Decrypt"}
-        and str(secret_context).endswith("/slack-webhook-??????")
-    ):
-        return None
-    return (
-        f"sweep/watch get {statement.actions} via {via or 'any service'}; expected Decrypt and "
-        "GenerateDataKey via S3, and Decrypt via Secrets Manager for the Slack secret only"
-    )
-
-
-def check_key(resources, params) -> Iterator[str]:
+def check_key(resources, params) -> Iterator[Expect | str]:
+    """Who may use the key, for what, through which service: decided by the key policy and
+    the principals' own policies (anyone else's worst case: kms:* of its own)."""
     key = resources.get("CertKey", {}).get("Properties")
     if key is None:
         yield "CertKey is missing"
         return
     if key.get("EnableKeyRotation") is not True:
         yield "CertKey: rotation is off"
-    policy = [Statement("CertKey", raw) for raw in as_list(key["KeyPolicy"].get("Statement"))]
+    policy = key_statements(resources)
+    slack = f"{SECRETS_ARN}/slack-webhook-AbCdEf"
+    team_secret = f"{SECRETS_ARN}/slack/alpha-AbCdEf"
+    other_secret = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:other-AbCdEf"
+    crypto = KMS_CRYPTO
+    # (who, own policy, tag, {(action, via, secret): allowed}) -- everything unlisted: denied.
+    issuer = identity_statements(resources, "IssuerRole")
+    allowed_uses = {
+        ISSUER_ROLE: (issuer, None, {(a, v) for a in ("kms:Encrypt", "kms:Decrypt",
+                                                      "kms:GenerateDataKey")
+                                     for v in (S3_VIA, SM_VIA)}),
+        READER_ROLE: (identity_statements(resources, "ReaderRole"), None,
+                      {("kms:Decrypt", S3_VIA)}),
+        SWEEP_ROLE: (identity_statements(resources, "RenewalSweepRole"), None,
+                     {("kms:Decrypt", S3_VIA), ("kms:GenerateDataKey", S3_VIA),
+                      ("kms:Decrypt", SM_VIA)}),
+        WATCH_ROLE: (identity_statements(resources, "WatchRole"), None,
+                     {("kms:Decrypt", S3_VIA), ("kms:GenerateDataKey", S3_VIA),
+                      ("kms:Decrypt", SM_VIA)}),
+        # This account's principals (their IAM decides): writing the Slack secrets, and a
+        # team's role decrypting through S3.
+        role_of(ACCOUNT, "alpha-web"): (own_policy("kms:*"), "alpha", {
+            ("kms:Decrypt", S3_VIA), ("kms:GenerateDataKey", SM_VIA)}),
+        role_of(ACCOUNT, "platform-admin"): (own_policy("kms:*"), None,
+                                             {("kms:GenerateDataKey", SM_VIA)}),
+    }
+    account_writers = {role_of(ACCOUNT, "alpha-web"), role_of(ACCOUNT, "platform-admin")}
+    for account in (*team_accounts(params), OTHER_ACCOUNT):
+        allowed_uses[role_of(account, "alpha-web")] = (own_policy("kms:*"), "alpha", set())
+    # Anyone else the key policy names gets nothing (only root, issuer, reader, sweep and
+    # watch may appear there).
     known = {ROOT, ISSUER_ROLE, READER_ROLE, *JOB_ROLES}
-    team_readers = [s for s in policy if s.raw.get("Sid") == "TeamReadersDecryptThroughS3"]
-    expected_readers = {ACCOUNT, *team_accounts(params)}
-    for statement in team_readers:
-        if set(statement.principals) != expected_readers or statement.actions != ["kms:Decrypt"] \
-                or _normalised_condition(statement.condition) != {
-                    "StringEquals": {"kms:ViaService": [S3_VIA]},
-                    "Null": {TEAM_TAG: ["false"]}}:
-            yield (f"CertKey/TeamReadersDecryptThroughS3: {statement.principals} get "
-                   f"{statement.actions} under {statement.condition}; expected Decrypt through "
-                   f"S3 by roles tagged wildcert-team of {sorted(expected_readers)}")
-    if len(team_readers) != 1:
-        yield f"CertKey: {len(team_readers)} statements for the teams' readers, expected 1"
-    policy = [s for s in policy if s not in team_readers]
     for statement in policy:
-        if statement.effect != "Allow":
-            continue
-        where = f"CertKey/{statement.raw.get('Sid')}"
-        for principal in statement.principals:
-            if principal not in known:
-                yield (
-                    f"{where}: key policy allows {principal}; "
-                    "only root, issuer, reader, sweep and watch may appear"
-                )
-        crypto = [a for a in KMS_CRYPTO if statement.grants(a)]
-        via = set(as_list(statement.condition.get("StringEquals", {}).get("kms:ViaService")))
-        if "kms:CreateGrant" in crypto or any(a.startswith("kms:ReEncrypt") for a in crypto):
-            yield f"{where}: grants {crypto}: nobody may re-encrypt or create grants"
-        if statement.principals == [ROOT]:
-            secret_context = statement.condition.get("StringLike", {}).get(
-                "kms:EncryptionContext:SecretARN", ""
-            )
-            if crypto and not (
-                crypto == ["kms:GenerateDataKey"]
-                and via == {SM_VIA}
-                and {str(c) for c in as_list(secret_context)}
-                <= {f"{SECRETS_ARN}/slack-webhook-??????", TEAM_SECRETS, EAB_SECRETS}
-            ):
-                yield (
-                    f"{where}: the account may use the key ({crypto}); only GenerateDataKey "
-                    "for the Slack secret through Secrets Manager is allowed"
-                )
-        elif statement.principals == [READER_ROLE]:
-            if statement.actions != ["kms:Decrypt"] or via != {S3_VIA}:
-                yield (
-                    f"{where}: reader gets {statement.actions} via {via or 'any service'}; "
-                    "expected Decrypt via S3"
-                )
-        elif statement.principals == [ISSUER_ROLE]:
-            if not via or not via <= {S3_VIA, SM_VIA}:
-                yield (
-                    f"{where}: issuer uses the key via {via or 'any service'}; "
-                    "expected S3/Secrets Manager"
-                )
-            if set(statement.actions) - {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}:
-                yield f"{where}: issuer gets {statement.actions}"
-        elif statement.principals and set(statement.principals) <= set(JOB_ROLES):
-            problem = _job_key_statement_problem(statement)
-            if problem:
-                yield f"{where}: {problem}"
-        elif crypto:
-            yield f"{where}: {statement.principals} may use the key ({crypto})"
-    decrypters = {
-        p for s in policy if s.effect == "Allow" and s.grants("kms:Decrypt") for p in s.principals
-    }
-    if decrypters != {ISSUER_ROLE, READER_ROLE, *JOB_ROLES}:
-        yield (
-            f"CertKey: kms:Decrypt is granted to {sorted(decrypters)}, "
-            "expected issuer, reader, sweep and watch only"
-        )
-    encrypters = {
-        p
-        for s in policy
-        if s.effect == "Allow" and (s.grants("kms:Encrypt") or s.grants("kms:GenerateDataKey"))
-        for p in s.principals
-    }
-    if not encrypters <= {ISSUER_ROLE, ROOT, *JOB_ROLES} or ISSUER_ROLE not in encrypters:
-        yield f"CertKey: Encrypt/GenerateDataKey granted to {sorted(encrypters)}"
-    # What the jobs need, or the ARI write-back and Slack fail at run time.
-    for role in JOB_ROLES:
-        for action, service in (
-            ("kms:Decrypt", S3_VIA),
-            ("kms:GenerateDataKey", S3_VIA),
-            ("kms:Decrypt", SM_VIA),
-        ):
-            if not any(
-                s.effect == "Allow"
-                and role in s.principals
-                and s.grants(action)
-                and service in as_list(s.condition.get("StringEquals", {}).get("kms:ViaService"))
-                for s in policy
-            ):
-                yield f"CertKey: {role} lacks {action} through {service}"
+        for named in statement.principals:
+            if named not in known and named.startswith("arn:") and named not in allowed_uses:
+                allowed_uses[named] = (own_policy("kms:*"), None, set())
+    for who, (identity, tag, uses) in allowed_uses.items():
+        for action in crypto:
+            for via in (S3_VIA, SM_VIA, f"ec2.{REGION}.amazonaws.com", "none"):
+                # Through Secrets Manager the secret is named in the encryption context: the
+                # jobs' Decrypt and the account's GenerateDataKey hold for the Slack secrets.
+                secret = slack if via == SM_VIA else None
+                allowed = (action, via) in uses
+                context: dict[str, Any] = {"kms:ViaService": via}
+                if secret:
+                    context["kms:EncryptionContext:SecretARN"] = secret
+                if tag:
+                    context[TEAM_TAG] = tag
+                yield probe(identity, policy, who, action, KEY, allowed,
+                            f"CertKey: {who} {'cannot' if allowed else 'may'} {action} via "
+                            f"{via}", **context)
+                if via == SM_VIA and allowed and who != ISSUER_ROLE:
+                    for narrower, ok in ((team_secret, who in account_writers),
+                                         (other_secret, False)):
+                        yield probe(identity, policy, who, action, KEY, ok,
+                                    f"CertKey: {who} {'cannot' if ok else 'may'} {action} "
+                                    f"for secret {narrower}", **{**context,
+                                    "kms:EncryptionContext:SecretARN": narrower})
+
+
+def check_renewal_queue_senders(resources, params) -> Iterator[Expect | str]:
+    """Only the sweep and the watch write renewals, and the issuer sends anew one it received:
+    a message there is acted on unchecked."""
+    policy = _queue_policy(resources, "RenewalQueue")
+    for principal, wanted in ((SWEEP_ROLE, True), (WATCH_ROLE, True), (ISSUER_ROLE, True),
+                              (role_of(ACCOUNT, "alpha-ci"), False), (READER_ROLE, False),
+                              (role_of(ALPHA_ACCOUNT, "alpha-ci"), False)):
+        yield probe(own_policy("sqs:*"), policy, principal, "sqs:SendMessage", RENEWAL_QUEUE,
+                    wanted, f"RenewalQueue: {principal} (with sqs:* of its own) "
+                    f"{'cannot' if wanted else 'may'} send renewals")
+
+
+def check_issuer_invokers(resources, params) -> Iterator[Expect | str]:
+    """Only the request rule and the catch rule may invoke the issuer through its resource
+    policy (the queue is polled with the issuer's own role); a direct Invoke is an operator's
+    IAM action, in this account only."""
+    function = f"<{ISSUER.function}.Arn>"
+    policy = [Statement(name, permission_statement(name, p["Properties"], function))
+              for name, p in _resources_of(resources, "AWS::Lambda::Permission").items()
+              if p["Properties"].get("FunctionName") in (f"<{ISSUER.function}>", function)]
+    rule = "<IssueRequestRule.Arn>"
+    other_rule = f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/someone-elses"
+    catch = f"<{CATCH_RULE}.Arn>"
+    for principal, context, wanted in (
+        ("events.amazonaws.com", {"aws:SourceArn": rule, "aws:SourceAccount": ACCOUNT}, True),
+        ("events.amazonaws.com", {"aws:SourceArn": catch, "aws:SourceAccount": ACCOUNT}, True),
+        ("events.amazonaws.com", {"aws:SourceArn": other_rule, "aws:SourceAccount": ACCOUNT},
+         False),
+        ("events.amazonaws.com", {}, False),
+        ("sqs.amazonaws.com", {"aws:SourceArn": RENEWAL_QUEUE}, False),
+        ("s3.amazonaws.com", {"aws:SourceArn": BUCKET}, False),
+    ):
+        yield probe([], policy, principal, "lambda:InvokeFunction", function, wanted,
+                    f"issuer: its resource policy {'refuses' if wanted else 'admits'} "
+                    f"{principal} with {context}", **context)
+    for account in (*team_accounts(params), OTHER_ACCOUNT):
+        yield probe(own_policy(), policy, role_of(account, "admin"), "lambda:InvokeFunction",
+                    function, False, f"issuer: an administrator of account {account} may "
+                    "invoke it")
+
+
+def _denies_plain_http(resources, queue: str) -> Iterator[Expect]:
+    """An administrator of this account with sqs:* of its own reaches the queue over TLS only."""
+    policy = _queue_policy(resources, queue)
+    admin = role_of(ACCOUNT, "platform-admin")
+    for action in ("sqs:ReceiveMessage", "sqs:SendMessage"):
+        yield probe(own_policy("sqs:*"), policy, admin, action, f"<{queue}.Arn>", False,
+                    f"{queue}: does not deny {action} over plain HTTP",
+                    **{"aws:SecureTransport": "false"})
 
 
 def check_secret(resources, params) -> Iterator[str]:
@@ -1445,18 +1320,7 @@ def _queue_policy(resources, queue: str) -> list[Statement]:
     ]
 
 
-def _denies_plain_http(policy: list[Statement], queue: str) -> bool:
-    return any(
-        s.effect == "Deny"
-        and _everyone(s)
-        and s.grants("sqs:ReceiveMessage", f"<{queue}.Arn>")
-        and s.grants("sqs:SendMessage", f"<{queue}.Arn>")
-        and _normalised_condition(s.condition) == {"Bool": {"aws:SecureTransport": ["false"]}}
-        for s in policy
-    )
-
-
-def check_dead_letters(resources, params) -> Iterator[str]:
+def check_dead_letters(resources, params) -> Iterator[Expect | str]:
     configs = _resources_of(resources, "AWS::Lambda::EventInvokeConfig")
     for spec in FUNCTIONS:
         mine = {
@@ -1477,9 +1341,9 @@ def check_dead_letters(resources, params) -> Iterator[str]:
                 yield f"{name}: MaximumRetryAttempts={retries}, expected {spec.retries}"
             if not config.get("MaximumEventAgeInSeconds"):
                 yield f"{name}: no MaximumEventAgeInSeconds"
-        identity = identity_statements(resources, spec.role)
-        if not any(s.effect == "Allow" and s.grants("sqs:SendMessage", DLQ) for s in identity):
-            yield f"{spec.role}: cannot send to the DLQ (Lambda rejects the destination)"
+        yield expect(identity_statements(resources, spec.role), _queue_policy(
+            resources, "DeadLetterQueue"), Request(f"<{spec.role}.Arn>", "sqs:SendMessage", DLQ),
+            True, f"{spec.role}: cannot send to the DLQ (Lambda rejects the destination)")
         if not any(
             a.get("MetricName") == "Errors"
             and {"Name": "FunctionName", "Value": f"<{spec.function}>"} in a.get("Dimensions", [])
@@ -1509,18 +1373,18 @@ def check_dead_letters(resources, params) -> Iterator[str]:
             if target.get("DeadLetterConfig", {}).get("Arn") != DLQ:
                 yield f"{name}: undeliverable events do not go to the DLQ"
                 continue
-            context = {"aws:SourceArn": f"<{name}.Arn>"}
-            if not any(
-                s.effect == "Allow"
-                and "service:events.amazonaws.com" in s.principals
-                and s.grants("sqs:SendMessage", DLQ)
-                and condition_holds(s.condition, context) is True
-                for s in dlq_policy
-            ):
-                yield f"{name}: EventBridge may not deliver its dead letters to the DLQ"
+            context = {"aws:SourceArn": f"<{name}.Arn>", "aws:SourceAccount": ACCOUNT}
+            yield probe([], dlq_policy, "events.amazonaws.com", "sqs:SendMessage", DLQ, True,
+                        f"{name}: EventBridge may not deliver its dead letters to the DLQ",
+                        **context)
+    other_rule = f"arn:{PARTITION}:events:{REGION}:{OTHER_ACCOUNT}:rule/r"
+    yield probe([], dlq_policy, "events.amazonaws.com", "sqs:SendMessage", DLQ, False,
+                "DeadLetterQueue: EventBridge delivers another account's rules' dead letters",
+                **{"aws:SourceArn": other_rule, "aws:SourceAccount": OTHER_ACCOUNT})
+    yield from _denies_plain_http(resources, "DeadLetterQueue")
 
 
-def check_renewal_queue(resources, params) -> Iterator[str]:
+def check_renewal_queue(resources, params) -> Iterator[Expect | str]:
     queue = resources.get("RenewalQueue", {}).get("Properties")
     dead = resources.get("RenewalDeadLetterQueue", {}).get("Properties")
     if queue is None or dead is None:
@@ -1533,11 +1397,10 @@ def check_renewal_queue(resources, params) -> Iterator[str]:
             yield f"{name}: FIFO (the issuer's deduplication expects a standard queue)"
         if int(props.get("MessageRetentionPeriod", 345600)) != 1209600:
             yield f"{name}: retention {props.get('MessageRetentionPeriod')} s, expected 14 days"
-        if not _denies_plain_http(_queue_policy(resources, name), name):
-            yield f"{name}: no queue policy denying non-TLS requests (aws:SecureTransport)"
-        for statement in _queue_policy(resources, name):
-            if statement.effect == "Allow":
-                yield f"{name}: its queue policy Allows {statement.actions} (IAM decides)"
+        yield from _denies_plain_http(resources, name)
+        yield probe([], _queue_policy(resources, name), role_of(OTHER_ACCOUNT, "x"),
+                    "sqs:SendMessage", f"<{name}.Arn>", False,
+                    f"{name}: its queue policy admits another account")
     issuer_timeout = int(
         resources.get(ISSUER.function, {}).get("Properties", {}).get("Timeout", 900)
     )
@@ -1561,42 +1424,6 @@ def check_renewal_queue(resources, params) -> Iterator[str]:
             )
     if not _queue_depth_alarm(resources, "RenewalDeadLetterQueue"):
         yield "no alarm on messages in the renewal DLQ"
-
-
-def check_renewal_queue_senders(resources, params) -> Iterator[str]:
-    """Only the sweep and the watch write renewals, and the issuer sends anew one it received:
-    a message there is acted on unchecked."""
-    policy = _queue_policy(resources, "RenewalQueue")
-    anything = [Statement("anyone", {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})]
-    stranger = f"arn:{PARTITION}:iam::{ACCOUNT}:role/alpha-ci"
-    for principal, wanted in ((SWEEP_ROLE, True), (WATCH_ROLE, True), (ISSUER_ROLE, True),
-                              (stranger, False), (READER_ROLE, False)):
-        request = Request(principal, "sqs:SendMessage", RENEWAL_QUEUE)
-        if decide(anything, policy, request) != wanted:
-            yield (f"RenewalQueue: {principal} (with sqs:* of its own) "
-                   f"{'cannot' if wanted else 'may'} send renewals")
-
-
-def check_issuer_invokers(resources, params) -> Iterator[str]:
-    """Only the request rule and the catch rule may invoke the issuer through its resource
-    policy (the queue is polled with the issuer's own role); a direct Invoke is an operator's
-    IAM action."""
-    permissions = [
-        (name, p["Properties"])
-        for name, p in _resources_of(resources, "AWS::Lambda::Permission").items()
-        if p["Properties"].get("FunctionName") in (f"<{ISSUER.function}>",
-                                                    f"<{ISSUER.function}.Arn>")
-    ]
-    expected = [("lambda:InvokeFunction", "events.amazonaws.com", f"<{rule}.Arn>")
-                for rule in ("IssueRequestRule", CATCH_RULE)]
-    found = [(p.get("Action"), p.get("Principal"), p.get("SourceArn")) for _, p in permissions]
-    if sorted(found, key=str) != sorted(expected, key=str):
-        yield f"issuer: its resource policy admits {found}, expected only {expected}"
-    for _, props in permissions:
-        extra = sorted(set(props) - {"Action", "FunctionName", "Principal", "SourceArn",
-                                     "SourceAccount"})
-        if extra:
-            yield f"issuer: a Lambda permission sets {extra}"
 
 
 def check_event_source_mapping(resources, params) -> Iterator[str]:

@@ -65,7 +65,12 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load_sam(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return parse_sam(path.read_text())
+
+
+def parse_sam(text: str) -> dict[str, Any]:
+    """A SAM template's text, with CloudFormation's short-form tags, as plain data."""
+    return yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
 # ------------------------------------------------------------------------------- transforming

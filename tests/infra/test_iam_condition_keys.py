@@ -7,14 +7,16 @@ iam-data package carries it) compared with a single-valued operator (StringEqual
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from .iam_sim import key_types
-from .iam_world import TEAM_ACCOUNT_IDS
-from .infra_template import resolved_stack
+from .iam_world import SCP_FILE, TEAM_ACCOUNT_IDS, sam_with_teams
+from .infra_template import REPO, Resolver, load_sam, resolved_stack
 
-PARAMETER_SETS = ({}, {"TeamAccountIds": TEAM_ACCOUNT_IDS})
+PARAMETER_SETS = ({}, {"TeamAccountIds": TEAM_ACCOUNT_IDS, "ZoneAccountIds": ["222222222222"]})
+ZONE_ROLE_TEMPLATE = REPO / "deploy" / "zone-access-role.yaml"
 
 
 def conditions(node: Any, where: str) -> Iterator[tuple[str, str, str]]:
@@ -42,10 +44,17 @@ def single_valued_on_multivalued(found: list[tuple[str, str, str]],
 
 
 def template_conditions() -> list[tuple[str, str, str]]:
+    """Every condition of template.yaml (with teams' generated resources), of the zone-access
+    role the zones' accounts deploy, and of the organisation's SCP."""
     found: list[tuple[str, str, str]] = []
     for params in PARAMETER_SETS:
-        for name, resource in resolved_stack(params).items():
+        for name, resource in resolved_stack(params, sam_with_teams()).items():
             found.extend(conditions(resource["Properties"], name))
+    zone_params = {"IssuerRoleArn": "arn:aws:iam::111122223333:role/issuer",
+                   "ExternalId": "x", "HostedZoneIds": ["Z0111AAAAAAAAA"], "RoleSuffix": ""}
+    for name, resource in Resolver(load_sam(ZONE_ROLE_TEMPLATE), zone_params).resources().items():
+        found.extend(conditions(resource["Properties"], f"zone-access-role.yaml:{name}"))
+    found.extend(conditions(json.loads(SCP_FILE.read_text()), SCP_FILE.name))
     return found
 
 
@@ -53,6 +62,8 @@ def test_no_single_valued_operator_on_a_multivalued_key() -> None:
     found = template_conditions()
     types = key_types(key for _, _, key in found)
     assert single_valued_on_multivalued(found, types) == []
+    # A key AWS does not know (a typo) matches nothing: every one has a type.
+    assert sorted({key for _, _, key in found if types.get(key) is None}) == []
 
 
 def test_the_check_knows_events_source_is_multivalued() -> None:

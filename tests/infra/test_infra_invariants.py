@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .iam_world import sam_with_teams
 from .infra_invariants import foreign_partitions, retention_parameter_problems, violations
 from .infra_template import ACCOUNT, BASE_PARAMS, load_sam, resolved_stack
 
@@ -52,7 +53,9 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def sam() -> dict[str, Any]:
-    return load_sam()
+    """template.yaml with three teams' generated resources (alpha and beta in accounts of
+    their own, gamma in the stack's)."""
+    return copy.deepcopy(sam_with_teams())
 
 
 @pytest.mark.parametrize("name", PARAMETER_SETS)
@@ -696,7 +699,7 @@ def _bus_statement(sam, name):
 
 
 def team_allow(sam):
-    return _bus_statement(sam, "RequestBusAllowTeamAccounts")
+    return _bus_statement(sam, "TeamAlphaRequests")
 
 
 def team_deny(sam):
@@ -708,17 +711,28 @@ def bus_allow_any_source(sam):
 
 
 def bus_allow_like_star(sam):
-    team_allow(sam)["Condition"] = {"ForAllValues:StringLike": {"events:source": "wildcert.team.*"}}
+    team_allow(sam)["Condition"]["ForAllValues:StringLike"] = {"events:source": "wildcert.team.*"}
+    team_allow(sam)["Condition"].pop("ForAllValues:StringEquals")
 
 
-def bus_allow_without_tag(sam):
-    team_allow(sam)["Condition"] = {"ForAllValues:StringEquals": {
-        "events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}}
+def bus_allow_both_sources(sam):
+    team_allow(sam)["Condition"]["ForAllValues:StringEquals"] = {
+        "events:source": ["wildcert.team.alpha", "wildcert.team.beta"]}
+
+
+def bus_allow_by_tag(sam):
+    team_allow(sam)["Condition"]["ForAllValues:StringEquals"] = {
+        "events:source": "wildcert.team.${aws:PrincipalTag/wildcert-team}"}
 
 
 def bus_allow_single_valued(sam):
-    team_allow(sam)["Condition"] = {
-        "StringEquals": {"events:source": "wildcert.team.${aws:PrincipalTag/wildcert-team}"}}
+    condition = team_allow(sam)["Condition"]
+    condition["StringEquals"]["events:source"] = ["wildcert.team.alpha"]
+    condition.pop("ForAllValues:StringEquals")
+
+
+def bus_allow_without_team_account_ids(sam):
+    team_allow(sam)["Condition"].pop("StringEquals")
 
 
 def bus_allow_anyone(sam):
@@ -815,19 +829,41 @@ def team_write_deny_dropped(sam):
     _drop_statement(bucket_doc(sam), "DenyTeamPrincipalsAnythingButGetObject")
 
 
-def team_account_allow(sam):
-    for item in bucket_doc(sam)["Statement"]:
-        if isinstance(item, dict) and "Fn::If" in item:
-            return item["Fn::If"][1]
-    raise AssertionError("no conditional Allow in the bucket policy")
+def bucket_admits_team_accounts(sam):
+    """What the bucket held before teams had roles of their own here: their accounts' tags."""
+    bucket_doc(sam)["Statement"].append({
+        "Sid": "AllowTeamAccountsOwnPrefix", "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::Split": [",", {"Ref": "TeamAccountIds"}]}},
+        "Action": "s3:GetObject",
+        "Resource": _sub("${CertBucket.Arn}/${!aws:PrincipalTag/wildcert-team}.*")})
 
 
-def bucket_allow_any_key(sam):
-    team_account_allow(sam)["Resource"] = _sub("${CertBucket.Arn}/*")
+def key_admits_team_accounts(sam):
+    _statement(key_doc(sam), "TeamReadersDecryptThroughS3")["Principal"]["AWS"] = [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},
+        "arn:aws:iam::444455556666:root"]
 
 
-def bucket_allow_without_tag(sam):
-    team_account_allow(sam)["Resource"] = _sub("${CertBucket.Arn}/*.*")
+def team_role_trust(sam):
+    return _resource(sam, "TeamAlphaRole")["AssumeRolePolicyDocument"]["Statement"][0]
+
+
+def team_role_trusts_anyone(sam):
+    team_role_trust(sam)["Principal"] = {"AWS": "*"}
+
+
+def team_role_trust_unconditioned(sam):
+    team_role_trust(sam).pop("Condition")
+
+
+def team_role_session_tags(sam):
+    team_role_trust(sam)["Action"] = ["sts:AssumeRole", "sts:TagSession"]
+
+
+def reader_trusts_the_account(sam):
+    trust = _resource(sam, "ReaderRole")["AssumeRolePolicyDocument"]["Statement"][0]
+    trust["Principal"] = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    trust.pop("Condition")
 
 
 def key_team_readers_any_service(sam):
@@ -888,28 +924,33 @@ def alarm_tells_no_one(sam: dict[str, Any]) -> None:
 
 
 MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
-    "route53 record names widened": (widen_record_names, "route53:ChangeResourceRecordSets"),
-    "route53 UPSERT allowed": (allow_upsert, "route53:ChangeResourceRecordSets"),
+    "route53 record names widened": (widen_record_names, "the issuer may write www.*"),
+    "route53 UPSERT allowed": (allow_upsert, "the issuer may UPSERT"),
     "route53 type/action condition dropped": (
         drop_record_type_condition,
-        "ChangeResourceRecordSets",
+        "the issuer may write A records",
     ),
-    "route53 any zone": (any_zone, "route53:ChangeResourceRecordSets"),
+    "route53 any zone": (any_zone, "the issuer may write a zone not in HostedZoneIds"),
     "route53:* added": (route53_star, "wildcard action"),
     "issuer gets s3:*": (issuer_s3_star, "wildcard action 's3:*'"),
     "issuer gets AdministratorAccess": (issuer_admin_managed_policy, "AdministratorAccess"),
     "new function with SAM-made role": (new_function_with_sam_role, "wildcard action"),
     "key policy root kms:*": (key_root_kms_star, "wildcard action 'kms:*'"),
-    "key policy root may decrypt": (key_root_decrypt, "kms:Decrypt is granted to"),
-    "key policy root may create grants": (key_root_create_grant, "create grants"),
-    "key policy reader via any service": (key_reader_any_service, "expected Decrypt via S3"),
-    "key policy reader encrypts": (key_reader_encrypts, "expected Decrypt via S3"),
-    "key policy extra principal": (key_someone_else, "only root, issuer, reader, sweep and"),
+    "key policy root may decrypt": (key_root_decrypt,
+        "an untagged role with kms:* may decrypt via s3"),
+    "key policy root may create grants": (key_root_create_grant,
+        "platform-admin may kms:CreateGrant"),
+    "key policy reader via any service": (key_reader_any_service,
+        "<ReaderRole.Arn> may kms:Decrypt via none"),
+    "key policy reader encrypts": (key_reader_encrypts, "<ReaderRole.Arn> may kms:Encrypt via s3"),
+    "key policy extra principal": (key_someone_else, "role/ops may kms:Decrypt"),
     "key rotation off": (key_no_rotation, "rotation is off"),
-    "TLS deny dropped": (drop_tls_deny, "non-TLS"),
-    "unencrypted-PUT deny weakened": (weaken_unencrypted_deny, "without aws:kms"),
+    "TLS deny dropped": (drop_tls_deny, "without TLS (aws:SecureTransport false)"),
+    "unencrypted-PUT deny weakened": (weaken_unencrypted_deny,
+        "a PutObject without SSE-KMS (the key id alone)"),
     "wrong-key deny dropped": (drop_wrong_key_deny, "another KMS key"),
-    "principal deny widened": (extra_bucket_principal, "are not denied to every principal"),
+    "principal deny widened": (extra_bucket_principal,
+        "a role with s3:* of its own may s3:GetObject"),
     "bucket policy public Allow": (bucket_public_allow, "any principal"),
     "SSE-S3 instead of SSE-KMS": (sse_s3, "not SSE-KMS with CertKey"),
     "bucket key off": (no_bucket_key, "BucketKeyEnabled"),
@@ -927,7 +968,7 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "retries changed": (unlimited_retries, "MaximumRetryAttempts"),
     "DLQ alarm removed": (no_dlq_alarm, "no alarm on messages in the DLQ"),
     "secret without CMK": (secret_unencrypted, "not CertKey"),
-    "issuer reads every secret": (secret_any, "Secrets Manager access"),
+    "issuer reads every secret": (secret_any, "issuer role: may read secret"),
     "KMS_KEY_ID is an alias": (key_alias_in_env, "KMS_KEY_ID"),
     "x86_64": (x86, "arm64"),
     # the renewal queue and the issuer's invokers
@@ -938,7 +979,8 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
                                           "<IssuerRole.Arn> (with sqs:* of its own) cannot"),
     "renewal senders any role": (renewal_senders_like_anyone, "may send renewals"),
     "issuer invoked by any rule": (issuer_invoked_by_any_rule, "its resource policy admits"),
-    "issuer invoked by the account": (issuer_invoked_by_account, "its resource policy admits"),
+    "issuer invoked by the account": (issuer_invoked_by_account,
+        "AnyoneInvokes: Lambda permission without a single principal"),
     # teams: outcome events and the teams' webhooks
     "issuer puts any source": (issuer_events_any_source, "issuer role: may put events with"),
     "issuer puts team sources": (issuer_events_team_source, "sources ['wildcert.team.alpha']"),
@@ -946,11 +988,12 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
                                     "issuer role: cannot put events with sources ['wildcert']"),
     "issuer source without Null": (issuer_events_without_null_check,
                                    "issuer role: may put events with sources []"),
-    "issuer puts on any bus": (issuer_events_any_bus, "not the request bus"),
+    "issuer puts on any bus": (issuer_events_any_bus,
+        "may put events on a bus other than the request bus"),
     "issuer without EVENT_BUS_NAME": (issuer_without_bus, "EVENT_BUS_NAME"),
     "issuer without staging URL": (issuer_without_staging, "ACME_STAGING_DIRECTORY_URL"),
     "issuer reads every secret of the account": (issuer_reads_any_team_secret,
-                                                 "Secrets Manager access"),
+                                                 "issuer role: may read secret"),
     # the sweep and the watch
     "sweep may change DNS": (sweep_route53, "only the issuer may touch Route 53"),
     "watch may read Route 53": (watch_route53_read, "only the issuer may touch Route 53"),
@@ -969,11 +1012,15 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         nested_cert_json_writable,
         "sweep role: may s3:PutObject example-com/archive/0abc/cert.json",
     ),
-    "sweep gets an uncalled action": (sweep_receives_renewals, "sqs:ReceiveMessage, which"),
-    "watch sends to any queue": (watch_sends_anywhere, "watch role: sqs:SendMessage on"),
-    "issuer consumes any queue": (issuer_consumes_any_queue, "issuer role: SQS access"),
-    "issuer consumes the DLQ too": (issuer_consumes_dlq_too, "issuer role: SQS access"),
-    "issuer cannot defer": (issuer_cannot_defer, "issuer role: SQS access"),
+    "sweep gets an uncalled action": (sweep_receives_renewals,
+        "sweep role: may sqs:ReceiveMessage"),
+    "watch sends to any queue": (watch_sends_anywhere,
+        "watch role: may sqs:SendMessage <RenewalDeadLetterQueue.Arn>"),
+    "issuer consumes any queue": (issuer_consumes_any_queue,
+        "issuer role: may sqs:ReceiveMessage <DeadLetterQueue.Arn>"),
+    "issuer consumes the DLQ too": (issuer_consumes_dlq_too,
+        "issuer role: may sqs:ReceiveMessage <DeadLetterQueue.Arn>"),
+    "issuer cannot defer": (issuer_cannot_defer, "issuer role: cannot sqs:ChangeMessageVisibility"),
     "ESM batch of ten": (esm_batch_of_ten, "BatchSize 10, expected 1"),
     "ESM without ReportBatchItemFailures": (esm_whole_batch_fails, "ReportBatchItemFailures"),
     "ESM without maximum concurrency": (esm_unbounded, "MaximumConcurrency None"),
@@ -988,15 +1035,18 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "visibility timeout = issuer timeout": (short_visibility, "VisibilityTimeout 900 s"),
     "redrive removed": (no_redrive, "no RedrivePolicy"),
     "redrive after one receive": (redrive_after_one, "maxReceiveCount 1"),
-    "renewal queue TLS deny dropped": (renewal_queue_plain_http, "RenewalQueue: no queue policy"),
-    "renewal DLQ policy removed": (renewal_dlq_plain_http, "RenewalDeadLetterQueue: no queue"),
+    "renewal queue TLS deny dropped": (renewal_queue_plain_http,
+        "RenewalQueue: does not deny sqs:ReceiveMessage over plain"),
+    "renewal DLQ policy removed": (renewal_dlq_plain_http, "RenewalDeadLetterQueue: does not deny"),
     "renewal queue unencrypted": (renewal_queue_unencrypted, "RenewalQueue: not encrypted"),
     "renewal DLQ alarm removed": (no_renewal_dlq_alarm, "no alarm on messages in the renewal DLQ"),
     "sweep errors alarm removed": (no_sweep_errors_alarm, "no alarm on sweep errors"),
-    "key policy jobs via any service": (key_jobs_any_service, "sweep/watch get"),
-    "key policy jobs encrypt": (key_jobs_encrypt, "sweep/watch get"),
-    "key policy jobs decrypt any secret": (key_jobs_any_secret, "sweep/watch get"),
-    "key policy jobs without data keys": (key_jobs_no_data_keys, "lacks kms:GenerateDataKey"),
+    "key policy jobs via any service": (key_jobs_any_service,
+        "<RenewalSweepRole.Arn> may kms:Decrypt via none"),
+    "key policy jobs encrypt": (key_jobs_encrypt, "<RenewalSweepRole.Arn> may kms:Encrypt via s3"),
+    "key policy jobs decrypt any secret": (key_jobs_any_secret, "may kms:Decrypt for secret"),
+    "key policy jobs without data keys": (key_jobs_no_data_keys,
+        "cannot kms:GenerateDataKey via s3"),
     "bucket allow-list forgets the watch": (
         bucket_forgets_watch,
         "watch role: cannot s3:GetObject example-com/cert.json",
@@ -1062,27 +1112,48 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 TEAMS = {"TeamAccountIds": TEAM_ACCOUNTS}
 PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, Any], str]] = {
     # the teams' readers: a role tagged alpha reads beta's
-    "TeamPolicy reads every key": (team_policy_reads_everything, {}, "TeamPolicy/ReadOwn"),
-    "TeamPolicy without the tag": (team_policy_without_tag, {}, "TeamPolicy/ReadOwn"),
+    "TeamPolicy reads every key": (team_policy_reads_everything, {},
+        "TeamPolicy alone lets a role tagged alpha read"),
+    "TeamPolicy without the tag": (team_policy_without_tag, {},
+        "TeamPolicy alone lets a role tagged alpha read"),
     "team Deny any prefix": (team_deny_any_prefix, {}, "may read beta.web/privkey.pem"),
     "team Deny without the tag": (team_deny_without_tag, {}, "may read beta.web/privkey.pem"),
     "team Deny dropped": (team_deny_dropped, {}, "may read beta.web/privkey.pem"),
     "team write Deny dropped": (team_write_deny_dropped, {}, "may s3:PutObject its own"),
     "team tag charset Deny dropped": (team_tag_charset_deny_dropped, TEAMS,
                                       "tagged '_wildcert/acme-accounts/0123' may read"),
-    "team account Allow any key": (bucket_allow_any_key, TEAMS, "must not Allow"),
-    "team account Allow without the tag": (bucket_allow_without_tag, TEAMS, "must not Allow"),
+    "bucket admits team accounts": (bucket_admits_team_accounts, TEAMS,
+                                    "a role of account 777788889999 tagged 'alpha' may "
+                                    "s3:GetObject"),
+    "key admits a team account": (key_admits_team_accounts, TEAMS,
+                                  "a role of account 444455556666 tagged 'alpha' may decrypt"),
+    "team role trusts anyone": (team_role_trusts_anyone, TEAMS,
+                                "TeamAlphaRole: an administrator of account 777788889999 may"),
+    "team role trust without TeamAccountIds": (
+        team_role_trust_unconditioned, {"TeamAccountIds": "777788889999"},
+        "TeamAlphaRole: an administrator of account 444455556666 may assume it"),
+    "team role takes session tags": (team_role_session_tags, TEAMS,
+                                     "TeamAlphaRole: session tags may be passed to it"),
+    "reader trusts the whole account": (reader_trusts_the_account, {},
+                                        "ReaderRole: another role of account"),
     "key team readers via any service": (key_team_readers_any_service, {},
                                          "TeamReadersDecryptThroughS3"),
     "key team readers untagged": (key_team_readers_untagged, TEAMS,
-                                  "TeamReadersDecryptThroughS3"),
+                                  "an untagged role with kms:* may decrypt via s3"),
     # the request bus: a role tagged alpha sends as beta
     "bus Allow without condition": (bus_allow_any_source, TEAMS, "its Allow alone lets"),
     "bus Allow StringLike *": (bus_allow_like_star, TEAMS, "its Allow alone lets"),
-    "bus Allow without the tag": (bus_allow_without_tag, TEAMS, "its Allow alone lets"),
+    "bus Allow both teams' sources": (bus_allow_both_sources, TEAMS, "its Allow alone lets"),
+    "bus Allow by tag": (bus_allow_by_tag, TEAMS,
+                         "444455556666:role/ci tagged None cannot put sources"),
     "bus Allow single-valued": (bus_allow_single_valued, TEAMS,
-                                "tagged 'alpha' cannot put sources ['wildcert.team.alpha']"),
-    "bus Allow to anyone": (bus_allow_anyone, TEAMS, "role/alpha-ci tagged 'alpha' may put"),
+                                "tagged None cannot put sources ['wildcert.team.alpha']"),
+    "bus Allow to anyone": (bus_allow_anyone, TEAMS,
+                            "777788889999:role/ci tagged 'beta' may put sources "
+                            "['wildcert.team.alpha']"),
+    "bus Allow without TeamAccountIds": (
+        bus_allow_without_team_account_ids, {"TeamAccountIds": "777788889999"},
+        "444455556666:role/ci tagged None may put sources ['wildcert.team.alpha']"),
     "bus Deny without source": (bus_deny_without_source, {}, "cannot put sources"),
     "bus Deny StringNotLike *": (bus_deny_like_star, {}, "tagged 'alpha' may put sources "
                                                         "['wildcert.team.beta']"),

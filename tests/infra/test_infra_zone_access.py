@@ -1,7 +1,9 @@
-"""Zones in other accounts, as IAM decides them: the issuer's role may assume only the zone
-roles of ZoneAccountIds, and deploy/zone-access-role.yaml's role may only be assumed by the
-issuer with the zone's external id, and may only create and delete _acme-challenge TXT records
-in its zones. Evaluated with the invariants' policy evaluator on the resolved templates."""
+"""Zones in other accounts, as IAM decides them, evaluated by the policy simulator (iam_sim):
+the issuer's role may assume only the zone roles of ZoneAccountIds; deploy/zone-access-role.yaml's
+role may be assumed only by the issuer's role with the zone's external id (its trust and the
+issuer's identity policy evaluated together, across accounts), and may only create and delete
+_acme-challenge TXT records in its zones. Also: no single-valued operator on a multivalued key
+in the role template."""
 
 from __future__ import annotations
 
@@ -9,91 +11,97 @@ from typing import Any
 
 import pytest
 
-from .infra_invariants import ISSUER, Request, Statement, as_list, decide, identity_statements
+from .iam_sim import Principal, Stack, evaluate, key_types
 from .infra_template import REPO, Resolver, load_sam, resolved_stack
+from .test_iam_condition_keys import conditions, single_valued_on_multivalued
 
-ISSUER_ROLE = "arn:aws:iam::111122223333:role/wildcert-IssuerRole-ABC"
 ZONE = "ZALPHA0000001"
 ZONE_ACCOUNT = "222222222222"
-ROLE_TEMPLATE = REPO / "deploy" / "zone-access-role.yaml"
 ZONE_ROLE = f"arn:aws:iam::{ZONE_ACCOUNT}:role/wildcert-zone-access-alpha"
+EXTERNAL_ID = "alpha-zone-7f3a"
+ROLE_TEMPLATE = REPO / "deploy" / "zone-access-role.yaml"
+ZONE_ARN = f"arn:aws:route53:::hostedzone/{ZONE}"
 
 
-def issuer_can_assume(params: dict[str, Any], role_arn: str) -> bool:
-    resources = resolved_stack(params)
-    identity = identity_statements(resources, ISSUER.role)
-    return decide(identity, [], Request(f"<{ISSUER.role}.Arn>", "sts:AssumeRole", role_arn))
+def issuer(params: dict[str, Any]) -> tuple[Stack, Principal]:
+    stack = Stack(resolved_stack(params))
+    return stack, stack.role("IssuerRole", "issuer")
+
+
+def zone_role(issuer_arn: str) -> tuple[Principal, dict[str, Any]]:
+    """The role deployed for one zone: (it, as a principal; its trust policy)."""
+    params = {"IssuerRoleArn": issuer_arn, "ExternalId": EXTERNAL_ID,
+              "HostedZoneIds": [ZONE], "RoleSuffix": "-alpha"}
+    stack = Stack(Resolver(load_sam(ROLE_TEMPLATE), params).resources())
+    props = stack.resources["ZoneAccessRole"]["Properties"]
+    assert props["RoleName"] == "wildcert-zone-access-alpha"
+    role = stack.role("ZoneAccessRole", "zone role")
+    return Principal(role.label, ZONE_ROLE, role.policies), props["AssumeRolePolicyDocument"]
+
+
+def allowed(stack: Stack, asks: list[tuple[Principal, str, str, dict[str, Any], Any]]
+            ) -> list[bool]:
+    # A Route 53 ARN names no account: the zones are in the asking role's own account.
+    return [d.allowed for d in evaluate([
+        stack.ask(who, action, resource, context, resource_policy=policy,
+                  resource_account=who.account if ":route53:" in resource else None)
+        for who, action, resource, context, policy in asks])]
 
 
 def test_the_issuer_assumes_no_role_unless_zone_accounts_are_listed() -> None:
-    assert not issuer_can_assume({}, f"arn:aws:iam::{ZONE_ACCOUNT}:role/wildcert-zone-access")
+    stack, me = issuer({})
+    _, trust = zone_role(me.arn)
+    assert allowed(stack, [(me, "sts:AssumeRole", ZONE_ROLE,
+                            {"sts:ExternalId": EXTERNAL_ID}, trust)]) == [False]
 
 
-def test_the_issuer_assumes_only_zone_access_roles_in_the_listed_accounts() -> None:
-    params = {"ZoneAccountIds": [ZONE_ACCOUNT, "333333333333"]}
-    for account in (ZONE_ACCOUNT, "333333333333"):
-        for name in ("wildcert-zone-access", "wildcert-zone-access-alpha"):
-            assert issuer_can_assume(params, f"arn:aws:iam::{account}:role/{name}")
-    for arn in (f"arn:aws:iam::{ZONE_ACCOUNT}:role/admin",
-                f"arn:aws:iam::{ZONE_ACCOUNT}:role/OrganizationAccountAccessRole",
-                "arn:aws:iam::444444444444:role/wildcert-zone-access"):
-        assert not issuer_can_assume(params, arn), arn
+def test_the_issuer_assumes_the_zone_role_with_its_external_id_and_nothing_else() -> None:
+    stack, me = issuer({"ZoneAccountIds": [ZONE_ACCOUNT, "333333333333"]})
+    _, trust = zone_role(me.arn)
+    stranger = Principal("a role beside the issuer", "arn:aws:iam::111122223333:role/other",
+                         me.policies)
+    asks = [
+        (me, "sts:AssumeRole", ZONE_ROLE, {"sts:ExternalId": EXTERNAL_ID}, trust),  # yes
+        (me, "sts:AssumeRole", ZONE_ROLE, {"sts:ExternalId": "beta-zone-91c2"}, trust),
+        (me, "sts:AssumeRole", ZONE_ROLE, {}, trust),
+        (stranger, "sts:AssumeRole", ZONE_ROLE, {"sts:ExternalId": EXTERNAL_ID}, trust),
+        (me, "sts:AssumeRole", f"arn:aws:iam::{ZONE_ACCOUNT}:role/admin", {}, None),
+        (me, "sts:AssumeRole", "arn:aws:iam::444444444444:role/wildcert-zone-access", {},
+         None),
+    ]
+    assert allowed(stack, asks) == [True, False, False, False, False, False]
 
 
-@pytest.fixture(scope="module")
-def zone_role() -> tuple[list[Statement], list[Statement]]:
-    """(its permissions, its trust policy) as deployed for one zone."""
-    params = {"IssuerRoleArn": ISSUER_ROLE, "ExternalId": "alpha-zone-7f3a",
-              "HostedZoneIds": [ZONE], "RoleSuffix": "-alpha"}
-    resources = Resolver(load_sam(ROLE_TEMPLATE), params).resources()
-    role = resources["ZoneAccessRole"]["Properties"]
-    assert role["RoleName"] == "wildcert-zone-access-alpha"
-    # A trust policy's resource is the role itself.
-    trust = [Statement("trust", {**raw, "Resource": ZONE_ROLE})
-             for raw in as_list(role["AssumeRolePolicyDocument"]["Statement"])]
-    return identity_statements(resources, "ZoneAccessRole"), trust
+def _change(names: list[str], types: list[str], actions: list[str]) -> dict[str, Any]:
+    return {"route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
+            "route53:ChangeResourceRecordSetsRecordTypes": types,
+            "route53:ChangeResourceRecordSetsActions": actions}
 
 
-def test_only_the_issuer_with_the_external_id_may_assume_the_zone_role(zone_role) -> None:
-    _, trust = zone_role
-    arn = ZONE_ROLE
-
-    def may(principal: str, external_id: str | None) -> bool:
-        context = {} if external_id is None else {"sts:ExternalId": external_id}
-        return decide([], trust, Request(principal, "sts:AssumeRole", arn, context))
-
-    assert may(ISSUER_ROLE, "alpha-zone-7f3a")
-    assert not may(ISSUER_ROLE, "beta-zone-91c2")
-    assert not may(ISSUER_ROLE, None)
-    assert not may("arn:aws:iam::111122223333:role/someone-else", "alpha-zone-7f3a")
-    assert not may(f"arn:aws:iam::{ZONE_ACCOUNT}:role/admin", "alpha-zone-7f3a")
-
-
-def _change(names: list[str], types: list[str], actions: list[str],
-            zone: str = ZONE) -> Request:
-    return Request("<ZoneAccessRole.Arn>", "route53:ChangeResourceRecordSets",
-                   f"arn:aws:route53:::hostedzone/{zone}", {
-                       "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
-                       "route53:ChangeResourceRecordSetsRecordTypes": types,
-                       "route53:ChangeResourceRecordSetsActions": actions})
-
-
-def test_the_zone_role_writes_only_acme_challenge_txt_records_with_create_and_delete(
-        zone_role) -> None:
-    identity, _ = zone_role
+def test_the_zone_role_creates_and_deletes_only_acme_challenge_txt_records() -> None:
+    stack, me = issuer({})
+    role, _ = zone_role(me.arn)
     challenge = "_acme-challenge.www.a.example.org"
-    assert decide(identity, [], _change([challenge], ["TXT"], ["DELETE", "CREATE"]))
-    for request in (
-        _change([challenge], ["TXT"], ["UPSERT"]),
-        _change([challenge, "www.a.example.org"], ["TXT"], ["CREATE"]),
-        _change([challenge], ["TXT", "CNAME"], ["CREATE"]),
-        _change(["www.a.example.org"], ["A"], ["CREATE"]),
-        _change([challenge], ["TXT"], ["CREATE"], zone="ZOTHER0000001"),
-    ):
-        assert not decide(identity, [], request), request.context
-    for action in ("route53:GetHostedZone", "route53:ListResourceRecordSets"):
-        assert decide(identity, [], Request("<ZoneAccessRole.Arn>", action,
-                                            f"arn:aws:route53:::hostedzone/{ZONE}"))
-    for action in ("route53:DeleteHostedZone", "route53:ChangeTagsForResource", "iam:PassRole"):
-        assert not decide(identity, [], Request("<ZoneAccessRole.Arn>", action,
-                                                f"arn:aws:route53:::hostedzone/{ZONE}"))
+    write = "route53:ChangeResourceRecordSets"
+    asks = [
+        (role, write, ZONE_ARN, _change([challenge], ["TXT"], ["DELETE", "CREATE"]), None),
+        (role, "route53:GetHostedZone", ZONE_ARN, {}, None),
+        (role, "route53:ListResourceRecordSets", ZONE_ARN, {}, None),
+        (role, write, ZONE_ARN, _change([challenge], ["TXT"], ["UPSERT"]), None),
+        (role, write, ZONE_ARN, _change([challenge, "www.a.example.org"], ["TXT"], ["CREATE"]),
+         None),
+        (role, write, ZONE_ARN, _change([challenge], ["TXT", "CNAME"], ["CREATE"]), None),
+        (role, write, ZONE_ARN, _change(["www.a.example.org"], ["A"], ["CREATE"]), None),
+        (role, write, "arn:aws:route53:::hostedzone/ZOTHER0000001",
+         _change([challenge], ["TXT"], ["CREATE"]), None),
+        (role, "route53:DeleteHostedZone", ZONE_ARN, {}, None),
+        (role, "iam:PassRole", "arn:aws:iam::222222222222:role/admin", {}, None),
+    ]
+    assert allowed(stack, asks) == [True, True, True] + [False] * 7
+
+
+@pytest.mark.parametrize("path", [ROLE_TEMPLATE])
+def test_the_role_template_uses_set_operators_on_multivalued_keys(path) -> None:
+    found = list(conditions(load_sam(path), path.name))
+    assert found, "the role template has no conditions to check"
+    assert single_valued_on_multivalued(found, key_types({k for _, _, k in found})) == []

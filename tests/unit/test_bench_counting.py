@@ -1,25 +1,33 @@
-"""The bench's counters: Pebble log lines to ACME steps, AWS requests to operations, the proxy,
-and wildcert's ACME requests by step as its HTTP session sees them."""
+"""The bench's counters: Pebble log lines to ACME steps, AWS requests to operations (as the
+stack's AWS fault proxy names them), and wildcert's ACME requests by step as its session sees
+them."""
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from bench.aws_proxy import CountingProxy, classify
+from bench.observe import Observers
 from bench.pebble_log import LogCursor, count_requests
 from bench.wildcert_runner import AcmeSteps
+from local_stack import aws_faults
 from tests.unit.fakes import FakeTime
 from tests.unit.scripted_ca import PEM, Answer, ScriptedCa, order, running, script_order
 from tests.unit.scripted_ca import session_for as scripted_session
 from wildcert.adapters.acme import AcmeSession
 from wildcert.logic.certificates import generate_key, make_csr
+
+
+def named(method: str, target: str, headers: dict[str, str]) -> str:
+    """The `service Operation` the stack's AWS fault proxy counts a request under."""
+    return aws_faults.classify(aws_faults.Request(method, target, list(headers.items()),
+                                                  b"")).name
+
 
 SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/{service}/aws4_request, X"
 
@@ -74,72 +82,51 @@ def test_log_cursor_counts_only_what_came_after_the_mark(tmp_path: Path) -> None
         ("DELETE", "/bucket/a", "s3", "s3 DeleteObject"),
         ("GET", "/bucket?list-type=2&prefix=a", "s3", "s3 ListObjectsV2"),
         ("HEAD", "/bucket", "s3", "s3 HeadBucket"),
-        ("POST", "/", "sqs", "sqs POST"),
+        ("POST", "/", "sqs", "sqs POST /"),
     ],
 )
 def test_rest_requests_are_named_by_operation(
     method: str, target: str, service: str, expected: str
 ) -> None:
-    headers = {"authorization": SIGNED.format(service=service)}
-    assert classify(method, target, headers) == expected
+    assert named(method, target, {"Authorization": SIGNED.format(service=service)}) == expected
 
 
 def test_json_protocols_are_named_by_their_target_header() -> None:
-    headers = {"authorization": SIGNED.format(service="secretsmanager"),
-               "x-amz-target": "secretsmanager.GetSecretValue"}
-    assert classify("POST", "/", headers) == "secretsmanager GetSecretValue"
+    headers = {"Authorization": SIGNED.format(service="secretsmanager"),
+               "X-Amz-Target": "secretsmanager.GetSecretValue"}
+    assert named("POST", "/", headers) == "secretsmanager GetSecretValue"
 
 
 def test_copy_and_unsigned_requests() -> None:
-    copy = {"authorization": SIGNED.format(service="s3"), "x-amz-copy-source": "/b/k"}
-    assert classify("PUT", "/b/k2", copy) == "s3 CopyObject"
-    assert classify("GET", "/anything", {}) == "unsigned GET"
+    copy = {"Authorization": SIGNED.format(service="s3"), "x-amz-copy-source": "/b/k"}
+    assert named("PUT", "/b/k2", copy) == "s3 CopyObject"
+    assert named("GET", "/anything", {}).startswith("unsigned ")
 
 
-class _Echo(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Stack:
+    """A local stack as Observers reads it: its fault proxy's counts grow between begin and
+    end."""
 
-    def do_PUT(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        reply = b"got " + body + b" for " + self.headers["Host"].encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
+    def __init__(self) -> None:
+        self.aws: Counter[str] = Counter()
 
-    def log_message(self, format: str, *args: object) -> None:
-        return
+    def stats(self) -> dict[str, Any]:
+        return {"dns": {"by_qtype": {}}, "slack": {"recorded": 0}}
 
-
-@pytest.fixture
-def upstream() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    @property
+    def aws_faults(self) -> SimpleNamespace:
+        return SimpleNamespace(stats=lambda: {"by_operation": dict(self.aws)})
 
 
-def test_proxy_forwards_unchanged_and_counts(upstream: int) -> None:
-    proxy = CountingProxy(upstream).start()
-    try:
-        port = proxy.server_address[1]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        headers = {"Authorization": SIGNED.format(service="s3"), "Host": "signed.example:1"}
-        for _ in range(2):  # one kept-alive connection, two requests
-            connection.request("PUT", "/bucket/key", body=b"abc", headers=headers)
-            response = connection.getresponse()
-            assert response.read() == b"got abc for signed.example:1"
-        chunked = {**headers, "Transfer-Encoding": "chunked"}
-        connection.request("PUT", "/bucket/key", body=iter([b"ab", b"cd"]), headers=chunked,
-                           encode_chunked=True)
-        assert connection.getresponse().read() == b"got abcd for signed.example:1"
-        connection.close()
-        assert proxy.counter.take() == {"s3 PutObject": 3}
-        assert proxy.counter.take() == {}
-    finally:
-        proxy.stop()
+def test_a_run_counts_the_aws_calls_the_stacks_proxy_saw_meanwhile(tmp_path: Path) -> None:
+    stack = _Stack()
+    stack.aws["s3 PutObject"] = 7  # earlier runs
+    (tmp_path / "pebble.log").write_text("")
+    observers = Observers(LogCursor(tmp_path / "pebble.log"), stack)
+    before = observers.begin()
+    stack.aws.update({"s3 PutObject": 4, "route53 ChangeResourceRecordSets": 2})
+    seen = observers.end(before)
+    assert seen["aws_proxy"] == {"route53 ChangeResourceRecordSets": 2, "s3 PutObject": 4}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import findings, report
+from bench import findings, report, run
 
 
 def test_count_cell_shows_a_range_only_when_runs_differ() -> None:
@@ -79,15 +79,35 @@ def test_a_whole_report_renders_with_findings() -> None:
     assert "[docs/FUZZ.md](../docs/FUZZ.md)" in markdown  # regenerating keeps the link
 
 
-def test_the_lifetime_simulation_gets_a_section() -> None:
-    from dataclasses import asdict
+def _sdk_results(cpu: dict[str, float]) -> dict[str, Any]:
+    size = {"unzipped_bytes": 2**20, "zipped_bytes": 2**19, "files": 3, "top": []}
+    cold = {key: {"label": key, "samples": {f: [value] for f in (
+        "cpu", "import", "first_client", "peak_rss_mib", "wall")},
+        "median": {f: value for f in ("cpu", "import", "first_client", "peak_rss_mib", "wall")}}
+        for key, value in cpu.items()}
+    return {"sdk": {"python": "3.13.0", "runs": 1, "layer": {"before": size, "now": size},
+                    "cold": cold, "measured": {"date": "2026-12-07 03:00 UTC",
+                                               "commit": "abc1234", "load_average": "8.0"}}}
 
-    from bench import lifetimes
 
-    outcomes = lifetimes.run(lifetimes.cases([6], ("calm",), certificates=2, days=10))
-    results = {**small_results(), "lifetimes": [asdict(o) for o in outcomes]}
-    markdown = report.render(results)
-    assert "## Renewal over a year of virtual time" in markdown
-    assert "| 6 d | no | calm | 1 d / 12 h | 0 |" in markdown
-    assert "| 6 d | yes | calm | 1 d / 12 h | 0 |" in markdown
-    assert "Renewal over a year" not in report.render(small_results())
+def test_the_sdk_section_says_which_run_it_is_from_and_what_each_change_costs() -> None:
+    results = _sdk_results({"before": 0.7, "no_lean": 0.72, "sdk_no_bytecode": 1.0,
+                            "after": 0.6, "after_lean": 0.5})
+    text = "\n".join(report.sdk_section(results))
+    assert "on 2026-12-07 03:00 UTC at commit abc1234, load average 8.0" in text
+    assert "0.10 s of CPU less than the layer as it was" in text
+    assert "it would cost 0.30 s more than before" in text
+    assert "bought 0.10 s of CPU" in text
+
+
+def test_the_sdk_section_replaces_itself_in_results_md_and_leaves_the_rest(tmp_path: Any) -> None:
+    markdown = tmp_path / "RESULTS.md"
+    markdown.write_text("# r\n\n## Lambda layer size\n\nold run\n\n## Scale: N\n\nrows\n")
+    for cpu in (0.6, 0.4):  # inserted once, then replaced
+        run.rewrite_sdk_section(markdown, _sdk_results(
+            {"before": 0.7, "no_lean": 0.7, "sdk_no_bytecode": 1.0, "after": cpu,
+             "after_lean": 0.3}))
+    text = markdown.read_text()
+    assert text.count(report.SDK_HEADING) == 1 and "0.30 s of CPU less" in text
+    assert text.index("old run") < text.index(report.SDK_HEADING) < text.index("## Scale: N")
+    assert text.endswith("rows\n")

@@ -430,6 +430,26 @@ def test_a_forced_reissue_counted_by_another_request_first_is_counted_again(
     assert ledger.take_forced("alpha", "2027-03-01", 5) == 3
 
 
+def test_new_names_are_reserved_within_the_cap_and_released(bucket: Bucket) -> None:
+    """Requests on their way count as owned: the cap holds however many arrive at once."""
+    ledger = TeamLedger(bucket)
+    later = iso(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15))
+    assert ledger.reserve("alpha", "alpha.a", cap=2, until=later) == (0, True)
+    assert ledger.reserve("alpha", "alpha.a", cap=2, until=later) == (0, False)  # held already
+    assert ledger.reserve("alpha", "alpha.b", cap=2, until=later) == (1, True)
+    assert ledger.reserve("alpha", "alpha.c", cap=2, until=later) == (2, False)  # full
+    assert ledger.reserve("beta", "beta.a", cap=2, until=later) == (0, True)  # its own cap
+    ledger.release("alpha", "alpha.a")
+    ledger.release("alpha", "alpha.a")  # twice is once
+    assert ledger.reserve("alpha", "alpha.c", cap=2, until=later) == (1, True)
+    # A reservation its request never released lapses at its `until`.
+    ledger.release("alpha", "alpha.b")
+    ledger.release("alpha", "alpha.c")
+    lapsed = iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    assert ledger.reserve("alpha", "alpha.d", cap=1, until=lapsed) == (0, True)
+    assert ledger.reserve("alpha", "alpha.e", cap=1, until=later) == (0, True)
+
+
 def test_a_team_owns_the_certificates_that_name_it(bucket: Bucket) -> None:
     def cert_json(name: str, **extra: str) -> None:
         body = {"name": name, "domains": [f"{name}.example.com"], "serial": "ab",

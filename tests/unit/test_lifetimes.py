@@ -1,14 +1,18 @@
-"""A shortened run of bench/lifetimes.py: the real sweep, watch and issuer decisions over
+"""A shortened run of tests/unit/lifetimes.py: the real sweep, watch and issuer decisions over
 virtual months, for every lifetime, with and without ARI, through every disruption."""
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from bench import lifetimes as sim
+from tests.unit import lifetimes as sim
 
+ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 
@@ -71,3 +75,16 @@ def test_ari_certificates_outlive_a_stopped_watch() -> None:
     (outcome,) = reduced(6, ("watch-down",), ari=True)
     assert outcome.expired == 0
     assert outcome.min_left_days >= 2  # the renewal window (3 days) less one missed sweep
+
+
+def test_the_documented_command_prints_the_table_docs_renewal_md_carries() -> None:
+    """docs/RENEWAL.md shows `python -m tests.unit.lifetimes` and its table: the command runs
+    and prints that table's header (a short span here: the full year is 20 s of CPU)."""
+    done = subprocess.run([sys.executable, "-m", "tests.unit.lifetimes", "--certificates", "1",
+                           "--days", "3"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header = done.stdout.splitlines()[0]
+    renewal_md = (ROOT / "docs" / "RENEWAL.md").read_text().splitlines()
+    assert header in renewal_md
+    assert len(done.stdout.splitlines()) == 2 + len(sim.LIFETIMES) * 2 * len(sim.SCENARIOS)

@@ -283,9 +283,9 @@ class Counted:
         self.owned_now, self.forced_now = owned, forced
         self.calls: list[str] = []
 
-    def owned(self, team_id: str, *, cap: int | None = None) -> int:
-        self.calls.append(f"owned {team_id} cap={cap}")
-        return self.owned_now
+    def reserve(self, team_id: str, name: str, *, cap: int, until: str) -> tuple[int, bool]:
+        self.calls.append(f"reserve {team_id} {name} cap={cap} until={until}")
+        return self.owned_now, self.owned_now < cap
 
     def take_forced(self, team_id: str, day: str, limit: int,
                     request_id: str | None = None) -> int | None:
@@ -298,9 +298,10 @@ class Counted:
 
 def asking(team: Team, asked: CertificateRequest, *, stored: bool = False,
            owner: str | None = None, orders: bool = True,
-           forcing: bool = False) -> teams.Asking:
+           early: bool = False) -> teams.Asking:
     return teams.Asking(team, asked, stored=stored, owner=owner, orders=orders,
-                        forcing=forcing, day="2027-03-01", request_id="m-1")
+                        early=early, day="2027-03-01", request_id="m-1",
+                        hold_until="2027-03-01T00:15:00Z")
 
 
 def test_admission_counts_a_new_certificate_against_the_cap(policy: Teams) -> None:
@@ -308,19 +309,20 @@ def test_admission_counts_a_new_certificate_against_the_cap(policy: Teams) -> No
     new = request({"domains": ["a.alpha.example.com"]}, alpha.namespace)
     counts = Counted(owned=2)
     admitted = teams.admit(asking(alpha, new), counts)
-    assert admitted.admitted and admitted.owned == 2 and counts.calls == ["owned alpha cap=3"]
+    assert admitted.admitted and admitted.owned == 2 and admitted.reserved == new.name
+    assert counts.calls == [f"reserve alpha {new.name} cap=3 until=2027-03-01T00:15:00Z"]
     capped = teams.admit(asking(alpha, new), Counted(owned=3))
     assert rules(list(capped.refusals)) == [teams.CERTIFICATE_CAP_REACHED]
 
 
-def test_admission_takes_a_forced_reissue_only_when_force_makes_it_one(policy: Teams) -> None:
+def test_admission_takes_an_early_reissue_only_when_the_order_is_early(policy: Teams) -> None:
     alpha = policy.teams["alpha"]
     own = request({"name": "alpha.web", "domains": ["a.alpha.example.com"], "force": True})
     counts = Counted(forced=1)
-    first = teams.admit(asking(alpha, own, stored=True, owner="alpha", forcing=True), counts)
+    first = teams.admit(asking(alpha, own, stored=True, owner="alpha", early=True), counts)
     assert first.admitted and first.forced == 2
     assert counts.calls == ["forced alpha 2027-03-01 2 m-1"]
-    again = teams.admit(asking(alpha, own, stored=True, owner="alpha", forcing=True), counts)
+    again = teams.admit(asking(alpha, own, stored=True, owner="alpha", early=True), counts)
     assert rules(list(again.refusals)) == [teams.FORCED_PER_DAY_CAP_REACHED]
     due = teams.admit(asking(alpha, own, stored=True, owner="alpha"), Counted())
     assert due == teams.Admission()  # a renewal that is due anyway is not counted
@@ -330,12 +332,12 @@ def test_admission_counts_nothing_for_a_refused_or_answered_request(policy: Team
     beta = policy.teams["beta"]
     theirs = request({"name": "alpha.web", "domains": ["x.beta.example.net"]})
     counts = Counted()
-    refused = teams.admit(asking(beta, theirs, stored=True, owner="alpha", forcing=True),
+    refused = teams.admit(asking(beta, theirs, stored=True, owner="alpha", early=True),
                           counts)
     assert rules(list(refused.refusals)) == [teams.NAME_OWNED_BY_ANOTHER_TEAM]
     mine = request({"name": "beta.web", "domains": ["x.beta.example.net"]})
     answered = teams.admit(asking(beta, mine, stored=True, owner="beta", orders=False,
-                                  forcing=True), counts)
+                                  early=True), counts)
     assert answered.admitted and counts.calls == []
 
 

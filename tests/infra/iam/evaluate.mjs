@@ -1,19 +1,21 @@
-// Evaluates IAM requests with @cloud-copilot/iam-simulate, one batch per process.
+// Evaluates IAM requests with @cloud-copilot/iam-simulate: one batch per line, so one process
+// serves a whole test run.
 //
-// stdin:  {"simulations": [<Simulation>...], "keys": ["events:source", ...]}
+// stdin:  one line per batch: {"simulations": [<Simulation>...], "keys": ["events:source", ...]}
 //         (a Simulation is the simulator's own input: request, identityPolicies,
 //         serviceControlPolicies, resourceControlPolicies, resourcePolicy, ...)
-// stdout: {"results": [{"decision", "error", "denied_by", "allowed_by", "ignored_keys"}...],
+// stdout: one line per batch: {"results": [{"decision", "error", "denied_by", "allowed_by", "ignored_keys"}...],
 //          "key_types": {"events:source": "ArrayOfString", ...}}
 //
 // Test-only (the simulator is AGPL-licensed and never ships with wildcert).
-import { runSimulation, typeForContextKey } from '@cloud-copilot/iam-simulate'
+import { createInterface } from 'node:readline'
+import { createValidatedPolicy, validateResourcePolicy } from '@cloud-copilot/iam-policy'
+import { runSimulation, runUnsafeSimulation, typeForContextKey } from '@cloud-copilot/iam-simulate'
 
-async function readStdin() {
-  const chunks = []
-  for await (const chunk of process.stdin) chunks.push(chunk)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-}
+// Condition keys whose variable part follows a colon (kms:EncryptionContext:<key>): the
+// simulator's request validation only matches variables after a slash and drops them. A request
+// carrying one is decided again, its policies already validated, with the context as given.
+const COLON_VARIABLE = /^kms:encryptioncontext:./i
 
 // "<policy>#<Sid or index>" for each statement of one analysis list.
 function statementNames(statements) {
@@ -34,6 +36,14 @@ function decisiveStatements(analysis, kind) {
   return names
 }
 
+// The unsafe run names the resource policy only when it comes named.
+function named(simulation) {
+  if (!simulation.resourcePolicy) return simulation
+  const resourcePolicy = createValidatedPolicy(simulation.resourcePolicy, validateResourcePolicy,
+    { name: 'resource' })
+  return { ...simulation, resourcePolicy }
+}
+
 async function evaluate(simulation) {
   const response = await runSimulation(simulation, { simulationMode: 'Strict' })
   if (response.resultType === 'error') {
@@ -43,12 +53,22 @@ async function evaluate(simulation) {
     return { decision: null, error: { message: `expected one resource, got ${response.resultType}` } }
   }
   const analysis = response.result.analysis
+  const ignored = response.result.ignoredContextKeys || []
+  if (ignored.some((key) => COLON_VARIABLE.test(key))) {
+    return {
+      decision: runUnsafeSimulation(named(simulation), { simulationMode: 'Strict' }),
+      error: null,
+      denied_by: [],
+      allowed_by: [],
+      ignored_keys: ignored.filter((key) => !COLON_VARIABLE.test(key)),
+    }
+  }
   return {
     decision: response.overallResult,
     error: null,
     denied_by: decisiveStatements(analysis, 'denyStatements'),
     allowed_by: decisiveStatements(analysis, 'allowStatements'),
-    ignored_keys: response.result.ignoredContextKeys || [],
+    ignored_keys: ignored,
   }
 }
 
@@ -60,9 +80,14 @@ async function keyType(key) {
   }
 }
 
-const input = await readStdin()
-const results = []
-for (const simulation of input.simulations || []) results.push(await evaluate(simulation))
-const keyTypes = {}
-for (const key of input.keys || []) keyTypes[key] = await keyType(key)
-process.stdout.write(JSON.stringify({ results, key_types: keyTypes }))
+async function batch(input) {
+  const results = []
+  for (const simulation of input.simulations || []) results.push(await evaluate(simulation))
+  const keyTypes = {}
+  for (const key of input.keys || []) keyTypes[key] = await keyType(key)
+  return { results, key_types: keyTypes }
+}
+
+for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  if (line.trim()) process.stdout.write(JSON.stringify(await batch(JSON.parse(line))) + '\n')
+}

@@ -2,6 +2,7 @@
 # Installs the infrastructure tools, each into a virtualenv of its own, and links them into
 # the project's venv:  .venv/tools/sam  -> .venv/bin/sam
 #                      .venv/tools/checkov -> .venv/bin/checkov
+#                      .venv/tools/aws -> .venv/bin/aws (the docs' commands, run by tests)
 # Own venvs because aws-sam-cli pins boto3==1.43.108 and checkov pins boto3==1.35.49 (plus
 # packaging<24, networkx<2.7): neither fits requirements/dev.txt nor the other.
 # Idempotent: a tool is reinstalled only when its pin file changed. About 2.5 minutes cold.
@@ -27,7 +28,10 @@ install_tool() {
 # Side by side: the two installs are mostly waiting on downloads.
 install_tool sam & sam_pid=$!
 install_tool checkov & checkov_pid=$!
+install_tool aws & aws_pid=$!
 wait "$sam_pid"
 wait "$checkov_pid"
+wait "$aws_pid"
 "$venv/bin/sam" --version
 echo "checkov $("$venv/bin/checkov" --version)"
+"$venv/bin/aws" --version

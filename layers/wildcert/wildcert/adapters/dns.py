@@ -575,3 +575,59 @@ def wait_for_txt(
 
 def _unseen(server: Server, record: str, wanted: frozenset[str], sighting: Sighting) -> Unseen:
     return Unseen(server.label, record, wanted - sighting.values, sighting.values, sighting.note)
+
+
+# --- CNAME-delegated challenges ----------------------------------------------------------
+
+
+def challenge_delegations(
+    records: Collection[str],
+    name_servers: Mapping[str, Sequence[str]] | str,
+    *,
+    deadline: Deadline,
+    query_timeout: float = TXT_QUERY_TIMEOUT,
+) -> dict[str, str]:
+    """The records (`_acme-challenge.<name>`) that are CNAMEs on their zone's authoritative
+    servers, each with the end of its chain as those servers give it: the name a validation
+    server reads the TXT values at, and so where they are written.
+
+    `name_servers` is as for `wait_for_txt`. The first server that answers is believed (they
+    serve one zone); none answering raises LookupFailed.
+    """
+    wanted = [canonical_name(r) for r in dict.fromkeys(records)]
+    per_record = _servers_per_record(wanted, name_servers, deadline)
+    found: dict[str, str] = {}
+    for record in wanted:
+        target = _delegation(record, per_record[record], deadline, query_timeout)
+        if target is not None:
+            found[record] = target
+    return found
+
+
+def _delegation(record: str, servers: Sequence[Server], deadline: Deadline,
+                query_timeout: float) -> str | None:
+    import dns.exception
+    import dns.message
+
+    failures = []
+    for server in servers:
+        try:
+            response = _query(server, record, "TXT", recursive=False,
+                              timeout=min(query_timeout, deadline.remaining()))
+        except LookupFailed as error:
+            failures.append(str(error))
+            continue
+        rcode = _rcode(response)
+        if rcode not in ("NOERROR", "NXDOMAIN"):
+            failures.append(f"{server.label} answered {rcode}")
+            continue
+        assert isinstance(response, dns.message.QueryMessage)
+        try:
+            chain = response.resolve_chaining()
+        except dns.exception.DNSException as error:
+            failures.append(f"{server.label}: bad answer for {record}: {error}")
+            continue
+        target = canonical_name(chain.canonical_name.to_text())
+        return target if target != record else None
+    raise LookupFailed(f"no authoritative server told whether {record} is a CNAME: "
+                       + "; ".join(failures))

@@ -102,6 +102,15 @@ class ChallengeRecord:
     value: str
 
 
+@dataclass(frozen=True)
+class ChallengeSite:
+    """Where one name's DNS-01 values go: `_acme-challenge.<name>`, or the name its CNAME
+    delegates to, and the zone holding that record."""
+
+    zone: HostedZone
+    name: str
+
+
 # A renewal that Route 53 kept throttling through every retry comes back this soon, not after
 # the renewal queue's 90-minute visibility timeout: the account's other callers are the cause.
 THROTTLED_COMEBACK_SECONDS = 120.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -212,11 +211,9 @@ def skip_reason(current: StoredCertificate | None, request: CertificateRequest,
     return None
 
 
-def forced_reissue(current: StoredCertificate, request: CertificateRequest, now: dt.datetime, *,
-                   remaining_fraction: float) -> bool:
-    """Is `force` what makes this request a reissue (without it, it would be skipped)?"""
-    if not request.force:
-        return False
-    unforced = dataclasses.replace(request, force=False)
-    return skip_reason(current, unforced, None, now,
-                       remaining_fraction=remaining_fraction) is not None
+def early_reissue(current: StoredCertificate, now: dt.datetime, *,
+                  remaining_fraction: float) -> bool:
+    """Would an order now come before the stored certificate is due? Then it is a reissue
+    someone chose (`force`, other names, another key type or CA), not a renewal."""
+    lifetime = Lifetime(current.not_before_time, current.not_after_time)
+    return not is_due(lifetime, now, remaining_fraction=remaining_fraction)

@@ -18,7 +18,7 @@ The issuance asks two questions, each one call:
     wildcard_at_suffix = true               # may ask for *.alpha.example.com
     key_types = ["ec256", "rsa2048"]
     max_certificates = 50                   # certificates it may own
-    max_forced_per_day = 10                 # forced reissues a day (UTC)
+    max_forced_per_day = 10                 # early reissues a day (UTC): forced, or new domains
     staging = false                         # may ask for the CA's staging directory
     acme_cas = ["letsencrypt"]              # the ACME_CAS it may use; unset: all of them
     slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
@@ -405,15 +405,19 @@ class Asking:
     stored: bool  # a certificate is stored under the request's name
     owner: str | None  # the stored certificate's team; None: the operators (or none stored)
     orders: bool  # the request would be ordered (it is not answered by the stored certificate)
-    forcing: bool  # `force` is what makes it ordered (it counts towards the daily cap)
-    day: str  # today (UTC), ISO: forced reissues are counted per day
+    # The order comes before the stored certificate is due (`force`, or other names, key type
+    # or CA): every such order counts towards the daily cap.
+    early: bool
+    day: str  # today (UTC), ISO: early reissues are counted per day
     request_id: str | None  # the same request delivered again is counted once
+    hold_until: str = ""  # a new name's reservation lapses then (ISO) if never released
 
 
 class Counts(Protocol):
     """Where a team's caps are counted (the bucket: `adapters.bucket.teams.TeamLedger`)."""
 
-    def owned(self, team_id: str, *, cap: int | None = None) -> int: ...
+    def reserve(self, team_id: str, name: str, *, cap: int,
+                until: str) -> tuple[int, bool]: ...
 
     def take_forced(self, team_id: str, day: str, limit: int,
                     request_id: str | None = None) -> int | None: ...
@@ -424,8 +428,9 @@ class Admission:
     """The answer: admitted when nothing refuses; what was counted, for the log."""
 
     refusals: tuple[Refusal, ...] = ()
-    owned: int | None = None  # certificates the team owns (asked for a new one)
-    forced: int | None = None  # forced reissues counted today, this one included
+    owned: int | None = None  # certificates the team owns or has reserved (a new one asked)
+    forced: int | None = None  # early reissues counted today, this one included
+    reserved: str | None = None  # the new name reserved: released once the request ends
 
     @property
     def admitted(self) -> bool:
@@ -435,7 +440,8 @@ class Admission:
 def admit(asking: Asking, counts: Counts) -> Admission:
     """May `asking.team` have its request served? Its policy first (names, hosts, key types,
     CA), then, for a request that would be ordered, its caps: a new certificate within
-    `max_certificates`, a forced reissue within today's `max_forced_per_day` (taking one).
+    `max_certificates` (reserving its name, so concurrent requests never pass the cap
+    together), an early reissue within today's `max_forced_per_day` (taking one).
 
     Counting happens only once the policy admits the request, and never for a request the
     stored certificate answers. Errors of `counts` propagate (the caller names the stage).
@@ -445,10 +451,14 @@ def admit(asking: Asking, counts: Counts) -> Admission:
     if broken or not asking.orders:
         return Admission(tuple(broken))
     if not asking.stored:
-        owned = counts.owned(team.id, cap=team.max_certificates)
+        name = asking.request.name
+        owned, taken = counts.reserve(team.id, name, cap=team.max_certificates,
+                                      until=asking.hold_until)
         refusal = certificate_cap(team, owned)
-        return Admission(() if refusal is None else (refusal,), owned=owned)
-    if asking.forcing:
+        if refusal is not None:
+            return Admission((refusal,), owned=owned)
+        return Admission(owned=owned, reserved=name if taken else None)
+    if asking.early:
         count = counts.take_forced(team.id, asking.day, team.max_forced_per_day,
                                    asking.request_id)
         if count is None:

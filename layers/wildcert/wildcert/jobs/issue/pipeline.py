@@ -33,8 +33,13 @@ from wildcert.adapters.bucket.certificates import (
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import caa_preflight, wait_for_txt
-from wildcert.adapters.route53 import ChallengeRecord, HostedZone
+from wildcert.adapters.dns import (
+    LookupFailed,
+    caa_preflight,
+    challenge_delegations,
+    wait_for_txt,
+)
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
 from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
@@ -45,7 +50,7 @@ from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
 from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet, PrivateKey, generate_key, make_csr
-from wildcert.logic.renewal import forced_reissue, skip_reason
+from wildcert.logic.renewal import early_reissue, skip_reason
 from wildcert.logic.request import (
     DIRECT,
     CertificateRequest,
@@ -63,6 +68,8 @@ if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_s
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
 logger = logging.getLogger(__name__)
+# A new name's place under the team's cap outlives the attempt's deadline by this much.
+RESERVATION_MARGIN_SECONDS = 60.0
 
 
 class Issuer:
@@ -100,9 +107,21 @@ class Issuer:
         zone_of = self._zone_choice(ask, request, zones)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
-        self._admit(ask, request, current, orders=not reason)
+        if not (current is not None and reason):  # before the caps count it: it may refuse
+            zone_of = self._delegated(ask, zone_of, zones)
+        reserved = self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
+        try:
+            return self._order_from_cas(ask, request, current, zone_of)
+        finally:
+            if reserved:  # stored (now counted as owned), refused or failed: either way done
+                self._release(ask, reserved)
+
+    def _order_from_cas(self, ask: Ask, request: CertificateRequest,
+                        current: StoredCertificate | None,
+                        zone_of: Mapping[str, ChallengeSite]) -> Outcome:
+        """The request at its CAs in order of preference, the next when one cannot serve."""
         *preferred, last = self._cas(ask.team, request)
         passed: list[str] = []
         for ca in preferred:
@@ -123,7 +142,7 @@ class Issuer:
 
     def _issue_at(self, ca: Ca, ask: Ask, request: CertificateRequest,
                   current: StoredCertificate | None,
-                  zone_of: Mapping[str, HostedZone]) -> Outcome:
+                  zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
         ahead = HeadStart.begin(self.services, ca.directory_url, team=self._account_team(ask))
         account = self._bucket_precheck(request, current, ahead, ca)
@@ -220,29 +239,79 @@ class Issuer:
                     f"team {ask.owner}" if ask.owner else "the operators")
 
     def _zone_choice(self, ask: Ask, request: CertificateRequest,
-                     zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
-        """The zone of each name; a team's zone serves only that team's certificates."""
+                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
+        that team's certificates."""
         zone_of = _zones_by_identifier(request, zones)
         problems = [problem for name, zone in zone_of.items()
                     if (problem := foreign_zone_problem(name, zone.where(), zone.team,
                                                         ask.owner))]
         if problems:
             raise Refused("policy", problems)
-        return zone_of
+        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
+                for name, zone in zone_of.items()}
+
+    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
+                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
+        """Where a record that is a CNAME on its zone's name servers points, the values go,
+        if that is in a zone the certificate's team may use: else refused, naming both."""
+        delegated = self._delegations(list(sites.values()))
+        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
+        problems = []
+        for name, site in list(sites.items()):
+            target = delegated.get(site.name)
+            if target is None:
+                continue
+            found = zone_for(target, usable)
+            if found is None:
+                whose = f"team {ask.owner}" if ask.owner else "the operators"
+                problems.append(
+                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
+                    f"may use: the challenge values would have to be written there. Point the "
+                    f"CNAME into a zone of yours, or remove it to prove {name} in "
+                    f"{site.zone.where()}.")
+                continue
+            sites[name] = ChallengeSite(usable[found], target)
+            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
+                        target, usable[found].where())
+        if problems:
+            raise Refused("policy", problems)
+        return sites
+
+    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
+        try:
+            with stage("dns"):
+                return challenge_delegations([s.name for s in sites], self._name_servers(
+                    {s.name: s.zone for s in sites}), deadline=self.deadline)
+        except LookupFailed as error:
+            raise StageFailure("dns", f"could not tell whether a challenge record is "
+                               f"delegated by a CNAME: {error}. Retried later.") from error
+
+    def _name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
+        """Each record's zone's name servers, or the DNS server override for all."""
+        if self.settings.dns_server_override:
+            return self.settings.dns_server_override
+        route53 = self.services.route53
+        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
+        return {name: by_zone[zone] for name, zone in zones.items()}
 
     def _admit(self, ask: Ask, request: CertificateRequest,
-               current: StoredCertificate | None, *, orders: bool) -> None:
+               current: StoredCertificate | None, *, orders: bool) -> str | None:
         """A team asks only for its own names and hosts, key types and CA, and within its caps
-        (counted only for a request that would be ordered): else refused."""
+        (counted only for a request that would be ordered): else refused. The new name it
+        reserved, if any, for `_release` once the request ends."""
         team = ask.team
         if team is None:
-            return
+            return None
+        now = self.now()
         asking = teams.Asking(
             team, request, stored=current is not None, owner=owner_of(current), orders=orders,
-            forcing=orders and current is not None and forced_reissue(
-                current, request, self.now(),
-                remaining_fraction=self.settings.renew_at_remaining_fraction),
-            day=self.now().date().isoformat(), request_id=ask.request_id)
+            early=orders and current is not None and early_reissue(
+                current, now, remaining_fraction=self.settings.renew_at_remaining_fraction),
+            day=now.date().isoformat(), request_id=ask.request_id,
+            hold_until=iso(now + dt.timedelta(
+                seconds=self.deadline.remaining() + RESERVATION_MARGIN_SECONDS)))
         with stage("precheck"):
             admission = teams.admit(asking, self.services.ledger)
         if not admission.admitted:
@@ -252,6 +321,17 @@ class Issuer:
                    f"; forced reissue {admission.forced} of {team.max_forced_per_day} today"
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
+        return admission.reserved
+
+    def _release(self, ask: Ask, name: str) -> None:
+        """Give back the new name's place under the cap; never raises (it lapses anyway)."""
+        if ask.team is None:
+            return
+        try:
+            self.services.ledger.release(ask.team.id, name)
+        except Exception as exc:
+            logger.warning("could not release team %s's reservation of %s (it lapses by "
+                           "itself): %s", ask.team.id, name, exc)
 
     def _account_team(self, ask: Ask) -> str | None:
         """Whose ACME account orders: the certificate's owning team's; else the operators'."""
@@ -354,13 +434,7 @@ class Issuer:
         expected: dict[str, set[str]] = {}
         for record in records:
             expected.setdefault(record.name, set()).add(record.value)
-        servers: Mapping[str, Sequence[str]] | str
-        if self.settings.dns_server_override:
-            servers = self.settings.dns_server_override
-        else:
-            route53 = self.services.route53
-            by_zone = {r.zone: route53.name_servers(r.zone) for r in records}
-            servers = {r.name: by_zone[r.zone] for r in records}
+        servers = self._name_servers({r.name: r.zone for r in records})
         wait_for_txt(expected, servers, deadline=self.deadline,
                      timeout=self.settings.propagation_timeout_seconds)
         logger.info("propagation: every name server shows %d value(s)", len(records))
@@ -497,13 +571,14 @@ def _zones_by_identifier(request: CertificateRequest,
 
 
 def _challenge_records(order: Order,
-                       zone_of: Mapping[str, HostedZone]) -> list[ChallengeRecord]:
+                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
     records = []
     for challenge in order.challenges:
-        zone = zone_of.get(challenge.identifier)
-        if zone is None:  # validation already checked; the CA changed identifiers
+        site = zone_of.get(challenge.identifier)
+        if site is None:  # validation already checked; the CA changed identifiers
             raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
                                "which no allowed zone covers")
-        records.append(ChallengeRecord(zone, challenge.record_name, challenge.value))
+        # The record the CA reads, or the name its CNAME delegates to.
+        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
     return records
 

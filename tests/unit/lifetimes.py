@@ -30,8 +30,9 @@ time a certificate was served past its renewal point (ARI's chosen moment, or th
 threshold), renewals per certificate per year, the remaining lifetime at renewal (least and
 most), and for the revocation the hours until the last certificate was replaced.
 
-`python bench/lifetimes.py` prints the table (docs/RENEWAL.md carries it); `make bench`
-includes it in bench/RESULTS.md.
+`python -m tests.unit.lifetimes` prints the table (docs/RENEWAL.md carries it);
+tests/unit/test_lifetimes.py asserts on shortened runs. It is a test of renewal decisions,
+not a measurement of speed, so it lives with the tests rather than in `make bench`.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT, ROOT / "layers" / "wildcert"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
