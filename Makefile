@@ -9,7 +9,7 @@ STAMP ?= $(VENV)/.installed
 # samconfig.toml environment for build and deploy: default (production) or staging.
 SAM_ENV ?= default
 
-.PHONY: all help deps stack-deps system-deps demo test test-fast lint bench build deploy \
+.PHONY: all help deps stack-deps system-deps python-deps demo test test-fast lint bench build deploy \
 	fuzz clean stack-start stack-stop iam-sim invoke outcomes team-resources
 
 all: test
@@ -18,14 +18,16 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z_-]+:[^#]*## / {printf "  make %-12s %s\n", $$1, $$2}' \
 	  $(MAKEFILE_LIST)
 
-# Debian packages the local stack needs (Pebble, Let's Encrypt's ACME test server).
-system-deps: ## install Debian's pebble (the local stack's CA) if missing
-	@command -v pebble >/dev/null 2>&1 || { \
-	  echo "installing Debian package pebble"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pebble >/dev/null; }
+# Debian packages make needs, installed with apt-get when missing (scripts/system-deps):
+# python3-venv and python3-pip for the venv and the layer's build, pebble for the local stack.
+python-deps: ## install python3-venv and python3-pip if missing (Debian/Ubuntu)
+	@PYTHON=$(PYTHON) scripts/system-deps python
 
-$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml puller/pyproject.toml
+system-deps: ## install python3-venv, python3-pip and Debian's pebble (the local stack's CA) if missing
+	@PYTHON=$(PYTHON) scripts/system-deps python pebble
+
+$(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml puller/pyproject.toml \
+	  | python-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt

@@ -430,7 +430,7 @@ def summarize(fleet: Fleet, run: dict[str, Any], due: dict[str, list[str]],
     since = dt.datetime.fromisoformat(run["since"].replace("Z", "+00:00"))
     issued_counts = renewed_names(fleet, since)
     stored = stored_serials(fleet)
-    issued = [r for r in records if r.get("status") == "issued"]
+    issued = [r for r in records if r.get("status") in ("issued", "renewed")]
     # From the sweep's first step to the last certificate stored.
     wall = max(r["end"] for r in issued) - run["sweep"]["began"] if issued else float("nan")
     stats = fleet.stack.aws_faults.stats()

@@ -53,7 +53,8 @@ def full_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
                    f"{_count(run['double_issuance'])} issued twice, "
                    f"{_count(run['dead_letters'])} on the dead-letter queue"),
         ("issuer invocations: issued / deferred (CA said wait) / failed (not deferred)",
-         f"{run['outcomes'].get('issued', 0)} / {run['deferred']} / {run['failed_not_deferred']}"),
+         f"{run['outcomes'].get('issued', 0) + run['outcomes'].get('renewed', 0)} / "
+         f"{run['deferred']} / {run['failed_not_deferred']}"),
         ("most receives of one message (the queue allows "
          f"{template['max_receive_count']})", str(run["receives_max"])),
         ("messages sent anew to wait (half their receives spent)", str(run.get("sent_anew", 0))),

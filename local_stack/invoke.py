@@ -10,8 +10,9 @@ would, and print what came of it: the answer, the outcome events, the Slack post
 
 `--team T` puts the request on the stack's request bus with source `wildcert.team.T`, as a
 team's `aws events put-events` does; the bus's rule (template.yaml's IssueRequestRule) routes it
-to a queue standing for the issuer, from which it is handed to the handler as Lambda would:
-a request with a mistyped source or detail-type is dropped by the rule here too. moto leaves
+to a queue standing for the issuer, from which it is handed to the handler as Lambda would
+(the template's UnmatchedRequestRule routes a mistyped source or detail-type there too, for the
+issuer to answer). moto leaves
 `account` out of the events it delivers: the account that sent it (`--account`, default the
 local stack's 123456789012) is filled in. `--operators` invokes the issuer directly with the
 request. `--renewals` hands each message of the renewal queue to the issuer as the SQS event
@@ -150,8 +151,8 @@ def deliveries(args: argparse.Namespace, function: Function,
         _put_on_bus(args.team, _request_of(given))
         routed = list(_routed_requests(env, args.account))
         if not routed:
-            raise InvokeError(f"the request bus's rule routed nothing to the issuer for team "
-                              f"{args.team!r}: a team id is [a-z][a-z0-9-]{{1,30}}")
+            raise InvokeError(f"the request bus's rules routed nothing to the issuer for team "
+                              f"{args.team!r}")
         yield from routed
         return
     if args.operators:
@@ -226,7 +227,7 @@ def _routed_requests(env: Mapping[str, str], account: str) -> Iterator[Delivery]
     for message in _receive(url, MAX_DELIVERIES):
         event = json.loads(message["Body"])
         event.setdefault("account", account)
-        yield Delivery(f"issuer <- the request bus's rule: {event.get('source')} "
+        yield Delivery(f"issuer <- the request bus's rules: {event.get('source')} "
                        f"(event {event.get('id')}, account {event['account']})", event,
                        (url, message["ReceiptHandle"]))
 

@@ -16,8 +16,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from local_stack.route53_source import local_client
-from wildcert.adapters.acme import AcmeSession
-from wildcert.adapters.acme_types import new_account_key_pem
+from wildcert.adapters.acme import AcmeSession, new_account_key_pem
 from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.dns import wait_for_txt

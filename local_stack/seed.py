@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from local_stack import files
 from local_stack.ports import HOST, Ports
 from local_stack.route53_source import LOCAL_CREDENTIALS, local_client
@@ -40,11 +42,11 @@ FIRST_CA_NAME = "pebble"
 FIRST_CA_IDENTITY = "letsencrypt.org"
 # As the stack `wildcert` names them (template.yaml: "${AWS::StackName}-requests").
 EVENT_BUS = "wildcert-requests"
-# template.yaml's IssueRequestRule: what a team sends, routed to the issuer.
-REQUEST_RULE = "wildcert-requests-to-issuer"
-REQUEST_PATTERN = {"source": [{"prefix": "wildcert.team."}],
-                   "detail-type": ["wildcert.certificate.requested"]}
-REQUEST_QUEUE = "wildcert-local-requests"  # stands for the rule's target, the issuer
+# template.yaml's rules on the request bus whose target is the issuer, as the template writes
+# them: teams' requests, and the events that look like requests but match no rule (answered).
+REQUEST_RULES = ("IssueRequestRule", "UnmatchedRequestRule")
+REQUEST_QUEUE = "wildcert-local-requests"  # stands for the rules' target, the issuer
+TEMPLATE = REPO_ROOT / "template.yaml"
 OUTCOME_RULE = "wildcert-local-outcomes"
 OUTCOME_QUEUE = "wildcert-local-outcomes"
 RENEWAL_QUEUE = "wildcert-local-renewals"
@@ -205,15 +207,31 @@ def _event_bus(events: Any, sqs: Any) -> tuple[str, str]:
     """The request bus, its rule for teams' requests, and a rule copying the issuer's outcome
     events to a queue the tests and the invoke tool read: (outcome queue, request queue)."""
     events.create_event_bus(Name=EVENT_BUS)
-    routes = ((OUTCOME_RULE, {"source": ["wildcert"]}, OUTCOME_QUEUE),
-              (REQUEST_RULE, REQUEST_PATTERN, REQUEST_QUEUE))
-    urls = []
+    routes = [(OUTCOME_RULE, {"source": ["wildcert"]}, OUTCOME_QUEUE),
+              *((name, pattern, REQUEST_QUEUE) for name, pattern in request_rules().items())]
+    urls: dict[str, str] = {}
     for rule, pattern, queue in routes:
-        url, arn = _queue(sqs, queue)
+        if queue not in urls:
+            urls[queue], _ = _queue(sqs, queue)
+        arn = sqs.get_queue_attributes(QueueUrl=urls[queue], AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
         events.put_rule(Name=rule, EventBusName=EVENT_BUS, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=rule, EventBusName=EVENT_BUS, Targets=[{"Id": queue, "Arn": arn}])
-        urls.append(url)
-    return urls[0], urls[1]
+    return urls[OUTCOME_QUEUE], urls[REQUEST_QUEUE]
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, ...), which the patterns do not use."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
+
+
+def request_rules() -> dict[str, Any]:
+    """The event pattern of each of template.yaml's rules that send the request bus's events
+    to the issuer: the stack routes what a deployment routes."""
+    resources = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)["Resources"]  # noqa: S506
+    return {name: resources[name]["Properties"]["EventPattern"] for name in REQUEST_RULES}
 
 
 def _renewal_queues(sqs: Any) -> tuple[str, str, str]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from wildcert import container
+
 if TYPE_CHECKING:
     from local_stack import Stack
 
@@ -76,3 +78,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return stack_environment(stack, monkeypatch)
+
+
+@pytest.fixture
+def fresh_container() -> Iterator[container.Container]:
+    """The warm container's state as a cold start has it (every cache empty), and empty again
+    after the test: nothing made for this test's settings (clients, secrets, zones) outlives
+    it."""
+    yield container.start_afresh()
+    container.start_afresh()

@@ -89,7 +89,7 @@ def test_first_ca_down_the_second_issues_and_the_next_renewal_returns(
 
     stack.acme_front.reset()  # the first CA is back
     renewed = invoke(ISSUER, {**request, "force": True})
-    assert renewed["status"] == "issued", renewed
+    assert renewed["status"] == "renewed", renewed
     assert (renewed["acme_ca"], renewed["fallback"]) == ("pebble", False)
     assert stored_set(label)[0]["acme_ca"] == "pebble"
     # `replaces` names a certificate of the CA it is sent to: not the second CA's.

@@ -107,7 +107,7 @@ def test_every_local_stack_command_and_a_third_team_from_the_docs_alone(
     # The third team: its policy, its request through the bus, the schedules, a server's pull.
     assert "teams: alpha, beta, gamma" in run_block(policy, doc_stack, ready)
     printed = run_block(request, doc_stack, ready)
-    assert "the request bus's rule: wildcert.team.gamma" in printed, printed
+    assert "the request bus's rules: wildcert.team.gamma" in printed, printed
     assert "outcome event: wildcert.certificate.issued  team gamma  gamma.web" in printed
     meta = json.loads(doc_stack.client("s3").get_object(
         Bucket=doc_stack.env["CERT_BUCKET"], Key="gamma.web/cert.json")["Body"].read())

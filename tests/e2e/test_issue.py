@@ -118,7 +118,7 @@ def test_skip_when_current_then_force(stack) -> None:
     again = invoke(ISSUER, request)
     assert again["status"] == "skipped" and again["serial"] == first["serial"]
     forced = invoke(ISSUER, {**request, "force": True})
-    assert forced["status"] == "issued" and forced["serial"] != first["serial"]
+    assert forced["status"] == "renewed" and forced["serial"] != first["serial"]
     assert_valid_stored(label, request["domains"])
     archives = {k.split("/")[2] for k in s3_keys(f"{label}/archive/")}
     assert archives == {first["serial"], forced["serial"]}
@@ -129,10 +129,10 @@ def test_other_domains_or_key_type_is_not_skipped() -> None:
     invoke(ISSUER, {"domains": [f"{label}.example.com"], "name": label})
     domains = [f"{label}.example.com", f"*.{label}.example.com"]
     wider = invoke(ISSUER, {"domains": domains, "name": label})
-    assert wider["status"] == "issued"
+    assert wider["status"] == "renewed"  # it replaced the stored one
     assert stored_key(label) == KEYS["ec256"]
     rekeyed = invoke(ISSUER, {"domains": domains, "name": label, "key_type": "rsa2048"})
-    assert rekeyed["status"] == "issued"
+    assert rekeyed["status"] == "renewed"
     assert stored_key(label) == KEYS["rsa2048"]
 
 
@@ -255,7 +255,7 @@ def test_stale_renewal_request_is_skipped() -> None:
     renewal = {"domains": [f"{label}.example.com"], "name": label, "force": True,
                "renews": first["serial"].upper()}
     renewed = invoke(ISSUER, renewal)
-    assert renewed["status"] == "issued" and renewed["serial"] != first["serial"]
+    assert renewed["status"] == "renewed" and renewed["serial"] != first["serial"]
     again = invoke(ISSUER, renewal)
     assert again["status"] == "skipped" and "already replaced" in again["reason"]
     assert {k.split("/")[2] for k in s3_keys(f"{label}/archive/")} == {

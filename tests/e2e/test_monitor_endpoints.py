@@ -134,7 +134,7 @@ def test_watch_flags_stale_unreachable_and_expiring(queue, cleanup, monkeypatch)
     assert invoke(ISSUER, {"domains": domains, "name": label})["status"] == "issued"
     first_meta, first = stored_set(label)
     renewed = invoke(ISSUER, {"domains": domains, "name": label, "force": True})
-    assert renewed["status"] == "issued"
+    assert renewed["status"] == "renewed"
     current_meta, current = stored_set(label)
     assert current_meta["serial"] != first_meta["serial"]
     shifted_copy(current_meta, f"{label}-soon", age_days=80, days=90)

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from local_stack import Stack
 from tests.e2e.faults_support import journal, moto, read_object
 from tests.e2e.support import ISSUER, invoke, unique, wildcard_request
-from wildcert import runtime
+from wildcert import container, runtime
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.logic.certificates import load_key
@@ -47,7 +47,7 @@ def everything_logged(
     powertools_handler = wildcert_logger.powertools_handler  # Powertools' JSON lines (stdout)
     powertools_out = io.StringIO()
     stream = powertools_handler.setStream(powertools_out)
-    runtime.forget_secrets()  # the secret is read, and its answer parsed, inside this test
+    container.current().secrets.clear()  # the secret is read, and parsed, inside this test
 
     def everything() -> str:
         records = [
@@ -62,7 +62,7 @@ def everything_logged(
         if stream is not None:
             powertools_handler.setStream(stream)
         wildcert_logger.setLevel(level)
-        runtime.forget_secrets()
+        container.current().secrets.clear()
 
 
 def _webhook_url() -> str:
@@ -154,13 +154,13 @@ def test_slack_retry_at_info_does_not_log_the_webhook_url(
     """LogLevel's default: slack_sdk announces each retry at INFO with the full request URL."""
     caplog.set_level(logging.INFO)
     url = _webhook_url()
-    runtime.forget_secrets()
+    container.current().secrets.clear()
     stack.set_slack_status(429, retry_after=1)
     try:
         rejected = invoke(ISSUER, {"domains": ["*.example.org"], "name": "no such zone"})
     finally:
         stack.set_slack_status(200)
-        runtime.forget_secrets()
+        container.current().secrets.clear()
     assert rejected["status"] == "rejected", rejected
     logged = "\n".join(f"{RECORD_FORMAT.format(r)} {vars(r)!r}" for r in caplog.records)
     assert "slack post failed: HTTP 429" in logged

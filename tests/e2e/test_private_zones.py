@@ -17,7 +17,7 @@ import pytest
 
 from local_stack import Stack
 from tests.e2e.support import ISSUER, assert_valid_stored, challenge_values, invoke, unique
-from wildcert.jobs.issue import wiring
+from wildcert import container
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_the_public_zone_of_a_split_horizon_name_is_written_never_the_private_on
 ) -> None:
     twin = private_zone("example.com")
     public = stack.zone_id("example.com")
-    wiring._ZONES.clear()  # a new container: the zones are listed again, twin and all
+    container.start_afresh()  # a new container: the zones are listed again, twin and all
     label = unique("split")
     domains = [f"*.{label}.example.com", f"{label}.example.com"]
     with caplog.at_level(logging.INFO):
@@ -73,7 +73,7 @@ def test_a_name_only_a_private_zone_holds_is_refused_saying_so(
         stack: Stack, private_zone: Callable[[str], str]) -> None:
     name = f"corp-{uuid.uuid4().hex[:8]}.internal"
     hidden = private_zone(name)
-    wiring._ZONES.clear()
+    container.start_afresh()
     result = invoke(ISSUER, {"domains": [f"*.{name}"], "name": unique("hidden")})
     assert result["status"] == "rejected", result
     assert (f"domains[0] '*.{name}' is only in the private hosted zone '{name}', which "

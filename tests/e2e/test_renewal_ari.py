@@ -71,7 +71,7 @@ def test_ca_renew_now_is_queued_by_the_watch_and_renewed_with_replaces(
     # The issuer renews it, telling the CA which certificate this replaces (RFC 9773 §5).
     orders_before = len(stack.acme_front.new_orders())
     (renewed,) = invoke(ISSUER, queued[hit].sqs_event())["results"]
-    assert renewed["status"] == "issued" and renewed["replaces"] == metas[hit]["ari_id"]
+    assert renewed["status"] == "renewed" and renewed["replaces"] == metas[hit]["ari_id"]
     # (Pebble refuses 5% of nonces: count the order it accepted, not the retried attempts)
     orders = [o for o in stack.acme_front.new_orders()[orders_before:] if o["status"] < 300]
     assert [o["payload"].get("replaces") for o in orders] == [metas[hit]["ari_id"]]

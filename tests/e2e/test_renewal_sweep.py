@@ -32,9 +32,9 @@ from tests.e2e.support import (
     stored_set,
     unique,
 )
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
 from wildcert.adapters.bucket.objects import Bucket
+from wildcert.logic.certificates import StoredCertificate
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def test_sweep_queues_exactly_the_due_then_the_issuer_renews_once(queue, cleanup
     first = invoke(ISSUER, message.sqs_event())
     assert first["batchItemFailures"] == []
     (renewed,) = first["results"]
-    assert renewed["status"] == "issued" and renewed["renewal"] is True
+    assert renewed["status"] == "renewed" and renewed["renewal"] is True
     assert renewed["serial"] != meta["serial"]
     again = invoke(ISSUER, message.sqs_event())
     (duplicate,) = again["results"]
@@ -222,7 +222,7 @@ def test_forced_incident_renewal_by_serial_domain_and_name(queue, cleanup) -> No
     assert "Force matched nothing" in slack_texts()[-1]
 
     (renewed,) = invoke(ISSUER, queued[f"{label}-b"].sqs_event())["results"]
-    assert renewed["status"] == "issued" and renewed["serial"] != serial_b
+    assert renewed["status"] == "renewed" and renewed["serial"] != serial_b
     assert stored_set(f"{label}-b")[0]["endpoints"] == [f"www.{label}b.example.com:443"]
 
 
@@ -230,8 +230,8 @@ def test_rejected_event_queues_nothing_and_says_why(queue) -> None:
     posted = len(slack_payloads())
     result = invoke(SWEEP, {"force": {"serial": ["abc"]}, "dryrun": True})
     assert result["status"] == "rejected"
-    assert 'unknown field "serial"' in result["message"]
-    assert 'unknown field "dryrun"' in result["message"]
+    assert "unknown field 'serial'" in result["message"]
+    assert "unknown field 'dryrun'" in result["message"]
     assert receive_all(queue) == []
     texts = slack_texts()[posted:]
     assert len(texts) == 1 and "event rejected" in texts[0]

@@ -20,8 +20,7 @@ from local_stack.pebble import VALIDITY_VARIABLE
 from tests.conftest import stack_environment, start_stack
 from tests.e2e.support import as_renewal_queue, client, stored_set, unique
 from tests.e2e.test_renewal_sweep import issue, mine, receive_all
-from wildcert import runtime
-from wildcert.adapters import aws
+from wildcert import container, runtime
 from wildcert.jobs.issue import entry as issue_entry
 from wildcert.jobs.issue.pipeline import Issuer
 from wildcert.jobs.issue.wiring import Services
@@ -56,9 +55,9 @@ def _on_the_stack(short_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("SWEEP_INTERVAL_DAYS", "1")  # a daily sweep, as the template requires
     queue = client("sqs").create_queue(QueueName=unique("renewals-"))["QueueUrl"]
     as_renewal_queue(queue, monkeypatch.setenv)
-    aws.forget_clients()  # wildcert's clients must talk to this stack, not the session's
+    container.start_afresh()  # wildcert's clients must talk to this stack, not the session's
     yield
-    aws.forget_clients()
+    container.start_afresh()
 
 
 def issued_lifetime(meta: dict[str, Any]) -> Lifetime:
@@ -83,7 +82,7 @@ def renew(queued: Any, when: dt.datetime) -> dict[str, Any]:
                     now=lambda: when)
     (renewed,) = issue_entry.issue_with(issuer, queued.sqs_event(), None,
                                         renewal_queue=settings.renewal_queue_arn)["results"]
-    assert renewed["status"] == "issued" and renewed["renewal"] is True, renewed
+    assert renewed["status"] == "renewed" and renewed["renewal"] is True, renewed
     return dict(renewed)
 
 

@@ -22,7 +22,7 @@ import pytest
 from local_stack import Stack
 from local_stack.route53_source import account_client
 from tests.e2e.support import ISSUER, assert_valid_stored, invoke, stored_set, unique
-from wildcert.adapters import aws
+from wildcert import container
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")
 
@@ -90,7 +90,7 @@ def world(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
                                   alpha_zone=alpha.name, alpha_id=alpha.id,
                                   beta_zone=beta.name, beta_id=beta.id))
     monkeypatch.setenv("TEAMS_FILE", str(teams))
-    aws.forget_clients()
+    container.start_afresh()
     yield World(alpha, beta)
     for zone in (alpha, beta):
         zone.client.delete_hosted_zone(Id=zone.id)

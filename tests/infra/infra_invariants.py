@@ -111,7 +111,7 @@ ISSUER_SQS = {
     "sqs:ReceiveMessage": {RENEWAL_QUEUE},  # the event source mapping
     "sqs:DeleteMessage": {RENEWAL_QUEUE},
     "sqs:GetQueueAttributes": {RENEWAL_QUEUE},
-    "sqs:ChangeMessageVisibility": {RENEWAL_QUEUE},  # jobs/issue/entry.py come_back
+    "sqs:ChangeMessageVisibility": {RENEWAL_QUEUE},  # adapters/sqs.py come_back
 }
 WATCH_INTERVAL_HOURS = "12"
 # Archived private keys: the tag the issuer writes and the lifecycle rule selects on.

@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from scripts.team_resources import render
+from wildcert.logic.teams import parse_teams
+
+from .iam_world import TEAMS_TOML, sam_with_teams
 from .infra_template import load_sam
 from .infra_tools import REPO, tool
 
@@ -103,3 +107,14 @@ def test_checkov_finds_nothing() -> None:
         for c in r.get("results", {}).get("skipped_checks", [])
     }
     assert skipped == ACCEPTED_SUPPRESSIONS
+
+
+def test_cfn_lint_is_clean_with_teams(tmp_path: Path) -> None:
+    """The teams' generated resources (scripts/team_resources.py) are valid CloudFormation."""
+    assert "TeamAlphaRole" in sam_with_teams()["Resources"]
+    rendered = tmp_path / "template.yaml"
+    rendered.write_text(render((REPO / "template.yaml").read_text(), parse_teams(TEAMS_TOML)))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--", str(rendered)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

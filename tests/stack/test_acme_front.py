@@ -108,7 +108,7 @@ def test_issue_through_the_front_then_renew_with_replaces(
     assert dt.datetime.fromisoformat(meta["ari"]["window_end"]) == end
 
     forced = invoke(ISSUER, {"domains": _wildcard(label), "name": label, "force": True})
-    assert forced["status"] == "issued" and forced["serial"] != first["serial"]
+    assert forced["status"] == "renewed" and forced["serial"] != first["serial"]
     renewal = front.new_orders()[-1]
     assert renewal["payload"]["replaces"] == meta["ari_id"] == forced["replaces"]
     kinds = front.stats()["by_kind"]

@@ -17,8 +17,7 @@ import pytest
 from local_stack import Stack
 from local_stack.acme_front import FrontClient
 from tests.e2e.support import ISSUER, invoke, stored_set, unique
-from wildcert.adapters.acme import AcmeSession
-from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
+from wildcert.adapters.acme import AcmeError, AcmeSession, new_account_key_pem
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.outcome import StageFailure
@@ -148,7 +147,7 @@ def test_ari_renewal_inside_its_window_is_exempt_from_every_limit(
 
     # wildcert's own renewal gets through although its account may order nothing more.
     renewed = invoke(ISSUER, {"domains": list(wildcard(label)), "name": label, "force": True})
-    assert renewed["status"] == "issued" and renewed["replaces"] == cert_id
+    assert renewed["status"] == "renewed" and renewed["replaces"] == cert_id
     assert front.limits()["exempt"]["ari"] == 2
 
 

@@ -17,8 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.unit.fakes import FakeTime
-from wildcert.adapters.acme import AcmeSession
-from wildcert.adapters.acme_types import new_account_key_pem
+from wildcert.adapters.acme import AcmeSession, new_account_key_pem
 
 NONCE = base64.urlsafe_b64encode(b"n" * 16).rstrip(b"=").decode()
 TOKEN = base64.urlsafe_b64encode(b"t" * 32).rstrip(b"=").decode()

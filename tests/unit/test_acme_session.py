@@ -28,8 +28,8 @@ from wildcert.adapters.acme import (
     AcmeSession,
     OrderState,
     OrderStatus,
+    new_account_key_pem,
 )
-from wildcert.adapters.acme_types import new_account_key_pem
 from wildcert.logic.certificates import generate_key, make_csr
 
 

@@ -15,9 +15,9 @@ from tests.unit import test_bucket_objects as objects_tests
 from tests.unit.test_bucket_objects import NAME, refuse
 from tests.unit.test_pull import NOW, make_set
 from wildcert.adapters.bucket.archive import ArchivedKeys, ArchivedSet, archived_sets
-from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore, StoredCertificate
+from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore
 from wildcert.adapters.bucket.objects import Bucket, StorageError
-from wildcert.logic.certificates import IssuedSet
+from wildcert.logic.certificates import IssuedSet, StoredCertificate
 
 s3 = objects_tests.s3  # moto in this process, and the adapter on it
 bucket = objects_tests.bucket

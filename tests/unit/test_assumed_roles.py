@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from wildcert import container
 from wildcert.adapters import aws
 
 ROLE = "arn:aws:iam::222222222222:role/wildcert-zone-access"
@@ -32,12 +33,10 @@ class FakeSts:
 
 
 @pytest.fixture
-def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSts]:
+def sts(fresh_container: container.Container) -> Iterator[FakeSts]:
     fake = FakeSts()
-    aws.forget_clients()
-    monkeypatch.setitem(aws._CLIENTS, "sts", fake)
+    fresh_container.clients["sts"] = fake
     yield fake
-    aws.forget_clients()
 
 
 def test_one_assume_role_per_session_until_near_expiry(sts: FakeSts) -> None:
@@ -54,12 +53,11 @@ def test_one_assume_role_per_session_until_near_expiry(sts: FakeSts) -> None:
     assert late is not first and len(sts.calls) == 3
 
 
-def test_a_refused_role_says_which_and_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    aws.forget_clients()
-    monkeypatch.setitem(aws._CLIENTS, "sts", FakeSts(refuse=True))
+def test_a_refused_role_says_which_and_what_to_check(
+        fresh_container: container.Container) -> None:
+    fresh_container.clients["sts"] = FakeSts(refuse=True)
     with pytest.raises(aws.AssumeRoleFailed) as raised:
         aws.assumed_client("route53", ROLE, "secret-ext", "wildcert-alpha-r1")
     message = str(raised.value)
     assert f"could not assume {ROLE} (session wildcert-alpha-r1): AccessDenied" in message
     assert "deploy/zone-access-role.yaml" in message and "secret-ext" not in message
-    aws.forget_clients()

@@ -15,21 +15,19 @@ from typing import Any
 import botocore.loaders
 import pytest
 
+from wildcert import container
 from wildcert.adapters import aws
 
 
 @pytest.fixture
-def fresh_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_session(monkeypatch: pytest.MonkeyPatch,
+                  fresh_container: container.Container) -> Iterator[None]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    aws._session.cache_clear()
-    aws.forget_clients()
     yield
-    aws._session.cache_clear()
-    aws.forget_clients()
 
 
 @pytest.mark.usefixtures("fresh_session")

@@ -16,6 +16,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from wildcert import container
 from wildcert.adapters.bucket import certificates
 from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
 from wildcert.adapters.bucket.inventory import Entry, ManagedCertificates
@@ -187,9 +188,8 @@ def test_encrypted_with_accepts_the_key_by_arn_or_id(configured: str, same: bool
 
 
 def test_probe_refuses_a_bucket_that_stores_with_another_key(
-    s3: Any, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+    s3: Any, bucket: Bucket, fresh_container: container.Container
 ) -> None:
-    monkeypatch.setattr(certificates, "_PROBED", {})
     other = KEY_ARN.replace("0b1c2d3e", "99999999")
 
     def another_key(params: dict[str, Any], **_: Any) -> None:
@@ -203,9 +203,8 @@ def test_probe_refuses_a_bucket_that_stores_with_another_key(
 
 
 def test_probe_passes_once_and_is_remembered(
-    s3: Any, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+    s3: Any, bucket: Bucket, fresh_container: container.Container
 ) -> None:
-    monkeypatch.setattr(certificates, "_PROBED", {})
     CertificateStore(bucket).probe()
     refuse(s3, "PutObject", "AccessDenied")
     CertificateStore(bucket).probe()  # within the hour: no request at all

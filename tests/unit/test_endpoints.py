@@ -23,12 +23,8 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.unit.test_monitor import KEY, leaf
 from tests.unit.test_sweep import NOW, entry
-from wildcert.jobs.watch.job import (
-    Prober,
-    check_endpoint,
-    check_endpoints,
-    fetch_certificate,
-)
+from wildcert.adapters.tls import Prober, fetch_certificate
+from wildcert.jobs.watch.job import check_endpoint, check_endpoints
 from wildcert.logic.request import RequestRejected, parse_request
 from wildcert.logic.request.endpoints import (
     IP_LITERAL,
@@ -286,7 +282,7 @@ def test_closed_filtered_and_non_tls_ports_read_the_same(
         raise error
 
     prober = Prober(resolve=Resolver(["93.184.216.34"]), fetch=fetch)
-    with caplog.at_level(logging.DEBUG, logger="wildcert.jobs.watch.job"):
+    with caplog.at_level(logging.DEBUG, logger="wildcert.adapters.tls"):
         found = check_endpoint(entry("web"), "www.example.com:443", NOW, WARN, prober)
     assert found is not None and found.kind == "unreachable"
     assert found.text == "could not get a certificate from www.example.com:443 (SNI example.com)"

@@ -128,7 +128,7 @@ def test_watch_event() -> None:
     assert parse_watch_event(scheduled).refresh_ari is False
     with pytest.raises(EventRejected) as rejected:
         parse_watch_event({"force": {"names": ["x"]}, "dry_run": 1})
-    assert 'unknown field "force"; the fields are dry_run, refresh_ari' in str(rejected.value)
+    assert "unknown field 'force'; the fields are dry_run, refresh_ari" in str(rejected.value)
     assert "dry_run must be true or false" in str(rejected.value)
 
 

@@ -102,3 +102,35 @@ def test_the_issuer_sends_the_documented_detail() -> None:
     assert tuple(detail) == DETAIL_KEYS
     assert detail["team"] == "alpha" and detail["reason"] == "not due"
     assert detail["requester"] == {"kind": "queue", "event_id": "m-1"}
+
+
+@pytest.mark.parametrize("renewal", [False, True])
+def test_the_answer_and_the_event_use_one_word(renewal: bool) -> None:
+    """A certificate that replaced the one stored under its name is `renewed` in the handler's
+    answer as in the outcome event; a new one is `issued` in both."""
+    from types import SimpleNamespace
+
+    from wildcert.jobs.issue.ask import Ask
+    from wildcert.jobs.issue.telling import Teller
+    from wildcert.logic.request import Requester
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    listed: list[dict[str, Any]] = []
+    services = SimpleNamespace(
+        events=SimpleNamespace(put=lambda kind, d: sent.append((kind, d))),
+        settings=SimpleNamespace(metrics_namespace="wildcert"),
+        fleet=SimpleNamespace(update=lambda owner, rows, now, **kw: listed.append(rows)))
+    channels = SimpleNamespace(post=lambda message, team: None)
+    ask = Ask({"domains": ["a.example.com"]}, Requester("direct"), None)
+    request = SimpleNamespace(name="a", domains=("a.example.com",), ca="production")
+    meta = SimpleNamespace(name="a", domains=("a.example.com",), serial="ab", issuer="CA",
+                           not_after="2031-01-01T00:00:00Z", extra={})
+    issued = SimpleNamespace(files=lambda: ("cert.pem",))
+    outcome = Teller(services, channels).issued(  # type: ignore[arg-type]
+        ask, request, meta, "s3://b/a/", issued, renewal=renewal, replaces=None,
+        recovered=False, ca=SimpleNamespace(name="letsencrypt"), fallback=False)
+    ((kind, detail),) = sent
+    assert outcome.as_dict()["status"] == kind == detail["status"]
+    assert kind == ("renewed" if renewal else "issued")
+    ((row,),) = [list(rows.values()) for rows in listed]  # and the owner's inventory says so
+    assert row["last_outcome"]["status"] == kind and row["serial"] == "ab"

@@ -80,6 +80,7 @@ def test_the_watch_queues_what_is_due_and_finds_what_is_wrong() -> None:
     body = report.as_dict()
     assert set(body) == {"status", "dry_run", "checked", "findings", "renewals", "queued",
                          "failed", "ari", "archived_keys", "endpoints"}
+    assert body["endpoints"] == {"checked": {}, "unchecked": {}}  # no endpoint stored
     assert body["archived_keys"] == {"deleted": [], "problems": []}  # none given: none cleaned
     assert body["status"] == "incomplete" and [f["name"] for f in body["failed"]] == ["old"]
     assert [(f["name"], f["kind"]) for f in body["findings"]] == [("bad", "broken"),

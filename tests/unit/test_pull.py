@@ -26,9 +26,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore, StoredCertificate
+from wildcert.adapters.bucket.certificates import CERT_FILES, CertificateStore
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.logic import certificates as certs
+from wildcert.logic.certificates import StoredCertificate
 from wildcert_pull import cli, local
 from wildcert_pull import run as pull_run
 from wildcert_pull.checks import Leaf

@@ -113,3 +113,27 @@ def test_the_retry_time_in_the_detail() -> None:
     assert retry_after_in_detail("retry after 2026-11-30 00:00:00 UTC", NOW) == 0
     assert retry_after_in_detail(OLD_PER_DOMAIN, NOW) is None
     assert retry_after_in_detail("retry after 2026-13-45 00:00:00 UTC", NOW) is None
+
+
+def test_what_the_ca_exempts_a_renewal_from() -> None:
+    from wildcert.logic.certificates import StoredCertificate
+
+    now = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+    window = {"window_start": "2027-02-28T00:00:00Z", "window_end": "2027-03-02T00:00:00Z",
+              "selected": "2027-03-01T00:00:00Z", "next_check": "2027-03-01T06:00:00Z"}
+
+    def stored(**extra: object) -> StoredCertificate:
+        return StoredCertificate("web", ("web.example.com", "*.web.example.com"), "ab", "", "",
+                                 "", "ec256", {}, "", "", extra)
+
+    same = ["*.web.example.com", "WEB.example.com"]
+    mine = {"account_url": "https://ca/acct/1", "account_team": None}
+    assert ratelimit.exemption(stored(), same, now, same_ca=True, **mine) == (
+        ratelimit.SET_RENEWAL)
+    assert ratelimit.exemption(stored(), same, now, same_ca=False, **mine) is None
+    assert ratelimit.exemption(stored(), ["web.example.com"], now, same_ca=True, **mine) is None
+    ari = stored(ari_id="aa.bb", ari=window, acme_account="https://ca/acct/1")
+    assert ratelimit.exemption(ari, ["web.example.com"], now, same_ca=True, **mine) == (
+        ratelimit.ARI_RENEWAL)
+    theirs = {"account_url": "https://ca/acct/2", "account_team": "alpha"}
+    assert ratelimit.exemption(ari, ["web.example.com"], now, same_ca=True, **theirs) is None

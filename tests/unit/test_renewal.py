@@ -53,7 +53,7 @@ def test_custom_fraction() -> None:
 
 
 def test_a_certificate_from_the_other_ca_is_not_the_one_asked_for() -> None:
-    from wildcert.adapters.bucket.certificates import StoredCertificate
+    from wildcert.logic.certificates import StoredCertificate
     from wildcert.logic.renewal import skip_reason
     from wildcert.logic.request import CertificateRequest
 

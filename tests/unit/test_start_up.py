@@ -1,17 +1,12 @@
-"""What a new issuer container loads and makes before its first request, and how it shares it.
+"""What a new issuer container makes before its first request, and how it shares it.
 
-Lambda bills INIT: importing the entry point loads only what every request needs. The ACME
-stack, dnspython and the Slack SDK wait for the request that uses them, the AWS SDK for the
-first AWS call; AWS clients come from one botocore session, once per service and container,
-however many threads ask at once; the Slack webhook secret is read in the background and kept.
+AWS clients come from one botocore session, once per service and container, however many
+threads ask at once; the Slack webhook secret is read in the background and kept.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,55 +14,42 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 
-from wildcert import runtime
+from wildcert import container, runtime
 from wildcert.adapters import aws, slack
 from wildcert.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-# Loaded by the paths that need them, never by the import of the entry point.
-NOT_AT_IMPORT = ("acme", "josepy", "requests", "dns", "slack_sdk", "boto3", "s3transfer",
-                 "botocore.session", "botocore.client", "asyncio",
-                 "aws_lambda_powertools.utilities.batch",
-                 "aws_lambda_powertools.utilities.data_classes")
 SECRET_ID = "wildcert/slack-webhook"
 WEBHOOK = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefghijklmnopqrstuvwx"
 
 
-def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
-    return sorted(n for n in names if any(m == n or m.startswith(f"{n}.") for m in modules))
-
-
-def test_importing_the_issuer_entry_point_loads_only_what_every_request_needs() -> None:
-    code = "import json, sys\nimport app\nprint(json.dumps(sorted(sys.modules)))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "functions" / "issuer"), str(REPO / "layers" / "wildcert")])
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    modules = json.loads(done.stdout)
-    assert "wildcert.jobs.issue.entry" in modules and "aws_lambda_powertools" in modules
-    assert loaded(modules, NOT_AT_IMPORT) == []
-
-
 @pytest.fixture
-def fresh_clients(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[str]:
+def fresh_clients(monkeypatch: pytest.MonkeyPatch, endpoint: str,
+                  fresh_container: container.Container) -> Iterator[str]:
     """No client made yet, and the next ones made against the test's moto server."""
-    monkeypatch.setattr(aws, "_CLIENTS", {})
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    aws._session.cache_clear()
     yield endpoint
-    aws._session.cache_clear()  # made with this test's settings: later tests make their own
 
 
-def test_threads_asking_at_once_get_one_client_per_service(fresh_clients: str) -> None:
+def test_threads_asking_at_once_get_one_client_per_service(
+    fresh_clients: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     start = threading.Barrier(8)
+    sessions_made: list[object] = []
+    made_by_botocore = botocore.session.get_session
+
+    def get_session() -> botocore.session.Session:
+        sessions_made.append(made_by_botocore())
+        return sessions_made[-1]  # type: ignore[return-value]
+
+    monkeypatch.setattr(botocore.session, "get_session", get_session)
 
     def first_call(service: str) -> Any:
         start.wait()
@@ -77,7 +59,7 @@ def test_threads_asking_at_once_get_one_client_per_service(fresh_clients: str) -
     with ThreadPoolExecutor(max_workers=8) as pool:
         made = list(pool.map(first_call, services))
     assert len({id(c) for c in made[0::2]}) == 1 and len({id(c) for c in made[1::2]}) == 1
-    assert aws._session.cache_info().misses == 1  # one session made both
+    assert len(sessions_made) == 1  # one session made both
     assert made[0].meta.endpoint_url == fresh_clients
     assert made[0].meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
     assert aws.client("route53").meta.config.retries["total_max_attempts"] == 1
@@ -88,7 +70,7 @@ def _secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     events = aws.client("secretsmanager").meta.events
     events.register("before-call", lambda **_: seen.append(threading.current_thread().name))
-    monkeypatch.setattr(runtime, "_SECRETS", {})
+    container.current().secrets.clear()
     return seen
 
 
@@ -116,9 +98,10 @@ def test_the_webhook_is_read_in_the_background_and_kept(
     assert runtime.notifier(settings)._url == WEBHOOK
     assert len(reads) == 1  # kept for SECRET_MAX_AGE_SECONDS
     monkeypatch.setattr(runtime, "SECRET_MAX_AGE_SECONDS", 0.0)
-    runtime.forget_secrets()
+    container.current().secrets.clear()  # as if 5 minutes had passed
     assert runtime.webhook_url(SECRET_ID) == WEBHOOK
-    assert len(reads) == 2
+    assert runtime.webhook_url(SECRET_ID) == WEBHOOK  # kept for no time: read again
+    assert len(reads) == 3
 
 
 def test_a_missing_secret_disables_slack(fresh_clients: str,

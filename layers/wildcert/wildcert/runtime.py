@@ -11,7 +11,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +18,11 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from wildcert import layer_build, metrics
+from wildcert import container, layer_build, metrics
 from wildcert.adapters import aws, slack
 from wildcert.adapters.slack import Channels, SlackNotifier, Unreachable
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 from wildcert.logic.teams import NO_TEAMS, Teams, TeamsError, parse_teams
 from wildcert.logic.teams import broken as broken_teams
 from wildcert.settings import Settings
@@ -83,7 +83,7 @@ class Redactor:
 redact = Redactor()
 
 
-class RedactedError(Exception):
+class RedactedError(WildcertError):
     """Stands in for a logged exception whose text held a secret."""
 
 
@@ -147,25 +147,20 @@ logger = Logger(service="wildcert", logger_handler=None, logger_formatter=Redact
 
 # A warm container reads a secret again after this long: a rotated webhook is picked up.
 SECRET_MAX_AGE_SECONDS = 300.0
-_SECRETS: dict[str, tuple[str | bytes, float]] = {}
 
 
 def read_secret(secret_id: str) -> str | bytes:
     """A Secrets Manager secret's value (SecretString, else SecretBinary), kept per container
     for SECRET_MAX_AGE_SECONDS."""
-    kept = _SECRETS.get(secret_id)
+    secrets = container.current().secrets
+    kept = secrets.get(secret_id)
     if kept is not None and kept[1] > time.monotonic():
         return kept[0]
     answer = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
     value: str | bytes = answer["SecretString"] if "SecretString" in answer else answer[
         "SecretBinary"]
-    _SECRETS[secret_id] = (value, time.monotonic() + SECRET_MAX_AGE_SECONDS)
+    secrets[secret_id] = (value, time.monotonic() + SECRET_MAX_AGE_SECONDS)
     return value
-
-
-def forget_secrets() -> None:
-    """Read every secret again on next use."""
-    _SECRETS.clear()
 
 
 def webhook_url(secret_id: str | None) -> str | None:
@@ -208,17 +203,13 @@ def webhook_parts(url: str) -> tuple[str, ...]:
     return url, path, path.strip("/").removeprefix("services/")
 
 
-# Reads for later: no thread starts before the first one is asked for.
-_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wildcert-read")
-
-
 def notifier(settings: Settings) -> SlackNotifier:
     """The operators' Slack channel. Its webhook URL is read in the background: the
     invocation's first steps need no Slack, and its first post waits for the URL."""
     secret_id = settings.slack_webhook_secret
     if not secret_id:
         return SlackNotifier(None)
-    return SlackNotifier(_READER.submit(webhook_url, secret_id).result)
+    return SlackNotifier(container.current().reader.submit(webhook_url, secret_id).result)
 
 
 def channels(settings: Settings, policy: Teams) -> Channels:
@@ -235,7 +226,6 @@ def channels(settings: Settings, policy: Teams) -> Channels:
 
 # `sam build` copies layers/wildcert/teams.toml next to the wildcert package in the layer.
 LAYER_TEAMS_FILE = Path(__file__).resolve().parent.parent / "wildcert_teams.toml"
-_TEAMS: dict[tuple[str, int], Teams] = {}
 
 
 def teams(settings: Settings) -> Teams:
@@ -256,19 +246,17 @@ def teams(settings: Settings) -> Teams:
                                  f"{error.strerror}"])
         return NO_TEAMS
     key = (str(path), stamp)
-    if key not in _TEAMS:
-        _TEAMS.clear()
+    kept = container.current().teams
+    if key not in kept:
+        kept.clear()
         try:
-            _TEAMS[key] = parse_teams(path.read_text(encoding="utf-8"), str(path))
+            kept[key] = parse_teams(path.read_text(encoding="utf-8"), str(path))
         except (TeamsError, OSError, UnicodeDecodeError) as error:
             problems = (error.problems if isinstance(error, TeamsError)
                         else [f"{path} cannot be read: {error}"])
-            _TEAMS[key] = broken_teams(problems, getattr(error, "found", ()))
-        logger.info("teams: %d team(s) from %s", len(_TEAMS[key]), path)
-    return _TEAMS[key]
-
-
-_TOLD: set[tuple[str, ...]] = set()
+            kept[key] = broken_teams(problems, getattr(error, "found", ()))
+        logger.info("teams: %d team(s) from %s", len(kept[key]), path)
+    return kept[key]
 
 
 def tell_policy_problems(policy: Teams, channels: Channels, settings: Settings) -> None:
@@ -278,9 +266,10 @@ def tell_policy_problems(policy: Teams, channels: Channels, settings: Settings) 
         return
     metrics.put(settings.metrics_namespace, metrics.TEAMS_POLICY_BROKEN, 1)
     where = settings.teams_file or str(LAYER_TEAMS_FILE)
-    if (where, *policy.problems) in _TOLD:
+    told = container.current().told
+    if (where, *policy.problems) in told:
         return
-    _TOLD.add((where, *policy.problems))
+    told.add((where, *policy.problems))
     logger.error("teams: %s has %d problem(s); team requests are refused until it is fixed: "
                  "%s", where, len(policy.problems), "; ".join(policy.problems))
     channels.operators.post(slack.policy_broken(where, policy.problems))

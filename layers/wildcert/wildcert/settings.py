@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wildcert.errors import WildcertError
 from wildcert.logic.cas import ONE_CA_NAME, STAGING_NAME, Ca, parse_cas
 from wildcert.logic.renewal import schedule_problems
 from wildcert.logic.zones import OtherAccountZone, parse_other_account_zones
@@ -20,7 +21,7 @@ LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 
-class SettingsError(ValueError):
+class SettingsError(WildcertError, ValueError):
     """A deployment setting is missing or malformed: the operator must fix the stack."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import email.utils
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ from acme import challenges, client, errors, messages
 from cryptography import x509
 from requests.adapters import HTTPAdapter
 
-from wildcert import retry
-from wildcert.adapters.acme_types import AcmeError, OrderStatus
+from wildcert import container, retry
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
+from wildcert.logic.certificates import generate_key, key_pem
 
 USER_AGENT = "wildcert/0.1 (+acme-python)"
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
@@ -40,7 +42,34 @@ TRANSIENT_CODES = frozenset({"badNonce", "serverInternal"})
 T = TypeVar("T")
 # A warm container reuses the directory: CAs change it rarely and announce it long before.
 DIRECTORY_TTL_SECONDS = 3600.0
-_DIRECTORIES: dict[str, tuple[messages.Directory, float]] = {}
+
+
+class AcmeError(WildcertError):
+    """The CA refused or failed; the message carries the CA's own words and what to do."""
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None,
+                 detail: str | None = None, unavailable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+        self.detail = detail  # the CA's problem detail alone: it says what a rate limit counts
+        # The CA did not answer, or failed on its side (5xx, serverInternal), past the retries:
+        # another CA may be asked instead.
+        self.unavailable = unavailable
+
+
+class OrderStatus(enum.Enum):
+    """An order's status (RFC 8555 §7.1.6)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    PROCESSING = "processing"
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+def new_account_key_pem() -> bytes:
+    return key_pem(generate_key("ec256"))
 
 
 class NewOrderWithReplaces(messages.NewOrder):
@@ -134,7 +163,7 @@ class DeadlineTransport(HTTPAdapter):
                             proxies=proxies)
 
 
-class Refused(Exception):
+class Refused(WildcertError):
     """`acme`'s exception for one request, with the CA's answer to it (None if none came)."""
 
     def __init__(self, error: Exception, response: requests.Response | None):
@@ -345,12 +374,13 @@ class AcmeSession:
     @property
     def directory(self) -> messages.Directory:
         if self._directory is None:
-            cached = _DIRECTORIES.get(self.directory_url)
+            directories = container.current().directories
+            cached = directories.get(self.directory_url)
             if cached is None or cached[1] < time.monotonic():
                 fetched = messages.Directory.from_json(
                     self._get("fetching the ACME directory", self.directory_url).json())
                 cached = (fetched, time.monotonic() + DIRECTORY_TTL_SECONDS)
-                _DIRECTORIES[self.directory_url] = cached
+                directories[self.directory_url] = cached
             self._directory = cached[0]
         return self._directory
 
@@ -362,8 +392,9 @@ class AcmeSession:
         if not profile:
             return
         offered = self.profiles()
-        if profile not in offered and self.directory_url in _DIRECTORIES:
-            del _DIRECTORIES[self.directory_url]
+        directories = container.current().directories
+        if profile not in offered and self.directory_url in directories:
+            del directories[self.directory_url]
             self._directory = None  # the cached one may predate the profile: look again
             offered = self.profiles()
         if profile not in offered:

@@ -10,15 +10,18 @@ shares the endpoint data and the models the session loaded once.
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from botocore.config import Config
-    from botocore.session import Session
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.session import Session
+
+from wildcert import container
+from wildcert.errors import WildcertError
 
 # total_max_attempts counts the first attempt too (botocore's max_attempts counts retries).
 # AWS answers these APIs in well under a second: a short read timeout keeps one stuck call
@@ -40,35 +43,47 @@ OWN_RETRIES: dict[str, dict[str, Any]] = {
     "events": {"retries": {"mode": "standard", "total_max_attempts": 1}, "read_timeout": 5},
 }
 
-_CLIENTS: dict[str, Any] = {}
-# botocore clients are thread-safe, making them is not: the issuance's set-up threads and the
-# Slack secret's reader may ask for their first client at the same time.
-_LOCK = threading.Lock()
+
+
+class AwsError(WildcertError):
+    """An AWS call failed, in AWS's own words (`error_text`); `code` is AWS's error code."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
 
 
 def client_config(service: str | None = None) -> Config:
     """The botocore Config of `service`'s client (CLIENT_SETTINGS, then the service's own)."""
-    from botocore.config import Config
-
     return Config(**{**CLIENT_SETTINGS, **OWN_RETRIES.get(service or "", {})})
 
 
 def client(service: str) -> Any:
     """The container's client for `service`, made on first use."""
-    made = _CLIENTS.get(service)
+    state = container.current()
+    made = state.clients.get(service)
     if made is not None:
         return made
-    with _LOCK:
-        if service not in _CLIENTS:
-            _CLIENTS[service] = _session().create_client(service, config=client_config(service))
-        return _CLIENTS[service]
+    with state.lock:
+        if service not in state.clients:
+            try:
+                state.clients[service] = session().create_client(
+                    service, config=client_config(service))
+            except BotoCoreError as exc:  # no region, a bad endpoint: a setting to fix
+                raise AwsError(f"could not make the AWS {service} client: "
+                               f"{error_text(exc)}") from exc
+        return state.clients[service]
 
 
-def forget_clients() -> None:
-    """Drop the container's clients: the next call makes new ones (a changed endpoint, say)."""
-    with _LOCK:
-        _CLIENTS.clear()
-        _ASSUMED.clear()
+def session() -> Session:
+    """The container's botocore session, made on first use."""
+    state = container.current()
+    with state.lock:
+        if state.aws_session is None:
+            state.aws_session = botocore.session.get_session()
+        return state.aws_session
 
 
 # An assumed role's credentials are used until this long before they expire.
@@ -76,28 +91,23 @@ CREDENTIALS_MARGIN_SECONDS = 300.0
 ASSUMED_ROLE_SECONDS = 900  # STS's minimum: a request's few zone calls need no more
 
 
-class AssumeRoleFailed(RuntimeError):
+class AssumeRoleFailed(WildcertError):
     """STS refused a role a zone names; the message says which role and what to check."""
 
 
-_ASSUMED: dict[tuple[str, str, str, str], tuple[Any, float]] = {}
 log = logging.getLogger(__name__)
 
 
 def assumed_client(service: str, role_arn: str, external_id: str, session_name: str,
-                   *, now: Callable[[], float] | None = None) -> Any:
+                   *, now: Callable[[], float] = time.time) -> Any:
     """A client for `service` acting as `role_arn` (a role in another account), made once per
     container and session name and remade before its credentials expire."""
-    import time
-
-    clock = now or time.time
+    state = container.current()
     key = (service, role_arn, external_id, session_name)
-    with _LOCK:
-        cached = _ASSUMED.get(key)
-    if cached is not None and cached[1] - CREDENTIALS_MARGIN_SECONDS > clock():
+    with state.lock:
+        cached = state.assumed.get(key)
+    if cached is not None and cached[1] - CREDENTIALS_MARGIN_SECONDS > now():
         return cached[0]
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         credentials = client("sts").assume_role(
             RoleArn=role_arn, RoleSessionName=session_name, ExternalId=external_id,
@@ -109,23 +119,28 @@ def assumed_client(service: str, role_arn: str, external_id: str, session_name: 
             "issuer's role ARN and the zone's external id, and that the role name starts "
             "with wildcert-zone-access."
         ) from error
-    made = _session().create_client(
+    made = session().create_client(
         service, config=client_config(service),
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"])
     expiry = float(credentials["Expiration"].timestamp())
     log.info("assumed %s as session %s for %s", role_arn, session_name, service)
-    with _LOCK:
-        _ASSUMED[key] = (made, expiry)
+    with state.lock:
+        state.assumed[key] = (made, expiry)
     return made
 
 
-@functools.cache
-def _session() -> Session:
-    from botocore.session import get_session
-
-    return get_session()
+def secret_string(secrets: Any, secret_id: str) -> str:
+    """A Secrets Manager secret's SecretString, read through the `secrets` client; AwsError
+    (with AWS's error code) when it cannot be read."""
+    try:
+        return str(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsError(f"reading the secret {secret_id} failed: {error_text(exc)}",
+                       error_code(exc)) from exc
+    except KeyError:
+        raise AwsError(f"the secret {secret_id} holds no SecretString") from None
 
 
 def error_code(exc: BaseException) -> str:

@@ -1,8 +1,5 @@
 """DNS checks around an order: the CAA pre-flight and the TXT propagation wait.
 
-dnspython is imported inside the functions that send queries: importing it costs about
-0.1 s, and most invocations (sweeps that find nothing due, rejected requests) send none.
-
 Queries are sent with `dns.query` rather than through `dns.resolver`, so that every packet is
 counted (`STATS`), a REFUSED answer can be told apart from a SERVFAIL, and CNAME chains an
 authoritative server leaves unfinished can be followed here.
@@ -16,15 +13,20 @@ import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 
 from wildcert import retry
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 from wildcert.logic import caa
 from wildcert.logic.zones import canonical_name
-
-if TYPE_CHECKING:
-    import dns.message
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class QueryStats:
 STATS = QueryStats()
 
 
-class LookupFailed(Exception):
+class LookupFailed(WildcertError):
     """A query got no usable answer; `transient` ones (SERVFAIL, time-outs) are retried."""
 
     def __init__(self, message: str, *, transient: bool = True) -> None:
@@ -130,14 +132,7 @@ def system_resolvers(path: str = RESOLV_CONF) -> list[Server]:
 
 
 def load() -> None:
-    """Import the dnspython modules the checks use, ahead of the first query."""
-    import dns.exception
-    import dns.flags
-    import dns.message
-    import dns.query
-    import dns.rcode
-    import dns.rdataclass
-    import dns.rdatatype  # noqa: F401 - loaded, not used here
+    """Nothing left to load: dnspython comes with this module (bench/cold_memory.py calls it)."""
 
 
 # --- one query ---------------------------------------------------------------------------
@@ -146,11 +141,6 @@ def load() -> None:
 def _query(
     server: Server, qname: str, rdtype: str, *, recursive: bool, timeout: float
 ) -> dns.message.Message:
-    import dns.exception
-    import dns.flags
-    import dns.message
-    import dns.query
-
     query = dns.message.make_query(
         qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD,
         flags=dns.flags.RD if recursive else 0,
@@ -167,8 +157,6 @@ def _query(
 
 
 def _rcode(response: dns.message.Message) -> str:
-    import dns.rcode
-
     return dns.rcode.to_text(response.rcode())
 
 
@@ -258,9 +246,6 @@ class _CaaResolver:
 def _caa_answer(
     qname: str, response: dns.message.Message
 ) -> tuple[CaaLookup | None, str | None]:
-    import dns.exception
-    import dns.message
-
     assert isinstance(response, dns.message.QueryMessage)
     try:
         chain = response.resolve_chaining()
@@ -381,7 +366,7 @@ class Unseen:
         return f"{text}; it shows no TXT values there"
 
 
-class PropagationTimeout(TimeoutError):
+class PropagationTimeout(WildcertError, TimeoutError):
     """The name servers did not all show the challenge values in time."""
 
     def __init__(self, unseen: Sequence[Unseen], waited: float, *, override: bool) -> None:
@@ -415,9 +400,6 @@ def _timeout_message(unseen: Sequence[Unseen], waited: float, *, override: bool)
 
 
 def _txt_sighting(record: str, response: dns.message.Message) -> Sighting:
-    import dns.rdataclass
-    import dns.rdatatype
-
     rcode = _rcode(response)
     if rcode == "NXDOMAIN":
         return Sighting(note="the name does not exist there (NXDOMAIN)")
@@ -483,8 +465,6 @@ def addresses_of(name: str, server: str, *, timeout: float = ADDRESS_QUERY_TIMEO
     authoritative server. No address (NXDOMAIN, no such record) is an empty list; a server
     that fails or does not answer raises LookupFailed.
     """
-    import dns.rdatatype
-
     target = parse_address(server)
     found: list[str] = []
     for rdtype in ("A", "AAAA"):
@@ -606,9 +586,6 @@ def challenge_delegations(
 
 def _delegation(record: str, servers: Sequence[Server], deadline: Deadline,
                 query_timeout: float) -> str | None:
-    import dns.exception
-    import dns.message
-
     failures = []
     for server in servers:
         try:

@@ -22,7 +22,9 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from wildcert import retry
+from wildcert.adapters.aws import error_code, error_text
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 from wildcert.logic.zones import ZoneAccess, canonical_name
 from wildcert.retry import Backoff
 
@@ -116,14 +118,14 @@ class ChallengeSite:
 THROTTLED_COMEBACK_SECONDS = 120.0
 
 
-class Route53Error(Exception):
+class Route53Error(WildcertError):
     """A Route 53 step failed; the message names the zone and record and what to do."""
 
     @property
     def retry_after(self) -> float | None:
         """When to try again, if Route 53 only said "slow down" (the StageFailure carries it)."""
         cause = self.__cause__
-        if cause is not None and _error_code(cause) in THROTTLED:
+        if cause is not None and error_code(cause) in THROTTLED:
             return THROTTLED_COMEBACK_SECONDS
         return None
 
@@ -257,19 +259,6 @@ def _guess_for_remove(values: Sequence[str], ttl: int, name: str) -> RecordSet |
     return RecordSet(name, ttl, tuple(quote(v) for v in dict.fromkeys(values)))
 
 
-def _error_code(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def _aws_words(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        detail = error.response.get("Error", {})
-        return f"{detail.get('Code', 'Error')}: {detail.get('Message', '')}".rstrip(": ")
-    return f"{type(error).__name__}: {error}"
-
-
 def is_transient(error: BaseException) -> bool:
     """Throttling, a previous change still being applied, 5xx, or the network."""
     if isinstance(error, BotoConnectionError | HTTPClientError):
@@ -277,13 +266,13 @@ def is_transient(error: BaseException) -> bool:
     if not isinstance(error, ClientError):
         return False
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    code = _error_code(error)
+    code = error_code(error)
     return code in THROTTLED or code in SERVER_FAULTS or status >= 500
 
 
 def is_conflict(error: BaseException) -> bool:
     """Route 53 refused a batch because the record set is no longer what we based it on."""
-    if _error_code(error) != "InvalidChangeBatch":
+    if error_code(error) != "InvalidChangeBatch":
         return False
     message = str(error.response.get("Error", {}).get("Message", ""))  # type: ignore[attr-defined]
     return any(marker in message for marker in CONFLICT_MARKERS)
@@ -298,8 +287,8 @@ def explain(
     role = (f"the zone's role {zone.access.role_arn} (deploy/zone-access-role.yaml)"
             if zone and zone.access else "the function's role")
     what = f"{doing} {record} in {where}" if record else f"{doing} in {where}"
-    words = _aws_words(error)
-    code = _error_code(error)
+    words = error_text(error)
+    code = error_code(error)
     operation = getattr(error, "operation_name", "")
     if code in DENIED:
         scope = (

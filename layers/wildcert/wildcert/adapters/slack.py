@@ -23,6 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from wildcert.errors import WildcertError
+
 logger = logging.getLogger("wildcert.adapters.slack")
 
 MAX_TEXT = 2800  # Slack section blocks take 3000 characters
@@ -109,12 +117,6 @@ class SlackNotifier:
         if not self._url:
             logger.info("slack disabled: %s", message.text)
             return OFF
-        from slack_sdk.http_retry.builtin_handlers import (
-            ConnectionErrorRetryHandler,
-            RateLimitErrorRetryHandler,
-        )
-        from slack_sdk.webhook import WebhookClient
-
         client = WebhookClient(
             self._url,
             timeout=self._timeout,
@@ -143,7 +145,7 @@ class SlackNotifier:
         return text.replace(path, "<webhook path>") if len(path) > 1 else text
 
 
-class Unreachable(Exception):
+class Unreachable(WildcertError):
     """A channel that cannot be posted to, and why; the text never holds the webhook URL."""
 
 

@@ -7,6 +7,7 @@ Lambda ever renews in a loop.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -14,11 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wildcert import retry
+from wildcert import container, retry
 from wildcert.adapters import aws
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
+from wildcert.logic import redelivery
+from wildcert.logic.request.envelope import message_id, receive_count, string_attributes
+from wildcert.logic.times import iso, parse_time
 
 logger = logging.getLogger("wildcert.adapters.sqs")
 
@@ -76,7 +82,7 @@ class SendResult:
     failed: tuple[tuple[str, str], ...]  # (name, why)
 
 
-class _Transient(Exception):
+class _Transient(WildcertError):
     """Some entries of a batch failed on the service's side; resend just those."""
 
     def __init__(self, pending: dict[str, Renewal], errors: dict[str, str]):
@@ -147,20 +153,20 @@ class RenewalQueue:
         return queued, failed
 
 
-# -- a received renewal that must wait (jobs/issue/entry.py, logic/redelivery.py) -------------
+# -- a received renewal that must wait (logic/redelivery.py decides how) ----------------------
 WAITING_SINCE = "wildcert-waiting-since"  # message attribute: when the request began to wait
 REQUEST_ID = "wildcert-request-id"  # message attribute: the first message's id, kept
-_max_receives: dict[str, int | None] = {}
 
 
 def max_receives(queue_url: str) -> int | None:
-    """The queue's redrive maxReceiveCount (None: no dead-letter queue), read once."""
-    if queue_url not in _max_receives:
+    """The queue's redrive maxReceiveCount (None: no dead-letter queue), read once a container."""
+    kept = container.current().max_receives
+    if queue_url not in kept:
         answer = aws.client("sqs").get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
         policy = answer.get("Attributes", {}).get("RedrivePolicy")
-        _max_receives[queue_url] = int(json.loads(policy)["maxReceiveCount"]) if policy else None
-    return _max_receives[queue_url]
+        kept[queue_url] = int(json.loads(policy)["maxReceiveCount"]) if policy else None
+    return kept[queue_url]
 
 
 def hide(queue_url: str, receipt: str, seconds: int) -> None:
@@ -175,3 +181,75 @@ def send_anew(queue_url: str, body: str, attributes: dict[str, str], delay: int)
         MessageAttributes={name: {"DataType": "String", "StringValue": value}
                            for name, value in attributes.items()})
     return str(sent["MessageId"])
+
+
+def request_id_of(record: SQSRecord) -> str | None:
+    """The first message's id: a request sent anew is still the same request (its forced
+    reissue is counted once, and done once)."""
+    return string_attributes(record).get(REQUEST_ID) or message_id(record)
+
+
+def come_back(record: SQSRecord, seconds: float, *, waiting: bool) -> str | None:
+    """Bring the message back after `seconds`: hidden until then (None), or, for a wait that
+    would spend its receives, sent anew with a delay (the new message's id).
+
+    Without this SQS redelivers after the queue's visibility timeout (90 minutes), and a
+    message waiting for the CA would walk to the dead-letter queue (logic/redelivery.py).
+    `waiting` is False for a failure that may come back on its own terms but must still be
+    counted towards the dead-letter queue.
+    """
+    queue_url = queue_url_from_arn(str(record.get("eventSourceARN") or ""))
+    receipt = record.get("receiptHandle")
+    if not queue_url or not isinstance(receipt, str):
+        return None
+    request_id = message_id(record)
+    try:
+        plan = _plan(record, queue_url, seconds, waiting=waiting)
+        body = record.get("body")
+        if plan.how == redelivery.REQUEUE and isinstance(body, str):
+            return _send_anew(record, queue_url, body, plan)
+    except Exception as exc:  # hidden instead: it still comes back, one receive spent
+        logger.warning("could not send message %s anew: %s", request_id, exc)
+    try:
+        hide(queue_url, receipt, redelivery.visibility(seconds))
+    except Exception as exc:  # the default visibility timeout still applies
+        logger.warning("could not delay message %s: %s", request_id, exc)
+    return None
+
+
+def _plan(record: SQSRecord, queue_url: str, seconds: float, *,
+          waiting: bool) -> redelivery.Comeback:
+    can_requeue = waiting and not queue_url.endswith(".fifo")  # FIFO: no per-message delay
+    since = string_attributes(record).get(WAITING_SINCE)
+    return redelivery.comeback(
+        seconds, receive_count=receive_count(record),
+        max_receives=max_receives(queue_url) if can_requeue else None,
+        waiting_since=parse_time(since) if since else None, now=_now(),
+        can_requeue=can_requeue)
+
+
+def _send_anew(record: SQSRecord, queue_url: str, body: str,
+               plan: redelivery.Comeback) -> str:
+    attributes = string_attributes(record)
+    attributes[WAITING_SINCE] = iso(plan.waiting_since)
+    attributes[REQUEST_ID] = request_id_of(record) or ""
+    sent_as = send_anew(queue_url, body, attributes, plan.seconds)
+    logger.info("message %s waits %d s more as message %s (waiting since %s)",
+                        message_id(record), plan.seconds, sent_as, iso(plan.waiting_since))
+    return sent_as
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def queue_url_from_arn(arn: str) -> str | None:
+    # Not SQSRecord.queue_url: that one ignores the SQS endpoint the deployment configures.
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        return None
+    region, account, name = parts[3], parts[4], parts[5]
+    endpoint = aws.client("sqs").meta.endpoint_url.rstrip("/")
+    if "amazonaws.com" in endpoint:
+        return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+    return f"{endpoint}/{account}/{name}"

@@ -4,7 +4,6 @@ CA's windows refreshed, what is due queued), and the Lambda's shape around it.""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +24,11 @@ from wildcert.adapters.bucket.inventory import (
 from wildcert.adapters.bucket.objects import Bucket, StorageError
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.deadline import Deadline
+from wildcert.errors import WildcertError
 from wildcert.logic import fleet
 from wildcert.logic.renewal import Decision, Horizons, decide
 from wildcert.logic.request import is_eventbridge
+from wildcert.logic.request.echo import show
 from wildcert.settings import Settings, SettingsError
 
 LISTED_PROBLEMS = 15
@@ -36,7 +37,7 @@ LISTED_PROBLEMS = 15
 # -- the event ---------------------------------------------------------------------------------
 
 
-class EventRejected(Exception):
+class EventRejected(WildcertError):
     """The event cannot be acted on; `problems` lists every reason at once."""
 
     def __init__(self, problems: Sequence[str]):
@@ -50,15 +51,6 @@ def payload_of(event: object) -> object:
         detail = event.get("detail")
         return {} if detail is None else detail
     return {} if event is None else event
-
-
-def show(value: object, limit: int = 60) -> str:
-    """A value quoted for a problem sentence: JSON-escaped, so no control characters, and short."""
-    try:
-        text = json.dumps(value, ensure_ascii=True)
-    except (TypeError, ValueError):
-        text = f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def unknown_field(key: object, allowed: Sequence[str], where: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from wildcert.errors import WildcertError
 from wildcert.logic.times import iso, parse_time
 
 # RFC 9773 §4.3: clients clamp Retry-After to a reasonable range; Let's Encrypt asks for a
@@ -23,7 +24,7 @@ MAX_RETRY_AFTER = dt.timedelta(hours=12)
 DEFAULT_RETRY_AFTER = dt.timedelta(hours=6)
 
 
-class InvalidRenewalInfo(ValueError):
+class InvalidRenewalInfo(WildcertError, ValueError):
     """The CA sent something that is not a usable renewal window."""
 
 

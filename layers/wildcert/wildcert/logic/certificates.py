@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -13,11 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
+from wildcert.errors import WildcertError
+from wildcert.logic.times import iso, parse_time
+
 PrivateKey = CertificateIssuerPrivateKeyTypes
 MAX_COMMON_NAME = 64  # RFC 5280's ub-common-name
 
 
-class CertificateError(Exception):
+class CertificateError(WildcertError):
     """A certificate set is inconsistent (key, chain or names do not match)."""
 
 
@@ -162,3 +168,65 @@ def verify_set(issued: IssuedSet, domains: tuple[str, ...] | None = None) -> Non
         raise CertificateError(
             f"the certificate names {sorted(san_names(leaf))} differ from {sorted(domains)}"
         )
+
+
+METADATA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    """What `<name>/cert.json` says about the live certificate."""
+
+    name: str
+    domains: tuple[str, ...]
+    serial: str
+    not_before: str
+    not_after: str
+    issuer: str
+    key_type: str
+    sha256: Mapping[str, str]
+    archive: str
+    issued_at: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def describe(cls, name: str, issued: IssuedSet, now: dt.datetime) -> StoredCertificate:
+        leaf = issued.leaf
+        serial = serial_hex(leaf)
+        return cls(
+            name=name,
+            domains=tuple(san_names(leaf)),
+            serial=serial,
+            not_before=iso(not_before(leaf)),
+            not_after=iso(not_after(leaf)),
+            issuer=issuer_name(leaf),
+            key_type=key_type_of(load_key(issued.privkey)),
+            sha256={f: sha256_hex(data) for f, data in issued.files().items()},
+            archive=f"{name}/archive/{serial}/",
+            issued_at=iso(now),
+        )
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        extra = body.pop("extra")
+        body["domains"] = list(self.domains)
+        body["sha256"] = dict(self.sha256)
+        body.update(extra)
+        body["version"] = METADATA_VERSION
+        return json.dumps(body, indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> StoredCertificate:
+        body = json.loads(raw)
+        body.pop("version", None)
+        known = {f: body.pop(f) for f in list(cls.__dataclass_fields__) if f in body}
+        known["domains"] = tuple(known["domains"])
+        return cls(**known, extra=body)
+
+    @property
+    def not_before_time(self) -> dt.datetime:
+        return parse_time(self.not_before)
+
+    @property
+    def not_after_time(self) -> dt.datetime:
+        return parse_time(self.not_after)

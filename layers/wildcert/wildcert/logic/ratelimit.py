@@ -29,6 +29,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from wildcert.logic import ari
+from wildcert.logic.certificates import StoredCertificate
 from wildcert.logic.times import iso, parse_time
 
 ACCOUNT = "account"  # every order of the ACME account
@@ -166,3 +168,33 @@ def wait_seconds(retry_after: float | None, detail: str | None, now: dt.datetime
 
 def _names_key(domains: Sequence[str]) -> str:
     return ",".join(sorted({d.lower() for d in domains}))
+
+
+def ordered_by(stored: StoredCertificate, account_url: str | None, team: str | None) -> bool:
+    """Was `stored` ordered by the account at `account_url` (of `team`; None: the operators')?
+    Certificates that do not say were ordered by the operators' default account (before each
+    team had its own)."""
+    recorded = stored.extra.get("acme_account")
+    if recorded:
+        return bool(recorded == account_url)
+    return team is None
+
+
+def exemption(stored: StoredCertificate | None, domains: Sequence[str], now: dt.datetime, *,
+              account_url: str | None, account_team: str | None, same_ca: bool) -> str | None:
+    """What the CA exempts an order for `domains` from: a renewal of the exact set it issued
+    before (SET_RENEWAL); an ARI renewal (this account's `replaces`, inside the CA's window)
+    from everything (ARI_RENEWAL). A certificate of another CA is no renewal at this one."""
+    if stored is None or not same_ca:
+        return None
+    window = stored.extra.get("ari")
+    if (stored.extra.get("ari_id") and isinstance(window, dict) and account_url
+            and ordered_by(stored, account_url, account_team)
+            and set(stored.domains) & set(domains)):
+        try:
+            if ari.RenewalInfo.from_json(window).start <= now:
+                return ARI_RENEWAL
+        except (KeyError, TypeError, ValueError):
+            pass  # an unreadable window exempts nothing
+    same_set = sorted(d.lower() for d in stored.domains) == sorted(d.lower() for d in domains)
+    return SET_RENEWAL if same_set else None

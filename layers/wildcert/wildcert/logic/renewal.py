@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from wildcert.logic.request import DEFAULT_CA, normalise_serial
-
-if TYPE_CHECKING:
-    from wildcert.adapters.bucket.certificates import StoredCertificate
-    from wildcert.logic.request import CertificateRequest
-
+from wildcert.logic.certificates import StoredCertificate
+from wildcert.logic.request import DEFAULT_CA, CertificateRequest, normalise_serial
 from wildcert.logic.times import iso_minutes
 
 SHORT_LIVED = dt.timedelta(days=10)

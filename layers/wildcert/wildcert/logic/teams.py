@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from wildcert.errors import WildcertError
 from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
 from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import show
@@ -124,7 +125,7 @@ class Refusal:
         return f"{self.message} (rule: {self.rule})"
 
 
-class TeamsError(ValueError):
+class TeamsError(WildcertError, ValueError):
     """The policy file is wrong; `problems` lists every problem found."""
 
     def __init__(self, where: str, problems: Sequence[str], found: Sequence[Team] = ()):

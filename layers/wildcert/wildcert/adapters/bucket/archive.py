@@ -24,6 +24,7 @@ from typing import Any
 from cryptography import x509
 
 from wildcert.adapters.bucket.objects import Bucket, StorageError
+from wildcert.errors import WildcertError
 from wildcert.logic.certificates import not_after
 from wildcert.logic.times import iso
 
@@ -75,7 +76,7 @@ class Cleanup:
                 "problems": [{"name": n, "problem": p} for n, p in self.problems]}
 
 
-class Unreadable(Exception):
+class Unreadable(WildcertError):
     """An archived cert.pem that exists but says nothing usable about its expiry."""
 
 

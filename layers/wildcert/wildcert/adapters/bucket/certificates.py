@@ -22,23 +22,16 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
+from wildcert import container
 from wildcert.adapters.bucket.objects import Bucket, PreconditionFailed, StorageError
 from wildcert.logic.certificates import (
     IssuedSet,
-    issuer_name,
-    key_type_of,
-    load_key,
-    not_after,
-    not_before,
-    san_names,
-    serial_hex,
-    sha256_hex,
+    StoredCertificate,
 )
 from wildcert.logic.ratelimit import ACCOUNT_SCOPE, Cooldown, Scope
-from wildcert.logic.times import iso, parse_time
+from wildcert.logic.times import parse_time
 
 # A rate limit met again this soon after the last wait for it ended is told as the same one.
 COOLDOWN_QUIET = dt.timedelta(hours=1)
@@ -47,72 +40,11 @@ logger = logging.getLogger("wildcert.adapters.bucket.certificates")
 
 STATE_PREFIX = "_wildcert"
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
-METADATA_VERSION = 1
 PROBE_TTL_SECONDS = 3600.0
-_PROBED: dict[tuple[str, str], float] = {}
 PEM = "application/x-pem-file"
 JSON = "application/json"
 # What the lifecycle rule `expire-archived-private-keys` (template.yaml) selects on.
 ARCHIVED_KEY_TAG = {"wildcert-key": "archived"}
-
-
-@dataclass(frozen=True)
-class StoredCertificate:
-    """What `<name>/cert.json` says about the live certificate."""
-
-    name: str
-    domains: tuple[str, ...]
-    serial: str
-    not_before: str
-    not_after: str
-    issuer: str
-    key_type: str
-    sha256: Mapping[str, str]
-    archive: str
-    issued_at: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def describe(cls, name: str, issued: IssuedSet, now: dt.datetime) -> StoredCertificate:
-        leaf = issued.leaf
-        serial = serial_hex(leaf)
-        return cls(
-            name=name,
-            domains=tuple(san_names(leaf)),
-            serial=serial,
-            not_before=iso(not_before(leaf)),
-            not_after=iso(not_after(leaf)),
-            issuer=issuer_name(leaf),
-            key_type=key_type_of(load_key(issued.privkey)),
-            sha256={f: sha256_hex(data) for f, data in issued.files().items()},
-            archive=f"{name}/archive/{serial}/",
-            issued_at=iso(now),
-        )
-
-    def to_json(self) -> bytes:
-        body = asdict(self)
-        extra = body.pop("extra")
-        body["domains"] = list(self.domains)
-        body["sha256"] = dict(self.sha256)
-        body.update(extra)
-        body["version"] = METADATA_VERSION
-        return json.dumps(body, indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> StoredCertificate:
-        body = json.loads(raw)
-        body.pop("version", None)
-        known = {f: body.pop(f) for f in list(cls.__dataclass_fields__) if f in body}
-        known["domains"] = tuple(known["domains"])
-        return cls(**known, extra=body)
-
-    @property
-    def not_before_time(self) -> dt.datetime:
-        return parse_time(self.not_before)
-
-    @property
-    def not_after_time(self) -> dt.datetime:
-        return parse_time(self.not_after)
 
 
 @dataclass(frozen=True)
@@ -148,7 +80,8 @@ class CertificateStore:
         two invocations, and the probe costs three requests.
         """
         bucket = self.bucket
-        if _PROBED.get((bucket.name, bucket.kms_key_id), 0.0) > time.monotonic():
+        probed = container.current().probed
+        if probed.get((bucket.name, bucket.kms_key_id), 0.0) > time.monotonic():
             return
         key = f"{STATE_PREFIX}/probe/{uuid.uuid4().hex}"
         bucket.put(key, b"probe", content_type="text/plain")
@@ -159,7 +92,7 @@ class CertificateStore:
                 f"{bucket.url()} stored the probe without our KMS key "
                 f"(got {head.encryption!r} {head.kms_key_id!r}); check KMS_KEY_ID."
             )
-        _PROBED[(bucket.name, bucket.kms_key_id)] = time.monotonic() + PROBE_TTL_SECONDS
+        probed[(bucket.name, bucket.kms_key_id)] = time.monotonic() + PROBE_TTL_SECONDS
 
     # -- certificates -------------------------------------------------------------------------
     def current(self, name: str) -> StoredCertificate | None:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from wildcert.adapters.acme_types import AcmeError
+from wildcert.adapters.acme import AcmeError
 from wildcert.adapters.bucket.certificates import STATE_PREFIX, StoredCertificate
 from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed, StorageError
 from wildcert.logic import ari

@@ -19,10 +19,11 @@ from typing import Any
 
 from wildcert.adapters.bucket.certificates import STATE_PREFIX
 from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed
+from wildcert.errors import WildcertError
 from wildcert.logic.times import iso, parse_time
 
 
-class Busy(Exception):
+class Busy(WildcertError):
     """Another live attempt holds the name."""
 
     def __init__(self, name: str, holder: str, expires_at: dt.datetime, now: dt.datetime):
@@ -33,7 +34,7 @@ class Busy(Exception):
         )
 
 
-class LeaseLost(Exception):
+class LeaseLost(WildcertError):
     """Our lease expired and another attempt took the name over."""
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wildcert.adapters.aws import error_code, error_text
+from wildcert.errors import WildcertError
 
 NOT_FOUND = frozenset({"NoSuchKey", "404"})  # HEAD answers have no body, only the status
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})
@@ -33,7 +34,7 @@ PERMISSIONS = {
 }
 
 
-class StorageError(Exception):
+class StorageError(WildcertError):
     """The bucket could not be read or written; the message names bucket, key and remedy."""
 
     def __init__(self, message: str, code: str = ""):

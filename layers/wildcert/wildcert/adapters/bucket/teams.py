@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from wildcert.adapters.bucket.certificates import STATE_PREFIX
+from wildcert.adapters.bucket.inventory import ManagedCertificates
 from wildcert.adapters.bucket.objects import Bucket, NotFound, PreconditionFailed, StorageError
 from wildcert.logic.teams import MAX_CAP
 from wildcert.logic.times import parse_time
@@ -43,9 +44,6 @@ class TeamLedger:
         names = self.bucket.folders(prefix=f"{team_id}.")
         if cap is not None and len(set(names) | also) < cap:
             return len(set(names) | also)
-        # Only a team at its cap needs the inventory: the issuer's start does not load it.
-        from wildcert.adapters.bucket.inventory import ManagedCertificates
-
         inventory = ManagedCertificates(self.bucket).load(names)
         return len({entry.name for entry in inventory.entries
                     if entry.meta.extra.get("team") == team_id} | also)

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from wildcert.adapters.acme_types import AcmeError
-from wildcert.adapters.aws import error_code
+from wildcert.adapters.acme import AcmeError, AcmeSession, ExternalAccount
+from wildcert.adapters.aws import AwsError, secret_string
 from wildcert.logic.cas import Ca
-
-if TYPE_CHECKING:
-    from wildcert.adapters.acme import AcmeSession, ExternalAccount
 
 
 def register(session: AcmeSession, ca: Ca, email: str | None,
@@ -43,13 +38,13 @@ def register(session: AcmeSession, ca: Ca, email: str | None,
 
 
 def external_account(ca: Ca, secrets: Callable[[], Any]) -> ExternalAccount:
-    from wildcert.adapters.acme import ExternalAccount
-
     where = f"CA {ca.name}'s External Account Binding (secret {ca.eab_secret})"
+    if ca.eab_secret is None:
+        raise AcmeError(f"{where}: its ACME_CAS entry names no eab_secret to read.")
     try:
-        raw = secrets().get_secret_value(SecretId=ca.eab_secret)["SecretString"]
-    except (ClientError, BotoCoreError) as exc:
-        raise AcmeError(f"could not read {where}: {error_code(exc)}; create the secret as "
+        raw = secret_string(secrets(), ca.eab_secret)
+    except AwsError as exc:
+        raise AcmeError(f"could not read {where}: {exc.code or exc}; create the secret as "
                         '{"kid": ..., "hmac_key": ...} and let the issuer role read it.') from exc
     try:
         body = json.loads(raw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wildcert.adapters.bucket.certificates import StoredCertificate
+from wildcert.logic.certificates import StoredCertificate
 from wildcert.logic.request import DIRECT, CertificateRequest, Requester, UnreadableEvent
 from wildcert.logic.teams import Team
 

@@ -20,10 +20,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme_types import AcmeError, OrderStatus
+from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus
 from wildcert.adapters.bucket.leases import InFlight, Journal, Lease
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
 from wildcert.deadline import Deadline
@@ -38,9 +37,6 @@ from wildcert.logic.certificates import (
     verify_set,
 )
 from wildcert.logic.request import CertificateRequest
-
-if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
-    from wildcert.adapters.acme import AcmeSession, Order
 
 logger = logging.getLogger(__name__)
 CLEANUP_SECONDS = 15.0

@@ -4,39 +4,37 @@ a team's EventBridge event, the renewal queue, or a direct invoke by the operato
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 from wildcert import runtime
-from wildcert.adapters import aws, sqs
+from wildcert.adapters import sqs
+from wildcert.errors import WildcertError
 from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.jobs.issue.pipeline import Issuer
 from wildcert.jobs.issue.wiring import Services
-from wildcert.logic import redelivery
 from wildcert.logic.request import DIRECT, Requester, UnreadableEvent, is_eventbridge
 from wildcert.logic.request.envelope import (
     eventbridge_detail,
     eventbridge_requester,
     message_id,
     queue_requester,
-    receive_count,
     sqs_request,
-    string_attributes,
     unreadable_records,
 )
-from wildcert.logic.times import iso, parse_time
 from wildcert.settings import Settings
-
-# Powertools' event classes and its batch utility (which loads asyncio) are imported by the
-# paths that read those envelopes: a direct request needs neither.
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import SQSRecord
 
 BUSY_RETRY_SECONDS = 60.0
 
 
-class Redeliver(Exception):
+class Redeliver(WildcertError):
     """A message to hand back to SQS: another attempt holds the certificate's lease."""
 
     def __init__(self, outcome: dict[str, Any]) -> None:
@@ -70,8 +68,6 @@ def issue_with(issuer: Issuer, event: Any, context: Any,
     if isinstance(event, dict) and "Records" in event:
         return issue_batch(issuer, event, context, renewal_queue)
     if is_eventbridge(event):
-        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-
         bridge = EventBridgeEvent(event)
         requester = eventbridge_requester(bridge)
         detail = eventbridge_detail(bridge)
@@ -86,12 +82,6 @@ def issue_batch(issuer: Issuer, event: dict[str, Any], context: Any,
                 renewal_queue: str | None = None) -> dict[str, Any]:
     """One request per SQS record: `results` holds every outcome returned (a busy one too),
     `batchItemFailures` the messages SQS must deliver again."""
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
     records = event["Records"]
     if not isinstance(records, list):
         queue = Requester("queue")
@@ -134,90 +124,18 @@ def issue_record(issuer: Issuer, record: SQSRecord, index: int,
     """The outcome of one SQS record's request; raises if the message must come back later,
     unless it was sent anew (a wait that would have spent its receives)."""
     try:
-        outcome = issuer.handle(sqs_request(record, index), request_id_of(record),
+        outcome = issuer.handle(sqs_request(record, index), sqs.request_id_of(record),
                                 requester=queue_requester(record, renewal_queue)).as_dict()
     except StageFailure as failure:
         if failure.retry_after:
-            sent_as = come_back(record, failure.retry_after, waiting=failure.deferred)
+            sent_as = sqs.come_back(record, failure.retry_after, waiting=failure.deferred)
             if sent_as is not None:
                 return {**(failure.outcome or {}), "status": "deferred", "sent_as": sent_as}
         raise
     if outcome["status"] == "busy":
-        sent_as = come_back(record, outcome.get("retry_after") or BUSY_RETRY_SECONDS,
+        sent_as = sqs.come_back(record, outcome.get("retry_after") or BUSY_RETRY_SECONDS,
                             waiting=True)
         if sent_as is not None:
             return {**outcome, "sent_as": sent_as}
         raise Redeliver(outcome)
     return outcome
-
-
-def request_id_of(record: SQSRecord) -> str | None:
-    """The first message's id: a request sent anew is still the same request (its forced
-    reissue is counted once, and done once)."""
-    return string_attributes(record).get(sqs.REQUEST_ID) or message_id(record)
-
-
-def come_back(record: SQSRecord, seconds: float, *, waiting: bool) -> str | None:
-    """Bring the message back after `seconds`: hidden until then (None), or, for a wait that
-    would spend its receives, sent anew with a delay (the new message's id).
-
-    Without this SQS redelivers after the queue's visibility timeout (90 minutes), and a
-    message waiting for the CA would walk to the dead-letter queue (logic/redelivery.py).
-    `waiting` is False for a failure that may come back on its own terms but must still be
-    counted towards the dead-letter queue.
-    """
-    queue_url = queue_url_from_arn(str(record.get("eventSourceARN") or ""))
-    receipt = record.get("receiptHandle")
-    if not queue_url or not isinstance(receipt, str):
-        return None
-    request_id = message_id(record)
-    try:
-        plan = _plan(record, queue_url, seconds, waiting=waiting)
-        body = record.get("body")
-        if plan.how == redelivery.REQUEUE and isinstance(body, str):
-            return _send_anew(record, queue_url, body, plan)
-    except Exception as exc:  # hidden instead: it still comes back, one receive spent
-        runtime.logger.warning("could not send message %s anew: %s", request_id, exc)
-    try:
-        sqs.hide(queue_url, receipt, redelivery.visibility(seconds))
-    except Exception as exc:  # the default visibility timeout still applies
-        runtime.logger.warning("could not delay message %s: %s", request_id, exc)
-    return None
-
-
-def _plan(record: SQSRecord, queue_url: str, seconds: float, *,
-          waiting: bool) -> redelivery.Comeback:
-    can_requeue = waiting and not queue_url.endswith(".fifo")  # FIFO: no per-message delay
-    since = string_attributes(record).get(sqs.WAITING_SINCE)
-    return redelivery.comeback(
-        seconds, receive_count=receive_count(record),
-        max_receives=sqs.max_receives(queue_url) if can_requeue else None,
-        waiting_since=parse_time(since) if since else None, now=_now(),
-        can_requeue=can_requeue)
-
-
-def _send_anew(record: SQSRecord, queue_url: str, body: str,
-               plan: redelivery.Comeback) -> str:
-    attributes = string_attributes(record)
-    attributes[sqs.WAITING_SINCE] = iso(plan.waiting_since)
-    attributes[sqs.REQUEST_ID] = request_id_of(record) or ""
-    sent_as = sqs.send_anew(queue_url, body, attributes, plan.seconds)
-    runtime.logger.info("message %s waits %d s more as message %s (waiting since %s)",
-                        message_id(record), plan.seconds, sent_as, iso(plan.waiting_since))
-    return sent_as
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def queue_url_from_arn(arn: str) -> str | None:
-    # Not SQSRecord.queue_url: that one ignores the SQS endpoint the deployment configures.
-    parts = arn.split(":")
-    if len(parts) != 6 or parts[2] != "sqs":
-        return None
-    region, account, name = parts[3], parts[4], parts[5]
-    endpoint = aws.client("sqs").meta.endpoint_url.rstrip("/")
-    if "amazonaws.com" in endpoint:
-        return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-    return f"{endpoint}/{account}/{name}"

@@ -17,21 +17,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from wildcert.adapters.acme_types import AcmeError
-from wildcert.adapters.aws import error_text
-from wildcert.adapters.bucket.certificates import StorageError
-from wildcert.adapters.bucket.leases import LeaseLost
-from wildcert.adapters.route53 import Route53Error
-from wildcert.logic.certificates import CertificateError
+from wildcert.adapters.bucket.leases import Busy
+from wildcert.errors import WildcertError
 from wildcert.logic.teams import Refusal
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class StageFailure(Exception):
+class StageFailure(WildcertError):
     """A failure after bounded retries, tagged with the stage it happened in."""
 
     def __init__(self, stage: str, message: str, *, retry_after: float | None = None,
@@ -47,7 +41,7 @@ class StageFailure(Exception):
         self.outcome: dict[str, Any] | None = None  # as told, set by Issuer.handle
 
 
-class Refused(Exception):
+class Refused(WildcertError):
     """The request is refused (validation, team policy, CAA): nothing was created anywhere."""
 
     def __init__(self, stage_name: str, problems: Sequence[str | Refusal]):
@@ -59,7 +53,7 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # issued | skipped | rejected | busy (returned); failed (told, then raised)
+    status: str  # issued | renewed | skipped | rejected | busy (returned); failed (told, raised)
     name: str | None
     domains: tuple[str, ...]
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -69,8 +63,8 @@ class Outcome:
                 **self.details}
 
 
-EXPECTED_ERRORS = (AcmeError, Route53Error, StorageError, CertificateError, ClientError,
-                   BotoCoreError, TimeoutError, LeaseLost)
+# Outcomes of their own, never a stage's failure: another attempt holds the name, a refusal.
+PASSED_ON = (Busy,)
 
 
 @contextlib.contextmanager
@@ -78,11 +72,10 @@ def stage(name: str) -> Iterator[None]:
     """Turn an outside system's expected failure into a StageFailure naming `name`."""
     try:
         yield
-    except StageFailure:
+    except (StageFailure, Refused, *PASSED_ON):
         raise
-    except EXPECTED_ERRORS as exc:
-        message = error_text(exc) if isinstance(exc, ClientError | BotoCoreError) else str(exc)
-        raise StageFailure(name, message, retry_after=getattr(exc, "retry_after", None)) from exc
+    except (WildcertError, TimeoutError) as exc:
+        raise StageFailure(name, str(exc), retry_after=getattr(exc, "retry_after", None)) from exc
 
 
 def in_stage(name: str) -> Callable[[Callable[P, T]], Callable[P, T]]:

@@ -2,9 +2,10 @@
 
 `Issuer.issue` is the whole flow, step by step in the order it runs:
 
-    who is asking → validate → whose name → skip? → team admission (policy, caps)
-    → bucket precheck (and the CA's cooldowns) → CAA → lease → order → publish TXT
-    → wait for the name servers → answer → finalize → verify → store → tell
+    who is asking → validate → whose name → which zones (CNAME delegations) → skip?
+    → team admission (policy, caps) → at each CA in order of preference: bucket precheck
+    (and that CA's cooldowns) → CAA → lease → order → publish TXT → wait for the name
+    servers → answer → finalize → verify → store → tell
 
 Each step below it is one small method, tagged with the stage a user sees when it fails
 (see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
@@ -20,30 +21,23 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from wildcert.adapters import slack
-from wildcert.adapters.acme_types import AcmeError, new_account_key_pem
+from wildcert.adapters.acme import AcmeError, AcmeSession, Order, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
-    StorageError,
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import (
-    LookupFailed,
-    caa_preflight,
-    challenge_delegations,
-    wait_for_txt,
-)
+from wildcert.adapters.dns import LookupFailed
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
+from wildcert.errors import WildcertError
 from wildcert.jobs.issue.accounts import register
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.head_start import HeadStart
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
@@ -61,9 +55,6 @@ from wildcert.logic.request import (
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
 from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
-
-if TYPE_CHECKING:  # loaded once an order is about to be made (jobs/issue/head_start.py)
-    from wildcert.adapters.acme import AcmeSession, Order
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -144,13 +135,12 @@ class Issuer:
                   current: StoredCertificate | None,
                   zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
-        ahead = HeadStart.begin(self.services, ca.directory_url, team=self._account_team(ask))
-        account = self._bucket_precheck(request, current, ahead, ca)
+        account = self._bucket_precheck(request, current, ca, self._account_team(ask))
         self._caa(request, account, ca)
         safety = self.safety
         try:
             with safety.lease(request) as held:
-                session, account = self._acme_session(account, ahead, ca)
+                session, account = self._acme_session(account, ca)
                 replaces = self._replaces(session, current, ca, account)
                 issued = safety.recover(session, held, request)
                 if issued is None:
@@ -282,19 +272,10 @@ class Issuer:
         """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
         try:
             with stage("dns"):
-                return challenge_delegations([s.name for s in sites], self._name_servers(
-                    {s.name: s.zone for s in sites}), deadline=self.deadline)
+                return self.services.challenge_delegations(sites)
         except LookupFailed as error:
             raise StageFailure("dns", f"could not tell whether a challenge record is "
                                f"delegated by a CNAME: {error}. Retried later.") from error
-
-    def _name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
-        """Each record's zone's name servers, or the DNS server override for all."""
-        if self.settings.dns_server_override:
-            return self.settings.dns_server_override
-        route53 = self.services.route53
-        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
-        return {name: by_zone[zone] for name, zone in zones.items()}
 
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> str | None:
@@ -338,21 +319,23 @@ class Issuer:
         return ask.owner if self.services.teams.get(ask.owner) else None
 
     def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
-                         ahead: HeadStart, ca: Ca) -> AccountRecord:
+                         ca: Ca, team: str | None) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
         store = self.services.store
         directory = ca.directory_url
         with stage("precheck"):
-            ahead.probe.result()
-            account = ahead.account.result() or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode(), team=ahead.team))
-            cooldowns = ahead.cooldowns.result()
+            store.probe()
+            account = store.load_account(directory, team) or store.create_account(
+                AccountRecord(directory, new_account_key_pem().decode(), team=team))
+            cooldowns = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, %s account key for %s",
                     f"team {account.team}'s" if account.team else "the operators'", directory)
         now = self.now()
-        renewal = _exempt_as(current, request, account, now, same_ca=current is not None and
-                             cas.issuer_of(current.extra, self.settings.cas) == ca.name)
+        same_ca = current is not None and cas.issuer_of(current.extra,
+                                                        self.settings.cas) == ca.name
+        renewal = ratelimit.exemption(current, request.domains, now, same_ca=same_ca,
+                                      account_url=account.account_url, account_team=account.team)
         held = ratelimit.holding(cooldowns, request.domains, now, account=account.team or "",
                                  renewal=renewal)
         if held is not None:
@@ -367,21 +350,16 @@ class Issuer:
 
     def _caa(self, request: CertificateRequest, account: AccountRecord, ca: Ca) -> None:
         with stage("precheck"):
-            problems = caa_preflight(
-                request.domains,
-                resolver_address=self.settings.dns_server_override,
-                identities=ca.caa_identities,
-                account_uri=account.account_url,
-                deadline=self.deadline,
-            )
+            problems = self.services.caa_problems(request.domains, ca.caa_identities,
+                                                  account.account_url)
         logger.info("caa: %s", "; ".join(problems) if problems else f"CA {ca.name} may issue")
         if problems:
             raise Refused("precheck", problems)
 
     @in_stage("acme")
-    def _acme_session(self, account: AccountRecord, ahead: HeadStart,
+    def _acme_session(self, account: AccountRecord,
                       ca: Ca) -> tuple[AcmeSession, AccountRecord]:
-        session = ahead.session_for(account)
+        session = self.services.acme_session(account)
         if account.account_url:
             session.use_account(account.account_url)
         else:
@@ -401,7 +379,7 @@ class Issuer:
             return None
         if cas.issuer_of(current.extra, self.settings.cas) != ca.name:
             return None
-        if not _ordered_by(current, account):
+        if not ratelimit.ordered_by(current, account.account_url, account.team):
             logger.info("order: %s was ordered by another ACME account; no replaces",
                         current.name)
             return None
@@ -431,12 +409,7 @@ class Issuer:
     def _wait_for_name_servers(self, records: Sequence[ChallengeRecord]) -> None:
         if not records:
             return
-        expected: dict[str, set[str]] = {}
-        for record in records:
-            expected.setdefault(record.name, set()).add(record.value)
-        servers = self._name_servers({r.name: r.zone for r in records})
-        wait_for_txt(expected, servers, deadline=self.deadline,
-                     timeout=self.settings.propagation_timeout_seconds)
+        self.services.wait_until_published(records)
         logger.info("propagation: every name server shows %d value(s)", len(records))
 
     @in_stage("acme")
@@ -495,7 +468,7 @@ class Issuer:
         started = True
         try:
             started = self.services.store.start_ca_cooldown(directory, cooldown, now)
-        except (StorageError, ClientError, BotoCoreError) as error:
+        except WildcertError as error:
             logger.warning("could not record the CA's rate limit: %s", error)
         return StageFailure(
             "acme", f"{exc}; the request waits for {scope} and is retried automatically",
@@ -516,36 +489,6 @@ class Issuer:
         except (AcmeError, ari.InvalidRenewalInfo) as exc:
             logger.warning("no renewal information for %s yet: %s", cert_id, exc)
         return extra
-
-
-def _ordered_by(current: StoredCertificate, account: AccountRecord) -> bool:
-    """Was `current` ordered by `account`? Certificates that do not say were ordered by the
-    operators' default account (before each team had its own)."""
-    recorded = current.extra.get("acme_account")
-    if recorded:
-        return bool(recorded == account.account_url)
-    return account.team is None
-
-
-def _exempt_as(current: StoredCertificate | None, request: CertificateRequest,
-               account: AccountRecord, now: dt.datetime, *, same_ca: bool) -> str | None:
-    """What the CA exempts this order from (logic.ratelimit): a renewal of the exact set it
-    issued before; an ARI renewal (this account's `replaces`, inside the CA's window) from
-    everything. A certificate of another CA is no renewal at this one."""
-    if current is None or not same_ca:
-        return None
-    window = current.extra.get("ari")
-    if (current.extra.get("ari_id") and isinstance(window, dict) and account.account_url
-            and _ordered_by(current, account)
-            and set(current.domains) & set(request.domains)):
-        try:
-            if ari.RenewalInfo.from_json(window).start <= now:
-                return ratelimit.ARI_RENEWAL
-        except (KeyError, TypeError, ValueError):
-            pass  # an unreadable window exempts nothing
-    same_set = sorted(d.lower() for d in current.domains) == sorted(
-        d.lower() for d in request.domains)
-    return ratelimit.SET_RENEWAL if same_set else None
 
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",

@@ -9,14 +9,13 @@ from typing import Any
 
 from wildcert import metrics
 from wildcert.adapters import slack
-from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import fleet
 from wildcert.logic.cas import Ca
-from wildcert.logic.certificates import IssuedSet
+from wildcert.logic.certificates import IssuedSet, StoredCertificate
 from wildcert.logic.request import CertificateRequest
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,10 @@ class Teller:
     def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                location: str, issued: IssuedSet, *, renewal: bool,
                replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
-        outcome = Outcome("issued", request.name, request.domains, {
+        # One word in the answer and the event: a certificate that replaced the one stored
+        # under its name is renewed, a first one issued.
+        status = "renewed" if renewal else "issued"
+        outcome = Outcome(status, request.name, request.domains, {
             "serial": meta.serial, "not_after": meta.not_after, "location": location,
             "files": [f"{request.name}/{f}" for f in issued.files()] + [
                 f"{request.name}/cert.json"],
@@ -55,7 +57,7 @@ class Teller:
                                meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
         row = {**fleet.certificate_row(meta, ask.owner),
                "renewal": fleet.state("not due", _now(), "just issued")}
-        return self.tell(ask, outcome, "renewed" if renewal else "issued", message, row=row)
+        return self.tell(ask, outcome, status, message, row=row)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
         """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""

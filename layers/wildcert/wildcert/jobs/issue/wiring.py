@@ -5,18 +5,27 @@ touches none of them)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wildcert import container
 from wildcert.adapters import aws
-from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.acme import AcmeSession
+from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
 from wildcert.adapters.bucket.fleet import FleetInventory
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
+from wildcert.adapters.dns import caa_preflight, challenge_delegations, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
-from wildcert.adapters.route53 import ApiQuota, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import (
+    ApiQuota,
+    ChallengeRecord,
+    ChallengeRecords,
+    ChallengeSite,
+    HostedZone,
+)
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import NO_TEAMS, Teams
 from wildcert.logic.zones import ZoneAccess
@@ -75,6 +84,42 @@ class Services:
     def events(self) -> OutcomeEvents:
         return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
 
+    def acme_session(self, account: AccountRecord) -> AcmeSession:
+        """A session with the CA of `account`, signed with its key."""
+        return AcmeSession(account.directory_url, account.key_pem.encode(),
+                           deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+
+    def caa_problems(self, domains: Sequence[str], identities: Sequence[str],
+                     account_uri: str | None) -> list[str]:
+        """Why CAA would stop the CA known by `identities` issuing for `domains` (none: it
+        may)."""
+        return caa_preflight(domains, resolver_address=self.settings.dns_server_override,
+                             identities=identities, account_uri=account_uri,
+                             deadline=self.deadline)
+
+    def wait_until_published(self, records: Sequence[ChallengeRecord]) -> None:
+        """Until every authoritative name server of each record's zone (or the one DNS server
+        the settings name) shows its values."""
+        expected: dict[str, set[str]] = {}
+        for record in records:
+            expected.setdefault(record.name, set()).add(record.value)
+        wait_for_txt(expected, self.name_servers({r.name: r.zone for r in records}),
+                     deadline=self.deadline, timeout=self.settings.propagation_timeout_seconds)
+
+    def challenge_delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        """The `_acme-challenge` records that are CNAMEs on their zones' name servers, and
+        where each points."""
+        return challenge_delegations([s.name for s in sites], self.name_servers(
+            {s.name: s.zone for s in sites}), deadline=self.deadline)
+
+    def name_servers(self, zones: Mapping[str, HostedZone]) -> Mapping[str, Sequence[str]] | str:
+        """Each record's zone's name servers, or the DNS server override for all."""
+        if self.settings.dns_server_override:
+            return self.settings.dns_server_override
+        route53 = self.route53
+        by_zone = {zone: route53.name_servers(zone) for zone in set(zones.values())}
+        return {name: by_zone[zone] for name, zone in zones.items()}
+
     def zones(self) -> list[HostedZone]:
         """The public zones requests may use."""
         return [z for z in self.listed_zones() if not z.private]
@@ -84,15 +129,13 @@ class Services:
         ids = self.settings.allowed_zone_ids
         # Zone names never change in practice; one ListHostedZones per container is plenty
         # under Route 53's account-wide request limit.
-        if ids not in _ZONES:
-            _ZONES[ids] = self.route53.listed_zones(ids) if ids else []
-        return [*_ZONES[ids], *self._other_account_zones()]
+        kept = container.current().zones
+        if ids not in kept:
+            kept[ids] = self.route53.listed_zones(ids) if ids else []
+        return [*kept[ids], *self._other_account_zones()]
 
     def _other_account_zones(self) -> list[HostedZone]:
         """The operators' zones in other accounts, then each team's, from their settings."""
         configured = [*self.settings.other_account_zones,
                       *(z for team in self.teams.teams.values() for z in team.zones)]
         return [HostedZone(z.id, z.name, access=z.access, team=z.team) for z in configured]
-
-
-_ZONES: dict[tuple[str, ...], list[HostedZone]] = {}

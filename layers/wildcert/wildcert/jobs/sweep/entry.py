@@ -6,6 +6,7 @@ from typing import Any
 
 from wildcert import runtime
 from wildcert.jobs.over_inventory import run_over_inventory
+from wildcert.jobs.sweep.job import Sweep, parse_sweep_event
 
 
 @runtime.logger.inject_lambda_context(log_event=True)
@@ -18,7 +19,5 @@ def sweep(event: Any, context: Any) -> dict[str, Any]:
 
     The summary goes to Slack once per sweep, whatever it found, and is returned.
     """
-    from wildcert.jobs.sweep.job import Sweep, parse_sweep_event
-
     return run_over_inventory(event, context, "renewal sweep", parse_sweep_event, Sweep,
                         always_post=True)

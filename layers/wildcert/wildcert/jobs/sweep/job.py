@@ -26,11 +26,11 @@ from wildcert.jobs.over_inventory import (
     event_fields,
     flag,
     reject_if,
-    show,
     unknown_field,
 )
 from wildcert.logic.renewal import Horizons
 from wildcert.logic.request import is_valid_cert_name, normalise_domain, normalise_serial
+from wildcert.logic.request.echo import show
 from wildcert.settings import Settings
 
 logger = logging.getLogger("wildcert.jobs.sweep.job")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from wildcert import runtime
+from wildcert.adapters.bucket.archive import ArchivedKeys
 from wildcert.jobs.over_inventory import run_over_inventory
+from wildcert.jobs.watch.job import Watch, parse_watch_event
 
 
 @runtime.logger.inject_lambda_context(log_event=True)
@@ -19,9 +21,6 @@ def watch(event: Any, context: Any) -> dict[str, Any]:
 
     Slack hears from the watch only when something is wrong; the summary is always returned.
     """
-    from wildcert.adapters.bucket.archive import ArchivedKeys
-    from wildcert.jobs.watch.job import Watch, parse_watch_event
-
     def with_archive(**parts: Any) -> Watch:
         return Watch(**parts, archived_keys=ArchivedKeys(parts["certificates"].bucket))
 

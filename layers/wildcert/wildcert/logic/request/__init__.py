@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeGuard
 
+from wildcert.errors import WildcertError
 from wildcert.logic.request.domains import DomainCheck, normalise_domain
 from wildcert.logic.request.echo import described
 from wildcert.logic.request.endpoints import DEFAULT_PORTS as DEFAULT_ENDPOINT_PORTS
@@ -119,7 +120,7 @@ def is_eventbridge(event: object) -> TypeGuard[dict[Any, Any]]:
     return isinstance(event, dict) and "detail-type" in event and "source" in event
 
 
-class RequestRejected(Exception):
+class RequestRejected(WildcertError):
     """The request cannot be served. ``problems`` lists each one as a full sentence."""
 
     def __init__(self, problems: Iterable[str]) -> None:

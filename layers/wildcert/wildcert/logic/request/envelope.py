@@ -14,13 +14,11 @@ SQS record of the renewal queue (the sweep and the watch), or neither (a direct 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 from wildcert.logic.request import Requester, UnreadableEvent, is_eventbridge
 from wildcert.logic.request.echo import described, show
-
-if TYPE_CHECKING:  # the callers made these; a direct request never loads them
-    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
 # EventBridge's account is 12 digits and a source at most 256 characters; anything else is
 # not EventBridge's and is recorded as absent.
@@ -52,8 +50,6 @@ def queue_requester(record: SQSRecord, renewal_queue_arn: str | None) -> Request
     except (TypeError, ValueError, KeyError, RecursionError):  # no body: the request rejects it
         payload = None
     if is_eventbridge(payload):
-        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-
         return eventbridge_requester(EventBridgeEvent(payload))
     return Requester("queue", event_id=message_id(record))
 
@@ -150,8 +146,6 @@ def sqs_request(record: SQSRecord, index: int) -> object:
             "number too large); send the request as a plain JSON object."
         )
     if is_eventbridge(payload):
-        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-
         # An EventBridge rule targeting the queue delivers the whole event as the body.
         return eventbridge_detail(EventBridgeEvent(payload), f" in {where}")
     return payload
