@@ -14,10 +14,12 @@ TEAMS_POLICY_BROKEN = "TeamsPolicyBroken"
 DAYS_TO_SOONEST_EXPIRY = "DaysToSoonestExpiry"
 
 
-def put(namespace: str, name: str, value: float, *, team: str | None = None,
+def put(namespace: str | None, name: str, value: float, *, team: str | None = None,
         unit: MetricUnit = MetricUnit.Count) -> None:
     """One data point; with `team`, in that team's dimension (logic.fleet.OPERATORS for the
-    certificates of no team)."""
+    certificates of no team). Without a namespace (METRICS_NAMESPACE unset): nothing."""
+    if not namespace:
+        return
     dimensions = {"team": team} if team is not None else None
     with single_metric(name=name, unit=unit, value=value, namespace=namespace,
                        default_dimensions=dimensions):
