@@ -60,6 +60,7 @@ DELEGATION_TTL = 172800
 @dataclass(frozen=True)
 class Seeded:
     kms_key_arn: str
+    account_key_arn: str
     zone_ids: Mapping[str, str]  # zone name (no final dot) -> bare hosted zone id
     outcome_queue_url: str = ""
     request_queue_url: str = ""
@@ -79,6 +80,7 @@ def seed(ports: Ports, directory: Path) -> Seeded:
                                              local_client("sqs", endpoint)))
         renewals = pool.submit(lambda: _renewal_queues(local_client("sqs", endpoint)))
         key_arn = _kms_key(local_client("kms", endpoint))
+        account_key_arn = _account_key(local_client("kms", endpoint))
         done = [
             pool.submit(_bucket, s3.result(), key_arn),
             pool.submit(_slack_secret, secrets.result(), key_arn, ports),
@@ -88,7 +90,8 @@ def seed(ports: Ports, directory: Path) -> Seeded:
             future.result()
         outcome_url, request_url = bus.result()
         renewal_url, renewal_arn, renewal_dlq_url = renewals.result()
-        return Seeded(kms_key_arn=key_arn, zone_ids=zones.result(),
+        return Seeded(kms_key_arn=key_arn, account_key_arn=account_key_arn,
+                      zone_ids=zones.result(),
                       outcome_queue_url=outcome_url, request_queue_url=request_url,
                       renewal_queue_url=renewal_url, renewal_queue_arn=renewal_arn,
                       renewal_dlq_url=renewal_dlq_url)
@@ -101,6 +104,14 @@ def _kms_key(kms: Any) -> str:
         KeySpec="SYMMETRIC_DEFAULT",
     )["KeyMetadata"]
     kms.create_alias(AliasName=KEY_ALIAS, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
+def _account_key(kms: Any) -> str:
+    """What the template's AcmeAccountKey is: ACME account keys that never leave KMS (tests
+    and the demo turn it on with ACME_ACCOUNT_KMS_KEY; the stack's own settings do not)."""
+    key = kms.create_key(Description="wildcert local stack: ACME account key",
+                         KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]
     return str(key["Arn"])
 
 
@@ -298,6 +309,7 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "WILDCERT_ACME_FRONT_URL": f"https://{HOST}:{ports.acme_front}",
         "WILDCERT_PEBBLE_ROOTS_URL": f"https://{HOST}:{ports.pebble_management}/roots/0",
         "WILDCERT_ACME_CAS": json.dumps(acme_cas(ports)),
+        "WILDCERT_ACCOUNT_KMS_KEY": seeded.account_key_arn,
         "WILDCERT_SECOND_ACME_FRONT_URL": f"https://{HOST}:{ports.second_acme_front}",
         "WILDCERT_SECOND_PEBBLE_ROOTS_URL":
             f"https://{HOST}:{ports.second_pebble_management}/roots/0",

@@ -3,15 +3,17 @@
     <name>/cert.json                                  which set is current (written last)
     <name>/archive/<serial>/{privkey,cert,chain,fullchain}.pem   immutable, one per issuance
 
-Of cert.json only `name`, `domains`, `serial`, `archive`, `sha256` and `version` are read;
-other fields are the issuer's and are ignored, so it may add more without breaking servers.
+Of cert.json only `name`, `domains`, `serial`, `archive`, `sha256`, `version` and `revoked` are
+read; other fields are the issuer's and are ignored, so it may add more without breaking
+servers. `revoked` lists the serials of this name the issuer revoked ({"serial", "reason",
+"revoked_at"}): such a set is never installed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CERT_FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
@@ -37,6 +39,7 @@ class CertJson:
     serial: str
     archive: str
     sha256: Mapping[str, str]
+    revoked: Mapping[str, str] = field(default_factory=dict)  # serial -> reason
 
     def archive_key(self, filename: str) -> str:
         return self.archive + filename
@@ -74,7 +77,17 @@ def parse_cert_json(raw: bytes) -> CertJson:
         serial=serial,
         archive=_field(body, "archive", str),
         sha256={k: v for k, v in sha256.items() if isinstance(k, str) and isinstance(v, str)},
+        revoked=_revoked(body.get("revoked")),
     )
+
+
+def _revoked(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("serial"), str) for v in value):
+        raise FormatError("'revoked' is not a list of {\"serial\", \"reason\"} objects")
+    return {v["serial"]: str(v.get("reason") or "unspecified") for v in value}
 
 
 def _field(body: Mapping[str, Any], key: str, kind: type) -> Any:

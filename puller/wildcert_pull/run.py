@@ -70,6 +70,7 @@ def pull(options: Options, s3: Any, now: dt.datetime, warn: Callable[[str], None
             warn(tightened)
     bucket = Bucket(s3, options.bucket)
     meta = fetch_cert_json(bucket, options.name)
+    refuse_revoked(meta, bucket.url(f"{options.name}/cert.json"))
     reloading = options.reload is not None
     if local.local_status(dest, meta, local.read_state(dest), reloading) is local.Local.CURRENT:
         return unchanged(options, now)
@@ -79,6 +80,16 @@ def pull(options: Options, s3: Any, now: dt.datetime, warn: Callable[[str], None
     with local.dest_lock(dest):
         local.check_managed_paths(dest)  # again: a link planted before the chmod shows now
         return apply(options, fetched, now)
+
+
+def refuse_revoked(meta: CertJson, cert_json_url: str) -> None:
+    """A revoked set is never installed, nor called current: browsers may refuse it."""
+    reason = meta.revoked.get(meta.serial)
+    if reason is not None:
+        raise PullError(
+            f"{cert_json_url} names serial {meta.serial}, which the issuer revoked ({reason}); "
+            "its replacement is not stored yet — run again once the issuer has reissued it, "
+            f'or reissue {meta.name!r} with {{"force": true}}', Exit.REFUSED)
 
 
 def fetch_checked(bucket: Bucket, meta: CertJson, now: dt.datetime) -> Fetched:

@@ -24,6 +24,7 @@ from local_stack.preapprove import preapprove
 from tests.e2e.support import (
     ISSUER,
     REPO,
+    WATCH,
     challenge_values,
     invoke,
     slack_texts,
@@ -86,6 +87,7 @@ def test_first_ca_down_the_second_issues_and_the_next_renewal_returns(
     assert "CA: second" in slack_texts()[before]
     assert stack.second_acme_front.stats()["by_request"].get("POST newAccount") == 1
     assert challenge_values() == {}
+    _the_watch_reports_it_and_asks_ari_at_its_ca(stack, label)
 
     stack.acme_front.reset()  # the first CA is back
     renewed = invoke(ISSUER, {**request, "force": True})
@@ -99,6 +101,16 @@ def test_first_ca_down_the_second_issues_and_the_next_renewal_returns(
     assert orders and not any("replaces" in o["payload"] for o in orders)
     assert [o["status"] for o in orders].count(201) == 1
     assert renewed["replaces"] is None
+
+
+def _the_watch_reports_it_and_asks_ari_at_its_ca(stack: Stack, label: str) -> None:
+    asked = stack.second_acme_front.stats()["by_request"].get("GET renewalInfo", 0)
+    report = invoke(WATCH, {"dry_run": True, "refresh_ari": True})
+    mine = [f for f in report["findings"] if f["name"] == label]
+    assert [f["kind"] for f in mine] == ["fallback"], mine
+    assert "fallback CA second" in mine[0]["text"]
+    assert stack.second_acme_front.stats()["by_request"]["GET renewalInfo"] > asked
+    assert not [p for p in report["ari"]["problems"] if p["name"] == label]
 
 
 def test_a_rate_limit_longer_than_the_request_has_fails_over(
@@ -206,6 +218,8 @@ def test_the_documented_setting_and_secret_work(stack: Stack) -> None:
     assert setting is not None
     cas, problems = parse_cas(setting.group(1))
     assert problems == [] and [c.name for c in cas] == ["letsencrypt", "zerossl"]
+    # The leaked-key command sends the sample that the entry-point test runs.
+    assert "--payload fileb://events/issue-revoke-key-compromise.json" in text
     command = re.search(r"```sh\n(.*?)\n\s*```", text, re.DOTALL)
     assert command is not None
     name = f"wildcert/acme-eab/{unique('doc')}"

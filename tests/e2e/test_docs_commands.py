@@ -84,7 +84,7 @@ def test_the_readme_quick_start_on_a_stack(doc_stack: Stack, ready: Path) -> Non
     assert quick_start.dry_run == ("make test",)
     out = run_block(quick_start, doc_stack, ready)
     assert "Result after" in out and "issued alpha.web (team alpha)" in out, out
-    assert "rejected at stage policy, rules name-owned-by-another-team" in out, out
+    assert "rejected at stage policy, rules name-outside-namespace" in out, out
     assert "What to try next" in out and "make invoke FN=issuer RENEWALS=1" in out, out
     assert "make -n test" not in out and "pytest" in out  # the dry run printed its recipe
 
@@ -99,7 +99,7 @@ def test_every_local_stack_command_and_a_third_team_from_the_docs_alone(
     assert "local stack already running" in run_block(start, doc_stack, ready)
     printed = run_block(samples, doc_stack, ready)
     assert "outcome event: wildcert.certificate.issued  team alpha  alpha.web" in printed
-    assert "name-owned-by-another-team" in printed and "stale renewal request" in printed
+    assert "name-outside-namespace" in printed and "stale renewal request" in printed
     printed = run_block(incident, doc_stack, ready)
     assert "outcome event: wildcert.certificate.renewed  team alpha  alpha.web" in printed
     assert "outcome event: wildcert.certificate.renewed  team None  example-com" in printed

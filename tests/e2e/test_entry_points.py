@@ -56,6 +56,7 @@ SAMPLES: dict[str, Function] = {
     "sweep-force-incident.json": SWEEP,
     "watch-scheduled.json": WATCH,
     "watch-refresh-ari.json": WATCH,
+    "issue-revoke-key-compromise.json": ISSUER,
 }
 WILDCARD = ("example-com", ["*.example.com", "example.com"])  # issue-wildcard.json
 TEAM = ("alpha.web", ["*.alpha.team.example.com", "alpha.team.example.com", "*.alpha.example.net"])
@@ -141,7 +142,7 @@ def _issue_eventbridge(result: dict[str, Any], queue: str) -> None:
 def _issue_team_refused(result: dict[str, Any], queue: str) -> None:
     # Team beta asks for alpha.web, which issue-eventbridge.json just gave team alpha.
     assert result["status"] == "rejected" and result["stage"] == "policy", result
-    assert result["rules"] == ["name-owned-by-another-team"] and result["team"] == "beta"
+    assert result["rules"] == ["name-outside-namespace"] and result["team"] == "beta"
     assert stored_set(TEAM[0])[0]["team"] == "alpha"
 
 
@@ -199,6 +200,15 @@ def _watch_refresh_ari(result: dict[str, Any], queue: str) -> None:
     assert not set(OURS) & set(result["queued"])
 
 
+def _issue_revoke_key_compromise(result: dict[str, Any], queue: str) -> None:
+    # The incident runbook's one command (docs/CAS.md): revoked, and replaced with a new key.
+    assert result["status"] == "revoked" and result["reason"] == "keyCompromise", result
+    (done,) = result["certificates"]
+    meta = stored_set(WILDCARD[0])[0]
+    assert done["name"] == WILDCARD[0] and done["replaced_by"] == meta["serial"] != done["serial"]
+    assert meta["revoked"][0]["serial"] == done["serial"]
+
+
 Check = Callable[[dict[str, Any], str], None]
 OUTCOMES: dict[str, Check] = {
     "issue-wildcard.json": _issue_wildcard,
@@ -211,6 +221,7 @@ OUTCOMES: dict[str, Check] = {
     "sweep-force-incident.json": _sweep_force_incident,
     "watch-scheduled.json": _watch_scheduled,
     "watch-refresh-ari.json": _watch_refresh_ari,
+    "issue-revoke-key-compromise.json": _issue_revoke_key_compromise,
 }
 # Slack messages each sample must cause: the issuer tells of an issuance or a rejection (team
 # alpha's in its channel and the operators'; beta has no channel of its own), the sweep always
@@ -218,7 +229,7 @@ OUTCOMES: dict[str, Check] = {
 SLACK = {"issue-wildcard.json": 1, "issue-eventbridge.json": 2, "issue-team-refused.json": 1,
          "issue-rejected.json": 1,
          "issue-renewal-sqs.json": 0, "sweep-scheduled.json": 1, "sweep-dry-run.json": 1,
-         "sweep-force-incident.json": 1}
+         "sweep-force-incident.json": 1, "issue-revoke-key-compromise.json": 1}
 
 
 def test_every_sample_event_through_its_handler(queue: str, cleanup: list[str],

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from local_stack import Stack
-from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS
+from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS, TEAMS_FILE
 from tests.e2e.faults_support import moto, orders_for
 from tests.e2e.support import (
     ISSUER,
@@ -37,10 +37,19 @@ from tests.e2e.support import (
     zone_ids,
 )
 from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.bucket.leases import InFlight, Journal
+from wildcert.adapters.bucket.objects import Bucket
+from wildcert.jobs.issue import telling
 from wildcert.jobs.issue.outcome import StageFailure
 
-# Fault rules (the rate limit, an event bus outage) are this module's own.
-pytestmark = pytest.mark.usefixtures("fresh_faults")
+# Fault rules (the rate limit, an event bus outage) are this module's own, and so is the
+# count of each team's refusals the operators' channel was spared.
+pytestmark = pytest.mark.usefixtures("fresh_faults", "fresh_refusal_tally")
+
+
+@pytest.fixture
+def fresh_refusal_tally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telling, "_TALLY", telling.RefusalTally())
 
 ACCOUNT = "123456789012"
 OPERATORS = SLACK_WEBHOOK_PATH
@@ -173,13 +182,14 @@ def test_beta_cannot_overwrite_alphas_certificate(stack: Stack) -> None:
     # Beta's own host names, at alpha's name; then alpha's host names at alpha's name.
     for domains in ([f"x.{label}.beta.example.net"], [f"x.{label}.alpha.example.com"]):
         result = send(team_event("beta", {"name": name, "domains": domains, "force": True}))
-        refused(result, "name-owned-by-another-team")
+        refused(result, "name-outside-namespace")  # as if alpha.<label> were unused
         assert result["team"] == "beta"
     assert World.now(stack) == before
     meta, _ = stored_set(name)
     assert meta["serial"] == first["serial"] and meta["team"] == "alpha"
-    # Beta hears of its refusals (through the operators' channel); alpha's channel hears nothing.
-    assert [path for path, _ in slack_posts(stack, since)] == [OPERATORS, OPERATORS]
+    # Beta (no channel of its own) hears through the operators' channel, which gets its first
+    # refusal of the hour only; alpha's channel hears nothing.
+    assert [path for path, _ in slack_posts(stack, since)] == [OPERATORS]
 
 
 def test_beta_cannot_get_a_certificate_for_alphas_host_names(stack: Stack) -> None:
@@ -203,6 +213,46 @@ def test_beta_cannot_list_alphas_hosts_as_its_endpoints(stack: Stack) -> None:
     refused(result, "endpoint-not-allowed")
     assert f"login.{label}.alpha.example.com:443" in result["message"]
     assert World.now(stack) == before
+
+
+def test_a_teams_request_that_meets_a_lease_is_told_busy(
+        stack: Stack, outcome_events: OutcomeEvents) -> None:
+    """EventBridge does not deliver a returned `busy` again: the team hears it as an event."""
+    label = unique("bz")
+    name = f"alpha.{label}"
+    leases = InFlight(Bucket(client("s3"), os.environ["CERT_BUCKET"], os.environ["KMS_KEY_ID"]))
+    now = dt.datetime.now(dt.UTC)
+    lease, _ = leases.acquire(Journal(name=name, holder="another-attempt",
+                                      domains=(f"{label}.alpha.example.com",),
+                                      key_type="ec256", expires_at=InFlight.until(now, 600)),
+                              now)
+    try:
+        result = send(team_event("alpha", {"name": name,
+                                             "domains": [f"{label}.alpha.example.com"]}))
+        assert result["status"] == "busy", result
+        (told,) = outcome_events.about(name)
+        assert told["detail-type"] == "wildcert.certificate.busy"
+        assert told["detail"]["team"] == "alpha" and told["detail"]["retry_after"] > 500
+    finally:
+        leases.release(lease)
+
+
+def test_a_teams_refusals_reach_the_operators_as_a_summary(stack: Stack) -> None:
+    """Fifteen junk requests: alpha's channel hears each, the operators' channel the first
+    (saying the rest are not posted there), and the next hour's first says how many were
+    held back."""
+    since = len(stack.slack_messages())
+    for index in range(15):
+        refused(send(team_event("alpha", {"name": f"beta.junk{index}",
+                                            "domains": [f"x{index}.alpha.example.com"]})),
+                "name-outside-namespace")
+    posts = slack_posts(stack, since)
+    assert [p for p, _ in posts].count(ALPHA) == 15
+    (summary,) = [text for path, text in posts if path == OPERATORS]
+    assert "first refusal each hour" in summary and "beta.junk0" in summary
+    # An hour later the operators hear again, with the count they were spared.
+    tally = telling._TALLY
+    assert tally.to_operators("alpha", "2999-01-01T00") == (True, 14)
 
 
 def test_a_message_of_any_queue_but_the_renewal_queue_is_refused(stack: Stack) -> None:
@@ -570,6 +620,28 @@ def test_a_teams_renewal_from_the_queue_acts_for_the_owner(
     assert "already replaced" in event["detail"]["reason"]
 
 
+def test_a_renewal_that_no_longer_fits_the_teams_policy_is_refused_saying_why(
+        stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alpha gave up alpha.example.com (teams.toml changed): the renewal queue's message for a
+    certificate under it is refused, naming what changed; the operators' names renew on."""
+    label = unique("pc")
+    name = f"alpha.{label}"
+    first = send(team_event("alpha", {"name": name, "domains": [f"{label}.alpha.example.com"]}))
+    assert first["status"] == "issued", first
+    meta, _ = stored_set(name)
+    policy = tmp_path / "teams.toml"
+    policy.write_text(TEAMS_FILE.read_text().replace(
+        'suffixes = ["alpha.example.com", ', "suffixes = ["))
+    monkeypatch.setenv("TEAMS_FILE", str(policy))
+    before = World.now(stack)
+    (result,) = send(renewal_message(meta))["results"]
+    refused(result, "policy-changed")
+    assert "team alpha's policy changed" in result["message"]
+    assert f"{label}.alpha.example.com" in result["message"]
+    assert result["team"] == "alpha"
+    assert World.now(stack) == before
+
+
 def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) -> None:
     from wildcert.tools import assign_team
 
@@ -577,11 +649,12 @@ def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) ->
     domains = [f"{label}.alpha.example.com"]
     assert send({"domains": domains, "name": label})["status"] == "issued"
     refused(send(team_event("alpha", {"name": label, "domains": domains, "force": True})),
-            "name-owned-by-another-team")
+            "name-outside-namespace")
 
-    assert assign_team.main([label, "alpha"]) == 0
+    assert assign_team.main([label, "alpha"]) == 1  # outside alpha's namespace: said so
+    assert assign_team.main([label, "alpha", "--outside-namespace"]) == 0
     assert stored_set(label)[0]["team"] == "alpha"
     renewed = send(team_event("alpha", {"name": label, "domains": domains, "force": True}))
     assert renewed["status"] == "renewed", renewed
     refused(send(team_event("beta", {"name": label, "domains": domains})),
-            "name-owned-by-another-team")
+            "name-outside-namespace")

@@ -17,7 +17,7 @@ import pytest
 from local_stack import Stack
 from tests.e2e.support import ISSUER, REPO, assert_valid_stored, invoke, unique
 from tests.infra.infra_tools import tool
-from wildcert.adapters import aws
+from wildcert import container
 
 DOC = REPO / "docs" / "ZONES.md"
 ZONE_ACCOUNT = "222222222222"
@@ -75,7 +75,7 @@ def test_a_zone_in_another_account_set_up_as_the_docs_show(
     teams = tmp_path / "teams.toml"
     teams.write_text(ALPHA.format(account=ZONE_ACCOUNT, suffix=zone_name) + entry)
     monkeypatch.setenv("TEAMS_FILE", str(teams))
-    aws.forget_clients()
+    container.start_afresh()
     label = unique("docs")
     domains = [f"www.{zone_name}"]
     result = invoke(ISSUER, {

@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from .iam_sim import SM_VIA, Decision
-from .iam_world import OPERATOR, TEAM_ACCOUNT_IDS, Row, source, tag_keys, via_s3
+from .iam_world import (
+    ALPHA_ACCOUNT,
+    BETA_ACCOUNT,
+    OPERATOR,
+    TEAM_ACCOUNT_IDS,
+    Row,
+    source,
+    tag_keys,
+    via_s3,
+)
 from .infra_template import ACCOUNT
 
 PARAMS = {
@@ -44,6 +53,9 @@ def _team_in_own_account(team: str, other: str) -> list[tuple[str, Row]]:
     return [
         ("assumes its team's role", Row(who, ASSUME, f"{team}'s team role", allowed=True)),
         ("cannot assume another team's role", Row(who, ASSUME, f"{other}'s team role")),
+        ("cannot pass a session tag to its team's role",
+         Row(who, "sts:TagSession", f"{team}'s team role",
+             (*tag_keys("wildcert-team"), ("aws:RequestTag/wildcert-team", other)))),
         ("cannot assume the reader role", Row(who, ASSUME, "the reader role")),
         ("cannot assume the issuer's role", Row(who, ASSUME, "the issuer's role")),
         ("sends its source", Row(who, PUT_EVENTS, "the request bus",
@@ -60,6 +72,9 @@ def _team_in_own_account(team: str, other: str) -> list[tuple[str, Row]]:
         ("cannot decrypt through S3", Row(who, DECRYPT, "the key", via_s3())),
         ("cannot invoke the issuer", Row(who, INVOKE, "the issuer")),
         ("cannot send to the renewal queue", Row(who, SEND, "the renewal queue")),
+        ("cannot read the bus's events (no rule of its own on it)",
+         Row(who, "events:PutRule", "a new rule on the request bus",
+             (("events:creatorAccount", ALPHA_ACCOUNT if team == "alpha" else BETA_ACCOUNT),))),
         ("cannot tag its roles wildcert-team (SCP)",
          Row(who, "iam:TagRole", f"a role of {team}'s account", tag_keys("wildcert-team"))
          if team == "alpha" else Row(who, "iam:TagRole", "arn:aws:iam::777788889999:role/x",
@@ -84,6 +99,9 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("session tag alpha: cannot send alpha's source",
          Row("beta's role with session tag alpha", PUT_EVENTS, "the request bus",
              source(ALPHA))),
+        ("tagged alpha: cannot read the bus's events",
+         Row("beta's role tagged alpha", "events:PutRule", "a new rule on the request bus",
+             (("events:creatorAccount", BETA_ACCOUNT),))),
         ("cannot tag alpha's role in the stack (no such right)",
          Row("beta's administrator", "iam:TagRole", "alpha's team role",
              tag_keys("wildcert-team"))),
@@ -116,6 +134,10 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot send to the renewal queue", Row("alpha's team role", SEND,
                                                  "the renewal queue")),
         ("cannot assume beta's role", Row("alpha's team role", ASSUME, "beta's team role")),
+        ("cannot read the bus's events", Row("alpha's team role", "events:PutRule",
+                                             "a new rule on the request bus")),
+        ("cannot import into ACM", Row("alpha's team role", "acm:ImportCertificate",
+                                       "an ACM certificate of the stack's account")),
         ("cannot read a CA's EAB secret", Row("alpha's team role", SECRET, "an EAB secret")),
         ("cannot use the alarm topic's key", Row("alpha's team role", "kms:GenerateDataKey",
                                                  "the alarm topic's key")),
@@ -181,6 +203,8 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot decrypt (a key-policy change first)",
          Row("an operator", DECRYPT, "the key", via_s3())),
         ("invoke the issuer", Row("an operator", INVOKE, "the issuer", allowed=True)),
+        ("read the bus's events (a rule of their own)",
+         Row("an operator", "events:PutRule", "a new rule on the request bus", allowed=True)),
         ("tag roles wildcert-team", Row("an operator", "iam:TagRole",
                                         "a role of the stack's account",
                                         tag_keys("wildcert-team"), allowed=True)),
@@ -216,6 +240,11 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("reads a team's Slack secret", Row("the issuer", SECRET, "a team's Slack secret",
                                             allowed=True)),
         ("reads a CA's EAB secret", Row("the issuer", SECRET, "an EAB secret", allowed=True)),
+        ("imports into ACM in the stack's account",
+         Row("the issuer", "acm:ImportCertificate", "an ACM certificate of the stack's account",
+             allowed=True)),
+        ("not into another account's ACM",
+         Row("the issuer", "acm:ImportCertificate", "an ACM certificate of alpha's account")),
         ("reads the Slack secret", Row("the issuer", SECRET, "the Slack secret",
                                        allowed=True)),
     ]),

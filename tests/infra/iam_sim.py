@@ -313,7 +313,8 @@ class Stack:
                 statements += as_list(props["AssumeRolePolicyDocument"]["Statement"])
             elif kind == "AWS::Events::EventBusPolicy":
                 bus = props.get("EventBusName", "default")
-                if resource_arn.endswith(f":event-bus/{bus}"):
+                # The bus's policy also governs rules on it (who may read its events).
+                if resource_arn.endswith(f":event-bus/{bus}") or f":rule/{bus}/" in resource_arn:
                     sid = {"Sid": props["StatementId"]} if props.get("StatementId") else {}
                     statements.append({**sid, **props["Statement"]})
             elif kind == "AWS::SQS::QueuePolicy":

@@ -130,6 +130,12 @@ class World:
             "a team's Slack secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:"
                                      f"secret:{STACK}/slack/alpha-AbCdEf",
             "an archived cert.pem": f"{bucket}/web/archive/0abc/cert.pem",
+            "a new rule on the request bus": stack.arn("RequestBus").replace(
+                ":event-bus/", ":rule/") + "/copy-every-outcome",
+            "an ACM certificate of the stack's account":
+                f"arn:{PARTITION}:acm:{REGION}:{ACCOUNT}:certificate/0f0e-web",
+            "an ACM certificate of alpha's account":
+                f"arn:{PARTITION}:acm:{REGION}:{ALPHA_ACCOUNT}:certificate/0f0e-web",
             "an allowed zone": f"arn:{PARTITION}:route53:::hostedzone/{zones[0]}",
             "another zone": f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000",
         }

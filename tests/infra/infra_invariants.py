@@ -33,7 +33,6 @@ SECRET = "<SlackWebhookSecret>"
 STACK_NAME = "wildcert-test"
 SECRETS_ARN = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{STACK_NAME}"
 TEAM_SECRETS = f"{SECRETS_ARN}/slack/*"  # the teams' webhooks: <stack>/slack/<team>
-EAB_SECRETS = f"{SECRETS_ARN}/acme-eab/*"  # the CAs' EAB credentials: <stack>/acme-eab/<ca>
 REQUEST_BUS = "<RequestBus.Arn>"
 GOOD_SSE_HEADERS = {
     "s3:x-amz-server-side-encryption": "aws:kms",
@@ -334,6 +333,7 @@ def violations(
         check_renewal_queue_senders,
         check_issuer_invokers,
         check_key,
+        check_account_key,
         check_secret,
         check_function,
         check_dead_letters,
@@ -1093,6 +1093,40 @@ def check_request_bus(resources, params) -> Iterator[Expect | str]:
     yield expect(issuer, policy, Request(ISSUER_ROLE, "events:PutEvents", REQUEST_BUS,
                                          {"events:source": ["wildcert"]}),
                  True, "request bus: the issuer cannot put its outcome events")
+
+
+ACCOUNT_KEY = "<AcmeAccountKey.Arn>"
+
+
+def check_account_key(resources, params) -> Iterator[str | Expect]:
+    """AcmeAccountKeyInKms: an ES256 signing key only the issuer signs with; the issuer may
+    delete earlier versions of the account objects (which held the PEM), nothing else."""
+    key = resources.get("AcmeAccountKey", {}).get("Properties")
+    wanted = params.get("AcmeAccountKeyInKms") == "true"
+    if key is None:
+        if wanted:
+            yield "AcmeAccountKeyInKms=true but AcmeAccountKey is missing"
+        return
+    if (key.get("KeySpec"), key.get("KeyUsage")) != ("ECC_NIST_P256", "SIGN_VERIFY"):
+        yield f"AcmeAccountKey is {key.get('KeySpec')} {key.get('KeyUsage')}, not ES256 signing"
+    policy = [Statement("AcmeAccountKey", raw) for raw in as_list(key["KeyPolicy"]["Statement"])]
+    anything = [Statement("anyone", {"Effect": "Allow", "Action": "kms:*", "Resource": "*"})]
+    issuer = identity_statements(resources, "IssuerRole")
+    yield expect(issuer, policy, Request(ISSUER_ROLE, "kms:Sign", ACCOUNT_KEY), True,
+                 "AcmeAccountKey: the issuer cannot sign")
+    admin = f"arn:{PARTITION}:iam::{ACCOUNT}:role/platform-admin"
+    for principal in (READER_ROLE, *JOB_ROLES, admin):
+        for action in ("kms:Sign", "kms:CreateGrant", "kms:ReplicateKey"):
+            yield expect(anything, policy, Request(principal, action, ACCOUNT_KEY), False,
+                         f"AcmeAccountKey: {principal} with kms:* may {action}")
+    bucket = bucket_statements(resources)
+    for key_name, allowed in (("_wildcert/acme-accounts/0123456789abcdef.json", True),
+                              ("name/privkey.pem", False), (ARCHIVED_KEY, False),
+                              ("_wildcert/leases/name.json", False)):
+        yield expect(issuer, bucket, Request(ISSUER_ROLE, "s3:DeleteObjectVersion",
+                                             f"{BUCKET}/{key_name}"), allowed,
+                     f"issuer role: {'cannot' if allowed else 'may'} delete versions of "
+                     f"{key_name}")
 
 
 def check_key(resources, params) -> Iterator[Expect | str]:

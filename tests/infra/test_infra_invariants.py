@@ -48,6 +48,7 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
     },
     "sweep-without-watch": {"WatchSchedule": "", "RenewalConcurrency": "2"},
     "team-accounts": {"TeamAccountIds": TEAM_ACCOUNTS},
+    "account-key-in-kms": {"AcmeAccountKeyInKms": "true"},
 }
 
 
@@ -212,6 +213,16 @@ def new_function_with_sam_role(sam):
 
 def key_root_kms_star(sam):
     _statement(key_doc(sam), "AccountAdministersKey")["Action"].append("kms:*")
+
+
+def account_key_root_signs(sam):
+    policy = _resource(sam, "AcmeAccountKey")["KeyPolicy"]
+    _statement(policy, "AccountAdministersKey")["Action"].append("kms:Sign")
+
+
+def issuer_deletes_any_version(sam):
+    _statement(issuer_doc(sam), "DeleteEarlierAccountKeyVersions")["Resource"] = _sub(
+        "${CertBucket.Arn}/*")
 
 
 def key_root_decrypt(sam):
@@ -1111,6 +1122,11 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 # Mutations that only show under particular parameters.
 TEAMS = {"TeamAccountIds": TEAM_ACCOUNTS}
 PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, Any], str]] = {
+    # the ACME account key in KMS: only the issuer signs; only account objects lose versions
+    "account key: root may sign": (account_key_root_signs, {"AcmeAccountKeyInKms": "true"},
+                                   "platform-admin with kms:* may kms:Sign"),
+    "issuer deletes any version": (issuer_deletes_any_version, {"AcmeAccountKeyInKms": "true"},
+                                   "may delete versions of name/privkey.pem"),
     # the teams' readers: a role tagged alpha reads beta's
     "TeamPolicy reads every key": (team_policy_reads_everything, {},
         "TeamPolicy alone lets a role tagged alpha read"),

@@ -69,7 +69,7 @@ def test_without_a_bus_nothing_is_sent() -> None:
 
 def test_an_unknown_kind_is_a_bug() -> None:
     with pytest.raises(ValueError):
-        events(FakeEvents()).put("busy", DETAIL)
+        events(FakeEvents()).put("deferred", DETAIL)
 
 
 def test_a_huge_detail_is_cut_to_what_matters() -> None:

@@ -245,11 +245,14 @@ def test_a_name_owned_by_someone_else_is_refused_whatever_its_domains(
     beta = policy.teams["beta"]
     asked = request({"name": "alpha.web", "domains": ["x.beta.example.net"]})
     (found,) = teams.refusals(beta, asked, exists=True, owner=owner)
-    assert found.rule == teams.NAME_OWNED_BY_ANOTHER_TEAM and whose in found.message
-    # Even a name in its own namespace, when the operators' certificate is there.
+    # Outside its namespace a team cannot tell another's name from an unused one.
+    (unused,) = teams.refusals(beta, asked, exists=False, owner=None)
+    assert found == unused and found.rule == teams.NAME_OUTSIDE_NAMESPACE
+    assert "alpha" not in found.message.replace("'alpha.web'", "")
+    # In its own namespace (which its readers see anyway) it is told whose the name is.
     mine = request({"name": "beta.old", "domains": ["x.beta.example.net"]})
     (found,) = teams.refusals(beta, mine, exists=True, owner=owner)
-    assert found.rule == teams.NAME_OWNED_BY_ANOTHER_TEAM
+    assert found.rule == teams.NAME_OWNED_BY_ANOTHER_TEAM and whose in found.message
 
 
 def test_an_assigned_name_outside_the_namespace_is_the_teams_own(policy: Teams) -> None:
@@ -334,7 +337,7 @@ def test_admission_counts_nothing_for_a_refused_or_answered_request(policy: Team
     counts = Counted()
     refused = teams.admit(asking(beta, theirs, stored=True, owner="alpha", early=True),
                           counts)
-    assert rules(list(refused.refusals)) == [teams.NAME_OWNED_BY_ANOTHER_TEAM]
+    assert rules(list(refused.refusals)) == [teams.NAME_OUTSIDE_NAMESPACE]
     mine = request({"name": "beta.web", "domains": ["x.beta.example.net"]})
     answered = teams.admit(asking(beta, mine, stored=True, owner="beta", orders=False,
                                   early=True), counts)

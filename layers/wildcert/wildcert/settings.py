@@ -78,6 +78,9 @@ class Settings:
     other_account_zones: tuple[OtherAccountZone, ...] = ()
     # ACME_CAS: the CAs in order of preference (logic/cas.py); None: the one-CA settings above.
     acme_cas: tuple[Ca, ...] | None = None
+    # ACME_ACCOUNT_KMS_KEY: an ECC_NIST_P256 SIGN_VERIFY KMS key the ACME accounts sign with
+    # (new accounts are made with it, existing ones roll over to it); None: keys in the bucket.
+    account_kms_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -215,6 +218,7 @@ TEXTS = {
     "renewal_queue_arn": "RENEWAL_QUEUE_ARN",
     "event_bus_name": "EVENT_BUS_NAME",
     "teams_file": "TEAMS_FILE",
+    "account_kms_key": "ACME_ACCOUNT_KMS_KEY",
     "metrics_namespace": "METRICS_NAMESPACE",
 }
 NUMBERS = {

@@ -20,6 +20,7 @@ import contextvars
 import datetime as dt
 import email.utils
 import enum
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 import josepy as jose
 import requests
 from acme import challenges, client, errors, messages
+from acme import jws as acme_jws
 from cryptography import x509
 from requests.adapters import HTTPAdapter
 
@@ -305,13 +307,17 @@ def account_jwk(key_pem: bytes) -> jose.JWK:
     return jose.JWK.load(key_pem)
 
 
+def _alg(key: jose.JWK) -> jose.JWASignature:
+    return jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
+
+
 class AcmeSession:
     """One account's conversation with one CA, bounded by a deadline."""
 
     def __init__(
         self,
         directory_url: str,
-        account_key_pem: bytes,
+        account_key: bytes | jose.JWK,
         *,
         deadline: Deadline,
         ca_bundle: str | None = None,
@@ -319,9 +325,11 @@ class AcmeSession:
     ):
         self.directory_url = directory_url
         self.deadline = deadline
-        key = self.key = account_jwk(account_key_pem)
-        alg = jose.ES256 if isinstance(key, jose.JWKEC) else jose.RS256
-        self.net = client.ClientNetwork(key, alg=alg, user_agent=USER_AGENT, timeout=int(timeout))
+        # A PEM (the key stored in the bucket) or a JWK (one whose private half is in KMS).
+        key = self.key = (account_key if isinstance(account_key, jose.JWK)
+                          else account_jwk(account_key))
+        self.net = client.ClientNetwork(key, alg=_alg(key), user_agent=USER_AGENT,
+                                        timeout=int(timeout))
         transport = DeadlineTransport(deadline, verify=ca_bundle or True)
         for scheme in ("https://", "http://"):
             self.net.session.mount(scheme, transport)
@@ -456,6 +464,33 @@ class AcmeSession:
         self.use_account(url)
         return url
 
+    def change_key(self, new_key: jose.JWK) -> None:
+        """Roll the account over to `new_key` (RFC 8555 §7.3.5): the account, its URL and its
+        history stay; from then on only `new_key` speaks for it."""
+        if self.net.account is None:
+            raise AcmeError("no account to roll over: register or use one first")
+        url = str(self.directory["keyChange"])
+        inner = acme_jws.JWS.sign(
+            json.dumps({"account": self.net.account.uri,
+                        "oldKey": self.key.public_key().to_partial_json()}).encode(),
+            key=new_key, alg=_alg(new_key), nonce=None, url=url)
+        self._signed("rolling the account key over", url, inner)
+        self.key = self.net.key = new_key
+        self.net.alg = _alg(new_key)
+
+    def revoke(self, certificate_pem: bytes, reason: int) -> bool:
+        """Revoke a certificate of this account (RFC 8555 §7.6) with an RFC 5280 reason code;
+        False when the CA says it was revoked already."""
+        certificate = x509.load_pem_x509_certificate(certificate_pem)
+        try:
+            self._signed("revoking the certificate", str(self.directory["revokeCert"]),
+                         messages.Revocation(certificate=certificate, reason=reason))
+        except AcmeError as exc:
+            if exc.code == "alreadyRevoked":
+                return False
+            raise
+        return True
+
     # -- order --------------------------------------------------------------------------------
     def new_order(
         self, domains: tuple[str, ...], *, profile: str | None = None, replaces: str | None = None
@@ -498,7 +533,7 @@ class AcmeSession:
                     identifier=identifier,
                     wildcard=bool(authz.body.wildcard),
                     record_name=challb.chall.validation_domain_name(identifier),
-                    value=challb.chall.validation(self.key),
+                    value=challb.chall.validation(self.key.public_key()),
                     authorization_url=url,
                     challenge=challb,
                 )
@@ -511,7 +546,7 @@ class AcmeSession:
             self._answer(item)
 
     def _answer(self, item: DnsChallenge) -> None:
-        response = item.challenge.chall.response(self.key)
+        response = item.challenge.chall.response(self.key.public_key())
         self._signed(f"answering the dns-01 challenge for {item.identifier}",
                      item.challenge.uri, response)
 

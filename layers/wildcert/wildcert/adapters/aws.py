@@ -77,6 +77,20 @@ def client(service: str) -> Any:
         return state.clients[service]
 
 
+def regional_client(service: str, region: str) -> Any:
+    """The container's client for `service` in `region` (ACM imports are regional)."""
+    state = container.current()
+    key = f"{service}@{region}"
+    made = state.clients.get(key)
+    if made is not None:
+        return made
+    with state.lock:
+        if key not in state.clients:
+            state.clients[key] = session().create_client(service, region_name=region,
+                                                         config=client_config(service))
+        return state.clients[key]
+
+
 def session() -> Session:
     """The container's botocore session, made on first use."""
     state = container.current()

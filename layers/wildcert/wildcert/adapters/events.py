@@ -23,7 +23,7 @@ logger = logging.getLogger("wildcert.adapters.events")
 
 SOURCE = "wildcert"
 DETAIL_TYPE_PREFIX = "wildcert.certificate."
-KINDS = ("issued", "renewed", "skipped", "rejected", "failed")
+KINDS = ("issued", "renewed", "skipped", "rejected", "failed", "busy")
 # Every outcome event's detail has exactly these keys (null when they do not apply).
 DETAIL_KEYS = ("status", "team", "name", "domains", "serial", "not_after", "location", "ca",
                "acme_ca", "fallback", "stage", "reason", "rules", "retry_after", "requester",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,6 +87,7 @@ POSTED = "posted"
 OFF = "off"  # no webhook configured: Slack is off
 NO_CHANNEL = "no channel of its own"  # the operators' post is the team's news
 NOT_REACHED = "not reached: "
+HELD_BACK = "held back: the team's refusals are summarised"  # the operators' channel skipped
 
 
 class SlackNotifier:
@@ -105,6 +106,11 @@ class SlackNotifier:
     @property
     def enabled(self) -> bool:
         return bool(self._url)
+
+    def settle(self) -> None:
+        """Wait for a webhook URL still being read: no read outlives the invocation that
+        started it (Lambda freezes whatever is still running when the handler returns)."""
+        self.enabled  # noqa: B018 - reading the URL is the point
 
     def posts_to(self, url: str) -> bool:
         return self._url == url
@@ -178,14 +184,21 @@ class Channels:
         self._notifier = notifier
         self._teams: dict[str, SlackNotifier | str] = {}
 
+    def post_summarised(self, message: Message, team: str,
+                        summary: Message | None) -> Delivery:
+        """`message` to the team's own channel; the operators get `summary` (None: nothing),
+        or, when the team's channel was not reached, the message itself saying so."""
+        said = self._post_to_team(message, team)
+        if said.startswith(NOT_REACHED):
+            return Delivery(said, self.operators.send(_unreached(message, team, said)))
+        if summary is None:
+            return Delivery(said, HELD_BACK)
+        return Delivery(said, self.operators.send(summary))
+
     def post(self, message: Message, team: str | None = None) -> Delivery:
         said = self._post_to_team(message, team) if team else None
-        if said is not None and said.startswith(NOT_REACHED):
-            message = Message(message.text, (
-                *message.lines,
-                f":warning: Team *{escape(team, 40)}*'s own Slack channel was not reached "
-                f"({escape(said.removeprefix(NOT_REACHED), 400)}): only this channel heard. "
-                f"Check slack_webhook_secret of [teams.{escape(team, 40)}] in teams.toml."))
+        if team and said is not None and said.startswith(NOT_REACHED):
+            message = _unreached(message, team, said)
         return Delivery(said, self.operators.send(message))
 
     def _post_to_team(self, message: Message, team: str) -> str:
@@ -207,6 +220,15 @@ class Channels:
         return self._teams[team]
 
 
+def _unreached(message: Message, team: str, said: str) -> Message:
+    """`message` for the operators, ending with why the team's own channel did not get it."""
+    return Message(message.text, (
+        *message.lines,
+        f":warning: Team *{escape(team, 40)}*'s own Slack channel was not reached "
+        f"({escape(said.removeprefix(NOT_REACHED), 400)}): only this channel heard. "
+        f"Check slack_webhook_secret of [teams.{escape(team, 40)}] in teams.toml."))
+
+
 def _team_line(team: str | None) -> tuple[str, ...]:
     return (f"Team: *{escape(team, 40)}*",) if team else ()
 
@@ -218,6 +240,7 @@ def _for_team(team: str | None) -> str:
 def issued(
     name: str, domains: Sequence[str], not_after: str, location: str, serial: str, *,
     renewal: bool = False, team: str | None = None, ca: str | None = None,
+    acm: Mapping[str, str] | None = None, acm_problems: Sequence[str] = (),
 ) -> Message:
     verb = "renewed" if renewal else "issued"
     return Message(
@@ -230,6 +253,8 @@ def issued(
             f"Stored at: {escape(location)}",
             f"Serial: {escape(serial)}",
             *((f"CA: {escape(ca)}",) if ca else ()),
+            *(f"ACM {escape(region)}: {escape(arn)}" for region, arn in (acm or {}).items()),
+            *(f":warning: {escape(problem, 600)}" for problem in acm_problems),
         ),
     )
 
@@ -263,6 +288,33 @@ def rejected(name: str | None, domains: Sequence[str], problems: Sequence[str], 
             *shown,
         ),
     )
+
+
+def revoked(reason: str, lines: Sequence[str], *, team: str | None = None,
+            failed: int = 0) -> Message:
+    """One summary of a revoke-and-rekey request: each certificate, revoked and replaced."""
+    mark = ":rotating_light:" if failed else ":recycle:"
+    return Message(
+        text=f"wildcert revoked {len(lines)} certificate(s) ({plain(reason, 60)}){_for_team(team)}",
+        lines=(
+            f"{mark} Revoked {len(lines)} certificate(s), reason *{escape(reason, 60)}*"
+            + (f"; {failed} not replaced" if failed else ""),
+            *_team_line(team),
+            *_bullets(list(lines), 20),
+            "Servers install the replacements at their next wildcert-pull run.",
+        ),
+    )
+
+
+def with_summary(message: Message, team: str, held_back: int) -> Message:
+    """A team's refusal as the operators see it: the first of the hour, and how many earlier
+    ones they were spared (the team's channel and the outcome events had each)."""
+    lines = [f"_Only team {escape(team, 40)}'s first refusal each hour is posted here; each "
+             "goes to its own channel (if it has one) and to the bus as an outcome event._"]
+    if held_back:
+        lines.insert(0, f":information_source: {held_back} more refusal(s) of team "
+                        f"{escape(team, 40)} since the last one posted here.")
+    return Message(message.text, (*message.lines, *lines))
 
 
 def _bullets(items: Sequence[str], limit: int) -> list[str]:

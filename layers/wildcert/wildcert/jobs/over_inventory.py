@@ -25,7 +25,8 @@ from wildcert.adapters.bucket.objects import Bucket, StorageError
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
-from wildcert.logic import fleet
+from wildcert.logic import cas, fleet
+from wildcert.logic.cas import STAGING_NAME
 from wildcert.logic.renewal import Decision, Horizons, decide
 from wildcert.logic.request import is_eventbridge
 from wildcert.logic.request.echo import show
@@ -153,19 +154,19 @@ class AriRound:
     problems: tuple[tuple[str, str], ...]  # (name, problem)
 
 
-def refresh_windows(inventory: Inventory, reader: RenewalInfoReader,
+def refresh_windows(entries: tuple[Entry, ...], reader: RenewalInfoReader,
                     certificates: ManagedCertificates, now: dt.datetime, *,
                     everything: bool = False) -> AriRound:
     """One directory look-up, then the due refreshes side by side; never raises for the CA."""
-    if not any(e.ari_id for e in inventory.entries):
-        return AriRound(inventory.entries, 0, ())
+    if not any(e.ari_id for e in entries):
+        return AriRound(entries, 0, ())
     try:
         offered = reader.url is not None
     except AcmeError as exc:
-        return AriRound(inventory.entries, 0, (("(directory)", str(exc)),))
+        return AriRound(entries, 0, (("(directory)", str(exc)),))
     if not offered:
-        return AriRound(inventory.entries, 0, ())
-    results: list[Refreshed] = refresh_all(inventory.entries, reader.fetch, certificates, now,
+        return AriRound(entries, 0, ())
+    results: list[Refreshed] = refresh_all(entries, reader.fetch, certificates, now,
                                            everything=everything)
     return AriRound(
         tuple(r.entry for r in results),
@@ -223,9 +224,11 @@ class OverInventory:
 
     settings: Settings
     certificates: ManagedCertificates
-    reader: RenewalInfoReader
+    reader: RenewalInfoReader  # the first CA's
     queue: RenewalQueue | None  # None only for a dry run
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    # The other CAs' (ACME_CAS), by name: ARI is asked only of the CA that issued a certificate.
+    other_readers: Mapping[str, RenewalInfoReader] = field(default_factory=dict)
     deadline: Deadline | None = None  # the invocation's; None: no limit (tests, tools)
     fleet: FleetInventory | None = None  # the owners' inventories; None: not written
 
@@ -238,9 +241,25 @@ class OverInventory:
             self._queue()
         now = self.now()
         inventory = self.certificates.load()
-        windows = refresh_windows(inventory, self.reader, self.certificates, now,
-                                  everything=refresh_all)
+        windows = self._refresh(inventory.entries, now, everything=refresh_all)
         return Look(now, inventory, windows, dry_run)
+
+    def _refresh(self, entries: tuple[Entry, ...], now: dt.datetime, *,
+                 everything: bool) -> AriRound:
+        """Each certificate's window from the CA that issued it (none from a CA no longer
+        configured: its stored window stands), in the inventory's order."""
+        by_ca: dict[str, list[Entry]] = {}
+        for entry in entries:
+            by_ca.setdefault(cas.issuer_of(entry.meta.extra, self.settings.cas), []).append(entry)
+        first = self.settings.cas[0].name
+        rounds = []
+        for name, group in by_ca.items():
+            reader = self.reader if name == first else self.other_readers.get(name)
+            rounds.append(AriRound(tuple(group), 0, ()) if reader is None else refresh_windows(
+                tuple(group), reader, self.certificates, now, everything=everything))
+        found = {e.name: e for r in rounds for e in r.entries}
+        return AriRound(tuple(found[e.name] for e in entries), sum(r.refreshed for r in rounds),
+                        tuple(p for r in rounds for p in r.problems))
 
     def queue_due(self, look: Look, *, horizons: Horizons,
                   forced: Mapping[str, tuple[str, ...]] | None = None,
@@ -324,8 +343,12 @@ def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
         "settings": settings,
         "certificates": ManagedCertificates(bucket),
         "fleet": FleetInventory(bucket),
-        "reader": RenewalInfoReader(settings.directory_url, deadline=deadline,
+        "reader": RenewalInfoReader(settings.cas[0].directory_url, deadline=deadline,
                                     ca_bundle=settings.acme_ca_bundle),
+        # A reader looks its directory up only when asked: one per CA costs nothing unused.
+        "other_readers": {ca.name: RenewalInfoReader(ca.directory_url, deadline=deadline,
+                                                     ca_bundle=settings.acme_ca_bundle)
+                          for ca in (*settings.cas[1:], *settings.cas_for(STAGING_NAME))},
         "queue": RenewalQueue(aws.client("sqs"), queue_url, deadline) if queue_url else None,
         "deadline": deadline,
     }

@@ -62,6 +62,7 @@ NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
 STAGING_NOT_ALLOWED = "staging-not-allowed"
 CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
 FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+POLICY_CHANGED = "policy-changed"
 TEAMS_POLICY_BROKEN = "teams-policy-broken"
 
 
@@ -324,16 +325,22 @@ def refusals(team: Team, request: CertificateRequest, *, exists: bool,
     exists: a certificate is stored under the name; owner: its team (None: the operators).
     """
     found: list[Refusal] = []
-    if exists and owner != team.id:
+    in_namespace = (request.name.startswith(team.namespace)
+                    and len(request.name) > len(team.namespace))
+    if exists and owner == team.id:
+        pass  # its own, wherever the name is (the operators may give it any name)
+    elif not in_namespace:
+        # The same words whether the name is unused or another's: a refusal must not tell a
+        # team which names exist outside its own namespace.
+        found.append(Refusal(NAME_OUTSIDE_NAMESPACE, (
+            f"the name {show(request.name)} is not team {team.id}'s: its names start with "
+            f"{show(team.namespace)} (leave name out to get one), or were given to it by "
+            "the operators")))
+    elif exists:
         whose = f"team {owner}" if owner else "the operators"
         found.append(Refusal(NAME_OWNED_BY_ANOTHER_TEAM, (
             f"the certificate {show(request.name)} belongs to {whose}; team {team.id} may "
             f"only ask for its own names (which start with {show(team.namespace)})")))
-    elif not exists and not (request.name.startswith(team.namespace)
-                             and len(request.name) > len(team.namespace)):
-        found.append(Refusal(NAME_OUTSIDE_NAMESPACE, (
-            f"the name {show(request.name)} is outside team {team.id}'s namespace: its names "
-            f"start with {show(team.namespace)} (leave name out to get one)")))
     found.extend(_domain_refusals(team, request.domains))
     found.extend(_endpoint_refusals(team, request.endpoints))
     if request.key_type not in team.key_types:
@@ -369,6 +376,18 @@ def _domain_refusals(team: Team, domains: Iterable[str]) -> list[Refusal]:
     return found
 
 
+def host_refusals(team: Team, domains: Iterable[str], key_type: str,
+                  endpoints: Iterable[str] = ()) -> list[Refusal]:
+    """What of a certificate's hosts, key type and endpoints `team`'s policy does not allow
+    now: a renewal or an assignment is checked against the policy as it is today."""
+    found = [*_domain_refusals(team, domains), *_endpoint_refusals(team, endpoints)]
+    if key_type not in team.key_types:
+        found.append(Refusal(KEY_TYPE_NOT_ALLOWED, (
+            f"key_type {show(key_type)} is not allowed for team {team.id}; its key types are "
+            f"{', '.join(team.key_types)}")))
+    return found
+
+
 def _endpoint_refusals(team: Team, endpoints: Iterable[str]) -> list[Refusal]:
     """An endpoint is one of the team's own hosts: at or under one of its suffixes."""
     suffixes = ", ".join(show(s) for s in team.suffixes)
@@ -386,6 +405,15 @@ def certificate_cap(team: Team, owned: int) -> Refusal | None:
     return Refusal(CERTIFICATE_CAP_REACHED, (
         f"team {team.id} owns {owned} certificate(s), its cap (max_certificates = "
         f"{team.max_certificates}); remove one or ask the operators for a higher cap"))
+
+
+def policy_changed(team: Team, name: str, broken: Sequence[Refusal]) -> Refusal:
+    """A renewal of `team`'s certificate that its policy, as changed since, no longer allows."""
+    said = "; ".join(f"{b.message} ({b.rule})" for b in broken)
+    return Refusal(POLICY_CHANGED, (
+        f"the renewal of {show(name)} is refused: team {team.id}'s policy changed since it was "
+        f"issued and no longer allows it: {said}. Ask for a certificate that fits the policy "
+        "(or have the operators change teams.toml back)"))
 
 
 def forced_cap(team: Team, day: str) -> Refusal:

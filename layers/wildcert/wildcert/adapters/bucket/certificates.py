@@ -53,12 +53,15 @@ class AccountRecord:
 
     team: the team whose certificates it orders; None: the operators' (the default account).
     Each team has its own, so one team's account-wide limits at the CA never touch another.
+    The key is `key_pem` here, or (`kms_key_id`) a KMS signing key whose private half never
+    leaves KMS; then `key_pem` is empty and no private key of the account is in the bucket.
     """
 
     directory_url: str
     key_pem: str
     account_url: str | None = None
     team: str | None = None
+    kms_key_id: str | None = None
 
 
 class CertificateStore:
@@ -184,6 +187,12 @@ class CertificateStore:
     def update_account(self, record: AccountRecord) -> None:
         self.bucket.put(self.account_key(record.directory_url, record.team),
                         _account_json(record), content_type=JSON)
+
+    def forget_account_history(self, record: AccountRecord) -> int:
+        """Delete every earlier version of the account's object (the bucket keeps them), so
+        a key it held once is gone; returns how many were deleted."""
+        return self.bucket.delete_earlier_versions(
+            self.account_key(record.directory_url, record.team))
 
     # -- the CA's rate limits, shared by every attempt ----------------------------------
     # One object per directory and scope (logic.ratelimit): a limit on one registered domain

@@ -30,6 +30,8 @@ PERMISSIONS = {
     "writing tagged": "s3:PutObject and s3:PutObjectTagging on the object and "
                       "kms:GenerateDataKey on the key",
     "deleting": "s3:DeleteObject on the bucket",
+    "deleting earlier versions of": "s3:ListBucketVersions on the bucket and "
+                                    "s3:DeleteObjectVersion on the object",
     "listing": "s3:ListBucket on the bucket",
 }
 
@@ -125,6 +127,20 @@ class Bucket:
             self.s3.delete_object(Bucket=self.name, Key=key, **conditions)
         except (ClientError, BotoCoreError) as exc:
             raise self._failure("deleting", key, exc) from exc
+
+    def delete_earlier_versions(self, key: str) -> int:
+        """Delete every version of `key` but the current one (a versioned bucket keeps them
+        all); returns how many went."""
+        try:
+            pages = self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.name, Prefix=key)
+            earlier = [v["VersionId"] for page in pages for v in page.get("Versions", [])
+                       if v["Key"] == key and not v.get("IsLatest")]
+            for version in earlier:
+                self.s3.delete_object(Bucket=self.name, Key=key, VersionId=version)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure("deleting earlier versions of", key, exc) from exc
+        return len(earlier)
 
     def head(self, key: str) -> ObjectHead:
         try:

@@ -4,13 +4,19 @@ and is dropped: it is in no log, message or error."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from wildcert.adapters.acme import AcmeError, AcmeSession, ExternalAccount
 from wildcert.adapters.aws import AwsError, secret_string
+from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
+from wildcert.adapters.kms_key import account_jwk
 from wildcert.logic.cas import Ca
+
+logger = logging.getLogger(__name__)
 
 
 def register(session: AcmeSession, ca: Ca, email: str | None,
@@ -35,6 +41,26 @@ def register(session: AcmeSession, ca: Ca, email: str | None,
             f"{ca.eab_secret} holds the key id and HMAC key the CA issued for this deployment "
             "(an EAB credential is often single-use: ask the CA for a new one if it was used).",
             code=exc.code) from exc
+
+
+def to_kms(session: AcmeSession, account: AccountRecord, kms_key: str | None,
+           store: CertificateStore, kms: Callable[[], Any]) -> tuple[AcmeSession, AccountRecord]:
+    """Move a registered account to the KMS key by ACME key rollover (RFC 8555 §7.3.5), when
+    the setting names one and the account is not there yet: its URL and history stay. Then
+    the bucket forgets the old key, earlier versions of the account's object included.
+
+    The operators' account only: a CA binds one key to one account, so a team's account keeps
+    its own key in the bucket.
+    """
+    if not kms_key or account.kms_key_id == kms_key or account.team is not None:
+        return session, account
+    session.change_key(account_jwk(kms(), kms_key))
+    moved = dataclasses.replace(account, key_pem="", kms_key_id=kms_key)
+    store.update_account(moved)
+    deleted = store.forget_account_history(moved)
+    logger.info("account: %s rolled over to KMS key %s; %d earlier version(s) of its object "
+                "deleted", account.account_url, kms_key, deleted)
+    return session, moved
 
 
 def external_account(ca: Ca, secrets: Callable[[], Any]) -> ExternalAccount:

@@ -26,7 +26,7 @@ from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus
 from wildcert.adapters.bucket.leases import InFlight, Journal, Lease
 from wildcert.adapters.route53 import ChallengeRecord, HostedZone
 from wildcert.deadline import Deadline
-from wildcert.jobs.issue.outcome import StageFailure, in_stage, stage
+from wildcert.jobs.issue.outcome import StageFailure, in_stage, stage, unexpected
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.certificates import (
     IssuedSet,
@@ -85,7 +85,12 @@ class CrashSafety:
         except StageFailure:
             self._let_go(leases, lease, keep_order=held.certificate_exists)
             raise
-        # Any other error leaves the lease to expire: the next attempt finishes from the journal.
+        except Exception as exc:
+            # A bug: the name is given up as after any failure (the order kept only when a
+            # certificate exists), so later deliveries are not answered busy until it expires.
+            logger.error("unexpected error while holding %s", request.name, exc_info=exc)
+            self._let_go(leases, lease, keep_order=held.certificate_exists)
+            raise unexpected(exc) from exc
         self._let_go(leases, lease, keep_order=False)
 
     def recover(self, session: AcmeSession, held: HeldLease,

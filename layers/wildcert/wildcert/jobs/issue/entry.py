@@ -59,7 +59,11 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     channels = runtime.channels(settings, teams)
     runtime.tell_policy_problems(teams, channels, settings)
     issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams), channels)
-    return issue_with(issuer, event, context, renewal_queue=settings.renewal_queue_arn)
+    try:
+        return issue_with(issuer, event, context, renewal_queue=settings.renewal_queue_arn)
+    finally:
+        # An outcome told to no one (busy, skipped) never asked for the operators' webhook.
+        channels.operators.settle()
 
 
 def issue_with(issuer: Issuer, event: Any, context: Any,

@@ -7,6 +7,9 @@ Stages, as users see them in Slack, in outcome events and in errors:
     dns         challenge records in Route 53 and their propagation
     acme        the CA: account, order, validation, finalization, the certificate's checks
     storage     writing the certificate set (or the order's journal) to the bucket
+    internal    an error wildcert did not expect outside every other stage (a bug): logged
+                with its traceback, told like any failure, the request retried
+An unexpected error inside a stage is that stage's failure, said to be unexpected.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -65,6 +69,22 @@ class Outcome:
 
 # Outcomes of their own, never a stage's failure: another attempt holds the name, a refusal.
 PASSED_ON = (Busy,)
+INTERNAL = "internal"
+# The innermost stage an unexpected error left, for `unexpected` to name.
+_FAILED_IN: ContextVar[tuple[BaseException, str] | None] = ContextVar("wildcert_failed_in",
+                                                                      default=None)
+MAX_UNEXPECTED_TEXT = 200
+
+
+def unexpected(exc: Exception) -> StageFailure:
+    """An error no step expected, as a failure of the stage it came out of (else `internal`):
+    a bug must end in an outcome like any failure, never in silence."""
+    found = _FAILED_IN.get()
+    where = found[1] if found is not None and found[0] is exc else INTERNAL
+    said = " ".join(str(exc).split())[:MAX_UNEXPECTED_TEXT]
+    return StageFailure(where, f"unexpected {type(exc).__name__}" + (f": {said}" if said else "")
+                        + "; the request is retried, and if it fails again the operators must "
+                        "look at the issuer's log (it has the traceback)")
 
 
 @contextlib.contextmanager
@@ -76,6 +96,11 @@ def stage(name: str) -> Iterator[None]:
         raise
     except (WildcertError, TimeoutError) as exc:
         raise StageFailure(name, str(exc), retry_after=getattr(exc, "retry_after", None)) from exc
+    except Exception as exc:
+        found = _FAILED_IN.get()
+        if found is None or found[0] is not exc:  # the innermost stage names it
+            _FAILED_IN.set((exc, name))
+        raise
 
 
 def in_stage(name: str) -> Callable[[Callable[P, T]], Callable[P, T]]:

@@ -10,8 +10,9 @@
 Each step below it is one small method, tagged with the stage a user sees when it fails
 (see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
 (`wiring.Services`), what keeps an order safe across a dead container (`crash_safety`: the
-lease, the journal, recovery, publish and cleanup, the certificate's checks) and how every
-outcome is told (`telling.Teller`: one log line, Slack, an outcome event).
+lease, the journal, recovery, publish and cleanup, the certificate's checks), where each
+challenge value is written (`challenge_sites`) and how every outcome is told
+(`telling.Teller`: one log line, Slack, an outcome event).
 """
 
 from __future__ import annotations
@@ -26,19 +27,27 @@ from typing import Any
 from cryptography import x509
 
 from wildcert.adapters import slack
+from wildcert.adapters.acm import AcmImports, import_certificate
 from wildcert.adapters.acme import AcmeError, AcmeSession, Order, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import LookupFailed
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
 from wildcert.errors import WildcertError
-from wildcert.jobs.issue.accounts import register
+from wildcert.jobs.issue import accounts, challenge_sites
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage
+from wildcert.jobs.issue.outcome import (
+    Outcome,
+    Refused,
+    StageFailure,
+    in_stage,
+    stage,
+    unexpected,
+)
+from wildcert.jobs.issue.revoke import Revoker
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import ari, cas, ratelimit, teams
@@ -52,9 +61,11 @@ from wildcert.logic.request import (
     RequestRejected,
     parse_request,
 )
+from wildcert.logic.request.acm import regions as acm_regions
+from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
+from wildcert.logic.zones import session_name
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -82,24 +93,31 @@ class Issuer:
         """Issue what `raw` asks for; every outcome is told once, and a failure is raised."""
         ask = Ask(raw, requester, request_id)
         try:
+            if is_revoke(raw):
+                return self._revoker().handle(ask)
             return self.issue(ask)
         except Refused as refused:
             return self.tell.rejected(ask, refused)
         except StageFailure as failure:
             failure.outcome = self.tell.failed(ask, failure).as_dict()
             raise
+        except Exception as exc:  # a bug: still an outcome, told and raised as a failure
+            logger.error("unexpected error handling %s", ask.identity()[0], exc_info=exc)
+            bug = unexpected(exc)
+            bug.outcome = self.tell.failed(ask, bug).as_dict()
+            raise bug from exc
 
     def issue(self, ask: Ask) -> Outcome:
         zones = self._zones()
-        team = self._who(ask)
+        team = self.who(ask)
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
-        zone_of = self._zone_choice(ask, request, zones)
+        zone_of = challenge_sites.chosen(request, zones, ask.owner)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if not (current is not None and reason):  # before the caps count it: it may refuse
-            zone_of = self._delegated(ask, zone_of, zones)
+            zone_of = challenge_sites.delegated(self.services, zone_of, zones, ask.owner)
         reserved = self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
@@ -146,7 +164,7 @@ class Issuer:
                 if issued is None:
                     order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
-                    records = _challenge_records(order, zone_of)
+                    records = challenge_sites.records(order, zone_of)
                     safety.journal(held, order, key, records)
                     with safety.published(held, records):
                         self._wait_for_name_servers(records)
@@ -154,14 +172,16 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
+                imported = self._acm(request, issued, current)
                 meta, location = self._store(ask, request, issued, current, session, ca=ca,
-                                             account=account)
+                                             account=account, acm=imported)
         except Busy as busy:
             return self.tell.busy(ask, request, busy)
         return self.tell.issued(ask, request, meta, location, issued,
                                 renewal=current is not None, replaces=replaces,
                                 recovered=held.recovered, ca=ca,
-                                fallback=ca != self.settings.cas_for(request.ca)[0])
+                                fallback=ca != self.settings.cas_for(request.ca)[0],
+                                acm=imported)
 
     def _cas(self, team: Team | None, request: CertificateRequest) -> tuple[Ca, ...]:
         """The CAs this request may use, most preferred first (teams.toml may narrow them)."""
@@ -186,7 +206,12 @@ class Issuer:
     def _zones(self) -> list[HostedZone]:
         return self.services.listed_zones()
 
-    def _who(self, ask: Ask) -> Team | None:
+    def _revoker(self) -> Revoker:
+        """Revoke and re-key; the reissues tell Slack nothing (the revoker posts a summary)."""
+        quiet = slack.Channels(slack.SlackNotifier(None))
+        return Revoker(self, Issuer(self.services, quiet, self.now, self.holder))
+
+    def who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
         found = teams.identify(self.services.teams, ask.requester)
         if isinstance(found, Refusal):
@@ -228,55 +253,6 @@ class Issuer:
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
 
-    def _zone_choice(self, ask: Ask, request: CertificateRequest,
-                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
-        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
-        that team's certificates."""
-        zone_of = _zones_by_identifier(request, zones)
-        problems = [problem for name, zone in zone_of.items()
-                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
-                                                        ask.owner))]
-        if problems:
-            raise Refused("policy", problems)
-        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
-                for name, zone in zone_of.items()}
-
-    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
-                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
-        """Where a record that is a CNAME on its zone's name servers points, the values go,
-        if that is in a zone the certificate's team may use: else refused, naming both."""
-        delegated = self._delegations(list(sites.values()))
-        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
-        problems = []
-        for name, site in list(sites.items()):
-            target = delegated.get(site.name)
-            if target is None:
-                continue
-            found = zone_for(target, usable)
-            if found is None:
-                whose = f"team {ask.owner}" if ask.owner else "the operators"
-                problems.append(
-                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
-                    f"may use: the challenge values would have to be written there. Point the "
-                    f"CNAME into a zone of yours, or remove it to prove {name} in "
-                    f"{site.zone.where()}.")
-                continue
-            sites[name] = ChallengeSite(usable[found], target)
-            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
-                        target, usable[found].where())
-        if problems:
-            raise Refused("policy", problems)
-        return sites
-
-    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
-        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
-        try:
-            with stage("dns"):
-                return self.services.challenge_delegations(sites)
-        except LookupFailed as error:
-            raise StageFailure("dns", f"could not tell whether a challenge record is "
-                               f"delegated by a CNAME: {error}. Retried later.") from error
-
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> str | None:
         """A team asks only for its own names and hosts, key types and CA, and within its caps
@@ -284,6 +260,7 @@ class Issuer:
         reserved, if any, for `_release` once the request ends."""
         team = ask.team
         if team is None:
+            self._still_fits(ask, request, current, orders=orders)
             return None
         now = self.now()
         asking = teams.Asking(
@@ -303,6 +280,20 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
         return admission.reserved
+
+    def _still_fits(self, ask: Ask, request: CertificateRequest,
+                    current: StoredCertificate | None, *, orders: bool) -> None:
+        """A renewal from the queue of a team's certificate is held to the team's policy as
+        it is now: one that no longer fits is refused, saying what changed. The operators'
+        own renewals (direct invokes, their certificates) go on."""
+        owner = self.services.teams.get(ask.owner)
+        if ask.requester.kind != "queue" or owner is None or not orders:
+            return
+        endpoints = request.endpoints or tuple((current.extra if current else {}).get(
+            "endpoints", ()))
+        broken = teams.host_refusals(owner, request.domains, request.key_type, endpoints)
+        if broken:
+            raise Refused("policy", [teams.policy_changed(owner, request.name, broken)])
 
     def _release(self, ask: Ask, name: str) -> None:
         """Give back the new name's place under the cap; never raises (it lapses anyway)."""
@@ -327,7 +318,7 @@ class Issuer:
         with stage("precheck"):
             store.probe()
             account = store.load_account(directory, team) or store.create_account(
-                AccountRecord(directory, new_account_key_pem().decode(), team=team))
+                self._new_account(directory, team))
             cooldowns = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, %s account key for %s",
                     f"team {account.team}'s" if account.team else "the operators'", directory)
@@ -356,17 +347,33 @@ class Issuer:
         if problems:
             raise Refused("precheck", problems)
 
+    def _new_account(self, directory: str, team: str | None) -> AccountRecord:
+        """A key in KMS for the operators' account when the setting names one: a CA binds one
+        key to one account, so the teams' accounts keep keys of their own in the bucket."""
+        kms_key = self.settings.account_kms_key
+        if kms_key and team is None:
+            return AccountRecord(directory, "", kms_key_id=kms_key)
+        return AccountRecord(directory, new_account_key_pem().decode(), team=team)
+
     @in_stage("acme")
     def _acme_session(self, account: AccountRecord,
                       ca: Ca) -> tuple[AcmeSession, AccountRecord]:
         session = self.services.acme_session(account)
         if account.account_url:
             session.use_account(account.account_url)
-        else:
-            url = register(session, ca, self.settings.contact_email,
-                           lambda: self.services.client_factory("secretsmanager"))
-            account = dataclasses.replace(account, account_url=url)
-            self.services.store.update_account(account)
+            return accounts.to_kms(session, account, self.settings.account_kms_key,
+                                   self.services.store, lambda: self.services.client_factory("kms"))
+        wanted = self._new_account(account.directory_url, account.team)
+        if wanted.kms_key_id and account.kms_key_id != wanted.kms_key_id:
+            # Never registered: nothing to roll over, the KMS key registers instead.
+            account = wanted
+            session = self.services.acme_session(account)
+        url = accounts.register(session, ca, self.settings.contact_email,
+                                lambda: self.services.client_factory("secretsmanager"))
+        account = dataclasses.replace(account, account_url=url)
+        self.services.store.update_account(account)
+        if account.kms_key_id:
+            self.services.store.forget_account_history(account)
         return session, account
 
     @in_stage("acme")
@@ -428,9 +435,24 @@ class Issuer:
         logger.info("finalize: %s issued", order.url)
         return fullchain
 
+    def _acm(self, request: CertificateRequest, issued: IssuedSet,
+             current: StoredCertificate | None) -> AcmImports:
+        """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
+        A request that does not say (a renewal from the queue) goes where the last one went."""
+        previous = dict((current.extra if current else {}).get("acm") or {})
+        regions = acm_regions(request.acm) if request.acm else tuple(previous)
+        if not regions:
+            return AcmImports()
+        done = import_certificate(regions, request.name, issued, previous=previous,
+                                  client_for=self.services.acm)
+        # A region whose re-import failed keeps the ARN that still holds the old certificate.
+        kept = {region: previous[region] for region in regions if region in previous}
+        return AcmImports({**kept, **done.arns}, done.problems)
+
     def _store(self, ask: Ask, request: CertificateRequest, issued: IssuedSet,
                current: StoredCertificate | None, session: AcmeSession, *,
-               ca: Ca, account: AccountRecord) -> tuple[StoredCertificate, str]:
+               ca: Ca, account: AccountRecord,
+               acm: AcmImports | None = None) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
         # Endpoints given once stay with the certificate through renewals that omit them.
         endpoints = list(request.endpoints) or list(
@@ -439,8 +461,12 @@ class Issuer:
             **meta.extra, **self._renewal_info(session, issued),
             **({"request_id": ask.request_id} if ask.request_id else {}),
             **({"endpoints": endpoints} if endpoints else {}),
+            **({"acm": acm.arns} if acm and acm.arns else {}),  # ACM ARNs by region
             **({"team": ask.owner} if ask.owner else {}),
             **({"ca": request.ca} if request.ca != "production" else {}),
+            # Serials of this name revoked so far: pullers never install them.
+            **({"revoked": current.extra["revoked"]}
+               if current and current.extra.get("revoked") else {}),
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
             "requester": ask.requester.as_json(),
@@ -493,35 +519,3 @@ class Issuer:
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
                "eventbridge": "no team"}
-
-
-def _zones_by_identifier(request: CertificateRequest,
-                         zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
-    """The zone of each name to prove, chosen once: a wildcard's record lives at its base.
-    Only public zones: a private one of the same name is never written."""
-    by_name = {z.name: z for z in zones if not z.private}
-    private = {z.name: z for z in zones if z.private}
-    chosen: dict[str, HostedZone] = {}
-    for domain in request.domains:
-        zone_name = zone_for(domain, by_name)
-        if zone_name is not None:
-            zone = chosen[domain.removeprefix("*.")] = by_name[zone_name]
-            hidden = zone_for(domain, private)
-            if hidden is not None and len(hidden) >= len(zone_name):
-                logger.info("zone: %s goes to the public zone %s (%s), not the private zone "
-                            "%s (%s)", domain, zone.name, zone.id, hidden, private[hidden].id)
-    return chosen
-
-
-def _challenge_records(order: Order,
-                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
-    records = []
-    for challenge in order.challenges:
-        site = zone_of.get(challenge.identifier)
-        if site is None:  # validation already checked; the CA changed identifiers
-            raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
-                               "which no allowed zone covers")
-        # The record the CA reads, or the name its CNAME delegates to.
-        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
-    return records
-

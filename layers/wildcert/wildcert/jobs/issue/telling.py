@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from wildcert import metrics
 from wildcert.adapters import slack
+from wildcert.adapters.acm import AcmImports
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
@@ -21,12 +23,42 @@ from wildcert.logic.request import CertificateRequest
 logger = logging.getLogger(__name__)
 
 
+class RefusalTally:
+    """How many of each team's refusals the operators' channel has not seen, per hour.
+
+    The operators see a team's first refusal of each hour, with how many were held back
+    since the last one they saw; the team's own channel and the bus get every one. Kept per
+    issuer instance (a Lambda container), so each instance posts at most once an hour per
+    team: a team sending junk cannot flood the operators' channel.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}  # team -> the hour its last refusal was posted in
+        self._held: dict[str, int] = {}  # team -> refusals held back since then
+
+    def to_operators(self, team: str, hour: str) -> tuple[bool, int]:
+        """Post this refusal to the operators? And how many were held back before it."""
+        if self._seen.get(team) == hour:
+            self._held[team] = self._held.get(team, 0) + 1
+            return False, 0
+        self._seen[team] = hour
+        return True, self._held.pop(team, 0)
+
+
+# One per container, like the issuer's other caches.
+_TALLY = RefusalTally()
+
+
 class Teller:
     """Tells each kind of outcome; returns it, as told."""
 
-    def __init__(self, services: Services, channels: slack.Channels):
+    def __init__(self, services: Services, channels: slack.Channels,
+                 tally: RefusalTally | None = None, now: Callable[[], dt.datetime] = (
+                     lambda: dt.datetime.now(dt.UTC))):
         self.services = services
         self.channels = channels
+        self.tally = tally if tally is not None else _TALLY
+        self.now = now
 
     def skipped(self, ask: Ask, request: CertificateRequest, current: StoredCertificate,
                 reason: str) -> Outcome:
@@ -37,7 +69,8 @@ class Teller:
 
     def issued(self, ask: Ask, request: CertificateRequest, meta: StoredCertificate,
                location: str, issued: IssuedSet, *, renewal: bool,
-               replaces: str | None, recovered: bool, ca: Ca, fallback: bool) -> Outcome:
+               replaces: str | None, recovered: bool, ca: Ca, fallback: bool,
+               acm: AcmImports | None = None) -> Outcome:
         # One word in the answer and the event: a certificate that replaced the one stored
         # under its name is renewed, a first one issued.
         status = "renewed" if renewal else "issued"
@@ -51,19 +84,26 @@ class Teller:
             "ca": request.ca,
             "acme_ca": ca.name,
             "fallback": fallback,
+            **({"acm": acm.arns} if acm and acm.arns else {}),
+            **({"acm_problems": list(acm.problems)} if acm and acm.problems else {}),
             **ask.about(),
         })
         message = slack.issued(request.name, request.domains, meta.not_after, location,
-                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name)
+                               meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name,
+                               acm=acm.arns if acm else {},
+                               acm_problems=acm.problems if acm else ())
         row = {**fleet.certificate_row(meta, ask.owner),
                "renewal": fleet.state("not due", _now(), "just issued")}
         return self.tell(ask, outcome, status, message, row=row)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
-        """Another attempt holds the name: not an outcome yet, so neither Slack nor an event."""
+        """Another attempt holds the name: not an outcome yet, so no Slack post. The renewal
+        queue's message comes back by itself; nothing delivers a team's event again, so the
+        team is told with an event (it asks again after `retry_after`)."""
         outcome = Outcome("busy", request.name, request.domains, {
             "reason": str(busy), "retry_after": busy.retry_after, **ask.about()})
-        return self.tell(ask, outcome, None, None)
+        told = "busy" if ask.requester.kind == "eventbridge" else None
+        return self.tell(ask, outcome, told, None)
 
     def rejected(self, ask: Ask, refused: Refused) -> Outcome:
         name, domains = ask.identity()
@@ -73,7 +113,12 @@ class Teller:
         })
         message = slack.rejected(name, domains, refused.problems, team=ask.team_id,
                                  requester=str(ask.requester))
-        return self.tell(ask, outcome, "rejected", message)
+        if ask.team is None:
+            return self.tell(ask, outcome, "rejected", message)
+        # A team's refusal: its own channel hears each, the operators a summary.
+        first, held = self.tally.to_operators(ask.team.id, self.now().strftime("%Y-%m-%dT%H"))
+        summary = slack.with_summary(message, ask.team.id, held) if first else None
+        return self.tell(ask, outcome, "rejected", message, summary=summary)
 
     def failed(self, ask: Ask, failure: StageFailure) -> Outcome:
         """Told once: a wait the CA asked for is told by the run that met it, not by each run
@@ -87,14 +132,25 @@ class Teller:
         return self.tell(ask, outcome, "failed", message)
 
     def tell(self, ask: Ask, outcome: Outcome, event: str | None,
-             message: slack.Message | None, *, row: fleet.Row | None = None) -> Outcome:
+             message: slack.Message | None, *,
+             summary: slack.Message | bool | None = True,
+             row: fleet.Row | None = None) -> Outcome:
         """One log line naming the requester, Slack, the outcome event, its metric and the
-        owner's inventory (`row`: the stored certificate, when there is a new one)."""
+        owner's inventory (`row`: the stored certificate, when there is a new one).
+
+        summary: what the operators see instead of `message` for a team's refusal (a Message,
+        or None for nothing); True: they see `message` itself.
+        """
         details = outcome.details
         said = details.get("stage") or details.get("serial") or details.get("reason") or ""
         logger.info("outcome: %s %s (%s) for %s, team %s", outcome.status, outcome.name,
                     said, ask.requester, ask.team_id or "none (operators)")
-        delivery = self.channels.post(message, ask.team_id) if message is not None else None
+        delivery = None
+        if message is not None and summary is not True and ask.team_id is not None:
+            delivery = self.channels.post_summarised(
+                message, ask.team_id, summary if isinstance(summary, slack.Message) else None)
+        elif message is not None:
+            delivery = self.channels.post(message, ask.team_id)
         if event is not None:
             self.services.events.put(event, event_detail(event, outcome, ask, delivery))
             self._count(event, ask)

@@ -19,6 +19,7 @@ from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
 from wildcert.adapters.dns import caa_preflight, challenge_delegations, wait_for_txt
 from wildcert.adapters.events import OutcomeEvents
+from wildcert.adapters.kms_key import account_jwk
 from wildcert.adapters.route53 import (
     ApiQuota,
     ChallengeRecord,
@@ -41,6 +42,7 @@ class Services:
     client_factory: Callable[[str], Any] = aws.client
     teams: Teams = NO_TEAMS
     assume: Callable[..., Any] = aws.assumed_client
+    regional_client_factory: Callable[[str, str], Any] = aws.regional_client
     # The STS session name a zone in another account sees: the team and the request.
     zone_session: str = "wildcert-operators-direct"
 
@@ -54,6 +56,10 @@ class Services:
 
     def _zone_client(self, access: ZoneAccess) -> Any:
         return self.assume("route53", access.role_arn, access.external_id, self.zone_session)
+
+    def acm(self, region: str) -> Any:
+        """An ACM client in `region` (imports are regional)."""
+        return self.regional_client_factory("acm", region)
 
     @property
     def route53(self) -> ChallengeRecords:
@@ -85,9 +91,13 @@ class Services:
         return OutcomeEvents(lambda: self.client_factory("events"), self.settings.event_bus_name)
 
     def acme_session(self, account: AccountRecord) -> AcmeSession:
-        """A session with the CA of `account`, signed with its key."""
-        return AcmeSession(account.directory_url, account.key_pem.encode(),
-                           deadline=self.deadline, ca_bundle=self.settings.acme_ca_bundle)
+        """A session with the CA of `account`, signed with its key: the stored PEM, or the
+        KMS key that holds it (kms:Sign for every JWS)."""
+        key: bytes | Any = account.key_pem.encode()
+        if account.kms_key_id:
+            key = account_jwk(self.client_factory("kms"), account.kms_key_id)
+        return AcmeSession(account.directory_url, key, deadline=self.deadline,
+                           ca_bundle=self.settings.acme_ca_bundle)
 
     def caa_problems(self, domains: Sequence[str], identities: Sequence[str],
                      account_uri: str | None) -> list[str]:

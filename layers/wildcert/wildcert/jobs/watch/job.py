@@ -50,6 +50,7 @@ from wildcert.jobs.over_inventory import (
     reject_if,
 )
 from wildcert.logic import certificates as certs
+from wildcert.logic.cas import STAGING_NAME, Ca, issuer_of
 from wildcert.logic.renewal import Horizons
 from wildcert.logic.request import normalise_serial
 from wildcert.logic.request.echo import show
@@ -76,7 +77,7 @@ SNI_LABEL = "www"
 class Finding:
     name: str
     # expired | expiring | stale | other | served-expiring | unreachable | refused | broken
-    # | archive
+    # | archive | fallback
     kind: str
     text: str
 
@@ -121,6 +122,18 @@ def expiry_finding(entry: Entry, now: dt.datetime, warning: dt.timedelta) -> Fin
     if not_after - now <= warning:
         return Finding(entry.name, "expiring", text)
     return None
+
+
+def fallback_finding(entry: Entry, cas: Sequence[Ca]) -> Finding | None:
+    """A certificate from a CA other than the first: the first was unavailable when it was
+    issued. It returns to the first CA at its next renewal; until then the operators know
+    which CA their servers serve."""
+    issuer = issuer_of(entry.meta.extra, cas)
+    if not cas or issuer in (cas[0].name, STAGING_NAME):
+        return None
+    return Finding(entry.name, "fallback", f"issued by the fallback CA {issuer} (the first CA, "
+                   f"{cas[0].name}, was unavailable); it returns to {cas[0].name} at its next "
+                   "renewal")
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -303,6 +316,7 @@ class Watch(OverInventory):
         now, warning = look.now, dt.timedelta(days=self.settings.expiry_warning_days)
         findings = [Finding(b.name, "broken", b.problem) for b in look.inventory.broken]
         findings += [f for e in look.entries if (f := expiry_finding(e, now, warning))]
+        findings += [f for e in look.entries if (f := fallback_finding(e, self.settings.cas))]
         endpoints = check_endpoints(look.entries, now, warning,
                                     probe=self.probe or prober_for(self.settings),
                                     ports=self.settings.endpoint_ports, deadline=self.deadline)

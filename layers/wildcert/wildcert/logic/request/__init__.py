@@ -11,7 +11,8 @@ no use for Powertools' event classes, which cost about 0.1 s to load)::
      "endpoints": ["www.example.com:443"],         # optional, where the watch checks it
                                                    #   (host names in the zones, see endpoints)
      "renews": "03ab…",                            # optional, the serial it replaces
-     "ca": "production"}                           # optional, or "staging"
+     "ca": "production",                           # optional, or "staging"
+     "acm": ["eu-west-1", "cloudfront"]}           # optional, import into ACM (acm.py)
 
 ``null`` for an optional field means "use the default". Every problem found is reported at once
 in a ``RequestRejected``; no input makes ``parse_request`` raise anything else. Messages quote
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeGuard
 
 from wildcert.errors import WildcertError
+from wildcert.logic.request.acm import check_acm
 from wildcert.logic.request.domains import DomainCheck, normalise_domain
 from wildcert.logic.request.echo import described
 from wildcert.logic.request.endpoints import DEFAULT_PORTS as DEFAULT_ENDPOINT_PORTS
@@ -68,6 +70,7 @@ class CertificateRequest:
     # certificate has another serial, someone already renewed it and the request is stale.
     renews: str | None = None
     ca: str = DEFAULT_CA  # "production" or "staging"
+    acm: tuple[str, ...] = ()  # ACM regions (and "cloudfront") to import the certificate into
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ def parse_request(raw: object, zone_names: Collection[str], *,
     endpoints = check_endpoints(raw.get("endpoints"), tuple(zone_names), findings, endpoint_ports)
     renews = check_renews(raw.get("renews"), findings)
     ca = check_ca(raw.get("ca"), findings)
+    acm = check_acm(raw.get("acm"), key_type, findings)
     if findings:
         raise RequestRejected(findings)
     return CertificateRequest(
@@ -178,4 +182,5 @@ def parse_request(raw: object, zone_names: Collection[str], *,
         endpoints=endpoints,
         renews=renews,
         ca=ca,
+        acm=acm,
     )

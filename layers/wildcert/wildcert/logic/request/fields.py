@@ -19,7 +19,7 @@ from wildcert.logic.zones import zone_for
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 DEFAULT_KEY_TYPE = "ec256"
-FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews", "ca")
+FIELDS = ("domains", "name", "key_type", "force", "endpoints", "renews", "ca", "acm")
 # Which of the CA's directories: the deployment's CA, or its staging twin (test certificates
 # that browsers do not trust, under the CA's far higher staging rate limits).
 CAS = ("production", "staging")
