@@ -16,7 +16,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from local_stack import Stack
-from tests.e2e.support import ISSUER, client, invoke, s3_keys, slack_texts, stored_set
+from tests.e2e.support import (
+    ISSUER,
+    WATCH,
+    client,
+    invoke,
+    s3_keys,
+    slack_texts,
+    stored_set,
+)
 from tests.e2e.test_pull import pull_cli, unique
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")
@@ -89,6 +97,9 @@ def test_a_revoked_set_not_yet_replaced_is_withdrawn_and_never_installed(
     refused = pull_cli(label, tmp_path / "dest", tmp_path / "reloads")
     assert refused.returncode == 6, refused.stdout + refused.stderr  # Exit.REFUSED
     assert "revoked" in refused.stderr and not (tmp_path / "dest" / "cert.pem").exists()
+
+    mine = [f for f in invoke(WATCH, {"dry_run": True})["findings"] if f["name"] == label]
+    assert [f["kind"] for f in mine] == ["revoked"], mine
 
     stack.acme_front.reset()
     again = invoke(ISSUER, {"name": label, "domains": meta["domains"], "force": True})
