@@ -293,6 +293,9 @@ class OverInventory:
                                                     look.now)
             by_owner.setdefault(fleet.owner_of(team), {})[entry.name] = row
         by_owner.setdefault(fleet.OPERATORS, {})  # it lists every owner, with or without
+        if self.fleet is not None:  # an owner whose last certificate is gone: emptied
+            for gone in set(self.fleet.owners()) - set(by_owner):
+                self.fleet.update(gone, {}, look.now, keep=())
         for owner, rows in by_owner.items():
             soonest = fleet.soonest_days_left(rows.values(), look.now)
             if soonest is not None:
