@@ -29,6 +29,7 @@ from tests.unit.fake_services import (
 from wildcert import container
 from wildcert.adapters.acme import RenewalInfoReader
 from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.bucket.fleet import FleetInventory
 from wildcert.adapters.bucket.inventory import ManagedCertificates
 from wildcert.adapters.route53 import HostedZone
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
@@ -107,7 +108,8 @@ class World:
         windows = FakeWindows(settings.cas[0].directory_url, deadline)
         windows.asked = self.asked
         return {"settings": settings, "certificates": ManagedCertificates(self.bucket),
-                "reader": windows, "queue": queue, "deadline": deadline}
+                "fleet": FleetInventory(self.bucket), "reader": windows, "queue": queue,
+                "deadline": deadline}
 
     def notifier(self, secret_id: str) -> RecordedSlack:
         return self.slack.setdefault(secret_id, RecordedSlack())

@@ -203,6 +203,12 @@ def test_a_team_channel_not_reached_is_said_in_the_operators_post() -> None:
     assert channels.post(message).as_json() == {"team_channel": None,
                                                  "operators_channel": "posted"}
     assert operators.posted[-3:] == [message] * 3
+    # A refusal the operators would only see summarised (or not at all) is still shown to
+    # them whole when the team's own channel did not get it.
+    held = channels.post_summarised(message, "misnamed", None)
+    assert held.team_channel is not None and held.team_channel.startswith("not reached")
+    assert held.operators_channel == "posted" and "misnamed" in operators.posted[-1].lines[-1]
+    assert channels.post_summarised(message, "alpha", None).operators_channel != "posted"
 
 
 def test_team_messages_name_the_team_inertly() -> None:

@@ -46,6 +46,7 @@ TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
 SOURCE_PREFIX = "wildcert.team."
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 MAX_CAP = 100_000
+RESERVED_ID = "operators"  # logic.fleet.OPERATORS: the owner of no team's certificates
 
 # The rules a request can break, as outcomes, Slack and events name them.
 UNKNOWN_SOURCE = "unknown-source"
@@ -175,6 +176,9 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     if not TEAM_ID.fullmatch(team_id):
         found.append(f"{where}: the team id must match [a-z][a-z0-9-]{{1,30}} (no dots: it "
                      "starts the team's certificate names)")
+    if team_id == RESERVED_ID:
+        found.append(f"{where}: the id {RESERVED_ID} is reserved (the fleet inventory and the "
+                     "metrics call the certificates of no team so)")
     if not isinstance(table, dict):
         problems.extend([*found, f"{where} must be a table"])
         return None

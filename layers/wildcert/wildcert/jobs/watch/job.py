@@ -335,6 +335,10 @@ class Watch(OverInventory):
                                     probe=self.probe or prober_for(self.settings),
                                     ports=self.settings.endpoint_ports, deadline=self.deadline)
         findings += endpoints.findings
+        by_name: dict[str, list[str]] = {}
+        for finding in endpoints.findings:
+            by_name.setdefault(finding.name, []).append(finding.text)
+        self.record(done, "watch", endpoints=by_name)
         cleanup = self.clean_archives(look)
         findings += [Finding(name, "archive", problem) for name, problem in cleanup.problems]
         logger.info("watch checked %d, %d findings, queued %d of %d, %d archived keys %s",
