@@ -19,7 +19,7 @@ def test_the_demo_shows_a_certificate_whose_zone_lives_in_another_account(
         timeout=300, check=False, env={**os.environ, "WILDCERT_STACK_DIR": str(stack.directory)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Using the local stack running in {stack.directory}" in done.stdout
-    assert "Result: rejected at stage policy, rules name-owned-by-another-team" in done.stdout
+    assert "Result: rejected at stage policy, rules name-outside-namespace" in done.stdout
     assert "which lives in account 222222222222" in done.stdout
     assert "Result: issued alpha.apps" in done.stdout or (
         "Result: skipped alpha.apps" in done.stdout)
