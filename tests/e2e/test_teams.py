@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from local_stack import Stack
-from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS
+from local_stack.seed import SLACK_WEBHOOK_PATH, TEAM_WEBHOOK_PATHS, TEAMS_FILE
 from tests.e2e.faults_support import moto, orders_for
 from tests.e2e.support import (
     ISSUER,
@@ -563,7 +563,8 @@ def test_the_certificate_cap_holds_under_concurrent_requests(stack: Stack,
     for result in results:
         if result["status"] == "rejected":
             refused(result, "certificate-cap-reached")
-    assert len({k.split("/")[0] for k in s3_keys(f"{team}.")}) == 2
+    # The certificates' prefixes (the team's inventory object, <team>._inventory.json, is none).
+    assert len({k.split("/")[0] for k in s3_keys(f"{team}.") if "/" in k}) == 2
 
 
 # -- names from before teams -------------------------------------------------------------------
@@ -619,6 +620,28 @@ def test_a_teams_renewal_from_the_queue_acts_for_the_owner(
     assert "already replaced" in event["detail"]["reason"]
 
 
+def test_a_renewal_that_no_longer_fits_the_teams_policy_is_refused_saying_why(
+        stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alpha gave up alpha.example.com (teams.toml changed): the renewal queue's message for a
+    certificate under it is refused, naming what changed; the operators' names renew on."""
+    label = unique("pc")
+    name = f"alpha.{label}"
+    first = send(team_event("alpha", {"name": name, "domains": [f"{label}.alpha.example.com"]}))
+    assert first["status"] == "issued", first
+    meta, _ = stored_set(name)
+    policy = tmp_path / "teams.toml"
+    policy.write_text(TEAMS_FILE.read_text().replace(
+        'suffixes = ["alpha.example.com", ', "suffixes = ["))
+    monkeypatch.setenv("TEAMS_FILE", str(policy))
+    before = World.now(stack)
+    (result,) = send(renewal_message(meta))["results"]
+    refused(result, "policy-changed")
+    assert "team alpha's policy changed" in result["message"]
+    assert f"{label}.alpha.example.com" in result["message"]
+    assert result["team"] == "alpha"
+    assert World.now(stack) == before
+
+
 def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) -> None:
     from wildcert.tools import assign_team
 
@@ -628,7 +651,8 @@ def test_an_operator_assigns_a_name_from_before_teams_to_a_team(stack: Stack) ->
     refused(send(team_event("alpha", {"name": label, "domains": domains, "force": True})),
             "name-outside-namespace")
 
-    assert assign_team.main([label, "alpha"]) == 0
+    assert assign_team.main([label, "alpha"]) == 1  # outside alpha's namespace: said so
+    assert assign_team.main([label, "alpha", "--outside-namespace"]) == 0
     assert stored_set(label)[0]["team"] == "alpha"
     renewed = send(team_event("alpha", {"name": label, "domains": domains, "force": True}))
     assert renewed["status"] == "renewed", renewed

@@ -53,6 +53,9 @@ def _team_in_own_account(team: str, other: str) -> list[tuple[str, Row]]:
     return [
         ("assumes its team's role", Row(who, ASSUME, f"{team}'s team role", allowed=True)),
         ("cannot assume another team's role", Row(who, ASSUME, f"{other}'s team role")),
+        ("cannot pass a session tag to its team's role",
+         Row(who, "sts:TagSession", f"{team}'s team role",
+             (*tag_keys("wildcert-team"), ("aws:RequestTag/wildcert-team", other)))),
         ("cannot assume the reader role", Row(who, ASSUME, "the reader role")),
         ("cannot assume the issuer's role", Row(who, ASSUME, "the issuer's role")),
         ("sends its source", Row(who, PUT_EVENTS, "the request bus",

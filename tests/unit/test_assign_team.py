@@ -41,8 +41,9 @@ def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
         yield client
 
 
-def put(s3: Any, name: str, **extra: str) -> None:
-    body = {"name": name, "domains": ["web.alpha.example.com"], "serial": "ab", **extra}
+def put(s3: Any, name: str, **extra: object) -> None:
+    body = {"name": name, "domains": ["web.alpha.example.com"], "serial": "ab",
+            "key_type": "ec256", **extra}
     s3.put_object(Bucket=BUCKET, Key=f"{name}/cert.json", Body=json.dumps(body).encode())
 
 
@@ -53,28 +54,44 @@ def team_of(s3: Any, name: str) -> str | None:
 
 def test_a_name_from_before_teams_is_given_to_a_team_and_back(
         s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    put(s3, "web")
-    assert assign_team.main(["web", "alpha"]) == 0
-    assert team_of(s3, "web") == "alpha"
+    put(s3, "alpha.web")
+    assert assign_team.main(["alpha.web", "alpha"]) == 0
+    assert team_of(s3, "alpha.web") == "alpha"
     said = capsys.readouterr().out
-    assert "web now belongs to team alpha (was the operators)" in said
-    assert "alpha's readers may read alpha.* only" in said
-    assert assign_team.main(["web", "alpha"]) == 0  # again: nothing to do
-    assert assign_team.main(["web", "--operators"]) == 1  # taking it from a team: --force
-    assert assign_team.main(["web", "--operators", "--force"]) == 0
-    assert team_of(s3, "web") is None
+    assert "alpha.web now belongs to team alpha (was the operators)" in said
+    assert assign_team.main(["alpha.web", "alpha"]) == 0  # again: nothing to do
+    assert assign_team.main(["alpha.web", "--operators"]) == 1  # from a team: --force
+    assert assign_team.main(["alpha.web", "--operators", "--force"]) == 1  # and it is live
+    assert "has not expired" in capsys.readouterr().err
+    assert assign_team.main(["alpha.web", "--operators", "--force", "--move-live"]) == 0
+    assert team_of(s3, "alpha.web") is None
+
+
+def test_the_teams_policy_holds_for_what_it_is_given(
+        s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside its namespace only when asked to; never hosts outside its suffixes."""
+    put(s3, "web")
+    assert assign_team.main(["web", "alpha"]) == 1
+    assert "outside team alpha's namespace" in capsys.readouterr().err
+    assert assign_team.main(["web", "alpha", "--outside-namespace"]) == 0
+    assert "alpha's readers may read alpha.* only" in capsys.readouterr().out
+    put(s3, "alpha.other", domains=["web.beta.example.net"])
+    assert assign_team.main(["alpha.other", "alpha"]) == 1
+    said = capsys.readouterr().err
+    assert "does not fit team alpha's policy" in said and "suffix-not-allowed" in said
+    assert team_of(s3, "alpha.other") is None
 
 
 def test_what_the_command_refuses(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    put(s3, "beta.web", team="beta")
-    assert assign_team.main(["beta.web", "gamma"]) == 1
+    put(s3, "alpha.web", team="beta", not_after="2020-01-01T00:00:00Z")
+    assert assign_team.main(["alpha.web", "gamma"]) == 1
     assert "there is no team 'gamma'" in capsys.readouterr().err
-    assert assign_team.main(["beta.web", "alpha"]) == 1
+    assert assign_team.main(["alpha.web", "alpha"]) == 1
     assert "belongs to team beta; --force" in capsys.readouterr().err
-    assert team_of(s3, "beta.web") == "beta"
-    assert assign_team.main(["beta.web", "alpha", "--force"]) == 0
-    assert team_of(s3, "beta.web") == "alpha"
-    assert assign_team.main(["missing", "alpha"]) == 1
+    assert team_of(s3, "alpha.web") == "beta"
+    assert assign_team.main(["alpha.web", "alpha", "--force"]) == 0  # expired: not live
+    assert team_of(s3, "alpha.web") == "alpha"
+    assert assign_team.main(["alpha.missing", "alpha"]) == 1
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         assign_team.main(["web"])  # neither a team nor --operators

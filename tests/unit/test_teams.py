@@ -342,3 +342,9 @@ def test_admission_counts_nothing_for_a_refused_or_answered_request(policy: Team
     answered = teams.admit(asking(beta, mine, stored=True, owner="beta", orders=False,
                                   early=True), counts)
     assert answered.admitted and counts.calls == []
+
+
+def test_the_operators_id_is_reserved() -> None:
+    with pytest.raises(TeamsError) as raised:
+        parse_teams(GOOD.replace("alpha", "operators"))
+    assert any("operators is reserved" in p for p in raised.value.problems)

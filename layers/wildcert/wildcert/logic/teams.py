@@ -46,6 +46,7 @@ TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
 SOURCE_PREFIX = "wildcert.team."
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 MAX_CAP = 100_000
+RESERVED_ID = "operators"  # logic.fleet.OPERATORS: the owner of no team's certificates
 
 # The rules a request can break, as outcomes, Slack and events name them.
 UNKNOWN_SOURCE = "unknown-source"
@@ -61,6 +62,7 @@ NAME_OWNED_BY_ANOTHER_TEAM = "name-owned-by-another-team"
 STAGING_NOT_ALLOWED = "staging-not-allowed"
 CERTIFICATE_CAP_REACHED = "certificate-cap-reached"
 FORCED_PER_DAY_CAP_REACHED = "forced-per-day-cap-reached"
+POLICY_CHANGED = "policy-changed"
 TEAMS_POLICY_BROKEN = "teams-policy-broken"
 
 
@@ -174,6 +176,9 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     if not TEAM_ID.fullmatch(team_id):
         found.append(f"{where}: the team id must match [a-z][a-z0-9-]{{1,30}} (no dots: it "
                      "starts the team's certificate names)")
+    if team_id == RESERVED_ID:
+        found.append(f"{where}: the id {RESERVED_ID} is reserved (the fleet inventory and the "
+                     "metrics call the certificates of no team so)")
     if not isinstance(table, dict):
         problems.extend([*found, f"{where} must be a table"])
         return None
@@ -371,6 +376,18 @@ def _domain_refusals(team: Team, domains: Iterable[str]) -> list[Refusal]:
     return found
 
 
+def host_refusals(team: Team, domains: Iterable[str], key_type: str,
+                  endpoints: Iterable[str] = ()) -> list[Refusal]:
+    """What of a certificate's hosts, key type and endpoints `team`'s policy does not allow
+    now: a renewal or an assignment is checked against the policy as it is today."""
+    found = [*_domain_refusals(team, domains), *_endpoint_refusals(team, endpoints)]
+    if key_type not in team.key_types:
+        found.append(Refusal(KEY_TYPE_NOT_ALLOWED, (
+            f"key_type {show(key_type)} is not allowed for team {team.id}; its key types are "
+            f"{', '.join(team.key_types)}")))
+    return found
+
+
 def _endpoint_refusals(team: Team, endpoints: Iterable[str]) -> list[Refusal]:
     """An endpoint is one of the team's own hosts: at or under one of its suffixes."""
     suffixes = ", ".join(show(s) for s in team.suffixes)
@@ -388,6 +405,15 @@ def certificate_cap(team: Team, owned: int) -> Refusal | None:
     return Refusal(CERTIFICATE_CAP_REACHED, (
         f"team {team.id} owns {owned} certificate(s), its cap (max_certificates = "
         f"{team.max_certificates}); remove one or ask the operators for a higher cap"))
+
+
+def policy_changed(team: Team, name: str, broken: Sequence[Refusal]) -> Refusal:
+    """A renewal of `team`'s certificate that its policy, as changed since, no longer allows."""
+    said = "; ".join(f"{b.message} ({b.rule})" for b in broken)
+    return Refusal(POLICY_CHANGED, (
+        f"the renewal of {show(name)} is refused: team {team.id}'s policy changed since it was "
+        f"issued and no longer allows it: {said}. Ask for a certificate that fits the policy "
+        "(or have the operators change teams.toml back)"))
 
 
 def forced_cap(team: Team, day: str) -> Refusal:

@@ -10,8 +10,9 @@
 Each step below it is one small method, tagged with the stage a user sees when it fails
 (see `wildcert.jobs.issue.outcome`), and logs one line. Next to this file: the outside systems
 (`wiring.Services`), what keeps an order safe across a dead container (`crash_safety`: the
-lease, the journal, recovery, publish and cleanup, the certificate's checks) and how every
-outcome is told (`telling.Teller`: one log line, Slack, an outcome event).
+lease, the journal, recovery, publish and cleanup, the certificate's checks), where each
+challenge value is written (`challenge_sites`) and how every outcome is told
+(`telling.Teller`: one log line, Slack, an outcome event).
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from wildcert.adapters.bucket.certificates import (
     StoredCertificate,
 )
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.dns import LookupFailed
 from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
 from wildcert.errors import WildcertError
-from wildcert.jobs.issue import accounts
+from wildcert.jobs.issue import accounts, challenge_sites
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
 from wildcert.jobs.issue.outcome import (
@@ -65,7 +65,7 @@ from wildcert.logic.request.acm import regions as acm_regions
 from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import foreign_zone_problem, session_name, zone_for
+from wildcert.logic.zones import session_name
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -113,11 +113,11 @@ class Issuer:
         request = self._validate(ask, zones, team)
         current = self._current(request)
         self._whose(ask, request, current)
-        zone_of = self._zone_choice(ask, request, zones)
+        zone_of = challenge_sites.chosen(request, zones, ask.owner)
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if not (current is not None and reason):  # before the caps count it: it may refuse
-            zone_of = self._delegated(ask, zone_of, zones)
+            zone_of = challenge_sites.delegated(self.services, zone_of, zones, ask.owner)
         reserved = self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
@@ -164,7 +164,7 @@ class Issuer:
                 if issued is None:
                     order = self._order(session, request, replaces, ca, account)
                     key = generate_key(request.key_type)
-                    records = _challenge_records(order, zone_of)
+                    records = challenge_sites.records(order, zone_of)
                     safety.journal(held, order, key, records)
                     with safety.published(held, records):
                         self._wait_for_name_servers(records)
@@ -253,55 +253,6 @@ class Issuer:
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
 
-    def _zone_choice(self, ask: Ask, request: CertificateRequest,
-                     zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
-        """The zone of each name and its `_acme-challenge` record; a team's zone serves only
-        that team's certificates."""
-        zone_of = _zones_by_identifier(request, zones)
-        problems = [problem for name, zone in zone_of.items()
-                    if (problem := foreign_zone_problem(name, zone.where(), zone.team,
-                                                        ask.owner))]
-        if problems:
-            raise Refused("policy", problems)
-        return {name: ChallengeSite(zone, f"_acme-challenge.{name}")
-                for name, zone in zone_of.items()}
-
-    def _delegated(self, ask: Ask, sites: dict[str, ChallengeSite],
-                   zones: Sequence[HostedZone]) -> dict[str, ChallengeSite]:
-        """Where a record that is a CNAME on its zone's name servers points, the values go,
-        if that is in a zone the certificate's team may use: else refused, naming both."""
-        delegated = self._delegations(list(sites.values()))
-        usable = {z.name: z for z in zones if not z.private and z.team in (None, ask.owner)}
-        problems = []
-        for name, site in list(sites.items()):
-            target = delegated.get(site.name)
-            if target is None:
-                continue
-            found = zone_for(target, usable)
-            if found is None:
-                whose = f"team {ask.owner}" if ask.owner else "the operators"
-                problems.append(
-                    f"{site.name} is a CNAME to {target}, which is in no hosted zone {whose} "
-                    f"may use: the challenge values would have to be written there. Point the "
-                    f"CNAME into a zone of yours, or remove it to prove {name} in "
-                    f"{site.zone.where()}.")
-                continue
-            sites[name] = ChallengeSite(usable[found], target)
-            logger.info("delegation: %s is a CNAME to %s; its values go to %s", site.name,
-                        target, usable[found].where())
-        if problems:
-            raise Refused("policy", problems)
-        return sites
-
-    def _delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
-        """The `_acme-challenge` records that are CNAMEs on their zones' name servers."""
-        try:
-            with stage("dns"):
-                return self.services.challenge_delegations(sites)
-        except LookupFailed as error:
-            raise StageFailure("dns", f"could not tell whether a challenge record is "
-                               f"delegated by a CNAME: {error}. Retried later.") from error
-
     def _admit(self, ask: Ask, request: CertificateRequest,
                current: StoredCertificate | None, *, orders: bool) -> str | None:
         """A team asks only for its own names and hosts, key types and CA, and within its caps
@@ -309,6 +260,7 @@ class Issuer:
         reserved, if any, for `_release` once the request ends."""
         team = ask.team
         if team is None:
+            self._still_fits(ask, request, current, orders=orders)
             return None
         now = self.now()
         asking = teams.Asking(
@@ -328,6 +280,20 @@ class Issuer:
                    if admission.forced is not None else "")
         logger.info("admit: team %s may ask for %s%s", team.id, request.name, counted)
         return admission.reserved
+
+    def _still_fits(self, ask: Ask, request: CertificateRequest,
+                    current: StoredCertificate | None, *, orders: bool) -> None:
+        """A renewal from the queue of a team's certificate is held to the team's policy as
+        it is now: one that no longer fits is refused, saying what changed. The operators'
+        own renewals (direct invokes, their certificates) go on."""
+        owner = self.services.teams.get(ask.owner)
+        if ask.requester.kind != "queue" or owner is None or not orders:
+            return
+        endpoints = request.endpoints or tuple((current.extra if current else {}).get(
+            "endpoints", ()))
+        broken = teams.host_refusals(owner, request.domains, request.key_type, endpoints)
+        if broken:
+            raise Refused("policy", [teams.policy_changed(owner, request.name, broken)])
 
     def _release(self, ask: Ask, name: str) -> None:
         """Give back the new name's place under the cap; never raises (it lapses anyway)."""
@@ -553,35 +519,3 @@ class Issuer:
 
 _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner",
                "eventbridge": "no team"}
-
-
-def _zones_by_identifier(request: CertificateRequest,
-                         zones: Sequence[HostedZone]) -> dict[str, HostedZone]:
-    """The zone of each name to prove, chosen once: a wildcard's record lives at its base.
-    Only public zones: a private one of the same name is never written."""
-    by_name = {z.name: z for z in zones if not z.private}
-    private = {z.name: z for z in zones if z.private}
-    chosen: dict[str, HostedZone] = {}
-    for domain in request.domains:
-        zone_name = zone_for(domain, by_name)
-        if zone_name is not None:
-            zone = chosen[domain.removeprefix("*.")] = by_name[zone_name]
-            hidden = zone_for(domain, private)
-            if hidden is not None and len(hidden) >= len(zone_name):
-                logger.info("zone: %s goes to the public zone %s (%s), not the private zone "
-                            "%s (%s)", domain, zone.name, zone.id, hidden, private[hidden].id)
-    return chosen
-
-
-def _challenge_records(order: Order,
-                       zone_of: Mapping[str, ChallengeSite]) -> list[ChallengeRecord]:
-    records = []
-    for challenge in order.challenges:
-        site = zone_of.get(challenge.identifier)
-        if site is None:  # validation already checked; the CA changed identifiers
-            raise StageFailure("acme", f"the CA asked to validate {challenge.identifier}, "
-                               "which no allowed zone covers")
-        # The record the CA reads, or the name its CNAME delegates to.
-        records.append(ChallengeRecord(site.zone, site.name, challenge.value))
-    return records
-
