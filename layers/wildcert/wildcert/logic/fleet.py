@@ -104,4 +104,4 @@ def outcome(status: str, now: dt.datetime, *, stage: str | None = None,
 
 def state(name: str, now: dt.datetime, detail: str = "") -> dict[str, str]:
     """A renewal or endpoints state: a word, a sentence, and when it was seen."""
-    return {"state": name, "detail": detail[:300], "at": iso(now)}
+    return {"state": name, "detail": detail[:1000], "at": iso(now)}

@@ -37,6 +37,16 @@ class FleetInventory:
         stored = self.bucket.get(fleet.key_of(owner), limit=MAX_BYTES)
         return json.loads(stored.body) if stored is not None else None
 
+    def owners(self) -> list[str]:
+        """The owners the operators' inventory lists (none when it cannot be read)."""
+        try:
+            document = self.read(fleet.OPERATORS)
+        except (StorageError, ValueError) as error:
+            logger.warning("inventory %s not read: %s", fleet.key_of(fleet.OPERATORS), error)
+            return []
+        listed = document.get("owners") if isinstance(document, dict) else None
+        return [o for o in listed if isinstance(o, str)] if isinstance(listed, list) else []
+
     def update(self, owner: str, changes: Mapping[str, fleet.Row], now: dt.datetime, *,
                only_known: bool = False, keep: Iterable[str] | None = None,
                owners: Iterable[str] | None = None) -> bool:
