@@ -184,6 +184,8 @@ def _watch_scheduled(result: dict[str, Any], world: World) -> None:
     assert result["status"] == "ok" and result["dry_run"] is False, result
     assert result["checked"] == len(OURS)
     assert result["findings"] == [] and result["queued"] == [] and world.queued == []
+    # The sweep read both windows (with a Retry-After of hours): none is due for a check yet.
+    assert result["ari"]["refreshed"] == 0 and len(world.asked) == len(OURS)
 
 
 def _watch_refresh_ari(result: dict[str, Any], world: World) -> None:
