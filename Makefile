@@ -82,10 +82,12 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/mypy
 
 test: deps lint ## lint, then every test (unit, end-to-end, stack, infrastructure)
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
-test-fast: deps ## the tests that need no local stack
-	$(VENV)/bin/pytest -q -m "not stack" -p no:cacheprovider
+# The seconds tier: no local stack, no outside tool (sam, checkov, cfn-lint, the IAM simulator),
+# the property tests at a quarter of their examples, on both cores. `make test` runs everything.
+test-fast: $(STAMP) ## the tests that need neither the local stack nor an outside tool (seconds)
+	WILDCERT_FUZZ_SCALE=0.25 $(VENV)/bin/pytest -q -m "not stack and not tools" -p no:cacheprovider -n 2
 
 bench: stack-deps ## wildcert against certbot on the local stack; writes bench/RESULTS.md
 	$(PY) bench/run.py

@@ -179,8 +179,7 @@ def footprint_findings(results: dict[str, Any]) -> list[str]:
             "service model is botocore's largest) and loads dnspython and the Slack SDK, "
             "where certbot leaves S3 to a second process. botocore loads its models and "
             "endpoint data as it ships them (the `sdk` section measures what the lean "
-            "loader wildcert no longer uses saved). The piece-by-piece table above shows "
-            "where the rest goes.")
+            "loader wildcert no longer uses saved).")
     return found
 
 

@@ -338,24 +338,11 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
             count_work(tools, config, results)
         with section(results, "time"):
             time_issuance(tools, config, results)
-        with section(results, "cold memory"):
-            results["cold_memory"] = cold_memory_breakdown(tools)
         with section(results, "scale"):
             measure_scale(tools, config, results)
     finally:
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def cold_memory_breakdown(tools: Tools) -> list[dict[str, Any]]:
-    """One fresh process loading a cold issuance piece by piece (bench/cold_memory.py)."""
-    env = {**os.environ, **tools.stack.env, **wildcert_runner.QUIET_LOGS,
-           **wildcert_runner.ISSUER_PROCESS_ENV}
-    done = process.run([sys.executable, "-m", "bench.cold_memory", "--json"], env=env, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.cold_memory failed:\n{done.stderr[-2000:]}")
-    rows: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
-    return rows
 
 
 def measure_fleet(config: Config, results: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ external_id = "demo-{zone_id}"
 """
 
 NEXT_STEPS = """
-What to try next (the stack keeps running until `make stack-stop`; docs/LOCAL.md has more):
+What to try next on the running stack (`make stack-stop` ends it; docs/LOCAL.md has more):
   make invoke FN=issuer EVENT=events/issue-wildcard.json        # the operators' request
   make invoke FN=issuer TEAM=alpha REQUEST='{{"domains": ["*.alpha.example.com"]}}'
   make invoke FN=renewal_sweep EVENT=events/sweep-force-incident.json
@@ -185,13 +185,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         show_slack(env)
         show_outcome_events(env)
-        if keep or not started:
-            print(NEXT_STEPS.format(bucket=env["CERT_BUCKET"]))
+        running = keep or not started
+        if not running:
+            stack.stop()  # type: ignore[attr-defined]
+            print("\nLocal stack stopped. To try the commands below, leave it running first: "
+                  "`make demo KEEP=1` or `make stack-start`.")
+        print(NEXT_STEPS.format(bucket=env["CERT_BUCKET"]))
         return 0
     finally:
-        if started and not keep:
+        if started and not keep:  # stopped above unless something failed first
             stack.stop()  # type: ignore[attr-defined]
-            print("\nLocal stack stopped. `make demo KEEP=1` leaves it running, to try more.")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wildcert_pull import __version__, bucket
+from wildcert_pull import __version__, bucket, inventory
 from wildcert_pull.checks import Succession, names_of
 from wildcert_pull.errors import BEFORE_ANY_WRITE, Exit, PullError
 from wildcert_pull.run import Options, pull
@@ -46,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Install the current wildcert certificate from S3 into a directory, "
-        "verified and atomically; reload a service only when it changed.",
+        "verified and atomically; reload a service only when it changed. "
+        "`wildcert-pull inventory --help`: the certificates at a glance.",
         epilog="exit codes: 0 updated or unchanged, 1 verification failed (nothing installed), "
         "2 usage, 3 AWS/network error (nothing installed), 4 reload failed (files installed), "
         "5 local file error or unsafe --dest, 6 refused: older than the installed certificate "
@@ -93,7 +94,10 @@ def now() -> dt.datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["inventory"]:  # the fleet at a glance, not a pull (wildcert_pull.inventory)
+        return inventory.main(args[1:])
+    options = parse_args(args)
     try:
         message = pull(options, s3_client(options), now(), warn=_warn)
     except PullError as exc:

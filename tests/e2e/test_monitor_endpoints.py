@@ -36,6 +36,8 @@ from tests.e2e.support import (
     unique,
 )
 from tests.e2e.test_renewal_sweep import mine, put_cert_json, receive_all, shifted_copy
+from wildcert.adapters.bucket.fleet import FleetInventory
+from wildcert.adapters.bucket.objects import Bucket
 from wildcert.logic.request.endpoints import IP_LITERAL
 
 queue = sweep_e2e.queue  # the same fixtures: a queue of the test's own, prefixes to remove
@@ -169,6 +171,14 @@ def test_watch_flags_stale_unreachable_and_expiring(queue, cleanup, monkeypatch)
     assert set(queued) == {f"{label}-soon"}
     soon = queued[f"{label}-soon"]
     assert soon.reason == "due" and soon.body["force"] is False
+    # The operators' inventory says the same at a glance.
+    listed = FleetInventory(Bucket(client("s3"), os.environ["CERT_BUCKET"],
+                                   os.environ["KMS_KEY_ID"])).read("operators")
+    assert listed is not None
+    rows = listed["certificates"]
+    assert rows[label]["endpoints"]["state"] == "attention"
+    assert findings[(label, "stale")] in rows[label]["endpoints"]["detail"]
+    assert rows[f"{label}-soon"]["renewal"]["state"] == "queued"
 
 
 def only(monkeypatch: pytest.MonkeyPatch, label: str) -> None:

@@ -16,7 +16,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from local_stack import Stack
-from tests.e2e.support import ISSUER, client, invoke, s3_keys, slack_texts, stored_set
+from tests.e2e.support import (
+    ISSUER,
+    WATCH,
+    client,
+    invoke,
+    s3_keys,
+    slack_texts,
+    stored_set,
+)
 from tests.e2e.test_pull import pull_cli, unique
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")
@@ -90,6 +98,9 @@ def test_a_revoked_set_not_yet_replaced_is_withdrawn_and_never_installed(
     assert refused.returncode == 6, refused.stdout + refused.stderr  # Exit.REFUSED
     assert "revoked" in refused.stderr and not (tmp_path / "dest" / "cert.pem").exists()
 
+    mine = [f for f in invoke(WATCH, {"dry_run": True})["findings"] if f["name"] == label]
+    assert [f["kind"] for f in mine] == ["revoked"], mine
+
     stack.acme_front.reset()
     again = invoke(ISSUER, {"name": label, "domains": meta["domains"], "force": True})
     assert again["status"] == "renewed" and again["serial"] != old["serial"]
@@ -103,3 +114,22 @@ def test_a_revoke_matching_nothing_is_rejected(stack: Stack) -> None:
 def _cert_json(label: str) -> dict:
     body = client("s3").get_object(Bucket=os.environ["CERT_BUCKET"], Key=f"{label}/cert.json")
     return dict(json.loads(body["Body"].read()))
+
+
+def test_a_team_revokes_its_own_certificates_only(stack: Stack) -> None:
+    """Through the request bus: beta's request for alpha's name matches nothing it owns, and
+    alpha's certificate stays; alpha's own request revokes and replaces it."""
+    from tests.e2e.test_teams import send, team_event
+
+    label = unique("tr")
+    name = f"alpha.{label}"
+    issued = send(team_event("alpha", {"name": name, "domains": [f"{label}.alpha.example.com"]}))
+    assert issued["status"] == "issued", issued
+    by_beta = send(team_event("beta", {"revoke": {"names": [name], "reason": "keyCompromise"}}))
+    assert by_beta["status"] == "rejected" and "team beta's" in by_beta["message"], by_beta
+    assert _pebble_status(stack, issued["serial"])["Status"] != "Revoked"
+    by_alpha = send(team_event("alpha", {"revoke": {"names": [name],
+                                                    "reason": "keyCompromise"}}))
+    assert by_alpha["status"] == "revoked" and by_alpha["team"] == "alpha", by_alpha
+    assert by_alpha["certificates"][0]["replaced_by"] == _cert_json(name)["serial"]
+    assert _pebble_status(stack, issued["serial"])["Status"] == "Revoked"

@@ -663,14 +663,16 @@ def check_team_readers(resources, params) -> Iterator[Expect | str]:
         return probe(identity, bucket, principal, action, f"{BUCKET}/{key_name}", allowed,
                      message, **context)
 
-    yield read(team_policy, "alpha.web/privkey.pem", True,
-               f"team reader {home} tagged alpha cannot read alpha.web/privkey.pem")
+    for key_name in ("alpha.web/privkey.pem", f"alpha{FLEET_SUFFIX}"):  # its inventory too
+        yield read(team_policy, key_name, True,
+                   f"team reader {home} tagged alpha cannot read {key_name}")
     yield probe(team_policy, key, home, "kms:Decrypt", KEY, True,
                 f"team reader {home} tagged alpha cannot decrypt through S3",
                 **{TEAM_TAG: "alpha", "kms:ViaService": S3_VIA})
     for identity, label in ((team_policy, "TeamPolicy"), (own_policy("s3:*"), "s3:* of its own")):
         for key_name in ("beta.web/privkey.pem", "_wildcert/account.json", "web/privkey.pem",
-                         "alpha/privkey.pem", "alphabet.web/privkey.pem"):
+                         "alpha/privkey.pem", "alphabet.web/privkey.pem",
+                         f"beta{FLEET_SUFFIX}", f"operators{FLEET_SUFFIX}"):
             yield read(identity, key_name, False,
                        f"team reader {home} tagged alpha ({label}) may read {key_name}")
         for action in ("s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
@@ -781,9 +783,11 @@ def check_reader_access(resources, params) -> Iterator[Expect | str]:
     # The puller installs the live set from the archive cert.json names, key included: a
     # blanket Deny of archived keys would break it (expired ones are deleted instead).
     for key in ("example-com/cert.json", "example-com/fullchain.pem", "example-com/privkey.pem",
-                ARCHIVED_KEY):
+                ARCHIVED_KEY, f"operators{FLEET_SUFFIX}", f"alpha{FLEET_SUFFIX}"):
         yield can("s3:GetObject", key, True, f"reader role: cannot GetObject {key} "
                   "(the reader is broken)")
+    yield can("s3:PutObject", f"alpha{FLEET_SUFFIX}", False,
+              f"reader role: may PutObject alpha{FLEET_SUFFIX}")
     for key in ("example-com/privkey.pem", ARCHIVED_KEY):
         for action in ("s3:GetObjectVersion", "s3:GetObjectVersionAttributes"):
             yield can(action, key, False, f"reader role: may {action} {key} (old private keys)")
@@ -886,7 +890,8 @@ def check_renewal_job_access(resources, params) -> Iterator[Expect | str]:
             return probe(_identity, _bucket, _role, action, resource, allowed, message,
                          **context)
 
-        for key in ("example-com/cert.json", "a.b-c_d/cert.json"):
+        for key in ("example-com/cert.json", "a.b-c_d/cert.json", f"alpha{FLEET_SUFFIX}",
+                    f"operators{FLEET_SUFFIX}"):
             for action in ("s3:GetObject", "s3:PutObject"):
                 yield can(action, key, True, f"{who}: cannot {action} {key} "
                           "(the inventory is broken)")
@@ -899,7 +904,8 @@ def check_renewal_job_access(resources, params) -> Iterator[Expect | str]:
                     "example-com/archive/0abc/privkey.pem", "example-com/archive/0abc/cert.json",
                     "_wildcert/acme-accounts/0123456789abcdef.json",
                     "_wildcert/inflight/example-com.json", "_wildcert/example-com/cert.json",
-                    "_wildcert/cert.json"):
+                    "_wildcert/cert.json", f"example-com/x{FLEET_SUFFIX}",
+                    f"_wildcert/alpha{FLEET_SUFFIX}"):
             for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"):
                 yield can(action, key, False, f"{who}: may {action} {key}")
         for key in ("example-com/cert.json", "example-com/privkey.pem", *ARCHIVED_OTHERS,
@@ -1004,6 +1010,7 @@ def check_route53(resources, params) -> Iterator[Expect | str]:
 
 
 CATCH_RULE = "UnmatchedRequestRule"
+FLEET_SUFFIX = "._inventory.json"  # logic/fleet.py: <owner>._inventory.json at the top level
 
 
 def check_request_bus(resources, params) -> Iterator[Expect | str]:

@@ -76,3 +76,16 @@ def test_the_issuer_of_a_stored_certificate() -> None:
 def test_when_to_fail_over(unavailable: bool, wait: float | None, remaining: float,
                            expected: bool) -> None:
     assert fails_over(unavailable=unavailable, wait=wait, remaining=remaining) is expected
+
+
+def test_teams_toml_narrows_a_team_to_some_cas() -> None:
+    from wildcert.logic.teams import TeamsError, parse_teams
+
+    table = ('[teams.alpha]\nsources = ["wildcert.team.alpha"]\naccounts = ["123456789012"]\n'
+             'suffixes = ["alpha.example.com"]\n')
+    assert parse_teams(table).teams["alpha"].acme_cas is None  # unset: every CA
+    narrowed = parse_teams(table + 'acme_cas = ["zerossl"]\n').teams["alpha"]
+    cas, _ = parse_cas(json.dumps([LE, ZEROSSL]))
+    assert [c.name for c in usable(cas, narrowed.acme_cas)] == ["zerossl"]
+    with pytest.raises(TeamsError, match="acme_cas must be a list of strings"):
+        parse_teams(table + "acme_cas = 1\n")

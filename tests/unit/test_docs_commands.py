@@ -17,6 +17,7 @@ from botocore import xform_name
 
 from tests.doc_blocks import KINDS, REPO, Block, shell_blocks, simple_commands
 from wildcert_pull.cli import parser as pull_parser
+from wildcert_pull.inventory import parser as inventory_parser
 
 BLOCKS = shell_blocks()
 CHECKED = [b for b in BLOCKS if b.kind in ("aws", "host")]
@@ -71,6 +72,8 @@ def test_commands_that_cannot_run_here_are_well_formed(block: Block) -> None:
             dry = subprocess.run(["make", "-n", *words[1:]], cwd=REPO, capture_output=True,
                                  text=True, timeout=60, check=False)
             assert dry.returncode == 0, f"{block.where}: `{' '.join(words)}`: {dry.stderr}"
+        elif program == "wildcert-pull" and words[1:2] == ["inventory"]:
+            inventory_parser().parse_args(words[2:])  # the fleet at a glance
         elif program == "wildcert-pull":
             pull_parser().parse_args(words[1:])  # exits (fails the test) on a bad option
 

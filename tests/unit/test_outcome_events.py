@@ -117,13 +117,17 @@ def test_the_answer_and_the_event_use_one_word(renewal: bool) -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
     from wildcert.logic.teams import NO_TEAMS
 
+    listed: list[dict[str, Any]] = []
     services = SimpleNamespace(
         events=SimpleNamespace(put=lambda kind, d, also_to=None: sent.append((kind, d))),
-        teams=NO_TEAMS)
+        teams=NO_TEAMS,
+        settings=SimpleNamespace(metrics_namespace="wildcert"),
+        fleet=SimpleNamespace(update=lambda owner, rows, now, **kw: listed.append(rows)))
     channels = SimpleNamespace(post=lambda message, team: None)
     ask = Ask({"domains": ["a.example.com"]}, Requester("direct"), None)
     request = SimpleNamespace(name="a", domains=("a.example.com",), ca="production")
-    meta = SimpleNamespace(serial="ab", not_after="2031-01-01T00:00:00Z", extra={})
+    meta = SimpleNamespace(name="a", domains=("a.example.com",), serial="ab", issuer="CA",
+                           not_after="2031-01-01T00:00:00Z", extra={})
     issued = SimpleNamespace(files=lambda: ("cert.pem",))
     outcome = Teller(services, channels).issued(  # type: ignore[arg-type]
         ask, request, meta, "s3://b/a/", issued, renewal=renewal, replaces=None,
@@ -131,3 +135,5 @@ def test_the_answer_and_the_event_use_one_word(renewal: bool) -> None:
     ((kind, detail),) = sent
     assert outcome.as_dict()["status"] == kind == detail["status"]
     assert kind == ("renewed" if renewal else "issued")
+    ((row,),) = [list(rows.values()) for rows in listed]  # and the owner's inventory says so
+    assert row["last_outcome"]["status"] == kind and row["serial"] == "ab"

@@ -115,3 +115,37 @@ def test_the_watch_cleans_archives_of_every_name_but_the_broken(dry_run: bool) -
     body = report.as_dict()
     assert body["archived_keys"]["deleted"] == ["old/archive/0a/privkey.pem"]
     assert ("fresh", "archive") in [(f["name"], f["kind"]) for f in body["findings"]]
+
+
+class FakeFleet:
+    """The owners' inventories, as FleetInventory.update would leave them (last write wins)."""
+
+    def __init__(self, owners: list[str]):
+        self.listed = owners
+        self.written: dict[str, dict[str, Any]] = {}
+
+    def owners(self) -> list[str]:
+        return self.listed
+
+    def update(self, owner: str, rows: Mapping[str, Any], now: dt.datetime, **how: Any) -> bool:
+        self.written[owner] = {"rows": dict(rows), **how}
+        return True
+
+
+def test_each_run_rewrites_every_owners_inventory() -> None:
+    fleet = FakeFleet(owners=["gone-team"])
+    sqs = FakeSqs()
+    Sweep(**parts(RenewalQueue(sqs, "https://sqs/q.fifo", no_sleep_deadline())),
+          fleet=fleet).run(SweepEvent())  # type: ignore[arg-type]
+    assert set(fleet.written) == {"operators", "gone-team"}
+    ours = fleet.written["operators"]
+    assert set(ours["rows"]) == {"fresh", "old"} and set(ours["keep"]) == {"fresh", "old"}
+    assert ours["owners"] == []  # no team owns any of these
+    assert ours["rows"]["old"]["renewal"]["state"] == "queued"
+    assert ours["rows"]["fresh"]["renewal"]["state"] == "not due"
+    assert "endpoints" not in ours["rows"]["fresh"]  # the watch's to say
+    assert fleet.written["gone-team"] == {"rows": {}, "keep": ()}  # emptied, not left stale
+    # A dry run writes nothing.
+    dry = FakeFleet(owners=[])
+    Watch(**parts(None), fleet=dry).run(WatchEvent(dry_run=True))  # type: ignore[arg-type]
+    assert dry.written == {}

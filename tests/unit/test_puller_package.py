@@ -10,6 +10,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 PULLER = ROOT / "puller"
 MODULES = sorted((PULLER / "wildcert_pull").glob("*.py"))
@@ -60,6 +62,7 @@ def test_the_syntax_is_python_3_9() -> None:
         ast.parse(module.read_text(), str(module), feature_version=(3, 9))
 
 
+@pytest.mark.tools  # mypy over the package: seconds, and an outside tool
 def test_it_type_checks_for_python_3_9(tmp_path: Path) -> None:
     """mypy with puller/pyproject.toml (strict, python_version 3.9): e.g. datetime.UTC (3.11)
     or `X | Y` outside annotations would fail here."""

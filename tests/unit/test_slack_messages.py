@@ -203,6 +203,12 @@ def test_a_team_channel_not_reached_is_said_in_the_operators_post() -> None:
     assert channels.post(message).as_json() == {"team_channel": None,
                                                  "operators_channel": "posted"}
     assert operators.posted[-3:] == [message] * 3
+    # A refusal the operators would only see summarised (or not at all) is still shown to
+    # them whole when the team's own channel did not get it.
+    held = channels.post_summarised(message, "misnamed", None)
+    assert held.team_channel is not None and held.team_channel.startswith("not reached")
+    assert held.operators_channel == "posted" and "misnamed" in operators.posted[-1].lines[-1]
+    assert channels.post_summarised(message, "alpha", None).operators_channel != "posted"
 
 
 def test_team_messages_name_the_team_inertly() -> None:
@@ -217,3 +223,24 @@ def test_team_messages_name_the_team_inertly() -> None:
     assert "(team beta)" in rejected.text
     assert "Team:" not in slack.failed("web", [], "dns", "x").payload()["blocks"][0]["text"][
         "text"]
+
+
+def test_settling_waits_for_a_webhook_still_being_read() -> None:
+    """The webhook is read in the background; an invocation that posted nothing waits for
+    that read before it returns, so nothing is left running when Lambda freezes it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+
+    def slow_read() -> str:
+        release.wait(5)
+        return "https://hooks.slack.com/services/T0/B0/x"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(slow_read)
+        notifier = slack.SlackNotifier(reading.result)
+        threading.Timer(0.2, release.set).start()
+        assert not reading.done()
+        notifier.settle()
+        assert reading.done() and notifier.enabled

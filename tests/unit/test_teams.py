@@ -357,3 +357,9 @@ def test_a_teams_own_outcome_bus_is_in_one_of_its_accounts() -> None:
                         ("alpha-outcomes", "must be an EventBridge bus ARN")):
         with pytest.raises(TeamsError, match=said):
             parse_teams(with_bus(wrong))
+
+
+def test_the_operators_id_is_reserved() -> None:
+    with pytest.raises(TeamsError) as raised:
+        parse_teams(GOOD.replace("alpha", "operators"))
+    assert any("operators is reserved" in p for p in raised.value.problems)

@@ -11,12 +11,15 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 TEAMS_POLICY_BROKEN = "TeamsPolicyBroken"
-OPERATORS = "operators"  # the team dimension of certificates that belong to no team
+DAYS_TO_SOONEST_EXPIRY = "DaysToSoonestExpiry"
 
 
-def put(namespace: str, name: str, value: float, *, team: str | None = None,
+def put(namespace: str | None, name: str, value: float, *, team: str | None = None,
         unit: MetricUnit = MetricUnit.Count) -> None:
-    """One data point; with `team`, in that team's dimension (`operators` for none)."""
+    """One data point; with `team`, in that team's dimension (logic.fleet.OPERATORS for the
+    certificates of no team). Without a namespace (METRICS_NAMESPACE unset): nothing."""
+    if not namespace:
+        return
     dimensions = {"team": team} if team is not None else None
     with single_metric(name=name, unit=unit, value=value, namespace=namespace,
                        default_dimensions=dimensions):

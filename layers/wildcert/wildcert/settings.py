@@ -67,8 +67,8 @@ class Settings:
     # The teams' policy; unset: the copy `sam build` puts in the layer (runtime.teams).
     teams_file: str | None = None
     # The CloudWatch namespace of wildcert's metrics (one per stack, so staging and production
-    # never add up).
-    metrics_namespace: str = "wildcert"
+    # never add up); None: no metrics (a tool or a test outside a stack prints none).
+    metrics_namespace: str | None = None
     # Route 53's API limit for the whole account (10/s, burst 50 since 2026-07-30), shared
     # with everything else there: it sizes the throttling backoff and is named in errors.
     route53_requests_per_second: float = 10.0

@@ -107,6 +107,11 @@ class SlackNotifier:
     def enabled(self) -> bool:
         return bool(self._url)
 
+    def settle(self) -> None:
+        """Wait for a webhook URL still being read: no read outlives the invocation that
+        started it (Lambda freezes whatever is still running when the handler returns)."""
+        self.enabled  # noqa: B018 - reading the URL is the point
+
     def posts_to(self, url: str) -> bool:
         return self._url == url
 
@@ -181,20 +186,19 @@ class Channels:
 
     def post_summarised(self, message: Message, team: str,
                         summary: Message | None) -> Delivery:
-        """`message` to the team's own channel; the operators get `summary` (None: nothing)."""
+        """`message` to the team's own channel; the operators get `summary` (None: nothing),
+        or, when the team's channel was not reached, the message itself saying so."""
         said = self._post_to_team(message, team)
+        if said.startswith(NOT_REACHED):
+            return Delivery(said, self.operators.send(_unreached(message, team, said)))
         if summary is None:
             return Delivery(said, HELD_BACK)
         return Delivery(said, self.operators.send(summary))
 
     def post(self, message: Message, team: str | None = None) -> Delivery:
         said = self._post_to_team(message, team) if team else None
-        if said is not None and said.startswith(NOT_REACHED):
-            message = Message(message.text, (
-                *message.lines,
-                f":warning: Team *{escape(team, 40)}*'s own Slack channel was not reached "
-                f"({escape(said.removeprefix(NOT_REACHED), 400)}): only this channel heard. "
-                f"Check slack_webhook_secret of [teams.{escape(team, 40)}] in teams.toml."))
+        if team and said is not None and said.startswith(NOT_REACHED):
+            message = _unreached(message, team, said)
         return Delivery(said, self.operators.send(message))
 
     def _post_to_team(self, message: Message, team: str) -> str:
@@ -214,6 +218,15 @@ class Channels:
                 self._teams[team] = (self._notifier(url) if url and not same
                                      else NO_CHANNEL)
         return self._teams[team]
+
+
+def _unreached(message: Message, team: str, said: str) -> Message:
+    """`message` for the operators, ending with why the team's own channel did not get it."""
+    return Message(message.text, (
+        *message.lines,
+        f":warning: Team *{escape(team, 40)}*'s own Slack channel was not reached "
+        f"({escape(said.removeprefix(NOT_REACHED), 400)}): only this channel heard. "
+        f"Check slack_webhook_secret of [teams.{escape(team, 40)}] in teams.toml."))
 
 
 def _team_line(team: str | None) -> tuple[str, ...]:

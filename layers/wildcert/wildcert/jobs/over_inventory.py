@@ -8,9 +8,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wildcert import runtime
+from aws_lambda_powertools.metrics import MetricUnit
+
+from wildcert import container, metrics, runtime
 from wildcert.adapters import aws, slack
 from wildcert.adapters.acme import AcmeError, RenewalInfoReader
+from wildcert.adapters.bucket.fleet import FleetInventory
 from wildcert.adapters.bucket.inventory import (
     Entry,
     Inventory,
@@ -22,7 +25,7 @@ from wildcert.adapters.bucket.objects import Bucket, StorageError
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
-from wildcert.logic import cas
+from wildcert.logic import cas, fleet
 from wildcert.logic.cas import STAGING_NAME
 from wildcert.logic.renewal import Decision, Horizons, decide
 from wildcert.logic.request import is_eventbridge
@@ -227,6 +230,7 @@ class OverInventory:
     # The other CAs' (ACME_CAS), by name: ARI is asked only of the CA that issued a certificate.
     other_readers: Mapping[str, RenewalInfoReader] = field(default_factory=dict)
     deadline: Deadline | None = None  # the invocation's; None: no limit (tests, tools)
+    fleet: FleetInventory | None = None  # the owners' inventories; None: not written
 
     def look(self, *, dry_run: bool, refresh_all: bool = False) -> Look:
         """Read every cert.json and refresh the CA's windows (all of them on request).
@@ -269,23 +273,83 @@ class OverInventory:
             sent = self._queue().send([p.renewal() for p in planned])
         return Round(look, tuple(planned), sent)
 
+    def record(self, done: Round, job: str,
+               endpoints: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Each owner's inventory as this run saw it: every certificate as cert.json says,
+        its renewal state and, from the watch (`endpoints`: the findings by name), its
+        endpoints' state; rows of certificates that are gone are dropped. Each owner's days
+        to its soonest expiry go to the dashboard. A dry run changes nothing."""
+        look = done.look
+        if look.dry_run:
+            return
+        by_owner: dict[str, dict[str, fleet.Row]] = {}
+        for entry in look.entries:
+            team = entry.meta.extra.get("team")
+            team = team if isinstance(team, str) and team else None
+            row = {**fleet.certificate_row(entry.meta, team),
+                   "renewal": _renewal_state(entry.name, done, job)}
+            if endpoints is not None:
+                row["endpoints"] = _endpoints_state(entry, endpoints.get(entry.name, ()),
+                                                    look.now)
+            by_owner.setdefault(fleet.owner_of(team), {})[entry.name] = row
+        by_owner.setdefault(fleet.OPERATORS, {})  # it lists every owner, with or without
+        if self.fleet is not None:  # an owner whose last certificate is gone: emptied
+            for gone in set(self.fleet.owners()) - set(by_owner):
+                self.fleet.update(gone, {}, look.now, keep=())
+        for owner, rows in by_owner.items():
+            soonest = fleet.soonest_days_left(rows.values(), look.now)
+            if soonest is not None:
+                metrics.put(self.settings.metrics_namespace, metrics.DAYS_TO_SOONEST_EXPIRY,
+                            round(soonest, 2), team=owner, unit=MetricUnit.NoUnit)
+            if self.fleet is not None:
+                self.fleet.update(owner, rows, look.now, keep=rows, owners=(
+                    [o for o in by_owner if o != fleet.OPERATORS]
+                    if owner == fleet.OPERATORS else None))
+
     def _queue(self) -> RenewalQueue:
         if self.queue is None:
             raise SettingsError("wildcert is misconfigured: RENEWAL_QUEUE_URL is not set")
         return self.queue
 
 
+def _renewal_state(name: str, done: Round, job: str) -> dict[str, str]:
+    now = done.look.now
+    planned = next((p for p in done.planned if p.entry.name == name), None)
+    if planned is None:
+        return fleet.state("not due", now, f"checked by the {job}")
+    failed = dict(done.sent.failed)
+    if name in failed:
+        return fleet.state("not queued", now, f"{planned.detail}; queueing failed: "
+                                              f"{failed[name]}")
+    return fleet.state("queued", now, f"{planned.detail} (queued by the {job})")
+
+
+def _endpoints_state(entry: Entry, findings: Sequence[str],
+                     now: dt.datetime) -> dict[str, str]:
+    if not entry.endpoints:
+        return fleet.state("none", now, "no endpoints given")
+    if findings:
+        return fleet.state("attention", now, "; ".join(findings))
+    return fleet.state("ok", now, f"{len(entry.endpoints)} endpoint(s) serve the current "
+                                  "certificate")
+
+
 # -- the Lambda --------------------------------------------------------------------------------
 
 
 def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
-    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue."""
+    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue
+    (or what the container was given instead)."""
+    outside = container.current().outside
+    if outside is not None:
+        return outside.renewal_parts(settings, context)
     deadline = runtime.deadline(context)
     queue_url = settings.renewal_queue_url
+    bucket = Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id)
     return {
         "settings": settings,
-        "certificates": ManagedCertificates(
-            Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id)),
+        "certificates": ManagedCertificates(bucket),
+        "fleet": FleetInventory(bucket),
         "reader": RenewalInfoReader(settings.cas[0].directory_url, deadline=deadline,
                                     ca_bundle=settings.acme_ca_bundle),
         # A reader looks its directory up only when asked: one per CA costs nothing unused.

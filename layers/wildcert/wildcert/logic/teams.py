@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from wildcert.errors import WildcertError
 from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
+from wildcert.logic.request.acm import check_acm
 from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import show
 from wildcert.logic.zones import OtherAccountZone, other_account_zone
@@ -48,6 +49,7 @@ ACCOUNT_ID = re.compile(r"[0-9]{12}")
 BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:(?P<account>[0-9]{12}):event-bus/"
                      r"[A-Za-z0-9._/-]{1,256}")
 MAX_CAP = 100_000
+RESERVED_ID = "operators"  # logic.fleet.OPERATORS: the owner of no team's certificates
 
 # The rules a request can break, as outcomes, Slack and events name them.
 UNKNOWN_SOURCE = "unknown-source"
@@ -84,6 +86,8 @@ class Team:
     outcome_bus_arn: str | None = None
     # Its hosted zones in other accounts (its own, usually), each with the role to reach it.
     zones: tuple[OtherAccountZone, ...] = ()
+    # ACM regions (and "cloudfront") its certificates go to when a request does not say.
+    acm: tuple[str, ...] = ()
     acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
@@ -143,7 +147,7 @@ class TeamsError(WildcertError, ValueError):
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
            "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
-           "acme_cas", "zones", "outcome_bus_arn")
+           "acme_cas", "zones", "acm", "outcome_bus_arn")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -179,6 +183,9 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     if not TEAM_ID.fullmatch(team_id):
         found.append(f"{where}: the team id must match [a-z][a-z0-9-]{{1,30}} (no dots: it "
                      "starts the team's certificate names)")
+    if team_id == RESERVED_ID:
+        found.append(f"{where}: the id {RESERVED_ID} is reserved (the fleet inventory and the "
+                     "metrics call the certificates of no team so)")
     if not isinstance(table, dict):
         problems.extend([*found, f"{where} must be a table"])
         return None
@@ -224,6 +231,11 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
             values["outcome_bus_arn"] = bus
     if "acme_cas" in table:
         values["acme_cas"] = _strings(table, "acme_cas", where, found)
+    if "acm" in table:
+        # Any key type for now: a key CloudFront cannot use is refused per request.
+        acm_found: list[str] = []
+        values["acm"] = check_acm(table["acm"], "ec256", acm_found)
+        found.extend(f"{where}: {problem}" for problem in acm_found)
     problems.extend(found)
     return Team(team_id, sources, accounts, suffixes, key_types=key_types, zones=zones,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)

@@ -8,12 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from wildcert import metrics
 from wildcert.adapters import slack
 from wildcert.adapters.acm import AcmImports
 from wildcert.adapters.bucket.leases import Busy
 from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
 from wildcert.jobs.issue.wiring import Services
+from wildcert.logic import fleet
 from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet, StoredCertificate
 from wildcert.logic.request import CertificateRequest
@@ -90,7 +92,9 @@ class Teller:
                                meta.serial, renewal=renewal, team=ask.team_id, ca=ca.name,
                                acm=acm.arns if acm else {},
                                acm_problems=acm.problems if acm else ())
-        return self.tell(ask, outcome, status, message)
+        row = {**fleet.certificate_row(meta, ask.owner),
+               "renewal": fleet.state("not due", _now(), "just issued")}
+        return self.tell(ask, outcome, status, message, row=row)
 
     def busy(self, ask: Ask, request: CertificateRequest, busy: Busy) -> Outcome:
         """Another attempt holds the name: not an outcome yet, so no Slack post. The renewal
@@ -129,8 +133,10 @@ class Teller:
 
     def tell(self, ask: Ask, outcome: Outcome, event: str | None,
              message: slack.Message | None, *,
-             summary: slack.Message | bool | None = True) -> Outcome:
-        """One log line naming the requester, Slack, and the outcome event.
+             summary: slack.Message | bool | None = True,
+             row: fleet.Row | None = None) -> Outcome:
+        """One log line naming the requester, Slack, the outcome event, its metric and the
+        owner's inventory (`row`: the stored certificate, when there is a new one).
 
         summary: what the operators see instead of `message` for a team's refusal (a Message,
         or None for nothing); True: they see `message` itself.
@@ -151,7 +157,38 @@ class Teller:
             team = self.services.teams.get(ask.team_id)
             self.services.events.put(event, event_detail(event, outcome, ask, delivery),
                                      also_to=team.outcome_bus_arn if team else None)
+            self._count(event, ask)
+            self._inventory(event, outcome, ask, row)
         return outcome
+
+    def _count(self, event: str, ask: Ask) -> None:
+        name = OUTCOME_METRICS.get(event)
+        if name:
+            metrics.put(self.services.settings.metrics_namespace, name, 1,
+                        team=fleet.owner_of(ask.team_id))
+
+    def _inventory(self, event: str, outcome: Outcome, ask: Ask, row: fleet.Row | None) -> None:
+        """The outcome in the owner's inventory: a new certificate's whole row, else only the
+        last outcome of a certificate listed there. Another team's refused request for a name
+        is not the owner's news."""
+        if not outcome.name or (ask.team is not None and ask.team.id != ask.owner):
+            return
+        now = _now()
+        details = outcome.details
+        change = {**(row or {}), **fleet.outcome(
+            event, now, stage=details.get("stage"),
+            reason=details.get("message") or details.get("reason"))}
+        self.services.fleet.update(fleet.owner_of(ask.owner), {outcome.name: change}, now,
+                                   only_known=row is None)
+
+
+# The per-team counts on the dashboard (CloudWatch metrics, dimension `team`).
+OUTCOME_METRICS = {"issued": "Issued", "renewed": "Renewed", "rejected": "Refused",
+                   "failed": "Failed"}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def event_detail(kind: str, outcome: Outcome, ask: Ask,

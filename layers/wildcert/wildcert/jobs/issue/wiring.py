@@ -13,6 +13,7 @@ from wildcert import container
 from wildcert.adapters import aws
 from wildcert.adapters.acme import AcmeSession
 from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
+from wildcert.adapters.bucket.fleet import FleetInventory
 from wildcert.adapters.bucket.leases import InFlight
 from wildcert.adapters.bucket.objects import Bucket
 from wildcert.adapters.bucket.teams import TeamLedger
@@ -76,6 +77,10 @@ class Services:
     @property
     def leases(self) -> InFlight:
         return InFlight(self.bucket)
+
+    @property
+    def fleet(self) -> FleetInventory:
+        return FleetInventory(self.bucket)
 
     @property
     def ledger(self) -> TeamLedger:

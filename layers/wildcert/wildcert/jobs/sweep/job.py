@@ -278,4 +278,5 @@ class Sweep(OverInventory):
         logger.info("sweep checked %d, queued %d of %d, %d failed, %d broken",
                     done.checked, len(done.sent.queued), len(done.planned),
                     len(done.sent.failed), len(look.inventory.broken))
+        self.record(done, "sweep")
         return SweepReport(done, forced.unmatched)

@@ -77,7 +77,7 @@ SNI_LABEL = "www"
 class Finding:
     name: str
     # expired | expiring | stale | other | served-expiring | unreachable | refused | broken
-    # | archive | fallback
+    # | archive | fallback | revoked
     kind: str
     text: str
 
@@ -134,6 +134,19 @@ def fallback_finding(entry: Entry, cas: Sequence[Ca]) -> Finding | None:
     return Finding(entry.name, "fallback", f"issued by the fallback CA {issuer} (the first CA, "
                    f"{cas[0].name}, was unavailable); it returns to {cas[0].name} at its next "
                    "renewal")
+
+
+def revoked_finding(entry: Entry) -> Finding | None:
+    """The live certificate was revoked and its replacement never stored (the reissue after a
+    revoke failed): servers keep the set they had, and no puller installs this one."""
+    revoked = {r.get("serial"): r for r in entry.meta.extra.get("revoked", [])
+               if isinstance(r, dict)}
+    mark = revoked.get(entry.meta.serial)
+    if mark is None:
+        return None
+    return Finding(entry.name, "revoked", f"serial {entry.meta.serial} was revoked "
+                   f"({mark.get('reason', 'unspecified')}) and not replaced: reissue "
+                   f"{entry.name!r} with {{\"force\": true}}")
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -317,10 +330,15 @@ class Watch(OverInventory):
         findings = [Finding(b.name, "broken", b.problem) for b in look.inventory.broken]
         findings += [f for e in look.entries if (f := expiry_finding(e, now, warning))]
         findings += [f for e in look.entries if (f := fallback_finding(e, self.settings.cas))]
+        findings += [f for e in look.entries if (f := revoked_finding(e))]
         endpoints = check_endpoints(look.entries, now, warning,
                                     probe=self.probe or prober_for(self.settings),
                                     ports=self.settings.endpoint_ports, deadline=self.deadline)
         findings += endpoints.findings
+        by_name: dict[str, list[str]] = {}
+        for finding in endpoints.findings:
+            by_name.setdefault(finding.name, []).append(finding.text)
+        self.record(done, "watch", endpoints=by_name)
         cleanup = self.clean_archives(look)
         findings += [Finding(name, "archive", problem) for name, problem in cleanup.problems]
         logger.info("watch checked %d, %d findings, queued %d of %d, %d archived keys %s",
