@@ -184,6 +184,8 @@ def _watch_scheduled(result: dict[str, Any], world: World) -> None:
     assert result["status"] == "ok" and result["dry_run"] is False, result
     assert result["checked"] == len(OURS)
     assert result["findings"] == [] and result["queued"] == [] and world.queued == []
+    # The sweep read both windows (with a Retry-After of hours): none is due for a check yet.
+    assert result["ari"]["refreshed"] == 0 and len(world.asked) == len(OURS)
 
 
 def _watch_refresh_ari(result: dict[str, Any], world: World) -> None:
@@ -269,6 +271,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 def test_every_sample_is_mapped_to_its_function() -> None:
     on_disk = {path.name for path in EVENTS.glob("*.json")}
     assert on_disk == set(SAMPLES), "a sample in events/ without a function and outcome here"
+    # events/outcomes/ holds what the issuer puts on the bus, not inputs: a new folder of
+    # inputs would need its samples listed here.
+    assert {p.name for p in EVENTS.iterdir() if p.is_dir()} == {"outcomes"}
     assert {function for function, _, _ in SAMPLES.values()} == {ISSUER, SWEEP, WATCH}
     assert {name: DOC_NAMES[function] for name, (function, _, _) in SAMPLES.items()} == {
         name: function for name, (function, _) in documented().items()}
