@@ -4,6 +4,8 @@ type CloudFront cannot use is refused before ordering."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 from cryptography import x509
@@ -60,3 +62,45 @@ def test_a_key_cloudfront_cannot_use_is_refused_before_ordering(stack: Stack) ->
     assert ("acm target cloudfront takes only rsa2048 or ec256 keys (CloudFront accepts RSA "
             "2048 and EC P-256 only); the request's key_type is ec384") in result["message"]
     assert orders_for(stack, domains) == []
+
+
+TEAM = """
+[teams.alpha]
+sources = ["wildcert.team.alpha"]
+accounts = ["123456789012"]
+suffixes = ["alpha.example.com"]
+key_types = ["ec256", "ec384"]
+acm = ["eu-west-1", "cloudfront"]
+"""
+
+
+def test_a_teams_acm_targets_serve_its_requests_that_name_none(
+        stack: Stack, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import uuid
+
+    from wildcert import container
+
+    teams = tmp_path / "teams.toml"
+    teams.write_text(TEAM)
+    monkeypatch.setenv("TEAMS_FILE", str(teams))
+    container.start_afresh()
+
+    def event(detail: dict[str, Any]) -> dict[str, Any]:
+        return {"version": "0", "id": str(uuid.uuid4()),
+                "detail-type": "wildcert.certificate.requested",
+                "source": "wildcert.team.alpha", "account": "123456789012",
+                "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": "eu-west-1", "resources": [], "detail": detail}
+
+    label = unique("acmt")
+    result = invoke(ISSUER, event({"domains": [f"{label}.alpha.example.com"],
+                                   "name": f"alpha.{label}"}))
+    assert result["status"] == "issued", result
+    assert set(result["acm"]) == {"eu-west-1", "us-east-1"}
+    refused = invoke(ISSUER, event({"domains": [f"{label}x.alpha.example.com"],
+                                    "name": f"alpha.{label}x", "key_type": "ec384"}))
+    assert refused["status"] == "rejected", refused
+    assert "team alpha's acm target cloudfront takes only rsa2048 or ec256 keys" in (
+        refused["message"])
+    assert orders_for(stack, [f"{label}x.alpha.example.com"]) == []

@@ -5,8 +5,9 @@ runs here, in order, from the repository's root, with nothing but the stack's di
 (`STACK_DIR` for make, `WILDCERT_STACK_DIR` for the scripts, as a reader's own `.local-stack`).
 docs/LOCAL.md's blocks are the whole first hour of a new user: every function with the sample
 events, then a third team onboarded from its policy to a certificate pulled on a server, with
-the sweep, the watch and the outcomes on the way; the checks after each step are what the
-reader would look for in the printout.
+the sweep and the watch on the way, and the fleet seen at the end (the team's inventory, every
+team's, the outcome events); the checks after each step are what the reader would look for in
+the printout.
 
 The venv these tests run in is never rebuilt by the make targets they call: they are given
 stamps of their own (STAMP, TOOLS_STAMP) that say it is ready.
@@ -123,8 +124,17 @@ def test_every_local_stack_command_and_a_third_team_from_the_docs_alone(
     assert "DNS:*.gamma.example.net, DNS:gamma.example.net" in printed, printed
     assert ((directory / "servers" / "gamma.web" / "privkey.pem").stat().st_mode & 0o777) == 0o600
 
-    # What came of it, per team, as the outcome events tell it.
-    lines = run_block(outcomes, doc_stack, ready).splitlines()
+    # What came of it: the team's inventory, every team's, and the outcome events.
+    printed = run_block(outcomes, doc_stack, ready)
+    table, rest = printed.split("\n", 1)[1].split("\n{", 1)
+    (row,) = [line.split() for line in table.splitlines() if line.startswith("gamma.web ")]
+    assert row[:2] == ["gamma.web", "gamma"] and renewed["serial"] in row, table
+    assert "renewed" in row, table  # the last outcome
+    everyone = json.JSONDecoder().raw_decode("{" + rest)[0]
+    names = {c["name"]: c for c in everyone["certificates"]}
+    assert {"gamma.web", "alpha.web", "example-com"} <= set(names), sorted(names)
+    assert names["gamma.web"]["team"] == "gamma" and names["alpha.web"]["team"] == "alpha"
+    lines = rest.splitlines()
     gamma = [line.split()[1] for line in lines if "team gamma" in line]
     assert gamma == ["wildcert.certificate.issued", "wildcert.certificate.renewed"], lines
     assert any("wildcert.certificate.rejected" in line and "team beta" in line for line in lines)

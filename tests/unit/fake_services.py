@@ -167,6 +167,7 @@ class FakeCa:
     orders: list[str] = field(default_factory=list)
     states: dict[str, OrderState] = field(default_factory=dict)
     issued: dict[str, str] = field(default_factory=dict)  # certificate URL -> fullchain
+    revoked: dict[int, int] = field(default_factory=dict)  # serial -> RFC 5280 reason code
     _key: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
@@ -190,6 +191,9 @@ class FakeCa:
                 .not_valid_before(now - dt.timedelta(minutes=1))
                 .not_valid_after(now + dt.timedelta(days=days))
                 .add_extension(names, critical=False)
+                # What names the issuer in the certificate's ARI CertID, as a real CA's does.
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self._key.public_key()), critical=False)
                 .sign(self._key, hashes.SHA256()))
         return "".join(c.public_bytes(serialization.Encoding.PEM).decode()
                        for c in (leaf, self.root))
@@ -257,6 +261,13 @@ class FakeSession:
 
     def renewal_info(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
         raise AcmeError("no renewal information here")
+
+    def revoke(self, certificate_pem: bytes, reason: int) -> bool:
+        serial = x509.load_pem_x509_certificate(certificate_pem).serial_number
+        if serial in self.ca.revoked:
+            return False
+        self.ca.revoked[serial] = reason
+        return True
 
 
 class FakeServices(Services):

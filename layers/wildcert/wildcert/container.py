@@ -29,11 +29,16 @@ keeps from one invocation to the next, and how long each piece is kept.
 Nothing else is kept at module level but `adapters/dns.STATS`, the DNS query counts `make
 bench` reads and resets. A test starts from a new container (`start_afresh`,
 the `fresh_container` fixture) instead of reaching into a module's globals.
+
+How the entry points reach the outside world is the container's too: `outside` is None in a
+function (AWS, the CA, DNS and Slack through the adapters), or an `Outside` a test gives
+`start_afresh` to run the real handlers on in-process fakes (tests/unit/test_sample_events.py).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,6 +53,21 @@ if TYPE_CHECKING:  # the adapters import this module: their types only for the c
 def _reader() -> ThreadPoolExecutor:
     # No thread starts before the first read is asked for.
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="wildcert-read")
+
+
+@dataclass(frozen=True)
+class Outside:
+    """What the entry points are given instead of the real outside systems (tests only).
+
+    Typed loosely: the adapters and jobs import this module, not the other way round.
+    """
+
+    # (settings, deadline, teams) -> jobs.issue.wiring.Services: the issuer's systems
+    services: Callable[..., Any]
+    # (settings, context) -> the parts jobs.over_inventory.OverInventory is made of
+    renewal_parts: Callable[..., dict[str, Any]]
+    # (webhook secret id or webhook URL) -> adapters.slack.SlackNotifier
+    slack: Callable[[str], Any]
 
 
 @dataclass
@@ -70,6 +90,7 @@ class Container:
     # issuance's set-up may ask for their first client at the same time. Reentrant: a client's
     # maker asks for the session while holding it.
     lock: threading.RLock = field(default_factory=threading.RLock)
+    outside: Outside | None = None  # None: the real systems (see the module's docstring)
 
 
 _current = Container()
@@ -80,10 +101,11 @@ def current() -> Container:
     return _current
 
 
-def start_afresh() -> Container:
-    """Replace the state with an empty one, as a new container would start: every cache empty.
-    For tests; a running function never needs it."""
+def start_afresh(outside: Outside | None = None) -> Container:
+    """Replace the state with an empty one, as a new container would start: every cache empty,
+    talking to `outside` (None: the real systems). For tests; a running function never needs
+    it."""
     global _current
-    previous, _current = _current, Container()
+    previous, _current = _current, Container(outside=outside)
     previous.reader.shutdown(wait=False)
     return _current

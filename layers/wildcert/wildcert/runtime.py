@@ -209,6 +209,10 @@ def notifier(settings: Settings) -> SlackNotifier:
     secret_id = settings.slack_webhook_secret
     if not secret_id:
         return SlackNotifier(None)
+    outside = container.current().outside
+    if outside is not None:
+        told: SlackNotifier = outside.slack(secret_id)
+        return told
     return SlackNotifier(container.current().reader.submit(webhook_url, secret_id).result)
 
 
@@ -221,7 +225,17 @@ def channels(settings: Settings, policy: Teams) -> Channels:
             return None
         return read_webhook(team.slack_webhook_secret)
 
+    outside = container.current().outside
+    if outside is not None:  # a team's secret id stands for its webhook URL
+        return Channels(notifier(settings), _team_secret(policy), notifier=outside.slack)
     return Channels(notifier(settings), team_webhook)
+
+
+def _team_secret(policy: Teams) -> Callable[[str], str | None]:
+    def secret_of(team_id: str) -> str | None:
+        team = policy.get(team_id)
+        return team.slack_webhook_secret if team is not None else None
+    return secret_of
 
 
 # `sam build` copies layers/wildcert/teams.toml next to the wildcert package in the layer.

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from wildcert import metrics, runtime
+from wildcert import container, metrics, runtime
 from wildcert.adapters import aws, slack
 from wildcert.adapters.acme import AcmeError, RenewalInfoReader
 from wildcert.adapters.bucket.fleet import FleetInventory
@@ -338,7 +338,11 @@ def _endpoints_state(entry: Entry, findings: Sequence[str],
 
 
 def renewal_parts(settings: Settings, context: Any) -> dict[str, Any]:
-    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue."""
+    """The parts an OverInventory job is built from: the bucket, the CA's windows, the queue
+    (or what the container was given instead)."""
+    outside = container.current().outside
+    if outside is not None:
+        return outside.renewal_parts(settings, context)
     deadline = runtime.deadline(context)
     queue_url = settings.renewal_queue_url
     bucket = Bucket(aws.client("s3"), settings.bucket, settings.kms_key_id)

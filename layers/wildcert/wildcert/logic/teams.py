@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from wildcert.errors import WildcertError
 from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
+from wildcert.logic.request.acm import check_acm
 from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import show
 from wildcert.logic.zones import OtherAccountZone, other_account_zone
@@ -81,6 +82,8 @@ class Team:
     slack_webhook_secret: str | None = None
     # Its hosted zones in other accounts (its own, usually), each with the role to reach it.
     zones: tuple[OtherAccountZone, ...] = ()
+    # ACM regions (and "cloudfront") its certificates go to when a request does not say.
+    acm: tuple[str, ...] = ()
     acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
@@ -140,7 +143,7 @@ class TeamsError(WildcertError, ValueError):
 
 _FIELDS = ("sources", "accounts", "suffixes", "apex", "wildcard_at_suffix", "key_types",
            "max_certificates", "max_forced_per_day", "staging", "slack_webhook_secret",
-           "acme_cas", "zones")
+           "acme_cas", "zones", "acm")
 _REQUIRED = ("sources", "accounts", "suffixes")
 
 
@@ -213,6 +216,11 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     zones = _zones(table.get("zones", []), team_id, where, found)
     if "acme_cas" in table:
         values["acme_cas"] = _strings(table, "acme_cas", where, found)
+    if "acm" in table:
+        # Any key type for now: a key CloudFront cannot use is refused per request.
+        acm_found: list[str] = []
+        values["acm"] = check_acm(table["acm"], "ec256", acm_found)
+        found.extend(f"{where}: {problem}" for problem in acm_found)
     problems.extend(found)
     return Team(team_id, sources, accounts, suffixes, key_types=key_types, zones=zones,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)

@@ -14,8 +14,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
 
-from wildcert import runtime
+from wildcert import container, runtime
 from wildcert.adapters import sqs
+from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
 from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.jobs.issue.pipeline import Issuer
@@ -29,6 +30,7 @@ from wildcert.logic.request.envelope import (
     sqs_request,
     unreadable_records,
 )
+from wildcert.logic.teams import Teams
 from wildcert.settings import Settings
 
 BUSY_RETRY_SECONDS = 60.0
@@ -58,12 +60,21 @@ def issue(event: Any, context: Any) -> dict[str, Any]:
     teams = runtime.teams(settings)
     channels = runtime.channels(settings, teams)
     runtime.tell_policy_problems(teams, channels, settings)
-    issuer = Issuer(Services(settings, runtime.deadline(context), teams=teams), channels)
+    issuer = Issuer(services(settings, runtime.deadline(context), teams), channels)
     try:
         return issue_with(issuer, event, context, renewal_queue=settings.renewal_queue_arn)
     finally:
         # An outcome told to no one (busy, skipped) never asked for the operators' webhook.
         channels.operators.settle()
+
+
+def services(settings: Settings, deadline: Deadline, teams: Teams) -> Services:
+    """The outside systems: the real ones, or what the container was given instead."""
+    outside = container.current().outside
+    if outside is not None:
+        made: Services = outside.services(settings, deadline, teams)
+        return made
+    return Services(settings, deadline, teams=teams)
 
 
 def issue_with(issuer: Issuer, event: Any, context: Any,

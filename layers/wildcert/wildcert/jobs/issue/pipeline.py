@@ -61,6 +61,7 @@ from wildcert.logic.request import (
     RequestRejected,
     parse_request,
 )
+from wildcert.logic.request.acm import check_acm
 from wildcert.logic.request.acm import regions as acm_regions
 from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Refusal, Team
@@ -118,6 +119,7 @@ class Issuer:
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if not (current is not None and reason):  # before the caps count it: it may refuse
             zone_of = challenge_sites.delegated(self.services, zone_of, zones, ask.owner)
+            request = self._acm_targets(ask, request)
         reserved = self._admit(ask, request, current, orders=not reason)
         if current is not None and reason:
             return self.tell.skipped(ask, request, current, reason)
@@ -434,6 +436,18 @@ class Issuer:
                                      make_csr(key, request.domains))
         logger.info("finalize: %s issued", order.url)
         return fullchain
+
+    def _acm_targets(self, ask: Ask, request: CertificateRequest) -> CertificateRequest:
+        """A request that names no ACM targets takes its team's (teams.toml `acm`), checked
+        against its key type like a request's own, before anything is ordered."""
+        team = self.services.teams.get(ask.owner)
+        if request.acm or team is None or not team.acm:
+            return request
+        problems: list[str] = []
+        targets = check_acm(list(team.acm), request.key_type, problems)
+        if problems:
+            raise Refused("policy", [f"team {team.id}'s {p}" for p in problems])
+        return dataclasses.replace(request, acm=targets)
 
     def _acm(self, request: CertificateRequest, issued: IssuedSet,
              current: StoredCertificate | None) -> AcmImports:
