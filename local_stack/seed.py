@@ -312,7 +312,6 @@ def stack_env(directory: Path, ports: Ports, seeded: Seeded) -> dict[str, str]:
         "ALLOWED_ZONES": ",".join(zones[name] for name in ZONES),
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
         "TEAMS_FILE": str(teams_file(directory)),
-        "METRICS_NAMESPACE": "wildcert/local",  # the metrics as embedded-metric log lines
         "EVENT_BUS_NAME": EVENT_BUS,
         # The only queue whose records the issuer takes (the template's RenewalQueue); tests
         # with a renewal queue of their own set it to theirs.

@@ -62,6 +62,7 @@ def test_a_bad_policy_refuses_team_requests_and_lets_renewals_go_on(
     assert first["status"] == "issued", first
     meta, _ = stored_set(name)
     capsys.readouterr()
+    monkeypatch.setenv("METRICS_NAMESPACE", "wildcert/local")  # as the template sets it
 
     policy = tmp_path / "teams.toml"
     policy.write_text((REPO / "local_stack" / "teams.toml").read_text() + OVERLAP)

@@ -35,7 +35,9 @@ def inventory(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_issue_sweep_watch_then_the_inventory_prints_the_certificates(
-        queue: str, capsys: pytest.CaptureFixture[str]) -> None:
+        queue: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METRICS_NAMESPACE", "wildcert/local")  # as the template sets it
     label = unique("inv")
     team_name = f"alpha.{label}"
     issued = invoke(ISSUER, team_event("alpha", {"name": team_name,

@@ -27,11 +27,12 @@ def run_invoke(stack: Stack, *args: str, directory: Path | None = None
 
 
 def answers(output: str) -> list[dict]:
-    """The handler's answers in the tool's printout: each JSON object after a `== ` line."""
+    """The handler's answers in the tool's printout: the indented JSON document after each
+    `== ` line (the metrics' one-line JSON may come before it)."""
     found = []
     decoder = json.JSONDecoder()
     for part in output.split("\n== ")[1:]:
-        start = part.index("\n{")
+        start = part.index("\n{\n")
         found.append(decoder.raw_decode(part[start + 1:])[0])
     return found
 
