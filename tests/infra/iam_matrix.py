@@ -69,7 +69,9 @@ def _team_in_own_account(team: str, other: str) -> list[tuple[str, Row]]:
                                                 source("wildcert"))),
         ("cannot read its own key directly", Row(who, GET, f"{team}'s private key")
          if team == "alpha" else Row(who, GET, "beta's private key")),
+        ("cannot read its inventory directly", Row(who, GET, f"{team}'s inventory")),
         ("cannot decrypt through S3", Row(who, DECRYPT, "the key", via_s3())),
+        ("cannot use the alarm topic's key", Row(who, DECRYPT, "the alarm topic's key")),
         ("cannot invoke the issuer", Row(who, INVOKE, "the issuer")),
         ("cannot send to the renewal queue", Row(who, SEND, "the renewal queue")),
         ("cannot read the bus's events (no rule of its own on it)",
@@ -82,12 +84,27 @@ def _team_in_own_account(team: str, other: str) -> list[tuple[str, Row]]:
     ]
 
 
+def _keeps_the_fleet_inventory(job: str) -> list[tuple[str, Row]]:
+    """The sweep and the watch read and rewrite every owner's top-level inventory object,
+    nothing of that name below the top level nor under _wildcert/."""
+    allowed = [(f"{job} reads", GET, True), (f"{job} rewrites", PUT, True)]
+    refused = [(f"{job} cannot read", GET, False), (f"{job} cannot write", PUT, False)]
+    return [(f"{what} {resource}", Row(job, action, resource, allowed=ok))
+            for resource, verbs in (("alpha's inventory", allowed),
+                                    ("the operators' inventory", allowed),
+                                    ("a nested inventory key", refused),
+                                    ("an inventory key under _wildcert/", refused))
+            for what, action, ok in verbs]
+
+
 MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
     ("team alpha, in an account of its own (AdministratorAccess there)",
      _team_in_own_account("alpha", "beta")),
     ("a role of beta's account, whatever its tags", [
         ("tagged alpha: cannot read alpha's key", Row("beta's role tagged alpha", GET,
                                                       "alpha's private key")),
+        ("tagged alpha: cannot read alpha's inventory", Row("beta's role tagged alpha", GET,
+                                                            "alpha's inventory")),
         ("tagged alpha: cannot decrypt through S3", Row("beta's role tagged alpha", DECRYPT,
                                                         "the key", via_s3())),
         ("tagged alpha: cannot send alpha's source",
@@ -119,6 +136,12 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("decrypts it through S3", Row("alpha's team role", DECRYPT, "the key", via_s3(),
                                        allowed=True)),
         ("cannot decrypt directly", Row("alpha's team role", DECRYPT, "the key", DIRECT)),
+        ("reads alpha's inventory", Row("alpha's team role", GET, "alpha's inventory",
+                                        allowed=True)),
+        ("cannot read beta's inventory", Row("alpha's team role", GET, "beta's inventory")),
+        ("cannot read the operators' inventory (it lists every team)",
+         Row("alpha's team role", GET, "the operators' inventory")),
+        ("cannot rewrite its inventory", Row("alpha's team role", PUT, "alpha's inventory")),
         ("cannot read beta's key", Row("alpha's team role", GET, "beta's private key")),
         ("cannot read an operators' key", Row("alpha's team role", GET,
                                               "an operators' private key")),
@@ -151,6 +174,11 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot read alpha's key", Row("gamma's role", GET, "alpha's private key")),
         ("cannot send alpha's source", Row("gamma's role", PUT_EVENTS, "the request bus",
                                            source(ALPHA))),
+        ("reads gamma's inventory", Row("gamma's role", GET, "gamma's inventory",
+                                        allowed=True)),
+        ("cannot read alpha's inventory", Row("gamma's role", GET, "alpha's inventory")),
+        ("cannot use the alarm topic's key", Row("gamma's role", DECRYPT,
+                                                 "the alarm topic's key")),
     ]),
     ("a role of the stack's account tagged gamma, with s3/kms/events/lambda/sqs on *", [
         ("cannot read alpha's key", Row("gamma's broad role", GET, "alpha's private key")),
@@ -158,6 +186,10 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
                                              "the ACME account key")),
         ("cannot write its own prefix", Row("gamma's broad role", PUT,
                                             "gamma's private key")),
+        ("cannot read the operators' inventory", Row("gamma's broad role", GET,
+                                                     "the operators' inventory")),
+        ("cannot decrypt the alarm topic's messages", Row("gamma's broad role", DECRYPT,
+                                                          "the alarm topic's key")),
         ("cannot send alpha's source", Row("gamma's broad role", PUT_EVENTS,
                                            "the request bus", source(ALPHA))),
         ("cannot send the issuer's source", Row("gamma's broad role", PUT_EVENTS,
@@ -247,6 +279,12 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
          Row("the issuer", "acm:ImportCertificate", "an ACM certificate of alpha's account")),
         ("reads the Slack secret", Row("the issuer", SECRET, "the Slack secret",
                                        allowed=True)),
+        ("writes a team's inventory", Row("the issuer", PUT, "alpha's inventory",
+                                          allowed=True)),
+        ("writes the operators' inventory", Row("the issuer", PUT, "the operators' inventory",
+                                                allowed=True)),
+        ("reads an inventory back", Row("the issuer", GET, "alpha's inventory",
+                                        allowed=True)),
     ]),
     ("CloudWatch alarms (the service) and the alarm topic", [
         ("encrypt for the topic", Row("CloudWatch alarms", "kms:GenerateDataKey",
@@ -282,6 +320,8 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
                                                     "an archived private key")),
         ("the watch cannot read wildcert's state", Row("the watch", GET,
                                                        "the ACME account key")),
+        *_keeps_the_fleet_inventory("the sweep"),
+        *_keeps_the_fleet_inventory("the watch"),
     ]),
     ("the reader role (ReaderPrincipalArn)", [
         ("is assumed by ReaderPrincipalArn", Row("the reader's principal", ASSUME,
@@ -300,6 +340,13 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot read an old version of a private key",
          Row("the reader", "s3:GetObjectVersion", "alpha's private key")),
         ("cannot write", Row("the reader", PUT, "alpha's cert.pem")),
+        ("reads a team's inventory", Row("the reader", GET, "alpha's inventory",
+                                         allowed=True)),
+        ("reads the operators' inventory", Row("the reader", GET, "the operators' inventory",
+                                               allowed=True)),
+        ("cannot write an inventory", Row("the reader", PUT, "alpha's inventory")),
+        ("cannot read an inventory key under _wildcert/",
+         Row("the reader", GET, "an inventory key under _wildcert/")),
     ]),
 ]
 
