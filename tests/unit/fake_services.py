@@ -286,6 +286,7 @@ class FakeServices(Services):
         self.records = MemoryRecords(zone_list)
         self.recorded_events = RecordedEvents()
         self.ca = FakeCa(self.records)
+        self.delegation_lookups: list[list[str]] = []  # the names asked whether a CNAME
         self.caa: list[str] = []  # what CAA says stops the CA; empty: it may issue
         self.published_when_waited: list[dict[str, set[str]]] = []
 
@@ -308,6 +309,7 @@ class FakeServices(Services):
         return list(self.caa)
 
     def challenge_delegations(self, sites: Sequence[ChallengeSite]) -> dict[str, str]:
+        self.delegation_lookups.append([s.name for s in sites])
         return {}  # no _acme-challenge record is a CNAME
 
     def wait_until_published(self, records: Sequence[ChallengeRecord]) -> None:

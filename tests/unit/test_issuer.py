@@ -100,6 +100,7 @@ def test_a_refused_request_creates_nothing(raw: dict[str, Any], requester: Reque
     assert outcome.details["rules"] == ([rule] if rule else [])
     assert services.memory.objects == {} and services.ca.orders == []
     assert services.records.changes == []
+    assert services.delegation_lookups == []  # a refused request asks no name server
     assert kinds(services) == ["rejected"] and len(slack.posted) == 1
 
 

@@ -118,6 +118,8 @@ class Issuer:
         reason = skip_reason(current, request, ask.request_id, self.now(),
                              remaining_fraction=self.settings.renew_at_remaining_fraction)
         if not (current is not None and reason):  # before the caps count it: it may refuse
+            # The policy first (nothing counted): a refused request asks no name server.
+            self._admit(ask, request, current, orders=False)
             zone_of = challenge_sites.delegated(self.services, zone_of, zones, ask.owner)
             request = self._acm_targets(ask, request)
         reserved = self._admit(ask, request, current, orders=not reason)
