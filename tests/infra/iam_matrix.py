@@ -97,6 +97,16 @@ def _keeps_the_fleet_inventory(job: str) -> list[tuple[str, Row]]:
             for what, action, ok in verbs]
 
 
+def _no_one_but_the_issuer_puts_outcomes() -> list[tuple[str, Row]]:
+    """Team<Id>Outcomes is the issuer's alone: no other role of the stack (nor a team's role
+    in it) may put on a team's outcome bus, whatever the source."""
+    return [(f"{who} cannot put {what}", Row(who, PUT_EVENTS, "alpha's outcome bus", sent))
+            for who in ("alpha's team role", "gamma's role", "the sweep", "the watch",
+                        "the reader")
+            for what, sent in (("an outcome", source("wildcert")),
+                               ("alpha's source", source(ALPHA)))]
+
+
 MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
     ("team alpha, in an account of its own (AdministratorAccess there)",
      _team_in_own_account("alpha", "beta")),
@@ -208,6 +218,9 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
          Row("a role tagged operators", GET, "the operators' inventory")),
         ("cannot read an operators' certificate named operators.*",
          Row("a role tagged operators", GET, "an operators' certificate named operators.*")),
+        ("cannot send the source wildcert.team.operators (no team's)",
+         Row("a role tagged operators", PUT_EVENTS, "the request bus",
+             source("wildcert.team.operators"))),
     ]),
     ("an untagged administrator of the stack's account", [
         ("cannot read a private key", Row("an untagged administrator", GET,
@@ -255,6 +268,15 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
          Row("the issuer", PUT_EVENTS, "the request bus", source("wildcert"), allowed=True)),
         ("cannot send a team's source", Row("the issuer", PUT_EVENTS, "the request bus",
                                             source(ALPHA))),
+        ("forwards alpha's outcomes to alpha's own bus (teams.toml outcome_bus_arn)",
+         Row("the issuer", PUT_EVENTS, "alpha's outcome bus", source("wildcert"),
+             allowed=True)),
+        ("not with a team's source there", Row("the issuer", PUT_EVENTS, "alpha's outcome bus",
+                                               source(ALPHA))),
+        ("not to another bus of alpha's account",
+         Row("the issuer", PUT_EVENTS, "another bus of alpha's account", source("wildcert"))),
+        ("not to a bus of beta's account (beta names none)",
+         Row("the issuer", PUT_EVENTS, "a bus of beta's account", source("wildcert"))),
         ("consumes the renewal queue", Row("the issuer", "sqs:ReceiveMessage",
                                            "the renewal queue", allowed=True)),
         ("cannot consume a team's queue", Row("the issuer", "sqs:ReceiveMessage",
@@ -292,6 +314,8 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("reads an inventory back", Row("the issuer", GET, "alpha's inventory",
                                         allowed=True)),
     ]),
+    ("the stack's other roles, on alpha's outcome bus (which admits the stack's account)",
+     _no_one_but_the_issuer_puts_outcomes()),
     ("CloudWatch alarms (the service) and the alarm topic", [
         ("encrypt for the topic", Row("CloudWatch alarms", "kms:GenerateDataKey",
                                       "the alarm topic's key",

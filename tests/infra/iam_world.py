@@ -38,11 +38,27 @@ TAG = "wildcert-team"
 OPERATOR = f"arn:{PARTITION}:iam::{ACCOUNT}:role/wildcert-operators"
 SCP_FILE = REPO / "deploy" / "scp-wildcert-teams.json"
 
+
+def bus_arn(account: str, name: str) -> str:
+    return f"arn:{PARTITION}:events:{REGION}:{account}:event-bus/{name}"
+
+
+ALPHA_OUTCOME_BUS = bus_arn(ALPHA_ACCOUNT, "wildcert-outcomes")  # teams.toml's outcome_bus_arn
+
+
+def admits_the_stacks_account(bus: str) -> dict[str, Any]:
+    """A bus of another account whose policy lets the stack's whole account put events on it
+    (what a team's outcome bus must admit, at its widest): only the stack's IAM then decides."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"},
+        "Action": "events:PutEvents", "Resource": bus}]}
+
 TEAMS_TOML = f"""
 [teams.alpha]
 sources = ["wildcert.team.alpha"]
 accounts = ["{ALPHA_ACCOUNT}"]
 suffixes = ["alpha.example.com"]
+outcome_bus_arn = "{ALPHA_OUTCOME_BUS}"
 
 [teams.beta]
 sources = ["wildcert.team.beta"]
@@ -117,6 +133,9 @@ class World:
             "the bucket": bucket,
             "the key": stack.arn("CertKey"),
             "the request bus": stack.arn("RequestBus"),
+            "alpha's outcome bus": ALPHA_OUTCOME_BUS,
+            "another bus of alpha's account": bus_arn(ALPHA_ACCOUNT, "alpha-own"),
+            "a bus of beta's account": bus_arn(BETA_ACCOUNT, "wildcert-outcomes"),
             "the renewal queue": stack.arn("RenewalQueue"),
             "the dead-letter queue": stack.arn("DeadLetterQueue"),
             "the issuer": stack.arn("IssuerFunction"),
@@ -147,6 +166,11 @@ class World:
             "an allowed zone": f"arn:{PARTITION}:route53:::hostedzone/{zones[0]}",
             "another zone": f"arn:{PARTITION}:route53:::hostedzone/Z0NOTALLOWED0000",
         }
+        # Buses of other accounts, each admitting the stack's account: the stack's IAM decides.
+        self.outside_policies = {
+            self.resources[bus]: admits_the_stacks_account(self.resources[bus])
+            for bus in ("alpha's outcome bus", "another bus of alpha's account",
+                        "a bus of beta's account")}
         if "AlarmTopicKey" in stack.resources:
             self.resources["the alarm topic's key"] = stack.arn("AlarmTopicKey")
         admin = (ADMINISTRATOR,)
@@ -217,7 +241,11 @@ class World:
             context.setdefault("s3:x-amz-server-side-encryption", "aws:kms")
             context.setdefault("s3:x-amz-server-side-encryption-aws-kms-key-id",
                                self.resources["the key"])
-        return self.stack.ask(principal, row.action, self.arn(row.resource), context)
+        resource = self.arn(row.resource)
+        if resource in self.outside_policies:
+            return self.stack.ask(principal, row.action, resource, context,
+                                  resource_policy=self.outside_policies[resource])
+        return self.stack.ask(principal, row.action, resource, context)
 
 
 def via_s3() -> tuple[tuple[str, Any], ...]:
