@@ -105,6 +105,8 @@ def outcome_bus(team: Team) -> str:
     if not team.outcome_bus_arn:
         return ""
     name = logical_id(team)
+    # The stack's partition: a bus of another partition is out of reach anyway.
+    bus = "arn:${AWS::Partition}:" + team.outcome_bus_arn.split(":", 2)[2]
     return f"""
   # Team {team.id}'s outcome events are copied to its own bus, with source wildcert only.
   {name}Outcomes:
@@ -117,7 +119,7 @@ def outcome_bus(team: Team) -> str:
         Statement:
           - Effect: Allow
             Action: events:PutEvents
-            Resource: {team.outcome_bus_arn}
+            Resource: !Sub "{bus}"
             Condition:
               ForAllValues:StringEquals:
                 events:source: ["wildcert"]

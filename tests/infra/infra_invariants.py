@@ -1063,6 +1063,9 @@ def check_request_bus(resources, params) -> Iterator[Expect | str]:
         (home, ["wildcert"], None, False),
         (home, ["aws.s3", "wildcert"], None, False),
         (f"arn:{PARTITION}:iam::{ACCOUNT}:role/x", ["wildcert"], None, False),
+        # A tag that is no team's id (the reserved operators, a dot) fills in no source.
+        (home, ["wildcert.team.operators"], "operators", False),
+        (home, ["wildcert.team.a.b"], "a.b", False),
     ]
     for team, account in TEAM_HOMES.items():
         other = beta if team == "alpha" else alpha

@@ -796,6 +796,10 @@ def bus_outcome_deny_dropped(sam):
     sam["Resources"].pop("RequestBusDenyOutcomeSourceToOthers")
 
 
+def bus_tag_charset_deny_dropped(sam):
+    sam["Resources"].pop("RequestBusDenyTeamTagsThatAreNotTeamIds")
+
+
 def bus_outcome_deny_hits_issuer(sam):
     _bus_statement(sam, "RequestBusDenyOutcomeSourceToOthers")["Condition"].pop("ArnNotEquals")
 
@@ -1187,6 +1191,8 @@ PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str,
     "bus untagged Deny single-valued": (bus_untagged_deny_single_valued, {},
                                         "tagged None may put sources ['wildcert.team.alpha']"),
     "bus outcome Deny dropped": (bus_outcome_deny_dropped, {}, "may put sources ['wildcert']"),
+    "bus tag charset Deny dropped": (bus_tag_charset_deny_dropped, {},
+                                     "tagged 'operators' may put sources"),
     "bus outcome Deny single-valued": (bus_outcome_deny_single_valued, {},
                                        "may put sources ['wildcert']"),
     "bus outcome Deny hits the issuer": (bus_outcome_deny_hits_issuer, {},

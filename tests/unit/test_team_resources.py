@@ -59,5 +59,7 @@ def test_a_teams_own_outcome_bus_gets_the_issuers_permission_for_it_alone(files)
     teams.write_text(TEAMS + f'outcome_bus_arn = "{bus}"\n')
     assert team_resources.main([]) == 0
     text = template.read_text()
-    assert "  TeamAlphaOpsOutcomes:\n" in text and f"Resource: {bus}" in text
+    in_partition = 'Resource: !Sub "arn:${AWS::Partition}:events:eu-west-1:444455556666:' \
+        'event-bus/alpha-ops-outcomes"'
+    assert "  TeamAlphaOpsOutcomes:\n" in text and in_partition in text
     assert "Roles: [!Ref IssuerRole]" in text

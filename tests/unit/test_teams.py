@@ -147,6 +147,7 @@ def test_only_an_eventbridge_event_comes_from_a_team(policy: Teams) -> None:
 
 @pytest.mark.parametrize(("account", "source", "rule"), [
     ("123456789012", "wildcert.team.gamma", teams.UNKNOWN_SOURCE),
+    ("123456789012", "wildcert.team.operators", teams.UNKNOWN_SOURCE),
     ("123456789012", None, teams.UNKNOWN_SOURCE),
     ("210987654321", "wildcert.team.alpha", teams.ACCOUNT_NOT_ALLOWED),
     (None, "wildcert.team.alpha", teams.ACCOUNT_NOT_ALLOWED),
