@@ -27,7 +27,7 @@ from typing import Any
 from cryptography import x509
 
 from wildcert.adapters import slack
-from wildcert.adapters.acm import AcmImports, import_certificate
+from wildcert.adapters.acm import AcmImports, import_certificate, same_account
 from wildcert.adapters.acme import AcmeError, AcmeSession, Order, new_account_key_pem
 from wildcert.adapters.bucket.certificates import (
     AccountRecord,
@@ -176,7 +176,7 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                imported = self._acm(request, issued, current)
+                imported = self._acm(request, issued, current, ask.owner)
                 meta, location = self._store(ask, request, issued, current, session, ca=ca,
                                              account=account, acm=imported)
         except Busy as busy:
@@ -452,15 +452,20 @@ class Issuer:
         return dataclasses.replace(request, acm=targets)
 
     def _acm(self, request: CertificateRequest, issued: IssuedSet,
-             current: StoredCertificate | None) -> AcmImports:
+             current: StoredCertificate | None, owner: str | None) -> AcmImports:
         """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
-        A request that does not say (a renewal from the queue) goes where the last one went."""
-        previous = dict((current.extra if current else {}).get("acm") or {})
-        regions = acm_regions(request.acm) if request.acm else tuple(previous)
+        A request that does not say (a renewal from the queue) goes where the last one went:
+        into the owning team's account through its role when it names one (only ever the
+        certificate's own team's role), else into the issuer's."""
+        team = self.services.teams.get(owner)
+        access = team.acm_access if team else None
+        stored = dict((current.extra if current else {}).get("acm") or {})
+        regions = acm_regions(request.acm) if request.acm else tuple(stored)
         if not regions:
             return AcmImports()
+        previous = same_account(stored, access.account if access else None)
         done = import_certificate(regions, request.name, issued, previous=previous,
-                                  client_for=self.services.acm)
+                                  client_for=self.services.acm_through(access))
         # A region whose re-import failed keeps the ARN that still holds the old certificate.
         kept = {region: previous[region] for region in regions if region in previous}
         return AcmImports({**kept, **done.arns}, done.problems)
