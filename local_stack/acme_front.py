@@ -41,13 +41,12 @@ import base64
 import datetime as dt
 import json
 import logging
-import random
 import ssl
 import threading
 import time
 import urllib.parse
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -56,7 +55,7 @@ from typing import Any
 import urllib3
 from cryptography import x509
 
-from local_stack import ca_limits, http_plumbing
+from local_stack import ca_limits, fault_rules, http_plumbing
 from local_stack.ca_limits import CaLimits, Issuances, Verdict
 from local_stack.http_plumbing import Answer, AnswerHandler, Serving, serve_in_thread
 from wildcert.logic import ari
@@ -102,28 +101,20 @@ HANDSHAKE_TIMEOUT = 10.0
 # ---- what the front knows --------------------------------------------------------------
 
 
-@dataclass
-class FaultRule:
-    """Answer matching requests with `fault`: for the next `count`, with `probability`, or
-    (neither given) every time until a reset."""
+@dataclass(kw_only=True)
+class FaultRule(fault_rules.FaultRule):
+    """Answer requests of endpoint `kind` (or "*") with `fault`."""
 
-    id: int
     kind: str
     fault: str
-    count: int | None = None
-    probability: float | None = None
     status: int = 500
     seconds: float = 1.0
     retry_after: int = 1
     error_type: str | None = None
     detail: str | None = None
 
-    def fires(self, chance: Callable[[], float]) -> bool:
-        fired, self.count = http_plumbing.fire(self.count, self.probability, chance)
-        return fired
-
-    def as_json(self) -> dict[str, Any]:
-        return {key: value for key, value in vars(self).items() if value is not None}
+    def matches(self, kind: str) -> bool:
+        return self.kind in (kind, "*")
 
 
 @dataclass(frozen=True)
@@ -178,9 +169,9 @@ class Invalidation:
 @dataclass
 class FrontState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    chance: Callable[[], float] = random.random
-    rules: list[FaultRule] = field(default_factory=list)
-    next_rule_id: int = 1
+    rules: fault_rules.RuleBook[FaultRule] = field(
+        default_factory=lambda: fault_rules.RuleBook(drop_spent=True)
+    )
     windows: dict[str, Window] = field(default_factory=dict)
     certificates: dict[str, CertSeen] = field(default_factory=dict)
     profiles: dict[str, str] | None = None
@@ -208,35 +199,18 @@ class FrontState:
         with self.lock:
             self.recorded.append(entry)
 
-    def add_rule(self, fields: Mapping[str, Any]) -> FaultRule:
-        with self.lock:
-            rule = FaultRule(id=self.next_rule_id, **fields)
-            self.next_rule_id += 1
-            self.rules.append(rule)
-            return rule
-
     def pick(self, kind: str) -> tuple[float, FaultRule | None]:
         """Seconds to stall, then the first other rule that fires for this request."""
+        delays = self.rules.take_all(lambda r: r.matches(kind) and r.fault == "delay")
+        chosen = self.rules.take(lambda r: r.matches(kind) and r.fault != "delay")
         with self.lock:
-            matching = [rule for rule in self.rules if rule.kind in (kind, "*")]
-            stall = sum(
-                rule.seconds
-                for rule in matching
-                if rule.fault == "delay" and rule.fires(self.chance)
-            )
-            if stall:
-                self.faults_fired[f"{kind} delay"] += 1
-            chosen = next(
-                (r for r in matching if r.fault != "delay" and r.fires(self.chance)), None
-            )
-            if chosen is not None:
-                self.faults_fired[f"{kind} {chosen.fault}"] += 1
-            self.rules = [r for r in self.rules if r.count is None or r.count > 0]
-            return stall, chosen
+            for rule in ([delays[0]] if delays else []) + ([chosen] if chosen else []):
+                self.faults_fired[f"{kind} {rule.fault}"] += 1
+        return sum(rule.seconds for rule in delays), chosen
 
     def reset(self, *, recorded: bool, stats: bool) -> None:
+        self.rules.clear()
         with self.lock:
-            self.rules.clear()
             self.windows.clear()
             self.invalid_authzs.clear()
             self.invalid_orders.clear()
@@ -739,10 +713,11 @@ def _route(
             found = [dict(e) for e in state.recorded if not kinds or e["kind"] in kinds]
         return json_answer(200, {"requests": sorted(found, key=lambda e: e["seq"])})
     if (method, route) == ("GET", "faults"):
-        with state.lock:
-            return json_answer(200, {"faults": [rule.as_json() for rule in state.rules]})
+        return json_answer(200, {"faults": state.rules.as_json()})
     if (method, route) == ("POST", "faults"):
-        return json_answer(200, state.add_rule(fault_fields(wanted)).as_json())
+        fields = fault_fields(wanted)
+        rule = state.rules.add(lambda rule_id: FaultRule(id=rule_id, **fields))
+        return json_answer(200, rule.as_json())
     if (method, route) == ("POST", "windows"):
         cert_id, window = window_from(wanted)
         with state.lock:
@@ -779,12 +754,10 @@ def fault_fields(wanted: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"fault {fault!r} is not one of {sorted(FAULTS)}")
     if fault == "invalid" and kind not in INVALID_KINDS:
         raise ValueError(f"fault 'invalid' applies to {sorted(INVALID_KINDS)}, not {kind!r}")
-    unknown = set(wanted) - {f for f in FaultRule.__dataclass_fields__ if f != "id"}
-    if unknown:
-        raise ValueError(f"unknown fault fields {sorted(unknown)}")
-    if fault == "serverError" and not 500 <= int(wanted.get("status") or 500) <= 599:
+    fields = FaultRule.checked(wanted)
+    if fault == "serverError" and not 500 <= int(fields.get("status", 500)) <= 599:
         raise ValueError("a serverError status must be 5xx")
-    return {key: value for key, value in wanted.items() if value is not None}
+    return fields
 
 
 def window_from(wanted: Mapping[str, Any]) -> tuple[str, Window]:

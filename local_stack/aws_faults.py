@@ -48,7 +48,6 @@ from __future__ import annotations
 import functools
 import http.client
 import json
-import random
 import re
 import threading
 import time
@@ -64,7 +63,7 @@ import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel
 
-from local_stack import http_plumbing
+from local_stack import fault_rules, http_plumbing
 from local_stack.http_plumbing import (
     Answer,
     AnswerHandler,
@@ -281,27 +280,23 @@ def glob(pattern: str) -> re.Pattern[str]:
 # ---- rules -------------------------------------------------------------------------------
 
 
-@dataclass
-class FaultRule:
-    id: int
+@dataclass(kw_only=True)
+class FaultRule(fault_rules.FaultRule):
     action: str
     service: str | None = None
     operation: tuple[str, ...] | None = None
     method: str | None = None
     path: str | None = None
     key: str | None = None
-    skip: int | None = None
-    count: int | None = None
-    probability: float | None = None
-    seed: int | None = None
     error: str | None = None
     status: int | None = None
     message: str | None = None
     seconds: float | None = None
     when: str | None = None
-    fired: int = 0
-    rng: random.Random = field(default_factory=random.Random, repr=False)
     origin: str = "rule"  # or "limit": the answer of an account limit, not of a rule
+
+    OWN = fault_rules.FaultRule.OWN | {"origin"}
+    PRIVATE = fault_rules.FaultRule.PRIVATE | {"origin"}
 
     def matches(self, call: Call) -> bool:
         return (
@@ -313,38 +308,21 @@ class FaultRule:
                                       and glob(self.key).fullmatch(call.key) is not None))
         )
 
-    def fires(self) -> bool:
-        """Whether this match fails; consumes one of `count`. Call under the state's lock."""
-        if self.skip:
-            self.skip -= 1
-            return False
-        fired, self.count = http_plumbing.fire(self.count, self.probability, self.rng.random)
-        if fired:
-            self.fired += 1
-        return fired
-
     def label(self, call: Call) -> str:
         if self.origin == "limit":
             return f"{call.name} throttled"
         return f"{call.name} {self.action}" + (f" {self.error}" if self.error else "")
 
     def as_json(self) -> dict[str, Any]:
-        body = {k: v for k, v in vars(self).items()
-                if v is not None and k not in ("rng", "origin")}
+        body = super().as_json()
         if self.operation is not None:
             body["operation"] = list(self.operation)
         return body
 
 
-RULE_FIELDS = frozenset(FaultRule.__dataclass_fields__) - {"id", "fired", "rng", "origin"}
-
-
 def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
     """A rule from a control request, checked so that a typo fails loudly, not silently."""
-    fields = {k: v for k, v in wanted.items() if v is not None}
-    unknown = set(fields) - RULE_FIELDS
-    if unknown:
-        raise ValueError(f"unknown rule fields {sorted(unknown)}; known: {sorted(RULE_FIELDS)}")
+    fields = FaultRule.checked(wanted)
     action = fields.pop("action", None) or ("error" if fields.get("error") else None)
     if action not in ACTIONS:
         raise ValueError(f"action {action!r} is not one of {sorted(ACTIONS)}")
@@ -355,15 +333,10 @@ def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
     operation = fields.pop("operation", None)
     if isinstance(operation, str):
         operation = (operation,)
-    probability = fields.get("probability")
-    if probability is not None and not 0.0 <= float(probability) <= 1.0:
-        raise ValueError("probability must be between 0 and 1")
-    seed = fields.get("seed")
-    rng = random.Random(seed)
     return FaultRule(
         id=rule_id, action=action,
         operation=tuple(str(o) for o in operation) if operation is not None else None,
-        rng=rng, **fields,
+        **fields,
     )
 
 
@@ -419,8 +392,7 @@ def limit_from(service: str, wanted: Mapping[str, Any], now: float) -> AccountLi
 @dataclass
 class ProxyState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    rules: list[FaultRule] = field(default_factory=list)
-    next_id: int = 1
+    rules: fault_rules.RuleBook[FaultRule] = field(default_factory=fault_rules.RuleBook)
     # Route 53 change ids reported PENDING, until when (time.monotonic(); None: for good)
     held: dict[str, float | None] = field(default_factory=dict)
     limits: dict[str, AccountLimit] = field(default_factory=dict)
@@ -430,26 +402,21 @@ class ProxyState:
     next_seq: int = 1
 
     def add(self, wanted: Mapping[str, Any]) -> FaultRule:
-        with self.lock:
-            rule = rule_from(self.next_id, wanted)
-            self.next_id += 1
-            self.rules.append(rule)
-            return rule
+        return self.rules.add(lambda rule_id: rule_from(rule_id, wanted))
 
     def pick(self, call: Call) -> FaultRule | None:
         """Count the call; the account limit's refusal, or the first matching rule that fires."""
         with self.lock:
             self.by_operation[call.name] += 1
             limit = self.limits.get(call.service)
+            chosen = None
             if limit is not None and not limit.admit(time.monotonic()):
-                refusal = limit.answer()
-                self.faults_fired[refusal.label(call)] += 1
-                return refusal
-            for rule in self.rules:
-                if rule.matches(call) and rule.fires():
-                    self.faults_fired[rule.label(call)] += 1
-                    return rule
-        return None
+                chosen = limit.answer()
+        chosen = chosen or self.rules.take(lambda rule: rule.matches(call))
+        if chosen is not None:
+            with self.lock:
+                self.faults_fired[chosen.label(call)] += 1
+        return chosen
 
     def record(self, call: Call, status: int | None, rule: FaultRule | None) -> None:
         with self.lock:
@@ -493,8 +460,8 @@ class ProxyState:
             return {service: limit.as_json() for service, limit in self.limits.items()}
 
     def clear(self, *, stats: bool) -> None:
+        self.rules.clear()
         with self.lock:
-            self.rules.clear()
             self.held.clear()
             self.limits.clear()
             if stats:
@@ -686,8 +653,7 @@ def control(state: ProxyState, method: str, target: str, body: bytes) -> Answer:
 def _control_route(state: ProxyState, method: str, route: str,
                    query: Mapping[str, list[str]], wanted: Mapping[str, Any]) -> Any:
     if (method, route) == ("GET", "rules"):
-        with state.lock:
-            return {"rules": [rule.as_json() for rule in state.rules]}
+        return {"rules": state.rules.as_json()}
     if (method, route) == ("POST", "rules"):
         return state.add(wanted).as_json()
     if (method, route) == ("POST", "clear"):
