@@ -14,7 +14,7 @@ Served besides Pebble's own paths:
   GET  /_front/stats           requests by endpoint kind, faults fired
   GET  /_front/requests        decoded JWS of every POST (?kind=newOrder to filter)
   GET  /_front/faults          fault rules still active
-  POST /_front/faults          {"kind", "fault", "count"?, "probability"?, ...} adds a rule
+  POST /_front/faults          {"kind", "action", "count"?, "probability"?, ...} adds a rule
   POST /_front/windows         {"cert_id", "start", "end", "retry_after"?, "explanation_url"?}
   GET  /_front/certificates    certificates relayed so far, by certID (names, serial, dates)
   POST /_front/profiles        {"profiles": {"classic": "..."} | null} for the directory meta
@@ -85,7 +85,6 @@ KIND_PREFIXES = (
     (RENEWAL_INFO_PATH + "/", "renewalInfo"),
 )
 KINDS = frozenset(kind for _, kind in KIND_PREFIXES) | {"other"}
-FAULTS = frozenset({"serverError", "reset", "delay", "rateLimited", "badNonce", "invalid"})
 INVALID_KINDS = frozenset({"challenge", "authz", "order", "finalize"})
 # Identity bodies only: certificates are parsed and JSON is patched on the way.
 HOP_BY_HOP = http_plumbing.HOP_BY_HOP | {"accept-encoding"}
@@ -103,10 +102,11 @@ HANDSHAKE_TIMEOUT = 10.0
 
 @dataclass(kw_only=True)
 class FaultRule(fault_rules.FaultRule):
-    """Answer requests of endpoint `kind` (or "*") with `fault`."""
+    """Answer requests of endpoint `kind` (or "*") with the fault `action`."""
+
+    ACTIONS = frozenset({"serverError", "reset", "delay", "rateLimited", "badNonce", "invalid"})
 
     kind: str
-    fault: str
     status: int = 500
     seconds: float = 1.0
     retry_after: int = 1
@@ -201,11 +201,11 @@ class FrontState:
 
     def pick(self, kind: str) -> tuple[float, FaultRule | None]:
         """Seconds to stall, then the first other rule that fires for this request."""
-        delays = self.rules.take_all(lambda r: r.matches(kind) and r.fault == "delay")
-        chosen = self.rules.take(lambda r: r.matches(kind) and r.fault != "delay")
+        delays = self.rules.take_all(lambda r: r.matches(kind) and r.action == "delay")
+        chosen = self.rules.take(lambda r: r.matches(kind) and r.action != "delay")
         with self.lock:
             for rule in ([delays[0]] if delays else []) + ([chosen] if chosen else []):
-                self.faults_fired[f"{kind} {rule.fault}"] += 1
+                self.faults_fired[f"{kind} {rule.action}"] += 1
         return sum(rule.seconds for rule in delays), chosen
 
     def reset(self, *, recorded: bool, stats: bool) -> None:
@@ -440,7 +440,7 @@ class AcmeFront:
         if stall:
             time.sleep(stall)
         if rule is not None:
-            entry["fault"] = rule.fault
+            entry["fault"] = rule.action
             injected = self._inject(rule, request, kind)
             if injected is not None:
                 return injected
@@ -456,7 +456,7 @@ class AcmeFront:
                 headers = [("Retry-After", str(verdict.retry_after)),
                            *self._nonce_header(request)]
                 return problem(429, "rateLimited", verdict.detail, headers)
-        if rule is not None and rule.fault == "invalid":
+        if rule is not None and rule.action == "invalid":
             self._invalidate(rule, request, kind)
         answer = self._forward(request)
         if verdict is not None and answer.status >= 300:
@@ -579,24 +579,24 @@ class AcmeFront:
 
     def _inject(self, rule: FaultRule, request: Incoming, kind: str) -> Answer | None:
         """The faulty answer, or None when the request goes on to Pebble."""
-        if rule.fault == "reset":
+        if rule.action == "reset":
             raise Reset
-        if rule.fault == "serverError":
+        if rule.action == "serverError":
             detail = rule.detail or "the ACME front injected a server error"
             return problem(
                 rule.status, rule.error_type or "serverInternal", detail,
                 self._nonce_header(request),
             )
-        if rule.fault == "rateLimited":
+        if rule.action == "rateLimited":
             headers = [("Retry-After", str(rule.retry_after)), *self._nonce_header(request)]
             detail = rule.detail or "the ACME front injected a rate limit"
             return problem(429, "rateLimited", detail, headers)
-        if rule.fault == "badNonce":
+        if rule.action == "badNonce":
             nonce = self.upstream.nonce(request.host)
             headers = [("Replay-Nonce", nonce)] if nonce else []
             detail = rule.detail or "JWS has an invalid anti-replay nonce (injected by the front)"
             return problem(400, "badNonce", detail, headers)
-        if rule.fault == "invalid" and kind == "challenge":
+        if rule.action == "invalid" and kind == "challenge":
             return self._fail_challenge(rule, request)
         return None
 
@@ -747,11 +747,9 @@ def _route(
 
 def fault_fields(wanted: Mapping[str, Any]) -> dict[str, Any]:
     """A fault rule's fields from a control request, checked so a typo fails loudly."""
-    kind, fault = str(wanted["kind"]), str(wanted["fault"])
+    kind, fault = str(wanted["kind"]), str(wanted["action"])
     if kind != "*" and kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {sorted(KINDS)} or '*'")
-    if fault not in FAULTS:
-        raise ValueError(f"fault {fault!r} is not one of {sorted(FAULTS)}")
     if fault == "invalid" and kind not in INVALID_KINDS:
         raise ValueError(f"fault 'invalid' applies to {sorted(INVALID_KINDS)}, not {kind!r}")
     fields = FaultRule.checked(wanted)
@@ -775,15 +773,6 @@ class _Handler(AnswerHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
 
     def _handle(self) -> None:
         if self.headers.get("Transfer-Encoding"):
@@ -809,6 +798,8 @@ class _Handler(AnswerHandler):
             self.reset_connection()
             return
         self.send_answer(answer)
+
+    do_GET = do_HEAD = do_POST = _handle
 
 
 class _FrontServer(ThreadingHTTPServer):
@@ -895,20 +886,11 @@ class FrontClient:
     def new_orders(self) -> list[dict[str, Any]]:
         return self.requests("newOrder")
 
-    def inject(
-        self,
-        kind: str,
-        fault: str,
-        *,
-        count: int | None = None,
-        probability: float | None = None,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """Add a fault rule; options: status, seconds, retry_after, error_type, detail.
-
-        Without count or probability the rule holds until reset()."""
-        rule = {"kind": kind, "fault": fault, "count": count, "probability": probability}
-        return dict(self._call("POST", "faults", {**rule, **options}))
+    def inject(self, kind: str, fault: str, **options: Any) -> dict[str, Any]:
+        """Add a fault rule; options: the timing of local_stack/fault_rules.py (count,
+        probability, skip, seed; none: until reset()) and status, seconds, retry_after,
+        error_type, detail."""
+        return dict(self._call("POST", "faults", {"kind": kind, "action": fault, **options}))
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "faults")["faults"])

@@ -24,9 +24,8 @@ Control API (JSON):
 
 Rule fields: what to match (all optional, all must hold) `service`, `operation` (a name or a
 list), `method`, `path` (glob on the URL path), `key` (glob on the S3 key; `*` stays within
-one path segment, `**` crosses them); when to fire: after `skip` matches went through, for
-`count` matches, with `probability` (and an optional `seed`), or on every match until cleared;
-the action:
+one path segment, `**` crosses them); when to fire: `skip`, `count`, `probability`, `seed`
+(local_stack/fault_rules.py); the action:
   error    answer an AWS-shaped error: `error` (code), `status`, `message` (defaults per code)
   reset    reset the connection `when` "before" forwarding (default) or "after" moto acted
   delay    wait `seconds`, then forward
@@ -74,7 +73,6 @@ from local_stack.http_plumbing import (
 from wildcert.adapters.route53 import ROUTE53_QUOTA
 
 CONTROL_PREFIX = "/_faults/"
-ACTIONS = frozenset({"error", "reset", "delay", "pending"})
 RESET_WHEN = frozenset({"before", "after"})
 CALLS_KEPT = 5000
 # Per account, across every client: wildcert's own assumption of Route 53's quota.
@@ -282,7 +280,6 @@ def glob(pattern: str) -> re.Pattern[str]:
 
 @dataclass(kw_only=True)
 class FaultRule(fault_rules.FaultRule):
-    action: str
     service: str | None = None
     operation: tuple[str, ...] | None = None
     method: str | None = None
@@ -295,6 +292,7 @@ class FaultRule(fault_rules.FaultRule):
     when: str | None = None
     origin: str = "rule"  # or "limit": the answer of an account limit, not of a rule
 
+    ACTIONS = frozenset({"error", "reset", "delay", "pending"})
     OWN = fault_rules.FaultRule.OWN | {"origin"}
     PRIVATE = fault_rules.FaultRule.PRIVATE | {"origin"}
 
@@ -313,19 +311,11 @@ class FaultRule(fault_rules.FaultRule):
             return f"{call.name} throttled"
         return f"{call.name} {self.action}" + (f" {self.error}" if self.error else "")
 
-    def as_json(self) -> dict[str, Any]:
-        body = super().as_json()
-        if self.operation is not None:
-            body["operation"] = list(self.operation)
-        return body
-
 
 def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
     """A rule from a control request, checked so that a typo fails loudly, not silently."""
-    fields = FaultRule.checked(wanted)
-    action = fields.pop("action", None) or ("error" if fields.get("error") else None)
-    if action not in ACTIONS:
-        raise ValueError(f"action {action!r} is not one of {sorted(ACTIONS)}")
+    action = wanted.get("action") or ("error" if wanted.get("error") else None)
+    fields = FaultRule.checked({**wanted, "action": action})
     if action == "error" and not fields.get("error"):
         raise ValueError("an error rule needs `error`, the AWS error code to answer")
     if fields.get("when", "before") not in RESET_WHEN:
@@ -334,7 +324,7 @@ def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
     if isinstance(operation, str):
         operation = (operation,)
     return FaultRule(
-        id=rule_id, action=action,
+        id=rule_id,
         operation=tuple(str(o) for o in operation) if operation is not None else None,
         **fields,
     )
@@ -690,24 +680,6 @@ class _Handler(AnswerHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the calls log and the counts are the record
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         body = self._body()
         if urllib.parse.urlsplit(self.path).path.startswith(CONTROL_PREFIX):
@@ -725,13 +697,15 @@ class _Handler(AnswerHandler):
             return
         self.send_answer(answer)
 
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
+
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._chunked_body()
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _chunked_body(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
@@ -791,35 +765,12 @@ class AwsFaults:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def add(
-        self,
-        *,
-        service: str | None = None,
-        operation: str | Iterable[str] | None = None,
-        error: str | None = None,
-        action: str | None = None,
-        status: int | None = None,
-        message: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        key: str | None = None,
-        skip: int | None = None,
-        count: int | None = None,
-        probability: float | None = None,
-        seed: int | None = None,
-        seconds: float | None = None,
-        when: str | None = None,
-    ) -> dict[str, Any]:
-        """Add a rule (see the module docstring); `error=` alone means action "error"."""
+    def add(self, *, operation: str | Iterable[str] | None = None, **fields: Any) -> dict[str, Any]:
+        """Add a rule with the fields of the module docstring (a typo is refused as a
+        ValueError); `error=` alone means action "error"."""
         if operation is not None and not isinstance(operation, str):
             operation = list(operation)
-        rule = {
-            "service": service, "operation": operation, "error": error, "action": action,
-            "status": status, "message": message, "method": method, "path": path, "key": key,
-            "skip": skip, "count": count, "probability": probability, "seed": seed,
-            "seconds": seconds, "when": when,
-        }
-        return dict(self._call("POST", "rules", rule))
+        return dict(self._call("POST", "rules", {"operation": operation, **fields}))
 
     def rules(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "rules")["rules"])

@@ -1,12 +1,10 @@
-"""The fault-rule model every fault proxy of the local stack shares.
+"""The fault-rule model of every fault proxy of the local stack: ACME front, AWS fault proxy.
 
-A rule is what it matches, when it fires and what it answers. Only the middle part is common:
-the ACME front matches endpoint kinds and answers ACME problems, the AWS fault proxy matches
-service/operation and answers AWS errors, so each subclasses `FaultRule` with those fields.
-When a rule fires is the same everywhere: after `skip` matches went through, for the next
-`count` matches, with `probability` (reproducible with `seed`), or on every match until
-cleared. A `RuleBook` holds the rules of one proxy; the control APIs add, list and clear them
-in one JSON form: `FaultRule.as_json()`, with `id` and `fired` (how often it has fired).
+A rule is what it matches, when it fires and its `action` (one of the proxy's `ACTIONS`).
+Each proxy subclasses `FaultRule` with what it matches and how it answers; when is shared:
+after `skip` matches went through, for the next `count` matches, with `probability`
+(repeatable with `seed`), or on every match until cleared. A `RuleBook` holds one proxy's
+rules; the control APIs list them as `as_json()`.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from local_stack import http_plumbing
 
 @dataclass(kw_only=True)
 class FaultRule:
+    action: str
     id: int = 0
     skip: int | None = None
     count: int | None = None
@@ -31,8 +30,8 @@ class FaultRule:
     fired: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
-    # Fields the proxy sets itself, never a control request; not in the JSON form either
-    # when listed in `PRIVATE`.
+    # Fields the proxy sets, never a control request; PRIVATE ones are not shown either.
+    ACTIONS: ClassVar[frozenset[str]] = frozenset()
     OWN: ClassVar[frozenset[str]] = frozenset({"id", "fired", "rng"})
     PRIVATE: ClassVar[frozenset[str]] = frozenset({"rng"})
 
@@ -49,10 +48,6 @@ class FaultRule:
         self.fired += fired
         return fired
 
-    @property
-    def spent(self) -> bool:
-        return self.count is not None and self.count <= 0
-
     def as_json(self) -> dict[str, Any]:
         return {
             f.name: getattr(self, f.name)
@@ -61,18 +56,16 @@ class FaultRule:
         }
 
     @classmethod
-    def control_fields(cls) -> frozenset[str]:
-        return frozenset(f.name for f in dataclasses.fields(cls)) - cls.OWN
-
-    @classmethod
     def checked(cls, wanted: Mapping[str, Any]) -> dict[str, Any]:
         """The given (not None) fields of a control request, checked so that a typo fails
         loudly, not silently; the proxy checks its own fields' values."""
         fields = {key: value for key, value in wanted.items() if value is not None}
-        known = cls.control_fields()
+        known = frozenset(f.name for f in dataclasses.fields(cls)) - cls.OWN
         unknown = set(fields) - known
         if unknown:
             raise ValueError(f"unknown rule fields {sorted(unknown)}; known: {sorted(known)}")
+        if fields.get("action") not in cls.ACTIONS:
+            raise ValueError(f"action {fields.get('action')!r} is not one of {sorted(cls.ACTIONS)}")
         probability = fields.get("probability")
         if probability is not None and not 0.0 <= float(probability) <= 1.0:
             raise ValueError("probability must be between 0 and 1")
@@ -129,4 +122,4 @@ class RuleBook(Generic[Rule]):
 
     def _forget_spent(self) -> None:
         if self._drop_spent:
-            self._rules = [rule for rule in self._rules if not rule.spent]
+            self._rules = [r for r in self._rules if r.count is None or r.count > 0]

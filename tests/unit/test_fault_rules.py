@@ -12,6 +12,7 @@ from local_stack.fault_rules import FaultRule, RuleBook
 
 @dataclass(kw_only=True)
 class NamedRule(FaultRule):
+    ACTIONS = frozenset({"fail"})
     name: str
 
     def matches(self, name: str) -> bool:
@@ -21,7 +22,7 @@ class NamedRule(FaultRule):
 def _book(*rules: dict[str, object], drop_spent: bool = False) -> RuleBook[NamedRule]:
     book: RuleBook[NamedRule] = RuleBook(drop_spent=drop_spent)
     for fields in rules:
-        checked = NamedRule.checked(fields)
+        checked = NamedRule.checked({"action": "fail", **fields})
         book.add(lambda rule_id, checked=checked: NamedRule(id=rule_id, **checked))
     return book
 
@@ -30,7 +31,9 @@ def test_skip_then_count_then_never() -> None:
     book = _book({"name": "a", "skip": 1, "count": 2})
     fired = [book.take(lambda r: r.matches("a")) is not None for _ in range(5)]
     assert fired == [False, True, True, False, False]
-    assert book.as_json() == [{"id": 1, "name": "a", "skip": 0, "count": 0, "fired": 2}]
+    assert book.as_json() == [
+        {"action": "fail", "id": 1, "name": "a", "skip": 0, "count": 0, "fired": 2}
+    ]
 
 
 def test_only_matching_rules_fire_first_one_wins() -> None:
@@ -61,10 +64,12 @@ def test_probability_with_a_seed_repeats() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"name": "a", "colour": "red"}, "unknown rule fields"),
-        ({"name": "a", "fired": 3}, "unknown rule fields"),
-        ({"name": "a", "probability": 2}, "probability"),
-        ({"name": "a", "count": -1}, "count"),
+        ({"action": "fail", "name": "a", "colour": "red"}, "unknown rule fields"),
+        ({"action": "fail", "name": "a", "fired": 3}, "unknown rule fields"),
+        ({"action": "explode", "name": "a"}, "action 'explode' is not one of"),
+        ({"name": "a"}, "action None is not one of"),
+        ({"action": "fail", "name": "a", "probability": 2}, "probability"),
+        ({"action": "fail", "name": "a", "count": -1}, "count"),
     ],
 )
 def test_control_fields_are_checked(fields: dict[str, object], message: str) -> None:
@@ -73,7 +78,8 @@ def test_control_fields_are_checked(fields: dict[str, object], message: str) -> 
 
 
 def test_none_means_not_given() -> None:
-    assert NamedRule.checked({"name": "a", "count": None}) == {"name": "a"}
+    wanted = {"action": "fail", "name": "a", "count": None}
+    assert NamedRule.checked(wanted) == {"action": "fail", "name": "a"}
 
 
 def test_a_count_is_shared_by_every_thread() -> None:
