@@ -203,6 +203,12 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot assume alpha's role", Row("gamma's broad role", ASSUME, "alpha's team role")),
         ("cannot assume the reader role", Row("gamma's broad role", ASSUME, "the reader role")),
     ]),
+    ("a role of the stack's account tagged operators (reserved: no team's id)", [
+        ("cannot read the operators' inventory (it lists every team)",
+         Row("a role tagged operators", GET, "the operators' inventory")),
+        ("cannot read an operators' certificate named operators.*",
+         Row("a role tagged operators", GET, "an operators' certificate named operators.*")),
+    ]),
     ("an untagged administrator of the stack's account", [
         ("cannot read a private key", Row("an untagged administrator", GET,
                                           "alpha's private key")),

@@ -110,6 +110,8 @@ class World:
             "beta's inventory": f"{bucket}/beta._inventory.json",
             "gamma's inventory": f"{bucket}/gamma._inventory.json",
             "the operators' inventory": f"{bucket}/operators._inventory.json",
+            "an operators' certificate named operators.*":
+                f"{bucket}/operators.vpn/privkey.pem",
             "a nested inventory key": f"{bucket}/x/y._inventory.json",
             "an inventory key under _wildcert/": f"{bucket}/_wildcert/teams/alpha._inventory.json",
             "the bucket": bucket,
@@ -179,6 +181,10 @@ class World:
                     "events:PutEvents", "s3:*", "kms:Decrypt", "lambda:*", "sqs:*",
                     "sts:AssumeRole"]}]},),
             ((TAG, "gamma"),), scps=org)
+        p["a role tagged operators"] = Principal(
+            f"a role of the stack's account tagged {TAG}=operators (a reserved id, no team's), "
+            "TeamPolicy", role_arn(ACCOUNT, "ops-app"), (team_policy,), ((TAG, "operators"),),
+            scps=org)
         p["an untagged administrator"] = Principal(
             "an untagged administrator of the stack's account (not in AdminRoleArns)",
             role_arn(ACCOUNT, "platform-admin"), admin, scps=org)
