@@ -1,13 +1,14 @@
 """The documentation's `aws` blocks that mean something on the local stack, run there with the
-AWS CLI of the tools venv, and what each did checked: a team's Slack secret created and used
-for its news, its role tagged, its request put on the bus and answered, a reader's copy of the
-certificate it got, a CA's EAB secret stored under the stack's key.
+AWS CLI (tests/infra/infra_tools.tool), and what each did checked: a team's Slack secret
+created and used for its news, its role tagged, its request put on the bus and answered, a
+reader's copy of the certificate (the AWS CLI's, the checksummed job's, wildcert-pull's), a
+certificate from before teams given to it, a CA's EAB secret stored under the stack's key.
 
 The docs write for a real account (`<KmsKeyArn output>`, the bucket `wildcert-certbucket-abc123`,
-`/etc/ssl/wildcert`); each block runs with those placeholders replaced by the stack's values
-(PLACEHOLDERS), nothing else changed. The blocks that need a real AWS account stay checked
-statically by tests/unit/test_docs_commands.py, each listed in STATIC with the reason.
-One stack (the session's) serves them all.
+`/etc/ssl/wildcert`, `systemctl reload nginx`); each block runs with those placeholders
+replaced by the stack's values (named at each `run`), nothing else changed. The blocks that
+need a real AWS account stay checked statically by tests/unit/test_docs_commands.py, each
+listed in STATIC with the reason. One stack (the session's) serves them all.
 """
 
 from __future__ import annotations
