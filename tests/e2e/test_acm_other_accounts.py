@@ -9,6 +9,7 @@ the issuer's own account, never through alpha's role.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -134,3 +135,24 @@ def test_the_acm_role_set_up_as_the_docs_show(
         "domains": [f"{label}.alpha.example.com"], "name": f"alpha.{label}"}))
     assert result["status"] == "issued", result
     assert {arn.split(":")[4] for arn in result["acm"].values()} == {ALPHA_ACCOUNT}
+
+
+def test_a_refused_acm_role_is_reported_and_the_certificate_stored(stack: Stack) -> None:
+    """STS refusing the team's role (its trust or the stack's AcmImportAccountIds wrong): an
+    import problem naming the role and what to check; the certificate is stored all the same."""
+    stack.aws_faults.add(service="sts", operation="AssumeRole", error="AccessDenied",
+                         message="not authorized to perform sts:AssumeRole")
+    label = unique("acmz")
+    result = invoke(ISSUER, team_event("alpha", ALPHA_ACCOUNT, {
+        "domains": [f"{label}.alpha.example.com"], "name": f"alpha.{label}"}))
+    assert result["status"] == "issued", result
+    assert "acm" not in result and "acm" not in stored_set(f"alpha.{label}")[0]
+    role = f"arn:aws:iam::{ALPHA_ACCOUNT}:role/wildcert-acm-import-alpha"
+    (problem, _) = result["acm_problems"]  # eu-west-1 and us-east-1, each refused
+    assert (f"ACM import into a new certificate in eu-west-1 failed: could not assume {role}"
+            in problem)
+    assert "AccessDenied" in problem and "deploy/acm-import-role.yaml" in problem
+    assert "AcmImportAccountIds" in problem
+    assert f"could not assume {role}" in slack_texts()[-1]
+    assert "alpha-acm-51be" not in json.dumps(result) + "".join(slack_texts())
+    assert stack.aws_faults.count("acm", "ImportCertificate") == 0
