@@ -8,7 +8,11 @@ before it:
     <!-- doc-test: aws -->      needs a real AWS account: checked, not run
                                 (tests/unit/test_docs_commands.py): bash syntax, `make -n`,
                                 every `aws` command against the AWS CLI's model (v1 and v2),
-                                every wildcert-pull against its own parser
+                                every wildcert-pull against its own parser; those that
+                                mean something without a real account say `(also run on the
+                                local stack by tests/e2e/test_docs_aws_commands.py)`, which
+                                runs them there with the docs' placeholders mapped to the
+                                stack's values and lists the others with the reason
     <!-- doc-test: host (...) -->  runs on a server: checked like `aws`; the parentheses name
                                 the test that runs it elsewhere
 

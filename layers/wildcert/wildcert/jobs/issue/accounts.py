@@ -1,5 +1,6 @@
-"""Registering wildcert's ACME account at a CA, with the CA's External Account Binding when it
-has one. The EAB HMAC key is read from Secrets Manager at registration only, signs the binding
+"""wildcert's ACME account at a CA: the session signed with its key, registered when it is new
+(with the CA's External Account Binding when it has one), moved to the KMS key the settings
+name. The EAB HMAC key is read from Secrets Manager at registration only, signs the binding
 and is dropped: it is in no log, message or error."""
 
 from __future__ import annotations
@@ -10,13 +11,45 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from wildcert.adapters.acme import AcmeError, AcmeSession, ExternalAccount
+from wildcert.adapters.acme import AcmeError, AcmeSession, ExternalAccount, new_account_key_pem
 from wildcert.adapters.aws import AwsError, secret_string
 from wildcert.adapters.bucket.certificates import AccountRecord, CertificateStore
 from wildcert.adapters.kms_key import account_jwk
+from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.cas import Ca
 
 logger = logging.getLogger(__name__)
+
+
+def session_for(services: Services, account: AccountRecord,
+                ca: Ca) -> tuple[AcmeSession, AccountRecord]:
+    """A session at `ca` signed with the account's key, the account registered if need be."""
+    settings = services.settings
+    session = services.acme_session(account)
+    if account.account_url:
+        session.use_account(account.account_url)
+        return to_kms(session, account, settings.account_kms_key, services.store,
+                      lambda: services.client_factory("kms"))
+    wanted = new_record(account.directory_url, account.team, settings.account_kms_key)
+    if wanted.kms_key_id and account.kms_key_id != wanted.kms_key_id:
+        # Never registered: nothing to roll over, the KMS key registers instead.
+        account = wanted
+        session = services.acme_session(account)
+    url = register(session, ca, settings.contact_email,
+                   lambda: services.client_factory("secretsmanager"))
+    account = dataclasses.replace(account, account_url=url)
+    services.store.update_account(account)
+    if account.kms_key_id:
+        services.store.forget_account_history(account)
+    return session, account
+
+
+def new_record(directory: str, team: str | None, kms_key: str | None) -> AccountRecord:
+    """A key in KMS for the operators' account when the setting names one: a CA binds one
+    key to one account, so the teams' accounts keep keys of their own in the bucket."""
+    if kms_key and team is None:
+        return AccountRecord(directory, "", kms_key_id=kms_key)
+    return AccountRecord(directory, new_account_key_pem().decode(), team=team)
 
 
 def register(session: AcmeSession, ca: Ca, email: str | None,
