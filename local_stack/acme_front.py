@@ -14,7 +14,7 @@ Served besides Pebble's own paths:
   GET  /_front/stats           requests by endpoint kind, faults fired
   GET  /_front/requests        decoded JWS of every POST (?kind=newOrder to filter)
   GET  /_front/faults          fault rules still active
-  POST /_front/faults          {"kind", "fault", "count"?, "probability"?, ...} adds a rule
+  POST /_front/faults          {"kind", "action", "count"?, "probability"?, ...} adds a rule
   POST /_front/windows         {"cert_id", "start", "end", "retry_after"?, "explanation_url"?}
   GET  /_front/certificates    certificates relayed so far, by certID (names, serial, dates)
   POST /_front/profiles        {"profiles": {"classic": "..."} | null} for the directory meta
@@ -41,13 +41,12 @@ import base64
 import datetime as dt
 import json
 import logging
-import random
 import ssl
 import threading
 import time
 import urllib.parse
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -56,7 +55,7 @@ from typing import Any
 import urllib3
 from cryptography import x509
 
-from local_stack import ca_limits, http_plumbing
+from local_stack import ca_limits, fault_rules, http_plumbing
 from local_stack.ca_limits import CaLimits, Issuances, Verdict
 from local_stack.http_plumbing import Answer, AnswerHandler, Serving, serve_in_thread
 from wildcert.logic import ari
@@ -86,7 +85,6 @@ KIND_PREFIXES = (
     (RENEWAL_INFO_PATH + "/", "renewalInfo"),
 )
 KINDS = frozenset(kind for _, kind in KIND_PREFIXES) | {"other"}
-FAULTS = frozenset({"serverError", "reset", "delay", "rateLimited", "badNonce", "invalid"})
 INVALID_KINDS = frozenset({"challenge", "authz", "order", "finalize"})
 # Identity bodies only: certificates are parsed and JSON is patched on the way.
 HOP_BY_HOP = http_plumbing.HOP_BY_HOP | {"accept-encoding"}
@@ -102,28 +100,21 @@ HANDSHAKE_TIMEOUT = 10.0
 # ---- what the front knows --------------------------------------------------------------
 
 
-@dataclass
-class FaultRule:
-    """Answer matching requests with `fault`: for the next `count`, with `probability`, or
-    (neither given) every time until a reset."""
+@dataclass(kw_only=True)
+class FaultRule(fault_rules.FaultRule):
+    """Answer requests of endpoint `kind` (or "*") with the fault `action`."""
 
-    id: int
+    ACTIONS = frozenset({"serverError", "reset", "delay", "rateLimited", "badNonce", "invalid"})
+
     kind: str
-    fault: str
-    count: int | None = None
-    probability: float | None = None
     status: int = 500
     seconds: float = 1.0
     retry_after: int = 1
     error_type: str | None = None
     detail: str | None = None
 
-    def fires(self, chance: Callable[[], float]) -> bool:
-        fired, self.count = http_plumbing.fire(self.count, self.probability, chance)
-        return fired
-
-    def as_json(self) -> dict[str, Any]:
-        return {key: value for key, value in vars(self).items() if value is not None}
+    def matches(self, kind: str) -> bool:
+        return self.kind in (kind, "*")
 
 
 @dataclass(frozen=True)
@@ -178,9 +169,9 @@ class Invalidation:
 @dataclass
 class FrontState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    chance: Callable[[], float] = random.random
-    rules: list[FaultRule] = field(default_factory=list)
-    next_rule_id: int = 1
+    rules: fault_rules.RuleBook[FaultRule] = field(
+        default_factory=lambda: fault_rules.RuleBook(drop_spent=True)
+    )
     windows: dict[str, Window] = field(default_factory=dict)
     certificates: dict[str, CertSeen] = field(default_factory=dict)
     profiles: dict[str, str] | None = None
@@ -208,35 +199,18 @@ class FrontState:
         with self.lock:
             self.recorded.append(entry)
 
-    def add_rule(self, fields: Mapping[str, Any]) -> FaultRule:
-        with self.lock:
-            rule = FaultRule(id=self.next_rule_id, **fields)
-            self.next_rule_id += 1
-            self.rules.append(rule)
-            return rule
-
     def pick(self, kind: str) -> tuple[float, FaultRule | None]:
         """Seconds to stall, then the first other rule that fires for this request."""
+        delays = self.rules.take_all(lambda r: r.matches(kind) and r.action == "delay")
+        chosen = self.rules.take(lambda r: r.matches(kind) and r.action != "delay")
         with self.lock:
-            matching = [rule for rule in self.rules if rule.kind in (kind, "*")]
-            stall = sum(
-                rule.seconds
-                for rule in matching
-                if rule.fault == "delay" and rule.fires(self.chance)
-            )
-            if stall:
-                self.faults_fired[f"{kind} delay"] += 1
-            chosen = next(
-                (r for r in matching if r.fault != "delay" and r.fires(self.chance)), None
-            )
-            if chosen is not None:
-                self.faults_fired[f"{kind} {chosen.fault}"] += 1
-            self.rules = [r for r in self.rules if r.count is None or r.count > 0]
-            return stall, chosen
+            for rule in ([delays[0]] if delays else []) + ([chosen] if chosen else []):
+                self.faults_fired[f"{kind} {rule.action}"] += 1
+        return sum(rule.seconds for rule in delays), chosen
 
     def reset(self, *, recorded: bool, stats: bool) -> None:
+        self.rules.clear()
         with self.lock:
-            self.rules.clear()
             self.windows.clear()
             self.invalid_authzs.clear()
             self.invalid_orders.clear()
@@ -466,7 +440,7 @@ class AcmeFront:
         if stall:
             time.sleep(stall)
         if rule is not None:
-            entry["fault"] = rule.fault
+            entry["fault"] = rule.action
             injected = self._inject(rule, request, kind)
             if injected is not None:
                 return injected
@@ -482,7 +456,7 @@ class AcmeFront:
                 headers = [("Retry-After", str(verdict.retry_after)),
                            *self._nonce_header(request)]
                 return problem(429, "rateLimited", verdict.detail, headers)
-        if rule is not None and rule.fault == "invalid":
+        if rule is not None and rule.action == "invalid":
             self._invalidate(rule, request, kind)
         answer = self._forward(request)
         if verdict is not None and answer.status >= 300:
@@ -605,24 +579,24 @@ class AcmeFront:
 
     def _inject(self, rule: FaultRule, request: Incoming, kind: str) -> Answer | None:
         """The faulty answer, or None when the request goes on to Pebble."""
-        if rule.fault == "reset":
+        if rule.action == "reset":
             raise Reset
-        if rule.fault == "serverError":
+        if rule.action == "serverError":
             detail = rule.detail or "the ACME front injected a server error"
             return problem(
                 rule.status, rule.error_type or "serverInternal", detail,
                 self._nonce_header(request),
             )
-        if rule.fault == "rateLimited":
+        if rule.action == "rateLimited":
             headers = [("Retry-After", str(rule.retry_after)), *self._nonce_header(request)]
             detail = rule.detail or "the ACME front injected a rate limit"
             return problem(429, "rateLimited", detail, headers)
-        if rule.fault == "badNonce":
+        if rule.action == "badNonce":
             nonce = self.upstream.nonce(request.host)
             headers = [("Replay-Nonce", nonce)] if nonce else []
             detail = rule.detail or "JWS has an invalid anti-replay nonce (injected by the front)"
             return problem(400, "badNonce", detail, headers)
-        if rule.fault == "invalid" and kind == "challenge":
+        if rule.action == "invalid" and kind == "challenge":
             return self._fail_challenge(rule, request)
         return None
 
@@ -739,10 +713,11 @@ def _route(
             found = [dict(e) for e in state.recorded if not kinds or e["kind"] in kinds]
         return json_answer(200, {"requests": sorted(found, key=lambda e: e["seq"])})
     if (method, route) == ("GET", "faults"):
-        with state.lock:
-            return json_answer(200, {"faults": [rule.as_json() for rule in state.rules]})
+        return json_answer(200, {"faults": state.rules.as_json()})
     if (method, route) == ("POST", "faults"):
-        return json_answer(200, state.add_rule(fault_fields(wanted)).as_json())
+        fields = fault_fields(wanted)
+        rule = state.rules.add(lambda rule_id: FaultRule(id=rule_id, **fields))
+        return json_answer(200, rule.as_json())
     if (method, route) == ("POST", "windows"):
         cert_id, window = window_from(wanted)
         with state.lock:
@@ -772,19 +747,15 @@ def _route(
 
 def fault_fields(wanted: Mapping[str, Any]) -> dict[str, Any]:
     """A fault rule's fields from a control request, checked so a typo fails loudly."""
-    kind, fault = str(wanted["kind"]), str(wanted["fault"])
+    kind, fault = str(wanted["kind"]), str(wanted["action"])
     if kind != "*" and kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {sorted(KINDS)} or '*'")
-    if fault not in FAULTS:
-        raise ValueError(f"fault {fault!r} is not one of {sorted(FAULTS)}")
     if fault == "invalid" and kind not in INVALID_KINDS:
         raise ValueError(f"fault 'invalid' applies to {sorted(INVALID_KINDS)}, not {kind!r}")
-    unknown = set(wanted) - {f for f in FaultRule.__dataclass_fields__ if f != "id"}
-    if unknown:
-        raise ValueError(f"unknown fault fields {sorted(unknown)}")
-    if fault == "serverError" and not 500 <= int(wanted.get("status") or 500) <= 599:
+    fields = FaultRule.checked(wanted)
+    if fault == "serverError" and not 500 <= int(fields.get("status", 500)) <= 599:
         raise ValueError("a serverError status must be 5xx")
-    return {key: value for key, value in wanted.items() if value is not None}
+    return fields
 
 
 def window_from(wanted: Mapping[str, Any]) -> tuple[str, Window]:
@@ -802,15 +773,6 @@ class _Handler(AnswerHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
 
     def _handle(self) -> None:
         if self.headers.get("Transfer-Encoding"):
@@ -836,6 +798,8 @@ class _Handler(AnswerHandler):
             self.reset_connection()
             return
         self.send_answer(answer)
+
+    do_GET = do_HEAD = do_POST = _handle
 
 
 class _FrontServer(ThreadingHTTPServer):
@@ -922,20 +886,11 @@ class FrontClient:
     def new_orders(self) -> list[dict[str, Any]]:
         return self.requests("newOrder")
 
-    def inject(
-        self,
-        kind: str,
-        fault: str,
-        *,
-        count: int | None = None,
-        probability: float | None = None,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """Add a fault rule; options: status, seconds, retry_after, error_type, detail.
-
-        Without count or probability the rule holds until reset()."""
-        rule = {"kind": kind, "fault": fault, "count": count, "probability": probability}
-        return dict(self._call("POST", "faults", {**rule, **options}))
+    def inject(self, kind: str, fault: str, **options: Any) -> dict[str, Any]:
+        """Add a fault rule; options: the timing of local_stack/fault_rules.py (count,
+        probability, skip, seed; none: until reset()) and status, seconds, retry_after,
+        error_type, detail."""
+        return dict(self._call("POST", "faults", {"kind": kind, "action": fault, **options}))
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "faults")["faults"])

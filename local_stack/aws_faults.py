@@ -24,9 +24,8 @@ Control API (JSON):
 
 Rule fields: what to match (all optional, all must hold) `service`, `operation` (a name or a
 list), `method`, `path` (glob on the URL path), `key` (glob on the S3 key; `*` stays within
-one path segment, `**` crosses them); when to fire: after `skip` matches went through, for
-`count` matches, with `probability` (and an optional `seed`), or on every match until cleared;
-the action:
+one path segment, `**` crosses them); when to fire: `skip`, `count`, `probability`, `seed`
+(local_stack/fault_rules.py); the action:
   error    answer an AWS-shaped error: `error` (code), `status`, `message` (defaults per code)
   reset    reset the connection `when` "before" forwarding (default) or "after" moto acted
   delay    wait `seconds`, then forward
@@ -48,7 +47,6 @@ from __future__ import annotations
 import functools
 import http.client
 import json
-import random
 import re
 import threading
 import time
@@ -64,7 +62,7 @@ import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel
 
-from local_stack import http_plumbing
+from local_stack import fault_rules, http_plumbing
 from local_stack.http_plumbing import (
     Answer,
     AnswerHandler,
@@ -75,7 +73,6 @@ from local_stack.http_plumbing import (
 from wildcert.adapters.route53 import ROUTE53_QUOTA
 
 CONTROL_PREFIX = "/_faults/"
-ACTIONS = frozenset({"error", "reset", "delay", "pending"})
 RESET_WHEN = frozenset({"before", "after"})
 CALLS_KEPT = 5000
 # Per account, across every client: wildcert's own assumption of Route 53's quota.
@@ -281,27 +278,23 @@ def glob(pattern: str) -> re.Pattern[str]:
 # ---- rules -------------------------------------------------------------------------------
 
 
-@dataclass
-class FaultRule:
-    id: int
-    action: str
+@dataclass(kw_only=True)
+class FaultRule(fault_rules.FaultRule):
     service: str | None = None
     operation: tuple[str, ...] | None = None
     method: str | None = None
     path: str | None = None
     key: str | None = None
-    skip: int | None = None
-    count: int | None = None
-    probability: float | None = None
-    seed: int | None = None
     error: str | None = None
     status: int | None = None
     message: str | None = None
     seconds: float | None = None
     when: str | None = None
-    fired: int = 0
-    rng: random.Random = field(default_factory=random.Random, repr=False)
     origin: str = "rule"  # or "limit": the answer of an account limit, not of a rule
+
+    ACTIONS = frozenset({"error", "reset", "delay", "pending"})
+    OWN = fault_rules.FaultRule.OWN | {"origin"}
+    PRIVATE = fault_rules.FaultRule.PRIVATE | {"origin"}
 
     def matches(self, call: Call) -> bool:
         return (
@@ -313,41 +306,16 @@ class FaultRule:
                                       and glob(self.key).fullmatch(call.key) is not None))
         )
 
-    def fires(self) -> bool:
-        """Whether this match fails; consumes one of `count`. Call under the state's lock."""
-        if self.skip:
-            self.skip -= 1
-            return False
-        fired, self.count = http_plumbing.fire(self.count, self.probability, self.rng.random)
-        if fired:
-            self.fired += 1
-        return fired
-
     def label(self, call: Call) -> str:
         if self.origin == "limit":
             return f"{call.name} throttled"
         return f"{call.name} {self.action}" + (f" {self.error}" if self.error else "")
 
-    def as_json(self) -> dict[str, Any]:
-        body = {k: v for k, v in vars(self).items()
-                if v is not None and k not in ("rng", "origin")}
-        if self.operation is not None:
-            body["operation"] = list(self.operation)
-        return body
-
-
-RULE_FIELDS = frozenset(FaultRule.__dataclass_fields__) - {"id", "fired", "rng", "origin"}
-
 
 def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
     """A rule from a control request, checked so that a typo fails loudly, not silently."""
-    fields = {k: v for k, v in wanted.items() if v is not None}
-    unknown = set(fields) - RULE_FIELDS
-    if unknown:
-        raise ValueError(f"unknown rule fields {sorted(unknown)}; known: {sorted(RULE_FIELDS)}")
-    action = fields.pop("action", None) or ("error" if fields.get("error") else None)
-    if action not in ACTIONS:
-        raise ValueError(f"action {action!r} is not one of {sorted(ACTIONS)}")
+    action = wanted.get("action") or ("error" if wanted.get("error") else None)
+    fields = FaultRule.checked({**wanted, "action": action})
     if action == "error" and not fields.get("error"):
         raise ValueError("an error rule needs `error`, the AWS error code to answer")
     if fields.get("when", "before") not in RESET_WHEN:
@@ -355,15 +323,10 @@ def rule_from(rule_id: int, wanted: Mapping[str, Any]) -> FaultRule:
     operation = fields.pop("operation", None)
     if isinstance(operation, str):
         operation = (operation,)
-    probability = fields.get("probability")
-    if probability is not None and not 0.0 <= float(probability) <= 1.0:
-        raise ValueError("probability must be between 0 and 1")
-    seed = fields.get("seed")
-    rng = random.Random(seed)
     return FaultRule(
-        id=rule_id, action=action,
+        id=rule_id,
         operation=tuple(str(o) for o in operation) if operation is not None else None,
-        rng=rng, **fields,
+        **fields,
     )
 
 
@@ -419,8 +382,7 @@ def limit_from(service: str, wanted: Mapping[str, Any], now: float) -> AccountLi
 @dataclass
 class ProxyState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    rules: list[FaultRule] = field(default_factory=list)
-    next_id: int = 1
+    rules: fault_rules.RuleBook[FaultRule] = field(default_factory=fault_rules.RuleBook)
     # Route 53 change ids reported PENDING, until when (time.monotonic(); None: for good)
     held: dict[str, float | None] = field(default_factory=dict)
     limits: dict[str, AccountLimit] = field(default_factory=dict)
@@ -430,26 +392,21 @@ class ProxyState:
     next_seq: int = 1
 
     def add(self, wanted: Mapping[str, Any]) -> FaultRule:
-        with self.lock:
-            rule = rule_from(self.next_id, wanted)
-            self.next_id += 1
-            self.rules.append(rule)
-            return rule
+        return self.rules.add(lambda rule_id: rule_from(rule_id, wanted))
 
     def pick(self, call: Call) -> FaultRule | None:
         """Count the call; the account limit's refusal, or the first matching rule that fires."""
         with self.lock:
             self.by_operation[call.name] += 1
             limit = self.limits.get(call.service)
+            chosen = None
             if limit is not None and not limit.admit(time.monotonic()):
-                refusal = limit.answer()
-                self.faults_fired[refusal.label(call)] += 1
-                return refusal
-            for rule in self.rules:
-                if rule.matches(call) and rule.fires():
-                    self.faults_fired[rule.label(call)] += 1
-                    return rule
-        return None
+                chosen = limit.answer()
+        chosen = chosen or self.rules.take(lambda rule: rule.matches(call))
+        if chosen is not None:
+            with self.lock:
+                self.faults_fired[chosen.label(call)] += 1
+        return chosen
 
     def record(self, call: Call, status: int | None, rule: FaultRule | None) -> None:
         with self.lock:
@@ -493,8 +450,8 @@ class ProxyState:
             return {service: limit.as_json() for service, limit in self.limits.items()}
 
     def clear(self, *, stats: bool) -> None:
+        self.rules.clear()
         with self.lock:
-            self.rules.clear()
             self.held.clear()
             self.limits.clear()
             if stats:
@@ -686,8 +643,7 @@ def control(state: ProxyState, method: str, target: str, body: bytes) -> Answer:
 def _control_route(state: ProxyState, method: str, route: str,
                    query: Mapping[str, list[str]], wanted: Mapping[str, Any]) -> Any:
     if (method, route) == ("GET", "rules"):
-        with state.lock:
-            return {"rules": [rule.as_json() for rule in state.rules]}
+        return {"rules": state.rules.as_json()}
     if (method, route) == ("POST", "rules"):
         return state.add(wanted).as_json()
     if (method, route) == ("POST", "clear"):
@@ -724,24 +680,6 @@ class _Handler(AnswerHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the calls log and the counts are the record
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         body = self._body()
         if urllib.parse.urlsplit(self.path).path.startswith(CONTROL_PREFIX):
@@ -759,13 +697,15 @@ class _Handler(AnswerHandler):
             return
         self.send_answer(answer)
 
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
+
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._chunked_body()
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _chunked_body(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
@@ -825,35 +765,12 @@ class AwsFaults:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def add(
-        self,
-        *,
-        service: str | None = None,
-        operation: str | Iterable[str] | None = None,
-        error: str | None = None,
-        action: str | None = None,
-        status: int | None = None,
-        message: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        key: str | None = None,
-        skip: int | None = None,
-        count: int | None = None,
-        probability: float | None = None,
-        seed: int | None = None,
-        seconds: float | None = None,
-        when: str | None = None,
-    ) -> dict[str, Any]:
-        """Add a rule (see the module docstring); `error=` alone means action "error"."""
+    def add(self, *, operation: str | Iterable[str] | None = None, **fields: Any) -> dict[str, Any]:
+        """Add a rule with the fields of the module docstring (a typo is refused as a
+        ValueError); `error=` alone means action "error"."""
         if operation is not None and not isinstance(operation, str):
             operation = list(operation)
-        rule = {
-            "service": service, "operation": operation, "error": error, "action": action,
-            "status": status, "message": message, "method": method, "path": path, "key": key,
-            "skip": skip, "count": count, "probability": probability, "seed": seed,
-            "seconds": seconds, "when": when,
-        }
-        return dict(self._call("POST", "rules", rule))
+        return dict(self._call("POST", "rules", {"operation": operation, **fields}))
 
     def rules(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "rules")["rules"])

@@ -40,15 +40,17 @@ def local_client(service: str, endpoint_url: str) -> Any:
 
 
 def account_client(service: str, endpoint_url: str, account: str,
-                   role: str = READER_ROLE) -> Any:
-    """A client acting in `account` (moto: a role assumed there; it needs no trust policy)."""
-    if account == OWN_ACCOUNT:
+                   role: str = READER_ROLE, region: str | None = None) -> Any:
+    """A client acting in `account` (moto: a role assumed there; it needs no trust policy),
+    in `region` (else the local default)."""
+    if account == OWN_ACCOUNT and region is None:
         return local_client(service, endpoint_url)
     credentials = local_client("sts", endpoint_url).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="local-stack",
     )["Credentials"]
     return boto3.session.Session().client(
-        service, endpoint_url=endpoint_url, region_name=LOCAL_CREDENTIALS["region_name"],
+        service, endpoint_url=endpoint_url,
+        region_name=region or LOCAL_CREDENTIALS["region_name"],
         config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 3}),
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],

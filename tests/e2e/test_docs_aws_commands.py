@@ -1,13 +1,14 @@
 """The documentation's `aws` blocks that mean something on the local stack, run there with the
-AWS CLI of the tools venv, and what each did checked: a team's Slack secret created and used
-for its news, its role tagged, its request put on the bus and answered, a reader's copy of the
-certificate it got, a CA's EAB secret stored under the stack's key.
+AWS CLI (tests/infra/infra_tools.tool), and what each did checked: a team's Slack secret
+created and used for its news, its role tagged, its request put on the bus and answered, a
+reader's copy of the certificate (the AWS CLI's, the checksummed job's, wildcert-pull's), a
+certificate from before teams given to it, a CA's EAB secret stored under the stack's key.
 
 The docs write for a real account (`<KmsKeyArn output>`, the bucket `wildcert-certbucket-abc123`,
-`/etc/ssl/wildcert`); each block runs with those placeholders replaced by the stack's values
-(PLACEHOLDERS), nothing else changed. The blocks that need a real AWS account stay checked
-statically by tests/unit/test_docs_commands.py, each listed in STATIC with the reason.
-One stack (the session's) serves them all.
+`/etc/ssl/wildcert`, `systemctl reload nginx`); each block runs with those placeholders
+replaced by the stack's values (named at each `run`), nothing else changed. The blocks that
+need a real AWS account stay checked statically by tests/unit/test_docs_commands.py, each
+listed in STATIC with the reason. One stack (the session's) serves them all.
 """
 
 from __future__ import annotations
@@ -52,16 +53,20 @@ STATIC = {
     ("docs/RENEWAL.md", "sweep-force-incident.json"): "Lambda (none on the local stack: "
                                                       "`make invoke`, LOCAL.md)",
     ("docs/CAS.md", "issue-revoke-key-compromise.json"): "Lambda (none on the local stack)",
-    ("docs/TEAMS.md", "make team-resources"): "CloudFormation of the team's stack resources",
-    ("docs/TEAMS.md", "assign_team"): "names the production bucket and key in its exports",
+    ("docs/TEAMS.md", "make team-resources"): "no AWS, but rewrites the repository's "
+                                               "template.yaml (checked with make -n; "
+                                               "tests/unit/test_team_resources.py runs it)",
     ("docs/ZONES.md", "zone-access-role.yaml"): "run in a zone's own account by "
                                                 "tests/e2e/test_zone_docs.py",
     ("docs/ZONES.md", "CNAME"): "run by tests/e2e/test_zone_docs.py",
+    ("docs/ZONES.md", "acm-import-role.yaml"): "run in a team's own account by "
+                                               "tests/e2e/test_acm_other_accounts.py",
 }
 RUN = {
     ("docs/TEAMS.md", "wildcert/slack/payments"),
     ("docs/TEAMS.md", "tag-role"),
     ("docs/TEAMS.md", "put-events"),
+    ("docs/TEAMS.md", "assign_team"),
     ("docs/DEPLOY.md", "put-events"),
     ("docs/DEPLOY.md", "export AWS_PROFILE=wildcert-reader"),
     ("docs/DEPLOY.md", "sha256sum --check"),
@@ -92,7 +97,7 @@ def test_every_aws_block_runs_here_or_says_why_not() -> None:
 
 
 def run(block: Block, stack: Stack, tmp: Path, env: dict[str, str] | None = None,
-        **placeholders: str) -> str:
+        cwd: Path | None = None, **placeholders: str) -> str:
     """The block with its placeholders replaced, run by bash with the AWS CLI against the
     stack; its output."""
     script = block.text
@@ -105,7 +110,7 @@ def run(block: Block, stack: Stack, tmp: Path, env: dict[str, str] | None = None
     env.update(PATH=path, AWS_ENDPOINT_URL=stack.env["AWS_ENDPOINT_URL"],
                AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_CONFIG_FILE=str(tmp / "aws-config"))
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp, env=env,
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd or tmp, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, f"{block.where}:\n{script}\n{done.stdout}{done.stderr}"
     return done.stdout
@@ -130,16 +135,13 @@ def deliver_requests(stack: Stack, source: str) -> list[dict[str, Any]]:
     return [e for e in drain_outcomes(stack.env) if e["detail"].get("team") == "payments"]
 
 
-def test_a_team_onboarded_and_served_with_the_docs_aws_commands(
-        stack: Stack, stack_env: dict[str, str], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "aws-config").write_text(
-        "[profile wildcert-reader]\naws_access_key_id = testing\n"
-        "aws_secret_access_key = testing\nregion = us-east-1\n")
+def onboard(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    """TEAMS.md's step 1: the team's Slack secret (the URL of alpha's channel on the sink) and
+    its table in a copy of the stack's policy; the channel and the policy file."""
     secrets = stack.client("secretsmanager")
     channel = secrets.get_secret_value(SecretId=TEAM_SECRETS["alpha"])["SecretString"]
 
-    # 1. The team's Slack secret, under the stack's key; its ARN goes into the team's table.
+    # The team's Slack secret, under the stack's key; its ARN goes into the team's table.
     created = json.loads(run(aws_block("docs/TEAMS.md", "wildcert/slack/payments"), stack,
                              tmp_path, **{"<KmsKeyArn output>": stack.env["KMS_KEY_ID"],
                                           "https://hooks.slack.com/services/…": channel}))
@@ -155,8 +157,11 @@ def test_a_team_onboarded_and_served_with_the_docs_aws_commands(
     teams.write_text(Path(stack.env["TEAMS_FILE"]).read_text() + "\n" + entry)
     monkeypatch.setenv("TEAMS_FILE", str(teams))
     container.start_afresh()
+    return channel, teams
 
-    # 2. Its role tagged (moto keeps the tag; IAM's effect is the policy simulator's, tests/infra).
+
+def tag_role(stack: Stack, tmp_path: Path) -> None:
+    # Its role tagged (moto keeps the tag; IAM's effect is the policy simulator's, tests/infra).
     iam = stack.client("iam")
     iam.create_role(RoleName="payments-ci", AssumeRolePolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": []}))
@@ -167,20 +172,9 @@ def test_a_team_onboarded_and_served_with_the_docs_aws_commands(
     finally:
         iam.delete_role(RoleName="payments-ci")
 
-    # 3. Its request, as TEAMS.md and DEPLOY.md send it, answered with an outcome event and a
-    #    post on its own channel: issued, then the same request again finds it still valid.
-    drain_outcomes(stack.env)
-    posted = len(stack.slack_messages())
-    for doc, outcome in (("docs/TEAMS.md", "issued"), ("docs/DEPLOY.md", "skipped")):
-        answer = json.loads(run(aws_block(doc, "put-events"), stack, tmp_path))
-        assert answer["FailedEntryCount"] == 0, answer
-        outcomes = deliver_requests(stack, "wildcert.team.payments")
-        assert [(e["detail-type"], e["detail"]["name"]) for e in outcomes] == [
-            (f"wildcert.certificate.{outcome}", "payments.web")], outcomes
-    news = [m for m in stack.slack_messages()[posted:] if "payments.web" in json.dumps(m)]
-    assert channel.split(str(stack.ports.slack))[1] in {m["path"] for m in news}, news
 
-    # 4. A reader's copy of it.
+def read_as_a_host(stack: Stack, tmp_path: Path) -> None:
+    """DEPLOY.md's reader: the AWS CLI's copy, the checksummed job, wildcert-pull."""
     ssl = tmp_path / "ssl"
     (ssl / "payments.web").mkdir(parents=True)
     printed = run(aws_block("docs/DEPLOY.md", "export AWS_PROFILE=wildcert-reader"), stack,
@@ -192,7 +186,7 @@ def test_a_team_onboarded_and_served_with_the_docs_aws_commands(
     assert chain.startswith("-----BEGIN CERTIFICATE-----")
     assert (ssl / "payments.web" / "privkey.pem").read_text().startswith("-----BEGIN")
 
-    # 5. The same as a host's job: checked against cert.json's digests, then by wildcert-pull.
+    # The same as a host's job: checked against cert.json's digests, then by wildcert-pull.
     where = {"BUCKET": stack.env["CERT_BUCKET"], "NAME": "payments.web"}
     server = {"/etc/ssl/wildcert": str(ssl), "systemctl reload nginx": "echo reloaded nginx"}
     for f in ssl.glob("payments.web/*"):
@@ -206,6 +200,41 @@ def test_a_team_onboarded_and_served_with_the_docs_aws_commands(
                   stack, tmp_path, where, **server)
     assert "reloaded nginx" in printed, printed
     assert (ssl / "payments.web" / "cert.pem").read_text() in chain
+
+
+def test_a_team_onboarded_and_served_with_the_docs_aws_commands(
+        stack: Stack, stack_env: dict[str, str], fresh_container: container.Container,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "aws-config").write_text(
+        "[profile wildcert-reader]\naws_access_key_id = testing\n"
+        "aws_secret_access_key = testing\nregion = us-east-1\n")
+    channel, teams = onboard(stack, tmp_path, monkeypatch)
+    tag_role(stack, tmp_path)
+
+    # Its request, as TEAMS.md and DEPLOY.md send it, answered with an outcome event and a
+    #  post on its own channel: issued, then the same request again finds it still valid.
+    drain_outcomes(stack.env)
+    posted = len(stack.slack_messages())
+    for doc, outcome in (("docs/TEAMS.md", "issued"), ("docs/DEPLOY.md", "skipped")):
+        answer = json.loads(run(aws_block(doc, "put-events"), stack, tmp_path))
+        assert answer["FailedEntryCount"] == 0, answer
+        outcomes = deliver_requests(stack, "wildcert.team.payments")
+        assert [(e["detail-type"], e["detail"]["name"]) for e in outcomes] == [
+            (f"wildcert.certificate.{outcome}", "payments.web")], outcomes
+    news = [m for m in stack.slack_messages()[posted:] if "payments.web" in json.dumps(m)]
+    assert channel.split(str(stack.ports.slack))[1] in {m["path"] for m in news}, news
+
+    read_as_a_host(stack, tmp_path)
+
+    # A certificate from before teams given to the team, from the repository's root.
+    legacy = invoke(ISSUER, {"name": "web-legacy", "domains": ["legacy.payments.example.com"]})
+    assert legacy["status"] == "issued", legacy
+    run(aws_block("docs/TEAMS.md", "assign_team"), stack, tmp_path, cwd=REPO, **{
+        "wildcert-certificates": stack.env["CERT_BUCKET"], "arn:aws:kms:…": stack.env["KMS_KEY_ID"],
+        "layers/wildcert/teams.toml": str(teams)})
+    meta = json.loads(stack.client("s3").get_object(
+        Bucket=stack.env["CERT_BUCKET"], Key="web-legacy/cert.json")["Body"].read())
+    assert meta["team"] == "payments", meta
 
 
 def test_a_cas_eab_secret_as_the_docs_store_it(stack: Stack, tmp_path: Path) -> None:

@@ -262,6 +262,8 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
         ("cannot assume a team's role", Row("the issuer", ASSUME, "alpha's team role")),
         ("cannot assume a role of a team's account (no ZoneAccountIds)",
          Row("the issuer", ASSUME, "a role of alpha's account")),
+        ("cannot assume a team's ACM import role (no AcmImportAccountIds)",
+         Row("the issuer", ASSUME, "alpha's ACM import role")),
         ("writes _acme-challenge TXT in an allowed zone",
          Row("the issuer", CHANGE, "an allowed zone", challenge(), allowed=True)),
         ("no other record type", Row("the issuer", CHANGE, "an allowed zone",

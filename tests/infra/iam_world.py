@@ -130,6 +130,7 @@ class World:
             "beta's team role": stack.arn("TeamBetaRole"),
             "gamma's team role": stack.arn("TeamGammaRole"),
             "a role of alpha's account": role_arn(ALPHA_ACCOUNT, "alpha-app"),
+            "alpha's ACM import role": role_arn(ALPHA_ACCOUNT, "wildcert-acm-import"),
             "a role of the stack's account": role_arn(ACCOUNT, "gamma-app"),
             "a queue of alpha's account": f"arn:{PARTITION}:sqs:{REGION}:{ALPHA_ACCOUNT}:q",
             "an EAB secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:"

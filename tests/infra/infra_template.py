@@ -121,10 +121,11 @@ class Resolver:
 
     def __init__(
         self, cfn: dict[str, Any], params: dict[str, Any] | None = None, *,
-        partition: str = PARTITION,
+        partition: str = PARTITION, account: str = ACCOUNT,
     ):
         self.cfn = cfn
         self.params = self._params(cfn, {**BASE_PARAMS, **(params or {})}, partition)
+        self.params["AWS::AccountId"] = account  # a role template deployed in another account
         self.conditions: dict[str, bool] = {}
         for name in cfn.get("Conditions", {}):
             self.condition(name)

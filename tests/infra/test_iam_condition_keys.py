@@ -15,8 +15,10 @@ from .iam_sim import key_types
 from .iam_world import SCP_FILE, TEAM_ACCOUNT_IDS, sam_with_teams
 from .infra_template import REPO, Resolver, load_sam, resolved_stack
 
-PARAMETER_SETS = ({}, {"TeamAccountIds": TEAM_ACCOUNT_IDS, "ZoneAccountIds": ["222222222222"]})
+PARAMETER_SETS = ({}, {"TeamAccountIds": TEAM_ACCOUNT_IDS, "ZoneAccountIds": ["222222222222"],
+                       "AcmImportAccountIds": ["222222222222"]})
 ZONE_ROLE_TEMPLATE = REPO / "deploy" / "zone-access-role.yaml"
+ACM_ROLE_TEMPLATE = REPO / "deploy" / "acm-import-role.yaml"
 
 
 def conditions(node: Any, where: str) -> Iterator[tuple[str, str, str]]:
@@ -45,7 +47,8 @@ def single_valued_on_multivalued(found: list[tuple[str, str, str]],
 
 def template_conditions() -> list[tuple[str, str, str]]:
     """Every condition of template.yaml (with teams' generated resources), of the zone-access
-    role the zones' accounts deploy, and of the organisation's SCP."""
+    role the zones' accounts deploy, of the ACM import role the teams deploy, and of the
+    organisation's SCP."""
     found: list[tuple[str, str, str]] = []
     for params in PARAMETER_SETS:
         for name, resource in resolved_stack(params, sam_with_teams()).items():
@@ -54,6 +57,10 @@ def template_conditions() -> list[tuple[str, str, str]]:
                    "ExternalId": "x", "HostedZoneIds": ["Z0111AAAAAAAAA"], "RoleSuffix": ""}
     for name, resource in Resolver(load_sam(ZONE_ROLE_TEMPLATE), zone_params).resources().items():
         found.extend(conditions(resource["Properties"], f"zone-access-role.yaml:{name}"))
+    acm_params = {"IssuerRoleArn": "arn:aws:iam::111122223333:role/issuer", "ExternalId": "x",
+                  "RoleSuffix": ""}
+    for name, resource in Resolver(load_sam(ACM_ROLE_TEMPLATE), acm_params).resources().items():
+        found.extend(conditions(resource["Properties"], f"acm-import-role.yaml:{name}"))
     found.extend(conditions(json.loads(SCP_FILE.read_text()), SCP_FILE.name))
     return found
 

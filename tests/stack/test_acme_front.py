@@ -156,6 +156,25 @@ def test_server_error_for_the_next_two_then_pebble(
     assert front.stats()["faults_fired"]["newNonce serverError"] == 2
 
 
+def test_the_front_takes_the_shared_rule_timing_and_refuses_typos(
+    stack: Stack, http: requests.Session, front: FrontClient
+) -> None:
+    nonce_url = _directory(http, stack)["newNonce"]
+    rule = front.inject("newNonce", "serverError", skip=1, count=1, status=502)
+    assert rule == {"action": "serverError", "kind": "newNonce", "id": rule["id"], "skip": 1,
+                    "count": 1, "fired": 0, "status": 502, "seconds": 1.0, "retry_after": 1}
+    assert http.head(nonce_url, timeout=10).ok
+    assert http.head(nonce_url, timeout=10).status_code == 502
+    assert http.head(nonce_url, timeout=10).ok and front.faults() == []
+    for bad, why in (({"colour": "red"}, "unknown rule fields"),
+                     ({"probability": 2}, "probability must be"), ({"count": -1}, "count must")):
+        with pytest.raises(ValueError, match=why):
+            front.inject("newNonce", "serverError", **bad)
+    with pytest.raises(ValueError, match="action 'explode' is not one of"):
+        front.inject("newNonce", "explode")
+    assert front.faults() == []
+
+
 def test_reset_closes_the_connection_without_an_answer(
     stack: Stack, http: requests.Session, front: FrontClient
 ) -> None:

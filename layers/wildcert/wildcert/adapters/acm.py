@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wildcert.adapters.aws import error_text
+from wildcert.adapters.aws import AssumeRoleFailed, error_text
 from wildcert.logic.certificates import IssuedSet
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,15 @@ def import_certificate(
         where = f"{known}" if known else f"a new certificate in {region}"
         try:
             arns[region] = _import(client_for(region), name, issued, known)
+        except AssumeRoleFailed as error:
+            problems.append(f"ACM import into {where} failed: {error} The certificate is "
+                            "stored; the next renewal imports again.")
+            continue
         except (ClientError, BotoCoreError) as error:
             problems.append(
                 f"ACM import into {where} failed: {error_text(error)}. The certificate is "
-                "stored; check that the issuer's role may call acm:ImportCertificate there. "
-                "The next renewal imports again.")
+                "stored; check that the issuer's role (or the team's ACM role) may call "
+                "acm:ImportCertificate there. The next renewal imports again.")
             continue
         log.info("acm: %s %s in %s as %s", "re-imported" if known else "imported", name,
                  region, arns[region])
@@ -62,3 +66,11 @@ def _import(client: Any, name: str, issued: IssuedSet, arn: str | None) -> str:
     else:
         request["Tags"] = [{"Key": NAME_TAG, "Value": name[:256]}]
     return str(client.import_certificate(**request)["CertificateArn"])
+
+
+def same_account(arns: Mapping[str, str], account: str | None) -> dict[str, str]:
+    """The ARNs (by region) in `account`, or all of them when None: a team that moves its
+    imports to a role in its own account gets new certificates there, not a re-import
+    into ARNs of another account that the role cannot touch."""
+    return {region: arn for region, arn in arns.items()
+            if account is None or arn.split(":")[4:5] == [account]}

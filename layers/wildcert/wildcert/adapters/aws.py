@@ -106,18 +106,26 @@ ASSUMED_ROLE_SECONDS = 900  # STS's minimum: a request's few zone calls need no 
 
 
 class AssumeRoleFailed(WildcertError):
-    """STS refused a role a zone names; the message says which role and what to check."""
+    """STS refused a role a zone or a team names; the message says which role and what to
+    check."""
 
 
 log = logging.getLogger(__name__)
 
 
+ZONE_ROLE_HINT = ("Check that the zone's owner deployed deploy/zone-access-role.yaml with this "
+                  "issuer's role ARN and the zone's external id, and that the role name starts "
+                  "with wildcert-zone-access.")
+
+
 def assumed_client(service: str, role_arn: str, external_id: str, session_name: str,
-                   *, now: Callable[[], float] = time.time) -> Any:
-    """A client for `service` acting as `role_arn` (a role in another account), made once per
-    container and session name and remade before its credentials expire."""
+                   *, region: str | None = None, hint: str = ZONE_ROLE_HINT,
+                   now: Callable[[], float] = time.time) -> Any:
+    """A client for `service` (in `region`, else the default one) acting as `role_arn` (a role
+    in another account), made once per container and session name and remade before its
+    credentials expire. `hint` says what to check when STS refuses the role."""
     state = container.current()
-    key = (service, role_arn, external_id, session_name)
+    key = (f"{service}@{region}" if region else service, role_arn, external_id, session_name)
     with state.lock:
         cached = state.assumed.get(key)
     if cached is not None and cached[1] - CREDENTIALS_MARGIN_SECONDS > now():
@@ -129,12 +137,9 @@ def assumed_client(service: str, role_arn: str, external_id: str, session_name: 
     except (ClientError, BotoCoreError) as error:
         raise AssumeRoleFailed(
             f"could not assume {role_arn} (session {session_name}): {error_text(error)}. "
-            "Check that the zone's owner deployed deploy/zone-access-role.yaml with this "
-            "issuer's role ARN and the zone's external id, and that the role name starts "
-            "with wildcert-zone-access."
-        ) from error
+            + hint) from error
     made = session().create_client(
-        service, config=client_config(service),
+        service, region_name=region, config=client_config(service),
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"])

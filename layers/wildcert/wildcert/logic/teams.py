@@ -22,6 +22,8 @@ The issuance asks two questions, each one call:
     staging = false                         # may ask for the CA's staging directory
     acme_cas = ["letsencrypt"]              # the ACME_CAS it may use; unset: all of them
     slack_webhook_secret = "arn:…"          # its own channel; else only the operators'
+    acm = ["eu-west-1", "cloudfront"]       # ACM imports in the issuer's account; or in its own:
+    # acm = {regions = [...], role_arn = "arn:…:role/wildcert-acm-import", external_id = "…"}
 
 A team's certificate names are `<team>.<rest>`: the bucket prefix its readers may read. The
 operators are not a team: they invoke the issuer directly, may ask for anything in the allowed
@@ -41,7 +43,13 @@ from wildcert.logic.request import KEY_TYPES, CertificateRequest, Requester
 from wildcert.logic.request.acm import check_acm
 from wildcert.logic.request.domains import normalise_domain
 from wildcert.logic.request.echo import show
-from wildcert.logic.zones import OtherAccountZone, other_account_zone
+from wildcert.logic.zones import (
+    ACM_ROLE_PREFIX,
+    OtherAccountZone,
+    ZoneAccess,
+    other_account_zone,
+    role_problems,
+)
 
 TEAM_ID = re.compile(r"[a-z][a-z0-9-]{1,30}")
 SOURCE_PREFIX = "wildcert.team."
@@ -88,6 +96,9 @@ class Team:
     zones: tuple[OtherAccountZone, ...] = ()
     # ACM regions (and "cloudfront") its certificates go to when a request does not say.
     acm: tuple[str, ...] = ()
+    # The role in one of its accounts its ACM imports go through (deploy/acm-import-role.yaml);
+    # None: into the issuer's own account. Never used for another team's certificate.
+    acm_access: ZoneAccess | None = None
     acme_cas: tuple[str, ...] | None = None  # the deployment's CAs it may use; None: all
 
     @property
@@ -232,13 +243,39 @@ def _team(team_id: str, table: object, problems: list[str]) -> Team | None:
     if "acme_cas" in table:
         values["acme_cas"] = _strings(table, "acme_cas", where, found)
     if "acm" in table:
-        # Any key type for now: a key CloudFront cannot use is refused per request.
-        acm_found: list[str] = []
-        values["acm"] = check_acm(table["acm"], "ec256", acm_found)
-        found.extend(f"{where}: {problem}" for problem in acm_found)
+        values["acm"], values["acm_access"] = _acm(table["acm"], accounts, where, found)
     problems.extend(found)
     return Team(team_id, sources, accounts, suffixes, key_types=key_types, zones=zones,
                 slack_webhook_secret=secret if isinstance(secret, str) else None, **values)
+
+
+_ACM_KEYS = ("regions", "role_arn", "external_id")
+
+
+def _acm(value: object, accounts: Sequence[str], where: str,
+         found: list[str]) -> tuple[tuple[str, ...], ZoneAccess | None]:
+    """The team's ACM targets, and the role in its own account they go through (a table
+    `{regions, role_arn, external_id}`) or None (a list: the issuer's account)."""
+    access = None
+    if isinstance(value, dict):
+        found.extend(f"{where}: acm has unknown key {show(key)}; the keys are "
+                     f"{', '.join(_ACM_KEYS)}" for key in value if key not in _ACM_KEYS)
+        role, external_id = value.get("role_arn"), value.get("external_id")
+        if not isinstance(role, str) or not isinstance(external_id, str):
+            found.append(f"{where}: acm's role_arn and external_id must be given as text")
+        else:
+            access = ZoneAccess(role.strip(), external_id.strip())
+            problems = role_problems(access, ACM_ROLE_PREFIX, "deploy/acm-import-role.yaml")
+            if not problems and access.account not in accounts:
+                problems.append(f"acm's role_arn is in account {access.account}, not one of "
+                                "the team's accounts: a team imports only into its own")
+            found.extend(f"{where}: {problem}" for problem in problems)
+        value = value.get("regions")
+    # Any key type for now: a key CloudFront cannot use is refused per request.
+    acm_found: list[str] = []
+    targets = check_acm(value, "ec256", acm_found)
+    found.extend(f"{where}: {problem}" for problem in acm_found)
+    return targets, access
 
 
 def _zones(value: object, team_id: str, where: str,

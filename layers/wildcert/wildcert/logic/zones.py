@@ -47,6 +47,9 @@ def zone_for(name: str, zone_names: Iterable[str]) -> str | None:
 # A zone in another AWS account is written through a role there that the zone's owner makes
 # with deploy/zone-access-role.yaml; the issuer's own role may assume only roles so named.
 ZONE_ROLE_PREFIX = "wildcert-zone-access"
+# A team's ACM imports into its own account go through a role there that the team makes with
+# deploy/acm-import-role.yaml; the issuer's own role may assume only roles so named.
+ACM_ROLE_PREFIX = "wildcert-acm-import"
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
 EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")  # STS's own rule for ExternalId
 ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
@@ -65,6 +68,20 @@ class ZoneAccess:
     def account(self) -> str:
         found = ROLE_ARN.fullmatch(self.role_arn)
         return found.group(1) if found else ""
+
+
+def role_problems(access: ZoneAccess, prefix: str, template: str) -> list[str]:
+    """Why the issuer may not assume `access` (its role must be named `prefix`*, as `template`
+    makes it, and its external id one STS takes); empty when it may."""
+    problems = []
+    role_match = ROLE_ARN.fullmatch(access.role_arn)
+    if role_match is None or not role_match.group(2).startswith(prefix):
+        problems.append(f"role {access.role_arn!r} must be the ARN of a role named {prefix}* "
+                        f"({template} makes it): the issuer may assume no other")
+    if not EXTERNAL_ID.fullmatch(access.external_id):
+        problems.append("external_id must be 2 to 1224 of the characters STS allows "
+                        "(letters, digits, +=,.@:/-_)")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -94,14 +111,8 @@ def other_account_zone(entry: Mapping[str, Any], where: str, found: list[str],
     problems = []
     if not ZONE_ID.fullmatch(zone_id):
         problems.append(f"{where}: id {zone_id!r} is not a hosted zone id (Z0123456789ABC)")
-    role_match = ROLE_ARN.fullmatch(role)
-    if role_match is None or not role_match.group(2).startswith(ZONE_ROLE_PREFIX):
-        problems.append(f"{where}: role {role!r} must be the ARN of a role named "
-                        f"{ZONE_ROLE_PREFIX}* (deploy/zone-access-role.yaml makes it): the "
-                        "issuer may assume no other")
-    if not EXTERNAL_ID.fullmatch(external_id):
-        problems.append(f"{where}: external_id must be 2 to 1224 of the characters STS "
-                        "allows (letters, digits, +=,.@:/-_)")
+    problems.extend(f"{where}: {problem}" for problem in role_problems(
+        ZoneAccess(role, external_id), ZONE_ROLE_PREFIX, "deploy/zone-access-role.yaml"))
     if not canonical_name(name) or " " in name:
         problems.append(f"{where}: name {name!r} is not a zone name")
     found.extend(problems)

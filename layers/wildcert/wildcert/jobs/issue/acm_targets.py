@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from wildcert.adapters.acm import AcmImports, import_certificate
+from wildcert.adapters.acm import AcmImports, import_certificate, same_account
 from wildcert.adapters.bucket.certificates import StoredCertificate
 from wildcert.jobs.issue.outcome import Refused
 from wildcert.jobs.issue.wiring import Services
@@ -30,15 +30,20 @@ def with_team_targets(services: Services, owner: str | None,
 
 
 def imported(services: Services, request: CertificateRequest, issued: IssuedSet,
-             current: StoredCertificate | None) -> AcmImports:
+             current: StoredCertificate | None, owner: str | None) -> AcmImports:
     """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
-    A request that does not say (a renewal from the queue) goes where the last one went."""
-    previous = dict((current.extra if current else {}).get("acm") or {})
-    regions = acm_regions(request.acm) if request.acm else tuple(previous)
+    A request that does not say (a renewal from the queue) goes where the last one went:
+    into the owning team's account through its role when it names one (only ever the
+    certificate's own team's role), else into the issuer's."""
+    team = services.teams.get(owner)
+    access = team.acm_access if team else None
+    stored = dict((current.extra if current else {}).get("acm") or {})
+    regions = acm_regions(request.acm) if request.acm else tuple(stored)
     if not regions:
         return AcmImports()
+    previous = same_account(stored, access.account if access else None)
     done = import_certificate(regions, request.name, issued, previous=previous,
-                              client_for=services.acm)
+                              client_for=services.acm_through(access))
     # A region whose re-import failed keeps the ARN that still holds the old certificate.
     kept = {region: previous[region] for region in regions if region in previous}
     return AcmImports({**kept, **done.arns}, done.problems)

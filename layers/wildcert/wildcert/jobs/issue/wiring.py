@@ -32,6 +32,11 @@ from wildcert.logic.teams import NO_TEAMS, Teams
 from wildcert.logic.zones import ZoneAccess
 from wildcert.settings import Settings
 
+ACM_ROLE_HINT = ("Check that the team deployed deploy/acm-import-role.yaml in that account with "
+                 "this issuer's role ARN and the team's external id, that the role name starts "
+                 "with wildcert-acm-import, and that the stack's AcmImportAccountIds lists the "
+                 "account.")
+
 
 @dataclass
 class Services:
@@ -60,6 +65,15 @@ class Services:
     def acm(self, region: str) -> Any:
         """An ACM client in `region` (imports are regional)."""
         return self.regional_client_factory("acm", region)
+
+    def acm_through(self, access: ZoneAccess | None) -> Callable[[str], Any]:
+        """ACM clients by region: in the issuer's account (None), or as a team's role in its
+        own account (deploy/acm-import-role.yaml), its session naming the team and request."""
+        if access is None:
+            return self.acm
+        return lambda region: self.assume(
+            "acm", access.role_arn, access.external_id, self.zone_session, region=region,
+            hint=ACM_ROLE_HINT)
 
     @property
     def route53(self) -> ChallengeRecords:
