@@ -201,3 +201,15 @@ def test_a_ca_slower_than_the_deadline_is_cut_off_at_the_deadline(ca: ScriptedCa
         session.check_profile("classic")
     assert time.monotonic() - started < 5.0  # the 30 s default timeout was capped
     assert "fetching the ACME directory failed" in str(slow.value)
+
+
+@pytest.mark.parametrize("body", [[1, 2], [], 42])
+def test_a_renewal_info_answer_that_is_not_a_json_object_is_an_acme_error(
+        ca: ScriptedCa, body: object) -> None:
+    """The issuer asks for the new certificate's window best effort, catching AcmeError: a CA
+    answering JSON that is not an object must not turn an issued certificate into a failure.
+    (A body that is not JSON at all acme itself refuses by its Content-Type.)"""
+    ca.on("GET", "/ari/abc.def", Answer(body=body))
+    session = session_for(ca, FakeTime())
+    with pytest.raises(AcmeError, match=r"renewal information for abc\.def is not"):
+        session.renewal_info("abc.def")

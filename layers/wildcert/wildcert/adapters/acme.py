@@ -420,12 +420,10 @@ class AcmeSession:
             return None
 
     def renewal_info(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
-        """The CA's renewalInfo for a certificate and its Retry-After (seconds)."""
-        base = self.renewal_info_url
-        if base is None:
-            raise AcmeError(f"{self.directory_url} does not offer ACME Renewal Information")
-        response = self._get("fetching renewal information", f"{base.rstrip('/')}/{cert_id}")
-        return dict(response.json()), parse_retry_after(response.headers.get("Retry-After"))
+        """The CA's renewalInfo for a certificate and its Retry-After (seconds), asked over
+        this session (its connection, its retries; the account key signs nothing here)."""
+        return renewal_info(self.directory_url, self.renewal_info_url, cert_id,
+                            lambda url: self._get("fetching renewal information", url))
 
     # -- account ------------------------------------------------------------------------------
     def use_account(self, account_url: str) -> None:
@@ -686,15 +684,22 @@ class RenewalInfoReader:
 
     def fetch(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
         """The CA's renewalInfo for a certificate and its Retry-After (seconds)."""
-        base = self.url
-        if base is None:
-            raise AcmeError(f"{self.directory_url} does not offer ACME Renewal Information")
-        response = self._get("fetching renewal information", f"{base.rstrip('/')}/{cert_id}",
-                             "renewalInfo")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise AcmeError(f"renewal information for {cert_id} is not JSON") from exc
-        if not isinstance(body, dict):
-            raise AcmeError(f"renewal information for {cert_id} is not a JSON object")
-        return body, parse_retry_after(response.headers.get("Retry-After"))
+        return renewal_info(self.directory_url, self.url, cert_id, lambda url: self._get(
+            "fetching renewal information", url, "renewalInfo"))
+
+
+def renewal_info(directory_url: str, base: str | None, cert_id: str,
+                 get: Callable[[str], requests.Response]) -> tuple[dict[str, Any], float | None]:
+    """One renewalInfo GET (RFC 9773 §4.1) by `get`, and what it answered: the JSON object
+    and its Retry-After (seconds). The issuer asks over its ACME session, the sweep and the
+    watch over `RenewalInfoReader`; both read the answer here."""
+    if base is None:
+        raise AcmeError(f"{directory_url} does not offer ACME Renewal Information")
+    response = get(f"{base.rstrip('/')}/{cert_id}")
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise AcmeError(f"renewal information for {cert_id} is not JSON") from exc
+    if not isinstance(body, dict):
+        raise AcmeError(f"renewal information for {cert_id} is not a JSON object")
+    return body, parse_retry_after(response.headers.get("Retry-After"))

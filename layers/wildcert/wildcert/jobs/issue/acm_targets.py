@@ -13,6 +13,7 @@ from wildcert.logic.certificates import IssuedSet
 from wildcert.logic.request import CertificateRequest
 from wildcert.logic.request.acm import check_acm
 from wildcert.logic.request.acm import regions as acm_regions
+from wildcert.logic.zones import session_name
 
 
 def with_team_targets(services: Services, owner: str | None,
@@ -30,11 +31,13 @@ def with_team_targets(services: Services, owner: str | None,
 
 
 def imported(services: Services, request: CertificateRequest, issued: IssuedSet,
-             current: StoredCertificate | None, owner: str | None) -> AcmImports:
+             current: StoredCertificate | None, *, owner: str | None,
+             request_id: str | None) -> AcmImports:
     """Import into ACM where the request asks, re-importing to the ARNs cert.json keeps.
     A request that does not say (a renewal from the queue) goes where the last one went:
     into the owning team's account through its role when it names one (only ever the
-    certificate's own team's role), else into the issuer's."""
+    certificate's own team's role; the session names that team even for a renewal from the
+    queue), else into the issuer's."""
     team = services.teams.get(owner)
     access = team.acm_access if team else None
     stored = dict((current.extra if current else {}).get("acm") or {})
@@ -43,7 +46,8 @@ def imported(services: Services, request: CertificateRequest, issued: IssuedSet,
         return AcmImports()
     previous = same_account(stored, access.account if access else None)
     done = import_certificate(regions, request.name, issued, previous=previous,
-                              client_for=services.acm_through(access))
+                              client_for=services.acm_through(
+                                  access, session_name(owner, request_id)))
     # A region whose re-import failed keeps the ARN that still holds the old certificate.
     kept = {region: previous[region] for region in regions if region in previous}
     return AcmImports({**kept, **done.arns}, done.problems)

@@ -155,8 +155,9 @@ class Issuer:
                         fullchain = self._finalize(session, order, key, request)
                     issued = safety.verify(key, fullchain, request)
                 held.certificate_exists = True
-                imported = acm_targets.imported(self.services, request, issued, current,
-                                                ask.owner)
+                imported = acm_targets.imported(
+                    self.services, request, issued, current, owner=ask.owner,
+                    request_id=ask.request_id or self.holder)
                 meta, location = self._store(ask, request, issued, current, session, ca=ca,
                                              account=account, acm=imported)
         except Busy as busy:

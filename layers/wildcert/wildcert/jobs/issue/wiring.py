@@ -66,13 +66,13 @@ class Services:
         """An ACM client in `region` (imports are regional)."""
         return self.regional_client_factory("acm", region)
 
-    def acm_through(self, access: ZoneAccess | None) -> Callable[[str], Any]:
+    def acm_through(self, access: ZoneAccess | None, session: str) -> Callable[[str], Any]:
         """ACM clients by region: in the issuer's account (None), or as a team's role in its
-        own account (deploy/acm-import-role.yaml), its session naming the team and request."""
+        own account (deploy/acm-import-role.yaml) with `session` (the team and request)."""
         if access is None:
             return self.acm
         return lambda region: self.assume(
-            "acm", access.role_arn, access.external_id, self.zone_session, region=region,
+            "acm", access.role_arn, access.external_id, session, region=region,
             hint=ACM_ROLE_HINT)
 
     @property
