@@ -318,6 +318,17 @@ MATRIX: list[tuple[str, list[tuple[str, Row]]]] = [
     ]),
     ("the stack's other roles, on alpha's outcome bus (which admits the stack's account)",
      _no_one_but_the_issuer_puts_outcomes()),
+    ("alpha's outcome bus: why its policy should admit the issuer's role only (TEAMS.md)", [
+        ("admitting the stack's account, a role there with events:PutEvents on * puts on it",
+         Row("gamma's broad role", PUT_EVENTS, "alpha's outcome bus", source("wildcert"),
+             allowed=True)),
+        ("admitting the issuer's role only, that role cannot",
+         Row("gamma's broad role", PUT_EVENTS,
+             "alpha's outcome bus admitting the issuer's role only", source("wildcert"))),
+        ("the issuer still can", Row("the issuer", PUT_EVENTS,
+                                     "alpha's outcome bus admitting the issuer's role only",
+                                     source("wildcert"), allowed=True)),
+    ]),
     ("CloudWatch alarms (the service) and the alarm topic", [
         ("encrypt for the topic", Row("CloudWatch alarms", "kms:GenerateDataKey",
                                       "the alarm topic's key",

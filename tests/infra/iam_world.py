@@ -46,12 +46,16 @@ def bus_arn(account: str, name: str) -> str:
 ALPHA_OUTCOME_BUS = bus_arn(ALPHA_ACCOUNT, "wildcert-outcomes")  # teams.toml's outcome_bus_arn
 
 
-def admits_the_stacks_account(bus: str) -> dict[str, Any]:
+def admits_the_stacks_account(bus: str, only: str | None = None) -> dict[str, Any]:
     """A bus of another account whose policy lets the stack's whole account put events on it
-    (what a team's outcome bus must admit, at its widest): only the stack's IAM then decides."""
-    return {"Version": "2012-10-17", "Statement": [{
+    (what a team's outcome bus must admit, at its widest: only the stack's IAM then decides),
+    or, with `only`, that one role of it."""
+    statement: dict[str, Any] = {
         "Effect": "Allow", "Principal": {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"},
-        "Action": "events:PutEvents", "Resource": bus}]}
+        "Action": "events:PutEvents", "Resource": bus}
+    if only:
+        statement["Condition"] = {"ArnEquals": {"aws:PrincipalArn": only}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 TEAMS_TOML = f"""
 [teams.alpha]
@@ -134,6 +138,7 @@ class World:
             "the key": stack.arn("CertKey"),
             "the request bus": stack.arn("RequestBus"),
             "alpha's outcome bus": ALPHA_OUTCOME_BUS,
+            "alpha's outcome bus admitting the issuer's role only": ALPHA_OUTCOME_BUS,
             "another bus of alpha's account": bus_arn(ALPHA_ACCOUNT, "alpha-own"),
             "a bus of beta's account": bus_arn(BETA_ACCOUNT, "wildcert-outcomes"),
             "the renewal queue": stack.arn("RenewalQueue"),
@@ -169,9 +174,11 @@ class World:
         }
         # Buses of other accounts, each admitting the stack's account: the stack's IAM decides.
         self.outside_policies = {
-            self.resources[bus]: admits_the_stacks_account(self.resources[bus])
+            bus: admits_the_stacks_account(self.resources[bus])
             for bus in ("alpha's outcome bus", "another bus of alpha's account",
                         "a bus of beta's account")}
+        self.outside_policies["alpha's outcome bus admitting the issuer's role only"] = \
+            admits_the_stacks_account(ALPHA_OUTCOME_BUS, only=stack.arn("IssuerRole"))
         if "AlarmTopicKey" in stack.resources:
             self.resources["the alarm topic's key"] = stack.arn("AlarmTopicKey")
         admin = (ADMINISTRATOR,)
@@ -243,9 +250,9 @@ class World:
             context.setdefault("s3:x-amz-server-side-encryption-aws-kms-key-id",
                                self.resources["the key"])
         resource = self.arn(row.resource)
-        if resource in self.outside_policies:
+        if row.resource in self.outside_policies:
             return self.stack.ask(principal, row.action, resource, context,
-                                  resource_policy=self.outside_policies[resource])
+                                  resource_policy=self.outside_policies[row.resource])
         return self.stack.ask(principal, row.action, resource, context)
 
 
