@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.unit.fake_services import ZONE, FakeServices, RecordedSlack
+from wildcert import container
 from wildcert.adapters.acme import OrderState, OrderStatus
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight, Journal
@@ -200,3 +201,15 @@ def test_a_rate_limited_order_waits_and_the_next_request_does_not_order() -> Non
     assert waiting.value.deferred and "waits instead of spending another order" in str(
         waiting.value)
     assert services.ca.orders == []
+
+
+def test_the_operators_refusal_tally_is_the_containers() -> None:
+    """A new container has told the operators nothing yet: the tally of a team's refusals
+    starts afresh with it, like every other piece of warm state (wildcert/container.py)."""
+    raw = {"domains": ["x.web.example.com"]}
+    for _ in range(2):
+        container.start_afresh()
+        services, slack = FakeServices(teams=parse_teams(TEAMS)), RecordedSlack()
+        issuer(services, slack).handle(raw, requester=ALPHA)
+        assert len(slack.posted) == 1  # the operators see the new container's first refusal
+    container.start_afresh()
