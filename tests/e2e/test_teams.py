@@ -36,20 +36,15 @@ from tests.e2e.support import (
     unique,
     zone_ids,
 )
+from wildcert import container
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight, Journal
 from wildcert.adapters.bucket.objects import Bucket
-from wildcert.jobs.issue import telling
 from wildcert.jobs.issue.outcome import StageFailure
 
 # Fault rules (the rate limit, an event bus outage) are this module's own, and so is the
 # count of each team's refusals the operators' channel was spared.
-pytestmark = pytest.mark.usefixtures("fresh_faults", "fresh_refusal_tally")
-
-
-@pytest.fixture
-def fresh_refusal_tally(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telling, "_TALLY", telling.RefusalTally())
+pytestmark = pytest.mark.usefixtures("fresh_faults", "fresh_container")
 
 ACCOUNT = "123456789012"
 OPERATORS = SLACK_WEBHOOK_PATH
@@ -251,7 +246,7 @@ def test_a_teams_refusals_reach_the_operators_as_a_summary(stack: Stack) -> None
     (summary,) = [text for path, text in posts if path == OPERATORS]
     assert "first refusal each hour" in summary and "beta.junk0" in summary
     # An hour later the operators hear again, with the count they were spared.
-    tally = telling._TALLY
+    tally = container.current().refusals
     assert tally.to_operators("alpha", "2999-01-01T00") == (True, 14)
 
 

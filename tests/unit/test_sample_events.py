@@ -34,7 +34,6 @@ from wildcert.adapters.bucket.inventory import ManagedCertificates
 from wildcert.adapters.route53 import HostedZone
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.deadline import Deadline
-from wildcert.jobs.issue import telling
 from wildcert.logic.teams import Teams
 from wildcert.settings import Settings
 
@@ -264,9 +263,6 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                "eventSourceARN"]}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    # A fresh container's count of refusals: another test's refusal by the same team this hour
-    # would hold this one back from the operators' channel.
-    monkeypatch.setattr(telling, "_TALLY", telling.RefusalTally())
     container.start_afresh(container.Outside(made.services, made.renewal_parts, made.notifier))
     yield made
     container.start_afresh()

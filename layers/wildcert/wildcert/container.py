@@ -25,6 +25,8 @@ keeps from one invocation to the next, and how long each piece is kept.
                                                                         set with the stack
     background reads    reader        for the container's life          the Slack webhook is read
                                                                         while a request starts
+    teams' refusals     refusals      for the container's life          the operators see a team's
+      told                            (hour by hour: logic/refusals)    first refusal each hour
 
 Nothing else is kept at module level but `adapters/dns.STATS`, the DNS query counts `make
 bench` reads and resets. A test starts from a new container (`start_afresh`,
@@ -42,6 +44,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from wildcert.logic.refusals import RefusalTally
 
 if TYPE_CHECKING:  # the adapters import this module: their types only for the checker
     from botocore.session import Session
@@ -86,6 +90,7 @@ class Container:
     probed: dict[tuple[str, str], float] = field(default_factory=dict)
     max_receives: dict[str, int | None] = field(default_factory=dict)
     reader: ThreadPoolExecutor = field(default_factory=_reader)
+    refusals: RefusalTally = field(default_factory=RefusalTally)
     # Making the session and the clients is not thread-safe: the Slack secret's reader and an
     # issuance's set-up may ask for their first client at the same time. Reentrant: a client's
     # maker asks for the session while holding it.

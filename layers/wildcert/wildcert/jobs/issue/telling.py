@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from wildcert import metrics
+from wildcert import container, metrics
 from wildcert.adapters import slack
 from wildcert.adapters.acm import AcmImports
 from wildcert.adapters.bucket.leases import Busy
@@ -18,35 +18,10 @@ from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import fleet
 from wildcert.logic.cas import Ca
 from wildcert.logic.certificates import IssuedSet, StoredCertificate
+from wildcert.logic.refusals import RefusalTally
 from wildcert.logic.request import CertificateRequest
 
 logger = logging.getLogger(__name__)
-
-
-class RefusalTally:
-    """How many of each team's refusals the operators' channel has not seen, per hour.
-
-    The operators see a team's first refusal of each hour, with how many were held back
-    since the last one they saw; the team's own channel and the bus get every one. Kept per
-    issuer instance (a Lambda container), so each instance posts at most once an hour per
-    team: a team sending junk cannot flood the operators' channel.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[str, str] = {}  # team -> the hour its last refusal was posted in
-        self._held: dict[str, int] = {}  # team -> refusals held back since then
-
-    def to_operators(self, team: str, hour: str) -> tuple[bool, int]:
-        """Post this refusal to the operators? And how many were held back before it."""
-        if self._seen.get(team) == hour:
-            self._held[team] = self._held.get(team, 0) + 1
-            return False, 0
-        self._seen[team] = hour
-        return True, self._held.pop(team, 0)
-
-
-# One per container, like the issuer's other caches.
-_TALLY = RefusalTally()
 
 
 class Teller:
@@ -57,7 +32,7 @@ class Teller:
                      lambda: dt.datetime.now(dt.UTC))):
         self.services = services
         self.channels = channels
-        self.tally = tally if tally is not None else _TALLY
+        self.tally = tally if tally is not None else container.current().refusals
         self.now = now
 
     def skipped(self, ask: Ask, request: CertificateRequest, current: StoredCertificate,
