@@ -7,22 +7,13 @@ stack."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from tests.unit.fake_services import FakeServices, RecordedSlack
+from tests.unit.test_issuer import ALPHA, NOW, TEAMS
 from wildcert.jobs.issue.pipeline import Issuer
 from wildcert.logic.request import Requester
 from wildcert.logic.teams import parse_teams
 from wildcert.logic.zones import session_name
 
-NOW = dt.datetime.now(dt.UTC)
-TEAMS = """
-[teams.alpha]
-sources = ["wildcert.team.alpha"]
-accounts = ["123456789012"]
-suffixes = ["alpha.example.com"]
-"""
-ALPHA = Requester("eventbridge", "123456789012", "wildcert.team.alpha", event_id="e-1")
 DOMAINS = ["*.web.alpha.example.com", "web.alpha.example.com"]
 
 
