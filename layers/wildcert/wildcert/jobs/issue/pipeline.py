@@ -66,6 +66,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Team
+from wildcert.logic.zones import session_name
 
 __all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
 
@@ -180,7 +181,7 @@ class Issuer:
 
     def who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
-        return admission.identify(self.services, ask, self.holder)
+        return admission.identify(self.services, ask)
 
     def _validate(self, ask: Ask, zones: Sequence[HostedZone],
                   team: Team | None) -> CertificateRequest:
@@ -211,6 +212,9 @@ class Issuer:
             ask.owner = self.services.teams.namespace_owner(request.name)
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
+        # Whoever asks (the team, the renewal queue, the operators), a zone in another account
+        # sees the certificate's team in the STS session, with the request (or this attempt).
+        self.services.zone_session = session_name(ask.owner, ask.request_id or self.holder)
 
     def _account_team(self, ask: Ask) -> str | None:
         """Whose ACME account orders: the certificate's owning team's; else the operators'."""

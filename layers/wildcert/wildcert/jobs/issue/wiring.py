@@ -48,7 +48,8 @@ class Services:
     teams: Teams = NO_TEAMS
     assume: Callable[..., Any] = aws.assumed_client
     regional_client_factory: Callable[[str, str], Any] = aws.regional_client
-    # The STS session name a zone in another account sees: the team and the request.
+    # The STS session name a zone in another account sees: the certificate's team and the
+    # request (Issuer._whose sets it for each request).
     zone_session: str = "wildcert-operators-direct"
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
