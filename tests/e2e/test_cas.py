@@ -33,7 +33,7 @@ from tests.e2e.support import (
     wildcard_request,
 )
 from wildcert.jobs.issue.accounts import external_account
-from wildcert.jobs.issue.pipeline import StageFailure
+from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.logic import certificates as certs
 from wildcert.logic.cas import parse_cas
 
