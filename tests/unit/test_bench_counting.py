@@ -159,7 +159,7 @@ def test_acme_requests_are_named_by_step_like_pebbles_log(ca: ScriptedCa) -> Non
     session.wait_until_ready(made.url, made.challenges)
     session.finalize(made.url, made.finalize_url,
                      make_csr(generate_key("ec256"), ("example.com",)))
-    session.renewal_info("abc.def")
+    session.renewal.fetch("abc.def")
     assert counts == {
         "GET directory": 1, "HEAD newNonce": 1, "POST newOrder": 1, "POST authz": 2,
         "POST challenge": 1, "POST order": 3, "POST finalize": 1, "POST certificate": 1,
