@@ -85,7 +85,7 @@ def test_a_teams_certificate_is_imported_and_reimported_in_its_own_account_throu
     assert set(arns) == {"eu-west-1", "us-east-1"} and first["acm"] == arns
     for region, arn in arns.items():
         assert arn.startswith(f"arn:aws:acm:{region}:{ALPHA_ACCOUNT}:certificate/"), arn
-    assert f"as session wildcert-alpha-{event['id']} for acm" in caplog.text
+    assert f"as session wildcert-alpha.{event['id']} for acm" in caplog.text
     assert all(arn in slack_texts()[-1] for arn in arns.values())
     for arn in arns.values():
         serial, tags = in_account(stack, ALPHA_ACCOUNT, arn)
@@ -101,7 +101,7 @@ def test_a_teams_certificate_is_imported_and_reimported_in_its_own_account_throu
         (again,) = invoke(ISSUER, renewal)["results"]
     assert again["status"] == "renewed", again
     message_id = renewal["Records"][0]["messageId"]
-    assert f"as session wildcert-alpha-{message_id} for acm" in caplog.text
+    assert f"as session wildcert-alpha.{message_id} for acm" in caplog.text
     renewed = stored_set(f"alpha.{label}")[0]
     assert renewed["serial"] != meta["serial"] and renewed["acm"] == arns
     for arn in arns.values():

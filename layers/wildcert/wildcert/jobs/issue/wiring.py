@@ -50,7 +50,7 @@ class Services:
     regional_client_factory: Callable[[str, str], Any] = aws.regional_client
     # The STS session name a zone in another account sees: the certificate's team and the
     # request (Issuer._whose sets it for each request).
-    zone_session: str = "wildcert-operators-direct"
+    zone_session: str = "wildcert-operators.direct"
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         quota = ApiQuota(self.settings.route53_requests_per_second,
