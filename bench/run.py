@@ -9,14 +9,16 @@ counts are stable) in bench/work/stack, then measures side by side:
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
   sdk       the layer with its pinned AWS SDK and bytecode, and botocore's own loader, each
             against the way before it: layer size and cold start (bench/sdk.py)
+  removed   the head-start pool, the function-local imports and MALLOC_ARENA_MAX, each
+            against the tree without it: cold and warm issuance (bench/removed.py)
   scale     N certificates from a thread pool of handler calls
   fleet     500 due certificates renewed through sweep -> queue -> issuer under Route 53's
             and Let's Encrypt's limits, on a stack of its own, plus two small stress runs
             where one limit binds hard (bench/fleet.py)
-and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
-`--report-only` rebuilds the report and the plot from bench/work/results.json.
-`--section sdk` runs that section alone and rewrites its part of bench/RESULTS.md, saying
-when it ran; the other sections keep the numbers of their own run.
+and writes bench/RESULTS.md and bench/work/results.json.
+`--report-only` rebuilds the report from bench/work/results.json.
+`--section sdk` (or `removed`) runs that section alone and rewrites its part of
+bench/RESULTS.md, saying when it ran; the other sections keep the numbers of their own run.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ if str(ROOT) not in sys.path:
 from bench import (  # noqa: E402 - the repository root must be on sys.path first
     certbot_runner,
     coldstart,
-    findings,
     fleet,
     layers,
     machine,
     process,
+    removed,
     report,
     scale,
     sdk,
@@ -75,10 +77,13 @@ class Config:
     layers: bool = True
     fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
     fleet_stress: bool = True
+    removed_rounds: int = 5
+    removed_warm: int = 2
 
 
 QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
-               fleet_n=fleet.QUICK.n, fleet_stress=False)
+               fleet_n=fleet.QUICK.n, fleet_stress=False, removed_rounds=2, removed_warm=1)
+SECTIONS = ("sdk", "removed")
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
@@ -95,13 +100,13 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser.add_argument("--fleet", type=int, help="due certificates in the fleet run (0: none)")
     parser.add_argument("--no-fleet-stress", action="store_true",
                         help="skip the two small fleet runs where one limit binds hard")
+    parser.add_argument("--removed-rounds", type=int,
+                        help="rounds of the removed-optimisation trees (each a cold issuance)")
     parser.add_argument("--report-only", action="store_true",
-                        help="rebuild RESULTS.md and the plot from bench/work/results.json")
-    parser.add_argument("--section", choices=("sdk",),
+                        help="rebuild RESULTS.md from bench/work/results.json")
+    parser.add_argument("--section", choices=SECTIONS,
                         help="run this section alone and rewrite its part of RESULTS.md")
     args = parser.parse_args(argv)
-    if args.section:
-        return Config(cold_runs=args.cold_runs or Config.cold_runs), f"section:{args.section}"
     config = QUICK if args.quick else Config()
     overrides: dict[str, Any] = {
         "reps": args.reps, "work_reps": args.work_reps, "cold_runs": args.cold_runs,
@@ -110,9 +115,10 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
         "fleet_n": args.fleet, "fleet_stress": False if args.no_fleet_stress else None,
+        "removed_rounds": args.removed_rounds,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    return config, args.report_only
+    return config, f"section:{args.section}" if args.section else args.report_only
 
 
 def say(text: str) -> None:
@@ -160,21 +166,39 @@ def measure_layers(results: dict[str, Any]) -> None:
     results["layers"] = built
 
 
+def when_measured() -> dict[str, Any]:
+    """The date, machine load and tree of a section run alone, for its heading."""
+    return {**{k: v for k, v in machine.describe().items() if k in ("date", "nproc")},
+            "load_average": machine.load_average(), **machine.source_tree(ROOT)}
+
+
 def measure_sdk(config: Config) -> dict[str, Any]:
-    measured = sdk.run(config.cold_runs)
-    measured["measured"] = {**{k: v for k, v in machine.describe().items()
-                               if k in ("date", "nproc")},
-                            "load_average": machine.load_average(),
-                            **machine.source_tree(ROOT)}
-    return measured
+    return {**sdk.run(config.cold_runs), "measured": when_measured()}
 
 
-def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
-    """RESULTS.md with its sdk section replaced (or put before the scale section)."""
+def measure_removed(config: Config) -> dict[str, Any]:
+    """On a stack of its own, fresh: the oldest tree registers the ACME account first, in the
+    record format every later tree reads (an older tree cannot read a newer one's)."""
+    work = WORK / "removed"
+    work.mkdir(parents=True, exist_ok=True)
+    stack = start_stack(config)
+    try:
+        measured = removed.run(stack.env, config.removed_rounds, config.removed_warm, work, say)
+    finally:
+        stack.stop()
+    return {**measured, "measured": when_measured()}
+
+
+SECTION_HEADINGS = {"sdk": report.SDK_HEADING, "removed": removed.HEADING}
+
+
+def rewrite_section(markdown_path: Path, name: str, results: dict[str, Any]) -> str:
+    """RESULTS.md with section `name` replaced (or put before the scale section)."""
     lines = markdown_path.read_text().splitlines()
-    new = report.sdk_section(results)
-    if report.SDK_HEADING in lines:
-        start = lines.index(report.SDK_HEADING)
+    heading = SECTION_HEADINGS[name]
+    new = report.sdk_section(results) if name == "sdk" else removed.section(results)
+    if heading in lines:
+        start = lines.index(heading)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
                    len(lines))
     else:
@@ -185,6 +209,16 @@ def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
     return text
 
 
+def run_section(name: str, config: Config) -> dict[str, Any]:
+    process.start()
+    try:
+        if name == "sdk":
+            return {"sdk": measure_sdk(config)}
+        return {"removed": measure_removed(config)}
+    finally:
+        process.stop()
+
+
 @dataclasses.dataclass
 class Tools:
     """Everything the runs need, made once per bench."""
@@ -193,7 +227,6 @@ class Tools:
     app: Any
     certbot: certbot_runner.CertbotSetup
     observers: Observers
-    counters: wildcert_runner.WorkCounters
     scratch: Path
 
     def out(self, name: str) -> Path:
@@ -228,31 +261,20 @@ def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, 
 
 
 def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
+    """Counted at the stack (Pebble's log, the ACME front, the AWS fault proxy, the DNS
+    server, the Slack sink), in runs of their own."""
     label = wildcert_runner.unique_label
     work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
                                              "certbot": []}
-    tools.counters.install()
-    try:
-        for _ in range(config.work_reps):
-            cold, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
-                tools.stack.env, label("wc"), tools.out("count"), count=True))
-            work["wildcert_cold"].append({**seen, **_client_side(cold.work)})
-            tools.counters.reset()
-            (seconds, _), seen = counted(
-                tools, lambda: wildcert_runner.invoke(tools.app, label("ww")))
-            snapshot = tools.counters.snapshot()
-            work["wildcert_warm"].append({**seen, **_client_side(snapshot),
-                                          "spent": {**snapshot["spent"], "total": seconds}})
-            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
-            work["certbot"].append(seen)
-    finally:
-        tools.counters.uninstall()
+    for _ in range(config.work_reps):
+        _, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
+            tools.stack.env, label("wc"), tools.out("count")))
+        work["wildcert_cold"].append(seen)
+        _, seen = counted(tools, lambda: wildcert_runner.invoke(tools.app, label("ww")))
+        work["wildcert_warm"].append(seen)
+        _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
+        work["certbot"].append(seen)
     results["work"] = work
-
-
-def _client_side(snapshot: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {"acme_client": snapshot["acme"], "aws_client": snapshot["aws"],
-            "dns_client": snapshot["dns"]}
 
 
 def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None:
@@ -330,7 +352,7 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
             certbot=certbot_runner.CertbotSetup(certbot_python.parent.parent,
                                                 scratch / "certbot", stack.env),
             observers=Observers(LogCursor(stack.directory / "pebble.log"), stack),
-            counters=wildcert_runner.WorkCounters(), scratch=scratch,
+            scratch=scratch,
         )
         with section(results, "first runs"):
             first_runs(tools, results)
@@ -365,7 +387,6 @@ def run_all(config: Config) -> dict[str, Any]:
     WORK.mkdir(parents=True, exist_ok=True)
     with section(results, "certbot venv"):
         certbot_python = certbot_runner.ensure_venv(WORK / "venv-certbot")
-    results["certbot_sleeps"] = certbot_runner.fixed_sleeps(certbot_python.parent.parent)
     if config.layers:
         with section(results, "layers"):
             measure_layers(results)
@@ -374,6 +395,8 @@ def run_all(config: Config) -> dict[str, Any]:
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
     run_on_stack(config, certbot_python, results)
+    with section(results, "removed"):
+        results["removed"] = measure_removed(config)
     with section(results, "fleet"):
         measure_fleet(config, results)
     process.stop()
@@ -388,22 +411,19 @@ def median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     config, report_only = parse_args(argv)
-    if report_only == "section:sdk":
-        process.start()
-        try:
-            results = {"sdk": measure_sdk(config)}
-        finally:
-            process.stop()
-        (WORK / "sdk.json").write_text(json.dumps(results, indent=1) + "\n")
-        print(rewrite_sdk_section(BENCH / "RESULTS.md", results))
+    if isinstance(report_only, str):
+        name = report_only.removeprefix("section:")
+        WORK.mkdir(parents=True, exist_ok=True)
+        results = run_section(name, config)
+        (WORK / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
+        print(rewrite_section(BENCH / "RESULTS.md", name, results))
         return 0
     if report_only:
         results = json.loads(RESULTS_JSON.read_text())
     else:
         results = run_all(config)
         RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
-    notes = [*findings.render(results), "", *findings.method_notes()]
-    markdown = report.write(results, BENCH / "RESULTS.md", BENCH / "time-vs-n.png", notes)
+    markdown = report.write(results, BENCH / "RESULTS.md")
     print(markdown)
     return 0
 
