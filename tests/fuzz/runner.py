@@ -75,6 +75,13 @@ def template(problem: str) -> str:
     return _NUMBER.sub("N", _QUOTED.sub("'…'", problem))
 
 
+def printable(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (a lone surrogate from a generated case) escaped:
+    a finding must reach pytest's report (pytest-xdist sends it as UTF-8), the findings log
+    and docs/FUZZ.md, whatever the handler said."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def shown(event: object) -> str:
     try:
         return _shown.repr(event)
@@ -429,8 +436,8 @@ class Fuzzer:
             self.findings[key].count += 1
             return
         text = event if event is not None else shown(case.event) if case else ""
-        self.findings[key] = Finding(what, detail, case.kind if case else "-", text,
-                                     self.tally.cases)
+        self.findings[key] = Finding(what, printable(detail), case.kind if case else "-",
+                                     printable(text), self.tally.cases)
         if self.findings_log is not None and case is not None:
             with self.findings_log.open("a", encoding="utf-8") as log:
                 log.write(json.dumps({"what": what, "detail": detail, "kind": case.kind,
