@@ -516,11 +516,12 @@ METHOD = (
     "Timed runs interleave the tools (wildcert warm, wildcert cold, certbot) so that load "
     "changes hit all of them; tables show the median with the range. The machine is shared "
     "with other work: the load averages at the start and end are in the machine table.",
-    "Work is counted in runs of its own, never in timed ones, and only at the stack, never "
-    "inside either tool: ACME requests from Pebble's log (and the front's counters for what "
-    "it answers itself), AWS calls from the stack's AWS fault proxy, which both tools' calls "
-    "pass (`AWS_ENDPOINT_URL`), DNS queries from the stack DNS server's counters (it answers "
-    "the tools and Pebble's validation alike), Slack posts from the sink.",
+    "Work is counted in the timed runs, only at the stack, never inside either tool (the "
+    "counters are read before and after each run, outside its time): ACME requests from "
+    "Pebble's log (and the front's counters for what it answers itself), AWS calls from the "
+    "stack's AWS fault proxy, which both tools' calls pass (`AWS_ENDPOINT_URL`), DNS queries "
+    "from the stack DNS server's counters (it answers the tools and Pebble's validation "
+    "alike), Slack posts from the sink.",
     "Cold start: a fresh `python -c` that imports the entry point with a perf_counter around "
     "the import; wall time from spawn to exit; peak RSS from the child's own `wait4` rusage. "
     "Both venvs use the same Python build; one unrecorded run per kind first (bytecode "

@@ -4,7 +4,8 @@ Starts its own stack (Pebble with authorization reuse and nonce rejection off, s
 counts are stable) in bench/work/stack, then measures side by side:
   time      a stored wildcard + apex certificate: wildcert's handler (warm and cold container)
             vs certbot certonly --dns-route53 plus an S3 (SSE-KMS) deploy hook
-  work      ACME requests, AWS API calls and DNS queries per certificate, counted
+  work      ACME requests, AWS API calls and DNS queries per certificate, counted at the
+            stack in the timed runs
   cold      a fresh process importing each tool's entry point: wall time and peak RSS
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
   sdk       the layer with its pinned AWS SDK and bytecode, and botocore's own loader, each
@@ -68,7 +69,6 @@ T = TypeVar("T")
 @dataclasses.dataclass(frozen=True)
 class Config:
     reps: int = 5
-    work_reps: int = 3
     cold_runs: int = 10
     scale_ns: tuple[int, ...] = (10, 50, 200)
     scale_reps: int = 2
@@ -81,7 +81,7 @@ class Config:
     removed_warm: int = 2
 
 
-QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
+QUICK = Config(reps=2, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
                fleet_n=fleet.QUICK.n, fleet_stress=False, removed_rounds=2, removed_warm=1)
 SECTIONS = ("sdk", "removed")
 
@@ -90,7 +90,6 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions, N up to 50")
     parser.add_argument("--reps", type=int, help="timed issuances per tool")
-    parser.add_argument("--work-reps", type=int, help="counted issuances per tool")
     parser.add_argument("--cold-runs", type=int, help="cold-start processes per tool")
     parser.add_argument("--scale", help="comma-separated N, e.g. 10,50,200")
     parser.add_argument("--scale-reps", type=int, help="runs per N")
@@ -109,7 +108,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     args = parser.parse_args(argv)
     config = QUICK if args.quick else Config()
     overrides: dict[str, Any] = {
-        "reps": args.reps, "work_reps": args.work_reps, "cold_runs": args.cold_runs,
+        "reps": args.reps, "cold_runs": args.cold_runs,
         "scale_reps": args.scale_reps, "concurrency": args.concurrency,
         "port_base": args.port_base,
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
@@ -255,26 +254,10 @@ def first_runs(tools: Tools, results: dict[str, Any]) -> None:
 
 
 def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, Any]]]:
+    """What `run` sent, counted at the stack before and after it: nothing inside its time."""
     before = tools.observers.begin()
     value = run()
     return value, tools.observers.end(before)
-
-
-def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
-    """Counted at the stack (Pebble's log, the ACME front, the AWS fault proxy, the DNS
-    server, the Slack sink), in runs of their own."""
-    label = wildcert_runner.unique_label
-    work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
-                                             "certbot": []}
-    for _ in range(config.work_reps):
-        _, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
-            tools.stack.env, label("wc"), tools.out("count")))
-        work["wildcert_cold"].append(seen)
-        _, seen = counted(tools, lambda: wildcert_runner.invoke(tools.app, label("ww")))
-        work["wildcert_warm"].append(seen)
-        _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
-        work["certbot"].append(seen)
-    results["work"] = work
 
 
 def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None:
@@ -285,10 +268,18 @@ def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None
         "certbot_wall", "certbot_hook", "certbot_local")}
     whole: dict[str, list[float]] = {key: [] for key in (
         "wildcert_peak_rss_mib", "certbot_peak_rss_mib", "wildcert_cpu_s", "certbot_cpu_s")}
+    work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
+                                             "certbot": []}
     for rep in range(config.reps):
-        warm, _ = wildcert_runner.invoke(tools.app, label("tw"))
-        cold = wildcert_runner.invoke_cold(tools.stack.env, label("tc"), tools.out("time"))
-        certbot = certbot_runner.run(tools.certbot, label("tb"))
+        (warm, _), work_warm = counted(tools, lambda: wildcert_runner.invoke(tools.app,
+                                                                             label("tw")))
+        cold, work_cold = counted(tools, lambda: wildcert_runner.invoke_cold(
+            tools.stack.env, label("tc"), tools.out("time")))
+        certbot, work_certbot = counted(tools, lambda: certbot_runner.run(tools.certbot,
+                                                                          label("tb")))
+        for tool, seen in (("wildcert_warm", work_warm), ("wildcert_cold", work_cold),
+                           ("certbot", work_certbot)):
+            work[tool].append(seen)
         for key, value in (("wildcert_warm", warm), ("wildcert_cold_wall", cold.wall),
                            ("wildcert_cold_to_return", cold.to_return),
                            ("wildcert_cold_import", cold.import_seconds),
@@ -307,6 +298,7 @@ def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None
             f"{certbot.peak_rss_mib:.0f} MiB)")
     results["timing"] = timing
     results["cold_issuance"] = whole
+    results["work"] = work
 
 
 def measure_cold_starts(certbot_python: Path, config: Config, results: dict[str, Any]) -> None:
@@ -356,9 +348,7 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
         )
         with section(results, "first runs"):
             first_runs(tools, results)
-        with section(results, "work"):
-            count_work(tools, config, results)
-        with section(results, "time"):
+        with section(results, "time and work"):
             time_issuance(tools, config, results)
         with section(results, "scale"):
             measure_scale(tools, config, results)

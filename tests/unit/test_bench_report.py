@@ -139,3 +139,12 @@ def test_the_removed_section_says_what_each_removal_bought_and_replaces_itself(
     written = markdown.read_text()
     assert "stale run" not in written and written.count(removed.HEADING) == 1
     assert written.index(removed.HEADING) < written.index("## Scale: N")
+
+
+def test_a_removed_optimisations_tree_is_that_commits_issuer_from_git(tmp_path: Any) -> None:
+    assert removed.tree_of(None, tmp_path) == removed.ROOT
+    tree = removed.tree_of(removed.REMOVAL, tmp_path)
+    assert (tree / "functions" / "issuer" / "app.py").is_file()
+    assert not (tree / "layers/wildcert/wildcert/jobs/issue/head_start.py").exists()
+    before = removed.tree_of(removed.BEFORE, tmp_path)
+    assert (before / "layers/wildcert/wildcert/jobs/issue/head_start.py").is_file()
