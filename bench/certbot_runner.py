@@ -122,37 +122,3 @@ def _hook_seconds(log: Path, label: str) -> float:
             return float(entry["seconds"])
     raise RuntimeError(f"the S3 deploy hook did not run for {label} (see {log})")
 
-
-# Where certbot and its plugin could wait on a clock (dns_common is the generic DNS plugins'
-# propagation sleep; the Route 53 plugin is not one of them, which the scan shows).
-SLEEP_SOURCES = (
-    "certbot_dns_route53/_internal/dns_route53.py",
-    "certbot/_internal/auth_handler.py",
-    "certbot/_internal/client.py",
-    "certbot/plugins/dns_common.py",
-    "acme/client.py",
-)
-
-
-def fixed_sleeps(venv: Path) -> list[dict[str, str | int]]:
-    """Every `sleep(` call in the installed sources certbot runs for a DNS-01 order."""
-    found: list[dict[str, str | int]] = []
-    for site in sorted(venv.glob("lib/python*/site-packages")):
-        for relative in SLEEP_SOURCES:
-            path = site / relative
-            if path.exists():
-                found.extend(_sleeps_in(path, relative))
-    return found
-
-
-def _sleeps_in(path: Path, relative: str) -> list[dict[str, str | int]]:
-    found: list[dict[str, str | int]] = []
-    function = "?"
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("def "):
-            function = stripped[4:].split("(", 1)[0]
-        if "sleep(" in stripped and not stripped.startswith("#"):
-            found.append({"file": relative, "line": number, "function": function,
-                          "code": stripped})
-    return found

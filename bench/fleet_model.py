@@ -26,7 +26,7 @@ from wildcert.adapters.route53 import (  # noqa: E402
     INSYNC_MAX_POLL,
     ROUTE53_QUOTA,
 )
-from wildcert.jobs.issue.pipeline import CLEANUP_SECONDS  # noqa: E402
+from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS  # noqa: E402
 
 HOUR = 3600.0
 # AWS Lambda, us-east-1, arm64 (Graviton), first pricing tier: per GB-second and per request.

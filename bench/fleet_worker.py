@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.wildcert_runner import import_handler, lambda_context
@@ -54,12 +56,10 @@ def seed(spec_path: Path, out: Path) -> None:
 
 
 def sweep(out: Path) -> None:
-    import_handler()  # the layer on sys.path, as in Lambda
-    from wildcert.jobs.sweep import entry
-
+    app = import_handler(function="renewal_sweep")
     began = time.time()
     started = time.perf_counter()
-    result = entry.sweep({}, lambda_context("wildcert-renewal-sweep-bench", 900))
+    result = app.handler({}, lambda_context("wildcert-renewal-sweep-bench", 900))
     out.write_text(json.dumps({"began": began, "wall": time.perf_counter() - started,
                                "result": result}))
 
@@ -130,11 +130,9 @@ def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 
 def poll(worker: str, queue_url: str, batch: int, stop: Path, out: Path) -> None:
     app = import_handler()
-    from wildcert.adapters import aws
-
     recorder = Recorder()
     recorder.install()
-    sqs = aws.client("sqs")
+    sqs = boto3.client("sqs")  # the stack's AWS_ENDPOINT_URL and region, from the environment
     arn = queue_arn(queue_url)
     Path(f"{out}.ready").touch()  # imported: a warm container waiting for its first event
     with out.open("a") as log:

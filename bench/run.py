@@ -4,19 +4,22 @@ Starts its own stack (Pebble with authorization reuse and nonce rejection off, s
 counts are stable) in bench/work/stack, then measures side by side:
   time      a stored wildcard + apex certificate: wildcert's handler (warm and cold container)
             vs certbot certonly --dns-route53 plus an S3 (SSE-KMS) deploy hook
-  work      ACME requests, AWS API calls and DNS queries per certificate, counted
+  work      ACME requests, AWS API calls and DNS queries per certificate, counted at the
+            stack in the timed runs
   cold      a fresh process importing each tool's entry point: wall time and peak RSS
   layers    Lambda layer sizes, both built the same way for arm64 / python3.13
   sdk       the layer with its pinned AWS SDK and bytecode, and botocore's own loader, each
             against the way before it: layer size and cold start (bench/sdk.py)
+  removed   the head-start pool, the function-local imports and MALLOC_ARENA_MAX, each
+            against the tree without it: cold and warm issuance (bench/removed.py)
   scale     N certificates from a thread pool of handler calls
   fleet     500 due certificates renewed through sweep -> queue -> issuer under Route 53's
             and Let's Encrypt's limits, on a stack of its own, plus two small stress runs
             where one limit binds hard (bench/fleet.py)
-and writes bench/RESULTS.md, bench/time-vs-n.png and bench/work/results.json.
-`--report-only` rebuilds the report and the plot from bench/work/results.json.
-`--section sdk` runs that section alone and rewrites its part of bench/RESULTS.md, saying
-when it ran; the other sections keep the numbers of their own run.
+and writes bench/RESULTS.md and bench/work/results.json.
+`--report-only` rebuilds the report from bench/work/results.json.
+`--section sdk` (or `removed`) runs that section alone and rewrites its part of
+bench/RESULTS.md, saying when it ran; the other sections keep the numbers of their own run.
 """
 
 from __future__ import annotations
@@ -44,11 +47,11 @@ if str(ROOT) not in sys.path:
 from bench import (  # noqa: E402 - the repository root must be on sys.path first
     certbot_runner,
     coldstart,
-    findings,
     fleet,
     layers,
     machine,
     process,
+    removed,
     report,
     scale,
     sdk,
@@ -66,7 +69,6 @@ T = TypeVar("T")
 @dataclasses.dataclass(frozen=True)
 class Config:
     reps: int = 5
-    work_reps: int = 3
     cold_runs: int = 10
     scale_ns: tuple[int, ...] = (10, 50, 200)
     scale_reps: int = 2
@@ -75,17 +77,19 @@ class Config:
     layers: bool = True
     fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
     fleet_stress: bool = True
+    removed_rounds: int = 5
+    removed_warm: int = 2
 
 
-QUICK = Config(reps=2, work_reps=1, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
-               fleet_n=fleet.QUICK.n, fleet_stress=False)
+QUICK = Config(reps=2, cold_runs=3, scale_ns=(10, 50), scale_reps=1,
+               fleet_n=fleet.QUICK.n, fleet_stress=False, removed_rounds=2, removed_warm=1)
+SECTIONS = ("sdk", "removed")
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions, N up to 50")
     parser.add_argument("--reps", type=int, help="timed issuances per tool")
-    parser.add_argument("--work-reps", type=int, help="counted issuances per tool")
     parser.add_argument("--cold-runs", type=int, help="cold-start processes per tool")
     parser.add_argument("--scale", help="comma-separated N, e.g. 10,50,200")
     parser.add_argument("--scale-reps", type=int, help="runs per N")
@@ -95,24 +99,25 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool | str]:
     parser.add_argument("--fleet", type=int, help="due certificates in the fleet run (0: none)")
     parser.add_argument("--no-fleet-stress", action="store_true",
                         help="skip the two small fleet runs where one limit binds hard")
+    parser.add_argument("--removed-rounds", type=int,
+                        help="rounds of the removed-optimisation trees (each a cold issuance)")
     parser.add_argument("--report-only", action="store_true",
-                        help="rebuild RESULTS.md and the plot from bench/work/results.json")
-    parser.add_argument("--section", choices=("sdk",),
+                        help="rebuild RESULTS.md from bench/work/results.json")
+    parser.add_argument("--section", choices=SECTIONS,
                         help="run this section alone and rewrite its part of RESULTS.md")
     args = parser.parse_args(argv)
-    if args.section:
-        return Config(cold_runs=args.cold_runs or Config.cold_runs), f"section:{args.section}"
     config = QUICK if args.quick else Config()
     overrides: dict[str, Any] = {
-        "reps": args.reps, "work_reps": args.work_reps, "cold_runs": args.cold_runs,
+        "reps": args.reps, "cold_runs": args.cold_runs,
         "scale_reps": args.scale_reps, "concurrency": args.concurrency,
         "port_base": args.port_base,
         "scale_ns": tuple(int(n) for n in args.scale.split(",")) if args.scale else None,
         "layers": False if args.no_layers else None,
         "fleet_n": args.fleet, "fleet_stress": False if args.no_fleet_stress else None,
+        "removed_rounds": args.removed_rounds,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    return config, args.report_only
+    return config, f"section:{args.section}" if args.section else args.report_only
 
 
 def say(text: str) -> None:
@@ -160,21 +165,39 @@ def measure_layers(results: dict[str, Any]) -> None:
     results["layers"] = built
 
 
+def when_measured() -> dict[str, Any]:
+    """The date, machine load and tree of a section run alone, for its heading."""
+    return {**{k: v for k, v in machine.describe().items() if k in ("date", "nproc")},
+            "load_average": machine.load_average(), **machine.source_tree(ROOT)}
+
+
 def measure_sdk(config: Config) -> dict[str, Any]:
-    measured = sdk.run(config.cold_runs)
-    measured["measured"] = {**{k: v for k, v in machine.describe().items()
-                               if k in ("date", "nproc")},
-                            "load_average": machine.load_average(),
-                            **machine.source_tree(ROOT)}
-    return measured
+    return {**sdk.run(config.cold_runs), "measured": when_measured()}
 
 
-def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
-    """RESULTS.md with its sdk section replaced (or put before the scale section)."""
+def measure_removed(config: Config) -> dict[str, Any]:
+    """On a stack of its own, fresh: the oldest tree registers the ACME account first, in the
+    record format every later tree reads (an older tree cannot read a newer one's)."""
+    work = WORK / "removed"
+    work.mkdir(parents=True, exist_ok=True)
+    stack = start_stack(config)
+    try:
+        measured = removed.run(stack.env, config.removed_rounds, config.removed_warm, work, say)
+    finally:
+        stack.stop()
+    return {**measured, "measured": when_measured()}
+
+
+SECTION_HEADINGS = {"sdk": report.SDK_HEADING, "removed": removed.HEADING}
+
+
+def rewrite_section(markdown_path: Path, name: str, results: dict[str, Any]) -> str:
+    """RESULTS.md with section `name` replaced (or put before the scale section)."""
     lines = markdown_path.read_text().splitlines()
-    new = report.sdk_section(results)
-    if report.SDK_HEADING in lines:
-        start = lines.index(report.SDK_HEADING)
+    heading = SECTION_HEADINGS[name]
+    new = report.sdk_section(results) if name == "sdk" else removed.section(results)
+    if heading in lines:
+        start = lines.index(heading)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
                    len(lines))
     else:
@@ -185,6 +208,16 @@ def rewrite_sdk_section(markdown_path: Path, results: dict[str, Any]) -> str:
     return text
 
 
+def run_section(name: str, config: Config) -> dict[str, Any]:
+    process.start()
+    try:
+        if name == "sdk":
+            return {"sdk": measure_sdk(config)}
+        return {"removed": measure_removed(config)}
+    finally:
+        process.stop()
+
+
 @dataclasses.dataclass
 class Tools:
     """Everything the runs need, made once per bench."""
@@ -193,7 +226,6 @@ class Tools:
     app: Any
     certbot: certbot_runner.CertbotSetup
     observers: Observers
-    counters: wildcert_runner.WorkCounters
     scratch: Path
 
     def out(self, name: str) -> Path:
@@ -222,37 +254,10 @@ def first_runs(tools: Tools, results: dict[str, Any]) -> None:
 
 
 def counted(tools: Tools, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, Any]]]:
+    """What `run` sent, counted at the stack before and after it: nothing inside its time."""
     before = tools.observers.begin()
     value = run()
     return value, tools.observers.end(before)
-
-
-def count_work(tools: Tools, config: Config, results: dict[str, Any]) -> None:
-    label = wildcert_runner.unique_label
-    work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
-                                             "certbot": []}
-    tools.counters.install()
-    try:
-        for _ in range(config.work_reps):
-            cold, seen = counted(tools, lambda: wildcert_runner.invoke_cold(
-                tools.stack.env, label("wc"), tools.out("count"), count=True))
-            work["wildcert_cold"].append({**seen, **_client_side(cold.work)})
-            tools.counters.reset()
-            (seconds, _), seen = counted(
-                tools, lambda: wildcert_runner.invoke(tools.app, label("ww")))
-            snapshot = tools.counters.snapshot()
-            work["wildcert_warm"].append({**seen, **_client_side(snapshot),
-                                          "spent": {**snapshot["spent"], "total": seconds}})
-            _, seen = counted(tools, lambda: certbot_runner.run(tools.certbot, label("cc")))
-            work["certbot"].append(seen)
-    finally:
-        tools.counters.uninstall()
-    results["work"] = work
-
-
-def _client_side(snapshot: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {"acme_client": snapshot["acme"], "aws_client": snapshot["aws"],
-            "dns_client": snapshot["dns"]}
 
 
 def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None:
@@ -263,10 +268,18 @@ def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None
         "certbot_wall", "certbot_hook", "certbot_local")}
     whole: dict[str, list[float]] = {key: [] for key in (
         "wildcert_peak_rss_mib", "certbot_peak_rss_mib", "wildcert_cpu_s", "certbot_cpu_s")}
+    work: dict[str, list[dict[str, Any]]] = {"wildcert_cold": [], "wildcert_warm": [],
+                                             "certbot": []}
     for rep in range(config.reps):
-        warm, _ = wildcert_runner.invoke(tools.app, label("tw"))
-        cold = wildcert_runner.invoke_cold(tools.stack.env, label("tc"), tools.out("time"))
-        certbot = certbot_runner.run(tools.certbot, label("tb"))
+        (warm, _), work_warm = counted(tools, lambda: wildcert_runner.invoke(tools.app,
+                                                                             label("tw")))
+        cold, work_cold = counted(tools, lambda: wildcert_runner.invoke_cold(
+            tools.stack.env, label("tc"), tools.out("time")))
+        certbot, work_certbot = counted(tools, lambda: certbot_runner.run(tools.certbot,
+                                                                          label("tb")))
+        for tool, seen in (("wildcert_warm", work_warm), ("wildcert_cold", work_cold),
+                           ("certbot", work_certbot)):
+            work[tool].append(seen)
         for key, value in (("wildcert_warm", warm), ("wildcert_cold_wall", cold.wall),
                            ("wildcert_cold_to_return", cold.to_return),
                            ("wildcert_cold_import", cold.import_seconds),
@@ -285,6 +298,7 @@ def time_issuance(tools: Tools, config: Config, results: dict[str, Any]) -> None
             f"{certbot.peak_rss_mib:.0f} MiB)")
     results["timing"] = timing
     results["cold_issuance"] = whole
+    results["work"] = work
 
 
 def measure_cold_starts(certbot_python: Path, config: Config, results: dict[str, Any]) -> None:
@@ -330,13 +344,11 @@ def run_on_stack(config: Config, certbot_python: Path, results: dict[str, Any]) 
             certbot=certbot_runner.CertbotSetup(certbot_python.parent.parent,
                                                 scratch / "certbot", stack.env),
             observers=Observers(LogCursor(stack.directory / "pebble.log"), stack),
-            counters=wildcert_runner.WorkCounters(), scratch=scratch,
+            scratch=scratch,
         )
         with section(results, "first runs"):
             first_runs(tools, results)
-        with section(results, "work"):
-            count_work(tools, config, results)
-        with section(results, "time"):
+        with section(results, "time and work"):
             time_issuance(tools, config, results)
         with section(results, "scale"):
             measure_scale(tools, config, results)
@@ -365,7 +377,6 @@ def run_all(config: Config) -> dict[str, Any]:
     WORK.mkdir(parents=True, exist_ok=True)
     with section(results, "certbot venv"):
         certbot_python = certbot_runner.ensure_venv(WORK / "venv-certbot")
-    results["certbot_sleeps"] = certbot_runner.fixed_sleeps(certbot_python.parent.parent)
     if config.layers:
         with section(results, "layers"):
             measure_layers(results)
@@ -374,6 +385,8 @@ def run_all(config: Config) -> dict[str, Any]:
     with section(results, "cold start"):
         measure_cold_starts(certbot_python, config, results)
     run_on_stack(config, certbot_python, results)
+    with section(results, "removed"):
+        results["removed"] = measure_removed(config)
     with section(results, "fleet"):
         measure_fleet(config, results)
     process.stop()
@@ -388,22 +401,19 @@ def median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     config, report_only = parse_args(argv)
-    if report_only == "section:sdk":
-        process.start()
-        try:
-            results = {"sdk": measure_sdk(config)}
-        finally:
-            process.stop()
-        (WORK / "sdk.json").write_text(json.dumps(results, indent=1) + "\n")
-        print(rewrite_sdk_section(BENCH / "RESULTS.md", results))
+    if isinstance(report_only, str):
+        name = report_only.removeprefix("section:")
+        WORK.mkdir(parents=True, exist_ok=True)
+        results = run_section(name, config)
+        (WORK / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
+        print(rewrite_section(BENCH / "RESULTS.md", name, results))
         return 0
     if report_only:
         results = json.loads(RESULTS_JSON.read_text())
     else:
         results = run_all(config)
         RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
-    notes = [*findings.render(results), "", *findings.method_notes()]
-    markdown = report.write(results, BENCH / "RESULTS.md", BENCH / "time-vs-n.png", notes)
+    markdown = report.write(results, BENCH / "RESULTS.md")
     print(markdown)
     return 0
 

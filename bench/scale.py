@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.wildcert_runner import ISSUER_PROCESS_ENV, QUIET_LOGS, ROOT
+from bench.wildcert_runner import QUIET_LOGS, ROOT
 
 WORKER = Path(__file__).with_name("scale_worker.py")
 
@@ -75,7 +75,7 @@ def summarize(answer: dict[str, Any], stack_cpu: float) -> ScaleRun:
 
 def run(n: int, concurrency: int, stack_env: dict[str, str], stack_pgid: int,
         out: Path) -> ScaleRun:
-    env = {**os.environ, **stack_env, **QUIET_LOGS, **ISSUER_PROCESS_ENV}
+    env = {**os.environ, **stack_env, **QUIET_LOGS}
     command = [sys.executable, str(WORKER), str(n), str(concurrency), str(out)]
     cpu_before = group_cpu_seconds(stack_pgid)
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,

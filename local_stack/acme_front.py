@@ -11,7 +11,8 @@ unchanged therefore makes Pebble speak in the front's address with no rewriting 
 
 Served besides Pebble's own paths:
   GET  /renewal-info/<certID>  RFC 9773 window: 2/3 into the certificate's life unless set
-  GET  /_front/stats           requests by endpoint kind, faults fired
+  GET  /_front/stats           {"total", "by_kind": {"newOrder": n}, "by_request":
+                               {"POST newOrder": n}, "faults_fired": {"newOrder serverError": n}}
   GET  /_front/requests        decoded JWS of every POST (?kind=newOrder to filter)
   GET  /_front/faults          fault rules still active
   POST /_front/faults          {"kind", "action", "count"?, "probability"?, ...} adds a rule
@@ -55,8 +56,9 @@ from typing import Any
 import urllib3
 from cryptography import x509
 
-from local_stack import ca_limits, fault_rules, http_plumbing
+from local_stack import ca_limits, control, fault_rules, http_plumbing
 from local_stack.ca_limits import CaLimits, Issuances, Verdict
+from local_stack.control import ControlApi, ControlClient, Query, Route
 from local_stack.http_plumbing import Answer, AnswerHandler, Serving, serve_in_thread
 from wildcert.logic import ari
 
@@ -694,55 +696,60 @@ class AcmeFront:
 # ---- control API -----------------------------------------------------------------------
 
 
-def control(state: FrontState, method: str, target: str, body: bytes) -> Answer:
-    route, query = http_plumbing.control_route(target, CONTROL_PREFIX)
-    try:
-        return _route(state, method, route, query, http_plumbing.json_object(body))
-    except (ValueError, TypeError, KeyError) as error:
-        return json_answer(400, {"error": str(error)})
+def _requests(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    kinds = set(query.get("kind", []))
+    with state.lock:
+        found = [dict(e) for e in state.recorded if not kinds or e["kind"] in kinds]
+    return {"requests": sorted(found, key=lambda e: e["seq"])}
 
 
-def _route(
-    state: FrontState, method: str, route: str, query: dict[str, list[str]], wanted: dict[str, Any]
-) -> Answer:
-    if (method, route) == ("GET", "stats"):
-        return json_answer(200, state.stats())
-    if (method, route) == ("GET", "requests"):
-        kinds = set(query.get("kind", []))
-        with state.lock:
-            found = [dict(e) for e in state.recorded if not kinds or e["kind"] in kinds]
-        return json_answer(200, {"requests": sorted(found, key=lambda e: e["seq"])})
-    if (method, route) == ("GET", "faults"):
-        return json_answer(200, {"faults": state.rules.as_json()})
-    if (method, route) == ("POST", "faults"):
-        fields = fault_fields(wanted)
-        rule = state.rules.add(lambda rule_id: FaultRule(id=rule_id, **fields))
-        return json_answer(200, rule.as_json())
-    if (method, route) == ("POST", "windows"):
-        cert_id, window = window_from(wanted)
-        with state.lock:
-            state.windows[cert_id] = window
-        return json_answer(200, {"cert_id": cert_id, **window.as_json()})
-    if (method, route) == ("GET", "certificates"):
-        with state.lock:
-            seen = {cid: c.as_json() for cid, c in state.certificates.items()}
-        return json_answer(200, {"certificates": seen})
-    if (method, route) == ("POST", "profiles"):
-        profiles = wanted.get("profiles")
-        if profiles is not None and not isinstance(profiles, dict):
-            raise ValueError("profiles must be an object of name -> description, or null")
-        with state.lock:
-            state.profiles = None if profiles is None else {str(k): str(v) for k, v in
-                                                            profiles.items()}
-        return json_answer(200, {"profiles": profiles})
-    if (method, route) == ("GET", "limits"):
-        return json_answer(200, state.limits_json())
-    if (method, route) == ("POST", "limits"):
-        return json_answer(200, state.set_limits(wanted))
-    if (method, route) == ("POST", "reset"):
-        state.reset(recorded=bool(wanted.get("recorded")), stats=bool(wanted.get("stats")))
-        return json_answer(200, {"reset": True})
-    return json_answer(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}{route}"})
+def _faults(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    return {"faults": state.rules.as_json()}
+
+
+def _add_fault(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    fields = fault_fields(wanted)
+    return state.rules.add(lambda rule_id: FaultRule(id=rule_id, **fields)).as_json()
+
+
+def _set_window(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    cert_id, window = window_from(wanted)
+    with state.lock:
+        state.windows[cert_id] = window
+    return {"cert_id": cert_id, **window.as_json()}
+
+
+def _certificates(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    with state.lock:
+        return {"certificates": {cid: c.as_json() for cid, c in state.certificates.items()}}
+
+
+def _set_profiles(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    profiles = wanted.get("profiles")
+    if profiles is not None and not isinstance(profiles, dict):
+        raise ValueError("profiles must be an object of name -> description, or null")
+    with state.lock:
+        state.profiles = None if profiles is None else {str(k): str(v) for k, v in
+                                                        profiles.items()}
+    return {"profiles": profiles}
+
+
+def _reset(state: FrontState, query: Query, wanted: dict[str, Any]) -> Any:
+    state.reset(recorded=bool(wanted.get("recorded")), stats=bool(wanted.get("stats")))
+    return {"reset": True}
+
+
+# The routes below CONTROL_PREFIX, as the module docstring lists them.
+ROUTES: dict[tuple[str, str], Route[FrontState]] = {
+    **control.COUNTED,
+    ("GET", "requests"): _requests,
+    ("GET", "faults"): _faults,
+    ("POST", "faults"): _add_fault,
+    ("POST", "windows"): _set_window,
+    ("GET", "certificates"): _certificates,
+    ("POST", "profiles"): _set_profiles,
+    ("POST", "reset"): _reset,
+}
 
 
 def fault_fields(wanted: Mapping[str, Any]) -> dict[str, Any]:
@@ -781,8 +788,8 @@ class _Handler(AnswerHandler):
             return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = urllib.parse.urlsplit(self.path).path
-        if path.startswith(CONTROL_PREFIX):
-            self.send_answer(control(self.server.front.state, self.command, self.path, body))
+        if self.server.control.handles(self.path):
+            self.send_answer(self.server.control.answer(self.command, self.path, body))
             return
         request = Incoming(
             method=self.command,
@@ -807,6 +814,7 @@ class _FrontServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, front: AcmeFront, context: ssl.SSLContext) -> None:
         self.front = front
+        self.control = ControlApi(CONTROL_PREFIX, ROUTES, front.state, indent=JSON_INDENT)
         self.context = context
         self.host, self.port = host, port
         super().__init__((host, port), _Handler)
@@ -858,12 +866,14 @@ class FrontServer:
 
 
 @dataclass(frozen=True)
-class FrontClient:
+class FrontClient(ControlClient):
     """The control API from outside: `stack.acme_front`."""
 
-    host: str
-    port: int
     ca: Path
+
+    PREFIX = CONTROL_PREFIX
+    NAME = "ACME front"
+    SCHEME = "https"
 
     @property
     def base_url(self) -> str:
@@ -872,11 +882,6 @@ class FrontClient:
     @property
     def directory_url(self) -> str:
         return f"{self.base_url}/dir"
-
-    def stats(self) -> dict[str, Any]:
-        """{"total": n, "by_kind": {"newOrder": n, ...}, "by_request": {"POST newOrder": n},
-        "faults_fired": {"newOrder serverError": n}}"""
-        return dict(self._call("GET", "stats"))
 
     def requests(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Every POST so far, oldest first: seq, kind, url, protected, payload, status."""
@@ -933,11 +938,5 @@ class FrontClient:
     def reset(self, *, recorded: bool = False, stats: bool = False) -> None:
         self._call("POST", "reset", {"recorded": recorded, "stats": stats})
 
-    def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        return http_plumbing.call_json(
-            f"https://{self.host}:{self.port}{CONTROL_PREFIX}{route}",
-            method,
-            body,
-            refused=f"ACME front refused {method} {route}",
-            context=ssl.create_default_context(cafile=str(self.ca)),
-        )
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca))

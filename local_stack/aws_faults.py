@@ -62,7 +62,8 @@ import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel
 
-from local_stack import fault_rules, http_plumbing
+from local_stack import control, fault_rules, http_plumbing
+from local_stack.control import ControlApi, ControlClient, Query, Route
 from local_stack.http_plumbing import (
     Answer,
     AnswerHandler,
@@ -629,35 +630,31 @@ class FaultProxy:
 # ---- control API -------------------------------------------------------------------------
 
 
-def control(state: ProxyState, method: str, target: str, body: bytes) -> Answer:
-    route, query = http_plumbing.control_route(target, CONTROL_PREFIX)
-    try:
-        wanted = http_plumbing.json_object(body)
-        return json_answer(200, _control_route(state, method, route, query, wanted))
-    except LookupError as error:
-        return json_answer(404, {"error": str(error)})
-    except (ValueError, TypeError) as error:
-        return json_answer(400, {"error": str(error)})
+def _rules(state: ProxyState, query: Query, wanted: dict[str, Any]) -> Any:
+    return {"rules": state.rules.as_json()}
 
 
-def _control_route(state: ProxyState, method: str, route: str,
-                   query: Mapping[str, list[str]], wanted: Mapping[str, Any]) -> Any:
-    if (method, route) == ("GET", "rules"):
-        return {"rules": state.rules.as_json()}
-    if (method, route) == ("POST", "rules"):
-        return state.add(wanted).as_json()
-    if (method, route) == ("POST", "clear"):
-        state.clear(stats=bool(wanted.get("stats")))
-        return {"cleared": True}
-    if (method, route) == ("GET", "stats"):
-        return state.stats()
-    if (method, route) == ("GET", "calls"):
-        return {"calls": state.recent(query)}
-    if (method, route) == ("GET", "limits"):
-        return state.limits_json()
-    if (method, route) == ("POST", "limits"):
-        return state.set_limits(wanted)
-    raise LookupError(f"no control endpoint {method} {CONTROL_PREFIX}{route}")
+def _add_rule(state: ProxyState, query: Query, wanted: dict[str, Any]) -> Any:
+    return state.add(wanted).as_json()
+
+
+def _clear(state: ProxyState, query: Query, wanted: dict[str, Any]) -> Any:
+    state.clear(stats=bool(wanted.get("stats")))
+    return {"cleared": True}
+
+
+def _calls(state: ProxyState, query: Query, wanted: dict[str, Any]) -> Any:
+    return {"calls": state.recent(query)}
+
+
+# The routes below CONTROL_PREFIX, as the module docstring lists them.
+ROUTES: dict[tuple[str, str], Route[ProxyState]] = {
+    **control.COUNTED,
+    ("GET", "rules"): _rules,
+    ("POST", "rules"): _add_rule,
+    ("POST", "clear"): _clear,
+    ("GET", "calls"): _calls,
+}
 
 
 # ---- sockets -----------------------------------------------------------------------------
@@ -682,8 +679,8 @@ class _Handler(AnswerHandler):
 
     def _handle(self) -> None:
         body = self._body()
-        if urllib.parse.urlsplit(self.path).path.startswith(CONTROL_PREFIX):
-            self.send_answer(control(self.server.state, self.command, self.path, body))
+        if self.server.control.handles(self.path):
+            self.send_answer(self.server.control.answer(self.command, self.path, body))
             return
         try:
             answer = self.server.proxy.handle(
@@ -727,7 +724,7 @@ class _ProxyServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, moto_port: int, state: ProxyState) -> None:
         self.moto_host, self.moto_port = host, moto_port
-        self.state = state
+        self.control = ControlApi(CONTROL_PREFIX, ROUTES, state)
         self.proxy = FaultProxy(state)
         super().__init__((host, port), _Handler)
 
@@ -755,11 +752,11 @@ class AwsFaultServer:
 
 
 @dataclass(frozen=True)
-class AwsFaults:
+class AwsFaults(ControlClient):
     """The control API from outside: `stack.aws_faults`."""
 
-    host: str
-    port: int
+    PREFIX = CONTROL_PREFIX
+    NAME = "AWS fault proxy"
 
     @property
     def url(self) -> str:
@@ -796,9 +793,6 @@ class AwsFaults:
         """{"route53": {"rate", "burst", "error", "allowed", "throttled"}} for each limit."""
         return dict(self._call("GET", "limits"))
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self._call("GET", "stats"))
-
     def count(self, service: str, operation: str) -> int:
         return int(self.stats()["by_operation"].get(f"{service} {operation}", 0))
 
@@ -809,11 +803,3 @@ class AwsFaults:
              if v is not None}
         )
         return list(self._call("GET", "calls" + (f"?{query}" if query else ""))["calls"])
-
-    def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        return http_plumbing.call_json(
-            f"http://{self.host}:{self.port}{CONTROL_PREFIX}{route}",
-            method,
-            body,
-            refused=f"AWS fault proxy refused {method} {route}",
-        )

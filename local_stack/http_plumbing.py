@@ -1,5 +1,5 @@
-"""What the stack's loopback HTTP servers share: serving on a thread, forwarding, answers,
-JSON control endpoints and fault-rule firing.
+"""What the stack's loopback HTTP servers share: serving on a thread, forwarding, answers
+and fault-rule firing (their control routes: local_stack/control.py).
 
 The ACME front (before Pebble) and the AWS fault proxy (before moto) are the same kind of
 thing: a threaded HTTP/1.1 server that forwards whole bodies, answers control requests in
@@ -11,16 +11,12 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
-import ssl
 import struct
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 # Connection-specific fields (RFC 9110 7.6.1) never cross a proxy. content-length is here
 # too: the proxies hold whole bodies and state the length of what they send themselves.
@@ -39,7 +35,6 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
-CONTROL_TIMEOUT = 10.0
 JOIN_TIMEOUT = 5.0
 
 
@@ -110,48 +105,6 @@ class AnswerHandler(BaseHTTPRequestHandler):
         # Linger 0 makes close send RST: the client sees a reset, not a polite end.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
-
-
-# ---- control endpoints ---------------------------------------------------------------
-
-
-def control_route(target: str, prefix: str) -> tuple[str, dict[str, list[str]]]:
-    """The route below `prefix` (no slashes around it) and the query of a request target."""
-    parts = urlsplit(target)
-    return parts.path[len(prefix) :].strip("/"), parse_qs(parts.query)
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    """A control request's body: a JSON object, or {} when empty."""
-    wanted = json.loads(body) if body else {}
-    if not isinstance(wanted, dict):
-        raise ValueError("expected a JSON object")
-    return wanted
-
-
-def call_json(
-    url: str,
-    method: str,
-    body: Mapping[str, Any] | None,
-    *,
-    refused: str,
-    context: ssl.SSLContext | None = None,
-) -> Any:
-    """A control call from outside; an HTTP error is a ValueError that starts `refused`."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - callers pass http(s)://host:port URLs
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    # The servers are on loopback: a proxy from the environment must not stand between.
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-    if context is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=context))
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(request, timeout=CONTROL_TIMEOUT) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise ValueError(f"{refused}: {error.read().decode()}") from error
 
 
 # ---- fault rules ---------------------------------------------------------------------

@@ -23,7 +23,9 @@ from local_stack.lambda_runtime import (  # noqa: F401 - the tests' names for th
     Function,
     LambdaContext,
     invoke,
+    sqs_event,
 )
+from wildcert import container
 from wildcert.adapters.bucket.certificates import CERT_FILES
 from wildcert.logic import certificates as certs
 
@@ -49,6 +51,20 @@ def as_renewal_queue(url: str, setenv: Callable[[str, str], None]) -> str:
     arn = queue_arn(url)
     setenv("RENEWAL_QUEUE_ARN", arn)
     return arn
+
+
+def queued(setenv: Callable[[str, str], None], body: dict[str, Any]) -> dict[str, Any]:
+    """`body` sent to a renewal queue of the caller's own (made the renewal queue through
+    `setenv`, for a container started afresh), as Lambda's SQS poller hands it over."""
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=unique("renewals-"))["QueueUrl"]
+    arn = as_renewal_queue(url, setenv)
+    container.start_afresh()
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    (message,) = sqs.receive_message(QueueUrl=url, AttributeNames=["All"],
+                                     MessageAttributeNames=["All"])["Messages"]
+    sqs.delete_queue(QueueUrl=url)
+    return sqs_event(message, arn)
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,19 +14,16 @@ import logging
 import re
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
 
 from local_stack import Stack
-from local_stack.lambda_runtime import sqs_event
 from local_stack.route53_source import account_client
 from tests.e2e.support import (
     ISSUER,
-    as_renewal_queue,
-    client,
     invoke,
+    queued,
     slack_texts,
     stored_set,
     unique,
@@ -88,7 +85,7 @@ def test_a_teams_certificate_is_imported_and_reimported_in_its_own_account_throu
     assert set(arns) == {"eu-west-1", "us-east-1"} and first["acm"] == arns
     for region, arn in arns.items():
         assert arn.startswith(f"arn:aws:acm:{region}:{ALPHA_ACCOUNT}:certificate/"), arn
-    assert f"as session wildcert-alpha-{event['id']} for acm" in caplog.text
+    assert f"as session wildcert-alpha.{event['id']} for acm" in caplog.text
     assert all(arn in slack_texts()[-1] for arn in arns.values())
     for arn in arns.values():
         serial, tags = in_account(stack, ALPHA_ACCOUNT, arn)
@@ -98,31 +95,17 @@ def test_a_teams_certificate_is_imported_and_reimported_in_its_own_account_throu
 
     # A renewal as the sweep and the watch queue it: no `acm`, no team asking; the same role
     # (its session naming the certificate's team), the same ARNs.
-    renewal = queued(stack, monkeypatch, {"domains": domains, "name": f"alpha.{label}",
+    renewal = queued(monkeypatch.setenv, {"domains": domains, "name": f"alpha.{label}",
                                           "force": True, "renews": meta["serial"]})
     with caplog.at_level(logging.INFO):
         (again,) = invoke(ISSUER, renewal)["results"]
     assert again["status"] == "renewed", again
     message_id = renewal["Records"][0]["messageId"]
-    assert f"as session wildcert-alpha-{message_id} for acm" in caplog.text
+    assert f"as session wildcert-alpha.{message_id} for acm" in caplog.text
     renewed = stored_set(f"alpha.{label}")[0]
     assert renewed["serial"] != meta["serial"] and renewed["acm"] == arns
     for arn in arns.values():
         assert in_account(stack, ALPHA_ACCOUNT, arn)[0] == int(renewed["serial"], 16)
-
-
-def queued(stack: Stack, monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
-           ) -> dict[str, Any]:
-    """`body` sent to a renewal queue of this test's own, as Lambda's SQS poller hands it over."""
-    sqs = client("sqs")
-    url = sqs.create_queue(QueueName=unique("acm-renewals-"))["QueueUrl"]
-    arn = as_renewal_queue(url, monkeypatch.setenv)
-    container.start_afresh()
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
-    (message,) = sqs.receive_message(QueueUrl=url, AttributeNames=["All"],
-                                     MessageAttributeNames=["All"])["Messages"]
-    sqs.delete_queue(QueueUrl=url)
-    return sqs_event(message, arn)
 
 
 def test_another_teams_certificate_never_goes_through_that_role(

@@ -1,14 +1,17 @@
 """docs/ZONES.md's commands, run as shown with the AWS CLI against the local stack, and what
 they set up used for a certificate: the zone-access role deployed in a zone's own account
-(moto's CloudFormation), the teams.toml entry naming it, and a CNAME delegating a challenge.
+(moto's CloudFormation; its trust as read back evaluated by the IAM simulator), the teams.toml
+entry naming it, and a CNAME delegating a challenge.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -16,8 +19,10 @@ import pytest
 
 from local_stack import Stack
 from tests.e2e.support import ISSUER, REPO, assert_valid_stored, invoke, unique
+from tests.infra import iam_sim
 from tests.infra.infra_tools import tool
 from wildcert import container
+from wildcert.logic.zones import session_name
 
 DOC = REPO / "docs" / "ZONES.md"
 ZONE_ACCOUNT = "222222222222"
@@ -55,6 +60,24 @@ def account_credentials(stack: Stack, account: str) -> dict[str, str]:
             "AWS_SESSION_TOKEN": credentials["SessionToken"]}
 
 
+def admitted_sessions(stack: Stack, owner: dict[str, str], role: str,
+                      external_id: str) -> list[bool]:
+    """Whether the deployed role's trust (as `aws iam get-role` reads it back), evaluated by
+    the IAM simulator, admits the issuer as team alpha's session, the operators' and team
+    alpha-beta's."""
+    trust = json.loads(run(f"aws iam get-role --role-name {role.rsplit('/', 1)[-1]} --query "
+                           "Role.AssumeRolePolicyDocument --output json", stack, owner))
+    if isinstance(trust, str):
+        trust = json.loads(urllib.parse.unquote(trust))
+    issuer = iam_sim.Principal("the issuer", ISSUER_ROLE, (iam_sim.FULL_AWS_ACCESS,))
+    names = [session_name("alpha", "e-1"), session_name(None, "m-1"),
+             session_name("alpha-beta", "e-1")]
+    return [d.allowed for d in iam_sim.evaluate([
+        iam_sim.Stack({}).ask(issuer, "sts:AssumeRole", role, {
+            "sts:ExternalId": external_id, "sts:RoleSessionName": name}, resource_policy=trust)
+        for name in names])]
+
+
 def test_a_zone_in_another_account_set_up_as_the_docs_show(
         stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     owner = account_credentials(stack, ZONE_ACCOUNT)
@@ -67,6 +90,7 @@ def test_a_zone_in_another_account_set_up_as_the_docs_show(
     role = run(deploy, stack, {**owner, "ISSUER_ROLE_ARN": ISSUER_ROLE,
                                "EXTERNAL_ID": external_id, "ZONE_ID": zone_id}).split()[-1]
     assert role == f"arn:aws:iam::{ZONE_ACCOUNT}:role/wildcert-zone-access-alpha"
+    assert admitted_sessions(stack, owner, role, external_id) == [True, False, False]
 
     entry = next(b for b in blocks("toml") if "[[teams.alpha.zones]]" in b)
     for key, value in (("id", zone_id), ("name", zone_name), ("role", role),

@@ -21,8 +21,16 @@ import pytest
 
 from local_stack import Stack
 from local_stack.route53_source import account_client
-from tests.e2e.support import ISSUER, assert_valid_stored, invoke, stored_set, unique
+from tests.e2e.support import (
+    ISSUER,
+    assert_valid_stored,
+    invoke,
+    queued,
+    stored_set,
+    unique,
+)
 from wildcert import container
+from wildcert.logic.zones import session_name
 
 pytestmark = pytest.mark.usefixtures("fresh_faults")
 
@@ -129,9 +137,33 @@ def test_each_teams_zone_is_written_in_its_own_account_through_its_role(
         assert stored_set(f"{team}.{label}")[0]["team"] == team
         assert _changes_to(stack, zone) == 2  # the challenge values added, then removed
         assert zone.txt() == {}
-        session = f"wildcert-{team}-{event['id']}"
+        session = session_name(team, event['id'])
         assert f"as session {session} for route53" in caplog.text
     assert stack.aws_faults.count("sts", "AssumeRole") == 2
+
+
+def test_a_queued_renewal_assumes_the_zone_role_as_the_certificates_team(
+        stack: Stack, world: World, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renewal queue is no team: the session names the team cert.json says owns it."""
+    label = unique("q")
+    name, domains = f"alpha.{label}", [f"{label}.alpha.{world.alpha.name}"]
+    event = team_event("alpha", ALPHA_ACCOUNT, {"domains": domains, "name": name})
+    assert invoke(ISSUER, event)["status"] == "issued"
+    serial = stored_set(name)[0]["serial"]
+    # Pebble reuses a valid authorization half the time (PEBBLE_AUTHZREUSE's default): a name
+    # proved once may need no challenge, and no zone role, again. A name added is proved anew.
+    more = [*domains, f"www.{domains[0]}"]
+    renewal = queued(monkeypatch.setenv, {"domains": more, "name": name, "force": True,
+                                          "renews": serial})
+    written = _changes_to(stack, world.alpha)
+    with caplog.at_level(logging.INFO):
+        (again,) = invoke(ISSUER, renewal)["results"]
+    assert again["status"] == "renewed", again
+    assert stored_set(name)[0]["team"] == "alpha"
+    assert _changes_to(stack, world.alpha) > written and world.alpha.txt() == {}
+    session = session_name("alpha", renewal["Records"][0]["messageId"])
+    assert f"as session {session} for route53" in caplog.text
 
 
 def test_a_zone_of_one_team_never_serves_another_teams_names(

@@ -66,6 +66,11 @@ def by_family(sent: Counter[str]) -> Counter[str]:
     return families
 
 
+def failures_text(fuzzer: Fuzzer) -> str:
+    """One line per finding (known bugs left out), for a test's failure message."""
+    return "\n".join(f"{f.what}: {f.detail} ({f.kind}) {f.event}" for f in fuzzer.failures)
+
+
 def render(fuzzer: Fuzzer, info: RunInfo) -> str:
     tally = fuzzer.tally
     lines = [BEGIN, ""]

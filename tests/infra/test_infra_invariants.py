@@ -15,7 +15,7 @@ import pytest
 
 from .iam_world import sam_with_teams
 from .infra_invariants import foreign_partitions, retention_parameter_problems, violations
-from .infra_template import ACCOUNT, BASE_PARAMS, load_sam, resolved_stack
+from .infra_template import ACCOUNT, BASE_PARAMS, resolved_stack
 
 ADMINS = (
     f"arn:aws:iam::{ACCOUNT}:role/platform-admin,"
@@ -1387,12 +1387,3 @@ def test_team_account_ids_are_account_ids_only(
 ) -> None:
     pattern = sam["Parameters"]["TeamAccountIds"]["AllowedPattern"]
     assert (re.fullmatch(pattern, value) is not None) is accepted
-
-
-def test_the_bench_runs_the_issuer_process_with_the_templates_environment() -> None:
-    """bench/wildcert_runner.ISSUER_PROCESS_ENV is what the template gives the issuer."""
-    from bench.wildcert_runner import ISSUER_PROCESS_ENV
-
-    variables = load_sam()["Resources"]["IssuerFunction"]["Properties"]["Environment"][
-        "Variables"]
-    assert {k: variables.get(k) for k in ISSUER_PROCESS_ENV} == ISSUER_PROCESS_ENV

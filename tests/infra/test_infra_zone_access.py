@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from wildcert.logic.zones import session_name
+
 from .iam_sim import Principal, Stack, evaluate, key_types
 from .infra_template import REPO, Resolver, load_sam, resolved_stack
 from .test_iam_condition_keys import conditions, single_valued_on_multivalued
@@ -28,10 +30,11 @@ def issuer(params: dict[str, Any]) -> tuple[Stack, Principal]:
     return stack, stack.role("IssuerRole", "issuer")
 
 
-def zone_role(issuer_arn: str) -> tuple[Principal, dict[str, Any]]:
-    """The role deployed for one zone: (it, as a principal; its trust policy)."""
+def zone_role(issuer_arn: str, team: str | None = None) -> tuple[Principal, dict[str, Any]]:
+    """The role deployed for one zone (of `team`, or of no team in particular): (it, as a
+    principal; its trust policy)."""
     params = {"IssuerRoleArn": issuer_arn, "ExternalId": EXTERNAL_ID,
-              "HostedZoneIds": [ZONE], "RoleSuffix": "-alpha"}
+              "HostedZoneIds": [ZONE], "RoleSuffix": "-alpha", **({"TeamId": team} if team else {})}
     stack = Stack(Resolver(load_sam(ROLE_TEMPLATE), params).resources())
     props = stack.resources["ZoneAccessRole"]["Properties"]
     assert props["RoleName"] == "wildcert-zone-access-alpha"
@@ -70,6 +73,22 @@ def test_the_issuer_assumes_the_zone_role_with_its_external_id_and_nothing_else(
          None),
     ]
     assert allowed(stack, asks) == [True, False, False, False, False, False]
+
+
+def test_a_teams_zone_role_admits_only_sessions_that_name_the_team() -> None:
+    """With TeamId, the trust admits the issuer only as a session wildcert names after that
+    team (logic.zones.session_name): not the operators', and not a team whose id merely
+    starts with it. Without, any session (the operators' zones serve every team)."""
+    stack, me = issuer({"ZoneAccountIds": [ZONE_ACCOUNT]})
+    sessions = [session_name("alpha", "6a7e8feb-b491"), session_name("alpha", "x" * 100),
+                session_name(None, "m-1"), session_name("alpha-beta", "e-1"),
+                session_name("beta", "e-1"), "wildcert-alpha", "alpha.e-1"]
+    for team, expected in (("alpha", [True, True] + [False] * 5), (None, [True] * 7)):
+        _, trust = zone_role(me.arn, team)
+        asks = [(me, "sts:AssumeRole", ZONE_ROLE,
+                 {"sts:ExternalId": EXTERNAL_ID, "sts:RoleSessionName": name}, trust)
+                for name in sessions]
+        assert allowed(stack, asks) == expected, team
 
 
 def _change(names: list[str], types: list[str], actions: list[str]) -> dict[str, Any]:

@@ -202,6 +202,15 @@ class FakeCa:
                        for c in (leaf, self.root))
 
 
+class NoRenewalInfo:
+    """A session's `RenewalInfoReader` for a CA that offers no ARI."""
+
+    url: str | None = None
+
+    def fetch(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
+        raise AcmeError("no renewal information here")
+
+
 class FakeSession:
     """What the flow asks of an AcmeSession, answered by a FakeCa."""
 
@@ -209,7 +218,7 @@ class FakeSession:
         self.ca = ca
         self.directory_url = directory_url  # the account's: cooldowns are kept under it
         self.account: str | None = None
-        self.renewal_info_url: str | None = None
+        self.renewal = NoRenewalInfo()
         self.requires_external_account = False
 
     def use_account(self, account_url: str) -> None:
@@ -261,9 +270,6 @@ class FakeSession:
 
     def download(self, certificate_url: str) -> str:
         return self.ca.issued[certificate_url]
-
-    def renewal_info(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
-        raise AcmeError("no renewal information here")
 
     def revoke(self, certificate_pem: bytes, reason: int) -> bool:
         serial = x509.load_pem_x509_certificate(certificate_pem).serial_number

@@ -212,4 +212,4 @@ def test_a_renewal_info_answer_that_is_not_a_json_object_is_an_acme_error(
     ca.on("GET", "/ari/abc.def", Answer(body=body))
     session = session_for(ca, FakeTime())
     with pytest.raises(AcmeError, match=r"renewal information for abc\.def is not"):
-        session.renewal_info("abc.def")
+        session.renewal.fetch("abc.def")

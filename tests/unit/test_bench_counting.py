@@ -1,11 +1,9 @@
-"""The bench's counters: Pebble log lines to ACME steps, AWS requests to operations (as the
-stack's AWS fault proxy names them), and wildcert's ACME requests by step as its session sees
-them."""
+"""The bench's counters, all at the stack: Pebble log lines to ACME steps, AWS requests to
+operations (as the stack's AWS fault proxy names them)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,13 +12,7 @@ import pytest
 
 from bench.observe import Observers
 from bench.pebble_log import LogCursor, count_requests
-from bench.wildcert_runner import AcmeSteps
 from local_stack import aws_faults
-from tests.unit.fakes import FakeTime
-from tests.unit.scripted_ca import PEM, Answer, ScriptedCa, order, running, script_order
-from tests.unit.scripted_ca import session_for as scripted_session
-from wildcert.adapters.acme import AcmeSession
-from wildcert.logic.certificates import generate_key, make_csr
 
 
 def named(method: str, target: str, headers: dict[str, str]) -> str:
@@ -127,53 +119,3 @@ def test_a_run_counts_the_aws_calls_the_stacks_proxy_saw_meanwhile(tmp_path: Pat
     stack.aws.update({"s3 PutObject": 4, "route53 ChangeResourceRecordSets": 2})
     seen = observers.end(before)
     assert seen["aws_proxy"] == {"route53 ChangeResourceRecordSets": 2, "s3 PutObject": 4}
-
-
-@pytest.fixture
-def ca() -> Iterator[ScriptedCa]:
-    with running() as server:
-        yield server
-
-
-def counted_session(ca: ScriptedCa, counts: Counter[str]) -> AcmeSession:
-    session = scripted_session(ca, FakeTime())
-    session.net.session.hooks["response"].append(AcmeSteps(session, counts).hook)
-    return session
-
-
-def test_acme_requests_are_named_by_step_like_pebbles_log(ca: ScriptedCa) -> None:
-    script_order(ca)
-    ca.on("POST", "/chall/1", Answer(body={"type": "dns-01", "url": f"{ca.base}/chall/1",
-                                           "status": "processing",
-                                           "token": "dG9rZW4tdG9rZW4tdG9rZW4tdG9rZW4"},
-                                     headers={"Link": '<{base}/authz/1>;rel="up"'}))
-    ca.on("POST", "/finalize/1", Answer(body=order(ca, "processing")))
-    ca.on("POST", "/order/1", Answer(body=order(ca, "pending")), Answer(body=order(ca, "ready")),
-          Answer(body=order(ca, "valid", certificate=f"{ca.base}/cert/1")))
-    ca.on("POST", "/cert/1", Answer(body=PEM))
-    ca.on("GET", "/ari/abc.def", Answer(body={"suggestedWindow": {}}))
-    counts: Counter[str] = Counter()
-    session = counted_session(ca, counts)
-    made = session.new_order(("example.com",))
-    session.answer(made.challenges)
-    session.wait_until_ready(made.url, made.challenges)
-    session.finalize(made.url, made.finalize_url,
-                     make_csr(generate_key("ec256"), ("example.com",)))
-    session.renewal_info("abc.def")
-    assert counts == {
-        "GET directory": 1, "HEAD newNonce": 1, "POST newOrder": 1, "POST authz": 2,
-        "POST challenge": 1, "POST order": 3, "POST finalize": 1, "POST certificate": 1,
-        "GET renewalInfo": 1,
-    }
-    assert sum(counts.values()) == len(ca.seen)  # every request the CA saw, once
-
-
-def test_an_order_never_handed_to_this_session_is_known_by_its_body(ca: ScriptedCa) -> None:
-    """Recovering a dead attempt's order, with the directory from the container's cache."""
-    script_order(ca)
-    scripted_session(ca, FakeTime()).new_order(("example.com",))  # caches the directory
-    ca.on("POST", "/order/9", Answer(body=order(ca, "ready")))
-    counts: Counter[str] = Counter()
-    state = counted_session(ca, counts).fetch_order(f"{ca.base}/order/9")
-    assert state.finalize_url == f"{ca.base}/finalize/1"
-    assert counts == {"HEAD newNonce": 1, "POST order": 1}

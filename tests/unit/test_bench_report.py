@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import findings, report, run
+from bench import removed, report, run
 
 
 def test_count_cell_shows_a_range_only_when_runs_differ() -> None:
@@ -27,8 +27,7 @@ def test_acme_counts_add_what_only_the_front_answered() -> None:
 
 
 def _work(acme: dict[str, int], aws: dict[str, int]) -> dict[str, Any]:
-    return {"acme_server": acme, "acme_front": {}, "aws_proxy": aws, "aws_client": aws,
-            "acme_client": {"POST directory": 1}, "dns_client": {"CAA": 3, "TXT": 1},
+    return {"acme_server": acme, "acme_front": {}, "aws_proxy": aws,
             "dns_server": {"TXT": 7}, "slack": {"posts": 1}}
 
 
@@ -49,33 +48,27 @@ def small_results() -> dict[str, Any]:
                    "wildcert_cold_wall": [3.5], "certbot_wall": [7.0], "certbot_hook": [1.0]},
         "first_runs": {"wildcert_cold": 4.0, "certbot": 8.0},
         "work": {"wildcert_cold": [_work({**minimum, "POST authz": 5}, aws)],
-                 "wildcert_warm": [{**_work({**minimum, "POST authz": 5}, aws),
-                                    "spent": {"ACME HTTP requests": 0.6, "total": 1.0}}],
+                 "wildcert_warm": [_work({**minimum, "POST authz": 5}, aws)],
                  "certbot": [_work(minimum, {"route53 GetChange": 2})]},
         "coldstart": {"wildcert": [cold], "certbot": [{**cold, "import_seconds": 1.6}]},
         "cold_issuance": {"wildcert_peak_rss_mib": [60.0], "certbot_peak_rss_mib": [80.0],
                           "wildcert_cpu_s": [1.0], "certbot_cpu_s": [2.0]},
         "layers": {"wildcert": size, "certbot": size, "sam_build": None},
         "scale": [scale_run, {**scale_run, "n": 50, "wall": 28.0}],
-        "certbot_sleeps": [{"file": "acme/client.py", "line": 1, "function": "f",
-                            "code": "time.sleep(1)"}],
     }
 
 
-def test_a_whole_report_renders_with_findings() -> None:
-    results = small_results()
-    notes = [*findings.render(results), *findings.method_notes()]
-    markdown = report.render(results, notes)
+def test_a_whole_report_renders() -> None:
+    markdown = report.render(small_results())
     assert "certbot takes 7.0x" in markdown
-    assert "3 authorization poll(s)" in markdown
-    assert "wildcert's HTTP session and the CA's side count differently" in markdown
-    assert "| ACME HTTP requests | 0.60 s | 60% |" in markdown
+    assert "| POST authz | 2 | 5 | 5 | 2 |" in markdown
+    assert "| s3 PutObject | 12 | 12 | 0 |" in markdown  # every tool's calls, at the proxy
     assert "(wildcert/certbot 0.43)" in markdown  # cold container, 3.0 s against 7.0 s
     assert ("| Cold start: importing the entry point (import alone) | 0.80 s | 1.60 s | "
             "wildcert/certbot 0.50 |") in markdown
     assert "| 60.0 MiB | 80.0 MiB | wildcert/certbot 0.75 |" in markdown
-    assert "wildcert's process peaks at 60.0 MiB, certbot's at 80.0 MiB" in markdown
-    assert "not computed" not in markdown
+    assert "the issuing process's peak RSS rises 2.0 MiB" in markdown  # the README quotes it
+    assert "## Method" in markdown
     assert "[docs/FUZZ.md](../docs/FUZZ.md)" in markdown  # regenerating keeps the link
 
 
@@ -104,10 +97,54 @@ def test_the_sdk_section_replaces_itself_in_results_md_and_leaves_the_rest(tmp_p
     markdown = tmp_path / "RESULTS.md"
     markdown.write_text("# r\n\n## Lambda layer size\n\nold run\n\n## Scale: N\n\nrows\n")
     for cpu in (0.6, 0.4):  # inserted once, then replaced
-        run.rewrite_sdk_section(markdown, _sdk_results(
+        run.rewrite_section(markdown, "sdk", _sdk_results(
             {"before": 0.7, "no_lean": 0.7, "sdk_no_bytecode": 1.0, "after": cpu,
              "after_lean": 0.3}))
     text = markdown.read_text()
     assert text.count(report.SDK_HEADING) == 1 and "0.30 s of CPU less" in text
     assert text.index("old run") < text.index(report.SDK_HEADING) < text.index("## Scale: N")
     assert text.endswith("rows\n")
+
+
+def _tree(cold: float, cpu: float, rss: float, warm: float) -> dict[str, Any]:
+    return {"label": "t: x", "to_return": [cold, cold + 1.0, cold - 0.1],
+            "import_seconds": [0.1], "handler_seconds": [0.2],
+            "cpu_seconds_at_return": [cpu], "peak_rss_mib_at_return": [rss], "warm": [warm]}
+
+
+def test_what_a_removed_optimisation_bought_is_the_median_difference() -> None:
+    variants = {"with": _tree(2.0, 0.5, 70.0, 1.0), "without": _tree(2.5, 0.6, 72.0, 0.9)}
+    bought = removed.bought(variants, "with", "without")
+    assert round(bought.cold_seconds, 3) == 0.5
+    assert round(bought.cold_share, 3) == 0.2  # 0.5 s of the 2.5 s without it
+    assert round(bought.cpu_seconds, 3) == 0.1
+    assert round(bought.cpu_share, 3) == round(0.1 / 0.6, 3)
+    assert round(bought.peak_rss_mib, 3) == 2.0
+    assert round(bought.warm_seconds, 3) == -0.1  # it cost that much warm
+
+
+def test_the_removed_section_says_what_each_removal_bought_and_replaces_itself(
+        tmp_path: Any) -> None:
+    variants = {key: _tree(2.0, 0.5, 70.0, 1.0) for key in ("before", "removal", "now")}
+    variants["now_arena"] = _tree(1.9, 0.5, 69.0, 1.0)
+    results = {"removed": {"rounds": 3, "warm_per_process": 1, "variants": variants,
+                           "measured": {"date": "2026-12-07 05:00 UTC", "commit": "abc1234"}}}
+    text = "\n".join(removed.section(results))
+    assert ("- MALLOC_ARENA_MAX=2 (this tree with it against this tree without) bought +100 ms "
+            "of a cold issuance on this stack (+5.0% of it)") in text
+    assert "+1.0 MiB of its peak RSS" in text and "at most 0.17% of one" in text
+    markdown = tmp_path / "RESULTS.md"
+    markdown.write_text(f"# r\n\n{removed.HEADING}\n\nstale run\n\n## Scale: N\n\nrows\n")
+    run.rewrite_section(markdown, "removed", results)
+    written = markdown.read_text()
+    assert "stale run" not in written and written.count(removed.HEADING) == 1
+    assert written.index(removed.HEADING) < written.index("## Scale: N")
+
+
+def test_a_removed_optimisations_tree_is_that_commits_issuer_from_git(tmp_path: Any) -> None:
+    assert removed.tree_of(None, tmp_path) == removed.ROOT
+    tree = removed.tree_of(removed.REMOVAL, tmp_path)
+    assert (tree / "functions" / "issuer" / "app.py").is_file()
+    assert not (tree / "layers/wildcert/wildcert/jobs/issue/head_start.py").exists()
+    before = removed.tree_of(removed.BEFORE, tmp_path)
+    assert (before / "layers/wildcert/wildcert/jobs/issue/head_start.py").is_file()

@@ -5,6 +5,7 @@ against the local stack in tests/e2e."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -16,10 +17,11 @@ from wildcert import container
 from wildcert.adapters.acme import OrderState, OrderStatus
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.leases import InFlight, Journal
+from wildcert.jobs.issue.ask import Ask
 from wildcert.jobs.issue.outcome import StageFailure
 from wildcert.jobs.issue.pipeline import Issuer
 from wildcert.logic.certificates import generate_key, key_pem, make_csr
-from wildcert.logic.request import Requester
+from wildcert.logic.request import CertificateRequest, Requester
 from wildcert.logic.teams import parse_teams
 from wildcert.logic.times import iso
 
@@ -85,6 +87,23 @@ def test_a_forced_request_renews_the_stored_certificate() -> None:
     assert len(services.ca.orders) == 2 and kinds(services) == ["issued", "renewed"]
     stored = CertificateStore(services.memory).current("web")
     assert stored is not None and stored.serial == again.details["serial"]
+
+
+def test_the_stored_record_says_who_ordered_where_and_keeps_the_endpoints() -> None:
+    services = FakeServices()
+    issuer(services).handle(request(endpoints=["web.example.com:443"]), request_id="r-1")
+    issuer(services).handle(request(force=True), request_id="r-2")
+    stored = CertificateStore(services.memory).current("web")
+    assert stored is not None
+    extra = stored.extra
+    assert extra["endpoints"] == ["web.example.com:443"]  # given once, kept by the renewal
+    assert extra["request_id"] == "r-2" and extra["requester"]["kind"] == "direct"
+    assert (extra["acme_ca"], extra["acme_directory"]) == (
+        services.settings.cas[0].name, services.settings.cas[0].directory_url)
+    assert extra["acme_account"] and "team" not in extra and "ca" not in extra
+    assert Ask(request(), request=CertificateRequest(name="web", domains=tuple(DOMAINS))
+               ).recorded(dataclasses.replace(stored, extra={**extra, "revoked": ["1a"]})
+                          )["revoked"] == ["1a"]  # pullers must never install those
 
 
 @pytest.mark.parametrize(("raw", "requester", "stage", "rule"), [

@@ -138,3 +138,13 @@ def test_never_exceeds_attempts_or_deadline(
     assert fn.calls <= attempts
     assert t.now <= budget
     assert all(0 <= s <= cap for s in t.slept)
+
+
+def test_a_backoff_policy_bounds_attempts_and_steps() -> None:
+    t, fn = FakeTime(), Flaky([Transient() for _ in range(5)])
+    policy = retry.Backoff(attempts=3, base=0.5, cap=0.6)
+    with pytest.raises(Transient):
+        policy.call(fn, is_transient=transient, deadline=t.deadline(100.0), what="policy",
+                    rng=random.Random(7))
+    assert fn.calls == 3
+    assert len(t.slept) == 2 and all(0 <= s <= 0.6 for s in t.slept)

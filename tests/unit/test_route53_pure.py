@@ -219,7 +219,7 @@ def test_throttling_advice_states_the_quota_it_assumed() -> None:
 
 def test_the_issuer_writes_under_the_quota_its_settings_state() -> None:
     from wildcert.deadline import Deadline
-    from wildcert.jobs.issue.pipeline import Services
+    from wildcert.jobs.issue.wiring import Services
     from wildcert.settings import Settings
 
     settings = Settings.from_env({"CERT_BUCKET": "b", "KMS_KEY_ID": "k", "ALLOWED_ZONES": "Z1",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from wildcert.logic.teams import TEAM_ID
 from wildcert.logic.zones import (
     OtherAccountZone,
     ZoneAccess,
@@ -141,10 +142,15 @@ def test_the_operators_zones_in_other_accounts_are_one_setting() -> None:
 
 
 def test_the_session_name_names_team_and_request_within_stss_limits() -> None:
-    assert session_name("alpha", "6a7e8feb-b491") == "wildcert-alpha-6a7e8feb-b491"
-    assert session_name(None, None) == "wildcert-operators-direct"
+    assert session_name("alpha", "6a7e8feb-b491") == "wildcert-alpha.6a7e8feb-b491"
+    assert session_name(None, None) == "wildcert-operators.direct"
     long = session_name("alpha", "x" * 100 + "/#?")
-    assert len(long) == 64 and set(long) <= set("abcdefghijklmnopqrstuvwxyz-x")
+    assert len(long) == 64 and long.startswith("wildcert-alpha.x")
+    assert session_name("alpha", "é/#?") == "wildcert-alpha.----"  # STS's ASCII only
+    # The longest team id a teams.toml may hold keeps its whole name and the dot after it.
+    team = "t" + "0" * 30
+    assert TEAM_ID.fullmatch(team)
+    assert session_name(team, "x" * 100).startswith(f"wildcert-{team}.x")
 
 
 def test_a_teams_zone_serves_only_that_teams_certificates() -> None:

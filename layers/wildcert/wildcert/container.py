@@ -28,9 +28,9 @@ keeps from one invocation to the next, and how long each piece is kept.
     teams' refusals     refusals      for the container's life          the operators see a team's
       told                            (hour by hour: logic/refusals)    first refusal each hour
 
-Nothing else is kept at module level but `adapters/dns.STATS`, the DNS query counts `make
-bench` reads and resets. A test starts from a new container (`start_afresh`,
-the `fresh_container` fixture) instead of reaching into a module's globals.
+Nothing else is kept at module level. A test starts from a new container (`start_afresh`,
+the `fresh_container` fixture) instead of reaching into a module's globals; `make bench` counts
+what a run sent where it arrives, at the local stack's servers.
 
 How the entry points reach the outside world is the container's too: `outside` is None in a
 function (AWS, the CA, DNS and Slack through the adapters), or an `Outside` a test gives

@@ -27,6 +27,12 @@ class Backoff:
     base: float = 0.2
     cap: float = 10.0
 
+    def call(self, fn: Callable[[], T], *, is_transient: Callable[[BaseException], bool],
+             deadline: Deadline, what: str, rng: random.Random | None = None) -> T:
+        """`call` under this policy."""
+        return call(fn, is_transient=is_transient, deadline=deadline, attempts=self.attempts,
+                    base=self.base, cap=self.cap, what=what, rng=rng)
+
 
 def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
     """Full-jitter wait before retry number `attempt` (1 for the first retry)."""

@@ -335,6 +335,9 @@ class AcmeSession:
             self.net.session.mount(scheme, transport)
         self.net.session.hooks["response"].append(seen)
         self._directory: messages.Directory | None = None
+        # Over this session's connection, retries and directory (the key signs nothing there).
+        self.renewal = RenewalInfoReader(directory_url, deadline=deadline, get=self._get,
+                                         lookup=self._renewal_info_url)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -412,18 +415,11 @@ class AcmeSession:
                 f"(it offers: {names}); change the AcmeProfile parameter."
             )
 
-    @property
-    def renewal_info_url(self) -> str | None:
+    def _renewal_info_url(self) -> str | None:
         try:
             return str(self.directory["renewalInfo"])
         except KeyError:
             return None
-
-    def renewal_info(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
-        """The CA's renewalInfo for a certificate and its Retry-After (seconds), asked over
-        this session (its connection, its retries; the account key signs nothing here)."""
-        return renewal_info(self.directory_url, self.renewal_info_url, cert_id,
-                            lambda url: self._get("fetching renewal information", url))
 
     # -- account ------------------------------------------------------------------------------
     def use_account(self, account_url: str) -> None:
@@ -633,23 +629,70 @@ def _issued(state: OrderState) -> bool:
     raise AcmeError(f"the CA did not issue the certificate ({state.url}): {detail}.")
 
 
-class RenewalInfoReader:
-    """Unauthenticated renewalInfo GETs (RFC 9773 §4.1): no account key, safe across threads.
+Get = Callable[[str, str], requests.Response]
+"""`(what, url)`: one GET, retried while the failure is transient; its answer, or AcmeError."""
 
-    The sweep and the watch ask about many certificates at once; they need neither an account
-    nor nonces, so this skips `acme`'s signed-request machinery altogether.
+
+class RenewalInfoReader:
+    """ACME Renewal Information (RFC 9773 §4.1): the one place that finds the directory's
+    renewalInfo URL, builds a certificate's, asks it and reads the answer.
+
+    `get` carries the requests. The issuer's session hands over its own (its connection and
+    retries) and its directory as `lookup`. The sweep and the watch ask about many
+    certificates at once and need neither an account nor nonces: by default a reader sends
+    plain, unauthenticated GETs (`PlainGet`), safe across threads.
     """
 
     def __init__(self, directory_url: str, *, deadline: Deadline, ca_bundle: str | None = None,
-                 timeout: float = 10.0):
+                 timeout: float = 10.0, get: Get | None = None,
+                 lookup: Callable[[], str | None] | None = None):
         self.directory_url = directory_url
         self.deadline = deadline
-        self._verify: str | bool = ca_bundle or True
-        self._timeout = timeout
+        self._get = get or PlainGet(deadline, ca_bundle, timeout)
+        self._lookup = lookup or self._from_directory
         self._base: str | None = None
         self._looked_up = False
 
-    def _get(self, what: str, url: str, kind: str) -> requests.Response:
+    def _from_directory(self) -> str | None:
+        response = self._get("fetching the ACME directory", self.directory_url)
+        try:
+            value = response.json().get("renewalInfo")
+        except (ValueError, AttributeError) as exc:
+            raise AcmeError(f"{self.directory_url} did not return a JSON directory") from exc
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def url(self) -> str | None:
+        """The directory's renewalInfo URL, or None when the CA does not offer ARI."""
+        if not self._looked_up:
+            self._base = self._lookup()
+            self._looked_up = True
+        return self._base
+
+    def fetch(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
+        """The CA's renewalInfo for a certificate and its Retry-After (seconds)."""
+        base = self.url
+        if base is None:
+            raise AcmeError(f"{self.directory_url} does not offer ACME Renewal Information")
+        response = self._get("fetching renewal information", f"{base.rstrip('/')}/{cert_id}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AcmeError(f"renewal information for {cert_id} is not JSON") from exc
+        if not isinstance(body, dict):
+            raise AcmeError(f"renewal information for {cert_id} is not a JSON object")
+        return body, parse_retry_after(response.headers.get("Retry-After"))
+
+
+class PlainGet:
+    """Unauthenticated GETs to a CA (a `Get`): no account key, no nonces, three attempts."""
+
+    def __init__(self, deadline: Deadline, ca_bundle: str | None = None, timeout: float = 10.0):
+        self.deadline = deadline
+        self._verify: str | bool = ca_bundle or True
+        self._timeout = timeout
+
+    def __call__(self, what: str, url: str) -> requests.Response:
         def once() -> requests.Response:
             response = requests.get(url, timeout=self._timeout, verify=self._verify,
                                     headers={"User-Agent": USER_AGENT})
@@ -664,42 +707,6 @@ class RenewalInfoReader:
             raise AcmeError(f"{what} failed at {url}: {_describe(exc)}.") from exc
         if response.status_code != 200:
             code = "notFound" if response.status_code == 404 else None
-            raise AcmeError(f"{what} failed: HTTP {response.status_code} from {url} "
-                            f"({kind}).", code=code,
+            raise AcmeError(f"{what} failed: HTTP {response.status_code} from {url}.", code=code,
                             retry_after=parse_retry_after(response.headers.get("Retry-After")))
         return response
-
-    @property
-    def url(self) -> str | None:
-        """The directory's renewalInfo URL, or None when the CA does not offer ARI."""
-        if not self._looked_up:
-            response = self._get("fetching the ACME directory", self.directory_url, "directory")
-            try:
-                value = response.json().get("renewalInfo")
-            except (ValueError, AttributeError) as exc:
-                raise AcmeError(f"{self.directory_url} did not return a JSON directory") from exc
-            self._base = value if isinstance(value, str) and value else None
-            self._looked_up = True
-        return self._base
-
-    def fetch(self, cert_id: str) -> tuple[dict[str, Any], float | None]:
-        """The CA's renewalInfo for a certificate and its Retry-After (seconds)."""
-        return renewal_info(self.directory_url, self.url, cert_id, lambda url: self._get(
-            "fetching renewal information", url, "renewalInfo"))
-
-
-def renewal_info(directory_url: str, base: str | None, cert_id: str,
-                 get: Callable[[str], requests.Response]) -> tuple[dict[str, Any], float | None]:
-    """One renewalInfo GET (RFC 9773 §4.1) by `get`, and what it answered: the JSON object
-    and its Retry-After (seconds). The issuer asks over its ACME session, the sweep and the
-    watch over `RenewalInfoReader`; both read the answer here."""
-    if base is None:
-        raise AcmeError(f"{directory_url} does not offer ACME Renewal Information")
-    response = get(f"{base.rstrip('/')}/{cert_id}")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise AcmeError(f"renewal information for {cert_id} is not JSON") from exc
-    if not isinstance(body, dict):
-        raise AcmeError(f"renewal information for {cert_id} is not a JSON object")
-    return body, parse_retry_after(response.headers.get("Retry-After"))

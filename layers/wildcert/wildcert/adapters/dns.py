@@ -1,8 +1,8 @@
 """DNS checks around an order: the CAA pre-flight and the TXT propagation wait.
 
-Queries are sent with `dns.query` rather than through `dns.resolver`, so that every packet is
-counted (`STATS`), a REFUSED answer can be told apart from a SERVFAIL, and CNAME chains an
-authoritative server leaves unfinished can be followed here.
+Queries are sent with `dns.query` rather than through `dns.resolver`, so that a REFUSED answer
+can be told apart from a SERVFAIL and CNAME chains an authoritative server leaves unfinished can
+be followed here.
 """
 
 from __future__ import annotations
@@ -45,24 +45,6 @@ FIRST_POLL_INTERVAL = 0.2
 POLL_GROWTH = 1.5
 MAX_POLL_INTERVAL = 3.0
 RESOLV_CONF = "/etc/resolv.conf"
-
-
-@dataclass
-class QueryStats:
-    """Queries sent since the last `reset()`, for benchmarks and logs."""
-
-    caa: int = 0
-    txt: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.caa + self.txt
-
-    def reset(self) -> None:
-        self.caa = self.txt = 0
-
-
-STATS = QueryStats()
 
 
 class LookupFailed(WildcertError):
@@ -129,10 +111,6 @@ def system_resolvers(path: str = RESOLV_CONF) -> list[Server]:
         if len(fields) >= 2 and fields[0] == "nameserver":
             servers.append(Server(fields[1].split("%", 1)[0]))
     return servers or [Server("127.0.0.1")]
-
-
-def load() -> None:
-    """Nothing left to load: dnspython comes with this module (bench/cold_memory.py calls it)."""
 
 
 # --- one query ---------------------------------------------------------------------------
@@ -226,7 +204,6 @@ class _CaaResolver:
         """The CAA RRset for `qname`, or the end of a CNAME chain the server left unfinished."""
         failures = []
         for server in self.servers:
-            STATS.caa += 1
             timeout = min(CAA_QUERY_TIMEOUT, self.deadline.remaining())
             try:
                 response = _query(server, qname, "CAA", recursive=True, timeout=timeout)
@@ -422,7 +399,6 @@ def _txt_sighting(record: str, response: dns.message.Message) -> Sighting:
 
 
 def _ask_txt(server: Server, record: str, timeout: float) -> Sighting:
-    STATS.txt += 1
     try:
         response = _query(server, record, "TXT", recursive=False, timeout=timeout)
     except LookupFailed as error:

@@ -21,7 +21,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from wildcert import retry
 from wildcert.adapters.aws import error_code, error_text
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
@@ -540,16 +539,9 @@ class ChallengeRecords:
             info = answer["ChangeInfo"]
             return None if info.get("Status") == "INSYNC" else _Pending(zone, info["Id"])
 
-        return retry.call(
-            attempt,
-            is_transient=is_conflict,
-            deadline=self.deadline,
-            attempts=self.conflict.attempts,
-            base=self.conflict.base,
-            cap=self.conflict.cap,
-            what=f"changing TXT {', '.join(names)} in {zone.name} after a concurrent change",
-            rng=self.rng,
-        )
+        return self.conflict.call(
+            attempt, is_transient=is_conflict, deadline=self.deadline, rng=self.rng,
+            what=f"changing TXT {', '.join(names)} in {zone.name} after a concurrent change")
 
     def _remember(self, zone: HostedZone, changes: Sequence[Change]) -> None:
         for change in changes:
@@ -615,16 +607,8 @@ class ChallengeRecords:
                 return pages
 
     def _call(self, fn: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
-        return retry.call(
-            fn,
-            is_transient=is_transient,
-            deadline=self.deadline,
-            attempts=self.throttle.attempts,
-            base=self.throttle.base,
-            cap=self.throttle.cap,
-            what=what,
-            rng=self.rng,
-        )
+        return self.throttle.call(fn, is_transient=is_transient, deadline=self.deadline,
+                                  what=what, rng=self.rng)
 
 
 def _record_set(zone: HostedZone, name: str, rrset: Mapping[str, Any]) -> RecordSet:

@@ -54,7 +54,7 @@ ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([
 EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")  # STS's own rule for ExternalId
 ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
 SESSION_NAME_LIMIT = 64
-_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]")
+_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]", re.ASCII)  # STS's own rule for RoleSessionName
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,11 @@ def parse_other_account_zones(text: str, where: str = "OTHER_ACCOUNT_ZONES"
 
 
 def session_name(team: str | None, request_id: str | None) -> str:
-    """The STS session name a zone's owner sees in CloudTrail: the team and the request."""
-    text = f"wildcert-{team or 'operators'}-{request_id or 'direct'}"
+    """The STS session name a role's owner sees in CloudTrail: the certificate's team and the
+    request, `wildcert-<team>.<request>`. A team id has no dot and at most 31 characters, so
+    the name always starts with the whole team and a dot: a trust policy may require
+    `wildcert-<team>.*` (deploy/zone-access-role.yaml's TeamId)."""
+    text = f"wildcert-{team or 'operators'}.{request_id or 'direct'}"
     return _SESSION_UNSAFE.sub("-", text)[:SESSION_NAME_LIMIT]
 
 

@@ -44,6 +44,15 @@ def session_for(services: Services, account: AccountRecord,
     return session, account
 
 
+def stored(services: Services, directory: str, owner: str | None) -> AccountRecord:
+    """The account that orders at `directory`: the certificate's owning team's, else the
+    operators'; its key created in the bucket when it has none yet."""
+    team = owner if services.teams.get(owner) else None
+    store = services.store
+    return store.load_account(directory, team) or store.create_account(
+        new_record(directory, team, services.settings.account_kms_key))
+
+
 def new_record(directory: str, team: str | None, kms_key: str | None) -> AccountRecord:
     """A key in KMS for the operators' account when the setting names one: a CA binds one
     key to one account, so the teams' accounts keep keys of their own in the bucket."""

@@ -18,7 +18,6 @@ from wildcert.logic.renewal import early_reissue
 from wildcert.logic.request import CertificateRequest
 from wildcert.logic.teams import Refusal, Team
 from wildcert.logic.times import iso
-from wildcert.logic.zones import session_name
 
 logger = logging.getLogger(__name__)
 # A new name's place under the team's cap outlives the attempt's deadline by this much.
@@ -28,15 +27,12 @@ _NOT_A_TEAM = {"direct": "the operators", "queue": "for the certificate's owner"
                "eventbridge": "no team"}
 
 
-def identify(services: Services, ask: Ask, holder: str) -> Team | None:
-    """The team the envelope says is asking; an event from no team is refused. A zone in
-    another account sees the team and the request (or this attempt) in its STS session."""
+def identify(services: Services, ask: Ask) -> Team | None:
+    """The team the envelope says is asking; an event from no team is refused."""
     found = teams.identify(services.teams, ask.requester)
     if isinstance(found, Refusal):
         raise Refused("policy", [found])
     ask.team = found
-    services.zone_session = session_name(found.id if found else None,
-                                         ask.request_id or holder)
     logger.info("requester: %s (%s)", ask.requester,
                 f"team {found.id}" if found else _NOT_A_TEAM.get(ask.requester.kind, ""))
     return found

@@ -36,6 +36,24 @@ class Ask:
     def about(self) -> dict[str, Any]:
         return {"team": self.team_id, "requester": self.requester.as_json()}
 
+    def recorded(self, current: StoredCertificate | None) -> dict[str, Any]:
+        """What the new cert.json says of this request, and keeps from the one it replaces."""
+        request = self.request
+        assert request is not None  # validated before anything is stored
+        # Endpoints given once stay with the certificate through renewals that omit them.
+        endpoints = list(request.endpoints) or list(
+            (current.extra if current else {}).get("endpoints", []))
+        return {
+            **({"request_id": self.request_id} if self.request_id else {}),
+            **({"endpoints": endpoints} if endpoints else {}),
+            **({"team": self.owner} if self.owner else {}),
+            **({"ca": request.ca} if request.ca != "production" else {}),
+            # Serials of this name revoked so far: pullers never install them.
+            **({"revoked": current.extra["revoked"]}
+               if current and current.extra.get("revoked") else {}),
+            "requester": self.requester.as_json(),
+        }
+
 
 def owner_of(current: StoredCertificate | None) -> str | None:
     """The team a stored certificate belongs to; None: the operators (or no certificate)."""

@@ -42,15 +42,8 @@ from wildcert.jobs.issue import (
     renewal_info,
 )
 from wildcert.jobs.issue.ask import Ask, owner_of
-from wildcert.jobs.issue.crash_safety import CLEANUP_SECONDS, CrashSafety
-from wildcert.jobs.issue.outcome import (
-    Outcome,
-    Refused,
-    StageFailure,
-    in_stage,
-    stage,
-    unexpected,
-)
+from wildcert.jobs.issue.crash_safety import CrashSafety
+from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure, in_stage, stage, unexpected
 from wildcert.jobs.issue.revoke import Revoker
 from wildcert.jobs.issue.telling import Teller
 from wildcert.jobs.issue.wiring import Services
@@ -66,8 +59,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Team
-
-__all__ = ["CLEANUP_SECONDS", "Ask", "Issuer", "Outcome", "Refused", "Services", "StageFailure"]
+from wildcert.logic.zones import session_name
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +128,7 @@ class Issuer:
                   current: StoredCertificate | None,
                   zone_of: Mapping[str, ChallengeSite]) -> Outcome:
         """The request at one CA: account, CAA for that CA, lease, order, store, tell."""
-        account = self._bucket_precheck(request, current, ca, self._account_team(ask))
+        account = self._bucket_precheck(request, current, ca, ask.owner)
         self._caa(request, account, ca)
         safety = self.safety
         try:
@@ -180,7 +172,7 @@ class Issuer:
 
     def who(self, ask: Ask) -> Team | None:
         """The team the envelope says is asking; an event from no team is refused."""
-        return admission.identify(self.services, ask, self.holder)
+        return admission.identify(self.services, ask)
 
     def _validate(self, ask: Ask, zones: Sequence[HostedZone],
                   team: Team | None) -> CertificateRequest:
@@ -211,21 +203,18 @@ class Issuer:
             ask.owner = self.services.teams.namespace_owner(request.name)
         logger.info("owner: %s belongs to %s", request.name,
                     f"team {ask.owner}" if ask.owner else "the operators")
-
-    def _account_team(self, ask: Ask) -> str | None:
-        """Whose ACME account orders: the certificate's owning team's; else the operators'."""
-        return ask.owner if self.services.teams.get(ask.owner) else None
+        # Whoever asks (the team, the renewal queue, the operators), a zone in another account
+        # sees the certificate's team in the STS session, with the request (or this attempt).
+        self.services.zone_session = session_name(ask.owner, ask.request_id or self.holder)
 
     def _bucket_precheck(self, request: CertificateRequest, current: StoredCertificate | None,
-                         ca: Ca, team: str | None) -> AccountRecord:
+                         ca: Ca, owner: str | None) -> AccountRecord:
         """The bucket takes our writes, the account key is there, and the CA has not said wait
         for anything this order would count against."""
-        store = self.services.store
-        directory = ca.directory_url
+        store, directory = self.services.store, ca.directory_url
         with stage("precheck"):
             store.probe()
-            account = store.load_account(directory, team) or store.create_account(
-                accounts.new_record(directory, team, self.settings.account_kms_key))
+            account = accounts.stored(self.services, directory, owner)
             held = store.ca_cooldowns(directory)
         logger.info("bucket precheck: writable, %s account key for %s",
                     f"team {account.team}'s" if account.team else "the operators'", directory)
@@ -300,22 +289,12 @@ class Issuer:
                ca: Ca, account: AccountRecord,
                acm: AcmImports | None = None) -> tuple[StoredCertificate, str]:
         meta = StoredCertificate.describe(request.name, issued, self.now())
-        # Endpoints given once stay with the certificate through renewals that omit them.
-        endpoints = list(request.endpoints) or list(
-            (current.extra if current else {}).get("endpoints", []))
         meta = dataclasses.replace(meta, extra={
-            **meta.extra, **renewal_info.window(session, issued, self.now),
-            **({"request_id": ask.request_id} if ask.request_id else {}),
-            **({"endpoints": endpoints} if endpoints else {}),
+            **meta.extra, **ask.recorded(current),
+            **renewal_info.window(session, issued, self.now),
             **({"acm": acm.arns} if acm and acm.arns else {}),  # ACM ARNs by region
-            **({"team": ask.owner} if ask.owner else {}),
-            **({"ca": request.ca} if request.ca != "production" else {}),
-            # Serials of this name revoked so far: pullers never install them.
-            **({"revoked": current.extra["revoked"]}
-               if current and current.extra.get("revoked") else {}),
             "acme_ca": ca.name,
             "acme_directory": ca.directory_url,
-            "requester": ask.requester.as_json(),
             # Which ACME account ordered it: only that account's order may `replace` it.
             **({"acme_account": account.account_url} if account.account_url else {}),
         })

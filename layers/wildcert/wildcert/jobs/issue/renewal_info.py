@@ -32,7 +32,7 @@ def replaces(session: AcmeSession, current: StoredCertificate | None, ca: Ca,
         logger.info("order: %s was ordered by another ACME account; no replaces",
                     current.name)
         return None
-    return str(current.extra["ari_id"]) if session.renewal_info_url else None
+    return str(current.extra["ari_id"]) if session.renewal.url else None
 
 
 def window(session: AcmeSession, issued: IssuedSet,
@@ -44,8 +44,8 @@ def window(session: AcmeSession, issued: IssuedSet,
         return {}
     extra: dict[str, Any] = {"ari_id": cert_id}
     try:
-        if session.renewal_info_url:
-            body, retry_after = session.renewal_info(cert_id)
+        if session.renewal.url:
+            body, retry_after = session.renewal.fetch(cert_id)
             info = ari.parse(body, retry_after_seconds=retry_after, now=now())
             extra["ari"] = info.as_json()
     except (AcmeError, ari.InvalidRenewalInfo) as exc:

@@ -48,8 +48,9 @@ class Services:
     teams: Teams = NO_TEAMS
     assume: Callable[..., Any] = aws.assumed_client
     regional_client_factory: Callable[[str, str], Any] = aws.regional_client
-    # The STS session name a zone in another account sees: the team and the request.
-    zone_session: str = "wildcert-operators-direct"
+    # The STS session name a zone in another account sees: the certificate's team and the
+    # request (Issuer._whose sets it for each request).
+    zone_session: str = "wildcert-operators.direct"
 
     def route53_within(self, deadline: Deadline) -> ChallengeRecords:
         quota = ApiQuota(self.settings.route53_requests_per_second,
