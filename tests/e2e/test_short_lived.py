@@ -35,6 +35,10 @@ VALIDITY = dt.timedelta(days=6)
 MINUTE = dt.timedelta(minutes=1)
 SECOND_STACK_OFFSET = 2000  # port bases well away from the session stack's
 
+# One worker runs the whole module (`--dist loadgroup`): under plain load balancing each worker
+# started a six-day stack of its own for one test.
+pytestmark = pytest.mark.xdist_group("short_lived_stack")
+
 
 @pytest.fixture(scope="module")
 def short_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
