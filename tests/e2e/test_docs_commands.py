@@ -82,13 +82,27 @@ _STACK_SETTINGS = {"CERT_BUCKET", "KMS_KEY_ID", "ALLOWED_ZONES", "SLACK_WEBHOOK_
 
 
 def test_the_readme_quick_start_on_a_stack(doc_stack: Stack, ready: Path) -> None:
-    (quick_start,) = stack_blocks(REPO / "README.md")
+    quick_start, _ = stack_blocks(REPO / "README.md")
     assert quick_start.dry_run == ("make test",)
     out = run_block(quick_start, doc_stack, ready)
     assert "Result after" in out and "issued alpha.web (team alpha)" in out, out
     assert "rejected at stage policy, rules name-outside-namespace" in out, out
     assert "What to try next" in out and "make invoke FN=issuer RENEWALS=1" in out, out
     assert "make -n test" not in out and "pytest" in out  # the dry run printed its recipe
+
+
+def test_the_readmes_timing_commands_run_the_tiers_with_durations(stack: Stack,
+                                                                  ready: Path) -> None:
+    """README's Development section: each command is checked with make -n (a run would be the
+    whole suite inside itself); what it would run is the tier with pytest's --durations."""
+    _, timings = stack_blocks(REPO / "README.md")
+    assert timings.dry_run == ("make test-fast PYTEST_ARGS=--durations=20",
+                               "make test PYTEST_ARGS=--durations=40")
+    printed = run_block(timings, stack, ready)
+    fast, everything = (line for line in printed.splitlines() if "/pytest " in line)
+    assert '-m "not stack and not tools"' in fast and fast.endswith("--durations=20"), printed
+    assert "-m " not in everything and everything.endswith("--durations=40"), printed
+    assert "mypy" in printed and "ruff check" in printed  # make test lints first
 
 
 def test_every_local_stack_command_and_a_third_team_from_the_docs_alone(
