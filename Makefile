@@ -23,23 +23,32 @@ help: ## list the targets
 python-deps: ## install python3-venv and python3-pip if missing (Debian/Ubuntu)
 	@PYTHON=$(PYTHON) scripts/system-deps python
 
-system-deps: ## install python3-venv, python3-pip and Debian's pebble (the local stack's CA) if missing
-	@PYTHON=$(PYTHON) scripts/system-deps python pebble
+# After python-deps: two apt-get runs at once would fight over dpkg's lock (make deps runs -j).
+system-deps: python-deps ## install python3-venv, python3-pip and Debian's pebble (the local stack's CA) if missing
+	@PYTHON=$(PYTHON) scripts/system-deps pebble
+
+# uv (pinned in requirements/installer.txt) installs every venv from the same pinned files pip
+# would, several times faster; pip puts it into the project venv first. UV_STAMP ?= as STAMP.
+UV := $(VENV)/bin/uv
+UV_STAMP ?= $(UV)
+$(UV_STAMP): requirements/installer.txt | python-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/installer.txt
+	touch $(UV_STAMP)
 
 $(STAMP): requirements/dev.txt layers/wildcert/requirements.txt pyproject.toml puller/pyproject.toml \
-	  | python-deps
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e ./puller
+	  | $(UV_STAMP)
+	$(UV) pip install -q --python $(PY) --upgrade-package pip pip -r requirements/dev.txt
+	$(UV) pip install -q --python $(PY) --no-deps -e . -e ./puller
 	touch $(STAMP)
 
 # sam and checkov pin boto3 against the project and each other: each gets a venv of its own.
-# Only the infrastructure tests and the build use them.
+# Only the infrastructure tests and the build use them. They need uv, not the project's
+# packages: they install while those do.
 TOOLS_STAMP ?= $(VENV)/tools/.installed
-$(TOOLS_STAMP): $(STAMP) tests/infra/tools/sam.txt tests/infra/tools/checkov.txt tests/infra/tools/install.sh
-	tests/infra/tools/install.sh
+$(TOOLS_STAMP): tests/infra/tools/sam.txt tests/infra/tools/checkov.txt tests/infra/tools/aws.txt \
+	  tests/infra/tools/install.sh | $(UV_STAMP)
+	UV=$(UV) PYTHON=$(PYTHON) tests/infra/tools/install.sh
 	touch $(TOOLS_STAMP)
 
 stack-deps: system-deps $(STAMP) ## what the local stack needs: pebble and the project venv
@@ -54,7 +63,12 @@ $(IAM_SIM_STAMP): $(IAM_SIM)/package.json $(IAM_SIM)/package-lock.json
 
 iam-sim: $(IAM_SIM_STAMP) ## the IAM policy simulator the infrastructure tests use (npm ci)
 
-deps: stack-deps $(TOOLS_STAMP) $(IAM_SIM_STAMP) ## everything: pebble, the venv, sam, checkov, the IAM simulator
+# The installs are mostly downloads and wait on nothing but uv: side by side (-j). `make test`
+# runs lint with them, since it needs the project venv only.
+INSTALLS := stack-deps $(TOOLS_STAMP) $(IAM_SIM_STAMP)
+
+deps: ## everything: pebble, the venv, sam, checkov, the IAM simulator (side by side)
+	@$(MAKE) --no-print-directory -j 4 $(INSTALLS)
 
 # The local stack `make demo KEEP=1`, `make stack-start` and `make invoke` share.
 STACK_DIR ?= .local-stack
@@ -81,7 +95,8 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: deps lint ## lint, then every test (unit, end-to-end, stack, infrastructure)
+test: ## install and lint, then every test (unit, end-to-end, stack, infrastructure)
+	@$(MAKE) --no-print-directory -j 4 $(INSTALLS) lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 # The seconds tier: no local stack, no outside tool (sam, checkov, cfn-lint, the IAM simulator),
@@ -104,7 +119,7 @@ fuzz: stack-deps ## 10,000 generated events through the issuer's handler; writes
 team-resources: $(STAMP) ## regenerate template.yaml's teams' sections from teams.toml
 	$(PY) scripts/team_resources.py
 
-build: $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
+build: $(STAMP) $(TOOLS_STAMP) ## sam build (the layer and the functions, arm64, no Docker)
 	$(PY) scripts/team_resources.py --check
 	$(SAM) build --config-env $(SAM_ENV)
 

@@ -10,7 +10,7 @@ team's, the outcome events); the checks after each step are what the reader woul
 the printout.
 
 The venv these tests run in is never rebuilt by the make targets they call: they are given
-stamps of their own (STAMP, TOOLS_STAMP) that say it is ready.
+stamps of their own (UV_STAMP, STAMP, TOOLS_STAMP) that say it is ready.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def ready(tmp_path: Path) -> Path:
     """The venv this test runs in, named ready for make: newer than what it was built from."""
     stamps = tmp_path / "venv-ready"
     stamps.mkdir()
-    for name in ("venv", "tools"):  # the tools' after the venv's, as make builds them
+    for name in ("uv", "venv", "tools"):  # uv's first, as make builds them
         (stamps / name).touch()
     return stamps
 
@@ -65,7 +65,8 @@ def run_block(block: Block, stack: Stack, ready: Path) -> str:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "WILDCERT_", "ACME_")) and k not in _STACK_SETTINGS}
     env.update(STACK_DIR=str(stack.directory), WILDCERT_STACK_DIR=str(stack.directory),
-               STAMP=str(ready / "venv"), TOOLS_STAMP=str(ready / "tools"))
+               UV_STAMP=str(ready / "uv"), STAMP=str(ready / "venv"),
+               TOOLS_STAMP=str(ready / "tools"))
     done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, (

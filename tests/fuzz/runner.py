@@ -18,6 +18,7 @@ import logging
 import re
 import reprlib
 import time
+import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -41,12 +42,19 @@ from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.request import (
     CertificateRequest,
     RequestRejected,
+    is_eventbridge,
     parse_request,
 )
 from wildcert.logic.request.envelope import unreadable_records
 from wildcert.settings import Settings
 
-ISSUER_APP = Path(__file__).resolve().parents[2] / "functions" / "issuer" / "app.py"
+ROOT = Path(__file__).resolve().parents[2]
+ISSUER_APP = ROOT / "functions" / "issuer" / "app.py"
+# The EventBridge sources the stack's teams send with: the teams' policy refuses any other
+# sender before it reads the request.
+TEAM_SOURCES = frozenset(
+    source for team in tomllib.loads((ROOT / "local_stack" / "teams.toml").read_text())[
+        "teams"].values() for source in team.get("sources", ()))
 MAX_MESSAGE = 50_000  # what tests/e2e/test_bad_input_stack.py allows a rejection's message
 # A rejection is milliseconds of work: one taking this long points at something quadratic, not
 # at a busy machine.
@@ -297,9 +305,14 @@ class Fuzzer:
     # ---- the oracle ------------------------------------------------------------------------
 
     def expect(self, event: object) -> list[Expected]:
-        return [self._expect_one(payload) for payload in requests_in(event)]
+        payloads = requests_in(event)
+        senders = senders_in(event)
+        if len(senders) != len(payloads):
+            senders = [None] * len(payloads)
+        return [self._expect_one(payload, sender) for payload, sender in zip(payloads, senders,
+                                                                          strict=True)]
 
-    def _expect_one(self, payload: object) -> Expected:
+    def _expect_one(self, payload: object, sender: object) -> Expected:
         try:
             request = parse_request(payload, self.zone_names,
                                     endpoint_ports=self.settings.endpoint_ports)
@@ -307,6 +320,8 @@ class Fuzzer:
             return Expected(False, "validation", rejected.problems)
         if any(f".{fuzz_cases.CAA_LABEL}." in d for d in request.domains):
             return Expected(False, "precheck", request=request)
+        if sender is not None and sender not in TEAM_SOURCES:
+            return Expected(False, "policy", request=request)
         return Expected(True, request=request)
 
     def _may_accept(self) -> bool:
@@ -344,7 +359,7 @@ class Fuzzer:
                          wanted: Expected) -> None:
         status, stage = outcome.get("status"), outcome.get("stage")
         self.tally.outcomes[f"{status} at {stage}" if stage else str(status)] += 1
-        refused_earlier = wanted.stage in {"validation", "precheck"}
+        refused_earlier = wanted.stage in {"validation", "precheck", "policy"}
         if status == "rejected" and stage == "policy" and refused_earlier:
             # An EventBridge sender (also one inside a queue message) is judged by the teams'
             # policy before its request is read: an unknown source is refused there, and the
@@ -462,6 +477,29 @@ def requests_in(event: object) -> list[object]:
     if isinstance(event, dict) and "Records" in event and not isinstance(event["Records"], list):
         return [unreadable_records(event["Records"])]
     return unit.payloads_in(event)
+
+
+def senders_in(event: object) -> list[object]:
+    """The EventBridge source each request of `event` came with, as `requests_in` lists them
+    (None: not sent over EventBridge, e.g. a direct invoke or a renewal message)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list):
+        return [_source_of(_body_of(record)) for record in records]
+    return [_source_of(event)]
+
+
+def _body_of(record: object) -> object:
+    body = record.get("body") if isinstance(record, dict) else None
+    try:
+        return json.loads(body) if isinstance(body, str) else None
+    except (ValueError, RecursionError):  # the entry refuses such a body before any sender
+        return None
+
+
+def _source_of(value: object) -> object:
+    if isinstance(value, dict) and is_eventbridge(value):
+        return value.get("source")
+    return None
 
 
 def _as_json(event: object) -> object:
