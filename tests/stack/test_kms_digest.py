@@ -2,7 +2,7 @@
 stack's moto KMS, each JWS checked with `cryptography` against the key's public key.
 
 moto 5.2.5 reads Sign's MessageType but never passes it on (moto/kms/responses.py:651 and
-:667-671): its backend (models.py:766) and the ECDSA key (utils.py:275-278) hash every message,
+:667-671): its backend (models.py:768) and the ECDSA key (utils.py:275-278) hash every message,
 so a DIGEST is hashed again and its signature is over SHA-256(SHA-256(input)). Real KMS signs a
 DIGEST without hashing it (API_Sign.html, MessageType). Past the limit the stack can therefore
 check only what wildcert sends; that the signature then verifies is checked against a KMS that
