@@ -1,14 +1,9 @@
 """The KMS-held account key either side of kms:Sign's 4096-byte RAW limit, against the local
-stack's moto KMS, each JWS checked with `cryptography` against the key's public key.
+stack's KMS, each JWS checked with `cryptography` against the key's public key.
 
-moto 5.2.5 reads Sign's MessageType but never passes it on (moto/kms/responses.py:651 and
-:667-671): its backend (models.py:768) and the ECDSA key (utils.py:275-278) hash every message,
-so a DIGEST is hashed again and its signature is over SHA-256(SHA-256(input)). Real KMS signs a
-DIGEST without hashing it (API_Sign.html, MessageType). Past the limit the stack can therefore
-check only what wildcert sends; that the signature then verifies is checked against a KMS that
-keeps the documented contract in tests/unit/test_kms_key.py, and below as a strict xfail that
-passes once moto signs digests (the marker must then go, and an issuance for 100 names against
-Pebble becomes possible with a KMS account key).
+moto 5.2.5 alone would hash a DIGEST again (tests/unit/test_kms_strict.py shows it); the stack
+runs it with local_stack/kms_strict.py, which keeps AWS's documented contract (API_Sign.html,
+MessageType), so the signature of a JWS past the limit verifies here as it does on AWS.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -28,10 +22,6 @@ from tests.kms_jws import SignedInput, sha256, sign_jws_of_length, verify_es256
 from wildcert.adapters.kms_key import account_jwk
 
 pytestmark = pytest.mark.stack
-
-MOTO_IGNORES_DIGEST = ("moto 5.2.5 ignores Sign's MessageType and hashes a DIGEST again "
-                       "(moto/kms/responses.py:651-671)")
-
 
 @dataclass
 class KmsKey:
@@ -73,14 +63,7 @@ def test_past_4096_bytes_kms_is_sent_the_sha256_as_a_digest(kms_key: KmsKey, len
     assert len(kms_key.sent[0]["Message"]) == hashes.SHA256.digest_size
 
 
-@pytest.mark.xfail(raises=InvalidSignature, strict=True, reason=MOTO_IGNORES_DIGEST)
-def test_past_4096_bytes_the_signature_verifies(kms_key: KmsKey) -> None:
-    verify_es256(kms_key.public, kms_key.sign(4097))
+@pytest.mark.parametrize("length", [4097, 12_000])
+def test_past_4096_bytes_the_signature_verifies(kms_key: KmsKey, length: int) -> None:
+    verify_es256(kms_key.public, kms_key.sign(length))
 
-
-def test_moto_signs_a_digest_as_if_it_were_the_message(kms_key: KmsKey) -> None:
-    """Why the test above fails: moto's signature is of the 32-byte digest, hashed once more.
-
-    If this fails after a moto upgrade, moto may sign digests now: see the xfail above."""
-    signed = kms_key.sign(4097)
-    verify_es256(kms_key.public, SignedInput(sha256(signed.signing_input), signed.signature))

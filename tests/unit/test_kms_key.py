@@ -1,9 +1,9 @@
 """The KMS-held account key against kms:Sign as AWS documents it, signing with a local key.
 
-The local stack's moto (5.2.5) ignores Sign's MessageType and hashes a DIGEST again (see
-tests/stack/test_kms_digest.py), so the signature of a long JWS is checked here, against an
-in-process KMS that keeps the documented contract: a RAW message is 1 to 4096 bytes and is
-hashed while signing; a DIGEST is exactly as long as the algorithm's hash and is not hashed again.
+A fast, in-process KMS that keeps the documented contract: a RAW message is 1 to 4096 bytes
+and is hashed while signing; a DIGEST is exactly as long as the algorithm's hash and is not
+hashed again. The local stack's KMS keeps it too (local_stack/kms_strict.py), where
+tests/stack/test_kms_digest.py and tests/e2e/test_kms_account.py check the same against it.
 """
 
 from __future__ import annotations
