@@ -1,5 +1,6 @@
-"""ACME account keys held in KMS (ACME_ACCOUNT_KMS_KEY) on the local stack: moto's
-ECC_NIST_P256 SIGN_VERIFY key signs every JWS, Pebble verifies it.
+"""ACME account keys held in KMS (ACME_ACCOUNT_KMS_KEY) on the local stack: the
+stack's ECC_NIST_P256 SIGN_VERIFY key (moto, with kms_strict's Sign) signs every JWS, RAW or as
+a DIGEST past 4096 bytes, and Pebble verifies it.
 
 Each test uses an account of its own: the first CA under another directory URL (the front
 ignores the query), so the stack's shared account is never moved to KMS; and a KMS key of its
