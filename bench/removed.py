@@ -10,7 +10,8 @@ An optimisation stays only where it saves 5% of a cold issuance; these two went:
 Each tree is taken from git (`git archive` of layers/wildcert and functions/issuer into
 bench/work/removed/<commit>) and runs the same bench/invoke_once.py: a new process, one cold
 issuance (spawn to the handler's return; CPU and peak RSS read at that return), then warm ones
-in the same process. The variants take turns in every round, so load changes hit all of them.
+in the same process. The variants take turns in every round, so load changes hit all of them;
+this tree runs twice, and the difference between its two runs is the noise floor.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ VARIANTS = (
     Variant("removal", f"{REMOVAL}: neither, MALLOC_ARENA_MAX=2", REMOVAL, ARENA),
     Variant("now_arena", "this tree with MALLOC_ARENA_MAX=2", None, ARENA),
     Variant("now", "this tree as shipped (glibc's default arenas)", None),
+    Variant("again", "this tree as shipped, again: the noise floor", None),
 )
 # (what was removed, the variant with it, the one without)
 COMPARISONS = (
@@ -151,7 +153,12 @@ def section(results: dict[str, Any]) -> list[str]:
              f"{_cell(v['cpu_seconds_at_return'], 's')} | "
              f"{_cell(v['peak_rss_mib_at_return'], 'MiB', 1)} | {_cell(v['warm'], 's')} |"
              for v in variants.values()]
-    notes = []
+    noise = bought(variants, "again", "now") if "again" in variants else None
+    notes = [] if noise is None else [
+        f"- Noise floor: this tree run twice in the same rounds differs by "
+        f"{abs(noise.cold_seconds) * 1000:.0f} ms of a cold issuance ({abs(noise.cold_share):.1%})"
+        f" and {abs(noise.cpu_seconds) * 1000:.0f} ms of its CPU ({abs(noise.cpu_share):.1%}); "
+        "a difference below that is not one this run can show."]
     for what, with_it, without in COMPARISONS:
         b = bought(variants, with_it, without)
         notes.append(

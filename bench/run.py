@@ -77,7 +77,7 @@ class Config:
     layers: bool = True
     fleet_n: int = fleet.FleetConfig.n  # 0: no fleet run
     fleet_stress: bool = True
-    removed_rounds: int = 5
+    removed_rounds: int = 7
     removed_warm: int = 2
 
 

@@ -22,7 +22,7 @@ import dns.rcode
 from moto import backends
 from moto.server import ThreadedMotoServer
 
-from local_stack import files, route53_strict
+from local_stack import files, kms_strict, route53_strict
 from local_stack.acme_front import FrontServer
 from local_stack.aws_faults import AwsFaultServer
 from local_stack.dns_server import DnsServer
@@ -157,6 +157,7 @@ def serve(directory: Path, ports: Ports) -> int:
     try:
         ensure_free(ports)
         route53_strict.install()
+        kms_strict.install()
         services.start()
     except PortInUse as error:
         log.error("local stack failed to start: %s", error)

@@ -13,11 +13,14 @@ from tests.fuzz.runner import Fuzzer, warnings_counted
 from tests.fuzz.watch import Meters, slack_problems, snapshot
 
 CASES = 200
+# One fixed set of cases, so that a run of `make test` is repeatable; `make fuzz` draws new
+# ones every run (its seed is in docs/FUZZ.md) to find what this set does not.
+SEED = 20261207
 
 
 def test_generated_cases_through_the_handler(stack) -> None:
     fuzzer = Fuzzer(stack, window=50, accepted_share=0)  # the warm-up issues; enough here
-    tally = fuzzer.run(CASES)
+    tally = fuzzer.run(CASES, seed=SEED)
     assert not fuzzer.failures, failures_text(fuzzer)
     assert tally.cases >= CASES
     assert tally.issued >= 1  # the warm-up at least: a valid request went all the way

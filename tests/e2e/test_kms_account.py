@@ -1,5 +1,6 @@
-"""ACME account keys held in KMS (ACME_ACCOUNT_KMS_KEY) on the local stack: moto's
-ECC_NIST_P256 SIGN_VERIFY key signs every JWS, Pebble verifies it.
+"""ACME account keys held in KMS (ACME_ACCOUNT_KMS_KEY) on the local stack: the
+stack's ECC_NIST_P256 SIGN_VERIFY key (moto, with kms_strict's Sign) signs every JWS, RAW or as
+a DIGEST past 4096 bytes, and Pebble verifies it.
 
 Each test uses an account of its own: the first CA under another directory URL (the front
 ignores the query), so the stack's shared account is never moved to KMS; and a KMS key of its
@@ -12,12 +13,14 @@ import json
 import os
 from typing import Any
 
+import josepy as jose
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from local_stack import Stack
-from tests.e2e.support import ISSUER, invoke, unique, wildcard_request
+from tests.e2e.support import ISSUER, assert_valid_stored, invoke, unique, wildcard_request
 from wildcert.adapters.bucket.certificates import CertificateStore
+from wildcert.adapters.kms_key import RAW_LIMIT
 
 
 def _own_ca(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -97,6 +100,35 @@ def test_an_account_rolls_over_from_its_bucket_key_to_kms(
     assert len(after) == 1 and after[0]["account_url"] == before[0]["account_url"]
     assert after[0]["key_pem"] == "" and after[0]["kms_key_id"]
     assert not any("PRIVATE KEY" in json.dumps(v) for v in after)
+
+
+def test_a_kms_held_account_signs_orders_past_the_raw_limit(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch, kms_key: str) -> None:
+    """80 names under one fresh label: newOrder's and finalize's JWS signing inputs pass the
+    4096 bytes KMS signs RAW, so the account key sends their SHA-256 as a DIGEST, and Pebble
+    verifies each signature."""
+    directory = _own_ca(stack, monkeypatch)
+    monkeypatch.setenv("ACME_ACCOUNT_KMS_KEY", kms_key)
+    label = unique("kd")
+    domains = [name for n in range(40) for name in (f"*.n{n:02d}.{label}.example.com",
+                                                    f"n{n:02d}.{label}.example.com")]
+    result = invoke(ISSUER, {"domains": domains, "name": label})
+    assert result["status"] == "issued", result
+    assert_valid_stored(label, domains)
+    [record] = _versions(stack, directory)
+    assert record["kms_key_id"] == kms_key
+    for kind in ("newOrder", "finalize"):
+        [sent] = [r for r in stack.acme_front.requests(kind)
+                  if r["protected"].get("kid") == record["account_url"]]
+        assert sent["status"] in (200, 201), sent
+        assert _least_signing_input(sent) > RAW_LIMIT, kind
+
+
+def _least_signing_input(entry: dict[str, Any]) -> int:
+    """A lower bound on the JWS's signing-input length: its parts as compact JSON."""
+    protected, payload = (json.dumps(entry[part], separators=(",", ":")).encode()
+                          for part in ("protected", "payload"))
+    return len(jose.b64encode(protected)) + 1 + len(jose.b64encode(payload))
 
 
 def _inner_jwk(entry: dict[str, Any]) -> dict[str, Any]:

@@ -492,7 +492,7 @@ def _body_of(record: object) -> object:
     body = record.get("body") if isinstance(record, dict) else None
     try:
         return json.loads(body) if isinstance(body, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # the entry refuses such a body before any sender
         return None
 
 

@@ -1115,8 +1115,11 @@ def check_account_key(resources, params) -> Iterator[str | Expect]:
     policy = [Statement("AcmeAccountKey", raw) for raw in as_list(key["KeyPolicy"]["Statement"])]
     anything = [Statement("anyone", {"Effect": "Allow", "Action": "kms:*", "Resource": "*"})]
     issuer = identity_statements(resources, "IssuerRole")
-    yield expect(issuer, policy, Request(ISSUER_ROLE, "kms:Sign", ACCOUNT_KEY), True,
-                 "AcmeAccountKey: the issuer cannot sign")
+    # A JWS signing input over 4096 bytes (an order for many names) is signed as its digest.
+    for message_type in ("RAW", "DIGEST"):
+        signing = {"kms:MessageType": message_type, "kms:SigningAlgorithm": "ECDSA_SHA_256"}
+        yield expect(issuer, policy, Request(ISSUER_ROLE, "kms:Sign", ACCOUNT_KEY, signing), True,
+                     f"AcmeAccountKey: the issuer cannot sign a {message_type} message")
     admin = f"arn:{PARTITION}:iam::{ACCOUNT}:role/platform-admin"
     for principal in (READER_ROLE, *JOB_ROLES, admin):
         for action in ("kms:Sign", "kms:CreateGrant", "kms:ReplicateKey"):

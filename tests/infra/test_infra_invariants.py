@@ -220,6 +220,12 @@ def account_key_root_signs(sam):
     _statement(policy, "AccountAdministersKey")["Action"].append("kms:Sign")
 
 
+def account_key_signs_raw_only(sam):
+    policy = _resource(sam, "AcmeAccountKey")["KeyPolicy"]
+    _statement(policy, "IssuerSignsAsTheAccount")["Condition"] = {
+        "StringNotEquals": {"kms:MessageType": "DIGEST"}}
+
+
 def issuer_deletes_any_version(sam):
     _statement(issuer_doc(sam), "DeleteEarlierAccountKeyVersions")["Resource"] = _sub(
         "${CertBucket.Arn}/*")
@@ -1129,6 +1135,9 @@ PARAMETER_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str,
     # the ACME account key in KMS: only the issuer signs; only account objects lose versions
     "account key: root may sign": (account_key_root_signs, {"AcmeAccountKeyInKms": "true"},
                                    "platform-admin with kms:* may kms:Sign"),
+    "account key: raw messages only": (account_key_signs_raw_only,
+                                       {"AcmeAccountKeyInKms": "true"},
+                                       "the issuer cannot sign a DIGEST message"),
     "issuer deletes any version": (issuer_deletes_any_version, {"AcmeAccountKeyInKms": "true"},
                                    "may delete versions of name/privkey.pem"),
     # the teams' readers: a role tagged alpha reads beta's

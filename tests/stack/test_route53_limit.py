@@ -23,8 +23,9 @@ from local_stack import Stack
 from local_stack.aws_faults import AwsFaults
 from local_stack.route53_source import LOCAL_CREDENTIALS
 from local_stack.seed import BUCKET
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords, HostedZone
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeRecords
 from wildcert.deadline import Deadline
+from wildcert.logic.zones import HostedZone
 
 pytestmark = pytest.mark.stack
 

@@ -127,12 +127,14 @@ def test_the_removed_section_says_what_each_removal_bought_and_replaces_itself(
         tmp_path: Any) -> None:
     variants = {key: _tree(2.0, 0.5, 70.0, 1.0) for key in ("before", "removal", "now")}
     variants["now_arena"] = _tree(1.9, 0.5, 69.0, 1.0)
+    variants["again"] = _tree(2.05, 0.52, 70.0, 1.0)
     results = {"removed": {"rounds": 3, "warm_per_process": 1, "variants": variants,
                            "measured": {"date": "2026-12-07 05:00 UTC", "commit": "abc1234"}}}
     text = "\n".join(removed.section(results))
     assert ("- MALLOC_ARENA_MAX=2 (this tree with it against this tree without) bought +100 ms "
             "of a cold issuance on this stack (+5.0% of it)") in text
     assert "+1.0 MiB of its peak RSS" in text and "at most 0.17% of one" in text
+    assert "Noise floor: this tree run twice in the same rounds differs by 50 ms" in text
     markdown = tmp_path / "RESULTS.md"
     markdown.write_text(f"# r\n\n{removed.HEADING}\n\nstale run\n\n## Scale: N\n\nrows\n")
     run.rewrite_section(markdown, "removed", results)

@@ -31,10 +31,10 @@ from wildcert.adapters.acme import RenewalInfoReader
 from wildcert.adapters.bucket.certificates import CertificateStore
 from wildcert.adapters.bucket.fleet import FleetInventory
 from wildcert.adapters.bucket.inventory import ManagedCertificates
-from wildcert.adapters.route53 import HostedZone
 from wildcert.adapters.sqs import Renewal, RenewalQueue, SendResult
 from wildcert.deadline import Deadline
 from wildcert.logic.teams import Teams
+from wildcert.logic.zones import HostedZone
 from wildcert.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -43,15 +43,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from botocore.session import Session
 
 from wildcert.logic.refusals import RefusalTally
-
-if TYPE_CHECKING:  # the adapters import this module: their types only for the checker
-    from botocore.session import Session
-
-    from wildcert.adapters.route53 import HostedZone
-    from wildcert.logic.teams import Teams
+from wildcert.logic.teams import Teams
+from wildcert.logic.zones import HostedZone
 
 
 def _reader() -> ThreadPoolExecutor:

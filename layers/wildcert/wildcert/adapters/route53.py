@@ -24,7 +24,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from wildcert.adapters.aws import error_code, error_text
 from wildcert.deadline import Deadline
 from wildcert.errors import WildcertError
-from wildcert.logic.zones import ZoneAccess, canonical_name
+from wildcert.logic.zones import HostedZone, ZoneAccess, canonical_name
 from wildcert.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -72,26 +72,6 @@ THROTTLE_BACKOFF = ROUTE53_QUOTA.throttle_backoff()
 CONFLICT_BACKOFF = Backoff(attempts=10, base=0.05, cap=2.0)
 INSYNC_FIRST_POLL = 1.0
 INSYNC_MAX_POLL = 15.0
-
-
-@dataclass(frozen=True)
-class HostedZone:
-    """A hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot.
-
-    A private zone (split-horizon DNS: answered only inside its VPCs) is kept to explain
-    refusals and is never written: the CA's validation servers cannot see it."""
-
-    id: str
-    name: str
-    private: bool = False
-    # A zone in another account: the role there the issuer assumes, and the team whose
-    # certificates it serves (None: the operators').
-    access: ZoneAccess | None = None
-    team: str | None = None
-
-    def where(self) -> str:
-        account = f", account {self.access.account}" if self.access else ""
-        return f"hosted zone {self.name} ({self.id}{account})"
 
 
 @dataclass(frozen=True)

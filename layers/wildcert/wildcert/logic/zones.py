@@ -159,3 +159,23 @@ def foreign_zone_problem(domain: str, zone: str, zone_team: str | None,
     return (f"{domain} is in {zone}, which belongs to team {zone_team}: it never "
             f"serves {whose} certificates. Ask for a name in a zone of your own, or have "
             f"team {zone_team} ask for it.")
+
+
+@dataclass(frozen=True)
+class HostedZone:
+    """A hosted zone: bare id ("Z0123..."), name lowercase without the trailing dot.
+
+    A private zone (split-horizon DNS: answered only inside its VPCs) is kept to explain
+    refusals and is never written: the CA's validation servers cannot see it."""
+
+    id: str
+    name: str
+    private: bool = False
+    # A zone in another account: the role there the issuer assumes, and the team whose
+    # certificates it serves (None: the operators').
+    access: ZoneAccess | None = None
+    team: str | None = None
+
+    def where(self) -> str:
+        account = f", account {self.access.account}" if self.access else ""
+        return f"hosted zone {self.name} ({self.id}{account})"

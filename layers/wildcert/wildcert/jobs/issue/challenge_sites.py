@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 
 from wildcert.adapters.acme import Order
 from wildcert.adapters.dns import LookupFailed
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite
 from wildcert.jobs.issue.outcome import Refused, StageFailure, stage
 from wildcert.jobs.issue.wiring import Services
 from wildcert.logic.request import CertificateRequest
-from wildcert.logic.zones import foreign_zone_problem, zone_for
+from wildcert.logic.zones import HostedZone, foreign_zone_problem, zone_for
 
 logger = logging.getLogger(__name__)
 

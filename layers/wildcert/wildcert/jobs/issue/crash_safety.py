@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from wildcert.adapters import slack
 from wildcert.adapters.acme import AcmeError, AcmeSession, Order, OrderStatus
 from wildcert.adapters.bucket.leases import InFlight, Journal, Lease
-from wildcert.adapters.route53 import ChallengeRecord, HostedZone
+from wildcert.adapters.route53 import ChallengeRecord
 from wildcert.deadline import Deadline
 from wildcert.jobs.issue.outcome import StageFailure, in_stage, stage, unexpected
 from wildcert.jobs.issue.wiring import Services
@@ -37,6 +37,7 @@ from wildcert.logic.certificates import (
     verify_set,
 )
 from wildcert.logic.request import CertificateRequest
+from wildcert.logic.zones import HostedZone
 
 logger = logging.getLogger(__name__)
 CLEANUP_SECONDS = 15.0

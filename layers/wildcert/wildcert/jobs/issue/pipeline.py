@@ -31,7 +31,7 @@ from wildcert.adapters.acm import AcmImports
 from wildcert.adapters.acme import AcmeError, AcmeSession, Order
 from wildcert.adapters.bucket.certificates import AccountRecord, StoredCertificate
 from wildcert.adapters.bucket.leases import Busy
-from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite, HostedZone
+from wildcert.adapters.route53 import ChallengeRecord, ChallengeSite
 from wildcert.jobs.issue import (
     accounts,
     acm_targets,
@@ -59,7 +59,7 @@ from wildcert.logic.request import (
 )
 from wildcert.logic.revocation import is_revoke
 from wildcert.logic.teams import Team
-from wildcert.logic.zones import session_name
+from wildcert.logic.zones import HostedZone, session_name
 
 logger = logging.getLogger(__name__)
 

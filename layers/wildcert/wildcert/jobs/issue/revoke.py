@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wildcert.adapters import slack
 from wildcert.adapters.acme import AcmeError
@@ -28,13 +28,25 @@ from wildcert.adapters.bucket.inventory import ManagedCertificates
 from wildcert.errors import WildcertError
 from wildcert.jobs.issue.ask import Ask, owner_of
 from wildcert.jobs.issue.outcome import Outcome, Refused, StageFailure
+from wildcert.jobs.issue.telling import Teller
+from wildcert.jobs.issue.wiring import Services
 from wildcert.logic import cas
 from wildcert.logic.cas import STAGING_NAME, Ca
 from wildcert.logic.revocation import RevokeRejected, RevokeRequest, parse_revoke
+from wildcert.logic.teams import Team
 from wildcert.logic.times import iso
 
-if TYPE_CHECKING:
-    from wildcert.jobs.issue.pipeline import Issuer
+
+class Issuing(Protocol):
+    """What a revoke needs of the issuer (jobs/issue/pipeline.py), which hands itself over."""
+
+    services: Services
+    tell: Teller
+    now: Callable[[], dt.datetime]
+
+    def who(self, ask: Ask) -> Team | None: ...
+
+    def issue(self, ask: Ask) -> Outcome: ...
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +68,11 @@ class Revoked:
 class Revoker:
     """Runs one revoke request with the issuer's services; `quiet` reissues without Slack."""
 
-    def __init__(self, issuer: Issuer, quiet: Issuer):
+    def __init__(self, issuer: Issuing, quiet: Issuing):
         self.issuer = issuer
         self.quiet = quiet
         self.services = issuer.services
-        self.settings = issuer.settings
+        self.settings = issuer.services.settings
 
     def handle(self, ask: Ask) -> Outcome:
         team = self.issuer.who(ask)
