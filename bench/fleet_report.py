@@ -8,7 +8,7 @@ from typing import Any
 
 STRESS_NAMES = {
     "ca_orders": "CA order bucket empty (5 orders per 20 s, one back every 4 s)",
-    "route53": "Route 53 at 1 request/s (4 of the account's 5 used elsewhere)",
+    "route53": "Route 53 at 1 request/s (the rest of the account's 10 used elsewhere)",
 }
 ROUTE53_OPS = ("ChangeResourceRecordSets", "GetChange", "ListResourceRecordSets",
                "ListHostedZones", "GetHostedZone")
@@ -59,7 +59,8 @@ def full_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
          f"{template['max_receive_count']})", str(run["receives_max"])),
         ("messages sent anew to wait (half their receives spent)", str(run.get("sent_anew", 0))),
         ("wall: the sweep's start to the last certificate stored", f"**{_s(run['wall'])}**"),
-        ("floor: Route 53, (calls admitted - 5) / 5 per s", _s(floors["route53"])),
+        (f"floor: Route 53 at {_route53_limit(run)}, (calls admitted - burst) / rate",
+         _s(floors["route53"])),
         ("floor: CA, (orders spent - bucket) x refill interval", _s(floors["ca_orders"])),
         (f"floor: the workers' busy time / {template['concurrency']}", _s(floors["workers"])),
         ("issuing invocation, median / p95",
