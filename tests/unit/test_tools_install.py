@@ -11,6 +11,7 @@ project venv."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -110,10 +111,20 @@ def test_a_second_run_installs_nothing_and_a_changed_pin_file_reinstalls(tmp_pat
 VENV = "/nowhere/venv"  # make only reads its rules here: nothing is built
 
 
+def make(*args: str) -> subprocess.CompletedProcess[str]:
+    """`make ARGS` as from a shell: under `make test` the outer make's MAKELEVEL and MAKEFLAGS
+    would reach it, and it would print "Entering directory" lines and take the outer flags."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}}
+    return subprocess.run(["make", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
 def make_rules() -> dict[str, tuple[set[str], set[str]]]:
     """target: (prerequisites, order-only prerequisites), as make reads the Makefile."""
-    database = subprocess.run(["make", "-pn", f"VENV={VENV}", "help"], cwd=REPO,
-                              capture_output=True, text=True, timeout=60, check=True).stdout
+    read = make("-pn", f"VENV={VENV}", "help")
+    assert read.returncode == 0, read.stderr
+    database = read.stdout
     rules: dict[str, tuple[set[str], set[str]]] = {}
     for line in database.splitlines():
         target, colon, rest = line.partition(": ")
@@ -132,6 +143,5 @@ def test_the_tools_and_the_iam_simulator_wait_only_for_uv() -> None:
     assert not any(VENV in p for p in npm_after | npm_order)
     assert rules[project][1] == {uv}
     for goal in ("deps", "test"):
-        plan = subprocess.run(["make", "-n", f"VENV={VENV}", goal], cwd=REPO,
-                              capture_output=True, text=True, timeout=60, check=False).stdout
+        plan = make("-n", f"VENV={VENV}", goal).stdout
         assert " -j " in plan.splitlines()[0], plan  # the installs side by side
